@@ -1,0 +1,168 @@
+/**
+ * The Store contract. Every store (memory, Redis, file, the express-session adapter)
+ * depends on this file alone, and the core talks to stores only through it.
+ *
+ * Session data travels as JSON text per top-level key: the core serializes each key once to
+ * detect changes, so a store never stringifies again, and a Redis hash field or a file can hold
+ * the text as it is.
+ */
+
+/** Per-session cookie settings that differ from the middleware's configured defaults. */
+export interface CookieOverrides {
+  /** Lifetime in ms; `null` makes a browser-session cookie. */
+  originalMaxAge?: number | null
+  domain?: string
+  path?: string
+  httpOnly?: boolean
+  secure?: boolean | 'auto'
+  sameSite?: boolean | 'lax' | 'strict' | 'none'
+  partitioned?: boolean
+  priority?: 'low' | 'medium' | 'high'
+}
+
+/** One stored session, as a store returns it from `load` and in a conflict. */
+export interface SessionRecord {
+  /** The user's top-level keys, each as the JSON text of its value. */
+  data: Record<string, string>
+  /** Per-session cookie settings (only what the app changed for this session). */
+  cookie: CookieOverrides
+  /** Epoch ms the session was created, for the absolute timeout. */
+  createdAt: number
+  /** Epoch ms of the idle expiry. The store forgets the session at this time. */
+  expiresAt: number
+  /** The idle period in ms that a touch extends `expiresAt` by. */
+  idleTimeout: number
+  /** Bumped by every successful save; starts at 1. */
+  version: number
+  /** Owner, for the per-user index. */
+  userId?: string
+}
+
+/** What one save writes. Only changed keys travel. */
+export interface SessionChange {
+  /** Keys to write, each as JSON text. */
+  set: Record<string, string>
+  /** Keys to delete. */
+  unset: string[]
+  /** Replaces the stored cookie overrides. */
+  cookie: CookieOverrides
+  createdAt: number
+  expiresAt: number
+  idleTimeout: number
+  /** The owner after this save; `null` unlinks the session from its user. */
+  userId: string | null
+  /** `null` creates the session and fails if the id exists; a number must equal the stored version. */
+  expectedVersion: number | null
+}
+
+export type SaveResult =
+  | { ok: true; version: number }
+  | { ok: false; reason: 'conflict'; current: SessionRecord }
+  | { ok: false; reason: 'gone' }
+
+/** How `load` may extend the idle expiry in the same call (one round trip for a read). */
+export interface LoadOptions {
+  /** Touch at this epoch ms: `expiresAt = min(touchAt + idleTimeout, createdAt + absoluteTimeout)`. */
+  touchAt?: number
+  /** Caps the touch at `createdAt + absoluteTimeout`. */
+  absoluteTimeout?: number
+}
+
+/**
+ * A session store. Promise-only; every method may reject with a {@link StoreError}.
+ *
+ * Semantics every store keeps, checked by the shared conformance suite (test/store-conformance.ts):
+ * - `load` returns `null` for an unknown or expired id (a record whose `expiresAt <= now`).
+ * - `save` is atomic: the version check and the write happen together. `expectedVersion: null`
+ *   creates; a number must match. A session that vanished since it was loaded is `'gone'` and
+ *   is not brought back.
+ * - A store maps its own "not found" to `null` and every other failure to a `StoreError`.
+ *
+ * @example
+ * ```ts
+ * import session, { MemoryStore } from 'concord-session'
+ * const store = new MemoryStore()
+ * app.use(session(store, { secret: process.env.SESSION_SECRET }))
+ * ```
+ */
+export interface Store {
+  load(id: string, options?: LoadOptions): Promise<SessionRecord | null>
+  save(id: string, change: SessionChange): Promise<SaveResult>
+  /** Sets the idle expiry of an existing session; a no-op for an unknown id. */
+  touch(id: string, expiresAt: number): Promise<void>
+  /** Removes the session and its place in the per-user index; a no-op for an unknown id. */
+  destroy(id: string): Promise<void>
+
+  /** Ids of the user's live sessions. */
+  listByUser?(userId: string): Promise<string[]>
+  /** Signs the user out everywhere; resolves to the number of sessions destroyed. */
+  destroyByUser?(userId: string): Promise<number>
+  /** Number of live sessions. */
+  count?(): Promise<number>
+  /** Removes every session this store holds (within its prefix or directory). */
+  clear?(): Promise<void>
+  /** Releases timers and connections the store opened itself. */
+  close?(): Promise<void>
+}
+
+/**
+ * A store failed: unreachable, timed out, full, or holding data it cannot read.
+ * The middleware passes it to `next(err)`; its `status` is 503 so the request fails closed.
+ *
+ * @example
+ * ```ts
+ * app.use((err, req, res, next) => {
+ *   if (err instanceof StoreError) return res.status(err.status).send('Try again shortly')
+ *   next(err)
+ * })
+ * ```
+ */
+export class StoreError extends Error {
+  override readonly name = 'StoreError'
+  readonly status = 503
+  readonly statusCode = 503
+  /** http-errors convention: the message is for logs, not for the client. */
+  readonly expose = false
+  readonly code: string
+
+  constructor(message: string, options: { cause?: unknown; code?: string } = {}) {
+    super(message, { cause: options.cause })
+    this.code = options.code ?? 'ESTORE'
+  }
+}
+
+/**
+ * The idle expiry a touch at `touchAt` gives `record`, capped by the absolute timeout.
+ * Stores that compute the touch in their own process call this; Redis does the same in Lua.
+ *
+ * @example
+ * ```ts
+ * record.expiresAt = touchedExpiry(record, Date.now(), options.absoluteTimeout)
+ * ```
+ */
+export function touchedExpiry(
+  record: Pick<SessionRecord, 'createdAt' | 'idleTimeout'>,
+  touchAt: number,
+  absoluteTimeout?: number,
+): number {
+  const idle = touchAt + record.idleTimeout
+  return absoluteTimeout === undefined ? idle : Math.min(idle, record.createdAt + absoluteTimeout)
+}
+
+/**
+ * Session ids are 1 to 256 characters from a cookie-safe set: letters, digits and `_-+=.`,
+ * not starting with a dot. The default id is a UUID v4; express-session's uid-safe ids fit too. The core
+ * checks every id read from a cookie or made by `genid`, so a store never sees another shape.
+ * See https://owasp.org/www-community/attacks/Session_fixation
+ *
+ * @example
+ * ```ts
+ * isValidSessionId('2f1c6a9e-7f5e-4a8e-9a57-0c1d2e3f4a5b') // true
+ * isValidSessionId('../etc/passwd')                          // false
+ * ```
+ */
+export function isValidSessionId(id: unknown): id is string {
+  return typeof id === 'string' && SESSION_ID.test(id)
+}
+
+const SESSION_ID = /^[A-Za-z0-9_\-+=][A-Za-z0-9_\-+=.]{0,255}$/

@@ -1,0 +1,31 @@
+// Builds dist/cjs and dist/esm from one source tree, with types for both.
+//
+// CommonJS callers write `const session = require('concord-session')` and call it, as they
+// did with express-session, so each CommonJS entry is a small shim that makes the default
+// export the module itself while keeping the named exports on it.
+import { execFileSync } from 'node:child_process'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, basename, join } from 'node:path'
+
+const tsc = join('node_modules', 'typescript', 'bin', 'tsc')
+const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
+
+rmSync('dist', { recursive: true, force: true })
+execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', 'dist/cjs', '--module', 'NodeNext', '--moduleResolution', 'NodeNext'], { stdio: 'inherit' })
+execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', 'dist/esm', '--module', 'ES2022', '--moduleResolution', 'Bundler'], { stdio: 'inherit' })
+writeFileSync('dist/cjs/package.json', '{ "type": "commonjs" }\n')
+writeFileSync('dist/esm/package.json', '{ "type": "module" }\n')
+
+for (const [entry, target] of Object.entries(pkg.exports)) {
+  const shim = target?.require?.default
+  if (!shim) continue
+  const compiled = `./${basename(shim, '.cjs')}.js`
+  writeFileSync(shim, [
+    `'use strict'`,
+    `// CommonJS entry for ${JSON.stringify(entry)}: the default export is the module itself.`,
+    `const lib = require(${JSON.stringify(compiled)})`,
+    `module.exports = lib.default ? Object.assign(lib.default, lib) : lib`,
+    '',
+  ].join('\n'))
+  console.log(`built ${entry} -> ${dirname(shim)}`)
+}

@@ -1,0 +1,318 @@
+/**
+ * The Store conformance suite. Every store runs it:
+ *
+ *   describeStore('MemoryStore', async () => new MemoryStore())
+ *
+ * `makeStore` must return an isolated, empty store on each call (a fresh key prefix or
+ * directory), because `count` and `clear` see everything the store holds.
+ */
+import { randomUUID } from 'node:crypto'
+import type { SessionChange, SessionRecord, Store } from '../lib/store.js'
+
+export interface ConformanceOptions {
+  /** Called once after the suite with every store it made. */
+  cleanup?: (stores: Store[]) => Promise<void>
+}
+
+const HOUR = 3_600_000
+
+export function newChange(overrides: Partial<SessionChange> = {}): SessionChange {
+  const now = Date.now()
+  return {
+    set: {},
+    unset: [],
+    cookie: {},
+    createdAt: now,
+    expiresAt: now + HOUR,
+    idleTimeout: HOUR,
+    userId: null,
+    expectedVersion: null,
+    ...overrides,
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export function describeStore(name: string, makeStore: () => Promise<Store>, options: ConformanceOptions = {}): void {
+  describe(`${name} conforms to the Store contract`, () => {
+    const made: Store[] = []
+    let store: Store
+
+    async function fresh(): Promise<Store> {
+      const s = await makeStore()
+      made.push(s)
+      return s
+    }
+
+    beforeAll(async () => {
+      store = await fresh()
+    })
+
+    afterAll(async () => {
+      await options.cleanup?.(made)
+      for (const s of made) await s.close?.()
+    })
+
+    async function create(data: Record<string, unknown> = {}, extra: Partial<SessionChange> = {}) {
+      const id = randomUUID()
+      const set = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, JSON.stringify(v)]))
+      const result = await store.save(id, newChange({ set, ...extra }))
+      expect(result).toEqual({ ok: true, version: 1 })
+      return id
+    }
+
+    describe('load', () => {
+      it('returns null for an unknown id', async () => {
+        expect(await store.load(randomUUID())).toBeNull()
+      })
+
+      it('returns what was created, with version 1', async () => {
+        const createdAt = Date.now() - 1000
+        const id = await create(
+          { cart: { items: ['tea'] }, visits: 3, name: 'Zoë ✓' },
+          { createdAt, expiresAt: createdAt + HOUR, cookie: { originalMaxAge: HOUR, sameSite: 'strict' }, userId: 'u1' },
+        )
+        const record = await store.load(id)
+        expect(record).toEqual<SessionRecord>({
+          data: { cart: '{"items":["tea"]}', visits: '3', name: '"Zoë ✓"' },
+          cookie: { originalMaxAge: HOUR, sameSite: 'strict' },
+          createdAt,
+          expiresAt: createdAt + HOUR,
+          idleTimeout: HOUR,
+          version: 1,
+          userId: 'u1',
+        })
+      })
+
+      it('has no userId when none was set', async () => {
+        const id = await create({ a: 1 })
+        const record = await store.load(id)
+        expect(record?.userId).toBeUndefined()
+      })
+
+      it('keeps user keys that look like store metadata apart from the metadata', async () => {
+        const id = await create({ version: 'mine', expiresAt: 'mine too', cookie: { x: 1 }, __proto__x: 1, '': 'empty' })
+        const record = await store.load(id)
+        expect(record?.version).toBe(1)
+        expect(record?.data).toEqual({
+          version: '"mine"',
+          expiresAt: '"mine too"',
+          cookie: '{"x":1}',
+          __proto__x: '1',
+          '': '"empty"',
+        })
+      })
+
+      it('returns null once the session has expired', async () => {
+        const now = Date.now()
+        const id = randomUUID()
+        await store.save(id, newChange({ set: { a: '1' }, createdAt: now, expiresAt: now + 150, idleTimeout: 150 }))
+        expect(await store.load(id)).not.toBeNull()
+        await sleep(300)
+        expect(await store.load(id)).toBeNull()
+      })
+
+      it('touches in the same call: expiresAt becomes touchAt + idleTimeout', async () => {
+        const createdAt = Date.now()
+        const id = await create({ a: 1 }, { createdAt, expiresAt: createdAt + 1000, idleTimeout: HOUR })
+        const touchAt = createdAt + 500
+        const touched = await store.load(id, { touchAt })
+        expect(touched?.expiresAt).toBe(touchAt + HOUR)
+        expect((await store.load(id))?.expiresAt).toBe(touchAt + HOUR)
+        expect((await store.load(id))?.version).toBe(1)
+      })
+
+      it('caps a touch at createdAt + absoluteTimeout', async () => {
+        const createdAt = Date.now()
+        const id = await create({ a: 1 }, { createdAt, expiresAt: createdAt + 1000, idleTimeout: HOUR })
+        const touched = await store.load(id, { touchAt: createdAt + 10, absoluteTimeout: 2 * HOUR - 1 })
+        expect(touched?.expiresAt).toBe(createdAt + 10 + HOUR)
+        const capped = await store.load(id, { touchAt: createdAt + HOUR + 10, absoluteTimeout: HOUR + 100 })
+        expect(capped?.expiresAt).toBe(createdAt + HOUR + 100)
+      })
+
+      it('returns null and forgets a session whose absolute timeout has passed at touch time', async () => {
+        const createdAt = Date.now() - 10_000
+        const id = await create({ a: 1 }, { createdAt, expiresAt: Date.now() + HOUR, idleTimeout: HOUR })
+        expect(await store.load(id, { touchAt: Date.now(), absoluteTimeout: 5_000 })).toBeNull()
+        expect(await store.load(id)).toBeNull()
+      })
+    })
+
+    describe('save', () => {
+      it('creates only when the id is free: a second create is a conflict carrying the current record', async () => {
+        const id = await create({ a: 1 })
+        const result = await store.save(id, newChange({ set: { a: '2' } }))
+        expect(result.ok).toBe(false)
+        if (result.ok || result.reason !== 'conflict') throw new Error(`expected a conflict, got ${JSON.stringify(result)}`)
+        expect(result.current.data).toEqual({ a: '1' })
+        expect(result.current.version).toBe(1)
+      })
+
+      it('writes set keys, deletes unset keys and keeps the others, bumping the version', async () => {
+        const id = await create({ keep: 'k', change: 1, drop: true })
+        const result = await store.save(id, newChange({ set: { change: '2', added: '[1]' }, unset: ['drop'], expectedVersion: 1 }))
+        expect(result).toEqual({ ok: true, version: 2 })
+        const record = await store.load(id)
+        expect(record?.data).toEqual({ keep: '"k"', change: '2', added: '[1]' })
+        expect(record?.version).toBe(2)
+      })
+
+      it('replaces the cookie overrides, expiry and owner on every save, and keeps createdAt', async () => {
+        const createdAt = Date.now() - 5000
+        const id = await create({ a: 1 }, { createdAt, cookie: { originalMaxAge: HOUR }, userId: 'old-owner' })
+        const expiresAt = Date.now() + 2 * HOUR
+        await store.save(id, newChange({ cookie: { originalMaxAge: 2 * HOUR, secure: true }, createdAt, expiresAt, idleTimeout: 2 * HOUR, userId: 'new-owner', expectedVersion: 1 }))
+        const record = await store.load(id)
+        expect(record).toMatchObject({ cookie: { originalMaxAge: 2 * HOUR, secure: true }, createdAt, expiresAt, idleTimeout: 2 * HOUR, userId: 'new-owner' })
+      })
+
+      it('rejects a stale version with a conflict carrying the current record, and writes nothing', async () => {
+        const id = await create({ n: 1 })
+        await store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))
+        const stale = await store.save(id, newChange({ set: { n: '99', other: '1' }, expectedVersion: 1 }))
+        if (stale.ok || stale.reason !== 'conflict') throw new Error(`expected a conflict, got ${JSON.stringify(stale)}`)
+        expect(stale.current).toMatchObject({ data: { n: '2' }, version: 2 })
+        expect((await store.load(id))?.data).toEqual({ n: '2' })
+      })
+
+      it("answers 'gone' for a destroyed session and does not bring it back", async () => {
+        const id = await create({ n: 1 })
+        await store.destroy(id)
+        expect(await store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+        expect(await store.load(id)).toBeNull()
+      })
+
+      it("answers 'gone' for an expired session", async () => {
+        const now = Date.now()
+        const id = randomUUID()
+        await store.save(id, newChange({ set: { a: '1' }, createdAt: now, expiresAt: now + 100, idleTimeout: 100 }))
+        await sleep(250)
+        expect(await store.save(id, newChange({ set: { a: '2' }, expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+        expect(await store.load(id)).toBeNull()
+      })
+
+      it('lets exactly one of many concurrent saves at one version win', async () => {
+        const id = await create({ n: 0 })
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => store.save(id, newChange({ set: { n: String(i + 1) }, expectedVersion: 1 }))),
+        )
+        const wins = results.filter((r) => r.ok)
+        expect(wins).toHaveLength(1)
+        expect(results.filter((r) => !r.ok && r.reason === 'conflict')).toHaveLength(19)
+        expect((await store.load(id))?.version).toBe(2)
+      })
+
+      it('round-trips large and unusual values as the exact JSON text', async () => {
+        const big = JSON.stringify('x'.repeat(200_000))
+        const odd = JSON.stringify({ nul: '\u0000', emoji: '🛒', quote: '"', lines: 'a\nb', nested: [[{}]] })
+        const id = randomUUID()
+        await store.save(id, newChange({ set: { big, odd } }))
+        expect((await store.load(id))?.data).toEqual({ big, odd })
+      })
+
+      it('stores a session with no keys at all', async () => {
+        const id = randomUUID()
+        expect(await store.save(id, newChange())).toEqual({ ok: true, version: 1 })
+        expect((await store.load(id))?.data).toEqual({})
+      })
+    })
+
+    describe('touch and destroy', () => {
+      it('touch sets the expiry of an existing session without bumping its version', async () => {
+        const id = await create({ a: 1 })
+        const expiresAt = Date.now() + 5 * HOUR
+        await store.touch(id, expiresAt)
+        const record = await store.load(id)
+        expect(record?.expiresAt).toBe(expiresAt)
+        expect(record?.version).toBe(1)
+      })
+
+      it('touch of an unknown id is a no-op and does not create it', async () => {
+        const id = randomUUID()
+        await store.touch(id, Date.now() + HOUR)
+        expect(await store.load(id)).toBeNull()
+      })
+
+      it('destroy removes the session; destroying an unknown id is a no-op', async () => {
+        const id = await create({ a: 1 })
+        await store.destroy(id)
+        expect(await store.load(id)).toBeNull()
+        await expect(store.destroy(randomUUID())).resolves.toBeUndefined()
+      })
+    })
+
+    describe('per-user index', () => {
+      it('lists the live sessions of a user and no one else', async () => {
+        const user = `user-${randomUUID()}`
+        const a = await create({ a: 1 }, { userId: user })
+        const b = await create({ b: 1 }, { userId: user })
+        await create({ c: 1 }, { userId: `other-${randomUUID()}` })
+        expect((await store.listByUser!(user)).sort()).toEqual([a, b].sort())
+      })
+
+      it('follows a change of owner and an unlink', async () => {
+        const first = `user-${randomUUID()}`
+        const second = `user-${randomUUID()}`
+        const id = await create({ a: 1 }, { userId: first })
+        await store.save(id, newChange({ userId: second, expectedVersion: 1 }))
+        expect(await store.listByUser!(first)).toEqual([])
+        expect(await store.listByUser!(second)).toEqual([id])
+        await store.save(id, newChange({ userId: null, expectedVersion: 2 }))
+        expect(await store.listByUser!(second)).toEqual([])
+      })
+
+      it('drops destroyed and expired sessions from the list', async () => {
+        const user = `user-${randomUUID()}`
+        const live = await create({ a: 1 }, { userId: user })
+        const destroyed = await create({ a: 1 }, { userId: user })
+        const now = Date.now()
+        const expiring = randomUUID()
+        await store.save(expiring, newChange({ userId: user, createdAt: now, expiresAt: now + 100, idleTimeout: 100 }))
+        await store.destroy(destroyed)
+        await sleep(250)
+        expect(await store.listByUser!(user)).toEqual([live])
+      })
+
+      it('destroyByUser signs the user out everywhere and leaves other users alone', async () => {
+        const user = `user-${randomUUID()}`
+        const other = await create({ o: 1 }, { userId: `other-${randomUUID()}` })
+        const ids = [await create({ a: 1 }, { userId: user }), await create({ a: 2 }, { userId: user }), await create({ a: 3 }, { userId: user })]
+        expect(await store.destroyByUser!(user)).toBe(3)
+        for (const id of ids) expect(await store.load(id)).toBeNull()
+        expect(await store.listByUser!(user)).toEqual([])
+        expect(await store.load(other)).not.toBeNull()
+        expect(await store.destroyByUser!(user)).toBe(0)
+      })
+
+      it('a session saved after its user was signed out everywhere is gone, not revived', async () => {
+        const user = `user-${randomUUID()}`
+        const id = await create({ a: 1 }, { userId: user })
+        await store.destroyByUser!(user)
+        expect(await store.save(id, newChange({ set: { a: '2' }, userId: user, expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+        expect(await store.listByUser!(user)).toEqual([])
+      })
+    })
+
+    describe('count and clear', () => {
+      it('counts live sessions and clears them all', async () => {
+        const own = await fresh()
+        expect(await own.count!()).toBe(0)
+        for (let i = 0; i < 5; i++) await own.save(randomUUID(), newChange({ set: { i: String(i) }, userId: 'u' }))
+        expect(await own.count!()).toBe(5)
+        await own.clear!()
+        expect(await own.count!()).toBe(0)
+        expect(await own.listByUser!('u')).toEqual([])
+      })
+
+      it('does not count expired sessions', async () => {
+        const own = await fresh()
+        const now = Date.now()
+        await own.save(randomUUID(), newChange({ createdAt: now, expiresAt: now + 100, idleTimeout: 100 }))
+        await own.save(randomUUID(), newChange())
+        await sleep(250)
+        expect(await own.count!()).toBe(1)
+      })
+    })
+  })
+}

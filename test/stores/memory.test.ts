@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto'
+import { MemoryStore } from '../../stores/memory'
+import { describeStore, newChange } from '../store-conformance'
+
+describeStore('MemoryStore', async () => new MemoryStore())
+
+describe('MemoryStore', () => {
+  it('rejects a max or sweep interval that is not a positive number, saying which', () => {
+    expect(() => new MemoryStore({ max: 0 })).toThrow(/max must be a positive integer/)
+    expect(() => new MemoryStore({ max: 1.5 })).toThrow(/max must be a positive integer/)
+    expect(() => new MemoryStore({ sweepInterval: -1 })).toThrow(/sweepInterval must be a positive number/)
+  })
+
+  it('evicts the least recently used session when max is reached', async () => {
+    const store = new MemoryStore({ max: 2 })
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()]
+    await store.save(a, newChange())
+    await store.save(b, newChange())
+    await store.load(a) // a is now more recent than b
+    await store.save(c, newChange())
+    expect(await store.load(a)).not.toBeNull()
+    expect(await store.load(b)).toBeNull()
+    expect(await store.load(c)).not.toBeNull()
+    expect(await store.count()).toBe(2)
+    await store.close()
+  })
+
+  it('sweeps expired sessions without being asked to load them, and keeps touched ones', async () => {
+    const store = new MemoryStore()
+    const now = Date.now()
+    const expired = randomUUID()
+    const touched = randomUUID()
+    const live = randomUUID()
+    await store.save(expired, newChange({ createdAt: now, expiresAt: now + 1000, idleTimeout: 1000, userId: 'u' }))
+    await store.save(touched, newChange({ createdAt: now, expiresAt: now + 1000, idleTimeout: 1000 }))
+    await store.save(live, newChange({ createdAt: now, expiresAt: now + 10_000, idleTimeout: 10_000 }))
+    await store.touch(touched, now + 5000)
+
+    store.sweep(now + 2000)
+    expect(await store.listByUser('u')).toEqual([])
+    expect(await store.count()).toBe(2)
+    expect(await store.load(touched)).not.toBeNull()
+
+    store.sweep(now + 6000)
+    expect(await store.count()).toBe(1)
+    await store.close()
+  })
+
+  it('does not share objects with its callers: a loaded record can be mutated freely', async () => {
+    const store = new MemoryStore()
+    const id = randomUUID()
+    await store.save(id, newChange({ set: { a: '1' }, cookie: { originalMaxAge: 5 } }))
+    const first = await store.load(id)
+    first!.data.a = '2'
+    first!.cookie.originalMaxAge = 6
+    expect(await store.load(id)).toMatchObject({ data: { a: '1' }, cookie: { originalMaxAge: 5 } })
+    await store.close()
+  })
+
+  it('keeps a key named __proto__ as an ordinary key', async () => {
+    const store = new MemoryStore()
+    const id = randomUUID()
+    await store.save(id, newChange({ set: JSON.parse('{"__proto__":"{\\"polluted\\":true}"}') }))
+    const record = await store.load(id)
+    expect(Object.keys(record!.data)).toEqual(['__proto__'])
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    await store.close()
+  })
+})
