@@ -1,0 +1,186 @@
+/**
+ * What a request changed in its session, and how to replay that onto fresher data.
+ *
+ * Change detection compares each top-level key's JSON text with the text it was loaded as, so
+ * nested mutations (`req.session.cart.items.push(x)`) are found without proxies, and only
+ * changed keys are written.
+ *
+ * When a save meets a newer version, this request's changes are replayed at path level onto
+ * the stored record: two requests that change different keys, or different paths inside one
+ * key, both survive; the same path ends with the later write. An array that only grew is
+ * replayed as an append, so concurrent `push`es all land; any other array change replaces it.
+ */
+
+/** A key's value cannot be written as JSON. Status 500: a bug in the app, not in the client. */
+export class SessionDataError extends Error {
+  override readonly name = 'SessionDataError'
+  readonly status = 500
+  readonly statusCode = 500
+  readonly expose = false
+  readonly code: string
+  constructor(message: string, options: { cause?: unknown; code?: string } = {}) {
+    super(message, { cause: options.cause })
+    this.code = options.code ?? 'ESESSIONDATA'
+  }
+}
+
+export interface DataDiff {
+  /** Changed or added keys, as JSON text. */
+  set: Record<string, string>
+  /** Keys present at load and gone now. */
+  unset: string[]
+  /** Every key's JSON text now: the baseline after a successful save. */
+  texts: Record<string, string>
+  /** Characters of JSON across all keys, for the size limit. */
+  size: number
+  changed: boolean
+}
+
+/**
+ * Compares the own enumerable keys of `data` with the JSON texts they were loaded as.
+ * A value that JSON drops (undefined, a function) counts as deleted.
+ *
+ * @example
+ * ```ts
+ * diffData({ cart: [1, 2], visits: 3 }, { cart: '[1]', visits: '3', gone: 'true' })
+ * // { set: { cart: '[1,2]' }, unset: ['gone'], changed: true, ... }
+ * ```
+ */
+export function diffData(data: object, baseline: Readonly<Record<string, string>>): DataDiff {
+  const set: Record<string, string> = {}
+  const texts: Record<string, string> = {}
+  const unset: string[] = []
+  let size = 0
+  let changed = false
+  const values = data as Record<string, unknown>
+  for (const key of Object.keys(data)) {
+    const text = stringify(key, values[key])
+    if (text === undefined) continue
+    texts[key] = text
+    size += key.length + text.length
+    if (baseline[key] !== text) {
+      set[key] = text
+      changed = true
+    }
+  }
+  for (const key of Object.keys(baseline)) {
+    if (!(key in texts)) {
+      unset.push(key)
+      changed = true
+    }
+  }
+  return { set, unset, texts, size, changed }
+}
+
+function stringify(key: string, value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value)
+  } catch (cause) {
+    throw new SessionDataError(
+      `session key "${key}" cannot be saved as JSON (${(cause as Error).message}). ` +
+        'Keep plain data in the session: no BigInt, no cycles.',
+      { cause },
+    )
+  }
+}
+
+type Path = readonly string[]
+
+export type PathOp =
+  | { kind: 'set'; path: Path; value: unknown }
+  | { kind: 'delete'; path: Path }
+  | { kind: 'append'; path: Path; items: unknown[]; whole: unknown[] }
+
+/**
+ * The path-level operations that turn `before` into `after`.
+ *
+ * @example
+ * ```ts
+ * diffValue({ items: ['a'], n: 1 }, { items: ['a', 'b'], n: 1 })
+ * // [{ kind: 'append', path: ['items'], items: ['b'], whole: ['a', 'b'] }]
+ * ```
+ */
+export function diffValue(before: unknown, after: unknown, path: Path = []): PathOp[] {
+  if (isPlainObject(before) && isPlainObject(after)) {
+    const ops: PathOp[] = []
+    for (const key of Object.keys(after)) {
+      if (!Object.hasOwn(before, key)) ops.push({ kind: 'set', path: [...path, key], value: after[key] })
+      else ops.push(...diffValue(before[key], after[key], [...path, key]))
+    }
+    for (const key of Object.keys(before)) {
+      if (!Object.hasOwn(after, key)) ops.push({ kind: 'delete', path: [...path, key] })
+    }
+    return ops
+  }
+  if (Array.isArray(before) && Array.isArray(after)) {
+    if (sameJson(before, after)) return []
+    if (after.length > before.length && before.every((item, i) => sameJson(item, after[i]))) {
+      return [{ kind: 'append', path, items: after.slice(before.length), whole: after }]
+    }
+    return [{ kind: 'set', path, value: after }]
+  }
+  return sameJson(before, after) ? [] : [{ kind: 'set', path, value: after }]
+}
+
+/**
+ * Applies operations to `root` in place where it can, and returns the new root.
+ *
+ * @example
+ * ```ts
+ * applyOps({ items: ['x'] }, [{ kind: 'append', path: ['items'], items: ['b'], whole: ['a', 'b'] }])
+ * // { items: ['x', 'b'] }
+ * ```
+ */
+export function applyOps(root: unknown, ops: readonly PathOp[]): unknown {
+  for (const op of ops) root = applyOp(root, op)
+  return root
+}
+
+function applyOp(root: unknown, op: PathOp): unknown {
+  if (op.path.length === 0) {
+    if (op.kind === 'delete') return undefined
+    if (op.kind === 'append') return Array.isArray(root) ? [...root, ...op.items] : op.whole
+    return op.value
+  }
+  if (!isPlainObject(root)) {
+    if (op.kind === 'delete') return root // nothing there to delete
+    root = {}
+  }
+  const [key, ...rest] = op.path
+  const parent = root as Record<string, unknown>
+  const child = applyOp(Object.hasOwn(parent, key!) ? parent[key!] : undefined, { ...op, path: rest })
+  if (child === undefined) delete parent[key!]
+  else defineKey(parent, key!, child)
+  return parent
+}
+
+/**
+ * Replays one top-level key: what this request did between `loaded` and `mine`, applied onto
+ * `theirs` (the stored text now). Returns the JSON text to write.
+ *
+ * @example
+ * ```ts
+ * replayKey('{"a":1}', '{"a":1,"b":2}', '{"a":1,"c":3}') // '{"a":1,"c":3,"b":2}'
+ * ```
+ */
+export function replayKey(loaded: string | undefined, mine: string, theirs: string | undefined): string {
+  // A key this request created, or one another request deleted, is taken whole from this request.
+  if (loaded === undefined || theirs === undefined || theirs === loaded) return mine
+  const ops = diffValue(JSON.parse(loaded), JSON.parse(mine))
+  const merged = applyOps(JSON.parse(theirs), ops)
+  return merged === undefined ? mine : JSON.stringify(merged)
+}
+
+/** Copies a value to an object without invoking setters, so "__proto__" stays an own key. */
+export function defineKey(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true })
+  else target[key] = value
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b)
+}

@@ -1,0 +1,222 @@
+/**
+ * The session cookie codec: pure functions over strings, with no req or res.
+ *
+ * The signed value is express-session's `s:<id>.<mac>` (HMAC-SHA256, base64 without padding),
+ * so a cookie issued by express-session with the same secret stays valid after switching.
+ */
+import { serialize } from 'cookie'
+import { sign, unsign } from 'cookie-signature'
+import { isValidSessionId } from './store.js'
+
+/** Cookie attributes, as options and as per-session settings. */
+export interface CookieAttributes {
+  /** Lifetime in ms. Unset or `null` makes a browser-session cookie. */
+  maxAge?: number | null
+  domain?: string
+  path?: string
+  httpOnly?: boolean
+  /** `'auto'` sets Secure when the request arrived over HTTPS. */
+  secure?: boolean | 'auto'
+  sameSite?: boolean | 'lax' | 'strict' | 'none'
+  /** CHIPS: https://developer.mozilla.org/docs/Web/Privacy/Guides/Privacy_sandbox/Partitioned_cookies */
+  partitioned?: boolean
+  priority?: 'low' | 'medium' | 'high'
+}
+
+/** What serializeCookie needs: the attributes resolved for one response. */
+export interface ResolvedCookie {
+  expires: Date | null
+  domain?: string | undefined
+  path: string
+  httpOnly: boolean
+  secure: boolean
+  sameSite?: boolean | 'lax' | 'strict' | 'none' | undefined
+  partitioned?: boolean | undefined
+  priority?: 'low' | 'medium' | 'high' | undefined
+}
+
+/** Longest cookie value we look at; browsers cap a cookie at about 4096 bytes. */
+const MAX_VALUE_LENGTH = 4096
+
+/**
+ * Every value of the cookie called `name` in a Cookie header, in header order.
+ * Browsers send several when cookies with one name differ in Path or Domain
+ * (RFC 6265 §5.4), so the caller must not assume the first is ours.
+ *
+ * @example
+ * ```ts
+ * readCookieValues('a=1; sid=x; sid=y', 'sid') // ['x', 'y']
+ * ```
+ */
+export function readCookieValues(header: string | undefined, name: string): string[] {
+  const values: string[] = []
+  if (!header) return values
+  let start = 0
+  while (start < header.length) {
+    let end = header.indexOf(';', start)
+    if (end === -1) end = header.length
+    const eq = header.indexOf('=', start)
+    if (eq !== -1 && eq < end && header.slice(start, eq).trim() === name) {
+      let value = header.slice(eq + 1, end).trim()
+      if (value.length <= MAX_VALUE_LENGTH) {
+        if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1)
+        values.push(decode(value))
+      }
+    }
+    start = end + 1
+  }
+  return values
+}
+
+function decode(value: string): string {
+  if (!value.includes('%')) return value
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value // malformed escapes: leave as is, and let the signature check reject it
+  }
+}
+
+/**
+ * Signs a session id as `s:<id>.<mac>`.
+ *
+ * @example
+ * ```ts
+ * signSessionId('abc', 'keyboard cat') // 's:abc.<44-char mac>'
+ * ```
+ */
+export function signSessionId(id: string, secret: string): string {
+  return `s:${sign(id, secret)}`
+}
+
+/** A verified session id, and whether a secret other than the first verified it. */
+export interface VerifiedId {
+  id: string
+  /** Signed with an older secret: the cookie should be re-issued under the first one. */
+  rotated: boolean
+}
+
+/**
+ * Verifies one signed value against each secret in turn. cookie-signature compares the whole
+ * value in constant time (crypto.timingSafeEqual), so trailing bytes after the MAC fail.
+ *
+ * @example
+ * ```ts
+ * verifySessionId(signSessionId('abc', 'new'), ['new', 'old']) // { id: 'abc', rotated: false }
+ * verifySessionId('s:abc.forged', ['new'])                      // null
+ * ```
+ */
+export function verifySessionId(value: string, secrets: readonly string[]): VerifiedId | null {
+  if (!value.startsWith('s:')) return null
+  const signed = value.slice(2)
+  for (let i = 0; i < secrets.length; i++) {
+    const id = unsign(signed, secrets[i]!)
+    if (id !== false) return isValidSessionId(id) ? { id, rotated: i > 0 } : null
+  }
+  return null
+}
+
+/**
+ * The session id from a Cookie header: the first value named `name` whose signature verifies.
+ * A cookie that is unsigned, tampered, oversized or malformed yields `null`, never an error.
+ *
+ * @example
+ * ```ts
+ * readSessionCookie(req.headers.cookie, 'connect.sid', ['s3cret']) // { id, rotated } | null
+ * ```
+ */
+export function readSessionCookie(header: string | undefined, name: string, secrets: readonly string[]): VerifiedId | null {
+  for (const value of readCookieValues(header, name)) {
+    const verified = verifySessionId(value, secrets)
+    if (verified) return verified
+  }
+  return null
+}
+
+/**
+ * A Set-Cookie value. Expires and Max-Age are both sent: Max-Age wins where supported
+ * (RFC 6265 §5.3 step 3), Expires covers older agents.
+ *
+ * @example
+ * ```ts
+ * serializeCookie('sid', 's:abc.mac', { expires: null, path: '/', httpOnly: true, secure: true, sameSite: 'lax' })
+ * // 'sid=s%3Aabc.mac; Path=/; HttpOnly; Secure; SameSite=Lax'
+ * ```
+ */
+export function serializeCookie(name: string, value: string, cookie: ResolvedCookie, now = Date.now()): string {
+  const options: Parameters<typeof serialize>[2] = {
+    path: cookie.path,
+    httpOnly: cookie.httpOnly,
+    secure: cookie.secure,
+  }
+  if (cookie.domain) options.domain = cookie.domain
+  if (cookie.expires) {
+    options.expires = cookie.expires
+    options.maxAge = Math.max(0, Math.floor((cookie.expires.getTime() - now) / 1000))
+  }
+  if (cookie.sameSite) options.sameSite = cookie.sameSite
+  if (cookie.partitioned) options.partitioned = true
+  if (cookie.priority) options.priority = cookie.priority
+  return serialize(name, value, options)
+}
+
+/**
+ * A Set-Cookie value that makes the browser drop the cookie now.
+ *
+ * @example
+ * ```ts
+ * clearCookie('sid', { path: '/', httpOnly: true, secure: false }) // 'sid=; Path=/; Expires=Thu, 01 Jan 1970 ...'
+ * ```
+ */
+export function clearCookie(name: string, cookie: Omit<ResolvedCookie, 'expires'>): string {
+  return serializeCookie(name, '', { ...cookie, expires: new Date(0) }, 0)
+}
+
+/**
+ * Checks cookie attributes and the cookie-name prefixes, throwing a TypeError that says what
+ * to change. Run at setup for static options, and per request for a `cookie` function.
+ * Prefix rules: https://datatracker.ietf.org/doc/html/draft-ietf-httpbis-rfc6265bis#section-4.1.3
+ *
+ * @example
+ * ```ts
+ * validateCookieAttributes('__Host-sid', { secure: true, path: '/' }) // ok
+ * validateCookieAttributes('__Host-sid', { domain: 'example.com' })   // throws TypeError
+ * ```
+ */
+export function validateCookieAttributes(name: string, cookie: CookieAttributes): void {
+  const fail = (message: string): never => {
+    throw new TypeError(`session cookie "${name}": ${message}`)
+  }
+  if (typeof cookie !== 'object' || cookie === null) fail('cookie options must be an object')
+  const { maxAge, domain, path, httpOnly, secure, sameSite, partitioned, priority } = cookie
+  if ('expires' in cookie && (cookie as { expires?: unknown }).expires !== undefined) {
+    fail('cookie.expires is one fixed date for every session; set cookie.maxAge (ms) instead')
+  }
+  if (maxAge !== undefined && maxAge !== null && !(typeof maxAge === 'number' && Number.isFinite(maxAge) && maxAge >= 0)) {
+    fail(`cookie.maxAge must be a number of milliseconds >= 0 or null, got ${String(maxAge)}`)
+  }
+  if (domain !== undefined && (typeof domain !== 'string' || !/^\.?[a-z0-9.-]+$/i.test(domain))) {
+    fail(`cookie.domain must be a host name such as "example.com", got ${JSON.stringify(domain)}`)
+  }
+  if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/') || /[;\s]/.test(path))) {
+    fail(`cookie.path must start with "/" and hold no ";" or spaces, got ${JSON.stringify(path)}`)
+  }
+  if (httpOnly !== undefined && typeof httpOnly !== 'boolean') fail('cookie.httpOnly must be true or false')
+  if (secure !== undefined && typeof secure !== 'boolean' && secure !== 'auto') fail('cookie.secure must be true, false or "auto"')
+  if (sameSite !== undefined && ![true, false, 'lax', 'strict', 'none'].includes(sameSite as never)) {
+    fail('cookie.sameSite must be "lax", "strict", "none", true or false')
+  }
+  if (partitioned !== undefined && typeof partitioned !== 'boolean') fail('cookie.partitioned must be true or false')
+  if (priority !== undefined && !['low', 'medium', 'high'].includes(priority)) fail('cookie.priority must be "low", "medium" or "high"')
+
+  // Browsers reject SameSite=None and Partitioned cookies that are not Secure.
+  if (sameSite === 'none' && secure === false) fail('sameSite "none" needs secure: true (or "auto" behind HTTPS)')
+  if (partitioned && secure === false) fail('partitioned cookies need secure: true (or "auto" behind HTTPS)')
+
+  if (name.startsWith('__Secure-') && secure !== true) fail('a "__Secure-" cookie needs cookie.secure: true')
+  if (name.startsWith('__Host-')) {
+    if (secure !== true) fail('a "__Host-" cookie needs cookie.secure: true')
+    if (domain !== undefined) fail('a "__Host-" cookie must not set cookie.domain')
+    if (path !== undefined && path !== '/') fail('a "__Host-" cookie needs cookie.path "/"')
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * concord-session: session middleware for Express and Connect.
+ *
+ * @example
+ * ```ts
+ * import express from 'express'
+ * import session, { MemoryStore } from 'concord-session'
+ *
+ * const app = express()
+ * app.use(session(new MemoryStore(), { secret: process.env.SESSION_SECRET!, cookie: { maxAge: 3_600_000 } }))
+ * app.get('/', (req, res) => {
+ *   req.session.visits = (req.session.visits ?? 0) + 1
+ *   res.send(`visit ${req.session.visits}`)
+ * })
+ * ```
+ */
+import { createSessionMiddleware, type SessionMiddleware } from './middleware.js'
+import { SAFE_DEFAULTS, type SessionOptions } from './options.js'
+import type { Store } from './store.js'
+import { MemoryStore } from '../stores/memory.js'
+
+/**
+ * Creates the session middleware: `session(store, options)` or express-session's
+ * `session(options)` (with `options.store`, or a MemoryStore by default).
+ *
+ * @example
+ * ```ts
+ * app.use(session(new RedisStore({ client: new Redis() }), { secret: process.env.SESSION_SECRET! }))
+ * app.use(session({ secret, store, cookie: { maxAge: 3_600_000 }, rolling: true }))
+ * ```
+ */
+export function session(store: Store, options?: SessionOptions): SessionMiddleware
+export function session(options?: SessionOptions): SessionMiddleware
+export function session(storeOrOptions?: Store | SessionOptions, options?: SessionOptions): SessionMiddleware {
+  return createSessionMiddleware({ ...SAFE_DEFAULTS, store: () => new MemoryStore() }, storeOrOptions, options)
+}
+
+export default session
+
+export { MemoryStore, type MemoryStoreOptions } from '../stores/memory.js'
+export { Session, Cookie, type SessionData, type Callback } from './session.js'
+export { SessionDataError } from './changes.js'
+export {
+  StoreError, isValidSessionId, touchedExpiry,
+  type Store, type SessionRecord, type SessionChange, type SaveResult, type LoadOptions, type CookieOverrides,
+} from './store.js'
+export type { SessionOptions } from './options.js'
+export type { SessionMiddleware } from './middleware.js'
+export type { CookieAttributes } from './cookie.js'

@@ -1,0 +1,233 @@
+/**
+ * session(): binds the codec, the Session and the store to HTTP. The only file that knows
+ * req and res.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { clearCookie, readSessionCookie, serializeCookie, signSessionId, verifySessionId, type VerifiedId } from './cookie.js'
+import { KeyedQueue } from './keyed-queue.js'
+import { resolveOptions, type Defaults, type ResolvedOptions, type SessionOptions } from './options.js'
+import {
+  callStore, commitSession, createSession, endSession, restoreSession, sessionEnded, sessionStatus,
+  type Session, type SessionHost,
+} from './session.js'
+import type { Store } from './store.js'
+import { isValidSessionId } from './store.js'
+
+type Next = (err?: unknown) => void
+
+interface SessionRequest extends IncomingMessage {
+  session?: Session | null
+  sessionID?: string
+  sessionStore?: Store
+  originalUrl?: string
+  secure?: boolean
+  secret?: string
+  signedCookies?: Record<string, unknown>
+}
+
+/** The request handler `session()` returns. Works with Express 4 and 5, and Connect. */
+export type SessionMiddleware = (req: IncomingMessage, res: ServerResponse, next: Next) => void
+
+/**
+ * Builds the middleware from an entry point's defaults. `session()` in the main entry and
+ * the express-session drop-in are both this, with different defaults.
+ */
+export function createSessionMiddleware(
+  defaults: Defaults,
+  storeOrOptions?: Store | SessionOptions,
+  maybeOptions?: SessionOptions,
+): SessionMiddleware {
+  const options = resolveOptions(defaults, storeOrOptions, maybeOptions)
+  const queue = new KeyedQueue()
+
+  return function concordSession(req: IncomingMessage, res: ServerResponse, next: Next): void {
+    const request = req as SessionRequest
+    if (request.session) return next() // an outer session middleware already ran
+    startSession(request, res, next, options, queue).catch(next)
+  }
+}
+
+async function startSession(req: SessionRequest, res: ServerResponse, next: Next, options: ResolvedOptions, queue: KeyedQueue): Promise<void> {
+  const cookieDefaults = options.cookie(req)
+  if (!pathname(req).startsWith(cookieDefaults.path ?? '/')) return next()
+
+  const secrets = options.secrets ?? (typeof req.secret === 'string' && req.secret ? [req.secret] : null)
+  if (!secrets) {
+    return next(new TypeError('session(): no secret. Pass options.secret, or use cookie-parser with a secret before session()'))
+  }
+
+  const secure = isSecure(req, options.proxy)
+  const host: SessionHost = {
+    store: options.store,
+    options,
+    queue,
+    cookieDefaults: { ...cookieDefaults, secure: cookieDefaults.secure === 'auto' ? secure : cookieDefaults.secure ?? false },
+    generateId: () => generateId(options, req),
+    attach(session) {
+      if (session) {
+        req.session = session
+        req.sessionID = session.id
+      } else {
+        delete req.session
+      }
+    },
+  }
+
+  const incoming = readSessionCookie(req.headers.cookie, options.name, secrets) ?? fromCookieParser(req, options.name, secrets)
+  const now = Date.now()
+  let session: Session
+  try {
+    const record = incoming
+      ? await callStore(() => options.store.load(incoming.id, { touchAt: now, absoluteTimeout: options.absoluteTimeout }), 'load', incoming.id)
+      : null
+    // An unknown id gets a fresh one, never the client's: https://owasp.org/www-community/attacks/Session_fixation
+    session = record ? restoreSession(host, incoming!.id, record, now) : createSession(host, await generateId(options, req), now)
+  } catch (err) {
+    return next(err)
+  }
+
+  host.attach(session)
+  req.sessionStore = options.store
+  hookResponse(req, res, next, options, secure, incoming, session)
+  next()
+}
+
+/**
+ * Saves before the response finishes, so the request after a redirect sees the data, and
+ * sets the cookie as the headers go out. `res.end`'s arguments are passed through untouched,
+ * so no bytes, encodings or callbacks are lost (express-session #87 #477 #766).
+ */
+function hookResponse(
+  req: SessionRequest,
+  res: ServerResponse,
+  next: Next,
+  options: ResolvedOptions,
+  secure: boolean,
+  incoming: VerifiedId | null,
+  first: Session,
+): void {
+  const originalEnd = res.end
+  const originalWriteHead = res.writeHead
+  let ending = false
+
+  // Every response writes its head once, explicitly or from write()/end() (_implicitHeader).
+  res.writeHead = function writeHeadWithCookie(this: ServerResponse, ...args: unknown[]) {
+    res.writeHead = originalWriteHead
+    setCookieHeader(req, res, options, secure, incoming, first)
+    return (originalWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args)
+  } as typeof res.writeHead
+
+  res.end = function endAfterSave(this: ServerResponse, ...args: unknown[]) {
+    if (ending) return (originalEnd as (...a: unknown[]) => ServerResponse).apply(this, args)
+    ending = true
+    let pending: Promise<void> | undefined
+    try {
+      pending = res.statusCode >= 500 ? undefined : finishSession(req, options, first)
+    } catch (err) {
+      fail(err)
+      return this
+    }
+    if (!pending) {
+      res.end = originalEnd
+      return (originalEnd as (...a: unknown[]) => ServerResponse).apply(this, args)
+    }
+    pending.then(() => {
+      res.end = originalEnd
+      ;(originalEnd as (...a: unknown[]) => ServerResponse).apply(res, args)
+    }, fail)
+    return this
+  } as typeof res.end
+
+  function fail(err: unknown): void {
+    // The response the app built claims a change that was not saved: hand the error on instead.
+    res.end = originalEnd
+    res.writeHead = originalWriteHead
+    next(err)
+  }
+}
+
+/** The end-of-request save, or undefined when there is nothing to write. */
+function finishSession(req: SessionRequest, options: ResolvedOptions, first: Session): Promise<void> | undefined {
+  const current = req.session
+  if (current) return commitSession(current)
+  // req.session was set to null or deleted by the app, not by destroy().
+  if (options.unset === 'destroy' && !sessionEnded(first)) return endSession(first)
+  return undefined
+}
+
+function setCookieHeader(
+  req: SessionRequest,
+  res: ServerResponse,
+  options: ResolvedOptions,
+  secure: boolean,
+  incoming: VerifiedId | null,
+  first: Session,
+): void {
+  if (res.statusCode >= 500) return // nothing was saved
+  const current = req.session
+  if (!current) {
+    // destroy(), or the app unset req.session with unset: 'destroy': drop the browser's cookie.
+    if (incoming && (sessionEnded(first) || options.unset === 'destroy')) {
+      appendSetCookie(res, clearCookie(options.name, sessionStatus(first, secure).cookie))
+    }
+    return
+  }
+  const status = sessionStatus(current, secure)
+  if (status.ended) {
+    // Destroyed elsewhere while this request ran (a logout racing it): never re-issue it.
+    if (incoming) appendSetCookie(res, clearCookie(options.name, status.cookie))
+    return
+  }
+  const isNew = status.id !== incoming?.id
+  let send: boolean
+  try {
+    send = isNew
+      ? status.saved || status.wouldSave
+      : options.rolling || incoming!.rotated || (status.changedThisRequest && status.cookie.expires !== null)
+  } catch {
+    return // data that cannot be saved: the save at the end reports it
+  }
+  if (!send) return
+  if (status.cookie.secure && !secure) return // a Secure cookie over plain HTTP would be dropped by the browser
+  const secret = options.secrets?.[0] ?? req.secret!
+  appendSetCookie(res, serializeCookie(options.name, signSessionId(status.id, secret), status.cookie))
+}
+
+function appendSetCookie(res: ServerResponse, value: string): void {
+  const previous = res.getHeader('Set-Cookie')
+  if (previous === undefined) res.setHeader('Set-Cookie', value)
+  else res.setHeader('Set-Cookie', [...(Array.isArray(previous) ? previous : [String(previous)]), value])
+}
+
+async function generateId(options: ResolvedOptions, req: IncomingMessage): Promise<string> {
+  const id = await options.genid(req)
+  if (!isValidSessionId(id)) {
+    throw new TypeError(`session(): genid returned ${JSON.stringify(id)}; an id must be 1-256 characters of A-Z a-z 0-9 _ - + = .`)
+  }
+  return id
+}
+
+/** cookie-parser may have parsed and unsigned the cookie already. */
+function fromCookieParser(req: SessionRequest, name: string, secrets: readonly string[]): VerifiedId | null {
+  const value = req.signedCookies?.[name]
+  if (typeof value === 'string' && isValidSessionId(value)) return { id: value, rotated: false }
+  const raw = (req as { cookies?: Record<string, unknown> }).cookies?.[name]
+  return typeof raw === 'string' ? verifySessionId(raw, secrets) : null
+}
+
+function pathname(req: SessionRequest): string {
+  const url = req.originalUrl ?? req.url ?? '/'
+  const query = url.indexOf('?')
+  return query === -1 ? url : url.slice(0, query)
+}
+
+/** express-session's rule for `secure: 'auto'` and the `proxy` option. */
+function isSecure(req: SessionRequest, proxy: boolean | undefined): boolean {
+  if ((req.socket as { encrypted?: boolean } | undefined)?.encrypted) return true
+  if (proxy === false) return false
+  if (proxy !== true) return req.secure === true
+  const header = req.headers['x-forwarded-proto']
+  const proto = (Array.isArray(header) ? header[0] : header ?? '').split(',')[0]!.trim().toLowerCase()
+  return proto === 'https'
+}
+

@@ -1,0 +1,198 @@
+/**
+ * Option defaults and validation. Everything here runs once, at `session()` time, and throws
+ * a TypeError that says what to change; nothing is re-checked per request.
+ */
+import type { IncomingMessage } from 'node:http'
+import { randomUUID } from 'node:crypto'
+import { validateCookieAttributes, type CookieAttributes } from './cookie.js'
+import type { Store } from './store.js'
+
+/** Options of `session()`. The names and meanings are express-session's, plus a few more. */
+export interface SessionOptions {
+  /** Where sessions live. Default: a new MemoryStore (one process only). */
+  store?: Store
+  /**
+   * Signs the cookie. An array rotates secrets: the first signs, all verify, and a cookie
+   * verified by an older one is re-issued under the first. Falls back to `req.secret` from
+   * cookie-parser when unset.
+   */
+  secret?: string | readonly string[]
+  /** Cookie name. Default `'connect.sid'`, express-session's, so switching keeps users signed in. */
+  name?: string
+  /** Cookie attributes, or a function of the request that returns them. */
+  cookie?: CookieAttributes | ((req: IncomingMessage) => CookieAttributes)
+  /** Makes a new session id; may be async. Default: `crypto.randomUUID()` (122 random bits). */
+  genid?: (req: IncomingMessage) => string | Promise<string>
+  /**
+   * Trust X-Forwarded-Proto for `secure: 'auto'`. `true` trusts it, `false` ignores it, unset
+   * follows Express's `trust proxy` through `req.secure`.
+   */
+  proxy?: boolean
+  /** Save the session on every request even when nothing changed. Default false. */
+  resave?: boolean
+  /** Send the cookie on every response, restarting its maxAge. Default false. */
+  rolling?: boolean
+  /** Save a new session that holds nothing. Default false (no cookie until there is data). */
+  saveUninitialized?: boolean
+  /** What `req.session = null` or `delete req.session` does: 'keep' (default) or 'destroy'. */
+  unset?: 'destroy' | 'keep'
+  /** Hard limit in ms on a session's life from creation, however active it is. */
+  absoluteTimeout?: number
+  /** Server-side idle timeout in ms for sessions whose cookie has no maxAge. Default 24 h. */
+  idleTimeout?: number
+  /** Largest session, in characters of JSON, that will be saved. Default 1 MiB. */
+  maxSize?: number
+}
+
+export interface ResolvedOptions {
+  store: Store
+  secrets: readonly string[] | null
+  name: string
+  cookie: (req: IncomingMessage) => CookieAttributes
+  genid: (req: IncomingMessage) => string | Promise<string>
+  proxy: boolean | undefined
+  resave: boolean
+  rolling: boolean
+  saveUninitialized: boolean
+  unset: 'destroy' | 'keep'
+  absoluteTimeout: number | undefined
+  idleTimeout: number
+  maxSize: number
+}
+
+/**
+ * The defaults an entry point gives `session()`. The main entry passes {@link SAFE_DEFAULTS};
+ * the express-session drop-in passes express-session's own, so neither is a special case here.
+ */
+export interface Defaults {
+  store: () => Store
+  cookie: Readonly<CookieAttributes>
+  resave: boolean
+  saveUninitialized: boolean
+  /** Throw on an option name `session()` does not know (a typo), or ignore it as express-session does. */
+  rejectUnknownOptions: boolean
+}
+
+/** Safe defaults, where express-session's are not: see the README's "What differs". */
+export const SAFE_DEFAULTS: Omit<Defaults, 'store'> = Object.freeze({
+  cookie: Object.freeze({ path: '/', httpOnly: true, secure: 'auto', sameSite: 'lax', maxAge: null } as const),
+  resave: false,
+  saveUninitialized: false,
+  rejectUnknownOptions: true,
+})
+
+const DAY = 86_400_000
+const KNOWN = new Set<string>([
+  'store', 'secret', 'name', 'cookie', 'genid', 'proxy', 'resave', 'rolling',
+  'saveUninitialized', 'unset', 'absoluteTimeout', 'idleTimeout', 'maxSize',
+])
+// A cookie name is an RFC 7230 token: https://datatracker.ietf.org/doc/html/rfc6265#section-4.1.1
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+/**
+ * Resolves `session(store, options)` and `session(options)` into one validated shape.
+ *
+ * @example
+ * ```ts
+ * resolveOptions({ ...SAFE_DEFAULTS, store: () => new MemoryStore() }, { secret: 's3cret' })
+ * ```
+ */
+export function resolveOptions(
+  defaults: Defaults,
+  storeOrOptions?: Store | SessionOptions,
+  maybeOptions?: SessionOptions,
+): ResolvedOptions {
+  const [store, options] = isStore(storeOrOptions)
+    ? [storeOrOptions, maybeOptions ?? {}]
+    : [(storeOrOptions as SessionOptions | undefined)?.store, (storeOrOptions as SessionOptions | undefined) ?? {}]
+  if (typeof options !== 'object' || options === null) throw new TypeError('session(): options must be an object')
+  if (isStore(storeOrOptions) && options.store !== undefined && options.store !== storeOrOptions) {
+    throw new TypeError('session(store, options): pass the store once, either first or as options.store')
+  }
+  for (const key of defaults.rejectUnknownOptions ? Object.keys(options) : []) {
+    if (!KNOWN.has(key)) throw new TypeError(`session(): unknown option "${key}". Known options: ${[...KNOWN].join(', ')}`)
+  }
+  if (store !== undefined && !isStore(store)) {
+    throw new TypeError(
+      'session(): store must have load/save/touch/destroy methods. For an express-session store ' +
+        '(get/set/destroy), wrap it: session(adaptLegacyStore(store), options) from "concord-session/express-session"',
+    )
+  }
+
+  const name = options.name ?? 'connect.sid'
+  if (typeof name !== 'string' || !COOKIE_NAME.test(name)) {
+    throw new TypeError(`session(): name must be a cookie name token such as "sid", got ${JSON.stringify(name)}`)
+  }
+
+  return {
+    store: store ?? defaults.store(),
+    secrets: resolveSecrets(options.secret),
+    name,
+    cookie: resolveCookie(name, defaults.cookie, options.cookie),
+    genid: optionalFunction('genid', options.genid) ?? (() => randomUUID()),
+    proxy: optionalBoolean('proxy', options.proxy),
+    resave: optionalBoolean('resave', options.resave) ?? defaults.resave,
+    rolling: optionalBoolean('rolling', options.rolling) ?? false,
+    saveUninitialized: optionalBoolean('saveUninitialized', options.saveUninitialized) ?? defaults.saveUninitialized,
+    unset: resolveUnset(options.unset),
+    absoluteTimeout: optionalDuration('absoluteTimeout', options.absoluteTimeout),
+    idleTimeout: optionalDuration('idleTimeout', options.idleTimeout) ?? DAY,
+    maxSize: optionalDuration('maxSize', options.maxSize) ?? 1_048_576,
+  }
+}
+
+export function isStore(value: unknown): value is Store {
+  const store = value as Store | null
+  return (
+    typeof store === 'object' && store !== null &&
+    typeof store.load === 'function' && typeof store.save === 'function' &&
+    typeof store.touch === 'function' && typeof store.destroy === 'function'
+  )
+}
+
+function resolveSecrets(secret: SessionOptions['secret']): readonly string[] | null {
+  if (secret === undefined) return null // cookie-parser's req.secret, checked per request
+  const secrets = typeof secret === 'string' ? [secret] : secret
+  if (!Array.isArray(secrets) || secrets.length === 0 || !secrets.every((s) => typeof s === 'string' && s.length > 0)) {
+    throw new TypeError('session(): secret must be a non-empty string or a non-empty array of them (the first signs, all verify)')
+  }
+  return Object.freeze([...secrets])
+}
+
+function resolveCookie(name: string, base: Readonly<CookieAttributes>, cookie: SessionOptions['cookie']): ResolvedOptions['cookie'] {
+  if (typeof cookie === 'function') {
+    return (req) => {
+      const attributes = { ...base, ...cookie(req) }
+      validateCookieAttributes(name, attributes)
+      return attributes
+    }
+  }
+  if (cookie !== undefined && (typeof cookie !== 'object' || cookie === null)) {
+    throw new TypeError('session(): cookie must be an object of attributes or a function of the request that returns one')
+  }
+  const attributes = Object.freeze({ ...base, ...(cookie ?? {}) })
+  validateCookieAttributes(name, attributes)
+  return () => attributes
+}
+
+function resolveUnset(unset: unknown): 'destroy' | 'keep' {
+  if (unset === undefined) return 'keep'
+  if (unset === 'destroy' || unset === 'keep') return unset
+  throw new TypeError(`session(): unset must be "destroy" or "keep", got ${JSON.stringify(unset)}`)
+}
+
+function optionalBoolean(name: string, value: unknown): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value
+  throw new TypeError(`session(): ${name} must be true or false, got ${JSON.stringify(value)}`)
+}
+
+function optionalDuration(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return value
+  throw new TypeError(`session(): ${name} must be a positive number (ms or characters), got ${JSON.stringify(value)}`)
+}
+
+function optionalFunction<T>(name: string, value: T | undefined): T | undefined {
+  if (value === undefined || typeof value === 'function') return value
+  throw new TypeError(`session(): ${name} must be a function, got ${typeof value}`)
+}

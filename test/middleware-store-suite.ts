@@ -1,0 +1,123 @@
+/**
+ * The middleware's concurrency guarantees, run through real HTTP against any store:
+ *
+ *   describeMiddlewareOverStore('RedisStore', async () => new RedisStore({ client, prefix }))
+ *
+ * - 200 concurrent requests on one session, each adding a distinct item: none is lost.
+ * - A logout racing a slow write: the session stays destroyed.
+ */
+import express from 'express'
+import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
+import session from '../lib/index.js'
+import type { Store } from '../lib/store.js'
+
+const SECRET = 'middleware-store-suite-secret'
+
+interface Cart {
+  items: string[]
+}
+
+declare module '../lib/session.js' {
+  interface SessionData {
+    cart: Cart
+    note: string
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export function describeMiddlewareOverStore(name: string, makeStore: () => Promise<Store>): void {
+  describe(`session() over ${name}`, () => {
+    let store: Store
+    let server: Server
+    let base: string
+    const gates = new Map<string, () => void>()
+    const arrived = new Map<string, () => void>()
+
+    beforeAll(async () => {
+      store = await makeStore()
+      const app = express()
+      app.use(session(store, { secret: SECRET }))
+      app.post('/cart/add/:item', async (req, res) => {
+        const cart = (req.session.cart ??= { items: [] })
+        // Hold the loaded copy a moment, so the requests genuinely overlap.
+        await sleep(Math.random() * 10)
+        cart.items.push(req.params.item)
+        res.json({ ok: true })
+      })
+      app.get('/cart', (req, res) => res.json({ items: req.session.cart?.items ?? [], id: req.session.id }))
+      app.post('/slow-note/:gate', async (req, res) => {
+        const gate = req.params.gate
+        await new Promise<void>((resolve) => {
+          gates.set(gate, resolve)
+          arrived.get(gate)?.()
+        })
+        req.session.note = 'written after logout'
+        res.json({ ok: true })
+      })
+      app.post('/logout', async (req, res) => {
+        await req.session.destroy()
+        res.json({ ok: true })
+      })
+      server = app.listen(0, '127.0.0.1')
+      await new Promise((resolve) => server.once('listening', resolve))
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    })
+
+    afterAll(async () => {
+      await new Promise((resolve) => server.close(resolve))
+      await store.close?.()
+    })
+
+    async function startSession(): Promise<string> {
+      const res = await fetch(`${base}/cart/add/first`, { method: 'POST' })
+      expect(res.status).toBe(200)
+      const setCookie = res.headers.get('set-cookie')
+      expect(setCookie).toMatch(/^connect\.sid=s%3A/)
+      return setCookie!.split(';')[0]!
+    }
+
+    async function cartOf(cookie: string): Promise<{ items: string[]; id: string }> {
+      const res = await fetch(`${base}/cart`, { headers: { cookie } })
+      expect(res.status).toBe(200)
+      return (await res.json()) as { items: string[]; id: string }
+    }
+
+    it('keeps every item when 200 concurrent requests each add a distinct one', async () => {
+      const cookie = await startSession()
+      const items = Array.from({ length: 200 }, (_, i) => `item-${i}`)
+      const statuses = await Promise.all(
+        items.map(async (item) => (await fetch(`${base}/cart/add/${item}`, { method: 'POST', headers: { cookie } })).status),
+      )
+      expect(statuses.filter((s) => s !== 200)).toEqual([])
+      const cart = await cartOf(cookie)
+      expect(cart.items).toHaveLength(201)
+      expect(new Set(cart.items)).toEqual(new Set(['first', ...items]))
+    })
+
+    it('leaves the session destroyed when a logout races a slow write', async () => {
+      const cookie = await startSession()
+      const { id } = await cartOf(cookie)
+      const gate = `gate-${id}`
+      const inHandler = new Promise<void>((resolve) => arrived.set(gate, resolve))
+
+      const slow = fetch(`${base}/slow-note/${gate}`, { method: 'POST', headers: { cookie } })
+      await inHandler // the slow request has loaded the session and is waiting
+      const logout = await fetch(`${base}/logout`, { method: 'POST', headers: { cookie } })
+      expect(logout.status).toBe(200)
+      expect(logout.headers.get('set-cookie')).toMatch(/^connect\.sid=;.*Expires=Thu, 01 Jan 1970/)
+
+      gates.get(gate)!()
+      const late = await slow
+      expect(late.status).toBe(200)
+      // The slow response must not hand the dead session back to the browser.
+      expect(late.headers.get('set-cookie') ?? '').not.toMatch(/connect\.sid=s%3A/)
+
+      expect(await store.load(id)).toBeNull()
+      const after = await cartOf(cookie)
+      expect(after.id).not.toBe(id)
+      expect(after.items).toEqual([])
+    })
+  })
+}

@@ -1,0 +1,4 @@
+import { MemoryStore } from '../../stores/memory'
+import { describeMiddlewareOverStore } from '../middleware-store-suite'
+
+describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore())
