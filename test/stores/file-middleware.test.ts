@@ -1,0 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { FileStore } from '../../stores/file'
+import { describeMiddlewareOverStore } from '../middleware-store-suite'
+
+const root = mkdtempSync(join(tmpdir(), 'concord-file-mw-'))
+afterAll(() => rmSync(root, { recursive: true, force: true }))
+
+// Real files, real locks and fsync: every request of the 200 goes through load, save and, on a
+// version conflict, a replay onto the file's current record.
+describeMiddlewareOverStore('FileStore', async () => new FileStore({ dir: join(root, 'sessions') }))
