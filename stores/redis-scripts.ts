@@ -1,0 +1,220 @@
+/**
+ * The Lua scripts behind RedisStore. Each runs atomically on the server and touches one session:
+ * KEYS[1] is the session hash; KEYS[2], present only when legacy reading is on, is the
+ * connect-redis string key for the same id (the same key name when the prefixes are equal).
+ *
+ * Hash fields: a user key is a field of the same name holding its JSON text; metadata fields
+ * start with "@" (`@version`, `@createdAt`, `@expiresAt`, `@idleTimeout`, `@cookie`, `@userId`);
+ * a user key that itself starts with "@" is stored with one more "@" in front. So "@x" is always
+ * metadata, "@@x" is the user key "@x", and anything else is the user key as written.
+ *
+ * Times are epoch ms from the application's clock (passed in), so expiry decisions agree with
+ * the rest of the app; the key's own TTL (PEXPIREAT) makes Redis forget it on time as well.
+ */
+
+/** Shared helpers, prepended to every script. */
+const PRELUDE = `
+local function num(n) return string.format('%.17g', n) end
+local function expire_at(key, at) redis.call('PEXPIREAT', key, num(math.ceil(at))) end
+local function hash_reply(tag, key)
+  local h = redis.call('HGETALL', key)
+  local r = { tag }
+  for i = 1, #h do r[i + 1] = h[i] end
+  return r
+end
+-- The legacy string key for this id, if legacy reading is on and the session is still a string.
+local function legacy_key(key, t)
+  local lkey = KEYS[2]
+  if not lkey then return nil end
+  if lkey == key then
+    if t == 'string' then return lkey end
+    return nil
+  end
+  if t == 'none' and redis.call('TYPE', lkey)['ok'] == 'string' then return lkey end
+  return nil
+end
+-- {'legacy', raw JSON, expiresAt or -1 when the key has no TTL}
+local function legacy_reply(lkey, now)
+  local pttl = redis.call('PTTL', lkey)
+  local at = -1
+  if pttl > 0 then at = now + pttl end
+  return { 'legacy', redis.call('GET', lkey), num(at) }
+end
+`
+
+/**
+ * load(KEYS, now, touchAt | '', absoluteTimeout | '', legacyIdle)
+ * -> false | {'hash', field, value, ...} | {'legacy', raw, expiresAt} | {'wrongtype', type}
+ * With touchAt, the idle expiry moves to min(touchAt + idle, createdAt + absoluteTimeout),
+ * as touchedExpiry() computes it; an expiry at or before now deletes the session.
+ */
+export const LOAD = `${PRELUDE}
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local touch_at = tonumber(ARGV[2])
+local absolute = tonumber(ARGV[3])
+local t = redis.call('TYPE', key)['ok']
+if t == 'hash' then
+  local m = redis.call('HMGET', key, '@expiresAt', '@createdAt', '@idleTimeout')
+  local expires_at, created_at, idle = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
+  -- Unreadable metadata: hand the record over untouched; the caller names what is wrong.
+  if not expires_at or not created_at or not idle then return hash_reply('hash', key) end
+  if expires_at <= now then
+    redis.call('UNLINK', key)
+    return false
+  end
+  if touch_at then
+    local touched = touch_at + idle
+    if absolute then touched = math.min(touched, created_at + absolute) end
+    if touched <= now then
+      redis.call('UNLINK', key)
+      return false
+    end
+    redis.call('HSET', key, '@expiresAt', num(touched))
+    expire_at(key, touched)
+  end
+  return hash_reply('hash', key)
+end
+local lkey = legacy_key(key, t)
+if lkey then
+  if touch_at then
+    -- express-session's touch: the idle period is the cookie's maxAge, else connect-redis's ttl.
+    local idle = tonumber(ARGV[4])
+    local ok, sess = pcall(cjson.decode, redis.call('GET', lkey))
+    if ok and type(sess) == 'table' and type(sess.cookie) == 'table'
+      and type(sess.cookie.originalMaxAge) == 'number' and sess.cookie.originalMaxAge > 0 then
+      idle = sess.cookie.originalMaxAge
+    end
+    expire_at(lkey, touch_at + idle)
+    return { 'legacy', redis.call('GET', lkey), num(touch_at + idle) }
+  end
+  return legacy_reply(lkey, now)
+end
+if t == 'none' then return false end
+return { 'wrongtype', t }
+`
+
+/**
+ * save(KEYS, expectedVersion | '', now, createdAt, expiresAt, idleTimeout, cookieJSON,
+ *      hasUser '0'|'1', userId, linked '0'|'1', legacyRaw | '', nSet, field, value, ..., unsetField, ...)
+ * -> {'ok', version} | {'gone'} | {'conflict', field, value, ...} | {'link'}
+ *    | {'legacy', raw, expiresAt} | {'wrongtype', type} | {'corrupt', detail}
+ *
+ * Nothing is written unless every check passes. 'link' asks the caller to add the id to the new
+ * owner's index first (another key, maybe another cluster slot) and call again with linked=1,
+ * so a session is never owned by a user whose index does not list it. 'legacy' hands a
+ * connect-redis string to the caller, which converts it (exact JSON, in JS) and calls again with
+ * that string and the full converted data: the string is replaced only if it is unchanged.
+ */
+export const SAVE = `${PRELUDE}
+local key = KEYS[1]
+local expected = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local has_user = ARGV[7] == '1'
+local user = ARGV[8]
+local linked = ARGV[9] == '1'
+local legacy_raw = ARGV[10]
+
+local t = redis.call('TYPE', key)['ok']
+local version, owner, converting = nil, false, nil
+if t == 'hash' then
+  local m = redis.call('HMGET', key, '@version', '@expiresAt', '@userId')
+  version = tonumber(m[1])
+  local expires_at = tonumber(m[2])
+  if not version or not expires_at then return { 'corrupt', 'metadata field @version or @expiresAt is missing or not a number' } end
+  if expires_at <= now then
+    redis.call('UNLINK', key)
+    t, version = 'none', nil
+  else
+    owner = m[3]
+  end
+end
+if t ~= 'hash' then
+  local lkey = legacy_key(key, t)
+  if lkey then
+    local raw = redis.call('GET', lkey)
+    if legacy_raw == '' or raw ~= legacy_raw then return legacy_reply(lkey, now) end
+    -- Only the caller's own conversion, against the legacy record's version 1, replaces it.
+    if expected ~= 1 then return legacy_reply(lkey, now) end
+    converting, version = lkey, 1
+  elseif t ~= 'none' then
+    return { 'wrongtype', t }
+  end
+end
+
+if expected == nil then
+  if version then return hash_reply('conflict', key) end
+else
+  if not version then return { 'gone' } end
+  if version ~= expected then return hash_reply('conflict', key) end
+end
+if has_user and owner ~= user and not linked then return { 'link' } end
+
+if converting then redis.call('UNLINK', converting) end
+local n_set = tonumber(ARGV[11])
+local first_unset = 12 + 2 * n_set
+for i = first_unset, #ARGV do redis.call('HDEL', key, ARGV[i]) end
+for i = 12, first_unset - 1, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+local next_version = version and version + 1 or 1
+redis.call('HSET', key, '@version', num(next_version), '@expiresAt', ARGV[4], '@idleTimeout', ARGV[5], '@cookie', ARGV[6])
+if converting or next_version == 1 then redis.call('HSET', key, '@createdAt', ARGV[3]) end
+if has_user then redis.call('HSET', key, '@userId', user) else redis.call('HDEL', key, '@userId') end
+expire_at(key, tonumber(ARGV[4]))
+return { 'ok', num(next_version) }
+`
+
+/**
+ * touch(KEYS, expiresAt, now) -> 1 if a live session was touched, else 0. Never creates.
+ */
+export const TOUCH = `${PRELUDE}
+local key = KEYS[1]
+local expires_at = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local t = redis.call('TYPE', key)['ok']
+if t == 'hash' then
+  local current = tonumber(redis.call('HGET', key, '@expiresAt'))
+  if current and current <= now then
+    redis.call('UNLINK', key)
+    return 0
+  end
+  redis.call('HSET', key, '@expiresAt', ARGV[1])
+  expire_at(key, expires_at)
+  return 1
+end
+local lkey = legacy_key(key, t)
+if lkey then
+  expire_at(lkey, expires_at)
+  return 1
+end
+return 0
+`
+
+/**
+ * destroy(KEYS, now, onlyIfOwner '0'|'1', owner)
+ * -> {'destroyed', owner | ''} when a live session was removed, {'none', ''} when there was none,
+ *    {'kept', owner | ''} when onlyIfOwner is set and the session belongs to someone else.
+ * The owner's index is another key (another slot on a cluster), so the caller unlinks it there.
+ */
+export const DESTROY = `${PRELUDE}
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local only_if_owner = ARGV[2] == '1'
+local t = redis.call('TYPE', key)['ok']
+if t == 'hash' then
+  local m = redis.call('HMGET', key, '@userId', '@expiresAt')
+  local owner = m[1] or ''
+  if only_if_owner and m[1] ~= ARGV[3] then return { 'kept', owner } end
+  redis.call('UNLINK', key)
+  if KEYS[2] and KEYS[2] ~= key then redis.call('UNLINK', KEYS[2]) end
+  local expires_at = tonumber(m[2])
+  if expires_at and expires_at <= now then return { 'none', owner } end
+  return { 'destroyed', owner }
+end
+local lkey = legacy_key(key, t)
+if lkey then
+  if only_if_owner then return { 'kept', '' } end
+  redis.call('UNLINK', lkey)
+  return { 'destroyed', '' }
+end
+return { 'none', '' }
+`
