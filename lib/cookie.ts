@@ -152,7 +152,8 @@ export function serializeCookie(name: string, value: string, cookie: ResolvedCoo
   if (cookie.domain) options.domain = cookie.domain
   if (cookie.expires) {
     options.expires = cookie.expires
-    options.maxAge = Math.max(0, Math.floor((cookie.expires.getTime() - now) / 1000))
+    // Rounded: the few ms between setting the expiry and writing the header must not cost a second.
+    options.maxAge = Math.max(0, Math.round((cookie.expires.getTime() - now) / 1000))
   }
   if (cookie.sameSite) options.sameSite = cookie.sameSite
   if (cookie.partitioned) options.partitioned = true

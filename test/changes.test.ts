@@ -1,0 +1,104 @@
+import { applyOps, diffData, diffValue, replayKey, SessionDataError } from '../lib/changes'
+
+describe('diffData', () => {
+  it('finds changed, added and removed keys, including nested mutations', () => {
+    const loaded = { cart: { items: ['tea'] }, visits: 1, gone: true }
+    const baseline = Object.fromEntries(Object.entries(loaded).map(([k, v]) => [k, JSON.stringify(v)]))
+    const data = JSON.parse(JSON.stringify(loaded))
+    data.cart.items.push('jam')
+    delete data.gone
+    data.added = 'x'
+    const diff = diffData(data, baseline)
+    expect(diff.set).toEqual({ cart: '{"items":["tea","jam"]}', added: '"x"' })
+    expect(diff.unset).toEqual(['gone'])
+    expect(diff.changed).toBe(true)
+    expect(diff.texts).toEqual({ cart: '{"items":["tea","jam"]}', visits: '1', added: '"x"' })
+  })
+
+  it('reports no change for untouched data', () => {
+    const diff = diffData({ a: { b: [1] } }, { a: '{"b":[1]}' })
+    expect(diff).toMatchObject({ set: {}, unset: [], changed: false })
+  })
+
+  it('treats a value JSON drops (undefined, a function) as deleted', () => {
+    expect(diffData({ a: undefined, f: () => 1 }, { a: '1' })).toMatchObject({ unset: ['a'], set: {}, changed: true })
+  })
+
+  it('measures the size in characters of JSON', () => {
+    expect(diffData({ ab: 'xyz' }, {}).size).toBe(2 + 5)
+  })
+
+  it('names the key that cannot be serialized', () => {
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    expect(() => diffData({ ok: 1, big: 10n }, {})).toThrow(SessionDataError)
+    expect(() => diffData({ big: 10n }, {})).toThrow(/session key "big" cannot be saved as JSON/)
+    expect(() => diffData({ loop: cyclic }, {})).toThrow(/session key "loop"/)
+  })
+})
+
+describe('diffValue and applyOps', () => {
+  it('diffs objects by path', () => {
+    expect(diffValue({ a: 1, b: { c: 2, d: 3 } }, { a: 1, b: { c: 5 }, e: 6 })).toEqual([
+      { kind: 'set', path: ['b', 'c'], value: 5 },
+      { kind: 'delete', path: ['b', 'd'] },
+      { kind: 'set', path: ['e'], value: 6 },
+    ])
+  })
+
+  it('turns a pure append into an append op, anything else into a replacement', () => {
+    expect(diffValue([1, 2], [1, 2, 3])).toEqual([{ kind: 'append', path: [], items: [3], whole: [1, 2, 3] }])
+    expect(diffValue([1, 2], [2])).toEqual([{ kind: 'set', path: [], value: [2] }])
+    expect(diffValue([1, 2], [1, 9, 3])).toEqual([{ kind: 'set', path: [], value: [1, 9, 3] }])
+    expect(diffValue([{ a: 1 }], [{ a: 1 }])).toEqual([])
+  })
+
+  it('applies ops onto other data, creating missing parents', () => {
+    const target = { b: { x: 1 }, list: ['theirs'] }
+    const result = applyOps(target, [
+      { kind: 'set', path: ['b', 'c'], value: 5 },
+      { kind: 'set', path: ['n', 'm'], value: 1 },
+      { kind: 'append', path: ['list'], items: ['mine'], whole: ['mine'] },
+      { kind: 'delete', path: ['nothing', 'here'] },
+    ])
+    expect(result).toEqual({ b: { x: 1, c: 5 }, n: { m: 1 }, list: ['theirs', 'mine'] })
+  })
+
+  it('replaces with the whole array when the target is no longer an array', () => {
+    expect(applyOps({ list: 'gone' }, [{ kind: 'append', path: ['list'], items: ['b'], whole: ['a', 'b'] }])).toEqual({ list: ['a', 'b'] })
+  })
+
+  it('keeps "__proto__" an own key and never touches a prototype', () => {
+    const ops = diffValue({}, JSON.parse('{"__proto__":{"polluted":true}}'))
+    const result = applyOps({}, ops) as Record<string, unknown>
+    expect(Object.keys(result)).toEqual(['__proto__'])
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    expect(Object.getPrototypeOf(result)).toBe(Object.prototype)
+  })
+})
+
+describe('replayKey', () => {
+  it('merges changes to different paths of one key', () => {
+    expect(JSON.parse(replayKey('{"a":1}', '{"a":1,"b":2}', '{"a":1,"c":3}'))).toEqual({ a: 1, b: 2, c: 3 })
+  })
+
+  it('lets the later write win on the same path', () => {
+    expect(JSON.parse(replayKey('{"a":1}', '{"a":2}', '{"a":3}'))).toEqual({ a: 2 })
+  })
+
+  it('appends onto a list another request also appended to', () => {
+    expect(JSON.parse(replayKey('{"items":["x"]}', '{"items":["x","mine"]}', '{"items":["x","theirs"]}'))).toEqual({
+      items: ['x', 'theirs', 'mine'],
+    })
+  })
+
+  it('takes this request\'s text whole when the key is new here, deleted there, or unchanged there', () => {
+    expect(replayKey(undefined, '1', '2')).toBe('1')
+    expect(replayKey('{"a":1}', '{"a":2}', undefined)).toBe('{"a":2}')
+    expect(replayKey('{"a":1}', '{"a":2}', '{"a":1}')).toBe('{"a":2}')
+  })
+
+  it('replays a primitive change as a replacement', () => {
+    expect(replayKey('1', '2', '5')).toBe('2')
+  })
+})
