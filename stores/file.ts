@@ -15,7 +15,7 @@ import { readlinkSync } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { link, mkdir, open, opendir, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import createDebug from 'debug'
 import type { CookieOverrides, LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
 import { StoreError, isValidSessionId, touchedExpiry } from '../lib/store.js'
@@ -520,7 +520,7 @@ export class FileStore implements Store {
     const dir = this.#userDir(userId)
     // Another process may remove the user's directory when it empties; make it again and retry.
     for (let attempt = 0; ; attempt++) {
-      await mkdir(dir, { recursive: true, mode: 0o700 })
+      await makeDir(dir)
       try {
         await (await open(join(dir, key), 'a', 0o600)).close()
         return
@@ -685,8 +685,8 @@ export class FileStore implements Store {
   /** Makes the directory layout once (again after a directory was removed). */
   #setup(): Promise<void> {
     this.#ready ??= (async () => {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 })
-      for (const sub of SUBDIRS) await mkdir(join(this.dir, sub), { recursive: true, mode: 0o700 })
+      await makeDir(this.dir)
+      for (const sub of SUBDIRS) await makeDir(join(this.dir, sub))
     })().catch((err: unknown) => {
       this.#ready = undefined
       throw err
@@ -859,6 +859,21 @@ async function forEachLimited<T>(items: Iterable<T> | AsyncIterable<T>, limit: n
   if (failed) {
     await it.return?.() // closes a directory stream that was not read to the end
     throw failure
+  }
+}
+
+/**
+ * mkdir -p, by hand: Node's recursive mkdir reports ENOENT where the real cause is EROFS or
+ * EACCES, and the 503's message should say which.
+ */
+async function makeDir(path: string): Promise<void> {
+  try {
+    await mkdir(path, { mode: 0o700 })
+  } catch (err) {
+    if (isCode(err, 'EEXIST')) return
+    if (!isCode(err, 'ENOENT') || dirname(path) === path) throw err
+    await makeDir(dirname(path))
+    await makeDir(path)
   }
 }
 
