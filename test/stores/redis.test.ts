@@ -301,6 +301,11 @@ describe('RedisStore round trips, counted with MONITOR on a private redis-server
     const owned = randomUUID()
     expect(await counter.during(() => store.save(owned, newChange({ userId: 'u1' })))).toEqual(['sadd', 'evalsha'])
     expect(await counter.during(() => store.save(owned, newChange({ set: { b: '1' }, userId: 'u1', expectedVersion: 1 })))).toEqual(['evalsha'])
+    // A change of owner: the script asks for the index entry first, then writes.
+    expect(await counter.during(() => store.save(owned, newChange({ userId: 'u2', expectedVersion: 2 })))).toEqual(['evalsha', 'sadd', 'evalsha'])
+    // Destroying an owned session unlinks it from its owner's index with a second command.
+    expect(await counter.during(() => store.destroy(owned))).toEqual(['eval', 'srem'])
+    expect(await counter.during(() => store.destroy(id))).toEqual(['evalsha'])
   })
 
   it('after SCRIPT FLUSH (as after a restart) the script is sent again and the call still succeeds', async () => {
