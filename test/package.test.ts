@@ -1,0 +1,99 @@
+/**
+ * The published package, as a user gets it: build, pack, install the tarball into a fresh
+ * project, then require() and import every entry in package.json `exports`, and typecheck a
+ * consumer in both module systems.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+jest.setTimeout(240_000)
+
+const root = resolve(__dirname, '..')
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }
+const entries = Object.keys(pkg.exports).filter((e) => e !== './package.json').map((e) => (e === '.' ? 'concord-session' : `concord-session/${e.slice(2)}`))
+const npm = (args: string[], cwd: string) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+const node = (args: string[], cwd: string) => execFileSync(process.execPath, args, { cwd, encoding: 'utf8' })
+
+let project: string
+
+beforeAll(() => {
+  project = mkdtempSync(join(tmpdir(), 'concord-consumer-'))
+  npm(['run', 'build'], root)
+  const tarball = npm(['pack', '--pack-destination', project, '--silent'], root).trim().split('\n').pop()!
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
+  npm(['install', '--prefer-offline', '--no-audit', '--no-fund', join(project, tarball)], project)
+})
+
+afterAll(() => rmSync(project, { recursive: true, force: true }))
+
+describe('the packed package', () => {
+  it.each(entries)('%s loads with require()', (entry) => {
+    const out = node(['-e', `const m = require(${JSON.stringify(entry)}); console.log(typeof m, Object.keys(m).sort().join(','))`], project)
+    expect(out).toMatch(/^(function|object) /)
+  })
+
+  it.each(entries)('%s loads with import', (entry) => {
+    const out = node(['--input-type=module', '-e', `import * as m from ${JSON.stringify(entry)}; console.log(Object.keys(m).sort().join(','))`], project)
+    expect(out).toContain('default')
+  })
+
+  it('require("concord-session") is callable like express-session, and keeps its named exports', () => {
+    const out = node(['-e', `
+      const session = require('concord-session')
+      const { MemoryStore, StoreError } = require('concord-session')
+      const middleware = session(new MemoryStore(), { secret: 's' })
+      console.log(typeof middleware, middleware.name, typeof StoreError, session.default === session)
+    `], project)
+    expect(out.trim()).toBe('function concordSession function true')
+  })
+
+  it('import session from "concord-session" gives the factory', () => {
+    const out = node(['--input-type=module', '-e', `
+      import session, { MemoryStore } from 'concord-session'
+      console.log(typeof session(new MemoryStore(), { secret: 's' }))
+    `], project)
+    expect(out.trim()).toBe('function')
+  })
+
+  it('loading the core does not load ioredis (an optional peer, not installed here)', () => {
+    const out = node(['-e', `require('concord-session'); console.log(Object.keys(require.cache).filter((k) => k.includes('ioredis')).length)`], project)
+    expect(out.trim()).toBe('0')
+  })
+
+  it('ships types that work from CommonJS and ESM consumers, with SessionData augmentation', () => {
+    const consumer = `
+      import session, { MemoryStore, type Session, type SessionData } from 'concord-session'
+      declare module 'concord-session' {
+        interface SessionData { cart: { items: string[] } }
+      }
+      const middleware = session(new MemoryStore(), { secret: 's', cookie: { maxAge: 1000 } })
+      declare const s: Session & Partial<SessionData>
+      const items: string[] | undefined = s.cart?.items
+      // @ts-expect-error cart is typed
+      s.cart = 5
+      export { middleware, items }
+    `
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+    // One program each: a project is CommonJS or ESM, and loading both builds' global
+    // Express.Request augmentations into one program would declare req.session twice.
+    for (const file of ['consumer.cts', 'consumer.mts']) {
+      writeFileSync(join(project, file), consumer)
+      writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: true,
+          types: ['node'], typeRoots: [join(root, 'node_modules', '@types')],
+        },
+        files: [file],
+      }))
+      let output = ''
+      try {
+        node([tsc, '-p', join(project, 'tsconfig.json')], project)
+      } catch (err) {
+        output = String((err as { stdout?: string }).stdout)
+      }
+      expect(output).toBe('')
+    }
+  })
+})
