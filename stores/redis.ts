@@ -275,7 +275,7 @@ export class RedisStore implements Store {
    * @example
    * ```ts
    * app.post('/account/password', async (req, res) => {
-   *   await store.destroyByUser(req.session.userId)
+   *   await store.destroyByUser(req.session.accountId)
    * })
    * ```
    */
