@@ -7,8 +7,8 @@ import { clearCookie, readSessionCookie, serializeCookie, signSessionId, verifyS
 import { KeyedQueue } from './keyed-queue.js'
 import { resolveOptions, type Defaults, type ResolvedOptions, type SessionOptions } from './options.js'
 import {
-  callStore, commitSession, createSession, endSession, restoreSession, sessionEnded, sessionStatus,
-  type Session, type SessionHost,
+  callStore, commitSession, createSession, endSession, restoreSession, Session, sessionEnded, sessionStatus,
+  type SessionHost,
 } from './session.js'
 import type { Store } from './store.js'
 import { isValidSessionId } from './store.js'
@@ -149,8 +149,8 @@ function hookResponse(
 /** The end-of-request save, or undefined when there is nothing to write. */
 function finishSession(req: SessionRequest, options: ResolvedOptions, first: Session): Promise<void> | undefined {
   const current = req.session
-  if (current) return commitSession(current)
-  // req.session was set to null or deleted by the app, not by destroy().
+  if (current instanceof Session) return commitSession(current)
+  // req.session was set to null, deleted or replaced by the app, not by destroy().
   if (options.unset === 'destroy' && !sessionEnded(first)) return endSession(first)
   return undefined
 }
@@ -164,7 +164,8 @@ function setCookieHeader(
   first: Session,
 ): void {
   if (res.statusCode >= 500) return // nothing was saved
-  const current = req.session
+  // Anything but a Session here (null, deleted, or a plain object the app assigned) counts as unset.
+  const current = req.session instanceof Session ? req.session : undefined
   if (!current) {
     // destroy(), or the app unset req.session with unset: 'destroy': drop the browser's cookie.
     if (incoming && (sessionEnded(first) || options.unset === 'destroy')) {

@@ -386,3 +386,23 @@ describe.each([
     })
   })
 })
+
+describe('an app that replaces req.session with a plain object', () => {
+  it('is treated as unset: no crash, the stored session is kept', async () => {
+    const store = new MemoryStore()
+    const app = express5()
+    app.use(session(store, { secret: SECRET }))
+    app.post('/set', (req, res) => {
+      ;(req.session as unknown as Data).a = 1
+      res.json({ id: req.session.id })
+    })
+    app.post('/replace', (req, res) => {
+      ;(req as { session: unknown }).session = { a: 2 }
+      res.end('replaced')
+    })
+    const first = await request(app).post('/set')
+    const res = await request(app).post('/replace').set('Cookie', cookiePair(sessionCookie(first)))
+    expect(res.status).toBe(200)
+    expect((await store.load(first.body.id))?.data).toEqual({ a: '1' })
+  })
+})
