@@ -3,6 +3,7 @@
  * req and res.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import createDebug from 'debug'
 import { clearCookie, readSessionCookie, serializeCookie, signSessionId, verifySessionId, type VerifiedId } from './cookie.js'
 import { KeyedQueue } from './keyed-queue.js'
 import { resolveOptions, type Defaults, type ResolvedOptions, type SessionOptions } from './options.js'
@@ -12,6 +13,8 @@ import {
 } from './session.js'
 import type { Store } from './store.js'
 import { isValidSessionId } from './store.js'
+
+const debug = createDebug('concord-session')
 
 type Next = (err?: unknown) => void
 
@@ -74,6 +77,9 @@ async function startSession(req: SessionRequest, res: ServerResponse, next: Next
   }
 
   const incoming = readSessionCookie(req.headers.cookie, options.name, secrets) ?? fromCookieParser(req, options.name, secrets)
+  if (!incoming && debug.enabled && req.headers.cookie?.includes(`${options.name}=`)) {
+    debug('cookie %s is unsigned, tampered or malformed: starting a fresh session', options.name)
+  }
   const now = Date.now()
   let session: Session
   try {
@@ -81,6 +87,7 @@ async function startSession(req: SessionRequest, res: ServerResponse, next: Next
       ? await callStore(() => options.store.load(incoming.id, { touchAt: now, absoluteTimeout: options.absoluteTimeout }), 'load', incoming.id)
       : null
     // An unknown id gets a fresh one, never the client's: https://owasp.org/www-community/attacks/Session_fixation
+    if (incoming && !record) debug('session %s is unknown or expired: starting a fresh one', incoming.id)
     session = record ? restoreSession(host, incoming!.id, record, now) : createSession(host, await generateId(options, req), now)
   } catch (err) {
     return next(err)
@@ -189,7 +196,10 @@ function setCookieHeader(
     return // data that cannot be saved: the save at the end reports it
   }
   if (!send) return
-  if (status.cookie.secure && !secure) return // a Secure cookie over plain HTTP would be dropped by the browser
+  if (status.cookie.secure && !secure) {
+    debug('not sending the Secure cookie of %s over plain HTTP (see the proxy option)', status.id)
+    return
+  }
   const secret = options.secrets?.[0] ?? req.secret!
   appendSetCookie(res, serializeCookie(options.name, signSessionId(status.id, secret), status.cookie))
 }

@@ -4,6 +4,7 @@
  * optional callback. Knows the store but not req or res: what depends on the request
  * comes in through a {@link SessionHost}.
  */
+import createDebug from 'debug'
 import type { CookieAttributes, ResolvedCookie } from './cookie.js'
 import { defineKey, diffData, replayKey, SessionDataError } from './changes.js'
 import type { KeyedQueue } from './keyed-queue.js'
@@ -37,6 +38,8 @@ export interface SessionHost {
   /** Puts `session` on the request (after regenerate), or takes it off (after destroy). */
   attach(session: Session | undefined): void
 }
+
+const debug = createDebug('concord-session')
 
 /** Attempts at one save before a conflict is reported; each attempt replays onto fresher data. */
 const MAX_SAVE_ATTEMPTS = 10
@@ -496,7 +499,8 @@ async function writeWithReplay(session: Session, plan: SavePlan): Promise<void> 
       return
     }
     if (result.reason === 'gone') {
-      state.ended = 'gone' // destroyed or expired meanwhile: never bring it back
+      debug('session %s was destroyed or expired while this request ran: dropping its save', state.id)
+      state.ended = 'gone' // never bring it back
       return
     }
     if (attempt >= MAX_SAVE_ATTEMPTS) {
@@ -504,10 +508,12 @@ async function writeWithReplay(session: Session, plan: SavePlan): Promise<void> 
     }
     if (expectedVersion === null) {
       // The new id is taken (a custom genid repeated itself): never merge into another session.
+      debug('new session id %s is taken: generating another', state.id)
       state.id = await state.host.generateId()
       continue
     }
     const current = result.current
+    debug('session %s: version %d was saved meanwhile, replaying this request\'s changes (attempt %d)', state.id, current.version, attempt)
     const replayed = replayChanges(state.baseline, plan, current.data)
     set = replayed.set
     merged = replayed.merged
