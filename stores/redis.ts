@@ -3,6 +3,16 @@ import type { CookieOverrides, LoadOptions, SaveResult, SessionChange, SessionRe
 import { StoreError, isValidSessionId } from '../lib/store.js'
 import { DESTROY, LOAD, SAVE, TOUCH } from './redis-scripts.js'
 
+/**
+ * Options of {@link RedisStore}. Checked when the store is constructed: a bad value throws a
+ * TypeError that says what to change.
+ *
+ * @example
+ * ```ts
+ * new RedisStore({ client: new Redis(url), prefix: 'myapp:sess:', timeout: 1000 })
+ * new RedisStore({ client, prefix: 'sess:', legacyPrefix: 'sess:' }) // read connect-redis sessions too
+ * ```
+ */
 export interface RedisStoreOptions {
   /**
    * An ioredis `Redis` or `Cluster`. The store never connects, quits or listens to it: attach
@@ -20,6 +30,7 @@ export interface RedisStoreOptions {
   /**
    * How long, in ms, one store call may take before it fails with a StoreError
    * (status 503, code `ETIMEDOUT`), for example while Redis is down. Default 2000.
+   * `count` and `clear` apply it to each SCAN batch, since they walk the whole keyspace.
    */
   timeout?: number
 }
@@ -57,8 +68,10 @@ const SCAN_COUNT = 1000
  * same key), so no script crosses slots. The user index lives in its own slot and is written
  * with its own commands; `count` and `clear` SCAN every master. No KEYS, no multi-key commands.
  *
- * Failure: every call settles within `timeout` ms, with a StoreError (status 503) if Redis is
- * unreachable, and works again when it returns. Data it cannot read is a StoreError naming the key.
+ * Failure: a call settles within `timeout` ms (`count` and `clear`: each SCAN batch), with a
+ * StoreError (status 503) if Redis is unreachable, and works again when it returns. Data it
+ * cannot read is a StoreError naming the key. The store adds no 'error' listener to the client:
+ * attach your own.
  *
  * @example
  * ```ts
