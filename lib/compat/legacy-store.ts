@@ -1,0 +1,308 @@
+/**
+ * adaptLegacyStore: any express-session store (get/set/destroy with callbacks, optional touch,
+ * all, length, clear) as a promise-only concord Store.
+ *
+ * Guarantees, precisely:
+ * - Within one process (one adapter), every operation on one session id runs one at a time,
+ *   so a save's version check and its write are exact, and a destroy cannot be undone by a
+ *   save that read before it.
+ * - Across processes the check and the write are two store calls (`get`, then `set`): a write
+ *   from another process that lands between them is overwritten. The window is one store
+ *   round trip. A concord store (Redis, file) closes it; a legacy store has no way to.
+ * - Expiry: a store with `touch` decides expiry itself (its TTL); the adapter adds the absolute
+ *   timeout. A store without `touch` gets the expiry written into the blob and checked here.
+ */
+import type { CookieAttributes } from '../cookie.js'
+import { KeyedQueue } from '../keyed-queue.js'
+import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../store.js'
+import { StoreError, touchedExpiry } from '../store.js'
+import { callLegacy } from './callback.js'
+import { fromBlob, META_KEY, toBlob, type Blob } from './blob.js'
+
+type Callback = (err?: any, value?: any) => unknown
+
+/**
+ * express-session's store interface, as third-party stores implement it
+ * (https://github.com/expressjs/session#session-store-implementation).
+ */
+export interface LegacyStore {
+  get(sid: string, callback: Callback): unknown
+  set(sid: string, session: any, callback?: Callback): unknown
+  destroy(sid: string, callback?: Callback): unknown
+  touch?(sid: string, session: any, callback?: Callback): unknown
+  /** Every session: an object keyed by id (express-session, memorystore) or an array of sessions with `id` (connect-redis). */
+  all?(callback: Callback): unknown
+  length?(callback: Callback): unknown
+  clear?(callback?: Callback): unknown
+  on?(event: string, listener: (...args: any[]) => void): unknown
+  off?(event: string, listener: (...args: any[]) => void): unknown
+  removeListener?(event: string, listener: (...args: any[]) => void): unknown
+}
+
+export interface AdaptLegacyStoreOptions {
+  /**
+   * Longest wait in ms for the store to call back. Past it the call fails with a StoreError
+   * (503) instead of hanging the request. Default 5000.
+   */
+  timeout?: number
+  /**
+   * The cookie options you give `session()`, so the blob's `cookie` is exactly what
+   * express-session would store. Needed only while processes on express-session share the
+   * store. Without it, a session whose cookie has no maxAge records its idle period instead.
+   * The express-session drop-in passes it for you.
+   */
+  cookie?: CookieAttributes
+}
+
+/** A concord Store over an express-session store; see {@link adaptLegacyStore}. */
+export interface LegacyStoreAdapter extends Store {
+  /** The express-session store this adapter wraps. */
+  readonly legacy: LegacyStore
+}
+
+/**
+ * Wraps an express-session store (connect-redis, connect-pg-simple, connect-mongo, memorystore,
+ * session-file-store, ...) so the promise-only core can use it. `listByUser`, `destroyByUser`
+ * and `count` exist only where the store has `all()` (`count` also with `length()`), and
+ * `clear` where it has `clear()`.
+ *
+ * @example
+ * ```ts
+ * import session from 'concord-session'
+ * import { adaptLegacyStore } from 'concord-session/express-session'
+ * import { RedisStore } from 'connect-redis'
+ *
+ * app.use(session(adaptLegacyStore(new RedisStore({ client })), { secret: process.env.SESSION_SECRET! }))
+ * ```
+ */
+export function adaptLegacyStore(store: LegacyStore, options: AdaptLegacyStoreOptions = {}): LegacyStoreAdapter {
+  if (!isLegacyStore(store)) {
+    throw new TypeError(
+      'adaptLegacyStore(store): store must have express-session\'s get(sid, cb), set(sid, session, cb) and destroy(sid, cb) methods',
+    )
+  }
+  const timeout = options.timeout ?? 5_000
+  if (!(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0)) {
+    throw new TypeError(`adaptLegacyStore(store, { timeout }): timeout must be a positive number of ms, got ${String(timeout)}`)
+  }
+  if (options.cookie !== undefined && (typeof options.cookie !== 'object' || options.cookie === null)) {
+    throw new TypeError('adaptLegacyStore(store, { cookie }): cookie must be the cookie options object you give session()')
+  }
+  return new Adapter(store, timeout, options.cookie)
+}
+
+/**
+ * Whether `value` has express-session's callback store interface (and is not a concord Store,
+ * whose `save` it would lack).
+ *
+ * @example
+ * ```ts
+ * isLegacyStore(new RedisStore({ client })) // true
+ * isLegacyStore(new MemoryStore())          // false: concord's own MemoryStore
+ * ```
+ */
+export function isLegacyStore(value: unknown): value is LegacyStore {
+  const store = value as Record<string, unknown> | null
+  return (
+    typeof store === 'object' && store !== null &&
+    typeof store.get === 'function' && typeof store.set === 'function' && typeof store.destroy === 'function' &&
+    typeof store.save !== 'function'
+  )
+}
+
+class Adapter implements LegacyStoreAdapter {
+  readonly legacy: LegacyStore
+  readonly #timeout: number
+  readonly #cookie: CookieAttributes | undefined
+  readonly #queue = new KeyedQueue()
+  readonly #storeExpires: boolean
+  #connected = true
+  readonly #onDisconnect = (): void => {
+    this.#connected = false
+  }
+  readonly #onConnect = (): void => {
+    this.#connected = true
+  }
+
+  readonly listByUser?: (userId: string) => Promise<string[]>
+  readonly destroyByUser?: (userId: string) => Promise<number>
+  readonly count?: () => Promise<number>
+  readonly clear?: () => Promise<void>
+
+  constructor(legacy: LegacyStore, timeout: number, cookie: CookieAttributes | undefined) {
+    this.legacy = legacy
+    this.#timeout = timeout
+    this.#cookie = cookie
+    // Stores with touch() keep their own TTL (connect-redis EXPIREs the key and leaves the blob
+    // as it was), so the blob's recorded expiry is only a lower bound there.
+    this.#storeExpires = typeof legacy.touch === 'function'
+    if (typeof legacy.on === 'function') {
+      legacy.on('disconnect', this.#onDisconnect)
+      legacy.on('connect', this.#onConnect)
+    }
+    if (typeof legacy.all === 'function') {
+      this.listByUser = (userId) => this.#listByUser(userId)
+      this.destroyByUser = (userId) => this.#destroyByUser(userId)
+    }
+    if (typeof legacy.all === 'function' || typeof legacy.length === 'function') this.count = () => this.#count()
+    if (typeof legacy.clear === 'function') this.clear = () => this.#clear()
+  }
+
+  load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
+    const { touchAt, absoluteTimeout } = options
+    if (touchAt === undefined) return this.#read(id, Date.now())
+    return this.#queue.run(id, async () => {
+      const now = Date.now()
+      const record = await this.#read(id, now)
+      if (!record) return null
+      record.expiresAt = touchedExpiry(record, touchAt, absoluteTimeout)
+      if (record.expiresAt <= now) {
+        // Past the absolute timeout: forget it rather than serve it once more.
+        await this.#call('destroy', id, [id])
+        return null
+      }
+      await this.#writeTouch(id, record)
+      return record
+    })
+  }
+
+  save(id: string, change: SessionChange): Promise<SaveResult> {
+    return this.#queue.run(id, async () => {
+      const current = await this.#read(id, Date.now())
+      if (change.expectedVersion === null) {
+        if (current) return { ok: false, reason: 'conflict', current }
+      } else {
+        if (!current) return { ok: false, reason: 'gone' }
+        if (current.version !== change.expectedVersion) return { ok: false, reason: 'conflict', current }
+      }
+      const data: Record<string, string> = Object.create(null)
+      if (current) Object.assign(data, current.data)
+      for (const key of change.unset) delete data[key]
+      for (const key of Object.keys(change.set)) data[key] = change.set[key]!
+      const record: SessionRecord = {
+        data,
+        cookie: change.cookie,
+        // A session first written by express-session has no real createdAt: this write sets it.
+        createdAt: current && current.version > 0 ? current.createdAt : change.createdAt,
+        expiresAt: change.expiresAt,
+        idleTimeout: change.idleTimeout,
+        version: (current?.version ?? 0) + 1,
+      }
+      if (change.userId !== null) record.userId = change.userId
+      await this.#call('set', id, [id, toBlob(record, this.#cookie)])
+      return { ok: true, version: record.version }
+    })
+  }
+
+  touch(id: string, expiresAt: number): Promise<void> {
+    return this.#queue.run(id, async () => {
+      const record = await this.#read(id, Date.now())
+      if (!record) return // never create a session by touching it (session-file-store's touch would)
+      record.expiresAt = expiresAt
+      await this.#writeTouch(id, record)
+    })
+  }
+
+  destroy(id: string): Promise<void> {
+    return this.#queue.run(id, async () => {
+      await this.#call('destroy', id, [id])
+    })
+  }
+
+  async close(): Promise<void> {
+    // The app owns the legacy store and its connections; only our listeners are ours.
+    const off = this.legacy.off ?? this.legacy.removeListener
+    if (typeof off === 'function') {
+      off.call(this.legacy, 'disconnect', this.#onDisconnect)
+      off.call(this.legacy, 'connect', this.#onConnect)
+    }
+  }
+
+  /** The live record, or null. */
+  async #read(id: string, now: number): Promise<SessionRecord | null> {
+    const blob = await this.#call('get', id, [id])
+    if (blob === undefined || blob === null) return null
+    const record = fromBlob(id, blob, now, this.#cookie)
+    return this.#live(record, now) ? record : null
+  }
+
+  #live(record: SessionRecord, now: number): boolean {
+    return this.#storeExpires || record.expiresAt > now
+  }
+
+  /** Persists a new expiry: through the store's touch, or by rewriting the blob we just read. */
+  async #writeTouch(id: string, record: SessionRecord): Promise<void> {
+    const blob = toBlob(record, this.#cookie)
+    if (this.#storeExpires) await this.#call('touch', id, [id, blob])
+    else await this.#call('set', id, [id, blob])
+  }
+
+  async #listByUser(userId: string): Promise<string[]> {
+    const now = Date.now()
+    const ids: string[] = []
+    for (const [id, blob] of await this.#all()) {
+      const meta = (blob as Blob)[META_KEY] as { userId?: unknown } | undefined
+      if (meta?.userId !== userId) continue
+      if (this.#live(fromBlob(id, blob, now, this.#cookie), now)) ids.push(id)
+    }
+    return ids
+  }
+
+  async #destroyByUser(userId: string): Promise<number> {
+    const ids = await this.#listByUser(userId)
+    for (const id of ids) await this.destroy(id)
+    return ids.length
+  }
+
+  async #count(): Promise<number> {
+    if (typeof this.legacy.all !== 'function') return Number(await this.#call('length', '*', []))
+    const now = Date.now()
+    let live = 0
+    for (const [id, blob] of await this.#all()) if (this.#live(fromBlob(id, blob, now, this.#cookie), now)) live++
+    return live
+  }
+
+  async #clear(): Promise<void> {
+    await this.#call('clear', '*', [])
+  }
+
+  /** `all()` normalized: express-session answers an object keyed by id, connect-redis an array of sessions with `id`. */
+  async #all(): Promise<Array<[string, object]>> {
+    const result = await this.#call('all', '*', [])
+    const entries: Array<[string, object]> = []
+    if (Array.isArray(result)) {
+      for (const sess of result) {
+        if (typeof sess === 'object' && sess !== null && typeof (sess as { id?: unknown }).id === 'string') {
+          const { id, ...blob } = sess as { id: string }
+          entries.push([id, blob])
+        }
+      }
+    } else if (typeof result === 'object' && result !== null) {
+      for (const [id, sess] of Object.entries(result)) if (typeof sess === 'object' && sess !== null) entries.push([id, sess])
+    }
+    return entries
+  }
+
+  /** One store call, failing closed: every failure is a StoreError (503) naming the call. */
+  async #call(method: string, id: string, args: unknown[]): Promise<unknown> {
+    if (!this.#connected) {
+      throw new StoreError(
+        `session store is disconnected (it emitted "disconnect"); ${method} for session ${id} fails until it emits "connect"`,
+        { code: 'EDISCONNECTED' },
+      )
+    }
+    try {
+      return await callLegacy(this.legacy, method, args, this.#timeout)
+    } catch (err) {
+      if (err instanceof StoreError) throw err
+      // express-session treats ENOENT from get as "no such session" (session-file-store's miss).
+      if (method === 'get' && isCode(err, 'ENOENT')) return undefined
+      const message = err instanceof Error ? err.message : Array.isArray(err) ? err.map(String).join('; ') : String(err)
+      throw new StoreError(`session store ${method} failed for session ${id}: ${message}`, { cause: err })
+    }
+  }
+}
+
+function isCode(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code
+}
