@@ -115,8 +115,9 @@ export class RedisStore implements Store {
     this.#prefix = prefix
     this.#legacyPrefix = legacyPrefix
     this.#timeout = timeout
-    // defineCommand sends EVALSHA and falls back to EVAL when the server lacks the script
-    // (first use on a connection, or after a Redis restart), so it costs no extra round trip.
+    // ioredis sends a defined script in full (EVAL) the first time on each connection and by
+    // EVALSHA after that; if Redis lost its scripts (restart, SCRIPT FLUSH), the NOSCRIPT reply
+    // makes it resend the script once. No SCRIPT LOAD step, and nothing to do after a restart.
     client.defineCommand('concordSessionLoad', { lua: LOAD })
     client.defineCommand('concordSessionSave', { lua: SAVE })
     client.defineCommand('concordSessionTouch', { lua: TOUCH })
@@ -204,9 +205,12 @@ export class RedisStore implements Store {
             // A legacy session is version 1; its first save writes version 2.
             if (change.expectedVersion !== 1) return { ok: false, reason: 'conflict', current }
             legacyRaw = reply[1]!
-            set = { ...current.data }
+            // The whole converted session, with this save's change on top. A null prototype keeps
+            // a key such as "__proto__" an ordinary key.
+            set = Object.create(null) as Record<string, string>
+            for (const [name, value] of Object.entries(current.data)) set[name] = value
             for (const name of change.unset) delete set[name]
-            Object.assign(set, change.set)
+            for (const [name, value] of Object.entries(change.set)) set[name] = value
             unset = []
             break
           }

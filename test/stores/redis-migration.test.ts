@@ -172,6 +172,16 @@ describe('RedisStore reading connect-redis sessions', () => {
     expect((await store.load(id))?.data).toEqual({ a: '1' })
   })
 
+  it('keeps a legacy key named __proto__ an ordinary key through the conversion', async () => {
+    const id = randomUUID()
+    await client.set(prefix + id, '{"cookie":{"originalMaxAge":60000},"__proto__":{"polluted":true}}', 'PX', 60_000)
+    expect(Object.keys((await store.load(id))!.data)).toEqual(['__proto__'])
+    expect(await store.save(id, newChange({ set: JSON.parse('{"__proto__":"{\\"again\\":true}","a":"1"}'), expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+    expect((await store.load(id))!.data).toEqual(JSON.parse('{"__proto__":"{\\"again\\":true}","a":"1"}'))
+    expect(await client.hget(prefix + id, '__proto__')).toBe('{"again":true}')
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+  })
+
   it('counts, destroys and clears legacy sessions too', async () => {
     const own = testPrefix('legacy-count')
     const ownLegacy = new ConnectRedisStore({ client: nodeRedis, prefix: own })

@@ -109,6 +109,14 @@ describe('RedisStore layout', () => {
     expect((await store.load(id))?.data).toEqual({ cart: '{"items":["tea"]}', '@mine': '1', '@@two': '2' })
   })
 
+  it('keeps a key named __proto__ an ordinary field', async () => {
+    const id = randomUUID()
+    await store.save(id, newChange({ set: JSON.parse('{"__proto__":"{\\"polluted\\":true}"}') }))
+    expect(await client.hget(prefix + id, '__proto__')).toBe('{"polluted":true}')
+    expect(Object.keys((await store.load(id))!.data)).toEqual(['__proto__'])
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+  })
+
   it('moves the key TTL with a touch on load and with touch()', async () => {
     const id = randomUUID()
     const now = Date.now()
