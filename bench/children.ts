@@ -1,0 +1,57 @@
+/**
+ * Server children: each system runs in a process of its own, so one system's garbage, timers
+ * and JIT state never weigh on another's numbers.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { onCleanup } from './cleanup.js'
+import type { FromServer, ToServer } from './servers/main.js'
+import type { ServerConfig } from './servers/middleware.js'
+
+export interface ServerChild {
+  config: ServerConfig
+  url: string
+  pid: number
+  stop(): Promise<void>
+}
+
+const live = new Set<ChildProcess>()
+// Last resort if the orchestrator exits without cleaning up: 'exit' handlers must be synchronous.
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL')
+})
+
+/** Starts a server child and resolves once it listens. `nodeArgs` go to node (e.g. `--cpu-prof`). */
+export async function startServer(config: ServerConfig, nodeArgs: string[] = []): Promise<ServerChild> {
+  const child = fork(join(__dirname, 'servers', 'main.ts'), [JSON.stringify(config)], {
+    execArgv: ['--import', 'tsx', ...nodeArgs],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  live.add(child)
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  void exited.then(() => live.delete(child))
+
+  async function stop(): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    if (child.connected) child.send({ type: 'stop' } satisfies ToServer)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(timer)
+  }
+  const unregister = onCleanup(stop)
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bench: ${config.system} server did not start within 60 s`)), 60_000)
+    child.on('message', (message: FromServer) => {
+      clearTimeout(timer)
+      if (message.type === 'ready') resolve(message.port)
+      else reject(new Error(`bench: ${config.system} server failed:\n${message.message}`))
+    })
+    void exited.then(() => reject(new Error(`bench: ${config.system} server exited before it was ready`)))
+  }).catch(async (err: unknown) => {
+    await unregister()
+    throw err
+  })
+
+  return { config, url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: unregister }
+}

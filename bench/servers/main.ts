@@ -1,0 +1,42 @@
+/**
+ * Entry of one server child: `fork('bench/servers/main.ts', [JSON config])`. Serves the cart
+ * app on 127.0.0.1 at a free port, reports the port over IPC, and exits on 'stop' (cleanly, so
+ * `--cpu-prof` gets to write its profile) or as soon as the parent goes away.
+ */
+import type { AddressInfo } from 'node:net'
+import { cartApp } from './cart-app.js'
+import { buildMiddleware, type ServerConfig } from './middleware.js'
+
+export type ToServer = { type: 'stop' }
+export type FromServer = { type: 'ready'; port: number } | { type: 'failed'; message: string }
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig
+  const built = await buildMiddleware(config)
+  const server = cartApp(built.middleware).listen(0, '127.0.0.1')
+  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject))
+
+  let stopping = false
+  const stop = async () => {
+    if (stopping) return
+    stopping = true
+    server.closeAllConnections()
+    server.close()
+    await built.close().catch(() => {})
+    process.exit(0)
+  }
+  process.on('message', (message: ToServer) => {
+    if (message.type === 'stop') void stop()
+  })
+  process.on('disconnect', () => void stop()) // the orchestrator died: never outlive it
+  send({ type: 'ready', port: (server.address() as AddressInfo).port })
+}
+
+function send(message: FromServer): void {
+  process.send?.(message)
+}
+
+main().catch((err: Error) => {
+  send({ type: 'failed', message: err.stack ?? err.message })
+  process.exit(1)
+})

@@ -1,0 +1,65 @@
+/**
+ * The systems the bench compares: one Express cart app, each time behind a different session
+ * middleware and store. Shared by the orchestrator (what to start, what to compare with what)
+ * and the server child (what to build).
+ */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+
+export type SystemId =
+  | 'bare'
+  | 'concord-memory'
+  | 'concord-redis'
+  | 'concord-file'
+  | 'es-memory'
+  | 'es-memorystore'
+  | 'es-connect-redis'
+  | 'es-file-store'
+
+export interface System {
+  id: SystemId
+  label: string
+  family: 'bare' | 'concord' | 'express-session'
+  /** What the server needs from the orchestrator. */
+  needs: 'nothing' | 'redis' | 'dir'
+  /** The express-session setup a concord system replaces, for the "vs express-session" ratio. */
+  peer?: SystemId
+}
+
+export const SYSTEMS: readonly System[] = [
+  { id: 'bare', label: 'Express, no sessions (ceiling)', family: 'bare', needs: 'nothing' },
+  { id: 'concord-memory', label: 'concord-session + MemoryStore', family: 'concord', needs: 'nothing', peer: 'es-memory' },
+  { id: 'concord-redis', label: 'concord-session + RedisStore (ioredis)', family: 'concord', needs: 'redis', peer: 'es-connect-redis' },
+  { id: 'concord-file', label: 'concord-session + FileStore', family: 'concord', needs: 'dir', peer: 'es-file-store' },
+  { id: 'es-memory', label: 'express-session + MemoryStore', family: 'express-session', needs: 'nothing' },
+  { id: 'es-memorystore', label: 'express-session + memorystore', family: 'express-session', needs: 'nothing' },
+  { id: 'es-connect-redis', label: 'express-session + connect-redis (node-redis)', family: 'express-session', needs: 'redis' },
+  { id: 'es-file-store', label: 'express-session + session-file-store', family: 'express-session', needs: 'dir' },
+]
+
+export function systemById(id: string): System {
+  const system = SYSTEMS.find((s) => s.id === id)
+  if (!system) throw new Error(`bench: unknown system ${JSON.stringify(id)}; known: ${SYSTEMS.map((s) => s.id).join(', ')}`)
+  return system
+}
+
+/** The Redis and file stores are written in parallel with the bench; skip what is not there yet. */
+const STORE_FILES: Partial<Record<SystemId, string>> = {
+  'concord-redis': 'redis.ts',
+  'concord-file': 'file.ts',
+}
+
+export function storeModulePath(id: SystemId): string | undefined {
+  const file = STORE_FILES[id]
+  return file && join(__dirname, '..', 'stores', file)
+}
+
+export function isAvailable(system: System): boolean {
+  const path = storeModulePath(system.id)
+  return path === undefined || existsSync(path)
+}
+
+/** The secret every system signs its cookie with. */
+export const SECRET = 'concord-bench-secret'
+/** Every system gives sessions the same one-day cookie, so every store keeps the same TTL. */
+export const MAX_AGE_MS = 86_400_000
