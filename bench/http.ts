@@ -1,0 +1,65 @@
+/**
+ * A small HTTP client for setting up sessions and for the probes (autocannon does the load).
+ */
+import { Agent, request as httpRequest } from 'node:http'
+
+export interface Reply {
+  status: number
+  body: string
+  /** `name=value` of each Set-Cookie, attributes dropped. */
+  cookies: string[]
+}
+
+/** Keep-alive, and as many sockets as a probe has requests in flight. */
+export const agent = new Agent({ keepAlive: true, maxSockets: Infinity })
+
+export function send(baseUrl: string, method: 'GET' | 'POST', path: string, cookie?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(new URL(path, baseUrl), { method, agent, headers: cookie ? { cookie } : {} }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => (body += chunk))
+      res.on('end', () => {
+        const cookies = (res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]!)
+        resolve({ status: res.statusCode ?? 0, body, cookies })
+      })
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** Like send, but a non-2xx status is an error. */
+export async function sendOk(baseUrl: string, method: 'GET' | 'POST', path: string, cookie?: string): Promise<Reply> {
+  const reply = await send(baseUrl, method, path, cookie)
+  if (reply.status < 200 || reply.status > 299) {
+    throw new Error(`bench: ${method} ${baseUrl}${path} answered ${reply.status}: ${reply.body.slice(0, 300)}`)
+  }
+  return reply
+}
+
+/** The products carts hold; writes cycle through them, so a cart stays a realistic size. */
+export const SKUS = Array.from({ length: 10 }, (_, i) => `sku-${i}`)
+
+/**
+ * Logs in as a fresh user and fills a cart with a few items: the session every load request
+ * then carries. Returns the `name=value` cookie to send, or '' for a system without sessions.
+ */
+export async function createSession(baseUrl: string, user: number): Promise<string> {
+  const login = await sendOk(baseUrl, 'POST', `/login?u=${user}`)
+  const cookie = login.cookies[0] ?? ''
+  for (const sku of SKUS.slice(0, 5)) await sendOk(baseUrl, 'POST', `/cart/add/${sku}`, cookie || undefined)
+  return cookie
+}
+
+/** `count` sessions, made a few at a time. */
+export async function createSessionPool(baseUrl: string, count: number): Promise<string[]> {
+  const pool: string[] = new Array(count)
+  let next = 0
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) pool[i] = await createSession(baseUrl, i)
+  }
+  await Promise.all(Array.from({ length: 8 }, worker))
+  return pool
+}
