@@ -1,0 +1,187 @@
+/**
+ * The report: markdown tables (printed, and written to results.md) and a hand-written SVG bar
+ * chart of median req/s.
+ */
+import type { Kind } from './load.js'
+import type { Results } from './results.js'
+import { systemById } from './systems.js'
+import { checkTargets } from './targets.js'
+
+export function renderMarkdown(results: Results, chartFile: string): string {
+  const { config: c, machine: m } = results
+  const out: string[] = []
+  out.push('# concord-session benchmarks', '')
+  out.push(
+    `${c.quick ? '**Quick run** (fewer, shorter rounds: indicative only). ' : ''}` +
+      `Run ${m.date.slice(0, 16).replace('T', ' ')} UTC on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.os}. ` +
+      `1-minute load average ${m.loadBefore[0]} before, ${m.loadAfter[0]} after` +
+      (m.loadBefore[0]! > m.cores * 0.5 ? ' (the machine was shared with other work: absolute numbers are low, ratios still compare like with like)' : '') +
+      '.',
+    '',
+    `Each system serves the same Express 5 cart app from its own child process (\`GET /cart\` reads, ` +
+      `\`POST /cart/add/:item\` writes). autocannon, ${c.connections} connections, ${c.rounds} rounds × ${c.seconds} s per ` +
+      `system and request type after a ${c.warmupSeconds} s warm-up, in a new random order every round; each figure is the median ` +
+      `over rounds. Every request carries one of ${c.poolSize} session cookies made beforehand (a user and a 5-item cart). ` +
+      'Sessions use a one-day cookie, `resave: false`, `saveUninitialized: false` on every system.',
+    '',
+  )
+  if (results.missing.length > 0) {
+    out.push(`Not measured (store not in the tree yet): ${results.missing.join(', ')}.`, '')
+  }
+
+  out.push('## Throughput and latency', '')
+  out.push(throughputTable(results), '')
+
+  if (Object.keys(results.remote).length > 0) {
+    out.push(`## Remote Redis (a proxy adds ${c.proxyDelayMs} ms each way; one connection, one request at a time)`, '')
+    out.push(remoteTable(results), '')
+    out.push(
+      'Round trips are counted by the proxy (a client burst that follows a reply); commands by the bench\'s own ' +
+        'redis-server (`INFO commandstats`), which also counts the calls a Lua script makes. Measured over ' +
+        `${c.roundTripRequests} sequential requests per type.`,
+      '',
+    )
+  }
+
+  out.push('## Correctness', '')
+  out.push(correctnessTable(results), '')
+
+  if (results.memory.length > 0) {
+    out.push(`## Memory per 100k idle sessions`, '')
+    out.push(memoryTable(results), '')
+  }
+
+  out.push('## Targets (issue 7; reported, not asserted)', '')
+  out.push('| Target | Measured | Met |', '|---|---|---|')
+  for (const t of checkTargets(results)) out.push(`| ${t.target} | ${t.measured} | ${t.met === undefined ? 'n/a' : t.met ? 'yes' : '**no**'} |`)
+  out.push('', `![Median requests per second](${chartFile})`, '')
+  out.push(`Run with \`npm run bench\`${c.quick ? ' (this was `--quick`)' : ''}; it took ${Math.round(results.durationSeconds)} s. Method: docs/benchmarks.md.`, '')
+  return out.join('\n')
+}
+
+function throughputTable(results: Results): string {
+  const rows = [
+    '| System | Read req/s | p50 ms | p99 ms | × bare | × express-session | Write req/s | p50 ms | p99 ms | × bare | × express-session |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ]
+  for (const id of results.systems) {
+    const system = systemById(id)
+    const cells = [system.family === 'concord' ? `**${system.label}**` : system.label]
+    for (const kind of ['read', 'write'] as const) {
+      const s = results.load[id]?.[kind]
+      const bare = results.load.bare?.[kind]
+      const peer = system.peer && results.load[system.peer]?.[kind]
+      cells.push(
+        s ? `${int(s.rps)}${s.failures ? ` (${s.failures} failed)` : ''}` : 'n/a',
+        s ? ms(s.p50) : 'n/a',
+        s ? ms(s.p99) : 'n/a',
+        s && bare && id !== 'bare' ? times(s.rps / bare.rps) : '',
+        s && peer ? times(s.rps / peer.rps) : '',
+      )
+    }
+    rows.push(`| ${cells.join(' | ')} |`)
+  }
+  return rows.join('\n')
+}
+
+function remoteTable(results: Results): string {
+  const rows = [
+    '| System | Read p50 ms | Write p50 ms | Round trips / read | Round trips / write | Redis commands / read | Redis commands / write |',
+    '|---|--:|--:|--:|--:|---|---|',
+  ]
+  for (const id of ['concord-redis', 'es-connect-redis'] as const) {
+    const r = results.remote[id]
+    if (!r) continue
+    const commands = (kind: Kind) => Object.entries(r[kind]?.commands ?? {}).map(([name, n]) => `${name} ${n}`).join(', ')
+    rows.push(
+      `| ${systemById(id).label} | ${r.read ? ms(r.read.p50) : 'n/a'} | ${r.write ? ms(r.write.p50) : 'n/a'} | ` +
+        `${r.read?.roundTrips ?? 'n/a'} | ${r.write?.roundTrips ?? 'n/a'} | ${commands('read')} | ${commands('write')} |`,
+    )
+  }
+  return rows.join('\n')
+}
+
+function correctnessTable(results: Results): string {
+  const { lostUpdateRequests: n, resurrectionTrials: trials } = results.config
+  const rows = [
+    `| System | Lost updates (${n} concurrent adds of distinct items to one session) | Resurrections (logout racing a slow write, ${trials} trials) |`,
+    '|---|--:|--:|',
+  ]
+  for (const id of results.systems) {
+    const lost = results.lostUpdates[id]
+    const back = results.resurrection[id]
+    if (!lost && !back) continue
+    const lostCell = lost ? `${lost.sent - lost.survived} of ${lost.sent}${lost.failed ? ` (${lost.failed} requests failed)` : ''}` : 'n/a'
+    rows.push(`| ${systemById(id).label} | ${lostCell} | ${back ? `${back.resurrected} of ${back.trials}` : 'n/a'} |`)
+  }
+  return rows.join('\n')
+}
+
+function memoryTable(results: Results): string {
+  const rows = ['| Store | MiB per 100k sessions | Bytes per session | Sessions measured |', '|---|--:|--:|--:|']
+  for (const m of results.memory) {
+    const perSession = m.heapDeltaBytes / m.sessions
+    rows.push(`| ${systemById(m.store).label} | ${((perSession * 100_000) / 2 ** 20).toFixed(1)} | ${int(perSession)} | ${int(m.sessions)} |`)
+  }
+  rows.push('', 'heapUsed after a full GC, before and after filling the store, in a fresh process per store; the data is the cart app\'s (a user and a 5-item cart).')
+  return rows.join('\n')
+}
+
+/** Horizontal grouped bars: median read and write req/s for each system. */
+export function renderSvg(results: Results): string {
+  const rows = results.systems.filter((id) => results.load[id])
+  const label = 300
+  const barMax = 480
+  const barH = 14
+  const rowH = barH * 2 + 14
+  const top = 56
+  const height = top + rows.length * rowH + 30
+  const width = label + barMax + 110
+  const max = Math.max(1, ...rows.flatMap((id) => (['read', 'write'] as const).map((k) => results.load[id]?.[k]?.rps ?? 0)))
+  const step = niceStep(max / 5)
+  const x = (v: number) => label + (v / (Math.ceil(max / step) * step)) * barMax
+  const colors: Record<Kind, string> = { read: '#4c78a8', write: '#f58518' }
+
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<text x="10" y="20" font-size="15" font-weight="bold">Median requests per second (higher is better)</text>`,
+    `<text x="10" y="38" fill="#555">${esc(`${results.machine.cpu}, ${results.machine.cores} cores, Node ${results.machine.node}, ${results.machine.date.slice(0, 10)}${results.config.quick ? ', quick run' : ''}`)}</text>`,
+  ]
+  for (let v = 0; v <= max + step / 2; v += step) {
+    parts.push(`<line x1="${x(v)}" y1="${top - 6}" x2="${x(v)}" y2="${height - 24}" stroke="#ddd"/>`)
+    parts.push(`<text x="${x(v)}" y="${height - 10}" text-anchor="middle" fill="#555">${int(v)}</text>`)
+  }
+  rows.forEach((id, i) => {
+    const system = systemById(id)
+    const y = top + i * rowH
+    parts.push(
+      `<text x="${label - 8}" y="${y + barH + 4}" text-anchor="end"${system.family === 'concord' ? ' font-weight="bold"' : ''}>${esc(system.label)}</text>`,
+    )
+    ;(['read', 'write'] as const).forEach((kind, k) => {
+      const rps = results.load[id]?.[kind]?.rps
+      if (rps === undefined) return
+      const by = y + k * barH
+      parts.push(`<rect x="${label}" y="${by}" width="${Math.max(1, x(rps) - label).toFixed(1)}" height="${barH - 2}" fill="${colors[kind]}"/>`)
+      parts.push(`<text x="${(x(rps) + 4).toFixed(1)}" y="${by + barH - 4}" fill="#333">${int(rps)}</text>`)
+    })
+  })
+  const legendX = width - 150
+  ;(['read', 'write'] as const).forEach((kind, k) => {
+    parts.push(`<rect x="${legendX + k * 70}" y="28" width="12" height="12" fill="${colors[kind]}"/>`)
+    parts.push(`<text x="${legendX + k * 70 + 16}" y="38">${kind === 'read' ? 'GET /cart' : 'POST add'}</text>`)
+  })
+  parts.push('</svg>', '')
+  return parts.join('\n')
+}
+
+/** 1, 2 or 5 times a power of ten, at least `raw`. */
+function niceStep(raw: number): number {
+  const power = 10 ** Math.floor(Math.log10(Math.max(raw, 1)))
+  return ([1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) ?? 10 * power)
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US')
+const ms = (n: number) => n.toFixed(2)
+const times = (n: number) => `${n.toFixed(2)}×`
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')

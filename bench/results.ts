@@ -1,0 +1,79 @@
+/**
+ * What a bench run produces: the shapes shared by the orchestrator, the target check and the
+ * report, and the medians over rounds.
+ */
+import type { Kind, LoadResult } from './load.js'
+import { median } from './load.js'
+import type { MemoryResult } from './memory.js'
+import type { LostUpdates, Resurrections } from './probes.js'
+import type { SystemId } from './systems.js'
+
+export interface RunConfig {
+  quick: boolean
+  rounds: number
+  seconds: number
+  warmupSeconds: number
+  connections: number
+  poolSize: number
+  proxyDelayMs: number
+  remoteRounds: number
+  remoteSeconds: number
+  roundTripRequests: number
+  lostUpdateRequests: number
+  resurrectionTrials: number
+  resurrectionSlowMs: number
+  memorySessions: number
+}
+
+export interface Summary {
+  rps: number
+  p50: number
+  p99: number
+  failures: number
+  rounds: number
+}
+
+export interface RemoteSummary extends Summary {
+  /** Round trips to Redis per request, counted by the delay proxy. */
+  roundTrips: number
+  /** Commands Redis ran per request (INFO commandstats), Lua's inner calls included. */
+  commands: Record<string, number>
+}
+
+export type RemoteSystem = 'concord-redis' | 'es-connect-redis'
+
+export interface Machine {
+  cpu: string
+  cores: number
+  memoryGiB: number
+  node: string
+  os: string
+  date: string
+  loadBefore: number[]
+  loadAfter: number[]
+}
+
+export interface Results {
+  config: RunConfig
+  machine: Machine
+  systems: SystemId[]
+  /** Systems left out because their store is not in the tree yet. */
+  missing: SystemId[]
+  load: Partial<Record<SystemId, Partial<Record<Kind, Summary>>>>
+  remote: Partial<Record<RemoteSystem, Partial<Record<Kind, RemoteSummary>>>>
+  lostUpdates: Partial<Record<SystemId, LostUpdates>>
+  resurrection: Partial<Record<SystemId, Resurrections>>
+  memory: MemoryResult[]
+  durationSeconds: number
+}
+
+/** Medians over rounds: of req/s, and of each round's p50 and p99. */
+export function summarize(runs: readonly LoadResult[]): Summary {
+  return {
+    rps: median(runs.map((r) => r.rps)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    failures: runs.reduce((sum, r) => sum + r.failures, 0),
+    rounds: runs.length,
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * `npm run bench [-- --quick] [-- --systems=a,b] [-- --delay=ms]`: load every system in turn,
+ * run the remote-Redis, correctness and memory measurements, and write the report.
+ *
+ * Only a full run over every system writes bench/results.md and bench/results.svg (what the
+ * README quotes); a quick or filtered run writes to bench/.tmp/ instead.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { startServer, type ServerChild } from './children.js'
+import { cleanupAll, onCleanup } from './cleanup.js'
+import { createSessionPool, send } from './http.js'
+import { KINDS, runLoad, type Kind, type LoadResult } from './load.js'
+import { describeMachine, finishMachine } from './machine.js'
+import { MEMORY_STORES, measureMemory } from './memory.js'
+import { probeLostUpdates, probeResurrection } from './probes.js'
+import { startDelayProxy, type DelayProxy } from './proxy.js'
+import { commandsPerRequest, startBenchRedis, type BenchRedis } from './redis.js'
+import { renderMarkdown, renderSvg } from './report.js'
+import { summarize, type RemoteSystem, type Results, type RunConfig } from './results.js'
+import { isAvailable, SYSTEMS, systemById, type SystemId } from './systems.js'
+
+const FULL: RunConfig = {
+  quick: false,
+  rounds: 5,
+  seconds: 5,
+  warmupSeconds: 3,
+  connections: 32,
+  poolSize: 100,
+  proxyDelayMs: 1,
+  remoteRounds: 3,
+  remoteSeconds: 3,
+  roundTripRequests: 200,
+  lostUpdateRequests: 200,
+  resurrectionTrials: 5,
+  resurrectionSlowMs: 300,
+  memorySessions: 100_000,
+}
+
+/** Under two minutes: enough to see a regression, not to quote. */
+const QUICK: RunConfig = {
+  ...FULL,
+  quick: true,
+  rounds: 2,
+  seconds: 1.5,
+  warmupSeconds: 1,
+  remoteRounds: 1,
+  remoteSeconds: 1.5,
+  roundTripRequests: 50,
+  resurrectionTrials: 2,
+  memorySessions: 20_000,
+}
+
+const REMOTE_SYSTEMS: readonly RemoteSystem[] = ['concord-redis', 'es-connect-redis']
+
+async function main(): Promise<void> {
+  const { values: args } = parseArgs({
+    options: { quick: { type: 'boolean' }, systems: { type: 'string' }, delay: { type: 'string' } },
+  })
+  const config: RunConfig = { ...(args.quick ? QUICK : FULL) }
+  if (args.delay !== undefined) config.proxyDelayMs = Number(args.delay)
+  const requested = args.systems ? args.systems.split(',').map((id) => systemById(id.trim()).id) : SYSTEMS.map((s) => s.id)
+  const systems = requested.filter((id) => isAvailable(systemById(id)))
+  const missing = requested.filter((id) => !systems.includes(id))
+  const started = Date.now()
+  const machine = describeMachine()
+  log(`bench: ${config.quick ? 'quick' : 'full'} run of ${systems.join(', ')}${missing.length ? ` (not built yet: ${missing.join(', ')})` : ''}`)
+
+  const tmp = join(__dirname, '.tmp')
+  mkdirSync(tmp, { recursive: true })
+  const scratch = mkdtempSync(join(tmp, 'run-'))
+  onCleanup(() => rmSync(scratch, { recursive: true, force: true }))
+
+  const needsRedis = systems.some((id) => systemById(id).needs === 'redis')
+  const redis = needsRedis ? await startBenchRedis() : undefined
+  const startSystem = (id: SystemId, redisUrl = redis?.url) =>
+    startServer({ system: id, redisUrl, dir: systemById(id).needs === 'dir' ? join(scratch, id) : undefined })
+
+  const servers = new Map<SystemId, ServerChild>()
+  await Promise.all(systems.map(async (id) => servers.set(id, await startSystem(id))))
+  const pools = new Map<SystemId, string[]>()
+  for (const id of systems) pools.set(id, await createSessionPool(servers.get(id)!.url, config.poolSize))
+  log(`bench: ${systems.length} servers up, ${config.poolSize} sessions each`)
+
+  const results: Results = {
+    config, machine, systems, missing, load: {}, remote: {}, lostUpdates: {}, resurrection: {}, memory: [], durationSeconds: 0,
+  }
+
+  // Throughput: warm every system up, then rounds in a fresh order each time.
+  const pairs = systems.flatMap((id) => KINDS.map((kind) => ({ id, kind })))
+  const runs = new Map<string, LoadResult[]>()
+  const load = (id: SystemId, kind: Kind, seconds: number) =>
+    runLoad({ url: servers.get(id)!.url, kind, pool: pools.get(id)!, connections: config.connections, seconds })
+  for (const { id, kind } of pairs) await load(id, kind, config.warmupSeconds)
+  for (let round = 1; round <= config.rounds; round++) {
+    for (const { id, kind } of shuffled(pairs, round)) {
+      const result = await load(id, kind, config.seconds)
+      ;(runs.get(`${id} ${kind}`) ?? runs.set(`${id} ${kind}`, []).get(`${id} ${kind}`)!).push(result)
+      log(`  round ${round}/${config.rounds} ${id} ${kind}: ${Math.round(result.rps)} req/s, p50 ${result.p50.toFixed(2)} ms${result.failures ? `, ${result.failures} FAILED` : ''}`)
+    }
+  }
+  for (const { id, kind } of pairs) (results.load[id] ??= {})[kind] = summarize(runs.get(`${id} ${kind}`)!)
+
+  if (redis && REMOTE_SYSTEMS.every((id) => systems.includes(id))) {
+    results.remote = await remoteMode(config, redis, (id, url) => startSystem(id, url))
+  }
+
+  for (const id of systems) {
+    if (id === 'bare') continue
+    const url = servers.get(id)!.url
+    results.lostUpdates[id] = await probeLostUpdates(url, config.lostUpdateRequests)
+    results.resurrection[id] = await probeResurrection(url, config.resurrectionTrials, config.resurrectionSlowMs)
+    log(`  probes ${id}: ${JSON.stringify(results.lostUpdates[id])} ${JSON.stringify(results.resurrection[id])}`)
+  }
+  await Promise.all([...servers.values()].map((s) => s.stop()))
+
+  for (const store of MEMORY_STORES) {
+    if (!systems.includes(store)) continue
+    results.memory.push(await measureMemory(store, config.memorySessions))
+    log(`  memory ${store}: ${Math.round(results.memory.at(-1)!.heapDeltaBytes / config.memorySessions)} bytes/session`)
+  }
+
+  finishMachine(machine)
+  results.durationSeconds = (Date.now() - started) / 1000
+  const official = !config.quick && args.systems === undefined && args.delay === undefined
+  const outDir = official ? __dirname : tmp
+  const base = official ? 'results' : config.quick ? 'results-quick' : 'results-partial'
+  const markdown = renderMarkdown(results, `${base}.svg`)
+  writeFileSync(join(outDir, `${base}.md`), markdown)
+  writeFileSync(join(outDir, `${base}.svg`), renderSvg(results))
+  writeFileSync(join(tmp, `${base}.json`), JSON.stringify({ results, runs: Object.fromEntries(runs) }, null, 2))
+  console.log(markdown)
+  log(`bench: wrote ${join(outDir, base)}.md and .svg in ${Math.round(results.durationSeconds)} s`)
+}
+
+/**
+ * Both Redis systems again, each behind the delay proxy, one request at a time: the latency a
+ * user sees when Redis is across a network, and the round trips behind it.
+ */
+async function remoteMode(
+  config: RunConfig,
+  redis: BenchRedis,
+  start: (id: SystemId, redisUrl: string) => Promise<ServerChild>,
+): Promise<Results['remote']> {
+  const proxy = await startDelayProxy(redis.port, config.proxyDelayMs)
+  const servers = new Map<RemoteSystem, ServerChild>()
+  const pools = new Map<RemoteSystem, string[]>()
+  for (const id of REMOTE_SYSTEMS) {
+    const server = await start(id, `redis://127.0.0.1:${proxy.port}`)
+    servers.set(id, server)
+    pools.set(id, await createSessionPool(server.url, 20))
+  }
+  const pairs = REMOTE_SYSTEMS.flatMap((id) => KINDS.map((kind) => ({ id, kind })))
+  const runs = new Map<string, LoadResult[]>()
+  const load = (id: RemoteSystem, kind: Kind, seconds: number) =>
+    runLoad({ url: servers.get(id)!.url, kind, pool: pools.get(id)!, connections: 1, seconds })
+  for (const { id, kind } of pairs) await load(id, kind, 1)
+  for (let round = 1; round <= config.remoteRounds; round++) {
+    for (const { id, kind } of shuffled(pairs, 100 + round)) {
+      const result = await load(id, kind, config.remoteSeconds)
+      ;(runs.get(`${id} ${kind}`) ?? runs.set(`${id} ${kind}`, []).get(`${id} ${kind}`)!).push(result)
+      log(`  remote round ${round}/${config.remoteRounds} ${id} ${kind}: p50 ${result.p50.toFixed(2)} ms`)
+    }
+  }
+
+  const remote: Results['remote'] = {}
+  for (const { id, kind } of pairs) {
+    const counted = await countRoundTrips(servers.get(id)!.url, kind, pools.get(id)!, config.roundTripRequests, proxy, redis)
+    ;(remote[id] ??= {})[kind] = { ...summarize(runs.get(`${id} ${kind}`)!), ...counted }
+    log(`  remote ${id} ${kind}: ${counted.roundTrips} round trips, ${JSON.stringify(counted.commands)}`)
+  }
+  await Promise.all([...servers.values()].map((s) => s.stop()))
+  await proxy.close()
+  return remote
+}
+
+/** Sequential requests, so every round trip the proxy sees belongs to them. */
+async function countRoundTrips(url: string, kind: Kind, pool: readonly string[], n: number, proxy: DelayProxy, redis: BenchRedis) {
+  const trips = proxy.roundTrips()
+  const commands = await redis.commandCounts()
+  for (let i = 0; i < n; i++) {
+    const reply = await send(url, kind === 'read' ? 'GET' : 'POST', kind === 'read' ? '/cart' : `/cart/add/rt-${i % 10}`, pool[i % pool.length])
+    if (reply.status !== 200) throw new Error(`bench: round-trip count got ${reply.status} from ${url}`)
+  }
+  return {
+    roundTrips: Math.round(((proxy.roundTrips() - trips) / n) * 100) / 100,
+    commands: commandsPerRequest(commands, await redis.commandCounts(), n),
+  }
+}
+
+/** A deterministic shuffle (mulberry32), different for each seed. */
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  let state = seed * 0x9e3779b9
+  const random = () => {
+    state = (state + 0x6d2b79f5) | 0
+    let t = Math.imul(state ^ (state >>> 15), 1 | state)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
+  }
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
+const t0 = Date.now()
+function log(line: string): void {
+  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}\n`)
+}
+
+main()
+  .catch((err: Error) => {
+    console.error(err.stack ?? err.message)
+    process.exitCode = 1
+  })
+  .finally(async () => {
+    await cleanupAll()
+    process.exit()
+  })

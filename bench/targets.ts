@@ -1,0 +1,60 @@
+/**
+ * The targets of issue 7, checked against a run. Reported, never asserted: a miss is a finding
+ * to profile, not a failed build.
+ */
+import type { Kind } from './load.js'
+import type { Results } from './results.js'
+import type { SystemId } from './systems.js'
+
+export interface TargetCheck {
+  target: string
+  measured: string
+  /** `undefined` when the run has no data for it (a system not built yet, or filtered out). */
+  met: boolean | undefined
+}
+
+export function checkTargets(results: Results): TargetCheck[] {
+  const checks: TargetCheck[] = []
+  const rps = (id: SystemId, kind: Kind) => results.load[id]?.[kind]?.rps
+
+  const ratio = (target: string, a: number | undefined, b: number | undefined, min: number) => {
+    const r = a !== undefined && b !== undefined ? a / b : undefined
+    checks.push({ target, measured: r === undefined ? 'n/a' : `${r.toFixed(2)}×`, met: r === undefined ? undefined : r >= min })
+  }
+  for (const kind of ['read', 'write'] as const) {
+    ratio(`concord MemoryStore ≥ 0.85× bare Express (${kind})`, rps('concord-memory', kind), rps('bare', kind), 0.85)
+  }
+  for (const kind of ['read', 'write'] as const) {
+    ratio(`concord MemoryStore ≥ 1.25× express-session MemoryStore (${kind})`, rps('concord-memory', kind), rps('es-memory', kind), 1.25)
+  }
+  ratio('concord RedisStore ≥ 1.3× connect-redis (read)', rps('concord-redis', 'read'), rps('es-connect-redis', 'read'), 1.3)
+
+  const ours = results.remote['concord-redis']?.read?.p50
+  const theirs = results.remote['es-connect-redis']?.read?.p50
+  const latency = ours !== undefined && theirs !== undefined ? ours / theirs : undefined
+  checks.push({
+    target: 'remote Redis: concord p50 read ≤ 0.6× connect-redis',
+    measured: latency === undefined ? 'n/a' : `${latency.toFixed(2)}× (${ours!.toFixed(2)} vs ${theirs!.toFixed(2)} ms)`,
+    met: latency === undefined ? undefined : latency <= 0.6,
+  })
+
+  for (const kind of ['read', 'write'] as const) {
+    ratio(`concord FileStore ≥ 3× session-file-store (${kind})`, rps('concord-file', kind), rps('es-file-store', kind), 3)
+  }
+
+  for (const id of ['concord-memory', 'concord-redis', 'concord-file'] as const) {
+    const lost = results.lostUpdates[id]
+    checks.push({
+      target: `${id}: 0 lost updates`,
+      measured: lost ? `${lost.sent - lost.survived} of ${lost.sent} lost` : 'n/a',
+      met: lost ? lost.survived === lost.sent : undefined,
+    })
+    const back = results.resurrection[id]
+    checks.push({
+      target: `${id}: 0 resurrections`,
+      measured: back ? `${back.resurrected} of ${back.trials}` : 'n/a',
+      met: back ? back.resurrected === 0 : undefined,
+    })
+  }
+  return checks
+}
