@@ -258,7 +258,7 @@ export class FileStore implements Store {
       const before = read.kind === 'ok' ? read.file.userId : undefined
       if (userId !== undefined && userId !== before) await this.#addEntry(userId, key)
       await this.#writeFile(key, JSON.stringify(next), change.expiresAt)
-      if (before !== undefined && before !== userId) await this.#removeEntry(before, key)
+      if (before !== undefined && before !== userId) await this.#unlinkEntry(before, key)
       return { ok: true, version: next.version }
     })
   }
@@ -398,6 +398,9 @@ export class FileStore implements Store {
         const st = await statOrNull(join(this.#tmp, name))
         if (st && now - st.ctimeMs > this.#staleLockTimeout) await unlinkQuiet(join(this.#tmp, name))
       })
+      // Index directories are left when they empty (removing them on every unlink costs a failed
+      // rmdir each time); they go here, and a save that needs one makes it again.
+      await forEachLimited(await readdirOrEmpty(this.#users), this.#concurrency, (user) => rmdirQuiet(join(this.#users, user)))
       await forEachLimited(await readdirOrEmpty(this.#locks), this.#concurrency, async (name) => {
         const path = join(this.#locks, name)
         if (KEY.test(name)) {
@@ -446,7 +449,7 @@ export class FileStore implements Store {
 
   /** Writes a whole session file atomically: temp file, (fsync), rename. Its mtime is the expiry. */
   async #writeFile(key: string, text: string, expiresAt: number): Promise<void> {
-    const temp = join(this.#tmp, `${key}.${process.pid}.${randomBytes(6).toString('hex')}`)
+    const temp = join(this.#tmp, `${key}.${process.pid}.${unique()}`)
     let fh: FileHandle | undefined
     try {
       fh = await open(temp, 'wx', 0o600)
@@ -472,7 +475,7 @@ export class FileStore implements Store {
     if (read.kind === 'missing') return
     if (read.kind === 'corrupt') return this.#moveAside(key, read.reason)
     await unlinkQuiet(this.#sessionPath(key))
-    if (read.file.userId !== undefined) await this.#removeEntry(read.file.userId, key)
+    if (read.file.userId !== undefined) await this.#unlinkEntry(read.file.userId, key)
     if (why !== 'destroyed') debug('removed session %s (%s)', key, why)
   }
 
@@ -530,11 +533,6 @@ export class FileStore implements Store {
     }
   }
 
-  async #removeEntry(userId: string, key: string): Promise<void> {
-    await this.#unlinkEntry(userId, key)
-    await rmdirQuiet(this.#userDir(userId))
-  }
-
   async #unlinkEntry(userId: string, key: string): Promise<void> {
     await unlinkQuiet(join(this.#userDir(userId), key))
   }
@@ -543,7 +541,7 @@ export class FileStore implements Store {
   async #pruneEntry(userId: string, key: string): Promise<void> {
     await this.#write('prune the user index', key, async () => {
       const read = await this.#read(key)
-      if (read.kind === 'missing' || (read.kind === 'ok' && read.file.userId !== userId)) await this.#removeEntry(userId, key)
+      if (read.kind === 'missing' || (read.kind === 'ok' && read.file.userId !== userId)) await this.#unlinkEntry(userId, key)
     })
   }
 
@@ -664,7 +662,7 @@ export class FileStore implements Store {
    * lock another process took in the meantime is put back rather than deleted.
    */
   async #breakLock(path: string, seen: { text: string; ino: number }): Promise<void> {
-    const aside = `${path}.${randomBytes(6).toString('hex')}.stale`
+    const aside = `${path}.${unique()}.stale`
     try {
       await rename(path, aside)
     } catch (err) {
@@ -814,8 +812,14 @@ const HELD: Set<string> = ((globalThis as unknown as Record<symbol, Set<string> 
   Symbol.for('concord-session.file.held')
 ] ??= new Set<string>())
 
+let counter = 0
+/** Unique within this host: the process nonce and a counter (cheaper than random bytes per save). */
+function unique(): string {
+  return `${PROCESS.nonce}${(++counter).toString(36)}`
+}
+
 function lockText(): string {
-  const info: LockInfo = { ...PROCESS, pid: process.pid, at: Date.now(), token: randomBytes(6).toString('hex') }
+  const info: LockInfo = { ...PROCESS, pid: process.pid, at: Date.now(), token: unique() }
   return JSON.stringify(info)
 }
 
