@@ -1,0 +1,291 @@
+/**
+ * The shop: an Express app whose cart, sign-in and visit counter live in a concord-session.
+ * `createApp({ store, secret })` builds it; server.ts picks the store from the environment
+ * and listens. Tests start it on a free port with any store.
+ */
+import { join } from 'node:path'
+import express, { type NextFunction, type Request, type Response } from 'express'
+import session, { StoreError, type Store } from '../lib/index.js'
+import { PRODUCTS } from './catalog.js'
+import { addToCart, CartError, emptyCart, isShopCart, quantityOf, removeFromCart, setQuantity, summarize, type ShopCart } from './cart.js'
+import type { SafeHtml } from './html.js'
+import { cartPage, catalogPage, errorPage, layout, loginPage, sessionsPage, type Page, type SessionRow } from './views.js'
+
+// Typed session data. The names carry a `shop` prefix so they never clash with other code
+// that augments SessionData in the same program (from outside this repository the module to
+// augment is 'concord-session').
+declare module '../lib/session.js' {
+  interface SessionData {
+    shopCart: ShopCart
+    shopVisits: number
+    shopUser: { id: string; name: string; signedInAt: number }
+    shopDevice: string
+    shopFlash: string
+  }
+}
+
+export interface ShopOptions {
+  /** Any concord-session store: MemoryStore, FileStore, RedisStore. */
+  store: Store
+  /** Signs the session cookie; an array rotates secrets. */
+  secret: string | string[]
+  /** Shown in the page footer, e.g. "memory". Default "custom". */
+  storeName?: string
+  /** Idle timeout in ms: the cookie's maxAge, restarted by every request (rolling). Default 30 min. */
+  idleTimeout?: number
+  /** Absolute timeout in ms from the session's creation. Default 8 h. */
+  absoluteTimeout?: number
+  /** Cookie name. Default "shop.sid". */
+  cookieName?: string
+}
+
+const MINUTE = 60_000
+const BACK_TO = new Set(['/', '/cart'])
+const USERNAME_MAX = 40
+
+export function createApp(options: ShopOptions): express.Express {
+  const { store, secret, storeName = 'custom', idleTimeout = 30 * MINUTE, absoluteTimeout = 8 * 60 * MINUTE, cookieName = 'shop.sid' } = options
+  const app = express()
+  app.disable('x-powered-by')
+
+  app.use((_req, res, next) => {
+    res.set({
+      'Content-Security-Policy':
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'same-origin',
+    })
+    next()
+  })
+  // The script is served before the session middleware, so fetching it never touches a session.
+  app.use(express.static(join(__dirname, 'public'), { index: false, maxAge: 0 }))
+
+  // Rolling: every response restarts the cookie's maxAge, so maxAge is the idle timeout.
+  // SameSite=Lax (the default) keeps other sites from posting the shop's forms with the cookie.
+  app.use(session(store, { secret, name: cookieName, cookie: { maxAge: idleTimeout }, rolling: true, absoluteTimeout }))
+  app.use(express.urlencoded({ extended: false, limit: '10kb' }))
+  app.use(express.json({ limit: '10kb' }))
+
+  /** Renders a page with the header and the session panel, counting the visit. */
+  async function render(req: Request, res: Response, page: Pick<Page, 'title' | 'active'>, body: SafeHtml, status = 200) {
+    const s = req.session
+    s.shopCart = isShopCart(s.shopCart) ? s.shopCart : emptyCart() // exists before any add, so parallel adds merge
+    s.shopVisits = (typeof s.shopVisits === 'number' ? s.shopVisits : 0) + 1
+    const flash = s.shopFlash
+    delete s.shopFlash
+
+    const now = Date.now()
+    // The store's record says when this session began (for the absolute timeout). A real app
+    // has no need to read it; the shop shows it so you can watch both timeouts.
+    const record = await store.load(s.id)
+    const createdAt = record?.createdAt ?? now
+    const absoluteExpiresAt = createdAt + absoluteTimeout
+    res.status(status).type('html').send(
+      layout(
+        {
+          ...page,
+          user: s.shopUser?.name,
+          cartCount: summarize(s.shopCart).count,
+          flash,
+          panel: {
+            idPrefix: s.id.slice(0, 8),
+            visits: s.shopVisits,
+            idleExpiresAt: Math.min(now + idleTimeout, absoluteExpiresAt),
+            idleTimeout,
+            absoluteExpiresAt,
+            absoluteTimeout,
+            storeName,
+            now,
+          },
+        },
+        body,
+      ),
+    )
+  }
+
+  app.get('/', async (req, res) => {
+    const cart = currentCart(req)
+    const inCart = new Map(PRODUCTS.map((p) => [p.id, quantityOf(cart, p.id)]))
+    await render(req, res, { title: 'Shop', active: 'shop' }, catalogPage(inCart))
+  })
+
+  app.get('/cart', async (req, res) => {
+    await render(req, res, { title: 'Cart', active: 'cart' }, cartPage(summarize(currentCart(req))))
+  })
+
+  app.post('/cart/add', (req, res) => {
+    const product = addToCart(currentCart(req), req.body?.productId, 1)
+    req.session.shopFlash = `Added ${product.name} to your cart.`
+    res.redirect(303, BACK_TO.has(req.body?.back) ? req.body.back : '/cart')
+  })
+
+  app.post('/cart/update', (req, res) => {
+    const product = setQuantity(currentCart(req), req.body?.productId, parseQuantity(req.body?.quantity))
+    req.session.shopFlash = `Updated ${product.name}.`
+    res.redirect(303, '/cart')
+  })
+
+  app.post('/cart/remove', (req, res) => {
+    const product = removeFromCart(currentCart(req), req.body?.productId)
+    req.session.shopFlash = `Removed ${product.name}.`
+    res.redirect(303, '/cart')
+  })
+
+  // The page's script adds through here with fetch(), so several adds can be in flight at once.
+  app.get('/api/cart', (req, res) => {
+    res.json(cartJson(currentCart(req)))
+  })
+
+  app.post('/api/cart/add', async (req, res) => {
+    if (!req.is('application/json')) throw new CartError('Send JSON: {"productId": "..."}')
+    const product = addToCart(currentCart(req), req.body?.productId, 1)
+    // Save now: if another request saved meanwhile, its changes are merged in and the session
+    // holds the merged cart, so the count sent back includes them.
+    await req.session.save()
+    res.json({ added: product.id, ...cartJson(currentCart(req)) })
+  })
+
+  app.get('/login', async (req, res) => {
+    if (req.session.shopUser) return res.redirect(303, '/sessions')
+    const signedOut = typeof req.query['signedOut'] === 'string' ? Number.parseInt(req.query['signedOut'], 10) : NaN
+    await render(req, res, { title: 'Sign in', active: 'login' }, loginPage(Number.isInteger(signedOut) && signedOut >= 0 ? { signedOut } : {}))
+  })
+
+  app.post('/login', async (req, res) => {
+    const name = typeof req.body?.username === 'string' ? req.body.username.trim() : ''
+    const problem = usernameProblem(name)
+    if (problem) {
+      return render(req, res, { title: 'Sign in', active: 'login' }, loginPage({ error: problem, name: name.slice(0, USERNAME_MAX) }), 400)
+    }
+    // A new session id, so an id planted before sign-in is worthless after it; the cart comes along.
+    await req.session.regenerate({ keepData: true })
+    const userId = name.toLowerCase()
+    req.session.setUser(userId) // indexes the session under the user, for listByUser/destroyByUser
+    req.session.shopUser = { id: userId, name, signedInAt: Date.now() }
+    req.session.shopDevice = describeDevice(req.get('user-agent'))
+    req.session.shopFlash = `Welcome, ${name}. Your cart came with you.`
+    res.redirect(303, '/')
+  })
+
+  app.post('/logout', async (req, res) => {
+    await req.session.destroy() // removes it from the store and clears the cookie
+    res.redirect(303, '/')
+  })
+
+  app.get('/sessions', async (req, res) => {
+    const user = req.session.shopUser
+    if (!user) return res.redirect(303, '/login')
+    const now = Date.now()
+    let rows: SessionRow[] | null = null
+    if (store.listByUser) {
+      const ids = await store.listByUser(user.id)
+      const records = await Promise.all(ids.map(async (id) => ({ id, record: await store.load(id) })))
+      rows = []
+      for (const { id, record } of records) {
+        if (!record) continue // ended between the two calls
+        const owner = parseStored(record.data['shopUser']) as { signedInAt?: unknown } | undefined
+        const device = parseStored(record.data['shopDevice'])
+        rows.push({
+          current: id === req.session.id,
+          device: typeof device === 'string' ? device : 'Unknown device',
+          signedInAt: typeof owner?.signedInAt === 'number' ? owner.signedInAt : undefined,
+          lastActiveAt: record.expiresAt - record.idleTimeout,
+          expiresAt: record.expiresAt,
+          absoluteExpiresAt: record.createdAt + absoluteTimeout,
+        })
+      }
+      rows.sort((a, b) => Number(b.current) - Number(a.current) || (a.signedInAt ?? 0) - (b.signedInAt ?? 0))
+    }
+    await render(req, res, { title: 'Your sessions', active: 'sessions' }, sessionsPage(user.name, rows, now))
+  })
+
+  app.post('/sessions/sign-out-everywhere', async (req, res) => {
+    const user = req.session.shopUser
+    if (!user) return res.redirect(303, '/login')
+    if (!store.destroyByUser) throw new CartError('This session store cannot sign a user out everywhere')
+    const ended = await store.destroyByUser(user.id)
+    await req.session.destroy() // this one is gone from the store already; this clears its cookie
+    res.redirect(303, `/login?signedOut=${ended}`)
+  })
+
+  app.use(async (req: Request, res: Response) => {
+    await render(req, res, { title: 'Not found', active: 'none' }, errorPage('There is no such page.'), 404)
+  })
+
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err)
+    const [status, message] =
+      err instanceof CartError
+        ? [400, err.message]
+        : err instanceof StoreError
+          ? [503, 'The session store is not answering. Please try again in a moment.']
+          : isBodyError(err)
+            ? [400, 'That request could not be read.']
+            : [500, 'Something went wrong on our side.']
+    if (status >= 500) console.error(err)
+    if (req.path.startsWith('/api/')) return res.status(status).json({ error: message })
+    // A plain page: the session may be what failed, so this does not touch it.
+    res.status(status).type('html').send(layout({ title: 'Error', active: 'none', user: undefined, cartCount: 0, flash: undefined, panel: undefined }, errorPage(message)))
+  })
+
+  return app
+}
+
+/** The session's cart, created if missing or unreadable. */
+function currentCart(req: Request): ShopCart {
+  if (!isShopCart(req.session.shopCart)) req.session.shopCart = emptyCart()
+  return req.session.shopCart
+}
+
+function cartJson(cart: ShopCart) {
+  const summary = summarize(cart)
+  return {
+    count: summary.count,
+    total: summary.total,
+    items: summary.items.map((item) => ({ productId: item.product.id, qty: item.qty })),
+  }
+}
+
+function parseQuantity(value: unknown): number {
+  const qty = typeof value === 'string' && /^\d{1,3}$/.test(value.trim()) ? Number(value.trim()) : NaN
+  if (!Number.isInteger(qty)) throw new CartError('Quantity must be a whole number')
+  return qty
+}
+
+function usernameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'Type a name to sign in.'
+  if (name.length > USERNAME_MAX) return `A name has at most ${USERNAME_MAX} characters.`
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'A name cannot contain control characters.'
+  return undefined
+}
+
+const BROWSERS: ReadonlyArray<[RegExp, string]> = [
+  [/Edg\//, 'Edge'], [/Firefox\//, 'Firefox'], [/HeadlessChrome\//, 'Headless Chrome'], [/Chrom(e|ium)\//, 'Chrome'],
+  [/Safari\//, 'Safari'], [/curl\//, 'curl'],
+]
+const SYSTEMS: ReadonlyArray<[RegExp, string]> = [
+  [/Android/, 'Android'], [/iPhone|iPad/, 'iOS'], [/Windows/, 'Windows'], [/Mac OS X/, 'macOS'], [/Linux/, 'Linux'],
+]
+
+/** "Chrome on Linux": enough to tell one's devices apart on the sessions page. */
+export function describeDevice(userAgent: string | undefined): string {
+  const ua = userAgent ?? ''
+  const browser = BROWSERS.find(([re]) => re.test(ua))?.[1] ?? 'Unknown browser'
+  const os = SYSTEMS.find(([re]) => re.test(ua))?.[1]
+  return os ? `${browser} on ${os}` : browser
+}
+
+function parseStored(text: string | undefined): unknown {
+  if (text === undefined) return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+function isBodyError(err: unknown): boolean {
+  const type = (err as { type?: unknown } | null)?.type
+  return typeof type === 'string' && (type === 'entity.parse.failed' || type === 'entity.too.large' || type.startsWith('encoding.'))
+}
