@@ -35,8 +35,8 @@ describe('the packed package', () => {
   })
 
   it.each(entries)('%s loads with import', (entry) => {
-    const out = node(['--input-type=module', '-e', `import * as m from ${JSON.stringify(entry)}; console.log(Object.keys(m).sort().join(','))`], project)
-    expect(out).toContain('default')
+    const out = node(['--input-type=module', '-e', `import * as m from ${JSON.stringify(entry)}; console.log(Object.keys(m).length)`], project)
+    expect(Number(out)).toBeGreaterThan(0)
   })
 
   it('require("concord-session") is callable like express-session, and keeps its named exports', () => {
