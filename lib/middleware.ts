@@ -191,7 +191,9 @@ function setCookieHeader(
   try {
     send = isNew
       ? status.saved || status.wouldSave
-      : options.rolling || incoming!.rotated || (status.changedThisRequest && status.cookie.expires !== null)
+      : options.rolling || incoming!.rotated ||
+        // A cookie made a browser-session one must reach the browser too, or its old Expires stays.
+        (status.changedThisRequest && (status.cookie.expires !== null || status.cookieChanged))
   } catch {
     return // data that cannot be saved: the save at the end reports it
   }

@@ -382,6 +382,8 @@ export interface SessionStatus {
   id: string
   saved: boolean
   changedThisRequest: boolean
+  /** The app changed a cookie setting during this request (e.g. maxAge to null). */
+  cookieChanged: boolean
   ended: SessionEnd | undefined
   /** A save at the end of this request would write something. */
   wouldSave: boolean
@@ -395,6 +397,7 @@ export function sessionStatus(session: Session, secureDefault: boolean): Session
     id: state.id,
     saved: state.version !== null,
     changedThisRequest: state.changedThisRequest,
+    cookieChanged: cookieInternals(state.cookie).changed,
     ended: state.ended,
     get wouldSave() {
       return state.ended === undefined && planSave(session, 'end') !== null
