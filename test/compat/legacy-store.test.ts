@@ -115,7 +115,7 @@ describe('adaptLegacyStore: failures are StoreErrors with status 503', () => {
     legacy.reconnect()
     expect((await request(app).get('/').set('Cookie', cookie)).status).toBe(200)
     expect((await store.load(id))?.data).toEqual({ a: '1' })
-    await store.close()
+    await store.close!()
     expect(legacy.listenerCount('disconnect')).toBe(1) // the drop-in's adapter still listens; this one stopped
   })
 })

@@ -17,6 +17,10 @@ export interface ExpressSessionModule {
   Session: unknown
 }
 
+// express-session warns (through depd, once, when it loads) about options left to their
+// defaults; the side-by-side tests do that on purpose.
+process.env.NO_DEPRECATION = [process.env.NO_DEPRECATION, 'express-session'].filter(Boolean).join(',')
+
 export const expressSession = require('express-session') as ExpressSessionModule
 
 /** Express 4 under its npm alias. The app type is Express 5's, which is close enough for these tests. */
