@@ -279,6 +279,17 @@ describe('FileStore reading', () => {
     expect((await store.load(id))?.expiresAt).toBe(now + 90_000)
   })
 
+  it('keeps a key named __proto__ as an ordinary key, through a save that merges onto it', async () => {
+    const store = make()
+    const id = randomUUID()
+    await store.save(id, newChange({ set: JSON.parse('{"__proto__":"{\\"polluted\\":true}"}') }))
+    await store.save(id, newChange({ set: { other: '1' }, expectedVersion: 1 }))
+    const record = await store.load(id)
+    expect(Object.keys(record!.data).sort()).toEqual(['__proto__', 'other'])
+    expect(record!.data['__proto__']).toBe('{"polluted":true}')
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+  })
+
   it('does not bring an expired session back with touch', async () => {
     const store = make()
     const id = randomUUID()
