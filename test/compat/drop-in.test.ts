@@ -1,0 +1,178 @@
+/**
+ * What the drop-in adds around the core: express-session's calling conventions on req.session,
+ * req.sessionStore as the store the app passed, the constructors on the default export, and
+ * concord stores and extras where an app wants them.
+ */
+import { EventEmitter } from 'node:events'
+import express, { type Request } from 'express'
+import request from 'supertest'
+import session, { Cookie, MemoryStore, Session, Store } from '../../lib/compat/index.js'
+import { MemoryStore as ConcordMemoryStore } from '../../lib/index.js'
+import { SyncCallbackStore } from './support/fakes.js'
+
+const SECRET = 'drop-in-secret'
+type Sess = Record<string, any>
+const s = (req: Request) => req.session as unknown as Sess
+
+/** set() fails while `failSets` is true; everything else works. */
+class SetFailingStore extends SyncCallbackStore {
+  failSets = false
+  override set(sid: string, sess: object, callback?: (err?: unknown) => void): void {
+    if (this.failSets) setImmediate(() => callback?.(new Error('disk full')))
+    else super.set(sid, sess, callback)
+  }
+}
+
+function cookieOf(res: request.Response): string {
+  return ([] as string[]).concat(res.headers['set-cookie'] ?? [])[0]!.split(';')[0]!
+}
+
+describe('the express-session drop-in', () => {
+  it('exposes Store, Cookie, Session and MemoryStore on the default export, as express-session does', () => {
+    expect(session.Store).toBe(Store)
+    expect(session.Cookie).toBe(Cookie)
+    expect(session.Session).toBe(Session)
+    expect(session.MemoryStore).toBe(MemoryStore)
+    expect(new MemoryStore()).toBeInstanceOf(Store)
+    expect(new MemoryStore()).toBeInstanceOf(EventEmitter)
+  })
+
+  it('req.session is a Session with a Cookie, and req.sessionStore is the store the app passed', async () => {
+    const store = new SyncCallbackStore()
+    const app = express()
+    app.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false }))
+    app.get('/', (req, res) => {
+      res.json({
+        session: req.session instanceof Session,
+        cookie: req.session.cookie instanceof Cookie,
+        store: (req.sessionStore as unknown) === store,
+        methodsHidden: Object.keys(req.session),
+      })
+    })
+    expect((await request(app).get('/')).body).toEqual({ session: true, cookie: true, store: true, methodsHidden: [] })
+  })
+
+  it("the default store answers express-session's callback API on req.sessionStore", async () => {
+    const app = express()
+    app.use(session({ secret: SECRET, resave: false, saveUninitialized: false }))
+    app.post('/', (req, res) => {
+      s(req).n = 1
+      res.send('ok')
+    })
+    app.get('/count', (req, res, next) => {
+      const store = req.sessionStore as unknown as MemoryStore
+      store.length((err, n) => (err ? next(err) : store.all((err2, all) => (err2 ? next(err2) : res.json({ n, ids: Object.keys(all)})))))
+    })
+    const cookie = cookieOf(await request(app).post('/'))
+    const { body } = await request(app).get('/count').set('Cookie', cookie)
+    expect(body.n).toBe(1)
+    expect(body.ids).toHaveLength(1)
+  })
+
+  it('each req.session method takes a callback and also returns a promise', async () => {
+    const app = express()
+    app.use(session({ secret: SECRET, resave: false, saveUninitialized: false }))
+    app.post('/all', async (req, res, next) => {
+      try {
+        s(req).a = 1
+        await new Promise<void>((resolve, reject) => s(req).save((err?: Error) => (err ? reject(err) : resolve())))
+        await s(req).reload()
+        await new Promise<void>((resolve, reject) => s(req).touch((err?: Error) => (err ? reject(err) : resolve())))
+        const before = req.sessionID
+        await s(req).regenerate({ keepData: true }) // concord's extension: the data survives
+        res.json({ a: s(req).a, changed: before !== req.sessionID })
+      } catch (err) {
+        next(err)
+      }
+    })
+    expect((await request(app).post('/all')).body).toEqual({ a: 1, changed: true })
+  })
+
+  it('a method called without a callback never crashes the process when the store fails, as in express-session', async () => {
+    const store = new SetFailingStore()
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const app = express()
+      app.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false }))
+      app.post('/start', (req, res) => {
+        s(req).n = 1
+        res.send('ok')
+      })
+      app.post('/fire-and-forget', (req, res) => {
+        s(req).save() // express-session: fn || function () {}
+        s(req).touch()
+        res.send('answered')
+      })
+      app.post('/regenerate-then-save', (req, res) => {
+        s(req).regenerate(() => {
+          s(req).save() // the new session's methods are wrapped too
+          res.send('answered')
+        })
+      })
+      const cookie = cookieOf(await request(app).post('/start'))
+      store.failSets = true
+      const res = await request(app).post('/fire-and-forget').set('Cookie', cookie)
+      expect([res.status, res.text]).toEqual([200, 'answered'])
+      const regenerated = await request(app).post('/regenerate-then-save').set('Cookie', cookie)
+      expect([regenerated.status, regenerated.text]).toEqual([200, 'answered']) // the empty new session needs no write at the end
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+
+  it('a store failure is a 503 with the StoreError, where express-session passes the raw error (500)', async () => {
+    const store = new SetFailingStore()
+    store.failSets = true
+    const app = express()
+    app.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false }))
+    app.post('/', (req, res, next) => {
+      s(req).n = 1
+      s(req).save((err?: Error & { status?: number }) => (err ? res.status(err.status ?? 500).json({ name: err.name, status: err.status }) : next()))
+    })
+    expect((await request(app).post('/')).body).toEqual({ name: 'StoreError', status: 503 })
+  })
+
+  it('takes a concord Store as well, with its full guarantees', async () => {
+    const store = new ConcordMemoryStore()
+    const app = express()
+    app.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false }))
+    app.post('/', (req, res) => {
+      s(req).n = 1
+      s(req).setUser('ann')
+      res.json({ store: (req.sessionStore as unknown) === store })
+    })
+    expect((await request(app).post('/')).body).toEqual({ store: true })
+    expect(await store.listByUser('ann')).toHaveLength(1)
+    await store.close()
+  })
+
+  it("passes concord's extras through: absoluteTimeout ends a session however active", async () => {
+    const app = express()
+    app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, absoluteTimeout: 150 }))
+    app.get('/', (req, res) => {
+      s(req).views = (s(req).views ?? 0) + 1
+      res.json(s(req).views)
+    })
+    const first = await request(app).get('/')
+    const cookie = cookieOf(first)
+    expect((await request(app).get('/').set('Cookie', cookie)).body).toBe(2)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect((await request(app).get('/').set('Cookie', cookie)).body).toBe(1)
+  })
+
+  it('steps aside for a session an outer middleware already made', async () => {
+    const app = express()
+    app.use(session({ secret: SECRET, resave: false, saveUninitialized: false }))
+    app.use(session({ secret: 'other', resave: false, saveUninitialized: false }))
+    app.get('/', (req, res) => {
+      s(req).n = 1
+      res.send('ok')
+    })
+    const res = await request(app).get('/')
+    expect(([] as string[]).concat(res.headers['set-cookie'] ?? [])).toHaveLength(1)
+  })
+})
