@@ -328,9 +328,8 @@ export class FileStore implements Store {
     let live = 0
     await this.#guard('count sessions', async () => {
       const now = Date.now()
-      await this.#eachSessionFile(async (key) => {
-        const st = await statOrNull(this.#sessionPath(key))
-        if (st && Math.round(st.mtimeMs) > now) live++
+      await this.#eachSessionExpiry(async (_key, expiresAt) => {
+        if (expiresAt > now) live++
       })
     })
     return live
@@ -383,9 +382,8 @@ export class FileStore implements Store {
     let removed = 0
     await this.#guard('reap sessions', async () => {
       const now = Date.now()
-      await this.#eachSessionFile(async (key) => {
-        const st = await statOrNull(this.#sessionPath(key))
-        if (!st || Math.round(st.mtimeMs) > now) return
+      await this.#eachSessionExpiry(async (key, expiresAt) => {
+        if (expiresAt > now) return
         try {
           if (await this.#removeIfExpired(key)) removed++
         } catch (err) {
@@ -704,6 +702,14 @@ export class FileStore implements Store {
     await forEachLimited(dir, this.#concurrency, async (entry) => {
       const match = SESSION_FILE.exec(entry.name)
       if (match) await fn(match[1]!)
+    })
+  }
+
+  /** Like #eachSessionFile, with each session's expiry (its mtime) from one stat; no file is opened. */
+  async #eachSessionExpiry(fn: (key: string, expiresAt: number) => Promise<unknown>): Promise<void> {
+    await this.#eachSessionFile(async (key) => {
+      const st = await statOrNull(this.#sessionPath(key))
+      if (st) await fn(key, Math.round(st.mtimeMs))
     })
   }
 
