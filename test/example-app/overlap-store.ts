@@ -1,0 +1,67 @@
+/**
+ * A MemoryStore that makes requests overlap for real: it can hold the middleware's session loads
+ * at a barrier until a given number have read the session, so they all start from the same
+ * version before any of them saves. It counts the save conflicts that follow, which the core
+ * resolves by replaying each request's changes onto the newer version.
+ */
+import type { LoadOptions, SessionChange, SessionRecord, Store } from '../../lib/index.js'
+import { MemoryStore } from '../../lib/index.js'
+
+export class OverlapStore implements Store {
+  readonly inner = new MemoryStore()
+  conflicts = 0
+  #barrier: { size: number; waiting: (() => void)[]; done: (filled: boolean) => void } | undefined
+
+  /**
+   * Holds the next `size` session loads (the middleware's, which touch) until all have arrived.
+   * Resolves true when they did, or false if fewer arrived within `ms` (they are let go then).
+   */
+  holdLoads(size: number, ms = 5000): Promise<boolean> {
+    return new Promise((resolve) => {
+      const release = (filled: boolean) => {
+        clearTimeout(timer)
+        const barrier = this.#barrier
+        this.#barrier = undefined
+        barrier?.waiting.forEach((go) => go())
+        resolve(filled)
+      }
+      const timer = setTimeout(() => release(false), ms)
+      this.#barrier = { size, waiting: [], done: release }
+    })
+  }
+
+  async load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
+    const record = await this.inner.load(id, options)
+    const barrier = this.#barrier
+    if (barrier && options?.touchAt !== undefined) {
+      await new Promise<void>((go) => {
+        barrier.waiting.push(go)
+        if (barrier.waiting.length >= barrier.size) barrier.done(true)
+      })
+    }
+    return record
+  }
+  async save(id: string, change: SessionChange) {
+    const result = await this.inner.save(id, change)
+    if (!result.ok && result.reason === 'conflict') this.conflicts++
+    return result
+  }
+  touch(id: string, expiresAt: number) {
+    return this.inner.touch(id, expiresAt)
+  }
+  destroy(id: string) {
+    return this.inner.destroy(id)
+  }
+  listByUser(userId: string) {
+    return this.inner.listByUser(userId)
+  }
+  destroyByUser(userId: string) {
+    return this.inner.destroyByUser(userId)
+  }
+  count() {
+    return this.inner.count()
+  }
+  close() {
+    return this.inner.close()
+  }
+}
