@@ -9,7 +9,7 @@ import session, { StoreError, type Store } from '../lib/index.js'
 import { PRODUCTS } from './catalog.js'
 import { addToCart, CartError, emptyCart, isShopCart, quantityOf, removeFromCart, setQuantity, summarize, type ShopCart } from './cart.js'
 import type { SafeHtml } from './html.js'
-import { cartPage, catalogPage, errorPage, layout, loginPage, sessionsPage, type Page, type SessionRow } from './views.js'
+import { cartPage, catalogPage, errorPage, layout, loginPage, sessionsPage, type Page, type SessionPanel, type SessionRow } from './views.js'
 
 // Typed session data. The names carry a `shop` prefix so they never clash with other code
 // that augments SessionData in the same program (from outside this repository the module to
@@ -66,41 +66,56 @@ export function createApp(options: ShopOptions): express.Express {
   app.use(express.urlencoded({ extended: false, limit: '10kb' }))
   app.use(express.json({ limit: '10kb' }))
 
-  /** Renders a page with the header and the session panel, counting the visit. */
-  async function render(req: Request, res: Response, page: Pick<Page, 'title' | 'active'>, body: SafeHtml, status = 200) {
+  /**
+   * Renders a page with the header and the session panel. A page the visitor asked for counts
+   * as a visit; a 404 (a stray /favicon.ico, a bot) writes nothing to the session.
+   */
+  async function render(
+    req: Request,
+    res: Response,
+    page: Pick<Page, 'title' | 'active'>,
+    body: SafeHtml,
+    { status = 200, visit = true }: { status?: number; visit?: boolean } = {},
+  ) {
     const s = req.session
-    s.shopCart = isShopCart(s.shopCart) ? s.shopCart : emptyCart() // exists before any add, so parallel adds merge
-    s.shopVisits = (typeof s.shopVisits === 'number' ? s.shopVisits : 0) + 1
-    const flash = s.shopFlash
-    delete s.shopFlash
+    let flash: string | undefined
+    if (visit) {
+      s.shopCart = isShopCart(s.shopCart) ? s.shopCart : emptyCart() // exists before any add, so parallel adds merge
+      s.shopVisits = (typeof s.shopVisits === 'number' ? s.shopVisits : 0) + 1
+      flash = s.shopFlash
+      delete s.shopFlash
+    }
 
-    const now = Date.now()
-    // The store's record says when this session began (for the absolute timeout). A real app
-    // has no need to read it; the shop shows it so you can watch both timeouts.
-    const record = await store.load(s.id)
-    const createdAt = record?.createdAt ?? now
-    const absoluteExpiresAt = createdAt + absoluteTimeout
     res.status(status).type('html').send(
       layout(
         {
           ...page,
           user: s.shopUser?.name,
-          cartCount: summarize(s.shopCart).count,
+          cartCount: summarize(isShopCart(s.shopCart) ? s.shopCart : undefined).count,
           flash,
-          panel: {
-            idPrefix: s.id.slice(0, 8),
-            visits: s.shopVisits,
-            idleExpiresAt: Math.min(now + idleTimeout, absoluteExpiresAt),
-            idleTimeout,
-            absoluteExpiresAt,
-            absoluteTimeout,
-            storeName,
-            now,
-          },
+          panel: visit ? await sessionPanel(s) : undefined,
         },
         body,
       ),
     )
+  }
+
+  async function sessionPanel(s: Request['session']): Promise<SessionPanel> {
+    const now = Date.now()
+    // The store's record says when this session began (for the absolute timeout). A real app
+    // has no need to read it; the shop shows it so you can watch both timeouts.
+    const record = await store.load(s.id)
+    const absoluteExpiresAt = (record?.createdAt ?? now) + absoluteTimeout
+    return {
+      idPrefix: s.id.slice(0, 8),
+      visits: s.shopVisits ?? 0,
+      idleExpiresAt: Math.min(now + idleTimeout, absoluteExpiresAt),
+      idleTimeout,
+      absoluteExpiresAt,
+      absoluteTimeout,
+      storeName,
+      now,
+    }
   }
 
   app.get('/', async (req, res) => {
@@ -155,7 +170,7 @@ export function createApp(options: ShopOptions): express.Express {
     const name = typeof req.body?.username === 'string' ? req.body.username.trim() : ''
     const problem = usernameProblem(name)
     if (problem) {
-      return render(req, res, { title: 'Sign in', active: 'login' }, loginPage({ error: problem, name: name.slice(0, USERNAME_MAX) }), 400)
+      return render(req, res, { title: 'Sign in', active: 'login' }, loginPage({ error: problem, name: name.slice(0, USERNAME_MAX) }), { status: 400 })
     }
     // A new session id, so an id planted before sign-in is worthless after it; the cart comes along.
     await req.session.regenerate({ keepData: true })
@@ -209,7 +224,7 @@ export function createApp(options: ShopOptions): express.Express {
   })
 
   app.use(async (req: Request, res: Response) => {
-    await render(req, res, { title: 'Not found', active: 'none' }, errorPage('There is no such page.'), 404)
+    await render(req, res, { title: 'Not found', active: 'none' }, errorPage('There is no such page.'), { status: 404, visit: false })
   })
 
   app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {

@@ -37,6 +37,7 @@ export function layout(page: Page, body: SafeHtml): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${page.title} · Corner Coffee &amp; Tea</title>
 <style>${STYLE}</style>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <script src="/shop.js" defer></script>
 </head>
 <body data-pending="0">

@@ -65,7 +65,21 @@ describe('catalog and visit counter', () => {
     expect(page.headers['x-content-type-options']).toBe('nosniff')
     const script = await agent().get('/shop.js').expect(200).expect('content-type', /javascript/)
     expect(script.headers['set-cookie']).toBeUndefined()
+    await agent().get('/favicon.svg').expect(200).expect('content-type', /svg/)
     expect(await store.count()).toBe(1)
+  })
+
+  it('answers an unknown path with a 404 that neither counts a visit nor starts a session', async () => {
+    const { agent, store } = shop()
+    const stray = await agent().get('/favicon.ico').expect(404)
+    expect(stray.text).toContain('There is no such page.')
+    expect(stray.headers['set-cookie']).toBeUndefined()
+    expect(await store.count()).toBe(0)
+
+    const browser = agent()
+    await browser.get('/')
+    await browser.get('/nope').expect(404)
+    expect(testIdText((await browser.get('/')).text, 'visits')).toBe('2')
   })
 })
 
