@@ -23,7 +23,8 @@ export function describeWithBrowser(name: string, body: () => void): void {
       })
     })
   } else {
-    console.warn(`Skipping browser tests "${name}": ${CHROMIUM} is missing. Install it with: apt-get install -y chromium`)
+    // Straight to stderr: jest drops console output of a file whose tests are all skipped.
+    process.stderr.write(`\nSkipping browser tests "${name}": ${CHROMIUM} is missing. Install it with: apt-get install -y chromium\n`)
     describe.skip(name, body)
   }
 }
