@@ -21,7 +21,15 @@ import { EXPRESS_SESSION_COOKIE, translateOptions, type ExpressSessionOptions } 
 import { adaptRequestSession } from './session-methods.js'
 import { Store } from './store-base.js'
 
-/** express-session 1.19's defaults, for `createSessionMiddleware`. */
+/**
+ * express-session 1.19's defaults, for `createSessionMiddleware`: what makes this entry a
+ * drop-in rather than a special case in the core.
+ *
+ * @example
+ * ```ts
+ * createSessionMiddleware({ ...EXPRESS_SESSION_DEFAULTS, store: () => store }, { secret, store })
+ * ```
+ */
 export const EXPRESS_SESSION_DEFAULTS: Omit<Defaults, 'store'> = Object.freeze({
   cookie: EXPRESS_SESSION_COOKIE,
   resave: true,

@@ -7,40 +7,24 @@ import type { IncomingMessage } from 'node:http'
 import type { CookieAttributes } from '../cookie.js'
 import type { SessionOptions } from '../options.js'
 
-/** Cookie options as express-session takes them. */
-export interface ExpressSessionCookieOptions {
-  maxAge?: number | null
+/** Cookie options as express-session takes them: the core's, plus `expires` and sameSite `'auto'`. */
+export interface ExpressSessionCookieOptions extends Omit<CookieAttributes, 'sameSite'> {
   /** One fixed date: each new session's cookie expires then (express-session advises maxAge instead). */
   expires?: Date | null | false
-  domain?: string
-  path?: string
-  httpOnly?: boolean
-  secure?: boolean | 'auto'
   /** `'auto'`: None over HTTPS, Lax over HTTP. */
-  sameSite?: boolean | 'lax' | 'strict' | 'none' | 'auto'
-  partitioned?: boolean
-  priority?: 'low' | 'medium' | 'high'
+  sameSite?: CookieAttributes['sameSite'] | 'auto'
   /** express-session ignores other keys (e.g. `signed`, `encode`), and so does this. */
   [other: string]: unknown
 }
 
-/** The options of express-session 1.19, plus concord's own extras. */
-export interface ExpressSessionOptions {
+/** The options of express-session 1.19: the core's, with express-session's looser store, secret and cookie. */
+export interface ExpressSessionOptions extends Omit<SessionOptions, 'store' | 'secret' | 'cookie'> {
   secret?: string | string[]
-  name?: string
   /** express-session's old name for `name`. */
   key?: string
+  /** An express-session store (get/set/destroy with callbacks) or a concord Store. */
   store?: unknown
   cookie?: ExpressSessionCookieOptions | ((req: IncomingMessage) => ExpressSessionCookieOptions)
-  genid?: (req: IncomingMessage) => string | Promise<string>
-  proxy?: boolean
-  resave?: boolean
-  rolling?: boolean
-  saveUninitialized?: boolean
-  unset?: 'destroy' | 'keep'
-  absoluteTimeout?: number
-  idleTimeout?: number
-  maxSize?: number
   /** express-session ignores unknown options, and so does the drop-in. */
   [other: string]: unknown
 }

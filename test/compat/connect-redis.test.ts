@@ -4,19 +4,18 @@
  * half on express-session, the per-user index over all(), and Redis going away and back.
  */
 import { randomUUID } from 'node:crypto'
-import express, { type Express, type Request } from 'express'
+import express, { type Express } from 'express'
 import { createClient } from 'redis'
 import request from 'supertest'
 import dropIn, { adaptLegacyStore } from '../../lib/compat/index.js'
 import { describeMiddlewareOverStore } from '../middleware-store-suite.js'
 import { newChange } from '../store-conformance.js'
 import { redisUrl, startRedisServer, testPrefix, type RedisProcess } from '../support/redis-server.js'
+import { cookieOf, sess as s, viewsApp as baseViewsApp } from './support/http.js'
 import { expressSession, RedisStore } from './support/modules.js'
 
 const SECRET = 'connect-redis-secret'
 type Client = ReturnType<typeof createClient>
-type Sess = Record<string, any>
-const s = (req: Request) => req.session as unknown as Sess
 
 let client: Client
 beforeAll(async () => {
@@ -29,17 +28,9 @@ afterAll(async () => {
 
 describeMiddlewareOverStore('adapted connect-redis', async () => adaptLegacyStore(new RedisStore({ client, prefix: testPrefix('cr') })))
 
-function cookieOf(res: request.Response): string {
-  return ([] as string[]).concat(res.headers['set-cookie'] ?? [])[0]!.split(';')[0]!
-}
-
+/** The view counter, and POST /logout. */
 function viewsApp(app: Express, middleware: unknown): Express {
-  app.use(middleware as never)
-  app.get('/views', (req, res) => {
-    s(req).views = (s(req).views ?? 0) + 1
-    res.json({ views: s(req).views, id: req.sessionID })
-  })
-  app.post('/logout', (req, res) => s(req).destroy(() => res.send('bye')))
+  baseViewsApp(app, middleware).post('/logout', (req, res) => s(req).destroy(() => res.send('bye')))
   return app
 }
 

@@ -4,15 +4,14 @@
  * concord stores and extras where an app wants them.
  */
 import { EventEmitter } from 'node:events'
-import express, { type Request } from 'express'
+import express from 'express'
 import request from 'supertest'
 import session, { Cookie, MemoryStore, Session, Store } from '../../lib/compat/index.js'
 import { MemoryStore as ConcordMemoryStore } from '../../lib/index.js'
 import { SyncCallbackStore } from './support/fakes.js'
+import { cookieOf, sess as s } from './support/http.js'
 
 const SECRET = 'drop-in-secret'
-type Sess = Record<string, any>
-const s = (req: Request) => req.session as unknown as Sess
 
 /** set() fails while `failSets` is true; everything else works. */
 class SetFailingStore extends SyncCallbackStore {
@@ -21,10 +20,6 @@ class SetFailingStore extends SyncCallbackStore {
     if (this.failSets) setImmediate(() => callback?.(new Error('disk full')))
     else super.set(sid, sess, callback)
   }
-}
-
-function cookieOf(res: request.Response): string {
-  return ([] as string[]).concat(res.headers['set-cookie'] ?? [])[0]!.split(';')[0]!
 }
 
 describe('the express-session drop-in', () => {

@@ -9,6 +9,7 @@ import {
   DisconnectingStore, DoubleCallbackStore, EnoentStore, FailingStore, LateCallbackStore, NoTouchStore,
   RejectingStore, SilentStore, SyncCallbackStore, ThrowingStore,
 } from './support/fakes.js'
+import { cookieOf } from './support/http.js'
 
 const HOUR = 3_600_000
 const SECRET = 'legacy-store-test-secret'
@@ -82,7 +83,7 @@ describe('adaptLegacyStore: failures are StoreErrors with status 503', () => {
     legacy.failing = false
     const ok = await request(app).post('/write')
     expect(ok.status).toBe(200)
-    expect((await request(app).get('/read').set('Cookie', ok.headers['set-cookie']![0]!.split(';')[0]!)).body).toBe(1)
+    expect((await request(app).get('/read').set('Cookie', cookieOf(ok))).body).toBe(1)
   })
 
   it.each([
@@ -105,7 +106,7 @@ describe('adaptLegacyStore: failures are StoreErrors with status 503', () => {
       res.send('saved')
     })
     app.get('/', (_req, res) => res.send('served'))
-    const cookie = (await request(app).post('/')).headers['set-cookie']![0]!.split(';')[0]!
+    const cookie = cookieOf(await request(app).post('/'))
 
     legacy.disconnect()
     await expect(store.load(id)).rejects.toMatchObject({ status: 503, code: 'EDISCONNECTED', message: expect.stringMatching(/disconnected/) })

@@ -7,15 +7,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sign } from 'cookie-signature'
-import express, { type Request } from 'express'
+import express from 'express'
 import request from 'supertest'
 import dropIn, { adaptLegacyStore, Store } from '../../lib/compat/index.js'
 import { describeMiddlewareOverStore } from '../middleware-store-suite.js'
+import { cookieOf, viewsApp } from './support/http.js'
 import { createFileStore } from './support/modules.js'
 
 const SECRET = 'file-store-secret'
 const FileStore = createFileStore(dropIn)
-const s = (req: Request) => req.session as unknown as Record<string, any>
 const dirs: string[] = []
 
 /** A FileStore in a fresh temp dir. retries: 0 because every miss is otherwise retried 5 times. */
@@ -32,15 +32,7 @@ afterAll(() => {
 describeMiddlewareOverStore('adapted session-file-store', async () => adaptLegacyStore(fileStore()))
 
 describe('session-file-store through the drop-in', () => {
-  function app(store: object) {
-    const app = express()
-    app.use(dropIn({ secret: SECRET, store, resave: false, saveUninitialized: false, cookie: { maxAge: 600_000 } }) as never)
-    app.get('/views', (req, res) => {
-      s(req).views = (s(req).views ?? 0) + 1
-      res.json({ views: s(req).views, id: req.sessionID })
-    })
-    return app
-  }
+  const app = (store: object) => viewsApp(express(), dropIn({ secret: SECRET, store, resave: false, saveUninitialized: false, cookie: { maxAge: 600_000 } }))
 
   it("extends the drop-in's Store and writes express-session's format, plus its own __lastAccess", async () => {
     const store = fileStore()
@@ -54,7 +46,7 @@ describe('session-file-store through the drop-in', () => {
       __concord: expect.objectContaining({ version: 1, idleTimeout: 600_000 }),
       __lastAccess: expect.any(Number),
     })
-    const cookie = ([] as string[]).concat(first.headers['set-cookie'] ?? [])[0]!.split(';')[0]!
+    const cookie = cookieOf(first)
     expect((await request(app(store)).get('/views').set('Cookie', cookie)).body.views).toBe(2)
   })
 
