@@ -237,7 +237,8 @@ export function createApp(options: ShopOptions): express.Express {
           : isBodyError(err)
             ? [400, 'That request could not be read.']
             : [500, 'Something went wrong on our side.']
-    if (status >= 500) console.error(err)
+    if (err instanceof StoreError) console.error(`503: ${err.message}`) // the store is down: one line, not a stack per request
+    else if (status >= 500) console.error(err)
     if (req.path.startsWith('/api/')) return res.status(status).json({ error: message })
     // A plain page: the session may be what failed, so this does not touch it.
     res.status(status).type('html').send(layout({ title: 'Error', active: 'none', user: undefined, cartCount: 0, flash: undefined, panel: undefined }, errorPage(message)))
