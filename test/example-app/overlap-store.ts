@@ -4,11 +4,10 @@
  * version before any of them saves. It counts the save conflicts that follow, which the core
  * resolves by replaying each request's changes onto the newer version.
  */
-import type { LoadOptions, SessionChange, SessionRecord, Store } from '../../lib/index.js'
+import type { LoadOptions, SaveResult, SessionChange, SessionRecord } from '../../lib/index.js'
 import { MemoryStore } from '../../lib/index.js'
 
-export class OverlapStore implements Store {
-  readonly inner = new MemoryStore()
+export class OverlapStore extends MemoryStore {
   conflicts = 0
   #barrier: { size: number; waiting: (() => void)[]; done: (filled: boolean) => void } | undefined
 
@@ -30,8 +29,8 @@ export class OverlapStore implements Store {
     })
   }
 
-  async load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
-    const record = await this.inner.load(id, options)
+  override async load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
+    const record = await super.load(id, options)
     const barrier = this.#barrier
     if (barrier && options?.touchAt !== undefined) {
       await new Promise<void>((go) => {
@@ -41,27 +40,10 @@ export class OverlapStore implements Store {
     }
     return record
   }
-  async save(id: string, change: SessionChange) {
-    const result = await this.inner.save(id, change)
+
+  override async save(id: string, change: SessionChange): Promise<SaveResult> {
+    const result = await super.save(id, change)
     if (!result.ok && result.reason === 'conflict') this.conflicts++
     return result
-  }
-  touch(id: string, expiresAt: number) {
-    return this.inner.touch(id, expiresAt)
-  }
-  destroy(id: string) {
-    return this.inner.destroy(id)
-  }
-  listByUser(userId: string) {
-    return this.inner.listByUser(userId)
-  }
-  destroyByUser(userId: string) {
-    return this.inner.destroyByUser(userId)
-  }
-  count() {
-    return this.inner.count()
-  }
-  close() {
-    return this.inner.close()
   }
 }
