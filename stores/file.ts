@@ -22,7 +22,15 @@ import { StoreError, isValidSessionId, touchedExpiry } from '../lib/store.js'
 
 const debug = createDebug('concord-session:file')
 
-/** Options for {@link FileStore}. Only `dir` is required. */
+/**
+ * Options for {@link FileStore}. Only `dir` is required; bad values throw a TypeError at construction.
+ *
+ * @example
+ * ```ts
+ * const options: FileStoreOptions = { dir: '/var/lib/myapp/sessions', reapInterval: 600_000, lockTimeout: 2000 }
+ * const store = new FileStore(options)
+ * ```
+ */
 export interface FileStoreOptions {
   /** The directory that holds the sessions. Created (with mode 0700) if missing. */
   dir: string
