@@ -49,6 +49,15 @@ describe('the packed package', () => {
     expect(out.trim()).toBe('function concordSession function true')
   })
 
+  it('require("concord-session/express-session") has express-session\'s shape', () => {
+    const out = node(['-e', `
+      const session = require('concord-session/express-session')
+      console.log(typeof session, ['Store', 'MemoryStore', 'Cookie', 'Session'].map((k) => typeof session[k]).join(','))
+      console.log(typeof session({ secret: 's', resave: false, saveUninitialized: false }))
+    `], project)
+    expect(out.trim().split('\n')).toEqual(['function function,function,function,function', 'function'])
+  })
+
   it('import session from "concord-session" gives the factory', () => {
     const out = node(['--input-type=module', '-e', `
       import session, { MemoryStore } from 'concord-session'
