@@ -4,8 +4,7 @@
  * from the client that follows a reply (or opens the connection). A pipelined batch is one
  * round trip, which is what it costs on a real network.
  */
-import { createServer, connect, type Socket } from 'node:net'
-import type { AddressInfo } from 'node:net'
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
 import { onCleanup } from './cleanup.js'
 
 export interface DelayProxy {
@@ -22,12 +21,19 @@ export async function startDelayProxy(targetPort: number, delayMs: number): Prom
   // Timers of equal delay fire in the order they were set, so each direction keeps its byte order.
   const later = (fn: () => void) => (delayMs > 0 ? setTimeout(fn, delayMs) : fn())
 
-  const server = createServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1')
-    sockets.add(client).add(upstream)
+  // Half-open sockets let an end (Redis closing after QUIT) travel after the bytes before it.
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = connect({ port: targetPort, host: '127.0.0.1', allowHalfOpen: true })
     let clientSpokeLast = false
-    client.setNoDelay(true)
-    upstream.setNoDelay(true)
+    for (const socket of [client, upstream]) {
+      sockets.add(socket)
+      socket.setNoDelay(true)
+      socket.on('close', () => sockets.delete(socket))
+      socket.on('error', () => {
+        client.destroy()
+        upstream.destroy()
+      })
+    }
 
     client.on('data', (chunk) => {
       if (!clientSpokeLast) roundTrips++
@@ -38,14 +44,8 @@ export async function startDelayProxy(targetPort: number, delayMs: number): Prom
       clientSpokeLast = false
       later(() => client.write(chunk))
     })
-    const closeBoth = () => {
-      client.destroy()
-      upstream.destroy()
-      sockets.delete(client)
-      sockets.delete(upstream)
-    }
-    client.on('close', closeBoth).on('error', closeBoth)
-    upstream.on('close', closeBoth).on('error', closeBoth)
+    client.on('end', () => later(() => upstream.end()))
+    upstream.on('end', () => later(() => client.end()))
   })
 
   await new Promise<void>((resolve, reject) => server.listen(0, '127.0.0.1', resolve).once('error', reject))
