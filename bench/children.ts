@@ -21,10 +21,13 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL')
 })
 
-/** Starts a server child and resolves once it listens. `nodeArgs` go to node (e.g. `--cpu-prof`). */
-export async function startServer(config: ServerConfig, nodeArgs: string[] = []): Promise<ServerChild> {
-  const child = fork(join(__dirname, 'servers', 'main.ts'), [JSON.stringify(config)], {
-    execArgv: ['--import', 'tsx', ...nodeArgs],
+/**
+ * Starts a server child from the compiled tree `buildDir` (bench/build.ts) and resolves once it
+ * listens. `nodeArgs` go to node (e.g. `--cpu-prof`).
+ */
+export async function startServer(buildDir: string, config: ServerConfig, nodeArgs: string[] = []): Promise<ServerChild> {
+  const child = fork(join(buildDir, 'bench', 'servers', 'main.js'), [JSON.stringify(config)], {
+    execArgv: nodeArgs,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   live.add(child)

@@ -7,6 +7,7 @@
  */
 import { fork } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
+import { join } from 'node:path'
 import { MemoryStore } from '../lib/index.js'
 import { onCleanup } from './cleanup.js'
 import { expressSession, memorystore, type LegacyStore } from './peers.js'
@@ -21,10 +22,10 @@ export interface MemoryResult {
   heapDeltaBytes: number
 }
 
-/** Measures one store in a child process. */
-export function measureMemory(store: MemoryStoreId, sessions: number): Promise<MemoryResult> {
-  const child = fork(__filename, [store, String(sessions)], {
-    execArgv: ['--expose-gc', '--import', 'tsx'],
+/** Measures one store in a child process, run from the compiled tree `buildDir` (bench/build.ts). */
+export function measureMemory(store: MemoryStoreId, sessions: number, buildDir: string): Promise<MemoryResult> {
+  const child = fork(join(buildDir, 'bench', 'memory.js'), [store, String(sessions)], {
+    execArgv: ['--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const unregister = onCleanup(() => void child.kill('SIGKILL'))

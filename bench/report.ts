@@ -3,6 +3,7 @@
  * chart of median req/s.
  */
 import type { Kind } from './load.js'
+import type { LostUpdates } from './probes.js'
 import type { Results } from './results.js'
 import { systemById } from './systems.js'
 import { checkTargets } from './targets.js'
@@ -25,10 +26,6 @@ export function renderMarkdown(results: Results, chartFile: string): string {
       'Sessions use a one-day cookie, `resave: false`, `saveUninitialized: false` on every system.',
     '',
   )
-  if (results.missing.length > 0) {
-    out.push(`Not measured (store not in the tree yet): ${results.missing.join(', ')}.`, '')
-  }
-
   out.push('## Throughput and latency', '')
   out.push(throughputTable(results), '')
 
@@ -104,15 +101,16 @@ function remoteTable(results: Results): string {
 function correctnessTable(results: Results): string {
   const { lostUpdateRequests: n, resurrectionTrials: trials } = results.config
   const rows = [
-    `| System | Lost updates (${n} concurrent adds of distinct items to one session) | Resurrections (logout racing a slow write, ${trials} trials) |`,
-    '|---|--:|--:|',
+    `| System | Lost updates: ${n} concurrent adds of distinct items to an existing cart | … to a session with no cart yet | Resurrections: logout racing a slow write (${trials} trials) |`,
+    '|---|--:|--:|--:|',
   ]
+  const lostCell = (lost: LostUpdates | undefined) =>
+    lost ? `${lost.sent - lost.survived} of ${lost.sent}${lost.failed ? ` (${lost.failed} requests failed)` : ''}` : 'n/a'
   for (const id of results.systems) {
     const lost = results.lostUpdates[id]
     const back = results.resurrection[id]
     if (!lost && !back) continue
-    const lostCell = lost ? `${lost.sent - lost.survived} of ${lost.sent}${lost.failed ? ` (${lost.failed} requests failed)` : ''}` : 'n/a'
-    rows.push(`| ${systemById(id).label} | ${lostCell} | ${back ? `${back.resurrected} of ${back.trials}` : 'n/a'} |`)
+    rows.push(`| ${systemById(id).label} | ${lostCell(lost?.existingCart)} | ${lostCell(lost?.newCart)} | ${back ? `${back.resurrected} of ${back.trials}` : 'n/a'} |`)
   }
   return rows.join('\n')
 }

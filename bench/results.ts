@@ -57,11 +57,9 @@ export interface Results {
   config: RunConfig
   machine: Machine
   systems: SystemId[]
-  /** Systems left out because their store is not in the tree yet. */
-  missing: SystemId[]
   load: Partial<Record<SystemId, Partial<Record<Kind, Summary>>>>
   remote: Partial<Record<RemoteSystem, Partial<Record<Kind, RemoteSummary>>>>
-  lostUpdates: Partial<Record<SystemId, LostUpdates>>
+  lostUpdates: Partial<Record<SystemId, { existingCart: LostUpdates; newCart: LostUpdates }>>
   resurrection: Partial<Record<SystemId, Resurrections>>
   memory: MemoryResult[]
   durationSeconds: number

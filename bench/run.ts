@@ -8,6 +8,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { buildTree } from './build.js'
 import { startServer, type ServerChild } from './children.js'
 import { cleanupAll, onCleanup } from './cleanup.js'
 import { createSessionPool, send } from './http.js'
@@ -19,7 +20,7 @@ import { startDelayProxy, type DelayProxy } from './proxy.js'
 import { commandsPerRequest, startBenchRedis, type BenchRedis } from './redis.js'
 import { renderMarkdown, renderSvg } from './report.js'
 import { summarize, type RemoteSystem, type Results, type RunConfig } from './results.js'
-import { isAvailable, SYSTEMS, systemById, type SystemId } from './systems.js'
+import { SYSTEMS, systemById, type SystemId } from './systems.js'
 
 const FULL: RunConfig = {
   quick: false,
@@ -44,7 +45,7 @@ const QUICK: RunConfig = {
   quick: true,
   rounds: 2,
   seconds: 1.5,
-  warmupSeconds: 1,
+  warmupSeconds: 0.5,
   remoteRounds: 1,
   remoteSeconds: 1.5,
   roundTripRequests: 50,
@@ -60,66 +61,73 @@ async function main(): Promise<void> {
   })
   const config: RunConfig = { ...(args.quick ? QUICK : FULL) }
   if (args.delay !== undefined) config.proxyDelayMs = Number(args.delay)
-  const requested = args.systems ? args.systems.split(',').map((id) => systemById(id.trim()).id) : SYSTEMS.map((s) => s.id)
-  const systems = requested.filter((id) => isAvailable(systemById(id)))
-  const missing = requested.filter((id) => !systems.includes(id))
+  const systems = args.systems ? args.systems.split(',').map((id) => systemById(id.trim()).id) : SYSTEMS.map((s) => s.id)
+  const withRemote = REMOTE_SYSTEMS.every((id) => systems.includes(id))
   const started = Date.now()
   const machine = describeMachine()
-  log(`bench: ${config.quick ? 'quick' : 'full'} run of ${systems.join(', ')}${missing.length ? ` (not built yet: ${missing.join(', ')})` : ''}`)
+  log(`bench: ${config.quick ? 'quick' : 'full'} run of ${systems.join(', ')}`)
 
   const tmp = join(__dirname, '.tmp')
   mkdirSync(tmp, { recursive: true })
   const scratch = mkdtempSync(join(tmp, 'run-'))
   onCleanup(() => rmSync(scratch, { recursive: true, force: true }))
+  const buildDir = buildTree(join(scratch, 'build'))
 
-  const needsRedis = systems.some((id) => systemById(id).needs === 'redis')
-  const redis = needsRedis ? await startBenchRedis() : undefined
+  const redis = systems.some((id) => systemById(id).needs === 'redis') ? await startBenchRedis() : undefined
+  const proxy = redis && withRemote ? await startDelayProxy(redis.port, config.proxyDelayMs) : undefined
   const startSystem = (id: SystemId, redisUrl = redis?.url) =>
-    startServer({ system: id, redisUrl, dir: systemById(id).needs === 'dir' ? join(scratch, id) : undefined })
+    startServer(buildDir, { system: id, redisUrl, dir: systemById(id).needs === 'dir' ? join(scratch, id) : undefined })
 
+  // Every server starts at once, the remote-mode ones (Redis through the proxy) too.
   const servers = new Map<SystemId, ServerChild>()
-  await Promise.all(systems.map(async (id) => servers.set(id, await startSystem(id))))
+  const remoteServers = new Map<RemoteSystem, ServerChild>()
+  await Promise.all([
+    ...systems.map(async (id) => servers.set(id, await startSystem(id))),
+    ...(proxy ? REMOTE_SYSTEMS : []).map(async (id) => remoteServers.set(id, await startSystem(id, `redis://127.0.0.1:${proxy!.port}`))),
+  ])
   const pools = new Map<SystemId, string[]>()
-  for (const id of systems) pools.set(id, await createSessionPool(servers.get(id)!.url, config.poolSize))
-  log(`bench: ${systems.length} servers up, ${config.poolSize} sessions each`)
+  await Promise.all(systems.map(async (id) => pools.set(id, await createSessionPool(servers.get(id)!.url, config.poolSize))))
+  log(`bench: ${servers.size + remoteServers.size} servers up, ${config.poolSize} sessions each`)
 
   const results: Results = {
-    config, machine, systems, missing, load: {}, remote: {}, lostUpdates: {}, resurrection: {}, memory: [], durationSeconds: 0,
+    config, machine, systems, load: {}, remote: {}, lostUpdates: {}, resurrection: {}, memory: [], durationSeconds: 0,
   }
 
   // Throughput: warm every system up, then rounds in a fresh order each time.
   const pairs = systems.flatMap((id) => KINDS.map((kind) => ({ id, kind })))
-  const runs = new Map<string, LoadResult[]>()
-  const load = (id: SystemId, kind: Kind, seconds: number) =>
-    runLoad({ url: servers.get(id)!.url, kind, pool: pools.get(id)!, connections: config.connections, seconds })
-  for (const { id, kind } of pairs) await load(id, kind, config.warmupSeconds)
-  for (let round = 1; round <= config.rounds; round++) {
-    for (const { id, kind } of shuffled(pairs, round)) {
-      const result = await load(id, kind, config.seconds)
-      ;(runs.get(`${id} ${kind}`) ?? runs.set(`${id} ${kind}`, []).get(`${id} ${kind}`)!).push(result)
-      log(`  round ${round}/${config.rounds} ${id} ${kind}: ${Math.round(result.rps)} req/s, p50 ${result.p50.toFixed(2)} ms${result.failures ? `, ${result.failures} FAILED` : ''}`)
-    }
-  }
+  const runs = await rounds(pairs, config.rounds, config.warmupSeconds, (id, kind, seconds) =>
+    runLoad({ url: servers.get(id)!.url, kind, pool: pools.get(id)!, connections: config.connections, seconds }), config.seconds)
   for (const { id, kind } of pairs) (results.load[id] ??= {})[kind] = summarize(runs.get(`${id} ${kind}`)!)
 
-  if (redis && REMOTE_SYSTEMS.every((id) => systems.includes(id))) {
-    results.remote = await remoteMode(config, redis, (id, url) => startSystem(id, url))
+  if (redis && proxy) {
+    log('bench: remote Redis mode')
+    results.remote = await remoteMode(config, redis, proxy, remoteServers)
   }
 
+  log('bench: correctness probes')
   for (const id of systems) {
     if (id === 'bare') continue
     const url = servers.get(id)!.url
-    results.lostUpdates[id] = await probeLostUpdates(url, config.lostUpdateRequests)
+    results.lostUpdates[id] = {
+      existingCart: await probeLostUpdates(url, config.lostUpdateRequests, true),
+      newCart: await probeLostUpdates(url, config.lostUpdateRequests, false),
+    }
     results.resurrection[id] = await probeResurrection(url, config.resurrectionTrials, config.resurrectionSlowMs)
     log(`  probes ${id}: ${JSON.stringify(results.lostUpdates[id])} ${JSON.stringify(results.resurrection[id])}`)
   }
-  await Promise.all([...servers.values()].map((s) => s.stop()))
+  await Promise.all(
+    [...servers.values(), ...remoteServers.values()].map(async (server) => {
+      const t = Date.now()
+      await server.stop()
+      if (Date.now() - t > 1000) log(`  ${server.config.system} took ${Date.now() - t} ms to stop`)
+    }),
+  )
 
-  for (const store of MEMORY_STORES) {
-    if (!systems.includes(store)) continue
-    results.memory.push(await measureMemory(store, config.memorySessions))
-    log(`  memory ${store}: ${Math.round(results.memory.at(-1)!.heapDeltaBytes / config.memorySessions)} bytes/session`)
-  }
+  log('bench: memory')
+  // heapUsed is per process, so the stores can fill side by side.
+  const memoryStores = MEMORY_STORES.filter((store) => systems.includes(store))
+  results.memory = await Promise.all(memoryStores.map((store) => measureMemory(store, config.memorySessions, buildDir)))
+  for (const m of results.memory) log(`  memory ${m.store}: ${Math.round(m.heapDeltaBytes / m.sessions)} bytes/session`)
 
   finishMachine(machine)
   results.durationSeconds = (Date.now() - started) / 1000
@@ -134,6 +142,28 @@ async function main(): Promise<void> {
   log(`bench: wrote ${join(outDir, base)}.md and .svg in ${Math.round(results.durationSeconds)} s`)
 }
 
+type Measure = (id: SystemId, kind: Kind, seconds: number) => Promise<LoadResult>
+
+/** A warm-up of each pair, then `count` rounds, each in a new order. Runs keyed `${id} ${kind}`. */
+async function rounds(
+  pairs: ReadonlyArray<{ id: SystemId; kind: Kind }>,
+  count: number,
+  warmupSeconds: number,
+  measure: Measure,
+  seconds: number,
+): Promise<Map<string, LoadResult[]>> {
+  const runs = new Map<string, LoadResult[]>(pairs.map(({ id, kind }) => [`${id} ${kind}`, []]))
+  for (const { id, kind } of pairs) await measure(id, kind, warmupSeconds)
+  for (let round = 1; round <= count; round++) {
+    for (const { id, kind } of shuffled(pairs, round)) {
+      const result = await measure(id, kind, seconds)
+      runs.get(`${id} ${kind}`)!.push(result)
+      log(`  round ${round}/${count} ${id} ${kind}: ${Math.round(result.rps)} req/s, p50 ${result.p50.toFixed(2)} ms${result.failures ? `, ${result.failures} FAILED` : ''}`)
+    }
+  }
+  return runs
+}
+
 /**
  * Both Redis systems again, each behind the delay proxy, one request at a time: the latency a
  * user sees when Redis is across a network, and the round trips behind it.
@@ -141,37 +171,23 @@ async function main(): Promise<void> {
 async function remoteMode(
   config: RunConfig,
   redis: BenchRedis,
-  start: (id: SystemId, redisUrl: string) => Promise<ServerChild>,
+  proxy: DelayProxy,
+  servers: ReadonlyMap<RemoteSystem, ServerChild>,
 ): Promise<Results['remote']> {
-  const proxy = await startDelayProxy(redis.port, config.proxyDelayMs)
-  const servers = new Map<RemoteSystem, ServerChild>()
-  const pools = new Map<RemoteSystem, string[]>()
-  for (const id of REMOTE_SYSTEMS) {
-    const server = await start(id, `redis://127.0.0.1:${proxy.port}`)
-    servers.set(id, server)
-    pools.set(id, await createSessionPool(server.url, 20))
-  }
+  const pools = new Map<SystemId, string[]>()
+  for (const [id, server] of servers) pools.set(id, await createSessionPool(server.url, 20))
   const pairs = REMOTE_SYSTEMS.flatMap((id) => KINDS.map((kind) => ({ id, kind })))
-  const runs = new Map<string, LoadResult[]>()
-  const load = (id: RemoteSystem, kind: Kind, seconds: number) =>
-    runLoad({ url: servers.get(id)!.url, kind, pool: pools.get(id)!, connections: 1, seconds })
-  for (const { id, kind } of pairs) await load(id, kind, 1)
-  for (let round = 1; round <= config.remoteRounds; round++) {
-    for (const { id, kind } of shuffled(pairs, 100 + round)) {
-      const result = await load(id, kind, config.remoteSeconds)
-      ;(runs.get(`${id} ${kind}`) ?? runs.set(`${id} ${kind}`, []).get(`${id} ${kind}`)!).push(result)
-      log(`  remote round ${round}/${config.remoteRounds} ${id} ${kind}: p50 ${result.p50.toFixed(2)} ms`)
-    }
-  }
+  const runs = await rounds(pairs, config.remoteRounds, config.warmupSeconds, (id, kind, seconds) =>
+    runLoad({ url: servers.get(id as RemoteSystem)!.url, kind, pool: pools.get(id)!, connections: 1, seconds }), config.remoteSeconds)
 
   const remote: Results['remote'] = {}
-  for (const { id, kind } of pairs) {
-    const counted = await countRoundTrips(servers.get(id)!.url, kind, pools.get(id)!, config.roundTripRequests, proxy, redis)
-    ;(remote[id] ??= {})[kind] = { ...summarize(runs.get(`${id} ${kind}`)!), ...counted }
-    log(`  remote ${id} ${kind}: ${counted.roundTrips} round trips, ${JSON.stringify(counted.commands)}`)
+  for (const id of REMOTE_SYSTEMS) {
+    for (const kind of KINDS) {
+      const counted = await countRoundTrips(servers.get(id)!.url, kind, pools.get(id)!, config.roundTripRequests, proxy, redis)
+      ;(remote[id] ??= {})[kind] = { ...summarize(runs.get(`${id} ${kind}`)!), ...counted }
+      log(`  remote ${id} ${kind}: ${counted.roundTrips} round trips, ${JSON.stringify(counted.commands)}`)
+    }
   }
-  await Promise.all([...servers.values()].map((s) => s.stop()))
-  await proxy.close()
   return remote
 }
 

@@ -3,9 +3,6 @@
  * middleware and store. Shared by the orchestrator (what to start, what to compare with what)
  * and the server child (what to build).
  */
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
-
 export type SystemId =
   | 'bare'
   | 'concord-memory'
@@ -41,22 +38,6 @@ export function systemById(id: string): System {
   const system = SYSTEMS.find((s) => s.id === id)
   if (!system) throw new Error(`bench: unknown system ${JSON.stringify(id)}; known: ${SYSTEMS.map((s) => s.id).join(', ')}`)
   return system
-}
-
-/** The Redis and file stores are written in parallel with the bench; skip what is not there yet. */
-const STORE_FILES: Partial<Record<SystemId, string>> = {
-  'concord-redis': 'redis.ts',
-  'concord-file': 'file.ts',
-}
-
-export function storeModulePath(id: SystemId): string | undefined {
-  const file = STORE_FILES[id]
-  return file && join(__dirname, '..', 'stores', file)
-}
-
-export function isAvailable(system: System): boolean {
-  const path = storeModulePath(system.id)
-  return path === undefined || existsSync(path)
 }
 
 /** The secret every system signs its cookie with. */

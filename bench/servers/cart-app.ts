@@ -31,8 +31,12 @@ export function cartApp(session: Middleware | undefined): express.Express {
     res.json({ user: s.user ?? null, items: s.cart?.items ?? {} })
   })
 
+  // Logs in; `?items=n` also restores a saved cart of n items (one request per pooled session).
   app.post('/login', (req, res) => {
-    sessionOf(req).user = `user-${req.query.u ?? '1'}`
+    const s = sessionOf(req)
+    s.user = `user-${req.query.u ?? '1'}`
+    const items = Number(req.query.items ?? 0)
+    if (items > 0) s.cart = { items: Object.fromEntries(Array.from({ length: items }, (_, i) => [`sku-${i}`, 1])) }
     res.json({ ok: true })
   })
 

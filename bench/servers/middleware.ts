@@ -5,8 +5,10 @@
 import Redis from 'ioredis'
 import { createClient } from 'redis'
 import session, { MemoryStore, type Store } from '../../lib/index.js'
+import { FileStore } from '../../stores/file.js'
+import { RedisStore } from '../../stores/redis.js'
 import { connectRedis, expressSession, memorystore, sessionFileStore, type ExpressSessionOptions, type Middleware } from '../peers.js'
-import { MAX_AGE_MS, SECRET, storeModulePath, type SystemId } from '../systems.js'
+import { MAX_AGE_MS, SECRET, type SystemId } from '../systems.js'
 
 export interface ServerConfig {
   system: SystemId
@@ -40,26 +42,19 @@ export async function buildMiddleware(config: ServerConfig): Promise<BuiltMiddle
     case 'concord-redis': {
       const client = new Redis(required(config.redisUrl, 'redisUrl'))
       client.on('error', (err: Error) => console.error('bench concord-redis:', err.message))
-      const { RedisStore } = loadStore('concord-redis') as {
-        RedisStore: new (options: { client: Redis; prefix: string }) => Store
-      }
       return concord(new RedisStore({ client, prefix: 'bench:concord:' }), async () => void (await client.quit()))
     }
 
-    case 'concord-file': {
-      const { FileStore } = loadStore('concord-file') as {
-        FileStore: new (options: { dir: string }) => Store
-      }
+    case 'concord-file':
       return concord(new FileStore({ dir: required(config.dir, 'dir') }), none)
-    }
 
     case 'es-memory':
       return { middleware: expressSession({ ...ES_OPTIONS, store: new expressSession.MemoryStore() }), close: none }
 
     case 'es-memorystore': {
-      const MemoryStore = memorystore(expressSession)
+      const Memorystore = memorystore(expressSession)
       // Prune once a day, as memorystore's README suggests for a one-day cookie.
-      return { middleware: expressSession({ ...ES_OPTIONS, store: new MemoryStore({ checkPeriod: MAX_AGE_MS }) }), close: none }
+      return { middleware: expressSession({ ...ES_OPTIONS, store: new Memorystore({ checkPeriod: MAX_AGE_MS }) }), close: none }
     }
 
     case 'es-connect-redis': {
@@ -71,8 +66,8 @@ export async function buildMiddleware(config: ServerConfig): Promise<BuiltMiddle
     }
 
     case 'es-file-store': {
-      const FileStore = sessionFileStore(expressSession)
-      const store = new FileStore({ path: required(config.dir, 'dir'), ttl: MAX_AGE_MS / 1000, logFn: () => {} })
+      const SessionFileStore = sessionFileStore(expressSession)
+      const store = new SessionFileStore({ path: required(config.dir, 'dir'), ttl: MAX_AGE_MS / 1000, logFn: () => {} })
       return { middleware: expressSession({ ...ES_OPTIONS, store }), close: none }
     }
   }
@@ -86,14 +81,6 @@ function concord(store: Store, closeClient: () => Promise<void>): BuiltMiddlewar
       await closeClient()
     },
   }
-}
-
-/**
- * require(), not import(): the store must share this process's module instances of lib/
- * (StoreError identity), and the path is computed so the typecheck passes before the store exists.
- */
-function loadStore(id: SystemId): unknown {
-  return require(storeModulePath(id)!)
 }
 
 function required(value: string | undefined, name: string): string {
