@@ -12,9 +12,13 @@ export interface LostUpdates {
   failed: number
 }
 
-/** `n` concurrent requests on one session, each adding a distinct item. */
-export async function probeLostUpdates(url: string, n: number): Promise<LostUpdates> {
-  const cookie = (await sendOk(url, 'POST', '/login?u=lost-updates')).cookies[0]
+/**
+ * `n` concurrent requests on one session, each adding a distinct item. With `cartExists` the
+ * session already holds a cart (the adds change items inside one key); without, the first adds
+ * race to create the cart key itself.
+ */
+export async function probeLostUpdates(url: string, n: number, cartExists: boolean): Promise<LostUpdates> {
+  const cookie = (await sendOk(url, 'POST', `/login?u=lost-updates${cartExists ? '&items=1' : ''}`)).cookies[0]
   const replies = await Promise.all(Array.from({ length: n }, (_, i) => send(url, 'POST', `/cart/add/probe-${i}`, cookie)))
   const failed = replies.filter((r) => r.status < 200 || r.status > 299).length
   const cart = JSON.parse((await sendOk(url, 'GET', '/cart', cookie)).body) as { items: Record<string, number> }

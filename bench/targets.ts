@@ -43,12 +43,14 @@ export function checkTargets(results: Results): TargetCheck[] {
   }
 
   for (const id of ['concord-memory', 'concord-redis', 'concord-file'] as const) {
-    const lost = results.lostUpdates[id]
-    checks.push({
-      target: `${id}: 0 lost updates`,
-      measured: lost ? `${lost.sent - lost.survived} of ${lost.sent} lost` : 'n/a',
-      met: lost ? lost.survived === lost.sent : undefined,
-    })
+    for (const variant of ['existingCart', 'newCart'] as const) {
+      const lost = results.lostUpdates[id]?.[variant]
+      checks.push({
+        target: `${id}: 0 lost updates (${variant === 'existingCart' ? 'items added to an existing cart' : 'the adds also create the cart'})`,
+        measured: lost ? `${lost.sent - lost.survived} of ${lost.sent} lost` : 'n/a',
+        met: lost ? lost.survived === lost.sent : undefined,
+      })
+    }
     const back = results.resurrection[id]
     checks.push({
       target: `${id}: 0 resurrections`,
