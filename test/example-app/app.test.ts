@@ -69,11 +69,12 @@ describe('catalog and visit counter', () => {
     expect(await store.count()).toBe(1)
   })
 
-  it('answers an unknown path with a 404 that neither counts a visit nor starts a session', async () => {
+  it('starts no session for a 404 or a look at an empty cart, and counts no visit for a 404', async () => {
     const { agent, store } = shop()
     const stray = await agent().get('/favicon.ico').expect(404)
     expect(stray.text).toContain('There is no such page.')
     expect(stray.headers['set-cookie']).toBeUndefined()
+    await agent().get('/api/cart').expect(200, { count: 0, total: 0, items: [] })
     expect(await store.count()).toBe(0)
 
     const browser = agent()
