@@ -193,6 +193,8 @@ async function remoteMode(
 
 /** Sequential requests, so every round trip the proxy sees belongs to them. */
 async function countRoundTrips(url: string, kind: Kind, pool: readonly string[], n: number, proxy: DelayProxy, redis: BenchRedis) {
+  // The last autocannon request may still be in the server when autocannon stops: let it land.
+  await new Promise((resolve) => setTimeout(resolve, 500))
   const trips = proxy.roundTrips()
   const commands = await redis.commandCounts()
   for (let i = 0; i < n; i++) {
