@@ -88,6 +88,8 @@ type Path = readonly string[]
 
 export type PathOp =
   | { kind: 'set'; path: Path; value: unknown }
+  /** Makes the path an object unless it already is one (a container this request created). */
+  | { kind: 'init'; path: Path }
   | { kind: 'delete'; path: Path }
   | { kind: 'append'; path: Path; items: unknown[]; whole: unknown[] }
 
@@ -104,7 +106,7 @@ export function diffValue(before: unknown, after: unknown, path: Path = []): Pat
   if (isPlainObject(before) && isPlainObject(after)) {
     const ops: PathOp[] = []
     for (const key of Object.keys(after)) {
-      if (!Object.hasOwn(before, key)) ops.push({ kind: 'set', path: [...path, key], value: after[key] })
+      if (!Object.hasOwn(before, key)) ops.push(...diffCreated(after[key], [...path, key]))
       else ops.push(...diffValue(before[key], after[key], [...path, key]))
     }
     for (const key of Object.keys(before)) {
@@ -120,6 +122,25 @@ export function diffValue(before: unknown, after: unknown, path: Path = []): Pat
     return [{ kind: 'set', path, value: after }]
   }
   return sameJson(before, after) ? [] : [{ kind: 'set', path, value: after }]
+}
+
+/**
+ * The operations that create `value` where nothing was. A container is merged rather than
+ * replaced, so two requests that both create `cart.items` concurrently keep both's items:
+ * an object is created if missing and filled key by key, an array is appended to.
+ *
+ * @example
+ * ```ts
+ * diffCreated({ items: ['a'] })
+ * // [{ kind: 'init', path: [] }, { kind: 'append', path: ['items'], items: ['a'], whole: ['a'] }]
+ * ```
+ */
+export function diffCreated(value: unknown, path: Path = []): PathOp[] {
+  if (Array.isArray(value)) return [{ kind: 'append', path, items: value, whole: value }]
+  if (!isPlainObject(value)) return [{ kind: 'set', path, value }]
+  const ops: PathOp[] = [{ kind: 'init', path }]
+  for (const key of Object.keys(value)) ops.push(...diffCreated(value[key], [...path, key]))
+  return ops
 }
 
 /**
@@ -139,6 +160,7 @@ export function applyOps(root: unknown, ops: readonly PathOp[]): unknown {
 function applyOp(root: unknown, op: PathOp): unknown {
   if (op.path.length === 0) {
     if (op.kind === 'delete') return undefined
+    if (op.kind === 'init') return isPlainObject(root) ? root : {}
     if (op.kind === 'append') return Array.isArray(root) ? [...root, ...op.items] : op.whole
     return op.value
   }
@@ -164,9 +186,10 @@ function applyOp(root: unknown, op: PathOp): unknown {
  * ```
  */
 export function replayKey(loaded: string | undefined, mine: string, theirs: string | undefined): string {
-  // A key this request created, or one another request deleted, is taken whole from this request.
-  if (loaded === undefined || theirs === undefined || theirs === loaded) return mine
-  const ops = diffValue(JSON.parse(loaded), JSON.parse(mine))
+  // Deleted there, or untouched there: this request's text stands as it is.
+  if (theirs === undefined || theirs === loaded) return mine
+  // Created here (and, concurrently, there too): merged as a creation, not a replacement.
+  const ops = loaded === undefined ? diffCreated(JSON.parse(mine)) : diffValue(JSON.parse(loaded), JSON.parse(mine))
   const merged = applyOps(JSON.parse(theirs), ops)
   return merged === undefined ? mine : JSON.stringify(merged)
 }

@@ -38,6 +38,13 @@ describe('diffData', () => {
 })
 
 describe('diffValue and applyOps', () => {
+  it('diffs a new nested container as a creation, so it merges with one made concurrently', () => {
+    expect(diffValue({}, { cart: { items: ['a'] } })).toEqual([
+      { kind: 'init', path: ['cart'] },
+      { kind: 'append', path: ['cart', 'items'], items: ['a'], whole: ['a'] },
+    ])
+  })
+
   it('diffs objects by path', () => {
     expect(diffValue({ a: 1, b: { c: 2, d: 3 } }, { a: 1, b: { c: 5 }, e: 6 })).toEqual([
       { kind: 'set', path: ['b', 'c'], value: 5 },
@@ -92,8 +99,17 @@ describe('replayKey', () => {
     })
   })
 
-  it('takes this request\'s text whole when the key is new here, deleted there, or unchanged there', () => {
+  it('merges a key that both requests created: objects per path, arrays by appending', () => {
+    expect(JSON.parse(replayKey(undefined, '{"items":["mine"],"owner":"a"}', '{"items":["theirs"],"coupon":"X"}'))).toEqual({
+      items: ['theirs', 'mine'], owner: 'a', coupon: 'X',
+    })
+    expect(JSON.parse(replayKey(undefined, '["mine"]', '["theirs"]'))).toEqual(['theirs', 'mine'])
+    expect(JSON.parse(replayKey(undefined, '{"empty":{}}', '{"other":1}'))).toEqual({ other: 1, empty: {} })
     expect(replayKey(undefined, '1', '2')).toBe('1')
+    expect(replayKey(undefined, '{"a":1}', '"a string"')).toBe('{"a":1}')
+  })
+
+  it('takes this request\'s text whole when the key is deleted there or unchanged there', () => {
     expect(replayKey('{"a":1}', '{"a":2}', undefined)).toBe('{"a":2}')
     expect(replayKey('{"a":1}', '{"a":2}', '{"a":1}')).toBe('{"a":2}')
   })

@@ -46,6 +46,10 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
         cart.items.push(req.params.item)
         res.json({ ok: true })
       })
+      app.post('/note/:text', (req, res) => {
+        req.session.note = req.params.text
+        res.json({ ok: true })
+      })
       app.get('/cart', (req, res) => res.json({ items: req.session.cart?.items ?? [], id: req.session.id }))
       app.post('/slow-note/:gate', async (req, res) => {
         const gate = req.params.gate
@@ -94,6 +98,19 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
       const cart = await cartOf(cookie)
       expect(cart.items).toHaveLength(201)
       expect(new Set(cart.items)).toEqual(new Set(['first', ...items]))
+    })
+
+    it('keeps every item when 200 concurrent requests all create the cart', async () => {
+      const res = await fetch(`${base}/note/hello`, { method: 'POST' })
+      const cookie = res.headers.get('set-cookie')!.split(';')[0]!
+      const items = Array.from({ length: 200 }, (_, i) => `new-${i}`)
+      const statuses = await Promise.all(
+        items.map(async (item) => (await fetch(`${base}/cart/add/${item}`, { method: 'POST', headers: { cookie } })).status),
+      )
+      expect(statuses.filter((s) => s !== 200)).toEqual([])
+      const cart = await cartOf(cookie)
+      expect(new Set(cart.items)).toEqual(new Set(items))
+      expect(cart.items).toHaveLength(200)
     })
 
     it('leaves the session destroyed when a logout races a slow write', async () => {
