@@ -103,9 +103,11 @@ export class Cookie {
   get maxAge(): number | null {
     return this.#expires === null ? null : this.#expires.getTime() - Date.now()
   }
-  set maxAge(ms: number | null) {
+  /** Also takes express-session's other spellings: `false` for none, or a Date to expire at. */
+  set maxAge(value: number | null | false | Date) {
+    const ms = value === false ? null : value instanceof Date ? Math.max(0, value.getTime() - Date.now()) : value
     if (ms !== null && !(typeof ms === 'number' && Number.isFinite(ms) && ms >= 0)) {
-      throw new TypeError(`cookie.maxAge must be a number of ms >= 0 or null, got ${String(ms)}`)
+      throw new TypeError(`cookie.maxAge must be a number of ms >= 0 or null, got ${String(value)}`)
     }
     this.#originalMaxAge = ms
     this.#expires = ms === null ? null : new Date(Date.now() + ms)
@@ -115,8 +117,9 @@ export class Cookie {
   get expires(): Date | null {
     return this.#expires
   }
-  set expires(date: Date | null) {
-    this.maxAge = date === null ? null : Math.max(0, date.getTime() - Date.now())
+  /** `null` (or express-session's `false`) makes a browser-session cookie. */
+  set expires(date: Date | null | false) {
+    this.maxAge = date === null || date === false ? null : date
   }
 
   get domain(): string | undefined {

@@ -231,3 +231,20 @@ describe('what is kept in the session', () => {
     expect((await store.load(before.id))?.data).toEqual({ cart: '["tea"]' })
   })
 })
+
+describe('req.session.cookie', () => {
+  it('takes express-session\'s spellings: expires = false and a Date as maxAge', async () => {
+    const { app } = shop(new MemoryStore(), { cookie: { maxAge: 60_000 } })
+    app.get('/spellings', (req, res) => {
+      req.session.cookie.expires = false
+      const afterFalse = [req.session.cookie.expires, req.session.cookie.originalMaxAge]
+      req.session.cookie.maxAge = new Date(Date.now() + 10_000)
+      const afterDate = req.session.cookie.originalMaxAge!
+      res.json({ afterFalse, afterDate })
+    })
+    const res = await request(app).get('/spellings')
+    expect(res.body.afterFalse).toEqual([null, null])
+    expect(res.body.afterDate).toBeGreaterThan(9_000)
+    expect(res.body.afterDate).toBeLessThanOrEqual(10_000)
+  })
+})

@@ -5,15 +5,11 @@
  * process (unhandled rejection). So, as express-session itself does (its `wrapmethods`), the
  * drop-in puts non-enumerable wrappers on each request's session, and again on the session
  * `regenerate` puts in its place.
- *
- * It also accepts `req.session.cookie.expires = false` (express-session's documented way to
- * make a browser-session cookie), which the core's Cookie takes as `null`.
  */
-import { Cookie, Session, type Callback } from '../session.js'
+import { Session, type Callback } from '../session.js'
 
 const METHODS = ['save', 'regenerate', 'destroy', 'reload', 'touch'] as const
 const adaptedSessions = new WeakSet<object>()
-const adaptedCookies = new WeakSet<object>()
 
 interface RequestWithSession {
   session?: Session | null
@@ -37,43 +33,16 @@ export function adaptRequestSession(req: RequestWithSession): void {
       Object.defineProperty(session, name, { configurable: true, enumerable: false, writable: true, value: compatMethod(req, name) })
     }
   }
-  adaptCookie(session.cookie)
 }
 
 function compatMethod(req: RequestWithSession, name: (typeof METHODS)[number]) {
   const original = Session.prototype[name] as (this: Session, ...args: unknown[]) => Promise<void>
   return function (this: Session, ...args: unknown[]): Promise<void> {
     const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as Callback) : undefined
-    // regenerate puts a new session on req; reload gives this one a new Cookie: adapt both.
+    // regenerate puts a new session on req: adapt that one too.
     const done = original.apply(this, args).finally(() => adaptRequestSession(req))
     if (callback) return done.then(() => callback(), (err: Error) => callback(err))
     done.catch(() => {}) // express-session drops the outcome of a call without a callback
     return done
   }
-}
-
-const expiresDescriptor = Object.getOwnPropertyDescriptor(Cookie.prototype, 'expires')!
-const maxAgeDescriptor = Object.getOwnPropertyDescriptor(Cookie.prototype, 'maxAge')!
-
-/** express-session's Cookie takes `false` (and `undefined`) for "no expiry", and a Date as maxAge. */
-function adaptCookie(cookie: Cookie): void {
-  if (adaptedCookies.has(cookie)) return
-  adaptedCookies.add(cookie)
-  Object.defineProperty(cookie, 'expires', {
-    configurable: true,
-    enumerable: false,
-    get: expiresDescriptor.get,
-    set(this: Cookie, value: unknown) {
-      expiresDescriptor.set!.call(this, value === false || value === undefined ? null : value)
-    },
-  })
-  Object.defineProperty(cookie, 'maxAge', {
-    configurable: true,
-    enumerable: false,
-    get: maxAgeDescriptor.get,
-    set(this: Cookie, value: unknown) {
-      const ms = value instanceof Date ? Math.max(0, value.getTime() - Date.now()) : value === false || value === undefined ? null : value
-      maxAgeDescriptor.set!.call(this, ms)
-    },
-  })
 }
