@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { CookieOverrides, LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
 import { StoreError, isValidSessionId } from '../lib/store.js'
+import { fromBlob } from '../lib/compat/blob.js'
 import { DESTROY, LOAD, SAVE, TOUCH } from './redis-scripts.js'
 
 /**
@@ -545,43 +546,27 @@ function parseCookie(key: string, raw: string | undefined): CookieOverrides {
 }
 
 /**
- * A session express-session + connect-redis wrote: `{ cookie: {...}, ...data }` as JSON.
- * It reads as version 1, created now (express-session does not record creation), with the
- * cookie's maxAge as its idle period and only `originalMaxAge` kept from its cookie: the
- * other attributes come from the middleware's options, as for any session.
+ * A session express-session + connect-redis wrote: `{ cookie: {...}, ...data }` as JSON, read
+ * with the drop-in's codec for express-session's stored format (lib/compat/blob.ts), so there
+ * is one reader of that format. A session the drop-in's adapter wrote keeps its owner, creation
+ * time and cookie settings from its `__concord` field; one only express-session wrote counts as
+ * created now, with its cookie's maxAge as its idle period. Either way the string is version 1:
+ * the save that converts it checks the string itself, not a version inside it.
  */
 function parseLegacy(key: string, raw: string, expiresAt: number, now: number): SessionRecord {
-  let sess: unknown
+  let blob: unknown
   try {
-    sess = JSON.parse(raw)
+    blob = JSON.parse(raw)
   } catch (err) {
     throw corrupt(key, 'the connect-redis session is not JSON', err)
   }
-  if (!isPlainObject(sess)) throw corrupt(key, 'the connect-redis session is not a JSON object')
-  const data: Record<string, string> = Object.create(null)
-  const cookie: CookieOverrides = {}
-  let idleTimeout = LEGACY_IDLE
-  for (const [name, value] of Object.entries(sess)) {
-    if (name !== 'cookie') {
-      data[name] = JSON.stringify(value)
-      continue
-    }
-    const maxAge = isPlainObject(value) ? value.originalMaxAge : undefined
-    if (typeof maxAge === 'number' && maxAge > 0) {
-      cookie.originalMaxAge = maxAge
-      idleTimeout = maxAge
-    } else if (maxAge === null) {
-      cookie.originalMaxAge = null
-    }
+  let record: SessionRecord
+  try {
+    record = fromBlob(key, blob, now)
+  } catch (err) {
+    throw corrupt(key, 'the connect-redis session is not a session object', err)
   }
-  return {
-    data: { ...data },
-    cookie,
-    createdAt: now,
-    expiresAt: expiresAt > 0 ? expiresAt : now + idleTimeout,
-    idleTimeout,
-    version: 1,
-  }
+  return { ...record, version: 1, expiresAt: expiresAt > 0 ? expiresAt : record.expiresAt }
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -11,6 +11,7 @@ import Redis from 'ioredis'
 import { createClient } from 'redis'
 import session from '../../lib/index'
 import { StoreError } from '../../lib/store'
+import { adaptLegacyStore } from '../../lib/compat/legacy-store'
 import { RedisStore } from '../../stores/redis'
 import { newChange } from '../store-conformance'
 import { redisUrl, testPrefix } from '../support/redis-server'
@@ -129,6 +130,23 @@ describe('RedisStore reading connect-redis sessions', () => {
     expect(record).toMatchObject({ data: { n: '1', nested: '{"a":[1,2]}' }, cookie: { originalMaxAge: 2 * HOUR }, idleTimeout: 2 * HOUR, version: 1 })
     expect(record!.expiresAt).toBeGreaterThan(Date.now() + 2 * HOUR - 60_000)
     expect(record!.userId).toBeUndefined()
+  })
+
+  it('takes over a session the drop-in adapter wrote through connect-redis: owner, creation time and cookie kept', async () => {
+    const adapted = adaptLegacyStore(legacy as never)
+    const id = randomUUID()
+    const createdAt = Date.now() - 60_000
+    await adapted.save(id, newChange({
+      set: { cart: '{"items":["tea"]}' }, cookie: { originalMaxAge: 2 * HOUR }, createdAt,
+      expiresAt: Date.now() + 2 * HOUR, idleTimeout: 2 * HOUR, userId: 'ann',
+    }))
+    const record = await store.load(id)
+    expect(record).toMatchObject({
+      data: { cart: '{"items":["tea"]}' }, cookie: { originalMaxAge: 2 * HOUR }, createdAt, idleTimeout: 2 * HOUR, userId: 'ann', version: 1,
+    })
+    expect(Object.keys(record!.data)).toEqual(['cart'])
+    expect(await store.save(id, newChange({ set: { visits: '1' }, createdAt, userId: 'ann', expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+    expect(await store.listByUser('ann')).toEqual([id])
   })
 
   it('touches a legacy session in the same call, as express-session would', async () => {
