@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path'
 import express, { type NextFunction, type Request, type Response } from 'express'
-import session, { StoreError, type Store } from '../lib/index.js'
+import session, { sessionInfo, StoreError, type Store } from '../lib/index.js'
 import { PRODUCTS } from './catalog.js'
 import { addToCart, CartError, emptyCart, isShopCart, quantityOf, removeFromCart, setQuantity, summarize, type ShopCart } from './cart.js'
 import type { SafeHtml } from './html.js'
@@ -93,23 +93,21 @@ export function createApp(options: ShopOptions): express.Express {
           user: s.shopUser?.name,
           cartCount: summarize(isShopCart(s.shopCart) ? s.shopCart : undefined).count,
           flash,
-          panel: visit ? await sessionPanel(s) : undefined,
+          panel: visit ? sessionPanel(s) : undefined,
         },
         body,
       ),
     )
   }
 
-  async function sessionPanel(s: Request['session']): Promise<SessionPanel> {
+  function sessionPanel(s: Request['session']): SessionPanel {
     const now = Date.now()
-    // The store's record says when this session began (for the absolute timeout). A real app
-    // has no need to read it; the shop shows it so you can watch both timeouts.
-    const record = await store.load(s.id)
-    const absoluteExpiresAt = (record?.createdAt ?? now) + absoluteTimeout
+    // Read from the session itself: no extra store call for the footer.
+    const { idleExpiresAt, absoluteExpiresAt } = sessionInfo(s, now)
     return {
       idPrefix: s.id.slice(0, 8),
       visits: s.shopVisits ?? 0,
-      idleExpiresAt: Math.min(now + idleTimeout, absoluteExpiresAt),
+      idleExpiresAt,
       idleTimeout,
       absoluteExpiresAt,
       absoluteTimeout,

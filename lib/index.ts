@@ -38,7 +38,7 @@ export function session(storeOrOptions?: Store | SessionOptions, options?: Sessi
 export default session
 
 export { MemoryStore, type MemoryStoreOptions } from '../stores/memory.js'
-export { Session, Cookie, type SessionData, type Callback } from './session.js'
+export { Session, Cookie, sessionInfo, type SessionData, type SessionInfo, type Callback } from './session.js'
 export { SessionDataError } from './changes.js'
 export {
   StoreError, isValidSessionId, touchedExpiry,

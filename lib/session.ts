@@ -340,6 +340,47 @@ export class Session {
   }
 }
 
+/** What is known of a session beyond its data; see {@link sessionInfo}. */
+export interface SessionInfo {
+  id: string
+  /** Epoch ms the session began (for a new session, this request). */
+  createdAt: number
+  /** Epoch ms it ends if no request comes: min(now + idle timeout, absolute end). */
+  idleExpiresAt: number
+  /** Epoch ms it ends however active it is, or null without `absoluteTimeout`. */
+  absoluteExpiresAt: number | null
+  /** Not saved yet. */
+  isNew: boolean
+  /** The owner set with `setUser`. */
+  userId: string | undefined
+}
+
+/**
+ * When a session began and when it ends, and its owner, read without a store call. A function
+ * rather than properties on `req.session`, so no name can collide with your session keys.
+ *
+ * @example
+ * ```ts
+ * import { sessionInfo } from 'concord-session'
+ * const { absoluteExpiresAt } = sessionInfo(req.session)
+ * res.render('account', { signOutAt: absoluteExpiresAt })
+ * ```
+ */
+export function sessionInfo(session: Session, now = Date.now()): SessionInfo {
+  const state = stateOf(session)
+  const { absoluteTimeout, idleTimeout } = state.host.options
+  const absoluteExpiresAt = absoluteTimeout === undefined ? null : state.createdAt + absoluteTimeout
+  const idle = now + (state.cookie.originalMaxAge ?? idleTimeout)
+  return {
+    id: state.id,
+    createdAt: state.createdAt,
+    idleExpiresAt: absoluteExpiresAt === null ? idle : Math.min(idle, absoluteExpiresAt),
+    absoluteExpiresAt,
+    isNew: state.version === null,
+    userId: state.userId,
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Used by the middleware.
 

@@ -4,7 +4,8 @@
  */
 import express from 'express'
 import request from 'supertest'
-import session, { MemoryStore, SessionDataError } from '../lib/index'
+import session, { MemoryStore, SessionDataError, sessionInfo } from '../lib/index'
+import { CountingStore } from './support/stores'
 import { cookiePair, sessionCookie, setCookies } from './support/http'
 
 type Data = Record<string, unknown>
@@ -246,5 +247,31 @@ describe('req.session.cookie', () => {
     expect(res.body.afterFalse).toEqual([null, null])
     expect(res.body.afterDate).toBeGreaterThan(9_000)
     expect(res.body.afterDate).toBeLessThanOrEqual(10_000)
+  })
+})
+
+describe('sessionInfo()', () => {
+  it('tells when a session began and ends, and its owner, without a store call', async () => {
+    const store = new CountingStore()
+    const app = express()
+    app.use(session(store, { secret: 'info-secret', cookie: { maxAge: 60_000 }, absoluteTimeout: 3_600_000 }))
+    app.post('/start', (req, res) => {
+      data(req).a = 1
+      res.json(sessionInfo(req.session))
+    })
+    app.get('/info', (req, res) => {
+      req.session.setUser('ann')
+      res.json(sessionInfo(req.session, 1_000_000))
+    })
+    const first = await request(app).post('/start')
+    expect(first.body).toMatchObject({ isNew: true, absoluteExpiresAt: first.body.createdAt + 3_600_000 })
+    const loadsBefore = store.calls.load
+    const res = await request(app).get('/info').set('Cookie', cookiePair(sessionCookie(first)))
+    expect(store.calls.load - loadsBefore).toBe(1) // the middleware's own load, nothing more
+    const { createdAt } = first.body
+    expect(res.body).toEqual({
+      id: first.body.id, createdAt, idleExpiresAt: Math.min(1_000_000 + 60_000, createdAt + 3_600_000),
+      absoluteExpiresAt: createdAt + 3_600_000, isNew: false, userId: 'ann',
+    })
   })
 })
