@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     ['--cpu-prof', '--cpu-prof-dir', scratch],
   )
   const pool = await createSessionPool(server.url, 100)
-  await runLoad({ url: server.url, kind: kind as Kind, pool, connections: 32, seconds: 2 }) // warm-up, in the profile too
+  const warmup = await runLoad({ url: server.url, kind: kind as Kind, pool, connections: 32, seconds: 2 }) // in the profile too
   const result = await runLoad({ url: server.url, kind: kind as Kind, pool, connections: 32, seconds: Number(seconds) })
   await server.stop()
 
@@ -54,10 +54,11 @@ async function main(): Promise<void> {
   const kept = join(outDir, `${id}-${kind}-${Date.now()}.cpuprofile`)
   renameSync(join(scratch, file), kept)
   console.log(`${id} ${kind}: ${Math.round(result.rps)} req/s under profiling; profile: ${relative(ROOT, kept)}\n`)
-  printProfile(JSON.parse(readFileSync(kept, 'utf8')) as CpuProfile)
+  printProfile(JSON.parse(readFileSync(kept, 'utf8')) as CpuProfile, warmup.requests + result.requests + pool.length)
 }
 
-function printProfile(profile: CpuProfile): void {
+/** `requests`: every request the server answered while profiled, to put CPU time per request. */
+function printProfile(profile: CpuProfile, requests: number): void {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const selfUs = new Map<number, number>()
   // timeDeltas[i] is the time before sample i; it is spent in the node sampled at i.
@@ -65,7 +66,10 @@ function printProfile(profile: CpuProfile): void {
   const idle = [...byId.values()].filter((n) => n.callFrame.functionName === '(idle)').reduce((s, n) => s + (selfUs.get(n.id) ?? 0), 0)
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0)
   const busy = total - idle
-  console.log(`busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled; percentages below are of busy time\n`)
+  console.log(
+    `busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled, ${(busy / requests).toFixed(0)} µs per request; ` +
+      'below: % of busy time, and µs per request\n',
+  )
 
   const selfByKey = new Map<string, number>()
   const selfByArea = new Map<string, number>()
@@ -90,7 +94,7 @@ function printProfile(profile: CpuProfile): void {
   }
   subtree(profile.nodes[0]!)
 
-  const pct = (us: number) => `${((us / busy) * 100).toFixed(1).padStart(5)}%`
+  const pct = (us: number) => `${((us / busy) * 100).toFixed(1).padStart(5)}% ${(us / requests).toFixed(1).padStart(6)} µs`
   const top = (map: Map<string, number>, n: number) => [...map].sort((a, b) => b[1] - a[1]).slice(0, n)
   console.log('Self time by file or package:')
   for (const [area, us] of top(selfByArea, 15)) console.log(`  ${pct(us)}  ${area}`)
