@@ -11,8 +11,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import type { Dir, Stats } from 'node:fs'
+import * as fs from 'node:fs'
 import { readlinkSync } from 'node:fs'
-import type { FileHandle } from 'node:fs/promises'
 import { link, mkdir, open, opendir, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -174,9 +174,9 @@ export class FileStore implements Store {
   async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
     if (!isValidSessionId(id)) return null
     const key = keyOf(id)
-    let fh: FileHandle
+    let fd: number
     try {
-      fh = await open(this.#sessionPath(key), 'r')
+      fd = await fsOpen(this.#sessionPath(key), 'r')
     } catch (err) {
       if (isCode(err, 'ENOENT')) return null // unknown id: one failed open, nothing else
       throw this.#fail('read a session', err)
@@ -186,7 +186,7 @@ export class FileStore implements Store {
     let cleanup: 'expired' | 'corrupt' | undefined
     let reason = ''
     try {
-      const read = await readOpen(fh, id)
+      const read = await readOpen(fd, id)
       if (read.kind !== 'ok') {
         cleanup = 'corrupt'
         reason = read.kind === 'corrupt' ? read.reason : 'empty'
@@ -201,10 +201,10 @@ export class FileStore implements Store {
             // Past its absolute timeout: mark this very inode expired (a save that replaced the
             // file meanwhile is not affected), then remove it below.
             cleanup = 'expired'
-            await fh.utimes(now / 1000, touched / 1000).catch((err: unknown) => debug('could not expire %s: %O', key, err))
+            await fsFutimes(fd, now / 1000, touched / 1000).catch((err: unknown) => debug('could not expire %s: %O', key, err))
           } else if (touched !== expiresAt) {
             // The touch is metadata only: the data is never rewritten without the version check.
-            await fh.utimes(now / 1000, touched / 1000)
+            await fsFutimes(fd, now / 1000, touched / 1000)
             expiresAt = touched
           }
         }
@@ -213,7 +213,7 @@ export class FileStore implements Store {
     } catch (err) {
       throw this.#fail('read a session', err)
     } finally {
-      await fh.close().catch(() => undefined)
+      await fsClose(fd).catch(ignore)
     }
 
     if (cleanup !== undefined) {
@@ -273,21 +273,21 @@ export class FileStore implements Store {
 
   async touch(id: string, expiresAt: number): Promise<void> {
     if (!isValidSessionId(id)) return
-    let fh: FileHandle
+    let fd: number
     try {
-      fh = await open(this.#sessionPath(keyOf(id)), 'r')
+      fd = await fsOpen(this.#sessionPath(keyOf(id)), 'r')
     } catch (err) {
       if (isCode(err, 'ENOENT')) return
       throw this.#fail('touch a session', err)
     }
     try {
       // An expired session stays expired: a touch must not bring it back.
-      const { mtimeMs } = await fh.stat()
-      if (Math.round(mtimeMs) > Date.now()) await fh.utimes(Date.now() / 1000, expiresAt / 1000)
+      const { mtimeMs } = await fsFstat(fd)
+      if (Math.round(mtimeMs) > Date.now()) await fsFutimes(fd, Date.now() / 1000, expiresAt / 1000)
     } catch (err) {
       throw this.#fail('touch a session', err)
     } finally {
-      await fh.close().catch(() => undefined)
+      await fsClose(fd).catch(ignore)
     }
   }
 
@@ -435,42 +435,43 @@ export class FileStore implements Store {
 
   /** Reads a session file by key; `id`, when known, must match the id inside. Never throws ENOENT. */
   async #read(key: string, id?: string): Promise<Read> {
-    let fh: FileHandle
+    let fd: number
     try {
-      fh = await open(this.#sessionPath(key), 'r')
+      fd = await fsOpen(this.#sessionPath(key), 'r')
     } catch (err) {
       if (isCode(err, 'ENOENT')) return { kind: 'missing' }
       throw err
     }
     try {
-      const read = await readOpen(fh, id)
+      const read = await readOpen(fd, id)
       if (read.kind === 'ok' && id === undefined && keyOf(read.file.id) !== key) {
         return { kind: 'corrupt', reason: 'the id inside does not match the file name' }
       }
       return read
     } finally {
-      await fh.close().catch(() => undefined)
+      await fsClose(fd).catch(ignore)
     }
   }
 
   /** Writes a whole session file atomically: temp file, (fsync), rename. Its mtime is the expiry. */
   async #writeFile(key: string, text: string, expiresAt: number): Promise<void> {
     const temp = join(this.#tmp, `${key}.${process.pid}.${unique()}`)
-    let fh: FileHandle | undefined
+    let fd: number | undefined
     try {
-      fh = await open(temp, 'wx', 0o600)
-      await fh.writeFile(text)
+      fd = await fsOpen(temp, 'wx', 0o600)
+      await fsWriteAll(fd, Buffer.from(text, 'utf8'))
       // After the last write, or the write would move the mtime again.
-      await fh.utimes(Date.now() / 1000, expiresAt / 1000)
+      await fsFutimes(fd, Date.now() / 1000, expiresAt / 1000)
       // Without this, a power cut after the rename could leave the name on an empty inode.
       // The directory is not fsynced: a crash may then lose this last save, but the name
       // always points at a whole file, old or new.
-      if (this.#fsync) await fh.sync()
-      await fh.close()
-      fh = undefined
-      await rename(temp, this.#sessionPath(key))
+      if (this.#fsync) await fsFsync(fd)
+      const closing = fd
+      fd = undefined
+      await fsClose(closing)
+      await fsRename(temp, this.#sessionPath(key))
     } catch (err) {
-      await fh?.close().catch(() => undefined)
+      if (fd !== undefined) fs.close(fd, ignore)
       await unlinkQuiet(temp)
       throw err
     }
@@ -594,9 +595,9 @@ export class FileStore implements Store {
     const path = join(this.#locks, key)
     const deadline = Date.now() + this.#lockTimeout
     for (let attempt = 0; ; attempt++) {
-      let fh: FileHandle
+      let fd: number
       try {
-        fh = await open(path, 'wx', 0o600)
+        fd = await fsOpen(path, 'wx', 0o600)
       } catch (err) {
         if (!isCode(err, 'EEXIST')) throw err
         const seen = await this.#inspectLock(path)
@@ -616,11 +617,11 @@ export class FileStore implements Store {
       }
       HELD.add(path)
       try {
-        await fh.write(lockText()) // ~150 bytes: one write
-        await fh.close()
+        await fsWriteAll(fd, Buffer.from(lockText())) // ~150 bytes: one write
+        await fsClose(fd)
       } catch (err) {
         // e.g. ENOSPC: a lock nobody can read must not stay behind.
-        await fh.close().catch(() => undefined)
+        await fsClose(fd).catch(ignore)
         await unlinkQuiet(path)
         HELD.delete(path)
         throw err
@@ -632,7 +633,7 @@ export class FileStore implements Store {
   async #release(key: string): Promise<void> {
     const path = join(this.#locks, key)
     try {
-      await unlink(path)
+      await fsUnlink(path)
     } catch (err) {
       // Left behind (e.g. the file system turned read-only): it names this process, and HELD no
       // longer lists it, so this process and the others see it as stale once it can be removed.
@@ -753,13 +754,13 @@ const REASONS: Record<string, string> = {
   EIO: 'input/output error (EIO)',
 }
 
-/** Reads the whole file behind `fh` and checks its shape. The size comes from fstat: a file is never modified after its rename. */
-async function readOpen(fh: FileHandle, id: string | undefined): Promise<Read> {
-  const st = await fh.stat()
+/** Reads the whole file behind `fd` and checks its shape. The size comes from fstat: a file is never modified after its rename. */
+async function readOpen(fd: number, id: string | undefined): Promise<Read> {
+  const st = await fsFstat(fd)
   const buf = Buffer.allocUnsafe(st.size)
   let filled = 0
   while (filled < st.size) {
-    const { bytesRead } = await fh.read(buf, filled, st.size - filled, filled)
+    const bytesRead = await fsRead(fd, buf, filled, st.size - filled, filled)
     if (bytesRead === 0) break
     filled += bytesRead
   }
@@ -775,6 +776,54 @@ async function readOpen(fh: FileHandle, id: string | undefined): Promise<Read> {
   if (id !== undefined && file.id !== id) return { kind: 'corrupt', reason: 'the id inside does not match the file name' }
   // utimes stores the expiry with sub-ms precision loss; rounding gives back the exact ms.
   return { kind: 'ok', file, expiresAt: Math.round(st.mtimeMs) }
+}
+
+// ---- callback fs on the hot paths ----
+// The callback API costs about half of fs/promises' FileHandle per call (no FileHandle object,
+// no close tracking); these wrappers are the only promises made per system call.
+
+function ignore(): void {}
+
+function fsOpen(path: string, flags: string, mode = 0o666): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))))
+}
+
+function fsFstat(fd: number): Promise<Stats> {
+  return new Promise((resolve, reject) => fs.fstat(fd, (err, st) => (err ? reject(err) : resolve(st))))
+}
+
+function fsRead(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))))
+}
+
+function fsWrite(fd: number, buf: Buffer, offset: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fs.write(fd, buf, offset, buf.length - offset, null, (err, n) => (err ? reject(err) : resolve(n))),
+  )
+}
+
+async function fsWriteAll(fd: number, buf: Buffer): Promise<void> {
+  for (let done = 0; done < buf.length; ) done += await fsWrite(fd, buf, done)
+}
+
+function fsFutimes(fd: number, atime: number, mtime: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.futimes(fd, atime, mtime, (err) => (err ? reject(err) : resolve())))
+}
+
+function fsFsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())))
+}
+
+function fsClose(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())))
+}
+
+function fsUnlink(path: string): Promise<void> {
+  return new Promise((resolve, reject) => fs.unlink(path, (err) => (err ? reject(err) : resolve())))
+}
+
+function fsRename(from: string, to: string): Promise<void> {
+  return new Promise((resolve, reject) => fs.rename(from, to, (err) => (err ? reject(err) : resolve())))
 }
 
 function checkFile(value: unknown): string | undefined {

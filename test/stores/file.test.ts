@@ -188,7 +188,7 @@ describe('FileStore reading', () => {
       const record = await store.load(randomUUID(), { touchAt: Date.now() })
       hook.disable()
       expect(record).toBeNull()
-      expect(fsOps).toEqual(['FSREQPROMISE']) // the open that failed with ENOENT
+      expect(fsOps).toEqual(['FSREQCALLBACK']) // the open that failed with ENOENT (callback fs)
       expect(log.lines).toEqual([])
       expect(Date.now() - started).toBeLessThan(5000) // no back-off sleeps (generous: not a timing test)
     } finally {
