@@ -44,7 +44,7 @@ const QUICK: RunConfig = {
   ...FULL,
   quick: true,
   rounds: 2,
-  seconds: 1.5,
+  seconds: 1,
   warmupSeconds: 0.5,
   remoteRounds: 1,
   remoteSeconds: 1.5,
