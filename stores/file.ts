@@ -488,14 +488,22 @@ export class FileStore implements Store {
 
   /** Moves a corrupt file to corrupt/ for an operator to inspect, instead of deleting it. */
   async #moveAside(key: string, reason: string): Promise<void> {
-    const dest = join(this.#corrupt, `${key}.${Date.now()}.json`)
-    try {
-      await rename(this.#sessionPath(key), dest)
-    } catch (err) {
-      if (isCode(err, 'ENOENT')) return
-      throw err
+    const source = this.#sessionPath(key)
+    // link() fails with EEXIST where rename() would replace: two files of one session moved aside
+    // in the same millisecond both stay (the later one under the next free millisecond).
+    let dest: string
+    for (let at = Date.now(); ; at++) {
+      dest = join(this.#corrupt, `${key}.${at}.json`)
+      try {
+        await link(source, dest)
+        break
+      } catch (err) {
+        if (isCode(err, 'ENOENT')) return
+        if (!isCode(err, 'EEXIST')) throw err
+      }
     }
-    debug('session file %s is corrupt (%s): moved it to %s', this.#sessionPath(key), reason, dest)
+    await unlinkQuiet(source)
+    debug('session file %s is corrupt (%s): moved it to %s', source, reason, dest)
   }
 
   /** Removes an expired or corrupt file that `load` found, once its lock is held and it is checked again. */
