@@ -4,7 +4,8 @@
  * Layout under `dir` (all names are hex digests, so no input ever names a path):
  *
  *   sessions/<sha256(id)>.json          the record; the file's mtime IS the idle expiry
- *   locks/<sha256(id)>                  present while a process writes that session (O_EXCL)
+ *   locks/<sha256(id)>                  present while a process writes that session: a symlink
+ *                                       whose target (never followed) names the holder
  *   users/<sha256(userId)>/<sha256(id)> per-user index entries (empty files)
  *   tmp/                                temp files, renamed into sessions/ when complete
  *   corrupt/                            unreadable session files, moved aside for an operator
@@ -13,7 +14,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { Dir, Stats } from 'node:fs'
 import * as fs from 'node:fs'
 import { readlinkSync } from 'node:fs'
-import { link, mkdir, open, opendir, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises'
+import { link, lstat, mkdir, open, opendir, readdir, readFile, readlink, rename, rmdir, stat, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import createDebug from 'debug'
@@ -67,20 +68,26 @@ type Read =
   | { kind: 'corrupt'; reason: string }
   | { kind: 'ok'; file: SessionFile; expiresAt: number }
 
+/** A lock's holder, as read back from the lock (either format). */
 interface LockInfo {
   pid: number
-  host: string
-  ns: string
+  /** Same host and PID namespace as this process: `pid` can be checked here. */
+  local: boolean
   nonce: string
   at: number
-  token: string
 }
 
 const KEY = /^[0-9a-f]{64}$/
 const SESSION_FILE = /^([0-9a-f]{64})\.json$/
 const SUBDIRS = ['sessions', 'locks', 'users', 'tmp', 'corrupt'] as const
-/** A lock file that is still empty this long after it was made lost its holder between create and write. */
+/**
+ * A lock that is a regular file (made by an earlier version, which wrote its holder after creating
+ * it) and is still empty this long after it was made lost its holder between create and write.
+ * A symlink lock cannot be empty: it is made with its holder in one system call.
+ */
 const UNWRITTEN_LOCK_GRACE = 2000
+/** Marks this version's lock text: `c1.<pid>.<host+ns digest>.<nonce>.<ms base 36>.<counter base 36>`. */
+const LOCK_FORMAT = 'c1'
 
 // A lock names its holder by host, PID namespace and pid, so another process on this host can tell
 // at once whether the holder has died. The nonce tells this process apart from an earlier one that
@@ -95,8 +102,9 @@ const PROCESS = processIdentity()
  *
  * - Writes are atomic: a temp file is written, fsynced and renamed into place, so a reader (or a
  *   process killed mid-write) never leaves or sees a torn file.
- * - Saves check the version under a per-session lock file made with O_EXCL, which holds between
- *   processes; a lock left by a crashed process is broken at once.
+ * - Saves check the version under a per-session lock (a symlink made with one system call, whose
+ *   target names the holder), which holds between processes; a lock left by a crashed process is
+ *   broken at once.
  * - A read is one open; touch-on-load sets the file's mtime (the idle expiry) and never rewrites data.
  * - An unknown id costs one failed open and returns `null`: no retries, no logging.
  * - Every failure (read-only or missing directory, disk full) is a {@link StoreError} with status
@@ -413,8 +421,9 @@ export class FileStore implements Store {
           const seen = await this.#inspectLock(path)
           if (seen !== 'gone' && seen.stale) await this.#breakLock(path, seen)
         } else {
-          // A lock moved aside by a breaker that crashed before deleting it.
-          const st = await statOrNull(path)
+          // A lock moved aside by a breaker that crashed before deleting it (lstat: a symlink lock
+          // points nowhere).
+          const st = await lstatOrNull(path)
           if (st && now - st.ctimeMs > this.#staleLockTimeout) await unlinkQuiet(path)
         }
       })
@@ -603,9 +612,11 @@ export class FileStore implements Store {
     const path = join(this.#locks, key)
     const deadline = Date.now() + this.#lockTimeout
     for (let attempt = 0; ; attempt++) {
-      let fd: number
       try {
-        fd = await fsOpen(path, 'wx', 0o600)
+        // One system call makes the lock with its holder inside: symlink() fails with EEXIST if
+        // the name exists, like open(O_CREAT | O_EXCL), and its target is the holder's name. The
+        // target is under 60 bytes, so ext4 keeps it in the inode (no data block to allocate or free).
+        await fsSymlink(lockText(), path)
       } catch (err) {
         if (!isCode(err, 'EEXIST')) throw err
         const seen = await this.#inspectLock(path)
@@ -624,16 +635,6 @@ export class FileStore implements Store {
         continue
       }
       HELD.add(path)
-      try {
-        await fsWriteAll(fd, Buffer.from(lockText())) // ~150 bytes: one write
-        await fsClose(fd)
-      } catch (err) {
-        // e.g. ENOSPC: a lock nobody can read must not stay behind.
-        await fsClose(fd).catch(ignore)
-        await unlinkQuiet(path)
-        HELD.delete(path)
-        throw err
-      }
       return
     }
   }
@@ -653,20 +654,15 @@ export class FileStore implements Store {
 
   /** Reads a lock file and judges it: held, stale (its holder died or it is older than staleLockTimeout), or gone. */
   async #inspectLock(path: string): Promise<'gone' | { stale: boolean; text: string; ino: number }> {
-    let text: string
-    let st: Stats
-    try {
-      ;[text, st] = await Promise.all([readFile(path, 'utf8'), stat(path)])
-    } catch (err) {
-      if (isCode(err, 'ENOENT')) return 'gone'
-      throw err
-    }
+    const seen = await readLock(path)
+    if (!seen) return 'gone'
+    const { text, st } = seen
     const info = parseLock(text)
     const now = Date.now()
     let stale: boolean
     if (!info) stale = now - st.mtimeMs > Math.min(UNWRITTEN_LOCK_GRACE, this.#staleLockTimeout)
     else if (now - info.at > this.#staleLockTimeout) stale = true
-    else if (info.host !== PROCESS.host || info.ns !== PROCESS.ns) stale = false // cannot see that process
+    else if (!info.local) stale = false // cannot see that process
     else if (info.pid === process.pid) stale = info.nonce !== PROCESS.nonce || !HELD.has(path)
     else stale = !isAlive(info.pid)
     return { stale, text, ino: st.ino }
@@ -684,10 +680,11 @@ export class FileStore implements Store {
       if (isCode(err, 'ENOENT')) return // someone else broke or released it
       throw err
     }
-    const [text, st] = await Promise.all([readFile(aside, 'utf8').catch(() => null), statOrNull(aside)])
-    if (text === seen.text && st?.ino === seen.ino) {
-      debug('broke stale lock %s held by %s', path, text || '(nothing written)')
+    const now = await readLock(aside).catch(() => null)
+    if (now && now.text === seen.text && now.st.ino === seen.ino) {
+      debug('broke stale lock %s held by %s', path, now.text || '(nothing written)')
     } else {
+      // link() does not follow a symlink: the lock itself goes back, under its name.
       await link(aside, path).catch((err: unknown) => debug('could not put back lock %s: %O', path, err))
     }
     await unlinkQuiet(aside)
@@ -826,6 +823,10 @@ function fsClose(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())))
 }
 
+function fsSymlink(target: string, path: string): Promise<void> {
+  return new Promise((resolve, reject) => fs.symlink(target, path, (err) => (err ? reject(err) : resolve())))
+}
+
 function fsUnlink(path: string): Promise<void> {
   return new Promise((resolve, reject) => fs.unlink(path, (err) => (err ? reject(err) : resolve())))
 }
@@ -865,7 +866,7 @@ function keyOf(value: string): string {
   return createHash('sha256').update(value).digest('hex')
 }
 
-function processIdentity(): { host: string; ns: string; nonce: string } {
+function processIdentity(): { host: string; ns: string; place: string; nonce: string } {
   let ns = ''
   try {
     ns = readlinkSync('/proc/self/ns/pid') // two containers can share a host name and a volume
@@ -875,7 +876,10 @@ function processIdentity(): { host: string; ns: string; nonce: string } {
   const slot = Symbol.for('concord-session.file.nonce')
   const g = globalThis as unknown as Record<symbol, string | undefined>
   g[slot] ??= randomBytes(8).toString('hex')
-  return { host: hostname(), ns, nonce: g[slot]! }
+  const host = hostname()
+  // Host and PID namespace in 12 hex digits (48 bits), so a lock's text stays short.
+  const place = createHash('sha256').update(`${host}\0${ns}`).digest('hex').slice(0, 12)
+  return { host, ns, place, nonce: g[slot]!.slice(0, 12) }
 }
 
 /** Lock paths this process holds now, shared by every FileStore (and both builds) in the process. */
@@ -889,15 +893,36 @@ function unique(): string {
   return `${PROCESS.nonce}${(++counter).toString(36)}`
 }
 
+/** The holder of a lock taken now, as the target of the lock symlink: 40-55 bytes, no slash. */
 function lockText(): string {
-  const info: LockInfo = { ...PROCESS, pid: process.pid, at: Date.now(), token: unique() }
-  return JSON.stringify(info)
+  return `${LOCK_FORMAT}.${process.pid}.${PROCESS.place}.${PROCESS.nonce}.${Date.now().toString(36)}.${(++counter).toString(36)}`
+}
+
+/** Reads a lock: a symlink's target, or (a lock of an earlier version) a regular file's text. Null if it is gone. */
+async function readLock(path: string): Promise<{ text: string; st: Stats } | null> {
+  try {
+    const st = await lstat(path)
+    const text = st.isSymbolicLink() ? await readlink(path) : await readFile(path, 'utf8')
+    return { text, st }
+  } catch (err) {
+    // EINVAL: a symlink replaced by a regular file in between; gone as far as this look goes.
+    if (isCode(err, 'ENOENT') || isCode(err, 'EINVAL')) return null
+    throw err
+  }
 }
 
 function parseLock(text: string): LockInfo | undefined {
+  if (text.startsWith(`${LOCK_FORMAT}.`)) {
+    const [, pid, place, nonce, at] = text.split('.')
+    const info = { pid: Number(pid), local: place === PROCESS.place, nonce: nonce ?? '', at: parseInt(at ?? '', 36) }
+    return Number.isInteger(info.pid) && info.pid > 0 && Number.isFinite(info.at) ? info : undefined
+  }
+  // An earlier version's lock file: {"pid", "host", "ns", "nonce", "at", "token"} as JSON.
   try {
-    const info = JSON.parse(text) as LockInfo
-    return isObject(info) && Number.isInteger(info.pid) && Number.isFinite(info.at) ? info : undefined
+    const info = JSON.parse(text) as Record<string, unknown>
+    if (!isObject(info) || !Number.isInteger(info.pid) || !Number.isFinite(info.at)) return undefined
+    const local = info.host === PROCESS.host && info.ns === PROCESS.ns
+    return { pid: info.pid as number, local, nonce: String(info.nonce), at: info.at as number }
   } catch {
     return undefined
   }
@@ -957,6 +982,15 @@ async function readdirOrEmpty(path: string): Promise<string[]> {
     return await readdir(path)
   } catch (err) {
     if (isCode(err, 'ENOENT')) return []
+    throw err
+  }
+}
+
+async function lstatOrNull(path: string): Promise<Stats | null> {
+  try {
+    return await lstat(path)
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return null
     throw err
   }
 }

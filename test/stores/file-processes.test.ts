@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { SessionChange } from '../../lib/store'
@@ -214,18 +214,11 @@ describe('FileStore locks held by other processes', () => {
     const run = worker(['write', dir, id, String(8_000_000)])
     await run.line(/^ready$/)
     const lock = join(dir, 'locks', sha256(id))
-    const written = () => {
-      try {
-        return readFileSync(lock, 'utf8').includes('"pid"')
-      } catch {
-        return false // released meanwhile
-      }
-    }
     for (;;) {
-      if (existsSync(lock)) {
+      if (lockExists(lock)) {
         run.child.kill('SIGSTOP')
-        // Stopped while holding it, with its owner written (not in the instant between create and write).
-        if (written()) return run
+        // Stopped while holding it (not released in the instant before the stop).
+        if (lockExists(lock)) return run
         run.child.kill('SIGCONT')
       }
       await sleep(1)
@@ -250,7 +243,9 @@ describe('FileStore locks held by other processes', () => {
 
     holder.child.kill('SIGKILL')
     await holder.exit
-    expect(existsSync(join(dir, 'locks', sha256(id)))).toBe(true) // the crashed holder's lock is still there
+    const lock = join(dir, 'locks', sha256(id))
+    expect(lockExists(lock)).toBe(true) // the crashed holder's lock is still there
+    expect(readlinkSync(lock)).toMatch(new RegExp(`^c1\\.${holder.child.pid}\\.`)) // a symlink naming its holder
     expect(await store.save(id, change(version))).toEqual({ ok: true, version: version + 1 })
     expect(readdirSync(join(dir, 'locks'))).toEqual([])
   })
@@ -310,3 +305,12 @@ describe('FileStore reaping at scale', () => {
     expect((await run.exit).code).toBe(0)
   })
 })
+
+/** A lock is a symlink that points nowhere: existsSync (which follows it) would say no. */
+function lockExists(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink()
+  } catch {
+    return false
+  }
+}

@@ -3,7 +3,7 @@
  * ENOSPC, a tmpfs remounted read-only for EROFS), because root ignores permission bits.
  * Multi-process cases live in file-processes.test.ts.
  */
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
 import { createHook } from 'node:async_hooks'
 import {
@@ -12,11 +12,14 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
+  symlinkSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { format } from 'node:util'
 import createDebug from 'debug'
@@ -523,5 +526,123 @@ describe('FileStore failures', () => {
     expect(err).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
     expect(err.message).toContain(store.dir)
     expect((await store.load(id))?.version).toBe(1)
+  })
+})
+
+describe('FileStore lock protocol (a symlink whose target names the holder)', () => {
+  /** The lock text a process with this pid on this host and PID namespace would write. */
+  function localLock(pid: number, at = Date.now()): string {
+    let ns = ''
+    try {
+      ns = readlinkSync('/proc/self/ns/pid')
+    } catch {
+      // not Linux
+    }
+    const place = createHash('sha256').update(`${hostname()}\0${ns}`).digest('hex').slice(0, 12)
+    return `c1.${pid}.${place}.0123456789ab.${at.toString(36)}.1`
+  }
+
+  function deadPid(): number {
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
+    return Number(child.stdout)
+  }
+
+  it('takes the lock as a symlink of under 60 bytes (ext4 keeps it in the inode) and removes it after the save', async () => {
+    const store = make()
+    const id = randomUUID()
+    await store.save(id, newChange())
+    const lock = join(store.dir, 'locks', sha256(id))
+    let seen: string | undefined
+    const watcher = setInterval(() => {
+      try {
+        seen ??= readlinkSync(lock)
+      } catch {
+        // not held at this instant
+      }
+    }, 0)
+    try {
+      for (let i = 0; i < 200 && seen === undefined; i++) {
+        const version = (await store.load(id))!.version
+        await store.save(id, newChange({ expectedVersion: version, set: { i: String(i) } }))
+      }
+    } finally {
+      clearInterval(watcher)
+    }
+    if (seen !== undefined) {
+      expect(seen).toMatch(new RegExp(`^c1\\.${process.pid}\\.[0-9a-f]{12}\\.[0-9a-f]{12}\\.[0-9a-z]+\\.[0-9a-z]+$`))
+      expect(Buffer.byteLength(seen)).toBeLessThan(60)
+    }
+    expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
+  })
+
+  it('breaks a symlink lock whose holder on this host has died, at once', async () => {
+    const store = make({ lockTimeout: 2000 })
+    const id = randomUUID()
+    await store.save(id, newChange())
+    symlinkSync(localLock(deadPid()), join(store.dir, 'locks', sha256(id)))
+    const started = Date.now()
+    expect(await store.save(id, newChange({ expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+    expect(Date.now() - started).toBeLessThan(1000)
+    expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
+  })
+
+  it('waits on a symlink lock whose holder on this host is alive, and breaks it once older than staleLockTimeout', async () => {
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
+    try {
+      const store = make({ lockTimeout: 150, staleLockTimeout: 1000 })
+      const id = randomUUID()
+      await store.save(id, newChange())
+      const lock = join(store.dir, 'locks', sha256(id))
+      symlinkSync(localLock(live.pid!), lock)
+      expect(await store.save(id, newChange({ expectedVersion: 1 })).catch((e: unknown) => e)).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
+      expect(readlinkSync(lock).startsWith(`c1.${live.pid}.`)).toBe(true) // still there, not broken
+      // The same holder, its lock taken longer ago than staleLockTimeout: a hung process.
+      unlinkSync(lock)
+      symlinkSync(localLock(live.pid!, Date.now() - 1500), lock)
+      expect(await store.save(id, newChange({ expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+      expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
+    } finally {
+      live.kill('SIGKILL')
+    }
+  })
+
+  it('reap() breaks a dead holder\'s symlink lock, an earlier version\'s lock file of a dead holder, and a crashed breaker\'s aside symlink', async () => {
+    const store = make({ staleLockTimeout: 100 })
+    await store.save(randomUUID(), newChange())
+    const locks = join(store.dir, 'locks')
+    symlinkSync(localLock(deadPid()), join(locks, sha256(randomUUID())))
+    let ns = ''
+    try {
+      ns = readlinkSync('/proc/self/ns/pid')
+    } catch {
+      // not Linux
+    }
+    writeFileSync(join(locks, sha256(randomUUID())), JSON.stringify({ pid: deadPid(), host: hostname(), ns, nonce: 'x', at: Date.now(), token: 't' }))
+    // Renamed aside by a breaker that died before deleting it: it points nowhere, so only lstat sees its age.
+    symlinkSync(localLock(deadPid()), join(locks, `${sha256(randomUUID())}.abc1.stale`))
+    await sleep(150)
+    await store.reap()
+    expect(readdirSync(locks)).toEqual([])
+  })
+
+  it('puts back a lock taken between judging one stale and breaking it', async () => {
+    // Two waiters judge the same dead holder's lock stale; the first breaks it and takes the lock,
+    // the second must not delete the new one. Many rounds in one process exercise that path.
+    const store = make()
+    const other = new FileStore({ dir: store.dir })
+    stores.push(other)
+    const id = randomUUID()
+    await store.save(id, newChange())
+    for (let round = 0; round < 20; round++) {
+      symlinkSync(localLock(deadPid()), join(store.dir, 'locks', sha256(id)))
+      const [a, b] = await Promise.all([store.load(id), other.load(id)])
+      const results = await Promise.all([
+        store.save(id, newChange({ expectedVersion: a!.version, set: { a: String(round) } })),
+        other.save(id, newChange({ expectedVersion: b!.version, set: { b: String(round) } })),
+      ])
+      // Exactly one wins each round: both holding the lock at once would let both succeed.
+      expect(results.filter((r) => r.ok)).toHaveLength(1)
+      expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
+    }
   })
 })
