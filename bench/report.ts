@@ -16,13 +16,15 @@ export function renderMarkdown(results: Results, chartFile: string): string {
     `${c.quick ? '**Quick run** (fewer, shorter rounds: indicative only). ' : ''}` +
       `Run ${m.date.slice(0, 16).replace('T', ' ')} UTC on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.os}. ` +
       `1-minute load average ${m.loadBefore[0]} before, ${m.loadAfter[0]} after` +
-      (m.loadBefore[0]! > m.cores * 0.5 ? ' (the machine was shared with other work: absolute numbers are low, ratios still compare like with like)' : '') +
+      (m.loadBefore[0]! > m.cores * 0.5 ? ' (other work shared the machine: absolute numbers are lower than on an idle one, and rounds vary)' : '') +
       '.',
     '',
     `Each system serves the same Express 5 cart app from its own child process (\`GET /cart\` reads, ` +
       `\`POST /cart/add/:item\` writes). autocannon, ${c.connections} connections, ${c.rounds} rounds × ${c.seconds} s per ` +
-      `system and request type after a ${c.warmupSeconds} s warm-up, in a new random order every round; each figure is the median ` +
-      `over rounds. Every request carries one of ${c.poolSize} session cookies made beforehand (a user and a 5-item cart). ` +
+      `system and request type after a ${c.warmupSeconds} s warm-up, in a new random order every round (systems compared with ` +
+      'each other run back to back). req/s is the median over rounds, with the slowest and fastest round in small print; ' +
+      "p50 and p99 are medians of the rounds' percentiles; the ratios are medians of per-round ratios. " +
+      `Every request carries one of ${c.poolSize} session cookies made beforehand (a user and a 5-item cart). ` +
       'Sessions use a one-day cookie, `resave: false`, `saveUninitialized: false` on every system.',
     '',
   )
@@ -66,14 +68,12 @@ function throughputTable(results: Results): string {
     const cells = [system.family === 'concord' ? `**${system.label}**` : system.label]
     for (const kind of ['read', 'write'] as const) {
       const s = results.load[id]?.[kind]
-      const bare = results.load.bare?.[kind]
-      const peer = system.peer && results.load[system.peer]?.[kind]
       cells.push(
-        s ? `${int(s.rps)}${s.failures ? ` (${s.failures} failed)` : ''}` : 'n/a',
+        s ? `${int(s.rps)} <sub>${int(s.rpsMin)}–${int(s.rpsMax)}</sub>${s.failures ? ` (${s.failures} failed)` : ''}` : 'n/a',
         s ? ms(s.p50) : 'n/a',
         s ? ms(s.p99) : 'n/a',
-        s && bare && id !== 'bare' ? times(s.rps / bare.rps) : '',
-        s && peer ? times(s.rps / peer.rps) : '',
+        s?.vsBare !== undefined ? times(s.vsBare) : '',
+        s?.vsPeer !== undefined ? times(s.vsPeer) : '',
       )
     }
     rows.push(`| ${cells.join(' | ')} |`)

@@ -27,10 +27,17 @@ export interface RunConfig {
 
 export interface Summary {
   rps: number
+  /** Slowest and fastest round, to show how much the machine moved. */
+  rpsMin: number
+  rpsMax: number
   p50: number
   p99: number
   failures: number
   rounds: number
+  /** Median over rounds of this round's req/s over bare Express's in the same round. */
+  vsBare?: number
+  /** Likewise, over the express-session setup this concord system replaces. */
+  vsPeer?: number
 }
 
 export interface RemoteSummary extends Summary {
@@ -67,11 +74,22 @@ export interface Results {
 
 /** Medians over rounds: of req/s, and of each round's p50 and p99. */
 export function summarize(runs: readonly LoadResult[]): Summary {
+  const rps = runs.map((r) => r.rps)
   return {
-    rps: median(runs.map((r) => r.rps)),
+    rps: median(rps),
+    rpsMin: Math.min(...rps),
+    rpsMax: Math.max(...rps),
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
     failures: runs.reduce((sum, r) => sum + r.failures, 0),
     rounds: runs.length,
   }
+}
+
+/**
+ * The median of per-round ratios: round i of `runs` over round i of `base`. Paired by round, a
+ * ratio compares measurements taken close together, so drift in the machine's load cancels.
+ */
+export function pairedRatio(runs: readonly LoadResult[], base: readonly LoadResult[]): number {
+  return median(runs.map((r, i) => r.rps / base[i]!.rps))
 }

@@ -19,14 +19,14 @@ import { probeLostUpdates, probeResurrection } from './probes.js'
 import { startDelayProxy, type DelayProxy } from './proxy.js'
 import { commandsPerRequest, startBenchRedis, type BenchRedis } from './redis.js'
 import { renderMarkdown, renderSvg } from './report.js'
-import { summarize, type RemoteSystem, type Results, type RunConfig } from './results.js'
+import { pairedRatio, summarize, type RemoteSystem, type Results, type RunConfig } from './results.js'
 import { SYSTEMS, systemById, type SystemId } from './systems.js'
 
 const FULL: RunConfig = {
   quick: false,
-  rounds: 5,
-  seconds: 5,
-  warmupSeconds: 3,
+  rounds: 9,
+  seconds: 3,
+  warmupSeconds: 2,
   connections: 32,
   poolSize: 100,
   proxyDelayMs: 1,
@@ -97,7 +97,15 @@ async function main(): Promise<void> {
   const pairs = systems.flatMap((id) => KINDS.map((kind) => ({ id, kind })))
   const runs = await rounds(pairs, config.rounds, config.warmupSeconds, (id, kind, seconds) =>
     runLoad({ url: servers.get(id)!.url, kind, pool: pools.get(id)!, connections: config.connections, seconds }), config.seconds)
-  for (const { id, kind } of pairs) (results.load[id] ??= {})[kind] = summarize(runs.get(`${id} ${kind}`)!)
+  for (const { id, kind } of pairs) {
+    const mine = runs.get(`${id} ${kind}`)!
+    const summary = summarize(mine)
+    const bare = runs.get(`bare ${kind}`)
+    const peer = systemById(id).peer && runs.get(`${systemById(id).peer} ${kind}`)
+    if (bare && id !== 'bare') summary.vsBare = pairedRatio(mine, bare)
+    if (peer) summary.vsPeer = pairedRatio(mine, peer)
+    ;(results.load[id] ??= {})[kind] = summary
+  }
 
   if (redis && proxy) {
     log('bench: remote Redis mode')
@@ -144,7 +152,11 @@ async function main(): Promise<void> {
 
 type Measure = (id: SystemId, kind: Kind, seconds: number) => Promise<LoadResult>
 
-/** A warm-up of each pair, then `count` rounds, each in a new order. Runs keyed `${id} ${kind}`. */
+/**
+ * A warm-up of each pair, then `count` rounds. A round runs the groups of systems compared with
+ * each other (systems.ts) in a new order, and the pairs inside each group in a new order too.
+ * Runs are keyed `${id} ${kind}`, one per round, in round order.
+ */
 async function rounds(
   pairs: ReadonlyArray<{ id: SystemId; kind: Kind }>,
   count: number,
@@ -155,7 +167,9 @@ async function rounds(
   const runs = new Map<string, LoadResult[]>(pairs.map(({ id, kind }) => [`${id} ${kind}`, []]))
   for (const { id, kind } of pairs) await measure(id, kind, warmupSeconds)
   for (let round = 1; round <= count; round++) {
-    for (const { id, kind } of shuffled(pairs, round)) {
+    const groups = shuffled([...new Set(pairs.map((p) => systemById(p.id).group))], round)
+    const order = groups.flatMap((group, g) => shuffled(pairs.filter((p) => systemById(p.id).group === group), round * 31 + g))
+    for (const { id, kind } of order) {
       const result = await measure(id, kind, seconds)
       runs.get(`${id} ${kind}`)!.push(result)
       log(`  round ${round}/${count} ${id} ${kind}: ${Math.round(result.rps)} req/s, p50 ${result.p50.toFixed(2)} ms${result.failures ? `, ${result.failures} FAILED` : ''}`)

@@ -21,17 +21,22 @@ export interface System {
   needs: 'nothing' | 'redis' | 'dir'
   /** The express-session setup a concord system replaces, for the "vs express-session" ratio. */
   peer?: SystemId
+  /**
+   * Systems compared with each other run back to back within a round, so a ratio is taken
+   * between measurements seconds apart (bare sits with the memory stores it is compared with).
+   */
+  group: 'memory' | 'redis' | 'file'
 }
 
 export const SYSTEMS: readonly System[] = [
-  { id: 'bare', label: 'Express, no sessions (ceiling)', family: 'bare', needs: 'nothing' },
-  { id: 'concord-memory', label: 'concord-session + MemoryStore', family: 'concord', needs: 'nothing', peer: 'es-memory' },
-  { id: 'concord-redis', label: 'concord-session + RedisStore (ioredis)', family: 'concord', needs: 'redis', peer: 'es-connect-redis' },
-  { id: 'concord-file', label: 'concord-session + FileStore', family: 'concord', needs: 'dir', peer: 'es-file-store' },
-  { id: 'es-memory', label: 'express-session + MemoryStore', family: 'express-session', needs: 'nothing' },
-  { id: 'es-memorystore', label: 'express-session + memorystore', family: 'express-session', needs: 'nothing' },
-  { id: 'es-connect-redis', label: 'express-session + connect-redis (node-redis)', family: 'express-session', needs: 'redis' },
-  { id: 'es-file-store', label: 'express-session + session-file-store', family: 'express-session', needs: 'dir' },
+  { id: 'bare', label: 'Express, no sessions (ceiling)', family: 'bare', needs: 'nothing', group: 'memory' },
+  { id: 'concord-memory', label: 'concord-session + MemoryStore', family: 'concord', needs: 'nothing', peer: 'es-memory', group: 'memory' },
+  { id: 'concord-redis', label: 'concord-session + RedisStore (ioredis)', family: 'concord', needs: 'redis', peer: 'es-connect-redis', group: 'redis' },
+  { id: 'concord-file', label: 'concord-session + FileStore', family: 'concord', needs: 'dir', peer: 'es-file-store', group: 'file' },
+  { id: 'es-memory', label: 'express-session + MemoryStore', family: 'express-session', needs: 'nothing', group: 'memory' },
+  { id: 'es-memorystore', label: 'express-session + memorystore', family: 'express-session', needs: 'nothing', group: 'memory' },
+  { id: 'es-connect-redis', label: 'express-session + connect-redis (node-redis)', family: 'express-session', needs: 'redis', group: 'redis' },
+  { id: 'es-file-store', label: 'express-session + session-file-store', family: 'express-session', needs: 'dir', group: 'file' },
 ]
 
 export function systemById(id: string): System {
