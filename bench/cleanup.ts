@@ -41,3 +41,16 @@ function install(): void {
     })
   }
 }
+
+/** Runs an entry point's main, then cleans up and exits, with status 1 if main failed. */
+export function runMain(main: () => Promise<void>): void {
+  main()
+    .catch((err: Error) => {
+      console.error(err.stack ?? err.message)
+      process.exitCode = 1
+    })
+    .finally(async () => {
+      await cleanupAll()
+      process.exit()
+    })
+}

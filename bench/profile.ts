@@ -10,7 +10,7 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildTree } from './build.js'
 import { startServer } from './children.js'
-import { cleanupAll, onCleanup } from './cleanup.js'
+import { onCleanup, runMain } from './cleanup.js'
 import { createSessionPool } from './http.js'
 import { runLoad, type Kind } from './load.js'
 import { startBenchRedis } from './redis.js'
@@ -149,16 +149,8 @@ function inlineSourceMap(path: string): SourceMap | null {
 }
 
 function shortUrl(url: string): string {
-  const path = url.startsWith('file://') ? decodeURIComponent(url.slice('file://'.length)) : url
+  const path = url.startsWith('file://') ? fileURLToPath(url) : url
   return path.startsWith(ROOT) ? relative(ROOT, path) : path
 }
 
-main()
-  .catch((err: Error) => {
-    console.error(err.stack ?? err.message)
-    process.exitCode = 1
-  })
-  .finally(async () => {
-    await cleanupAll()
-    process.exit()
-  })
+runMain(main)

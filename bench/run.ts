@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { buildTree } from './build.js'
 import { startServer, type ServerChild } from './children.js'
-import { cleanupAll, onCleanup } from './cleanup.js'
+import { onCleanup, runMain } from './cleanup.js'
 import { createSessionPool, send } from './http.js'
 import { KINDS, runLoad, type Kind, type LoadResult } from './load.js'
 import { describeMachine, finishMachine } from './machine.js'
@@ -243,12 +243,4 @@ function log(line: string): void {
   process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}\n`)
 }
 
-main()
-  .catch((err: Error) => {
-    console.error(err.stack ?? err.message)
-    process.exitCode = 1
-  })
-  .finally(async () => {
-    await cleanupAll()
-    process.exit()
-  })
+runMain(main)
