@@ -17,6 +17,7 @@ import {
   statSync,
   symlinkSync,
   unlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
@@ -313,6 +314,8 @@ describe('FileStore reaping and the user index', () => {
       await store.save(randomUUID(), newChange({ createdAt: now, expiresAt: now + 50, idleTimeout: 50, userId: i % 2 ? 'u' : 'v' }))
     }
     for (let i = 0; i < 100 && readdirSync(join(store.dir, 'sessions')).length > 1; i++) await sleep(50)
+    // A reap may be between a session's file and its index entry: join it (reap() joins a running one).
+    await store.reap()
     expect(readdirSync(join(store.dir, 'sessions'))).toEqual([`${sha256(live)}.json`])
     expect(tree(join(store.dir, 'users'))).toEqual([sha256('u'), `${sha256('u')}/${sha256(live)}`])
     expect(await store.listByUser('u')).toEqual([live])
@@ -644,5 +647,48 @@ describe('FileStore lock protocol (a symlink whose target names the holder)', ()
       expect(results.filter((r) => r.ok)).toHaveLength(1)
       expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
     }
+  })
+})
+
+describe('FileStore saves after a load in this process', () => {
+  it('sees a save, a destroy, an expiry or an in-place change made by another store between the load and the save', async () => {
+    const a = make()
+    const b = new FileStore({ dir: a.dir })
+    stores.push(b)
+    const id = randomUUID()
+    await a.save(id, newChange({ set: { n: '0' } }))
+
+    // Another writer saved in between: a different inode, so the file is read again and it is a conflict.
+    const loaded = (await a.load(id))!
+    await b.save(id, newChange({ expectedVersion: (await b.load(id))!.version, set: { n: 'b' } }))
+    const conflict = await a.save(id, newChange({ expectedVersion: loaded.version, set: { n: 'a' } }))
+    expect(conflict).toMatchObject({ ok: false, reason: 'conflict', current: { version: 2, data: { n: 'b' } } })
+
+    // Unchanged in between but touched: the save goes through, on the version it loaded.
+    const again = (await a.load(id))!
+    await b.touch(id, Date.now() + 7_200_000)
+    expect(await a.save(id, newChange({ expectedVersion: again.version, set: { n: 'a' } }))).toEqual({ ok: true, version: 3 })
+    expect((await b.load(id))!.data).toEqual({ n: 'a' })
+
+    // Expired in between (the mtime is the expiry): gone, and not brought back.
+    await a.load(id)
+    utimesSync(sessionFile(a, id), new Date(), new Date(Date.now() - 1000))
+    expect(await a.save(id, newChange({ expectedVersion: 3 }))).toEqual({ ok: false, reason: 'gone' })
+    expect(await b.load(id)).toBeNull()
+
+    // Destroyed in between: gone.
+    const id2 = randomUUID()
+    await a.save(id2, newChange())
+    await a.load(id2)
+    await b.destroy(id2)
+    expect(await a.save(id2, newChange({ expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+
+    // Written in place (not by a store: a disk or an operator) to another size: read again, found corrupt, moved aside.
+    const id3 = randomUUID()
+    await a.save(id3, newChange())
+    await a.load(id3)
+    writeFileSync(sessionFile(a, id3), 'not json')
+    expect(await a.save(id3, newChange({ expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+    expect(readdirSync(join(a.dir, 'corrupt'))).toHaveLength(1)
   })
 })
