@@ -47,29 +47,44 @@ export interface DataDiff {
  * ```
  */
 export function diffData(data: object, baseline: Readonly<Record<string, string>>): DataDiff {
+  const values = data as Record<string, unknown>
+  const keys = Object.keys(data)
+  // Most requests change nothing: compare first, and allocate only once a change shows up.
+  let size = 0
+  let matched = 0
+  let i = 0
+  for (; i < keys.length; i++) {
+    const key = keys[i]!
+    const text = stringify(key, values[key])
+    if (text === undefined) {
+      if (Object.hasOwn(baseline, key)) break
+      continue
+    }
+    if (baseline[key] !== text) break
+    size += key.length + text.length
+    matched++
+  }
+  if (i === keys.length && matched === Object.keys(baseline).length) {
+    return { set: {}, unset: [], texts: baseline as Record<string, string>, size, changed: false }
+  }
+
   const set: Record<string, string> = {}
   const texts: Record<string, string> = {}
-  const unset: string[] = []
-  let size = 0
-  let changed = false
-  const values = data as Record<string, unknown>
-  for (const key of Object.keys(data)) {
+  for (let j = 0; j < i; j++) {
+    const key = keys[j]!
+    if (Object.hasOwn(baseline, key)) texts[key] = baseline[key]! // equal, as compared above
+  }
+  for (; i < keys.length; i++) {
+    const key = keys[i]!
     const text = stringify(key, values[key])
     if (text === undefined) continue
     texts[key] = text
     size += key.length + text.length
-    if (baseline[key] !== text) {
-      set[key] = text
-      changed = true
-    }
+    if (baseline[key] !== text) set[key] = text
   }
-  for (const key of Object.keys(baseline)) {
-    if (!(key in texts)) {
-      unset.push(key)
-      changed = true
-    }
-  }
-  return { set, unset, texts, size, changed }
+  const unset: string[] = []
+  for (const key of Object.keys(baseline)) if (!Object.hasOwn(texts, key)) unset.push(key)
+  return { set, unset, texts, size, changed: true }
 }
 
 function stringify(key: string, value: unknown): string | undefined {

@@ -4,15 +4,14 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
-import { clearCookie, readSessionCookie, serializeCookie, signSessionId, verifySessionId, type VerifiedId } from './cookie.js'
+import { clearCookie, readSessionCookie, serializeCookie, signSessionId, verifySessionId, type CookieAttributes, type VerifiedId } from './cookie.js'
 import { KeyedQueue } from './keyed-queue.js'
 import { resolveOptions, type Defaults, type ResolvedOptions, type SessionOptions } from './options.js'
 import {
   callStore, commitSession, createSession, endSession, restoreSession, Session, sessionEnded, sessionStatus,
   type SessionHost,
 } from './session.js'
-import type { Store } from './store.js'
-import { isValidSessionId } from './store.js'
+import { isValidSessionId, type Store } from './store.js'
 
 const debug = createDebug('concord-session')
 
@@ -59,22 +58,7 @@ async function startSession(req: SessionRequest, res: ServerResponse, next: Next
     return next(new TypeError('session(): no secret. Pass options.secret, or use cookie-parser with a secret before session()'))
   }
 
-  const secure = isSecure(req, options.proxy)
-  const host: SessionHost = {
-    store: options.store,
-    options,
-    queue,
-    cookieDefaults: { ...cookieDefaults, secure: cookieDefaults.secure === 'auto' ? secure : cookieDefaults.secure ?? false },
-    generateId: () => generateId(options, req),
-    attach(session) {
-      if (session) {
-        req.session = session
-        req.sessionID = session.id
-      } else {
-        delete req.session
-      }
-    },
-  }
+  const host = new RequestHost(req, options, queue, cookieDefaults)
 
   const incoming = readSessionCookie(req.headers.cookie, options.name, secrets) ?? fromCookieParser(req, options.name, secrets)
   if (!incoming && debug.enabled && req.headers.cookie?.includes(`${options.name}=`)) {
@@ -95,8 +79,42 @@ async function startSession(req: SessionRequest, res: ServerResponse, next: Next
 
   host.attach(session)
   req.sessionStore = options.store
-  hookResponse(req, res, next, options, secure, incoming, session)
+  hookResponse(req, res, next, host, incoming, session)
   next()
+}
+
+/** What a session needs from its request, as one object per request rather than closures. */
+class RequestHost implements SessionHost {
+  #secure: boolean | undefined
+
+  constructor(
+    readonly req: SessionRequest,
+    readonly options: ResolvedOptions,
+    readonly queue: KeyedQueue,
+    readonly cookieDefaults: CookieAttributes,
+  ) {}
+
+  get store(): Store {
+    return this.options.store
+  }
+
+  /** Computed once, when a cookie is written or `cookie.secure` is read: Express's req.secure is not free. */
+  get secure(): boolean {
+    return (this.#secure ??= isSecure(this.req, this.options.proxy))
+  }
+
+  generateId(): Promise<string> {
+    return generateId(this.options, this.req)
+  }
+
+  attach(session: Session | undefined): void {
+    if (session) {
+      this.req.session = session
+      this.req.sessionID = session.id
+    } else {
+      delete this.req.session
+    }
+  }
 }
 
 /**
@@ -104,15 +122,8 @@ async function startSession(req: SessionRequest, res: ServerResponse, next: Next
  * sets the cookie as the headers go out. `res.end`'s arguments are passed through untouched,
  * so no bytes, encodings or callbacks are lost (express-session #87 #477 #766).
  */
-function hookResponse(
-  req: SessionRequest,
-  res: ServerResponse,
-  next: Next,
-  options: ResolvedOptions,
-  secure: boolean,
-  incoming: VerifiedId | null,
-  first: Session,
-): void {
+function hookResponse(req: SessionRequest, res: ServerResponse, next: Next, host: RequestHost, incoming: VerifiedId | null, first: Session): void {
+  const { options } = host
   const originalEnd = res.end
   const originalWriteHead = res.writeHead
   let ending = false
@@ -120,7 +131,7 @@ function hookResponse(
   // Every response writes its head once, explicitly or from write()/end() (_implicitHeader).
   res.writeHead = function writeHeadWithCookie(this: ServerResponse, ...args: unknown[]) {
     res.writeHead = originalWriteHead
-    setCookieHeader(req, res, options, secure, incoming, first)
+    setCookieHeader(req, res, host, incoming, first)
     return (originalWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args)
   } as typeof res.writeHead
 
@@ -162,25 +173,19 @@ function finishSession(req: SessionRequest, options: ResolvedOptions, first: Ses
   return undefined
 }
 
-function setCookieHeader(
-  req: SessionRequest,
-  res: ServerResponse,
-  options: ResolvedOptions,
-  secure: boolean,
-  incoming: VerifiedId | null,
-  first: Session,
-): void {
+function setCookieHeader(req: SessionRequest, res: ServerResponse, host: RequestHost, incoming: VerifiedId | null, first: Session): void {
+  const { options } = host
   if (res.statusCode >= 500) return // nothing was saved
   // Anything but a Session here (null, deleted, or a plain object the app assigned) counts as unset.
   const current = req.session instanceof Session ? req.session : undefined
   if (!current) {
     // destroy(), or the app unset req.session with unset: 'destroy': drop the browser's cookie.
     if (incoming && (sessionEnded(first) || options.unset === 'destroy')) {
-      appendSetCookie(res, clearCookie(options.name, sessionStatus(first, secure).cookie))
+      appendSetCookie(res, clearCookie(options.name, sessionStatus(first).cookie))
     }
     return
   }
-  const status = sessionStatus(current, secure)
+  const status = sessionStatus(current)
   if (status.ended) {
     // Destroyed elsewhere while this request ran (a logout racing it): never re-issue it.
     if (incoming) appendSetCookie(res, clearCookie(options.name, status.cookie))
@@ -193,17 +198,18 @@ function setCookieHeader(
       ? status.saved || status.wouldSave
       : options.rolling || incoming!.rotated ||
         // A cookie made a browser-session one must reach the browser too, or its old Expires stays.
-        (status.changedThisRequest && (status.cookie.expires !== null || status.cookieChanged))
+        (status.changedThisRequest && (status.cookieChanged || status.cookie.expires !== null))
   } catch {
     return // data that cannot be saved: the save at the end reports it
   }
   if (!send) return
-  if (status.cookie.secure && !secure) {
+  const cookie = status.cookie
+  if (cookie.secure && !host.secure) {
     debug('not sending the Secure cookie of %s over plain HTTP (see the proxy option)', status.id)
     return
   }
   const secret = options.secrets?.[0] ?? req.secret!
-  appendSetCookie(res, serializeCookie(options.name, signSessionId(status.id, secret), status.cookie))
+  appendSetCookie(res, serializeCookie(options.name, signSessionId(status.id, secret), cookie))
 }
 
 function appendSetCookie(res: ServerResponse, value: string): void {

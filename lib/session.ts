@@ -32,8 +32,10 @@ export interface SessionHost {
   readonly options: ResolvedOptions
   /** Saves of one id run one at a time through this queue. */
   readonly queue: KeyedQueue
-  /** The cookie defaults for this request, with `secure: 'auto'` already resolved. */
-  readonly cookieDefaults: CookieAttributes & { secure: boolean }
+  /** The cookie defaults for this request, as configured (`secure` may be `'auto'`). */
+  readonly cookieDefaults: CookieAttributes
+  /** Whether the request arrived over HTTPS, for `secure: 'auto'`. Read only when needed. */
+  readonly secure: boolean
   generateId(): Promise<string>
   /** Puts `session` on the request (after regenerate), or takes it off (after destroy). */
   attach(session: Session | undefined): void
@@ -49,7 +51,7 @@ const JITTER_CAP_MS = 50
 let cookieInternals: (cookie: Cookie) => {
   changed: boolean
   overrides: CookieOverrides
-  resolve(secureDefault: boolean, cap: number | undefined): ResolvedCookie
+  resolve(cap: number | undefined): ResolvedCookie
 }
 let stateOf: (session: Session) => State
 
@@ -75,9 +77,14 @@ export class Cookie {
   #priority: CookieAttributes['priority']
   #overrides: CookieOverrides
   #changed = false
+  #request: { readonly secure: boolean } | undefined
 
-  /** @internal Built by the middleware from the request's defaults and the stored overrides. */
-  constructor(defaults: CookieAttributes, overrides: CookieOverrides = {}, now = Date.now()) {
+  /**
+   * @internal Built by the middleware from the request's defaults and the stored overrides;
+   * `request.secure` resolves `secure: 'auto'`, and is read only when asked for.
+   */
+  constructor(defaults: CookieAttributes, overrides: CookieOverrides = {}, now = Date.now(), request?: { readonly secure: boolean }) {
+    this.#request = request
     const merged = { ...defaults, ...overrides }
     this.#overrides = { ...overrides }
     this.#originalMaxAge = 'originalMaxAge' in overrides ? overrides.originalMaxAge ?? null : defaults.maxAge ?? null
@@ -146,8 +153,9 @@ export class Cookie {
     this.#override('httpOnly', value)
   }
 
+  /** With `'auto'`, whether this request came over HTTPS. */
   get secure(): boolean | 'auto' {
-    return this.#secure
+    return this.#secure === 'auto' && this.#request ? this.#request.secure : this.#secure
   }
   set secure(value: boolean | 'auto') {
     this.#secure = value
@@ -211,7 +219,7 @@ export class Cookie {
     cookieInternals = (cookie) => ({
       changed: cookie.#changed,
       overrides: cookie.#overrides,
-      resolve(secureDefault: boolean, cap: number | undefined): ResolvedCookie {
+      resolve(cap: number | undefined): ResolvedCookie {
         let expires = cookie.#expires
         if (cap !== undefined && (expires === null || expires.getTime() > cap)) expires = new Date(cap)
         return {
@@ -219,7 +227,7 @@ export class Cookie {
           domain: cookie.#domain,
           path: cookie.#path,
           httpOnly: cookie.#httpOnly,
-          secure: cookie.#secure === 'auto' ? secureDefault : cookie.#secure,
+          secure: cookie.secure === true,
           sameSite: cookie.#sameSite,
           partitioned: cookie.#partitioned,
           priority: cookie.#priority,
@@ -395,7 +403,7 @@ export function createSession(host: SessionHost, id: string, now = Date.now()): 
     userId: undefined,
     savedUserId: undefined,
     savedCookie: '{}',
-    cookie: new Cookie(host.cookieDefaults, {}, now),
+    cookie: new Cookie(host.cookieDefaults, {}, now, host),
     changedThisRequest: false,
     ended: undefined,
   })
@@ -413,7 +421,7 @@ export function restoreSession(host: SessionHost, id: string, record: SessionRec
       userId: record.userId,
       savedUserId: record.userId,
       savedCookie: JSON.stringify(record.cookie),
-      cookie: new Cookie(host.cookieDefaults, record.cookie, now),
+      cookie: new Cookie(host.cookieDefaults, record.cookie, now, host),
       changedThisRequest: false,
       ended: undefined,
     },
@@ -434,7 +442,7 @@ export interface SessionStatus {
   cookie: ResolvedCookie
 }
 
-export function sessionStatus(session: Session, secureDefault: boolean): SessionStatus {
+export function sessionStatus(session: Session): SessionStatus {
   const state = stateOf(session)
   const absolute = state.host.options.absoluteTimeout
   return {
@@ -446,7 +454,10 @@ export function sessionStatus(session: Session, secureDefault: boolean): Session
     get wouldSave() {
       return state.ended === undefined && planSave(session, 'end') !== null
     },
-    cookie: cookieInternals(state.cookie).resolve(secureDefault, absolute === undefined ? undefined : state.createdAt + absolute),
+    // Resolved only when a cookie is written: most responses write none.
+    get cookie() {
+      return cookieInternals(state.cookie).resolve(absolute === undefined ? undefined : state.createdAt + absolute)
+    },
   }
 }
 
@@ -613,7 +624,7 @@ async function regenerateSession(session: Session, keepData: boolean): Promise<v
     const source = session as unknown as Record<string, unknown>
     for (const key of Object.keys(session)) defineKey(next as unknown as Record<string, unknown>, key, source[key])
     nextState.userId = state.userId
-    nextState.cookie = new Cookie(host.cookieDefaults, cookieInternals(state.cookie).overrides)
+    nextState.cookie = new Cookie(host.cookieDefaults, cookieInternals(state.cookie).overrides, Date.now(), host)
   }
   host.attach(next)
 }
@@ -632,7 +643,7 @@ async function reloadSession(session: Session): Promise<void> {
   state.version = record.version
   state.userId = state.savedUserId = record.userId
   state.savedCookie = JSON.stringify(record.cookie)
-  state.cookie = new Cookie(state.host.cookieDefaults, record.cookie)
+  state.cookie = new Cookie(state.host.cookieDefaults, record.cookie, Date.now(), state.host)
   refreshData(session, record.data)
 }
 

@@ -34,8 +34,9 @@ describe('hostile cookies', () => {
   const valueOf = (cookie: string) => decodeURIComponent(cookie.split('=').slice(1).join('='))
 
   it.each<[string, () => string]>([
-    ['tampered id', () => `connect.sid=${encodeURIComponent(valueOf(victim.cookie).replace(/^s:./, 's:0'))}`],
-    ['tampered mac', () => `connect.sid=${encodeURIComponent(valueOf(victim.cookie).slice(0, -2) + 'AA')}`],
+    // Change the id's first character to one it is not, so the value always differs.
+    ['tampered id', () => `connect.sid=${encodeURIComponent(valueOf(victim.cookie).replace(/^s:(.)/, (_m, c) => `s:${c === '0' ? '1' : '0'}`))}`],
+    ['tampered mac', () => `connect.sid=${encodeURIComponent(valueOf(victim.cookie).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')))}`],
     ['trailing garbage', () => `${victim.cookie}garbage`],
     ['unsigned id', () => `connect.sid=${victim.id}`],
     ['unsigned with s: prefix', () => `connect.sid=s%3A${victim.id}`],
