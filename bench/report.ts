@@ -164,10 +164,10 @@ export function renderSvg(results: Results): string {
       parts.push(`<text x="${(x(rps) + 4).toFixed(1)}" y="${by + barH - 4}" fill="#333">${int(rps)}</text>`)
     })
   })
-  const legendX = width - 150
+  const legendX = width - 200
   ;(['read', 'write'] as const).forEach((kind, k) => {
-    parts.push(`<rect x="${legendX + k * 70}" y="28" width="12" height="12" fill="${colors[kind]}"/>`)
-    parts.push(`<text x="${legendX + k * 70 + 16}" y="38">${kind === 'read' ? 'GET /cart' : 'POST add'}</text>`)
+    parts.push(`<rect x="${legendX + k * 95}" y="28" width="12" height="12" fill="${colors[kind]}"/>`)
+    parts.push(`<text x="${legendX + k * 95 + 16}" y="38">${kind === 'read' ? 'GET /cart' : 'POST /cart/add'}</text>`)
   })
   parts.push('</svg>', '')
   return parts.join('\n')
