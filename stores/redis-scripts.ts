@@ -53,27 +53,41 @@ local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local touch_at = tonumber(ARGV[2])
 local absolute = tonumber(ARGV[3])
-local t = redis.call('TYPE', key)['ok']
-if t == 'hash' then
-  local m = redis.call('HMGET', key, '@expiresAt', '@createdAt', '@idleTimeout')
-  local expires_at, created_at, idle = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
-  -- Unreadable metadata: hand the record over untouched; the caller names what is wrong.
-  if not expires_at or not created_at or not idle then return hash_reply('hash', key) end
-  if expires_at <= now then
-    redis.call('UNLINK', key)
-    return false
+-- One HGETALL gives the metadata and the reply; pcall turns a non-hash key into an error
+-- table instead of a failed script, so TYPE is asked only then.
+local h = redis.pcall('HGETALL', key)
+local t = 'none'
+if h.err then
+  t = redis.call('TYPE', key)['ok']
+elseif #h > 0 then
+  local expires_at, created_at, idle, expires_index
+  for i = 1, #h, 2 do
+    local f = h[i]
+    if f == '@expiresAt' then expires_at, expires_index = tonumber(h[i + 1]), i + 1
+    elseif f == '@createdAt' then created_at = tonumber(h[i + 1])
+    elseif f == '@idleTimeout' then idle = tonumber(h[i + 1]) end
   end
-  if touch_at then
-    local touched = touch_at + idle
-    if absolute then touched = math.min(touched, created_at + absolute) end
-    if touched <= now then
+  local r = { 'hash' }
+  -- Unreadable metadata: hand the record over untouched; the caller names what is wrong.
+  if expires_at and created_at and idle then
+    if expires_at <= now then
       redis.call('UNLINK', key)
       return false
     end
-    redis.call('HSET', key, '@expiresAt', num(touched))
-    expire_at(key, touched)
+    if touch_at then
+      local touched = touch_at + idle
+      if absolute then touched = math.min(touched, created_at + absolute) end
+      if touched <= now then
+        redis.call('UNLINK', key)
+        return false
+      end
+      h[expires_index] = num(touched)
+      redis.call('HSET', key, '@expiresAt', h[expires_index])
+      expire_at(key, touched)
+    end
   end
-  return hash_reply('hash', key)
+  for i = 1, #h do r[i + 1] = h[i] end
+  return r
 end
 local lkey = legacy_key(key, t)
 if lkey then
