@@ -14,7 +14,7 @@ export function renderMarkdown(results: Results, chartFile: string): string {
   out.push('# concord-session benchmarks', '')
   out.push(
     `${c.quick ? '**Quick run** (fewer, shorter rounds: indicative only). ' : ''}` +
-      `Run ${m.date.slice(0, 16).replace('T', ' ')} UTC on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.os}. ` +
+      `Run ${m.date.slice(0, 16).replace('T', ' ')} UTC of commit ${m.commit}, on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.os}. ` +
       `1-minute load average ${m.loadBefore[0]} before, ${m.loadAfter[0]} after` +
       (m.loadBefore[0]! > m.cores * 0.5 ? ' (other work shared the machine: absolute numbers are lower than on an idle one, and rounds vary)' : '') +
       '.',

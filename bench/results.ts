@@ -50,6 +50,8 @@ export interface RemoteSummary extends Summary {
 export type RemoteSystem = 'concord-redis' | 'es-connect-redis'
 
 export interface Machine {
+  /** The commit measured, and whether lib/ or stores/ had uncommitted changes. */
+  commit: string
   cpu: string
   cores: number
   memoryGiB: number
