@@ -3,7 +3,7 @@
  * express-session stores through adaptLegacyStore, where the guarantee holds: stores whose
  * expiry is exact to the millisecond (or that leave expiry to the adapter). Redis, memorystore
  * and session-file-store have their own files; connect-redis's whole-second TTL is why it runs
- * the middleware suite but not this one (see docs/express-session.md).
+ * the middleware suite but not this one (see the README's "Switching from express-session").
  */
 import { adaptLegacyStore, MemoryStore } from '../../lib/compat/index.js'
 import { describeMiddlewareOverStore } from '../middleware-store-suite.js'

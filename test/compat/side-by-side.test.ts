@@ -2,7 +2,7 @@
  * The drop-in beside real express-session 1.19: the same app code, the same options, the same
  * store class (express-session's own MemoryStore), the same script of requests, under
  * Express 5 and Express 4. What a browser sees must match, except for the differences
- * docs/express-session.md lists, which are asserted here one by one.
+ * the README's "Switching from express-session" lists, which are asserted here one by one.
  */
 import express, { type Express, type Request } from 'express'
 import dropIn from '../../lib/compat/index.js'
