@@ -6,21 +6,15 @@
  */
 import { serialize } from 'cookie'
 import { sign, unsign } from 'cookie-signature'
-import { isValidSessionId } from './store.js'
+import { isValidSessionId, type CookieOverrides } from './store.js'
 
-/** Cookie attributes, as options and as per-session settings. */
-export interface CookieAttributes {
+/**
+ * Cookie attributes, as options: the per-session settings a store keeps, with the lifetime
+ * spelled `maxAge` as express-session's options spell it.
+ */
+export interface CookieAttributes extends Omit<CookieOverrides, 'originalMaxAge'> {
   /** Lifetime in ms. Unset or `null` makes a browser-session cookie. */
   maxAge?: number | null
-  domain?: string
-  path?: string
-  httpOnly?: boolean
-  /** `'auto'` sets Secure when the request arrived over HTTPS. */
-  secure?: boolean | 'auto'
-  sameSite?: boolean | 'lax' | 'strict' | 'none'
-  /** CHIPS: https://developer.mozilla.org/docs/Web/Privacy/Guides/Privacy_sandbox/Partitioned_cookies */
-  partitioned?: boolean
-  priority?: 'low' | 'medium' | 'high'
 }
 
 /** What serializeCookie needs: the attributes resolved for one response. */

@@ -14,8 +14,10 @@ export interface CookieOverrides {
   domain?: string
   path?: string
   httpOnly?: boolean
+  /** `'auto'` sets Secure when the request arrived over HTTPS. */
   secure?: boolean | 'auto'
   sameSite?: boolean | 'lax' | 'strict' | 'none'
+  /** CHIPS: https://developer.mozilla.org/docs/Web/Privacy/Guides/Privacy_sandbox/Partitioned_cookies */
   partitioned?: boolean
   priority?: 'low' | 'medium' | 'high'
 }

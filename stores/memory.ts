@@ -1,4 +1,4 @@
-import type { CookieOverrides, LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
+import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
 import { StoreError, touchedExpiry } from '../lib/store.js'
 
 export interface MemoryStoreOptions {
@@ -11,13 +11,7 @@ export interface MemoryStoreOptions {
   sweepInterval?: number
 }
 
-interface Entry {
-  data: Record<string, string>
-  cookie: CookieOverrides
-  createdAt: number
-  expiresAt: number
-  idleTimeout: number
-  version: number
+interface Entry extends Omit<SessionRecord, 'userId'> {
   userId: string | undefined
   /** The expiry time this entry is filed under in the heap. */
   scheduledAt: number
