@@ -2,9 +2,9 @@
  * Server children: each system runs in a process of its own, so one system's garbage, timers
  * and JIT state never weigh on another's numbers.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork } from 'node:child_process'
 import { join } from 'node:path'
-import { onCleanup } from './cleanup.js'
+import { killOnExit, onCleanup } from './cleanup.js'
 import type { FromServer, ToServer } from './servers/main.js'
 import type { ServerConfig } from './servers/middleware.js'
 
@@ -15,12 +15,6 @@ export interface ServerChild {
   stop(): Promise<void>
 }
 
-const live = new Set<ChildProcess>()
-// Last resort if the orchestrator exits without cleaning up: 'exit' handlers must be synchronous.
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL')
-})
-
 /**
  * Starts a server child from the compiled tree `buildDir` (bench/build.ts) and resolves once it
  * listens. `nodeArgs` go to node (e.g. `--cpu-prof`).
@@ -30,9 +24,8 @@ export async function startServer(buildDir: string, config: ServerConfig, nodeAr
     execArgv: nodeArgs,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
-  live.add(child)
+  killOnExit(child)
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  void exited.then(() => live.delete(child))
 
   async function stop(): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) return

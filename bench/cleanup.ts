@@ -1,7 +1,13 @@
 /**
  * Everything the bench starts (server children, redis-server, the proxy, temp dirs) registers
  * how to undo itself here, so a failed or interrupted run leaves nothing behind.
+ *
+ * Two layers: `onCleanup` undoes things in order, gracefully, at the end of a run or on a signal;
+ * `killOnExit` and `removeOnExit` are the last resort when the process dies some other way (an
+ * uncaught error, stdout closed by `| head`), because an 'exit' handler can only run sync code.
  */
+import type { ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
 
 type Undo = () => void | Promise<void>
 
@@ -31,9 +37,32 @@ export async function cleanupAll(): Promise<void> {
   }
 }
 
+const children = new Set<ChildProcess>()
+const dirs = new Set<string>()
+
+/** Kills `child` if this process exits while it still runs. */
+export function killOnExit(child: ChildProcess): void {
+  install()
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+}
+
+/** Removes `dir` when this process exits, however it exits; also registered with onCleanup. */
+export function removeOnExit(dir: string): () => Promise<void> {
+  dirs.add(dir)
+  return onCleanup(() => {
+    dirs.delete(dir)
+    rmSync(dir, { recursive: true, force: true })
+  })
+}
+
 function install(): void {
   if (installed) return
   installed = true
+  process.on('exit', () => {
+    for (const child of children) child.kill('SIGKILL')
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  })
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
       console.error(`\nbench: ${signal}, cleaning up`)

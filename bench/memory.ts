@@ -9,7 +9,7 @@ import { fork } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { isValidSessionId, MemoryStore } from '../lib/index.js'
-import { onCleanup } from './cleanup.js'
+import { killOnExit, onCleanup } from './cleanup.js'
 import { expressSession, memorystore, type LegacyStore } from './peers.js'
 import { MAX_AGE_MS } from './systems.js'
 
@@ -28,6 +28,7 @@ export function measureMemory(store: MemoryStoreId, sessions: number, buildDir: 
     execArgv: ['--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
+  killOnExit(child)
   const unregister = onCleanup(() => void child.kill('SIGKILL'))
   return new Promise<MemoryResult>((resolve, reject) => {
     child.once('message', (result: MemoryResult) => resolve(result))

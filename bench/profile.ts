@@ -4,13 +4,13 @@
  * time, the most inclusive time, and totals per file or package. Used when a target is missed.
  * The raw profile is kept in bench/.tmp/profiles/ (open it in Chrome DevTools).
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs'
 import { SourceMap } from 'node:module'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildTree } from './build.js'
 import { startServer } from './children.js'
-import { onCleanup, runMain } from './cleanup.js'
+import { removeOnExit, runMain } from './cleanup.js'
 import { createSessionPool } from './http.js'
 import { runLoad, type Kind } from './load.js'
 import { startBenchRedis } from './redis.js'
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const outDir = join(__dirname, '.tmp', 'profiles')
   const scratch = join(__dirname, '.tmp', `profile-${process.pid}`)
   mkdirSync(scratch, { recursive: true })
-  onCleanup(() => rmSync(scratch, { recursive: true, force: true }))
+  removeOnExit(scratch)
   const redis = system.needs === 'redis' ? await startBenchRedis() : undefined
 
   const server = await startServer(

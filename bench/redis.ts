@@ -1,9 +1,16 @@
 /**
  * The bench's own redis-server (never the machine's on 6379), and the command counts it keeps.
+ * Started here rather than with test/support's helper so that the process and its directory are
+ * also removed if the bench dies without cleaning up (cleanup.ts).
  */
+import { spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import Redis from 'ioredis'
-import { startRedisServer } from '../test/support/redis-server.js'
-import { onCleanup } from './cleanup.js'
+import { freePort } from '../test/support/redis-server.js'
+import { killOnExit, onCleanup, removeOnExit } from './cleanup.js'
 
 export interface BenchRedis {
   port: number
@@ -14,17 +21,30 @@ export interface BenchRedis {
 }
 
 export async function startBenchRedis(): Promise<BenchRedis> {
-  const server = await startRedisServer()
-  const stopServer = onCleanup(() => server.stop())
-  const admin = new Redis(server.url, { lazyConnect: true })
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'concord-bench-redis-'))
+  const removeDir = removeOnExit(dir)
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    stdio: 'ignore',
+  })
+  killOnExit(child)
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const stopServer = onCleanup(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+    await removeDir()
+  })
+  const url = `redis://127.0.0.1:${port}`
+  await listening(port, 10_000)
+  const admin = new Redis(url, { lazyConnect: true })
   await admin.connect()
   const stop = onCleanup(async () => {
     admin.disconnect()
     await stopServer()
   })
   return {
-    port: server.port,
-    url: server.url,
+    port,
+    url,
     async commandCounts() {
       const counts: Record<string, number> = {}
       for (const match of (await admin.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
@@ -34,6 +54,25 @@ export async function startBenchRedis(): Promise<BenchRedis> {
     },
     stop,
   }
+}
+
+function listening(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const socket = connect(port, '127.0.0.1')
+      socket.once('connect', () => {
+        socket.end()
+        resolve()
+      })
+      socket.once('error', () => {
+        socket.destroy()
+        if (Date.now() > deadline) reject(new Error(`bench: redis-server did not listen on ${port} within ${timeoutMs} ms`))
+        else setTimeout(attempt, 25)
+      })
+    }
+    attempt()
+  })
 }
 
 /**

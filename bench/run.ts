@@ -5,12 +5,12 @@
  * Only a full run over every system writes bench/results.md and bench/results.svg (what the
  * README quotes); a quick or filtered run writes to bench/.tmp/ instead.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { buildTree } from './build.js'
 import { startServer, type ServerChild } from './children.js'
-import { onCleanup, runMain } from './cleanup.js'
+import { removeOnExit, runMain } from './cleanup.js'
 import { createSessionPool, send } from './http.js'
 import { KINDS, runLoad, type Kind, type LoadResult } from './load.js'
 import { describeMachine, finishMachine } from './machine.js'
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   const tmp = join(__dirname, '.tmp')
   mkdirSync(tmp, { recursive: true })
   const scratch = mkdtempSync(join(tmp, 'run-'))
-  onCleanup(() => rmSync(scratch, { recursive: true, force: true }))
+  removeOnExit(scratch)
   const buildDir = buildTree(join(scratch, 'build'))
 
   const redis = systems.some((id) => systemById(id).needs === 'redis') ? await startBenchRedis() : undefined
