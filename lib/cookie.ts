@@ -88,6 +88,8 @@ export interface VerifiedId {
   id: string
   /** Signed with an older secret: the cookie should be re-issued under the first one. */
   rotated: boolean
+  /** The verified `s:<id>.<mac>`, reusable as the cookie's value while id and secret stay. */
+  signed?: string
 }
 
 /**
@@ -105,7 +107,7 @@ export function verifySessionId(value: string, secrets: readonly string[]): Veri
   const signed = value.slice(2)
   for (let i = 0; i < secrets.length; i++) {
     const id = unsign(signed, secrets[i]!)
-    if (id !== false) return isValidSessionId(id) ? { id, rotated: i > 0 } : null
+    if (id !== false) return isValidSessionId(id) ? { id, rotated: i > 0, signed: value } : null
   }
   return null
 }

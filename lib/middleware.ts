@@ -208,8 +208,11 @@ function setCookieHeader(req: SessionRequest, res: ServerResponse, host: Request
     debug('not sending the Secure cookie of %s over plain HTTP (see the proxy option)', status.id)
     return
   }
-  const secret = options.secrets?.[0] ?? req.secret!
-  appendSetCookie(res, serializeCookie(options.name, signSessionId(status.id, secret), cookie))
+  // Same id under the first secret: the value the browser sent is already the right one.
+  const value = incoming?.signed !== undefined && incoming.id === status.id && !incoming.rotated
+    ? incoming.signed
+    : signSessionId(status.id, options.secrets?.[0] ?? req.secret!)
+  appendSetCookie(res, serializeCookie(options.name, value, cookie))
 }
 
 function appendSetCookie(res: ServerResponse, value: string): void {
