@@ -55,6 +55,14 @@ export interface SessionChange {
   userId: string | null
   /** `null` creates the session and fails if the id exists; a number must equal the stored version. */
   expectedVersion: number | null
+  /**
+   * Epoch ms (the app's clock) after which this save must not take effect. A store that cannot
+   * apply it by then rejects with a StoreError whose code is `'ETIMEDOUT'`, and guarantees the
+   * write never lands later: the check happens where the write happens (in the Redis script, in
+   * the SQL statement, under the file lock before the rename), not only in the waiting caller.
+   * So a request told "not saved" is never saved. Absent: no deadline.
+   */
+  deadline?: number
 }
 
 export type SaveResult =
