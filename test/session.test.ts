@@ -124,14 +124,17 @@ describe('reload()', () => {
     const { app } = shop()
     let release!: () => void
     const gate = new Promise<void>((resolve) => (release = resolve))
+    let arrived!: () => void
+    const hasArrived = new Promise<void>((resolve) => (arrived = resolve))
     app.get('/reloaded', async (req, res) => {
+      arrived() // its session is loaded, before the other request's save
       await gate
       await req.session.reload()
       res.json({ cart: data(req).cart })
     })
     const before = await started(app)
     const pending = request(app).get('/reloaded').set('Cookie', before.cookie).then((r) => r)
-    await new Promise((resolve) => setTimeout(resolve, 30))
+    await hasArrived
     await request(app).post('/cart/jam').set('Cookie', before.cookie)
     release()
     expect((await pending).body.cart).toEqual(['tea', 'jam'])

@@ -31,7 +31,10 @@ export function newChange(overrides: Partial<SessionChange> = {}): SessionChange
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** Resolves once the wall clock reaches `at` (epoch ms): waiting for time itself, not for an event. */
+async function waitUntil(at: number): Promise<void> {
+  while (Date.now() < at) await new Promise((resolve) => setTimeout(resolve, Math.max(1, at - Date.now())))
+}
 
 export function describeStore(name: string, makeStore: () => Promise<Store>, options: ConformanceOptions = {}): void {
   describe(`${name} conforms to the Store contract`, () => {
@@ -104,11 +107,22 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
       })
 
       it('returns null once the session has expired', async () => {
-        const now = Date.now()
-        const id = randomUUID()
-        await store.save(id, newChange({ set: { a: '1' }, createdAt: now, expiresAt: now + 150, idleTimeout: 150 }))
+        const id = await create({ a: 1 })
         expect(await store.load(id)).not.toBeNull()
-        await sleep(300)
+        // Expiry is "expiresAt <= now": move expiresAt into the past instead of racing the clock,
+        // so a loaded machine cannot turn this into a different test.
+        await store.touch(id, Date.now() - 1)
+        expect(await store.load(id)).toBeNull()
+      })
+
+      it('forgets a session when its expiry passes on its own', async () => {
+        const id = randomUUID()
+        const expiresAt = Date.now() + 200
+        await store.save(id, newChange({ set: { a: '1' }, createdAt: expiresAt - 200, expiresAt, idleTimeout: 200 }))
+        // Present until its expiry: a null before then would be a store bug. (After it, absent.)
+        const early = await store.load(id)
+        expect(early !== null || Date.now() >= expiresAt).toBe(true)
+        await waitUntil(expiresAt + 20)
         expect(await store.load(id)).toBeNull()
       })
 
@@ -184,10 +198,8 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
       })
 
       it("answers 'gone' for an expired session", async () => {
-        const now = Date.now()
-        const id = randomUUID()
-        await store.save(id, newChange({ set: { a: '1' }, createdAt: now, expiresAt: now + 100, idleTimeout: 100 }))
-        await sleep(250)
+        const id = await create({ a: 1 })
+        await store.touch(id, Date.now() - 1)
         expect(await store.save(id, newChange({ set: { a: '2' }, expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
         expect(await store.load(id)).toBeNull()
       })
@@ -266,11 +278,9 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
         const user = `user-${randomUUID()}`
         const live = await create({ a: 1 }, { userId: user })
         const destroyed = await create({ a: 1 }, { userId: user })
-        const now = Date.now()
-        const expiring = randomUUID()
-        await store.save(expiring, newChange({ userId: user, createdAt: now, expiresAt: now + 100, idleTimeout: 100 }))
+        const expiring = await create({ a: 1 }, { userId: user })
         await store.destroy(destroyed)
-        await sleep(250)
+        await store.touch(expiring, Date.now() - 1)
         expect(await store.listByUser!(user)).toEqual([live])
       })
 
@@ -307,10 +317,11 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
 
       it('does not count expired sessions', async () => {
         const own = await fresh()
-        const now = Date.now()
-        await own.save(randomUUID(), newChange({ createdAt: now, expiresAt: now + 100, idleTimeout: 100 }))
+        const expiring = randomUUID()
+        await own.save(expiring, newChange())
         await own.save(randomUUID(), newChange())
-        await sleep(250)
+        expect(await own.count!()).toBe(2)
+        await own.touch(expiring, Date.now() - 1)
         expect(await own.count!()).toBe(1)
       })
     })

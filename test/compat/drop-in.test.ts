@@ -10,6 +10,7 @@ import session, { Cookie, MemoryStore, Session, Store } from '../../lib/compat/i
 import { MemoryStore as ConcordMemoryStore } from '../../lib/index.js'
 import { SyncCallbackStore } from './support/fakes.js'
 import { cookieOf, sess as s } from './support/http.js'
+import { useFakeDate } from '../support/clock.js'
 
 const SECRET = 'drop-in-secret'
 
@@ -145,18 +146,23 @@ describe('the express-session drop-in', () => {
     await store.close()
   })
 
-  it("passes concord's extras through: absoluteTimeout ends a session however active", async () => {
-    const app = express()
-    app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, absoluteTimeout: 150 }))
-    app.get('/', (req, res) => {
-      s(req).views = (s(req).views ?? 0) + 1
-      res.json(s(req).views)
+  describe('with a test clock', () => {
+    const clock = useFakeDate()
+
+    it("passes concord's extras through: absoluteTimeout ends a session however active", async () => {
+      const app = express()
+      app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, absoluteTimeout: 150 }))
+      app.get('/', (req, res) => {
+        s(req).views = (s(req).views ?? 0) + 1
+        res.json(s(req).views)
+      })
+      const first = await request(app).get('/')
+      const cookie = cookieOf(first)
+      clock.advance(149)
+      expect((await request(app).get('/').set('Cookie', cookie)).body).toBe(2)
+      clock.advance(1)
+      expect((await request(app).get('/').set('Cookie', cookie)).body).toBe(1)
     })
-    const first = await request(app).get('/')
-    const cookie = cookieOf(first)
-    expect((await request(app).get('/').set('Cookie', cookie)).body).toBe(2)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    expect((await request(app).get('/').set('Cookie', cookie)).body).toBe(1)
   })
 
   it('steps aside for a session an outer middleware already made', async () => {

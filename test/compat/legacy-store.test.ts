@@ -152,10 +152,10 @@ describe('adaptLegacyStore: versions and expiry', () => {
     const legacy = new NoTouchStore()
     const store = adaptLegacyStore(legacy)
     const now = Date.now()
-    const id = await create(store, { a: 1 }, { createdAt: now, expiresAt: now + 100, idleTimeout: 100 })
-    expect(await store.load(id, { touchAt: now + 50 })).toMatchObject({ expiresAt: now + 150 })
-    expect(JSON.parse(legacy.sessions.get(id)!).__concord.expiresAt).toBe(now + 150)
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    const id = await create(store, { a: 1 }, { createdAt: now, expiresAt: now + HOUR, idleTimeout: HOUR })
+    expect(await store.load(id, { touchAt: now + 50 })).toMatchObject({ expiresAt: now + 50 + HOUR })
+    expect(JSON.parse(legacy.sessions.get(id)!).__concord.expiresAt).toBe(now + 50 + HOUR)
+    await store.touch(id, Date.now() - 1) // expiry is "expiresAt <= now", without racing the clock
     expect(await store.load(id)).toBeNull()
     expect(legacy.sessions.has(id)).toBe(true) // expired, not yet removed: the store has no TTL
   })

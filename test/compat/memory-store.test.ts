@@ -1,4 +1,5 @@
 import { MemoryStore } from '../../lib/compat/index.js'
+import { useFakeDate } from '../support/clock.js'
 
 type Callback = (err?: any, value?: any) => void
 
@@ -8,6 +9,7 @@ function call<T>(fn: (cb: Callback) => void): Promise<T> {
 }
 
 describe("compat MemoryStore: express-session's callback API", () => {
+  const clock = useFakeDate()
   let store: MemoryStore
   beforeEach(() => {
     store = new MemoryStore()
@@ -40,7 +42,10 @@ describe("compat MemoryStore: express-session's callback API", () => {
     try {
       await call((cb) => short.set('dated', session(100), cb))
       await call((cb) => short.set('undated', session(null), cb))
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      clock.advance(99)
+      expect(await call((cb) => short.get('dated', cb))).toBeDefined()
+      expect(await call((cb) => short.get('undated', cb))).toBeDefined()
+      clock.advance(101)
       expect(await call((cb) => short.get('dated', cb))).toBeUndefined()
       expect(await call((cb) => short.get('undated', cb))).toBeUndefined()
       expect(await call((cb) => short.length(cb))).toBe(0)
@@ -53,7 +58,7 @@ describe("compat MemoryStore: express-session's callback API", () => {
     await call((cb) => store.set('a', session(100, { views: 3 }), cb))
     await call((cb) => store.touch('a', { cookie: session(60_000).cookie }, cb))
     await call((cb) => store.touch('unknown', { cookie: session(60_000).cookie }, cb))
-    await new Promise((resolve) => setTimeout(resolve, 150))
+    clock.advance(150)
     expect(await call((cb) => store.get('a', cb))).toMatchObject({ views: 3, cookie: { originalMaxAge: 60_000 } })
     expect(await call((cb) => store.get('unknown', cb))).toBeUndefined()
   })

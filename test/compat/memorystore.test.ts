@@ -9,6 +9,7 @@ import dropIn, { adaptLegacyStore, Store } from '../../lib/compat/index.js'
 import { describeMiddlewareOverStore } from '../middleware-store-suite.js'
 import { describeStore } from '../store-conformance.js'
 import { cookieOf, viewsApp } from './support/http.js'
+import { useFakeDate } from '../support/clock.js'
 import { createMemoryStore, expressSession } from './support/modules.js'
 
 const SECRET = 'memorystore-secret'
@@ -29,15 +30,20 @@ describe('memorystore through the drop-in', () => {
     }
   })
 
-  it("gets its TTL from the session's cookie, as it did under express-session", async () => {
-    const store = new MemoryStore()
-    const app = viewsApp(express(), dropIn({ secret: SECRET, store, resave: false, saveUninitialized: false, cookie: { maxAge: 300 } }))
-    const { id } = (await request(app).get('/views')).body as { id: string }
-    // lru-cache's entry: e is its expiry in epoch ms.
-    const entry = (store.store.dump() as Array<{ k: string; e: number }>).find((e) => e.k === id)!
-    expect(entry.e - Date.now()).toBeGreaterThan(0)
-    expect(entry.e - Date.now()).toBeLessThanOrEqual(300)
-    await new Promise((resolve) => setTimeout(resolve, 400))
-    expect(await adaptLegacyStore(store).load(id)).toBeNull()
+  describe('with a test clock', () => {
+    const clock = useFakeDate()
+
+    it("gets its TTL from the session's cookie, as it did under express-session", async () => {
+      const store = new MemoryStore()
+      const app = viewsApp(express(), dropIn({ secret: SECRET, store, resave: false, saveUninitialized: false, cookie: { maxAge: 300 } }))
+      const { id } = (await request(app).get('/views')).body as { id: string }
+      // lru-cache's entry: e is its expiry in epoch ms.
+      const entry = (store.store.dump() as Array<{ k: string; e: number }>).find((e) => e.k === id)!
+      expect(entry.e).toBe(clock.now() + 300)
+      clock.advance(299)
+      expect(await adaptLegacyStore(store).load(id)).not.toBeNull()
+      clock.advance(2)
+      expect(await adaptLegacyStore(store).load(id)).toBeNull()
+    })
   })
 })
