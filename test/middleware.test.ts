@@ -349,9 +349,19 @@ describe.each([
 
   describe('expiry', () => {
     const clock = useFakeDate()
+    // Closed after each test: a sweep timer left running would read the faked Date later.
+    const stores: MemoryStore[] = []
+    const memory = () => {
+      const store = new MemoryStore()
+      stores.push(store)
+      return store
+    }
+    afterEach(async () => {
+      for (const store of stores.splice(0)) await store.close()
+    })
 
     it('ends a session at its idle timeout, and a touch on each request keeps it alive', async () => {
-      const app = appWith(new MemoryStore(), { cookie: { maxAge: 400 } })
+      const app = appWith(memory(), { cookie: { maxAge: 400 } })
       const cookie = cookiePair(sessionCookie(await request(app).post('/set/a/1')))
       for (let i = 0; i < 3; i++) {
         clock.advance(200)
@@ -362,7 +372,7 @@ describe.each([
     })
 
     it('ends a session at its absolute timeout however active it is, and caps the cookie there', async () => {
-      const app = appWith(new MemoryStore(), { absoluteTimeout: 700, rolling: true, cookie: { maxAge: 60_000 } })
+      const app = appWith(memory(), { absoluteTimeout: 700, rolling: true, cookie: { maxAge: 60_000 } })
       const first = await request(app).post('/set/a/1')
       const expires = Date.parse(attribute(sessionCookie(first)!, 'Expires') as string)
       expect(expires).toBeLessThanOrEqual(clock.now() + 1000)
@@ -376,7 +386,7 @@ describe.each([
     })
 
     it('uses idleTimeout on the server for browser-session cookies', async () => {
-      const store = new MemoryStore()
+      const store = memory()
       const app = appWith(store, { idleTimeout: 300 })
       const first = await request(app).post('/set/a/1')
       expect((await store.load(first.body.id))?.idleTimeout).toBe(300)
@@ -387,7 +397,7 @@ describe.each([
     })
 
     it('rolling: true re-sends the cookie with a fresh expiry on every response', async () => {
-      const app = appWith(new MemoryStore(), { rolling: true, cookie: { maxAge: 60_000 } })
+      const app = appWith(memory(), { rolling: true, cookie: { maxAge: 60_000 } })
       const first = sessionCookie(await request(app).post('/set/a/1'))!
       clock.advance(1100) // Expires has a resolution of one second
       const second = sessionCookie(await request(app).get('/read').set('Cookie', cookiePair(first)))!

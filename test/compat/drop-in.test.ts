@@ -150,8 +150,9 @@ describe('the express-session drop-in', () => {
     const clock = useFakeDate()
 
     it("passes concord's extras through: absoluteTimeout ends a session however active", async () => {
+      const store = new ConcordMemoryStore() // closed below: its sweep timer must not outlive the fake clock
       const app = express()
-      app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, absoluteTimeout: 150 }))
+      app.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false, absoluteTimeout: 150 }))
       app.get('/', (req, res) => {
         s(req).views = (s(req).views ?? 0) + 1
         res.json(s(req).views)
@@ -162,6 +163,7 @@ describe('the express-session drop-in', () => {
       expect((await request(app).get('/').set('Cookie', cookie)).body).toBe(2)
       clock.advance(1)
       expect((await request(app).get('/').set('Cookie', cookie)).body).toBe(1)
+      await store.close()
     })
   })
 
