@@ -67,6 +67,20 @@ const RECORD = (s: string, data = `${s}.data`) =>
   `${data} AS data, ${s}.cookie, ${s}.version, ${ms(`${s}.created_at`)}::bigint AS created_ms, ` +
   `${ms(`${s}.expires_at`)}::bigint AS expires_ms, ${s}.idle_timeout, ${s}.user_id`
 
+/** Marks the error a save's statement raises when it wrote after its deadline (and so undoes the write). */
+export const DEADLINE_MARKER = 'concord-session: deadline passed at '
+
+/**
+ * A column that fails the whole statement, undoing its write, if it wrote (`wrote` is not null)
+ * after the deadline `$d`. It is evaluated after the write (the row it reads comes from the
+ * write's RETURNING), so a save held up by a lock or a slow network past its deadline cannot
+ * land. The cast of a volatile text to int is the error: plain SQL has no RAISE, and a constant
+ * would be folded (and fail) when the statement is planned.
+ */
+const deadlineGuard = (wrote: string, d: string) =>
+  `CASE WHEN ${wrote} IS NOT NULL AND ${d}::float8 IS NOT NULL AND clock_timestamp() > ${ts(d)}
+    THEN ('${DEADLINE_MARKER}' || clock_timestamp()::text)::int END AS deadline_guard`
+
 /** The idle expiry a touch at $touchAt (ms) gives row `s`, capped at created_at + $absolute when given. */
 const touched = (s: string, touchAt: string, absolute: string) =>
   `LEAST(${touchAt}::float8 + ${s}.idle_timeout, COALESCE(${ms(`${s}.created_at`)} + ${absolute}::float8, 'Infinity'::float8))`
@@ -176,7 +190,7 @@ export function statements(names: TableNames): Statements {
         WHERE s.id = cur.id AND cur.version = $3 AND ($10::float8 IS NULL OR clock_timestamp() <= ${ts('$10')})
         RETURNING s.version
       )
-      SELECT upd.version AS saved, cur.id IS NOT NULL AS found,
+      SELECT upd.version AS saved, cur.id IS NOT NULL AS found, ${deadlineGuard('upd.version', '$10')},
         ${RECORD('cur', 'CASE WHEN upd.version IS NULL THEN cur.data END')}${legacyColumns}
       FROM (SELECT 1) one LEFT JOIN cur ON true LEFT JOIN upd ON true
       ${legacyJoin('cur')}`,
@@ -194,7 +208,7 @@ export function statements(names: TableNames): Statements {
       ), cur AS (
         SELECT * FROM ${table} WHERE id = $1 AND expires_at > ${ts('$2')}
       )
-      SELECT ins.version AS saved, cur.id IS NOT NULL AS found, gate.open, ${RECORD('cur')}
+      SELECT ins.version AS saved, cur.id IS NOT NULL AS found, gate.open, ${deadlineGuard('ins.version', '$9')}, ${RECORD('cur')}
       FROM gate LEFT JOIN ins ON true LEFT JOIN cur ON ins.version IS NULL`,
 
     touch: legacy === undefined
@@ -244,5 +258,5 @@ export function migrateStatement(table: string, legacy: string): string {
       ON CONFLICT (id) DO NOTHING
       RETURNING version
     )
-    SELECT ins.version AS saved, gate.open FROM gate LEFT JOIN ins ON true`
+    SELECT ins.version AS saved, gate.open, ${deadlineGuard('ins.version', '$9')} FROM gate LEFT JOIN ins ON true`
 }

@@ -4,7 +4,7 @@ import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } fro
 import { StoreError, isValidSessionId, touchedExpiry } from '../../lib/store.js'
 import { TEXT_TYPES, changedKeys, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
 import { fromLegacy, migratedData, type LegacyRow } from './migration.js'
-import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
+import { DEADLINE_MARKER, migrateStatement, statements, tableNames, type Statements } from './sql.js'
 
 const debug = createDebug('concord-session:postgres')
 
@@ -392,6 +392,9 @@ function toStoreError(err: unknown, what: string, subject: string, table: string
   if (err instanceof StoreError) return err
   const message = err instanceof Error ? err.message : String(err)
   const code = (err as { code?: unknown })?.code
+  if (code === '22P02' && message.includes(DEADLINE_MARKER)) {
+    return new StoreError(`PostgresStore: ${what} ${subject} reached its deadline before it could be written; it was not saved`, { cause: err, code: 'ETIMEDOUT' })
+  }
   if (code === '42P01' || code === '42703') {
     return new StoreError(
       `PostgresStore: ${what} ${subject} failed: ${message}. ${table} is missing or is not a concord-session table; let the store create it (createTable: true) or create it as docs/postgres.md shows`,

@@ -49,27 +49,45 @@ export interface CuttableProxy {
   cut(): void
   hang(): void
   restore(): void
-  /** Resolves once no connection through the proxy holds bytes or is open upstream. */
+  /**
+   * Resolves once every connection that had bytes held has delivered them and been closed by
+   * the server: a statement sent during a hang, then the client's goodbye, has been processed.
+   */
   drained(): Promise<void>
+  /** Round trips so far: bursts of bytes from a client that follow a reply (or open a connection). */
+  roundTrips(): number
   close(): Promise<void>
 }
 
 export async function startProxy(targetPort = PG_PORT): Promise<CuttableProxy> {
   let mode: 'open' | 'cut' | 'hang' = 'open'
-  const pairs = new Set<{ client: Socket; upstream: Socket; held: Array<() => void> }>()
+  let roundTrips = 0
+  const pairs = new Set<{ client: Socket; upstream: Socket; held: Array<() => void>; heldEver: boolean }>()
   const waiters: Array<() => void> = []
   const settle = () => {
-    if ([...pairs].every((p) => p.held.length === 0 && p.upstream.destroyed)) for (const w of waiters.splice(0)) w()
+    if ([...pairs].every((p) => !p.heldEver || (p.held.length === 0 && p.upstream.destroyed))) for (const w of waiters.splice(0)) w()
   }
 
   const server: Server = createServer({ allowHalfOpen: true }, (client) => {
     if (mode === 'cut') return client.resetAndDestroy()
     const upstream = connect({ port: targetPort, host: PG_HOST, allowHalfOpen: true })
-    const pair = { client, upstream, held: [] as Array<() => void> }
+    const pair = { client, upstream, held: [] as Array<() => void>, heldEver: false }
     pairs.add(pair)
-    const pass = (fn: () => void) => (mode === 'hang' ? pair.held.push(fn) : fn())
-    client.on('data', (chunk) => pass(() => upstream.write(chunk)))
-    upstream.on('data', (chunk) => pass(() => client.write(chunk)))
+    let clientSpokeLast = false
+    const pass = (fn: () => void) => {
+      if (mode !== 'hang') return fn()
+      pair.heldEver = true
+      pair.held.push(fn)
+    }
+    client.on('data', (chunk) => {
+      if (!clientSpokeLast) roundTrips++
+      clientSpokeLast = true
+      pass(() => upstream.write(chunk))
+    })
+    upstream.on('data', (chunk) => {
+      clientSpokeLast = false
+      pass(() => client.write(chunk))
+    })
     client.on('end', () => pass(() => upstream.end()))
     upstream.on('end', () => pass(() => client.end()))
     for (const socket of [client, upstream]) {
@@ -101,6 +119,7 @@ export async function startProxy(targetPort = PG_PORT): Promise<CuttableProxy> {
       mode = 'open'
       for (const pair of pairs) for (const fn of pair.held.splice(0)) fn()
     },
+    roundTrips: () => roundTrips,
     drained: () => new Promise<void>((resolve) => {
       waiters.push(resolve)
       settle()
