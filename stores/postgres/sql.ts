@@ -103,8 +103,9 @@ export interface Statements {
   update: string
   /**
    * $1 id, $2 now, $3 createdAt, $4 data (jsonb), $5 expiresAt, $6 idleTimeout, $7 cookie,
-   * $8 userId, $9 deadline. Inserts, replacing only an expired row of the same id; returns
-   * `saved`, or the live row it met, and whether the deadline still allowed the write.
+   * $8 userId, $9 deadline. Inserts, replacing only an expired row of the same id (and never
+   * over a live connect-pg-simple row); returns `saved`, or the live row it met, and whether the
+   * deadline still allowed the write.
    */
   create: string
   /** $1 id, $2 expiresAt, $3 now. */
@@ -200,6 +201,7 @@ export function statements(names: TableNames): Statements {
       ), ins AS (
         INSERT INTO ${table} AS s (id, data, version, created_at, expires_at, idle_timeout, cookie, user_id)
         SELECT $1, $4::jsonb, 1, ${ts('$3')}, ${ts('$5')}, $6, $7::jsonb, $8 FROM gate WHERE gate.open
+          ${legacy === undefined ? '' : `AND NOT EXISTS (SELECT 1 FROM ${legacy} l WHERE l.sid = $1 AND l.expire > ${ts('$2')})`}
         ON CONFLICT (id) DO UPDATE SET
           data = excluded.data, version = 1, created_at = excluded.created_at, expires_at = excluded.expires_at,
           idle_timeout = excluded.idle_timeout, cookie = excluded.cookie, user_id = excluded.user_id
@@ -208,8 +210,9 @@ export function statements(names: TableNames): Statements {
       ), cur AS (
         SELECT * FROM ${table} WHERE id = $1 AND expires_at > ${ts('$2')}
       )
-      SELECT ins.version AS saved, cur.id IS NOT NULL AS found, gate.open, ${deadlineGuard('ins.version', '$9')}, ${RECORD('cur')}
-      FROM gate LEFT JOIN ins ON true LEFT JOIN cur ON ins.version IS NULL`,
+      SELECT ins.version AS saved, cur.id IS NOT NULL AS found, gate.open, ${deadlineGuard('ins.version', '$9')}, ${RECORD('cur')}${legacyColumns}
+      FROM gate LEFT JOIN ins ON true LEFT JOIN cur ON ins.version IS NULL
+      ${legacyJoin('cur', 'AND ins.version IS NULL')}`,
 
     touch: legacy === undefined
       ? `UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = $1 AND expires_at > ${ts('$3')}`

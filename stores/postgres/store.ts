@@ -144,7 +144,7 @@ export class PostgresStore implements Store {
     if (row && row.data !== null) return toRecord(id, row)
     if (!row?.legacy_sess) return null
     // A connect-pg-simple session, until its first save moves it.
-    const record = fromLegacy(id, { sess: row.legacy_sess, expires_ms: row.legacy_expires_ms ?? '' }, now)
+    const record = this.#legacy(id, row, now)
     if (options.touchAt !== undefined) {
       record.expiresAt = touchedExpiry(record, options.touchAt, options.absoluteTimeout)
       if (record.expiresAt <= now) return null
@@ -176,6 +176,7 @@ export class PostgresStore implements Store {
         ], deadline)
         if (row!.saved) return { ok: true, version: Number(row!.saved) }
         if (row!.found === 't') return { ok: false, reason: 'conflict', current: toRecord(id, row!) }
+        if (row!.legacy_sess) return { ok: false, reason: 'conflict', current: this.#legacy(id, row!, now) }
         if (row!.open !== 't') throw this.#late(id, deadline)
         continue // a create that committed after this statement began: the next one sees it
       }
@@ -191,7 +192,7 @@ export class PostgresStore implements Store {
       }
       if (!row!.legacy_sess || this.#migrate === undefined) return { ok: false, reason: 'gone' }
 
-      const current = fromLegacy(id, { sess: row!.legacy_sess, expires_ms: row!.legacy_expires_ms ?? '' }, now)
+      const current = this.#legacy(id, row!, now)
       // A legacy session is version 1; the save that moves it writes version 2.
       if (change.expectedVersion !== 1) return { ok: false, reason: 'conflict', current }
       const [moved] = await this.#query('save of session', id, this.#migrate, [
@@ -312,6 +313,10 @@ export class PostgresStore implements Store {
         .finally(() => this.#schedulePrune())
     }, wait)
     this.#timer.unref()
+  }
+
+  #legacy(id: string, row: Row, now: number): SessionRecord {
+    return fromLegacy(id, { sess: row.legacy_sess!, expires_ms: row.legacy_expires_ms ?? '' }, now)
   }
 
   #late(id: string, deadline: number): StoreError {
