@@ -1,10 +1,11 @@
-import type { Pool, PoolClient } from 'pg'
+import type { Pool } from 'pg'
 import createDebug from 'debug'
 import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../../lib/store.js'
 import { StoreError, isValidSessionId, touchedExpiry } from '../../lib/store.js'
-import { TEXT_TYPES, changedKeys, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
+import { changedKeys, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
 import { fromLegacy, migratedData, type LegacyRow } from './migration.js'
-import { DEADLINE_MARKER, migrateStatement, statements, tableNames, type Statements } from './sql.js'
+import { StatementRunner } from './runner.js'
+import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
 
 const debug = createDebug('concord-session:postgres')
 
@@ -94,10 +95,9 @@ export class PostgresStore implements Store {
   readonly #sql: Statements
   readonly #migrate: string | undefined
   readonly #table: string
-  readonly #createTable: boolean
   readonly #timeout: number
   readonly #pruneInterval: number | false
-  #ready: Promise<void> | undefined
+  readonly #runner: StatementRunner
   #timer: NodeJS.Timeout | undefined
   #closed = false
 
@@ -119,9 +119,14 @@ export class PostgresStore implements Store {
     this.#table = names.table
     this.#sql = statements(names)
     this.#migrate = names.legacy === undefined ? undefined : migrateStatement(names.table, names.legacy)
-    this.#createTable = createTable
     this.#timeout = timeout
     this.#pruneInterval = pruneInterval
+    const sql = this.#sql
+    this.#runner = new StatementRunner(pool, timeout, names.table, async (client) => {
+      // Once per store, on the first connection borrowed: create the table, or check it.
+      if (createTable) await client.query(sql.createTable)
+      await client.query(sql.checkTable)
+    })
     this.#schedulePrune()
   }
 
@@ -323,88 +328,8 @@ export class PostgresStore implements Store {
     return new StoreError(`PostgresStore: save of session ${id} reached its deadline (${new Date(deadline).toISOString()}) before it could be written; it was not saved`, { code: 'ETIMEDOUT' })
   }
 
-  /**
-   * Runs one statement (a name in {@link Statements}, or SQL text) on a pooled client, and
-   * settles by `until` (default: now + timeout). After a timeout the client is discarded, not
-   * returned to the pool: its statement may still be in flight.
-   */
-  #query(what: string, subject: string, statement: keyof Statements | string, values: unknown[], until = Date.now() + this.#timeout): Promise<Row[]> {
+  #query(what: string, subject: string, statement: keyof Statements | string, values: unknown[], until?: number): Promise<Row[]> {
     const text = statement in this.#sql ? this.#sql[statement as keyof Statements] : statement
-    let client: PoolClient | undefined
-    let timedOut = false
-    const run = async (): Promise<Row[]> => {
-      const borrowed = await this.#pool.connect()
-      if (timedOut) {
-        borrowed.release()
-        throw new Error('timed out before a connection was free')
-      }
-      client = borrowed
-      let failure: unknown
-      // A socket error is emitted on the client as well as failing the query; without a
-      // listener it would crash the process.
-      const onError = (err: unknown) => debug('connection error during %s %s: %O', what, subject, err)
-      borrowed.on('error', onError)
-      try {
-        await (this.#ready ??= this.#prepare(borrowed).catch((err: unknown) => {
-          this.#ready = undefined
-          throw err
-        }))
-        const result = await borrowed.query<Row>({ text, values, types: TEXT_TYPES })
-        return result.rows
-      } catch (err) {
-        failure = err
-        throw err
-      } finally {
-        borrowed.off('error', onError)
-        // A database error leaves the connection usable; anything else (a dropped socket) does not.
-        if (!timedOut) borrowed.release(failure !== undefined && !isDatabaseError(failure) ? (failure as Error) : undefined)
-      }
-    }
-
-    return new Promise<Row[]>((resolve, reject) => {
-      const started = Date.now()
-      const timer = setTimeout(() => {
-        timedOut = true
-        reject(new StoreError(`PostgresStore: ${what} ${subject} timed out after ${Math.max(0, until - started)} ms (is PostgreSQL reachable?)`, { code: 'ETIMEDOUT' }))
-        client?.release(new Error('PostgresStore: statement timed out; discarding its connection'))
-      }, Math.max(0, until - started))
-      run().then(
-        (rows) => {
-          clearTimeout(timer)
-          if (!timedOut) resolve(rows)
-        },
-        (err: unknown) => {
-          clearTimeout(timer)
-          if (!timedOut) reject(toStoreError(err, what, subject, this.#table))
-        },
-      )
-    })
+    return this.#runner.run<Row>(what, subject, text, values, until)
   }
-
-  /** Creates the table (or checks it), once per store, on the first client borrowed. */
-  async #prepare(client: PoolClient): Promise<void> {
-    if (this.#createTable) await client.query(this.#sql.createTable)
-    await client.query(this.#sql.checkTable)
-  }
-}
-
-function isDatabaseError(err: unknown): boolean {
-  // node-postgres's DatabaseError: the server answered with an error; the connection is fine.
-  return typeof err === 'object' && err !== null && typeof (err as { severity?: unknown }).severity === 'string'
-}
-
-function toStoreError(err: unknown, what: string, subject: string, table: string): StoreError {
-  if (err instanceof StoreError) return err
-  const message = err instanceof Error ? err.message : String(err)
-  const code = (err as { code?: unknown })?.code
-  if (code === '22P02' && message.includes(DEADLINE_MARKER)) {
-    return new StoreError(`PostgresStore: ${what} ${subject} reached its deadline before it could be written; it was not saved`, { cause: err, code: 'ETIMEDOUT' })
-  }
-  if (code === '42P01' || code === '42703') {
-    return new StoreError(
-      `PostgresStore: ${what} ${subject} failed: ${message}. ${table} is missing or is not a concord-session table; let the store create it (createTable: true) or create it as docs/postgres.md shows`,
-      { cause: err, code: 'ESCHEMA' },
-    )
-  }
-  return new StoreError(`PostgresStore: ${what} ${subject} failed: ${message}`, { cause: err, code: 'EPOSTGRES' })
 }
