@@ -23,6 +23,8 @@ export interface PostgresStoreOptions {
   /**
    * A node-postgres `Pool`. The store borrows a client per call and never ends the pool; close
    * it yourself. Give it `connectionTimeoutMillis` so a connect to an unreachable server ends.
+   * If the pool has no 'error' listener, the store adds one (a dropped idle connection would
+   * otherwise crash the process); add your own to log them.
    */
   pool: Pool
   /** The table, a plain identifier. Default `'concord_sessions'`. */
@@ -121,6 +123,9 @@ export class PostgresStore implements Store {
     this.#migrate = names.legacy === undefined ? undefined : migrateStatement(names.table, names.legacy)
     this.#timeout = timeout
     this.#pruneInterval = pruneInterval
+    // node-postgres reports a dropped idle connection as an 'error' event on the pool, which
+    // crashes the process when nobody listens. The next call reconnects; log it for debugging.
+    if (pool.listenerCount('error') === 0) pool.on('error', (err) => debug('idle connection of %s failed: %s', names.table, err.message))
     const sql = this.#sql
     this.#runner = new StatementRunner(pool, timeout, names.table, async (client) => {
       // Once per store, on the first connection borrowed: create the table, or check it.

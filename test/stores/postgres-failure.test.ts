@@ -5,11 +5,11 @@
  * again once the database is back, and a save answered with an error never lands later.
  */
 import { randomUUID } from 'node:crypto'
-import type pg from 'pg'
+import pg from 'pg'
 import { StoreError } from '../../lib/store'
 import { PostgresStore } from '../../stores/postgres'
 import { newChange } from '../store-conformance'
-import { dropSchema, makePool, startProxy, testSchema, type CuttableProxy } from '../support/postgres'
+import { PG_URL, dropSchema, makePool, startProxy, testSchema, type CuttableProxy } from '../support/postgres'
 
 const schema = testSchema('failure')
 const direct = makePool()
@@ -33,6 +33,7 @@ afterEach(() => {
 })
 
 const TIMEOUT = 1000
+const poolUrl = (port: number) => Object.assign(new URL(PG_URL), { port: String(port) }).toString()
 /** Far more than TIMEOUT: a bound that a loaded machine cannot cross, not a measurement. */
 const BOUND = TIMEOUT + 9000
 
@@ -127,6 +128,22 @@ describe('PostgresStore with the database unreachable', () => {
     await idle(table)
     const record = await eventually(() => store.load(id))
     expect(record).toMatchObject({ version: 1, data: { n: '1' } })
+  })
+
+  it('does not crash when idle connections of a pool without an error listener are cut', async () => {
+    const proxy = await startProxy()
+    proxies.push(proxy)
+    const pool = new pg.Pool({ connectionString: poolUrl(proxy.port), max: 3, connectionTimeoutMillis: TIMEOUT })
+    pools.push(pool)
+    const store = new PostgresStore({ pool, schema, table: `sessions_${tables++}`, timeout: TIMEOUT })
+    const id = randomUUID()
+    await Promise.all([store.save(id, newChange()), store.count(), store.count()]) // three idle connections
+    expect(pool.idleCount).toBeGreaterThan(1) // so the pool reports more than the one error awaited below
+    const errors = new Promise<void>((resolve) => pool.once('error', () => resolve()))
+    proxy.cut()
+    await errors // the pool reported the dropped connections, and nothing threw
+    proxy.restore()
+    expect(await eventually(() => store.load(id))).not.toBeNull()
   })
 
   it('answers with a 503 when the database is down at start-up, then creates its table once it is up', async () => {
