@@ -1,6 +1,7 @@
 /**
  * `npm start`: runs the shop on the store the environment picks (see store-from-env.ts).
- *   PORT (default 3000), SESSION_SECRET, SESSION_STORE, SESSION_DIR, REDIS_URL, REDIS_PREFIX
+ *   PORT (default 3000), SESSION_SECRET, SESSION_STORE_URL, SESSION_HOT_STORE_URL,
+ *   or SESSION_STORE, SESSION_DIR, REDIS_URL, REDIS_PREFIX
  */
 import type { Server } from 'node:http'
 import { createApp } from './app.js'

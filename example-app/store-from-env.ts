@@ -1,9 +1,13 @@
 /**
  * Picks the session store from the environment:
+ *   SESSION_STORE_URL=memory: | file:./.sessions | redis://127.0.0.1:6379/?prefix=shop:sess:
+ *                     | postgres://user:pass@127.0.0.1/shop[?table=…&schema=…]
+ *   SESSION_HOT_STORE_URL=redis://…   with SESSION_STORE_URL: a hot layer over that store
+ * or, without SESSION_STORE_URL:
  *   SESSION_STORE=memory (default)
  *   SESSION_STORE=file   SESSION_DIR=./.sessions
  *   SESSION_STORE=redis  REDIS_URL=redis://127.0.0.1:6379  REDIS_PREFIX=shop:sess:
- * The file and Redis stores are imported only when chosen, so the memory store needs neither.
+ * Each store and its client library is imported only when chosen, so the memory store needs none.
  */
 import { MemoryStore, type Store } from '../lib/index.js'
 
@@ -18,6 +22,8 @@ export interface OpenedStore {
 }
 
 export async function openStoreFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<OpenedStore> {
+  if (env['SESSION_STORE_URL']) return openStoreFromUrl(env['SESSION_STORE_URL'], env['SESSION_HOT_STORE_URL'] || undefined)
+  if (env['SESSION_HOT_STORE_URL']) throw new Error('SESSION_HOT_STORE_URL needs SESSION_STORE_URL, the store it sits over')
   const kind = (env['SESSION_STORE'] ?? 'memory').trim().toLowerCase() || 'memory'
   switch (kind) {
     case 'memory': {
@@ -58,6 +64,21 @@ export async function openStoreFromEnv(env: NodeJS.ProcessEnv = process.env): Pr
   }
 }
 
+/** A store from SESSION_STORE_URL (and a hot layer over it from SESSION_HOT_STORE_URL). */
+async function openStoreFromUrl(url: string, hotUrl: string | undefined): Promise<OpenedStore> {
+  const { createStore } = await import('../stores/create-store.js')
+  const store = await createStore(hotUrl ? { hot: hotUrl, cold: url } : url)
+  const kind = hotUrl ? 'layered' : schemeKind(url)
+  const detail = hotUrl ? `${redactUrl(hotUrl)} over ${redactUrl(url)}` : redactUrl(url)
+  return { store, kind, detail, close: () => store.close() }
+}
+
+/** "postgres" for postgres: and postgresql:, "redis" for redis: and rediss:, else the scheme. */
+function schemeKind(url: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url.trim())?.[1]?.toLowerCase() ?? 'store'
+  return ({ postgresql: 'postgres', rediss: 'redis' } as Record<string, string>)[scheme] ?? scheme
+}
+
 /** The URL without its password, for logs. */
 export function redactUrl(url: string): string {
   try {
@@ -65,6 +86,6 @@ export function redactUrl(url: string): string {
     if (parsed.password) parsed.password = '***'
     return parsed.toString()
   } catch {
-    return '(unparsable REDIS_URL)'
+    return '(an unparsable URL)'
   }
 }

@@ -71,6 +71,15 @@ describe('the packed package', () => {
     expect(out.trim()).toBe('0')
   })
 
+  it('loading the core or the postgres entry does not load pg (an optional peer, not installed here)', () => {
+    const out = node(['-e', `
+      require('concord-session')
+      const { PostgresStore } = require('concord-session/postgres')
+      console.log(typeof PostgresStore, Object.keys(require.cache).filter((k) => /node_modules[\\/]pg[\\/]/.test(k)).length)
+    `], project)
+    expect(out.trim()).toBe('function 0')
+  })
+
   it('ships types that work from CommonJS and ESM consumers, with SessionData augmentation', () => {
     const consumer = `
       import session, { MemoryStore, type Session, type SessionData } from 'concord-session'

@@ -1,0 +1,259 @@
+import createDebug from 'debug'
+import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
+import { touchedExpiry } from '../lib/store.js'
+import { META_KEY, putHot, readEntry, toSession, type HotWrite, type Meta } from './layered-entry.js'
+import { MemoryStore } from './memory.js'
+
+const debug = createDebug('concord-session:layered')
+
+/**
+ * Options of {@link LayeredStore}, checked when it is constructed.
+ *
+ * @example
+ * ```ts
+ * new LayeredStore({ hot: new RedisStore({ client: redis }), cold: new PostgresStore({ pool }), hotTtl: 5 * 60_000 })
+ * new LayeredStore({ hot: new MemoryStore({ max: 10_000 }), cold, singleProcess: true })
+ * ```
+ */
+export interface LayeredStoreOptions {
+  /** The fast store that holds active sessions, e.g. a RedisStore. */
+  hot: Store
+  /** The durable store, the source of truth, e.g. a PostgresStore. */
+  cold: Store
+  /** The longest, in ms, a session stays in the hot layer after it was read from cold. Default 5 minutes. */
+  hotTtl?: number
+  /**
+   * Required, as `true`, when the hot layer lives in this process (a MemoryStore): nothing tells
+   * other processes' hot layers about this one's writes, so it is only correct when this is the
+   * only process using the cold store.
+   */
+  singleProcess?: boolean
+  /** After a hot-layer failure, how long in ms to use the cold store alone before trying hot again. Default 1000. */
+  hotRetryAfter?: number
+}
+
+/** More ids than this to repair after a hot outage, and the hot layer is cleared instead. */
+const MAX_PENDING = 10_000
+
+/**
+ * A fast hot store over a durable cold one. Cold is the source of truth: every save is
+ * version-checked there, then reaches hot before it is answered.
+ *
+ * - **Reads** go to hot. On a miss they go to cold and fill hot. An entry lives in hot at most
+ *   `hotTtl` after it was filled, so hot holds only active sessions; a read served by hot moves the
+ *   idle expiry in hot, and in cold (without waiting for it) once it has run `hotTtl` ahead of it.
+ * - **Writes** go to cold, then to hot by compare-and-set on a version kept in each hot entry, so a
+ *   refill that read cold earlier never overwrites them: hot never serves a version older than
+ *   one a request was told was saved. A destroy leaves a tombstone in hot for `hotTtl`, so no
+ *   refill in flight brings the session back.
+ * - **A hot layer that fails** is skipped: calls go to cold alone for `hotRetryAfter` ms, then
+ *   hot is tried again. Sessions written meanwhile are marked in hot before it serves again.
+ *   No call fails because hot did. (A hot layer that only this process cannot reach may serve
+ *   other processes an older version, for at most `hotTtl`.)
+ *
+ * The per-user index, `count` and `clear` are the cold store's. `close` closes both layers.
+ *
+ * @example
+ * ```ts
+ * import { LayeredStore } from 'concord-session/layered'
+ * const store = new LayeredStore({ hot: new RedisStore({ client: redis }), cold: new PostgresStore({ pool }), hotTtl: 5 * 60_000 })
+ * app.use(session(store, { secret: process.env.SESSION_SECRET! }))
+ * ```
+ */
+export class LayeredStore implements Store {
+  readonly #hot: Store
+  readonly #cold: Store
+  readonly #hotTtl: number
+  readonly #retryAfter: number
+  #hotDownUntil = 0
+  /** Sessions written while hot was skipped: what hot must learn before it serves again. */
+  readonly #pending = new Map<string, HotWrite>()
+  #repairing: Promise<boolean> | undefined
+
+  constructor(options: LayeredStoreOptions) {
+    const { hot, cold, hotTtl = 5 * 60_000, singleProcess = false, hotRetryAfter = 1000 } = options ?? ({} as LayeredStoreOptions)
+    for (const [name, store] of [['hot', hot], ['cold', cold]] as const) {
+      if (!store || typeof store.load !== 'function' || typeof store.save !== 'function' || typeof store.destroy !== 'function') {
+        throw new TypeError(`LayeredStore: ${name} must be a concord-session Store (load, save, touch, destroy), got ${String(store)}`)
+      }
+    }
+    if (hot === cold) throw new TypeError('LayeredStore: hot and cold must be two different stores')
+    if (typeof hotTtl !== 'number' || !Number.isFinite(hotTtl) || hotTtl < 1000) {
+      throw new TypeError(`LayeredStore: hotTtl must be a number of ms, at least 1000 (it must outlast a refill in flight), got ${String(hotTtl)}`)
+    }
+    if (typeof hotRetryAfter !== 'number' || !Number.isFinite(hotRetryAfter) || hotRetryAfter <= 0) {
+      throw new TypeError(`LayeredStore: hotRetryAfter must be a positive number of ms, got ${String(hotRetryAfter)}`)
+    }
+    if (hot instanceof MemoryStore && singleProcess !== true) {
+      throw new TypeError(
+        'LayeredStore: a MemoryStore hot layer lives in one process and would serve stale sessions when other processes write to the cold store. Use a shared hot store (RedisStore), or pass singleProcess: true if this is the only process',
+      )
+    }
+    this.#hot = hot
+    this.#cold = cold
+    this.#hotTtl = hotTtl
+    this.#retryAfter = hotRetryAfter
+  }
+
+  async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
+    if (await this.#hotUsable()) {
+      try {
+        const entry = readEntry(await this.#hot.load(id))
+        if (entry?.meta.dead) return null
+        if (entry && !entry.meta.marker) return await this.#served(id, entry, options)
+      } catch (err) {
+        this.#hotFailed('load', err)
+      }
+    }
+    const record = await this.#cold.load(id, options)
+    if (record && (await this.#hotUsable())) {
+      await putHot(this.#hot, id, { kind: 'session', record }, this.#hotTtl).catch((err: unknown) => this.#hotFailed('fill', err))
+    }
+    return record
+  }
+
+  async save(id: string, change: SessionChange): Promise<SaveResult> {
+    if (META_KEY in change.set) throw new TypeError(`LayeredStore: the session key ${JSON.stringify(META_KEY)} is reserved`)
+    const result = await this.#cold.save(id, change)
+    if (result.ok) {
+      const write: HotWrite =
+        change.expectedVersion === null
+          ? { kind: 'session', record: recordOf(change, result.version) }
+          : { kind: 'change', change, version: result.version }
+      await this.#toHot(id, write)
+    }
+    return result
+  }
+
+  async touch(id: string, expiresAt: number): Promise<void> {
+    await this.#cold.touch(id, expiresAt)
+    if (!(await this.#hotUsable())) return
+    try {
+      const entry = readEntry(await this.#hot.load(id))
+      if (!entry || entry.meta.dead || entry.meta.marker) return
+      // If a save beats this, it carries its own expiry, so the result does not matter.
+      await this.#hot.save(id, metaChange(entry.raw, { ...entry.meta, e: expiresAt, k: expiresAt }))
+    } catch (err) {
+      this.#hotFailed('touch', err)
+    }
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.#cold.destroy(id)
+    await this.#toHot(id, { kind: 'dead' })
+  }
+
+  async listByUser(userId: string): Promise<string[]> {
+    return this.#cold.listByUser ? this.#cold.listByUser(userId) : []
+  }
+
+  /** Destroys each of the user's sessions through both layers; a login after the call began stays. */
+  async destroyByUser(userId: string): Promise<number> {
+    const ids = await this.listByUser(userId)
+    for (const id of ids) await this.destroy(id)
+    return ids.length
+  }
+
+  async count(): Promise<number> {
+    if (!this.#cold.count) throw new TypeError('LayeredStore: the cold store cannot count its sessions')
+    return this.#cold.count()
+  }
+
+  async clear(): Promise<void> {
+    await this.#cold.clear?.()
+    await this.#hot.clear?.()
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#hot.close?.(), this.#cold.close?.()])
+  }
+
+  /** A live hot entry as the session, touched as cold would touch it. */
+  async #served(id: string, entry: { meta: Meta; raw: SessionRecord }, options: LoadOptions): Promise<SessionRecord | null> {
+    const now = Date.now()
+    const record = toSession(entry)
+    if (record.expiresAt <= now) return null
+    if (options.touchAt === undefined) return record
+    record.expiresAt = touchedExpiry(record, options.touchAt, options.absoluteTimeout)
+    if (record.expiresAt <= now) {
+      await this.destroy(id) // past its absolute timeout: gone for good, as cold would do
+      return null
+    }
+    if (record.expiresAt === entry.meta.e) return record
+    // Cold learns the new expiry once it runs hotTtl ahead of what cold holds; neither write
+    // holds up the read. One hot connection keeps the order, so the next read sees it.
+    const meta: Meta = { ...entry.meta, e: record.expiresAt }
+    if (record.expiresAt - entry.meta.k > this.#hotTtl) {
+      meta.k = record.expiresAt
+      this.#cold.touch(id, record.expiresAt).catch((err: unknown) => debug('touch of %s in cold failed: %O', id, err))
+    }
+    this.#hot.save(id, metaChange(entry.raw, meta)).catch((err: unknown) => this.#hotFailed('touch', err))
+    return record
+  }
+
+  /** Writes to hot, or remembers what hot must learn when it is back. */
+  async #toHot(id: string, write: HotWrite): Promise<void> {
+    if (await this.#hotUsable()) {
+      try {
+        await putHot(this.#hot, id, write, this.#hotTtl)
+        return
+      } catch (err) {
+        this.#hotFailed('write', err)
+      }
+    }
+    // Hot could not take it: mark the session there before hot serves again.
+    this.#pending.set(id, write.kind === 'dead' ? write : { kind: 'marker', version: write.kind === 'session' ? write.record.version : write.kind === 'change' ? write.version : 0 })
+  }
+
+  /** Hot is usable unless it failed within hotRetryAfter, and once what it missed is repaired. */
+  async #hotUsable(): Promise<boolean> {
+    if (Date.now() < this.#hotDownUntil) return false
+    if (this.#pending.size === 0) return true
+    return (this.#repairing ??= this.#repair().finally(() => (this.#repairing = undefined)))
+  }
+
+  async #repair(): Promise<boolean> {
+    try {
+      if (this.#pending.size > MAX_PENDING && this.#hot.clear) {
+        await this.#hot.clear()
+        this.#pending.clear()
+        return true
+      }
+      for (const [id, write] of [...this.#pending]) {
+        await putHot(this.#hot, id, write, this.#hotTtl)
+        if (this.#pending.get(id) === write) this.#pending.delete(id)
+      }
+      return true
+    } catch (err) {
+      this.#hotFailed('repair', err)
+      return false
+    }
+  }
+
+  #hotFailed(what: string, err: unknown): void {
+    if (Date.now() >= this.#hotDownUntil) debug('hot layer failed (%s); using cold alone for %d ms: %O', what, this.#retryAfter, err)
+    this.#hotDownUntil = Date.now() + this.#retryAfter
+  }
+}
+
+/** A hot save that changes only an entry's meta, against the version it was read at. */
+function metaChange(raw: SessionRecord, meta: Meta): SessionChange {
+  return {
+    set: { [META_KEY]: JSON.stringify(meta) }, unset: [], cookie: raw.cookie, createdAt: raw.createdAt,
+    expiresAt: raw.expiresAt, idleTimeout: raw.idleTimeout, userId: null, expectedVersion: raw.version,
+  }
+}
+
+/** The whole session a create wrote. */
+function recordOf(change: SessionChange, version: number): SessionRecord {
+  const record: SessionRecord = {
+    data: { ...change.set },
+    cookie: change.cookie,
+    createdAt: change.createdAt,
+    expiresAt: change.expiresAt,
+    idleTimeout: change.idleTimeout,
+    version,
+  }
+  if (change.userId !== null) record.userId = change.userId
+  return record
+}

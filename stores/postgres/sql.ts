@@ -1,0 +1,265 @@
+/**
+ * The SQL of the PostgreSQL store: identifiers, the table, and one statement per store call.
+ *
+ * Identifiers (schema, table, legacy table) are checked against a strict pattern and then
+ * double-quoted, so no caller-supplied text ever reaches a statement unquoted; every value
+ * travels as a bind parameter.
+ *
+ * Times are `timestamptz` in the table and epoch ms on the wire: `ts($n)` turns a parameter in
+ * ms into a timestamptz (exact to the ms, as to_timestamp rounds to the microsecond), `ms(col)`
+ * turns a column back. Expiry compares with the app's clock (passed as a parameter, as every
+ * store does); the save deadline compares with the server's `clock_timestamp()`, the time the
+ * write actually happens.
+ */
+import { createHash } from 'node:crypto'
+
+/** A name PostgreSQL accepts unquoted, of at most 63 bytes (NAMEDATALEN - 1). */
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** `"name"` after checking it; throws a TypeError saying what is allowed. */
+export function quoteIdentifier(name: unknown, what: string): string {
+  if (typeof name !== 'string' || !IDENTIFIER.test(name) || Buffer.byteLength(name) > 63) {
+    throw new TypeError(
+      `PostgresStore: ${what} must be a plain SQL identifier (letters, digits and _, not starting with a digit, at most 63 characters), got ${JSON.stringify(name)}`,
+    )
+  }
+  return `"${name}"`
+}
+
+/** The tables of one store, each quoted and schema-qualified (or found through search_path). */
+export interface TableNames {
+  /** The concord table, e.g. `"app"."concord_sessions"`. */
+  table: string
+  /** The quoted schema, when one was given (created with the table). */
+  schema?: string
+  /** The unquoted table name, the base of its index names. */
+  bare: string
+  /** connect-pg-simple's table, when migrating from it. */
+  legacy?: string
+}
+
+/**
+ * Checks and quotes the names. `legacyTable` is `'session'` (in `schema`, or on search_path)
+ * or `'otherschema.session'`.
+ */
+export function tableNames(table: unknown, schema: unknown, legacyTable: unknown): TableNames {
+  const quotedSchema = schema === undefined ? undefined : quoteIdentifier(schema, 'schema')
+  const qualify = (name: string) => (quotedSchema === undefined ? name : `${quotedSchema}.${name}`)
+  const names: TableNames = { table: qualify(quoteIdentifier(table, 'table')), bare: table as string }
+  if (quotedSchema !== undefined) names.schema = quotedSchema
+  // The index names add up to 12 characters to the table's and must fit in 63 too.
+  quoteIdentifier(`${table as string}_expires_at`, 'table (plus "_expires_at", its index name)')
+  if (legacyTable !== undefined) {
+    const parts = typeof legacyTable === 'string' ? legacyTable.split('.') : [legacyTable]
+    if (parts.length > 2) throw new TypeError(`PostgresStore: legacyTable must be 'table' or 'schema.table', got ${JSON.stringify(legacyTable)}`)
+    names.legacy = parts.length === 2
+      ? `${quoteIdentifier(parts[0], 'legacyTable schema')}.${quoteIdentifier(parts[1], 'legacyTable')}`
+      : qualify(quoteIdentifier(parts[0], 'legacyTable'))
+  }
+  return names
+}
+
+const ts = (param: string) => `to_timestamp(${param}::float8 / 1000)`
+const ms = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`
+
+/** The columns every statement that returns a session selects, from a row source `s`. */
+const RECORD = (s: string, data = `${s}.data`) =>
+  `${data} AS data, ${s}.cookie, ${s}.version, ${ms(`${s}.created_at`)}::bigint AS created_ms, ` +
+  `${ms(`${s}.expires_at`)}::bigint AS expires_ms, ${s}.idle_timeout, ${s}.user_id`
+
+/** Marks the error a save's statement raises when it wrote after its deadline (and so undoes the write). */
+export const DEADLINE_MARKER = 'concord-session: deadline passed at '
+
+/**
+ * A column that fails the whole statement, undoing its write, if it wrote (`wrote` is not null)
+ * after the deadline `$d`. It is evaluated after the write (the row it reads comes from the
+ * write's RETURNING), so a save held up by a lock or a slow network past its deadline cannot
+ * land. The cast of a volatile text to int is the error: plain SQL has no RAISE, and a constant
+ * would be folded (and fail) when the statement is planned.
+ */
+const deadlineGuard = (wrote: string, d: string) =>
+  `CASE WHEN ${wrote} IS NOT NULL AND ${d}::float8 IS NOT NULL AND clock_timestamp() > ${ts(d)}
+    THEN ('${DEADLINE_MARKER}' || clock_timestamp()::text)::int END AS deadline_guard`
+
+/** The idle expiry a touch at $touchAt (ms) gives row `s`, capped at created_at + $absolute when given. */
+const touched = (s: string, touchAt: string, absolute: string) =>
+  `LEAST(${touchAt}::float8 + ${s}.idle_timeout, COALESCE(${ms(`${s}.created_at`)} + ${absolute}::float8, 'Infinity'::float8))`
+
+export interface Statements {
+  /** Creates the table and its indexes, under an advisory lock; a simple (multi-statement) query. */
+  createTable: string
+  /** Fails unless the table has every column the store uses. */
+  checkTable: string
+  /** $1 id, $2 now: one row, with the live session's columns or NULLs (and the connect-pg-simple row's). */
+  load: string
+  /** $1 id, $2 now, $3 touchAt, $4 absoluteTimeout or null: touches and returns the live session, or deletes it when the touch ends it. */
+  loadTouch: string
+  /**
+   * $1 id, $2 now, $3 expected version, $4 removed keys, $5 changed keys (jsonb), $6 expiresAt,
+   * $7 idleTimeout, $8 cookie (jsonb), $9 userId, $10 deadline (ms, server clock).
+   * Locks the live row, updates it if its version matches and the deadline has not passed, and
+   * returns `saved` (the new version) or, when nothing was written, the current row.
+   */
+  update: string
+  /**
+   * $1 id, $2 now, $3 createdAt, $4 data (jsonb), $5 expiresAt, $6 idleTimeout, $7 cookie,
+   * $8 userId, $9 deadline. Inserts, replacing only an expired row of the same id (and never
+   * over a live connect-pg-simple row); returns `saved`, or the live row it met, and whether the
+   * deadline still allowed the write.
+   */
+  create: string
+  /** $1 id, $2 expiresAt, $3 now. */
+  touch: string
+  /** $1 id. */
+  destroy: string
+  /** $1 userId, $2 now. */
+  listByUser: string
+  /** $1 userId, $2 now: deletes all the user's rows, counts the live ones. */
+  destroyByUser: string
+  /** $1 now. */
+  count: string
+  clear: string
+  /** $1 now: deletes expired rows, returns how many. */
+  prune: string
+}
+
+/** Every statement of one store, for a table and (optionally) a connect-pg-simple table. */
+export function statements(names: TableNames): Statements {
+  const { table, legacy } = names
+  const index = (suffix: string) => `"${names.bare}_${suffix}"`
+  const lockKey = createHash('sha256').update(`concord-session:${table}`).digest().readBigInt64BE(0).toString()
+
+  // A load returns the connect-pg-simple row too, in the same statement, when there is no concord row.
+  const legacyColumns = legacy === undefined ? '' : `, l.sess::text AS legacy_sess, ${ms('l.expire::timestamptz')}::bigint AS legacy_expires_ms`
+  const legacyJoin = (s: string, extra = '') =>
+    legacy === undefined ? '' : `LEFT JOIN ${legacy} l ON l.sid = $1 AND l.expire > ${ts('$2')} AND ${s}.id IS NULL ${extra}`
+  const legacyLive = legacy === undefined ? '' : `UNION ALL SELECT 1 FROM ${legacy} l WHERE l.expire > ${ts('$1')} AND NOT EXISTS (SELECT 1 FROM ${table} c WHERE c.id = l.sid)`
+
+  return {
+    createTable: [
+      // Two processes starting at once must not both run CREATE TABLE: the second would fail
+      // on pg_type's unique index. The lock is held to the end of this implicit transaction.
+      `SELECT pg_advisory_xact_lock(${lockKey})`,
+      names.schema === undefined ? '' : `CREATE SCHEMA IF NOT EXISTS ${names.schema}`,
+      `CREATE TABLE IF NOT EXISTS ${table} (
+        id text PRIMARY KEY,
+        data jsonb NOT NULL,
+        version bigint NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        idle_timeout bigint NOT NULL,
+        cookie jsonb NOT NULL,
+        user_id text
+      )`,
+      `CREATE INDEX IF NOT EXISTS ${index('expires_at')} ON ${table} (expires_at)`,
+      `CREATE INDEX IF NOT EXISTS ${index('user_id')} ON ${table} (user_id) WHERE user_id IS NOT NULL`,
+    ].filter(Boolean).join(';\n'),
+
+    checkTable:
+      `SELECT id, data, version, created_at, expires_at, idle_timeout, cookie, user_id FROM ${table} LIMIT 0` +
+      (legacy === undefined ? '' : `;\nSELECT sid, sess, expire FROM ${legacy} LIMIT 0`),
+
+    load: `SELECT ${RECORD('s')}${legacyColumns}
+      FROM (SELECT 1) one
+      LEFT JOIN ${table} s ON s.id = $1 AND s.expires_at > ${ts('$2')}
+      ${legacyJoin('s')}`,
+
+    // UPDATE and DELETE have exclusive conditions, so at most one of them changes the row.
+    loadTouch: `WITH kept AS (
+        UPDATE ${table} s SET expires_at = to_timestamp(${touched('s', '$3', '$4')} / 1000)
+        WHERE s.id = $1 AND s.expires_at > ${ts('$2')} AND ${touched('s', '$3', '$4')} > $2::float8
+        RETURNING s.*
+      ), ended AS (
+        DELETE FROM ${table} s
+        WHERE s.id = $1 AND s.expires_at > ${ts('$2')} AND ${touched('s', '$3', '$4')} <= $2::float8
+        RETURNING s.id
+      )
+      SELECT ${RECORD('kept')}${legacyColumns}
+      FROM (SELECT 1) one
+      LEFT JOIN kept ON true
+      ${legacyJoin('kept', 'AND NOT EXISTS (SELECT 1 FROM ended)')}`,
+
+    // FOR UPDATE returns the newest committed row even if it changed after this statement's
+    // snapshot, so a conflict carries the row that beat this save, not an older one.
+    update: `WITH cur AS MATERIALIZED (
+        SELECT * FROM ${table} WHERE id = $1 AND expires_at > ${ts('$2')} FOR UPDATE
+      ), upd AS (
+        UPDATE ${table} s SET
+          data = (s.data - $4::text[]) || $5::jsonb, version = s.version + 1,
+          expires_at = ${ts('$6')}, idle_timeout = $7, cookie = $8::jsonb, user_id = $9
+        FROM cur
+        WHERE s.id = cur.id AND cur.version = $3 AND ($10::float8 IS NULL OR clock_timestamp() <= ${ts('$10')})
+        RETURNING s.version
+      )
+      SELECT upd.version AS saved, cur.id IS NOT NULL AS found, ${deadlineGuard('upd.version', '$10')},
+        ${RECORD('cur', 'CASE WHEN upd.version IS NULL THEN cur.data END')}${legacyColumns}
+      FROM (SELECT 1) one LEFT JOIN cur ON true LEFT JOIN upd ON true
+      ${legacyJoin('cur')}`,
+
+    create: `WITH gate AS MATERIALIZED (
+        SELECT $9::float8 IS NULL OR clock_timestamp() <= ${ts('$9')} AS open
+      ), ins AS (
+        INSERT INTO ${table} AS s (id, data, version, created_at, expires_at, idle_timeout, cookie, user_id)
+        SELECT $1, $4::jsonb, 1, ${ts('$3')}, ${ts('$5')}, $6, $7::jsonb, $8 FROM gate WHERE gate.open
+          ${legacy === undefined ? '' : `AND NOT EXISTS (SELECT 1 FROM ${legacy} l WHERE l.sid = $1 AND l.expire > ${ts('$2')})`}
+        ON CONFLICT (id) DO UPDATE SET
+          data = excluded.data, version = 1, created_at = excluded.created_at, expires_at = excluded.expires_at,
+          idle_timeout = excluded.idle_timeout, cookie = excluded.cookie, user_id = excluded.user_id
+        WHERE s.expires_at <= ${ts('$2')}
+        RETURNING s.version
+      ), cur AS (
+        SELECT * FROM ${table} WHERE id = $1 AND expires_at > ${ts('$2')}
+      )
+      SELECT ins.version AS saved, cur.id IS NOT NULL AS found, gate.open, ${deadlineGuard('ins.version', '$9')}, ${RECORD('cur')}${legacyColumns}
+      FROM gate LEFT JOIN ins ON true LEFT JOIN cur ON ins.version IS NULL
+      ${legacyJoin('cur', 'AND ins.version IS NULL')}`,
+
+    touch: legacy === undefined
+      ? `UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = $1 AND expires_at > ${ts('$3')}`
+      : `WITH c AS (
+          UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = $1 AND expires_at > ${ts('$3')} RETURNING id
+        )
+        UPDATE ${legacy} SET expire = ${ts('$2')} WHERE sid = $1 AND expire > ${ts('$3')} AND NOT EXISTS (SELECT 1 FROM c)`,
+
+    destroy: legacy === undefined
+      ? `DELETE FROM ${table} WHERE id = $1`
+      : `WITH c AS (DELETE FROM ${table} WHERE id = $1) DELETE FROM ${legacy} WHERE sid = $1`,
+
+    listByUser: `SELECT id FROM ${table} WHERE user_id = $1 AND expires_at > ${ts('$2')} ORDER BY id`,
+
+    destroyByUser: `WITH gone AS (DELETE FROM ${table} WHERE user_id = $1 RETURNING expires_at)
+      SELECT count(*) FILTER (WHERE expires_at > ${ts('$2')})::int AS n FROM gone`,
+
+    count: `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${table} WHERE expires_at > ${ts('$1')} ${legacyLive}) live`,
+
+    clear: legacy === undefined
+      ? `DELETE FROM ${table}`
+      : `WITH c AS (DELETE FROM ${table}) DELETE FROM ${legacy}`,
+
+    prune: legacy === undefined
+      ? `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1) SELECT count(*)::int AS n FROM gone`
+      : `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1),
+          old AS (DELETE FROM ${legacy} WHERE expire <= ${ts('$1')} RETURNING 1)
+        SELECT ((SELECT count(*) FROM gone) + (SELECT count(*) FROM old))::int AS n`,
+  }
+}
+
+/**
+ * $1 id, $2 raw sess text as read, $3 data (jsonb), $4 createdAt, $5 expiresAt, $6 idleTimeout,
+ * $7 cookie, $8 userId, $9 deadline. Moves a connect-pg-simple session into the concord table
+ * with this save's change applied, only if its `sess` is still the text that was read; returns
+ * `saved` (version 2), or nothing when the legacy row changed or a concord row already exists.
+ */
+export function migrateStatement(table: string, legacy: string): string {
+  return `WITH gate AS MATERIALIZED (
+      SELECT $9::float8 IS NULL OR clock_timestamp() <= ${ts('$9')} AS open
+    ), old AS (
+      DELETE FROM ${legacy} l USING gate WHERE gate.open AND l.sid = $1 AND l.sess::text = $2 RETURNING l.sid
+    ), ins AS (
+      INSERT INTO ${table} (id, data, version, created_at, expires_at, idle_timeout, cookie, user_id)
+      SELECT old.sid, $3::jsonb, 2, ${ts('$4')}, ${ts('$5')}, $6, $7::jsonb, $8 FROM old
+      ON CONFLICT (id) DO NOTHING
+      RETURNING version
+    )
+    SELECT ins.version AS saved, gate.open, ${deadlineGuard('ins.version', '$9')} FROM gate LEFT JOIN ins ON true`
+}

@@ -1,0 +1,340 @@
+import type { Pool } from 'pg'
+import createDebug from 'debug'
+import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../../lib/store.js'
+import { StoreError, isValidSessionId, touchedExpiry } from '../../lib/store.js'
+import { changedKeys, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
+import { fromLegacy, migratedData, type LegacyRow } from './migration.js'
+import { StatementRunner } from './runner.js'
+import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
+
+const debug = createDebug('concord-session:postgres')
+
+/**
+ * Options of {@link PostgresStore}, checked when the store is constructed: a bad value throws a
+ * TypeError that says what to change.
+ *
+ * @example
+ * ```ts
+ * new PostgresStore({ pool, schema: 'app', table: 'sessions', pruneInterval: 5 * 60_000 })
+ * new PostgresStore({ pool, legacyTable: 'session' }) // read connect-pg-simple's sessions too
+ * ```
+ */
+export interface PostgresStoreOptions {
+  /**
+   * A node-postgres `Pool`. The store borrows a client per call and never ends the pool; close
+   * it yourself. Give it `connectionTimeoutMillis` so a connect to an unreachable server ends.
+   * If the pool has no 'error' listener, the store adds one (a dropped idle connection would
+   * otherwise crash the process); add your own to log them.
+   */
+  pool: Pool
+  /** The table, a plain identifier. Default `'concord_sessions'`. */
+  table?: string
+  /** The table's schema, a plain identifier. Default: the first schema on the search_path. */
+  schema?: string
+  /**
+   * Create the schema, table and indexes on first use if they are missing. Default `true`.
+   * Safe when several processes start at once (an advisory lock serializes them). With `false`
+   * the store only checks that the table has its columns.
+   */
+  createTable?: boolean
+  /**
+   * How often, in ms, expired rows are deleted (each wait is jittered by ±25% so processes do not
+   * prune in step), or `false` to prune only when you call {@link PostgresStore.prune}.
+   * Default 15 minutes. Expired rows are never returned either way.
+   */
+  pruneInterval?: number | false
+  /**
+   * How long, in ms, one store call may take before it fails with a StoreError (status 503,
+   * code `ETIMEDOUT`), for example while PostgreSQL is unreachable. Default 2000. A save
+   * carries the earlier of this and the middleware's deadline into its statement, so a save
+   * that timed out never takes effect later.
+   */
+  timeout?: number
+  /**
+   * connect-pg-simple's table (`'session'`, or `'schema.session'`): its sessions are read as
+   * well, and each moves into this store's table on its first save.
+   */
+  legacyTable?: string
+}
+
+/** A save meets a concurrent create or a legacy row's change at most a few times in a row. */
+const MAX_SAVE_STEPS = 4
+const DEFAULT_PRUNE_INTERVAL = 15 * 60_000
+
+type Row = SessionRow & Partial<LegacyRow> & { saved?: string | null; found?: string; open?: string; legacy_sess?: string | null; legacy_expires_ms?: string | null }
+
+/**
+ * A session store on PostgreSQL, through node-postgres.
+ *
+ * One row per session: `data jsonb` (each session key's JSON text), `version`, `created_at`,
+ * `expires_at`, `idle_timeout`, `cookie jsonb` (this session's cookie overrides) and `user_id`,
+ * with indexes on `expires_at` and `user_id`.
+ *
+ * Round trips: a load with its touch is one statement, and so is a save: it locks the row,
+ * checks the version and writes only the changed keys (`data - removed || changed`), or
+ * returns the row that beat it, in the same statement. A read request costs one round trip and a
+ * write request two.
+ *
+ * Failure: every call settles within `timeout` ms, with a StoreError (status 503) when
+ * PostgreSQL is unreachable, and works again once it is back. A save refuses to apply after
+ * its deadline, checked with `clock_timestamp()` in the statement itself (the app's and the
+ * database's clocks are assumed to agree, as NTP keeps them). A row it cannot read is a
+ * StoreError naming the session.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import session from 'concord-session'
+ * import { PostgresStore } from 'concord-session/postgres'
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 2000 })
+ * pool.on('error', (err) => console.error('postgres', err.message))
+ * app.use(session(new PostgresStore({ pool }), { secret: process.env.SESSION_SECRET! }))
+ * ```
+ */
+export class PostgresStore implements Store {
+  readonly #pool: Pool
+  readonly #sql: Statements
+  readonly #migrate: string | undefined
+  readonly #table: string
+  readonly #timeout: number
+  readonly #pruneInterval: number | false
+  readonly #runner: StatementRunner
+  #timer: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor(options: PostgresStoreOptions) {
+    const { pool, table = 'concord_sessions', schema, createTable = true, pruneInterval = DEFAULT_PRUNE_INTERVAL, timeout = 2000, legacyTable } =
+      options ?? ({} as PostgresStoreOptions)
+    if (!pool || typeof pool.connect !== 'function' || typeof (pool as { totalCount?: unknown }).totalCount !== 'number') {
+      throw new TypeError('PostgresStore: pool must be a node-postgres Pool, e.g. new PostgresStore({ pool: new pg.Pool({ connectionString }) })')
+    }
+    if (typeof createTable !== 'boolean') throw new TypeError(`PostgresStore: createTable must be true or false, got ${JSON.stringify(createTable)}`)
+    if (pruneInterval !== false && (typeof pruneInterval !== 'number' || !Number.isFinite(pruneInterval) || pruneInterval <= 0)) {
+      throw new TypeError(`PostgresStore: pruneInterval must be a positive number of ms or false, got ${String(pruneInterval)}`)
+    }
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
+      throw new TypeError(`PostgresStore: timeout must be a positive number of ms, got ${String(timeout)}`)
+    }
+    const names = tableNames(table, schema, legacyTable)
+    this.#pool = pool
+    this.#table = names.table
+    this.#sql = statements(names)
+    this.#migrate = names.legacy === undefined ? undefined : migrateStatement(names.table, names.legacy)
+    this.#timeout = timeout
+    this.#pruneInterval = pruneInterval
+    // node-postgres reports a dropped idle connection as an 'error' event on the pool, which
+    // crashes the process when nobody listens. The next call reconnects; log it for debugging.
+    if (pool.listenerCount('error') === 0) pool.on('error', (err) => debug('idle connection of %s failed: %s', names.table, err.message))
+    const sql = this.#sql
+    this.#runner = new StatementRunner(pool, timeout, names.table, async (client) => {
+      // Once per store, on the first connection borrowed: create the table, or check it.
+      if (createTable) await client.query(sql.createTable)
+      await client.query(sql.checkTable)
+    })
+    this.#schedulePrune()
+  }
+
+  /**
+   * The session, or `null` if unknown, expired, or past its absolute timeout at `touchAt`.
+   * With `touchAt`, the idle expiry moves in the same statement.
+   *
+   * @example
+   * ```ts
+   * const record = await store.load(id, { touchAt: Date.now(), absoluteTimeout: 12 * 3_600_000 })
+   * ```
+   */
+  async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
+    if (!isValidSessionId(id)) return null
+    const now = Date.now()
+    const [row] =
+      options.touchAt === undefined
+        ? await this.#query('load of session', id, 'load', [id, now])
+        : await this.#query('load of session', id, 'loadTouch', [id, now, options.touchAt, options.absoluteTimeout ?? null])
+    if (row && row.data !== null) return toRecord(id, row)
+    if (!row?.legacy_sess) return null
+    // A connect-pg-simple session, until its first save moves it.
+    const record = this.#legacy(id, row, now)
+    if (options.touchAt !== undefined) {
+      record.expiresAt = touchedExpiry(record, options.touchAt, options.absoluteTimeout)
+      if (record.expiresAt <= now) return null
+      await this.touch(id, record.expiresAt)
+    }
+    return record
+  }
+
+  /**
+   * Writes the changed keys against `expectedVersion` in one statement, or answers with the
+   * current record (a conflict) or `'gone'`. Rejects with code `ETIMEDOUT` if the deadline
+   * passed first; the write then never happens.
+   *
+   * @example
+   * ```ts
+   * const result = await store.save(id, { ...change, expectedVersion: record.version })
+   * if (!result.ok && result.reason === 'conflict') retryOnto(result.current)
+   * ```
+   */
+  async save(id: string, change: SessionChange): Promise<SaveResult> {
+    if (!isValidSessionId(id)) throw new TypeError(`PostgresStore: save needs a valid session id, got ${JSON.stringify(id)}`)
+    const deadline = effectiveDeadline(change, Date.now() + this.#timeout)
+    const cookie = JSON.stringify(change.cookie)
+    for (let step = 0; step < MAX_SAVE_STEPS; step++) {
+      const now = Date.now()
+      if (change.expectedVersion === null) {
+        const [row] = await this.#query('save of session', id, 'create', [
+          id, now, change.createdAt, changedKeys(change.set), change.expiresAt, change.idleTimeout, cookie, change.userId, deadline,
+        ], deadline)
+        if (row!.saved) return { ok: true, version: Number(row!.saved) }
+        if (row!.found === 't') return { ok: false, reason: 'conflict', current: toRecord(id, row!) }
+        if (row!.legacy_sess) return { ok: false, reason: 'conflict', current: this.#legacy(id, row!, now) }
+        if (row!.open !== 't') throw this.#late(id, deadline)
+        continue // a create that committed after this statement began: the next one sees it
+      }
+
+      const [row] = await this.#query('save of session', id, 'update', [
+        id, now, change.expectedVersion, change.unset, changedKeys(change.set), change.expiresAt, change.idleTimeout, cookie, change.userId, deadline,
+      ], deadline)
+      if (row!.saved) return { ok: true, version: Number(row!.saved) }
+      if (row!.found === 't') {
+        const current = toRecord(id, row!)
+        if (current.version !== change.expectedVersion) return { ok: false, reason: 'conflict', current }
+        throw this.#late(id, deadline)
+      }
+      if (!row!.legacy_sess || this.#migrate === undefined) return { ok: false, reason: 'gone' }
+
+      const current = this.#legacy(id, row!, now)
+      // A legacy session is version 1; the save that moves it writes version 2.
+      if (change.expectedVersion !== 1) return { ok: false, reason: 'conflict', current }
+      const [moved] = await this.#query('save of session', id, this.#migrate, [
+        id, row!.legacy_sess, changedKeys(migratedData(current, change)), current.createdAt, change.expiresAt, change.idleTimeout, cookie, change.userId, deadline,
+      ], deadline)
+      if (moved!.saved) return { ok: true, version: Number(moved!.saved) }
+      if (moved!.open !== 't') throw this.#late(id, deadline)
+      // The legacy row changed or was moved meanwhile: look again.
+    }
+    throw new StoreError(`PostgresStore: save of session ${id} did not settle in ${MAX_SAVE_STEPS} steps (it kept changing)`, { code: 'EBUSY' })
+  }
+
+  /**
+   * Sets the idle expiry of a live session; never creates one.
+   *
+   * @example
+   * ```ts
+   * await store.touch(id, Date.now() + 3_600_000)
+   * ```
+   */
+  async touch(id: string, expiresAt: number): Promise<void> {
+    if (!isValidSessionId(id)) return
+    await this.#query('touch of session', id, 'touch', [id, expiresAt, Date.now()])
+  }
+
+  /**
+   * Deletes the session's row (and its connect-pg-simple row, with `legacyTable`).
+   *
+   * @example
+   * ```ts
+   * await store.destroy(id)
+   * ```
+   */
+  async destroy(id: string): Promise<void> {
+    if (!isValidSessionId(id)) return
+    await this.#query('destroy of session', id, 'destroy', [id])
+  }
+
+  /**
+   * Ids of the user's live sessions, through the index on `user_id`.
+   *
+   * @example
+   * ```ts
+   * const devices = await store.listByUser(user.id)
+   * ```
+   */
+  async listByUser(userId: string): Promise<string[]> {
+    const rows = await this.#query('listByUser of user', userId, 'listByUser', [userId, Date.now()])
+    return rows.map((row) => (row as unknown as { id: string }).id)
+  }
+
+  /**
+   * Signs the user out everywhere in one statement, and resolves to the number of live
+   * sessions it ended.
+   *
+   * @example
+   * ```ts
+   * await store.destroyByUser(req.session.accountId)
+   * ```
+   */
+  async destroyByUser(userId: string): Promise<number> {
+    const [row] = await this.#query('destroyByUser of user', userId, 'destroyByUser', [userId, Date.now()])
+    return Number((row as unknown as { n: string }).n)
+  }
+
+  /**
+   * Number of live sessions (and live connect-pg-simple sessions, with `legacyTable`).
+   *
+   * @example
+   * ```ts
+   * metrics.gauge('sessions', await store.count())
+   * ```
+   */
+  async count(): Promise<number> {
+    const [row] = await this.#query('count of', this.#table, 'count', [Date.now()])
+    return Number((row as unknown as { n: string }).n)
+  }
+
+  /**
+   * Deletes every session in the table (and in the connect-pg-simple table, with `legacyTable`).
+   *
+   * @example
+   * ```ts
+   * afterAll(() => store.clear())
+   * ```
+   */
+  async clear(): Promise<void> {
+    await this.#query('clear of', this.#table, 'clear', [])
+  }
+
+  /**
+   * Deletes expired rows now and resolves to how many. The store also runs it on a timer
+   * (`pruneInterval`); call it from a cron job instead with `pruneInterval: false`.
+   *
+   * @example
+   * ```ts
+   * const removed = await store.prune()
+   * ```
+   */
+  async prune(): Promise<number> {
+    const [row] = await this.#query('prune of', this.#table, 'prune', [Date.now()])
+    return Number((row as unknown as { n: string }).n)
+  }
+
+  /** Stops the prune timer. The pool is the caller's: end it yourself. */
+  async close(): Promise<void> {
+    this.#closed = true
+    clearTimeout(this.#timer)
+  }
+
+  #schedulePrune(): void {
+    if (this.#pruneInterval === false || this.#closed) return
+    const wait = this.#pruneInterval * (0.75 + Math.random() * 0.5)
+    this.#timer = setTimeout(() => {
+      this.prune()
+        .then((n) => debug('pruned %d expired sessions from %s', n, this.#table))
+        .catch((err: unknown) => debug('prune of %s failed: %O', this.#table, err))
+        .finally(() => this.#schedulePrune())
+    }, wait)
+    this.#timer.unref()
+  }
+
+  #legacy(id: string, row: Row, now: number): SessionRecord {
+    return fromLegacy(id, { sess: row.legacy_sess!, expires_ms: row.legacy_expires_ms ?? '' }, now)
+  }
+
+  #late(id: string, deadline: number): StoreError {
+    return new StoreError(`PostgresStore: save of session ${id} reached its deadline (${new Date(deadline).toISOString()}) before it could be written; it was not saved`, { code: 'ETIMEDOUT' })
+  }
+
+  #query(what: string, subject: string, statement: keyof Statements | string, values: unknown[], until?: number): Promise<Row[]> {
+    const text = statement in this.#sql ? this.#sql[statement as keyof Statements] : statement
+    return this.#runner.run<Row>(what, subject, text, values, until)
+  }
+}
