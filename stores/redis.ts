@@ -34,7 +34,7 @@ const SCAN_COUNT = '1000'
  *
  * Failure: a call settles within `timeout` ms (`count` and `clear`: each SCAN batch), with a
  * StoreError (status 503) if Redis is unreachable; once one has timed out, calls fail at once
- * while a single call checks for Redis's return. A save that fails never lands later: its
+ * while a single PING checks for Redis's return. A save that fails never lands later: its
  * script refuses to write past the save's deadline, by Redis's clock. Data it cannot read is a
  * StoreError naming the key. The store adds no 'error' listener to the client: attach your own.
  *
@@ -70,7 +70,8 @@ export class RedisStore implements Store {
     this.#legacyPrefix = resolved.legacyPrefix
     this.#timeout = resolved.timeout
     this.#margin = Math.min(100, Math.floor(resolved.timeout / 10))
-    this.#guard = new CallGuard((err) => this.#redis.isReply(err))
+    const redis = this.#redis
+    this.#guard = new CallGuard((err) => redis.isReply(err), (key) => redis.command(key, ['PING']), resolved.timeout)
   }
 
   /**
@@ -336,6 +337,7 @@ export class RedisStore implements Store {
   /** Runs `work` under the guard: settled by `until`, failing at once while Redis is down. */
   #call<T>(what: string, key: string, until: number, work: () => Promise<T>, ms = this.#timeout): Promise<T> {
     return this.#guard.run(
+      key,
       until,
       () => new StoreError(`RedisStore: ${what} ${key} timed out after ${ms} ms (is Redis reachable?)`, { code: 'ETIMEDOUT' }),
       (err) => {

@@ -5,10 +5,11 @@
  *   clients queue commands while they reconnect, so without a bound a request would wait for
  *   the reconnect. One timer serves every call in flight (armed at the earliest deadline), so a
  *   call costs a list entry, not a timer of its own.
- * - Fail fast: once a call times out or the connection fails, Redis counts as down. Then one
- *   call at a time goes to Redis as a probe, and every other call fails at once with code
- *   `EUNAVAILABLE` without sending anything. The first answer from Redis ends it, so recovery is
- *   seen within a round trip of Redis returning, and an outage costs one command in flight.
+ * - Fail fast: once a call times out or the connection fails, Redis counts as down. Every call
+ *   then fails at once with code `EUNAVAILABLE`, sending nothing, and starts a PING if none is
+ *   in flight. The first answer from Redis ends it: recovery is seen within a round trip of
+ *   Redis returning, an outage costs one PING at a time, and no request waits out a timeout
+ *   that an earlier one has already met.
  */
 import { StoreError } from '../../lib/store.js'
 
@@ -21,15 +22,22 @@ interface Pending {
 
 export class CallGuard {
   readonly #isReply: (err: unknown) => boolean
+  readonly #ping: (key: string) => Promise<unknown>
+  readonly #timeout: number
   #head: Pending | undefined
   #timer: NodeJS.Timeout | undefined
   #armedAt = Infinity
   #down = false
   #probing = false
 
-  /** `isReply(err)`: the error is Redis's answer (so Redis is up), not a connection failure. */
-  constructor(isReply: (err: unknown) => boolean) {
+  /**
+   * `isReply(err)`: the error is Redis's answer (so Redis is up), not a connection failure.
+   * `ping(key)`: asks the server holding `key` for a PING. `timeout`: how long a PING may take.
+   */
+  constructor(isReply: (err: unknown) => boolean, ping: (key: string) => Promise<unknown>, timeout: number) {
     this.#isReply = isReply
+    this.#ping = ping
+    this.#timeout = timeout
   }
 
   /** True while Redis counts as down. */
@@ -41,34 +49,18 @@ export class CallGuard {
    * Runs `work`, settling by epoch ms `until`: with its result, or with `timedOut()` then.
    * A failure that is not a StoreError becomes one (status 503), described by `describe`.
    */
-  run<T>(until: number, timedOut: () => StoreError, describe: (err: unknown) => StoreError, work: () => Promise<T>): Promise<T> {
-    let probe = false
+  run<T>(key: string, until: number, timedOut: () => StoreError, describe: (err: unknown) => StoreError, work: () => Promise<T>): Promise<T> {
     if (this.#down) {
-      if (this.#probing) {
-        return Promise.reject(new StoreError('RedisStore: Redis did not answer a moment ago; failing at once until it does (one call in flight checks)', { code: 'EUNAVAILABLE' }))
-      }
-      this.#probing = probe = true
+      if (!this.#probing) this.#probe(key)
+      return Promise.reject(new StoreError('RedisStore: Redis did not answer a moment ago; failing at once until it answers a PING', { code: 'EUNAVAILABLE' }))
     }
     return new Promise<T>((resolve, reject) => {
       let settled = false
-      const entry: Pending = {
-        at: until,
-        expire: () => {
-          settled = true
-          if (probe) this.#probing = false
-          this.#down = true
-          reject(timedOut())
-        },
-        prev: undefined,
-        next: undefined,
-      }
-      this.#add(entry)
-      const done = (answered: boolean) => {
+      const entry = this.#track(until, () => {
         settled = true
-        this.#remove(entry)
-        if (probe) this.#probing = false
-        this.#down = !answered
-      }
+        this.#down = true
+        reject(timedOut())
+      })
       let running: Promise<T>
       try {
         running = work()
@@ -78,17 +70,52 @@ export class CallGuard {
       running.then(
         (value) => {
           if (settled) return
-          done(true)
+          this.#remove(entry)
+          this.#down = false
           resolve(value)
         },
         (err: unknown) => {
           // After the bound nobody waits for it; a late failure is dropped here, never unhandled.
           if (settled) return
-          done(err instanceof StoreError || this.#isReply(err))
+          this.#remove(entry)
+          this.#down = !(err instanceof StoreError || this.#isReply(err))
           reject(err instanceof StoreError ? err : describe(err))
         },
       )
     })
+  }
+
+  /** One PING at a time while down; any answer from Redis, even an error reply, ends it. */
+  #probe(key: string): void {
+    this.#probing = true
+    let settled = false
+    const entry = this.#track(Date.now() + this.#timeout, () => {
+      settled = true
+      this.#probing = false
+    })
+    let ping: Promise<unknown>
+    try {
+      ping = this.#ping(key)
+    } catch (err) {
+      ping = Promise.reject(err)
+    }
+    ping.then(
+      () => this.#answered(entry, settled, true),
+      (err: unknown) => this.#answered(entry, settled, this.#isReply(err)),
+    )
+  }
+
+  #answered(entry: Pending, settled: boolean, up: boolean): void {
+    if (settled) return
+    this.#remove(entry)
+    this.#probing = false
+    if (up) this.#down = false
+  }
+
+  #track(at: number, expire: () => void): Pending {
+    const entry: Pending = { at, expire, prev: undefined, next: undefined }
+    this.#add(entry)
+    return entry
   }
 
   #add(entry: Pending): void {

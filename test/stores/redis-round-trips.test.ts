@@ -23,8 +23,10 @@ async function commandCounter(url: string, client: RedisClient) {
   const admin = new Redis(url)
   const monitor = await admin.monitor()
   const seen: string[][] = []
+  const inScripts: string[][] = []
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     if (source === addr) seen.push(args)
+    else if (source === 'lua') inScripts.push(args)
   })
   return {
     /** The commands `client` sent while `work` ran, by name, between two marks sent by `client`. */
@@ -42,6 +44,9 @@ async function commandCounter(url: string, client: RedisClient) {
       const end = seen.findIndex((args) => args[1] === `end-${id}`)
       return seen.slice(start + 1, end).map((args) => args[0]!.toLowerCase())
     },
+    /** Forgets what scripts ran so far; `scripted()` then lists what they run from here on. */
+    resetScripted: () => void inScripts.splice(0),
+    scripted: () => inScripts.map((args) => args.map((a, i) => (i === 0 ? a.toLowerCase() : a))),
     stop() {
       monitor.disconnect()
       admin.disconnect()
@@ -54,13 +59,14 @@ for (const kind of CLIENT_KINDS) {
     let server: RedisProcess
     let client: RedisClient
     let store: RedisStore
+    const prefix = testPrefix('rt')
     let counter: Awaited<ReturnType<typeof commandCounter>>
     let during: (work: () => Promise<unknown>) => Promise<string[]>
 
     beforeAll(async () => {
       server = await startRedisServer()
       client = await clients.single(kind, server.url)
-      store = new RedisStore({ client, prefix: testPrefix('rt') })
+      store = new RedisStore({ client, prefix })
       counter = await commandCounter(server.url, client)
       // The marks go through the client under test, so they are ordered with its commands.
       const mark = (text: string) =>
@@ -90,6 +96,31 @@ for (const kind of CLIENT_KINDS) {
       // Destroying an owned session unlinks it from its owner's index with a second command.
       expect(await during(() => store.destroy(owned))).toEqual(['evalsha', 'eval', 'srem'])
       expect(await during(() => store.destroy(id))).toEqual(['evalsha'])
+    })
+
+    it('a save runs no TYPE, one HSET, and rewrites only the metadata that changed', async () => {
+      const id = randomUUID()
+      const now = Date.now()
+      const owned = { cookie: { originalMaxAge: HOUR }, createdAt: now, expiresAt: now + HOUR, idleTimeout: HOUR, userId: 'u-rt' }
+      await store.save(id, newChange({ ...owned, set: { a: '1' } }))
+      await during(() => Promise.resolve()) // MONITOR has reported everything before this point
+      counter.resetScripted()
+      await during(() => store.save(id, newChange({ ...owned, set: { a: '2', b: '3' }, unset: ['c'], expiresAt: now + HOUR + 5, expectedVersion: 1 })))
+      const key = `${prefix}${id}`
+      expect(counter.scripted()).toEqual([
+        ['time'],
+        ['hmget', key, '@version', '@expiresAt', '@userId', '@idleTimeout', '@cookie'],
+        ['hdel', key, 'c'],
+        ['hset', key, '@version', '2', '@expiresAt', String(now + HOUR + 5), 'a', '2', 'b', '3'],
+        ['pexpireat', key, String(now + HOUR + 5)],
+      ])
+      // A save that drops the owner deletes @userId; one without an owner to drop does not.
+      counter.resetScripted()
+      await during(() => store.save(id, newChange({ ...owned, userId: null, expectedVersion: 2 })))
+      expect(counter.scripted().map((args) => args[0])).toEqual(['time', 'hmget', 'hset', 'hdel', 'pexpireat'])
+      counter.resetScripted()
+      await during(() => store.save(id, newChange({ ...owned, userId: null, expectedVersion: 3 })))
+      expect(counter.scripted().map((args) => args[0])).toEqual(['time', 'hmget', 'hset', 'pexpireat'])
     })
 
     it('after SCRIPT FLUSH (as after a restart) the script is sent again and the call still succeeds', async () => {
