@@ -199,6 +199,33 @@ for (const kind of CLIENT_KINDS) {
       }
     })
 
+    it('on a 3-master cluster: calls fail within the timeout while every master hangs, and work again when they resume', async () => {
+      const store = new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('cluster-down'), timeout: 500 })
+      const ids = Array.from({ length: 6 }, () => randomUUID())
+      for (const id of ids) expect(await store.save(id, newChange({ set: { n: '1' } }))).toEqual({ ok: true, version: 1 })
+      const masters = await clients.clusterServers()
+      for (const server of masters) server.pause()
+      try {
+        const calls = await Promise.all([
+          ...ids.map((id) => failure(() => store.load(id, { touchAt: Date.now() }))),
+          ...ids.map((id) => failure(() => store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 })))),
+        ])
+        for (const { err, ms } of calls) {
+          expect(['ETIMEDOUT', 'EUNAVAILABLE']).toContain(err.code)
+          expect(ms).toBeLessThan(5000) // 500 ms, with room for a loaded machine
+        }
+      } finally {
+        for (const server of masters) server.resume()
+      }
+      for (const id of ids) {
+        const record = await eventually(() => store.load(id))
+        // The saves that failed while the masters hung did not land when they resumed.
+        expect(record?.data).toEqual({ n: '1' })
+        expect(record?.version).toBe(1)
+      }
+      expect(await store.save(ids[0]!, newChange({ set: { n: '3' }, expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+    })
+
     it('fails at once with a 503 when the client is closed', async () => {
       const server = await start()
       const client = await clients.single(kind, server.url)

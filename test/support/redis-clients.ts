@@ -78,10 +78,16 @@ export class TestClients {
     return client as unknown as RedisClient
   }
 
-  /** The masters of a cluster client, as ioredis clients (for assertions). */
+  /** The addresses of the cluster's masters (for assertions). */
   clusterNodes(): Promise<RedisClusterProcess['nodes']> {
     if (!this.#cluster) throw new Error('no cluster started')
     return this.#cluster.then((c) => c.nodes)
+  }
+
+  /** The cluster's redis-server processes (to pause or stop them). */
+  clusterServers(): Promise<RedisClusterProcess['servers']> {
+    if (!this.#cluster) throw new Error('no cluster started')
+    return this.#cluster.then((c) => c.servers)
   }
 
   async closeAll(): Promise<void> {
