@@ -336,16 +336,7 @@ export class RedisStore implements Store {
 
   /** Runs `work` under the guard: settled by `until`, failing at once while Redis is down. */
   #call<T>(what: string, key: string, until: number, work: () => Promise<T>, ms = this.#timeout): Promise<T> {
-    return this.#guard.run(
-      key,
-      until,
-      () => new StoreError(`RedisStore: ${what} ${key} timed out after ${ms} ms (is Redis reachable?)`, { code: 'ETIMEDOUT' }),
-      (err) => {
-        const message = err instanceof Error ? err.message : String(err)
-        return new StoreError(`RedisStore: ${what} ${key} failed: ${message}`, { cause: err, code: 'EREDIS' })
-      },
-      work,
-    )
+    return this.#guard.run(what, key, until, ms, work)
   }
 
   /**

@@ -46,10 +46,11 @@ export class CallGuard {
   }
 
   /**
-   * Runs `work`, settling by epoch ms `until`: with its result, or with `timedOut()` then.
-   * A failure that is not a StoreError becomes one (status 503), described by `describe`.
+   * Runs `work`, settling by epoch ms `until`: with its result, or then with a StoreError
+   * (ETIMEDOUT) that says `what` of `key` took longer than `ms`. A failure that is not a
+   * StoreError becomes one (status 503, code EREDIS) with the failure as its cause.
    */
-  run<T>(key: string, until: number, timedOut: () => StoreError, describe: (err: unknown) => StoreError, work: () => Promise<T>): Promise<T> {
+  run<T>(what: string, key: string, until: number, ms: number, work: () => Promise<T>): Promise<T> {
     if (this.#down) {
       if (!this.#probing) this.#probe(key)
       return Promise.reject(new StoreError('RedisStore: Redis did not answer a moment ago; failing at once until it answers a PING', { code: 'EUNAVAILABLE' }))
@@ -59,7 +60,7 @@ export class CallGuard {
       const entry = this.#track(until, () => {
         settled = true
         this.#down = true
-        reject(timedOut())
+        reject(new StoreError(`RedisStore: ${what} ${key} timed out after ${ms} ms (is Redis reachable?)`, { code: 'ETIMEDOUT' }))
       })
       let running: Promise<T>
       try {
@@ -79,7 +80,7 @@ export class CallGuard {
           if (settled) return
           this.#remove(entry)
           this.#down = !(err instanceof StoreError || this.#isReply(err))
-          reject(err instanceof StoreError ? err : describe(err))
+          reject(err instanceof StoreError ? err : failed(what, key, err))
         },
       )
     })
@@ -158,4 +159,9 @@ export class CallGuard {
     }
     if (next !== Infinity) this.#arm(next)
   }
+}
+
+function failed(what: string, key: string, err: unknown): StoreError {
+  const message = err instanceof Error ? err.message : String(err)
+  return new StoreError(`RedisStore: ${what} ${key} failed: ${message}`, { cause: err, code: 'EREDIS' })
 }
