@@ -14,7 +14,7 @@ import { StoreError } from '../../lib/store'
 import { RedisStore } from '../../stores/redis'
 import { newChange } from '../store-conformance'
 import { CLIENT_KINDS, TestClients, type NodeRedis } from '../support/redis-clients'
-import { freePort, startRedisServer, testPrefix, type RedisProcess } from '../support/redis-server'
+import { freePort, testPrefix } from '../support/redis-server'
 
 jest.setTimeout(60_000)
 
@@ -22,7 +22,6 @@ const unhandled: unknown[] = []
 const onUnhandled = (reason: unknown) => unhandled.push(reason)
 const clientErrors: Error[] = []
 const clients = new TestClients()
-const servers: RedisProcess[] = []
 
 beforeAll(() => {
   process.on('unhandledRejection', onUnhandled)
@@ -30,14 +29,9 @@ beforeAll(() => {
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled)
   await clients.closeAll()
-  await Promise.all(servers.map((s) => s.stop()))
 })
 
-async function start(port?: number): Promise<RedisProcess> {
-  const server = await startRedisServer(port === undefined ? {} : { port })
-  servers.push(server)
-  return server
-}
+const start = (port?: number) => clients.server(port)
 
 /** Runs `call`, expecting a 503 StoreError; returns it and how long the call took. */
 async function failure(call: () => Promise<unknown>): Promise<{ err: StoreError; ms: number }> {

@@ -10,7 +10,7 @@ import Redis, { Cluster } from 'ioredis'
 import { createClient, createCluster } from 'redis'
 import type { RedisClient } from '../../stores/redis'
 import { startRedisCluster, type RedisClusterProcess } from './redis-cluster'
-import { redisUrl } from './redis-server'
+import { redisUrl, startRedisServer, type RedisProcess } from './redis-server'
 
 export type ClientKind = 'ioredis' | 'node-redis'
 export const CLIENT_KINDS: readonly ClientKind[] = ['ioredis', 'node-redis']
@@ -28,7 +28,15 @@ export interface SingleOptions {
 
 export class TestClients {
   readonly #closers: (() => Promise<unknown>)[] = []
+  readonly #servers: RedisProcess[] = []
   #cluster: Promise<RedisClusterProcess> | undefined
+
+  /** A redis-server of the test's own (on `port`, or a free one), stopped by `closeAll()`. */
+  async server(port?: number): Promise<RedisProcess> {
+    const server = await startRedisServer(port === undefined ? {} : { port })
+    this.#servers.push(server)
+    return server
+  }
 
   /** A client of `kind` on one server, connected (unless `noWait`). */
   async single(kind: ClientKind, url = redisUrl(), options: SingleOptions = {}): Promise<RedisClient> {
@@ -92,6 +100,7 @@ export class TestClients {
 
   async closeAll(): Promise<void> {
     await Promise.all(this.#closers.splice(0).map((close) => close().catch(() => {})))
+    await Promise.all(this.#servers.splice(0).map((server) => server.stop()))
     if (this.#cluster) await (await this.#cluster).stop()
   }
 }
