@@ -4,7 +4,7 @@ import type { RedisConnection, RedisNode } from './redis/client.js'
 import { CallGuard } from './redis/guard.js'
 import { LEGACY_IDLE, convertedKeys, parseLegacy } from './redis/legacy.js'
 import { resolveOptions, type RedisStoreOptions } from './redis/options.js'
-import { asReply, parseHash, toField, unexpected } from './redis/records.js'
+import { asReply, parseHash, saveArgs, unexpected } from './redis/records.js'
 import { DESTROY_SCRIPT, LOAD_SCRIPT, SAVE_SCRIPT, TOUCH_SCRIPT, type Script } from './redis/scripts.js'
 
 export type { IoredisClient, NodeRedisClient, NodeRedisCluster, RedisClient } from './redis/client.js'
@@ -13,6 +13,7 @@ export type { RedisStoreOptions } from './redis/options.js'
 /** A save retries after 'link' (index the new owner) and 'legacy' (convert); a few suffice. */
 const MAX_SAVE_STEPS = 6
 const SCAN_COUNT = '1000'
+const LEGACY_IDLE_ARG = String(LEGACY_IDLE)
 
 /**
  * A session store on Redis or Redis Cluster, through ioredis or node-redis v5 (the client
@@ -377,29 +378,6 @@ export class RedisStore implements Store {
       await onKeys(keys)
     } while (cursor !== '0')
   }
-}
-
-const LEGACY_IDLE_ARG = String(LEGACY_IDLE)
-
-function saveArgs(change: SessionChange, set: Record<string, string>, unset: string[], linked: boolean, legacyRaw: string, applyBy: string): string[] {
-  const names = Object.keys(set)
-  const args: string[] = [
-    change.expectedVersion === null ? '' : String(change.expectedVersion),
-    String(Date.now()),
-    String(change.createdAt),
-    String(change.expiresAt),
-    String(change.idleTimeout),
-    JSON.stringify(change.cookie),
-    change.userId === null ? '0' : '1',
-    change.userId ?? '',
-    linked ? '1' : '0',
-    legacyRaw,
-    applyBy,
-    String(names.length),
-  ]
-  for (const name of names) args.push(toField(name), set[name]!)
-  for (const name of unset) args.push(toField(name))
-  return args
 }
 
 function escapeGlob(text: string): string {

@@ -1,7 +1,8 @@
 /**
- * Replies of RedisStore's scripts, read into records; errors that name the key.
+ * The scripts' arguments and replies: a save's arguments, replies read into records, and errors
+ * that name the key.
  */
-import type { CookieOverrides, SessionRecord } from '../../lib/store.js'
+import type { CookieOverrides, SessionChange, SessionRecord } from '../../lib/store.js'
 import { StoreError } from '../../lib/store.js'
 
 /** A script's reply: a tag, then its values (for a hash: field, value, field, value, ...). */
@@ -101,4 +102,34 @@ function parseCookie(key: string, raw: string | undefined): CookieOverrides {
     throw corrupt(key, `metadata field @cookie should be a JSON object, found ${JSON.stringify(raw)}`)
   }
   return cookie as CookieOverrides
+}
+
+/**
+ * The save script's arguments (see scripts.ts): the change's metadata, then the set keys as
+ * field, value pairs, then the unset keys as fields.
+ *
+ * @example
+ * ```ts
+ * const args = saveArgs(change, change.set, change.unset, false, '', String(deadline))
+ * ```
+ */
+export function saveArgs(change: SessionChange, set: Record<string, string>, unset: string[], linked: boolean, legacyRaw: string, applyBy: string): string[] {
+  const names = Object.keys(set)
+  const args: string[] = [
+    change.expectedVersion === null ? '' : String(change.expectedVersion),
+    String(Date.now()),
+    String(change.createdAt),
+    String(change.expiresAt),
+    String(change.idleTimeout),
+    JSON.stringify(change.cookie),
+    change.userId === null ? '0' : '1',
+    change.userId ?? '',
+    linked ? '1' : '0',
+    legacyRaw,
+    applyBy,
+    String(names.length),
+  ]
+  for (const name of names) args.push(toField(name), set[name]!)
+  for (const name of unset) args.push(toField(name))
+  return args
 }
