@@ -7,6 +7,7 @@ export type SystemId =
   | 'bare'
   | 'concord-memory'
   | 'concord-redis'
+  | 'concord-redis-node'
   | 'concord-file'
   | 'es-memory'
   | 'es-memorystore'
@@ -32,6 +33,7 @@ export const SYSTEMS: readonly System[] = [
   { id: 'bare', label: 'Express, no sessions (ceiling)', family: 'bare', needs: 'nothing', group: 'memory' },
   { id: 'concord-memory', label: 'concord-session + MemoryStore', family: 'concord', needs: 'nothing', peer: 'es-memory', group: 'memory' },
   { id: 'concord-redis', label: 'concord-session + RedisStore (ioredis)', family: 'concord', needs: 'redis', peer: 'es-connect-redis', group: 'redis' },
+  { id: 'concord-redis-node', label: 'concord-session + RedisStore (node-redis)', family: 'concord', needs: 'redis', peer: 'es-connect-redis', group: 'redis' },
   { id: 'concord-file', label: 'concord-session + FileStore', family: 'concord', needs: 'dir', peer: 'es-file-store', group: 'file' },
   { id: 'es-memory', label: 'express-session + MemoryStore', family: 'express-session', needs: 'nothing', group: 'memory' },
   { id: 'es-memorystore', label: 'express-session + memorystore', family: 'express-session', needs: 'nothing', group: 'memory' },

@@ -7,6 +7,7 @@
  *   SESSION_STORE=memory (default)
  *   SESSION_STORE=file   SESSION_DIR=./.sessions
  *   SESSION_STORE=redis  REDIS_URL=redis://127.0.0.1:6379  REDIS_PREFIX=shop:sess:
+ *                        REDIS_CLIENT=ioredis (default) or node-redis
  * Each store and its client library is imported only when chosen, so the memory store needs none.
  */
 import { MemoryStore, type Store } from '../lib/index.js'
@@ -36,26 +37,17 @@ export async function openStoreFromEnv(env: NodeJS.ProcessEnv = process.env): Pr
       return { store, kind, detail: `files in ${store.dir}`, close: () => store.close() }
     }
     case 'redis': {
-      const [{ RedisStore }, { Redis }] = await Promise.all([import('../stores/redis.js'), import('ioredis')])
+      const { RedisStore } = await import('../stores/redis.js')
       const url = env['REDIS_URL'] || 'redis://127.0.0.1:6379'
-      const client = new Redis(url)
-      let lastError = ''
-      client.on('error', (err: Error) => {
-        // ioredis reconnects by itself; say so once per distinct error, not on every retry.
-        if (err.message !== lastError) console.error(`Redis (${redactUrl(url)}): ${err.message}`)
-        lastError = err.message
-      })
-      client.on('ready', () => {
-        lastError = ''
-      })
-      const store = new RedisStore({ client, prefix: env['REDIS_PREFIX'] || 'shop:sess:' })
+      const client = await redisClient(env['REDIS_CLIENT'] || 'ioredis', url)
+      const store = new RedisStore({ client: client.client, prefix: env['REDIS_PREFIX'] || 'shop:sess:' })
       return {
         store,
         kind,
-        detail: `Redis at ${redactUrl(url)}`,
+        detail: `Redis at ${redactUrl(url)} through ${client.name}`,
         async close() {
           await store.close()
-          await client.quit().catch(() => client.disconnect())
+          await client.close()
         },
       }
     }
@@ -77,6 +69,33 @@ async function openStoreFromUrl(url: string, hotUrl: string | undefined): Promis
 function schemeKind(url: string): string {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url.trim())?.[1]?.toLowerCase() ?? 'store'
   return ({ postgresql: 'postgres', rediss: 'redis' } as Record<string, string>)[scheme] ?? scheme
+}
+
+/** A connected client of the library REDIS_CLIENT names; only that library is loaded. */
+async function redisClient(name: string, url: string) {
+  let lastError = ''
+  // Both clients reconnect by themselves; say so once per distinct error, not on every retry.
+  const onError = (err: Error) => {
+    if (err.message !== lastError) console.error(`Redis (${redactUrl(url)}): ${err.message}`)
+    lastError = err.message
+  }
+  const onReady = () => {
+    lastError = ''
+  }
+  if (name === 'ioredis') {
+    const { Redis } = await import('ioredis')
+    const client = new Redis(url)
+    client.on('error', onError).on('ready', onReady)
+    return { name, client, close: () => client.quit().then(() => {}, () => client.disconnect()) }
+  }
+  if (name === 'node-redis') {
+    const { createClient } = await import('redis')
+    const client = createClient({ url })
+    client.on('error', onError).on('ready', onReady)
+    await client.connect()
+    return { name, client, close: () => client.close().catch(() => client.destroy()) }
+  }
+  throw new Error(`REDIS_CLIENT must be ioredis or node-redis; got ${JSON.stringify(name)}`)
 }
 
 /** The URL without its password, for logs. */

@@ -80,6 +80,27 @@ describe('the packed package', () => {
     expect(out.trim()).toBe('function 0')
   })
 
+  it('concord-session/redis loads neither ioredis nor redis (optional peers, not installed here), and names the clients it takes', () => {
+    const out = node(['-e', `
+      const { RedisStore } = require('concord-session/redis')
+      const loaded = Object.keys(require.cache).filter((k) => /node_modules[\\/](ioredis|redis|@redis)[\\/]/.test(k))
+      let message = ''
+      try { new RedisStore({ client: {} }) } catch (err) { message = err.constructor.name + ': ' + err.message }
+      console.log(JSON.stringify({ loaded, message }))
+    `], project)
+    const { loaded, message } = JSON.parse(out) as { loaded: string[]; message: string }
+    expect(loaded).toEqual([])
+    expect(message).toMatch(/^TypeError: RedisStore: client must be an ioredis Redis or Cluster, or a node-redis v5 client/)
+    const esm = node(['--input-type=module', '-e', `
+      import { RedisStore } from 'concord-session/redis'
+      import { createRequire } from 'node:module'
+      const require = createRequire(import.meta.url)
+      const found = ['ioredis', 'redis'].filter((name) => { try { require.resolve(name); return true } catch { return false } })
+      console.log(typeof RedisStore, JSON.stringify(found))
+    `], project)
+    expect(esm.trim()).toBe('function []')
+  })
+
   it('ships types that work from CommonJS and ESM consumers, with SessionData augmentation', () => {
     const consumer = `
       import session, { MemoryStore, type Session, type SessionData } from 'concord-session'

@@ -45,6 +45,14 @@ export async function buildMiddleware(config: ServerConfig): Promise<BuiltMiddle
       return concord(new RedisStore({ client, prefix: 'bench:concord:' }), async () => void (await client.quit()))
     }
 
+    case 'concord-redis-node': {
+      // The client connect-redis users already have: the same createClient() as es-connect-redis.
+      const client = createClient({ url: required(config.redisUrl, 'redisUrl') })
+      client.on('error', (err: Error) => console.error('bench concord-redis-node:', err.message))
+      await client.connect()
+      return concord(new RedisStore({ client, prefix: 'bench:concord-node:' }), async () => void (await client.quit()))
+    }
+
     case 'concord-file':
       return concord(new FileStore({ dir: required(config.dir, 'dir') }), none)
 

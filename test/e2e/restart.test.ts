@@ -90,6 +90,16 @@ describeWithBrowser('the shop across server restarts', () => {
     expect(after).toEqual({ quantities: { espresso: 1, filters: 1 }, visits: visitsBefore + 2, store: 'redis', sameSession: true })
   })
 
+  it('keeps the cart with the Redis store on node-redis (REDIS_CLIENT=node-redis)', async () => {
+    const { visitsBefore, after } = await restartWithCart('redis', {
+      SESSION_STORE: 'redis',
+      REDIS_CLIENT: 'node-redis',
+      REDIS_URL: redisUrl(),
+      REDIS_PREFIX: testPrefix('shop-e2e-node'),
+    })
+    expect(after).toEqual({ quantities: { espresso: 1, filters: 1 }, visits: visitsBefore + 2, store: 'redis', sameSession: true })
+  })
+
   it('loses the cart with the memory store, which lives in the process', async () => {
     const { after } = await restartWithCart('memory', { SESSION_STORE: 'memory' })
     expect(after).toEqual({ quantities: {}, visits: 2, store: 'memory', sameSession: false })

@@ -1,7 +1,8 @@
 /**
  * Moving from express-session + connect-redis: sessions that real connect-redis 9 (with the
  * node-redis v5 client) wrote through real express-session are read by RedisStore with
- * `legacyPrefix`, keep their users signed in, and become hashes on their first save.
+ * `legacyPrefix`, keep their users signed in, and become hashes on their first save. In one
+ * step: the same node-redis client object, the same `sess:` keys, a changed import.
  */
 import { randomUUID } from 'node:crypto'
 import type { Server } from 'node:http'
@@ -12,9 +13,10 @@ import { createClient } from 'redis'
 import session from '../../lib/index'
 import { StoreError } from '../../lib/store'
 import { adaptLegacyStore } from '../../lib/compat/legacy-store'
-import { RedisStore } from '../../stores/redis'
+import { RedisStore, type RedisClient } from '../../stores/redis'
 import { newChange } from '../store-conformance'
-import { redisUrl, testPrefix } from '../support/redis-server'
+import { CLIENT_KINDS } from '../support/redis-clients'
+import { redisUrl, startRedisServer, testPrefix } from '../support/redis-server'
 
 // express-session and connect-redis ship no types of their own; they are used as plain JS here.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -60,6 +62,66 @@ async function legacySession(legacy: Legacy, data: Record<string, unknown>, maxA
   await legacy.set(id, { cookie: { originalMaxAge: maxAge, expires: new Date(Date.now() + maxAge).toISOString(), httpOnly: true, path: '/' }, ...data })
   return id
 }
+
+describe('switching from connect-redis 9 in one step', () => {
+  it('keeps the node-redis client and the sess: keys: change the import, add legacyPrefix, nobody is logged out', async () => {
+    // A Redis of its own, so both stores can use their real default prefix, sess:.
+    const server = await startRedisServer()
+    const shared = createClient({ url: server.url })
+    shared.on('error', () => {})
+    await shared.connect()
+    try {
+      const before = express()
+      before.use(expressSession({ store: new ConnectRedisStore({ client: shared } as never), secret: SECRET, resave: false, saveUninitialized: false, cookie: { maxAge: HOUR } }))
+      before.post('/login/:name', (req, res) => {
+        const s = (req as unknown as { session: Record<string, unknown> }).session
+        s.user = { name: req.params.name, roles: ['customer'] }
+        s.cart = { items: ['tea'] }
+        res.json({ ok: true })
+      })
+      const oldBase = await listen(before)
+      const users = ['Ada', 'Grace', 'Edsger']
+      const cookies = await Promise.all(
+        users.map(async (name) => (await fetch(`${oldBase}/login/${name}`, { method: 'POST' })).headers.get('set-cookie')!.split(';')[0]!),
+      )
+      const keys = (await shared.keys('*')).sort()
+      expect(keys).toHaveLength(3)
+      for (const key of keys) expect(key).toMatch(/^sess:/)
+
+      // The one step: the same client object, RedisStore instead of connect-redis, legacyPrefix.
+      const store = new RedisStore({ client: shared, legacyPrefix: 'sess:' })
+      const after = express()
+      after.use(session(store, { secret: SECRET, cookie: { maxAge: HOUR } }))
+      after.get('/me', (req, res) => res.json({ user: req.session.user ?? null, cart: req.session.cart ?? null }))
+      after.post('/cart/add/:item', (req, res) => {
+        req.session.cart!.items.push(req.params.item as string)
+        res.json({ ok: true })
+      })
+      const newBase = await listen(after)
+
+      for (const [i, cookie] of cookies.entries()) {
+        const me = await fetch(`${newBase}/me`, { headers: { cookie } })
+        expect(me.status).toBe(200)
+        expect(me.headers.get('set-cookie')).toBeNull() // same session, same cookie: nobody signs in again
+        expect(await me.json()).toEqual({ user: { name: users[i], roles: ['customer'] }, cart: { items: ['tea'] } })
+      }
+      // A first write turns that session into a hash under the same key; the others stay as they were.
+      expect((await fetch(`${newBase}/cart/add/jam`, { method: 'POST', headers: { cookie: cookies[0]! } })).status).toBe(200)
+      expect((await shared.keys('*')).sort()).toEqual(keys)
+      const types = await Promise.all(keys.map((key) => shared.type(key)))
+      expect(types.filter((t) => t === 'hash')).toHaveLength(1)
+      expect(types.filter((t) => t === 'string')).toHaveLength(2)
+      expect(await (await fetch(`${newBase}/me`, { headers: { cookie: cookies[0]! } })).json()).toEqual({
+        user: { name: 'Ada', roles: ['customer'] },
+        cart: { items: ['tea', 'jam'] },
+      })
+      expect(await store.count()).toBe(3)
+    } finally {
+      await shared.close()
+      await server.stop()
+    }
+  })
+})
 
 describe('switching from express-session + connect-redis', () => {
   it('keeps users signed in with the same cookie name and secret, and converts each session on its first save', async () => {
@@ -118,10 +180,12 @@ describe('switching from express-session + connect-redis', () => {
   })
 })
 
-describe('RedisStore reading connect-redis sessions', () => {
+for (const kind of CLIENT_KINDS) describe(`RedisStore on ${kind} reading connect-redis sessions`, () => {
   const prefix = testPrefix('legacy')
   const legacy = new ConnectRedisStore({ client: nodeRedis, prefix })
-  const store = new RedisStore({ client, prefix, legacyPrefix: prefix })
+  /** The client under test; `client` (ioredis) inspects. */
+  const storeClient = kind === 'ioredis' ? client : (nodeRedis as unknown as RedisClient)
+  const store = new RedisStore({ client: storeClient, prefix, legacyPrefix: prefix })
   afterAll(() => store.clear())
 
   it('reads a legacy session as version 1, with its data as JSON text and its maxAge as idle period', async () => {
@@ -203,7 +267,7 @@ describe('RedisStore reading connect-redis sessions', () => {
   it('counts, destroys and clears legacy sessions too', async () => {
     const own = testPrefix('legacy-count')
     const ownLegacy = new ConnectRedisStore({ client: nodeRedis, prefix: own })
-    const ownStore = new RedisStore({ client, prefix: own, legacyPrefix: own })
+    const ownStore = new RedisStore({ client: storeClient, prefix: own, legacyPrefix: own })
     const [a, b] = [await legacySession(ownLegacy, { a: 1 }), await legacySession(ownLegacy, { b: 1 })]
     await ownStore.save(randomUUID(), newChange())
     expect(await ownStore.count()).toBe(3)
@@ -224,7 +288,7 @@ describe('RedisStore reading connect-redis sessions', () => {
     expect((err as StoreError).message).toContain(`${prefix + id} holds data it cannot read: the connect-redis session is not JSON`)
 
     const valid = await legacySession(legacy, { a: 1 })
-    const strict = new RedisStore({ client, prefix })
+    const strict = new RedisStore({ client: storeClient, prefix })
     await expect(strict.load(valid)).rejects.toThrow(/it is a Redis string, not a session hash/)
   })
 
@@ -232,7 +296,7 @@ describe('RedisStore reading connect-redis sessions', () => {
     const oldPrefix = testPrefix('old')
     const newPrefix = testPrefix('new')
     const oldLegacy = new ConnectRedisStore({ client: nodeRedis, prefix: oldPrefix })
-    const moving = new RedisStore({ client, prefix: newPrefix, legacyPrefix: oldPrefix })
+    const moving = new RedisStore({ client: storeClient, prefix: newPrefix, legacyPrefix: oldPrefix })
     const id = await legacySession(oldLegacy, { cart: { items: ['tea'] } })
     expect((await moving.load(id))?.data).toEqual({ cart: '{"items":["tea"]}' })
     expect(await moving.save(id, newChange({ set: { cart: '{"items":["tea","jam"]}' }, expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })

@@ -13,6 +13,10 @@ export interface RedisProcess {
   port: number
   url: string
   dir: string
+  /** Hangs the server (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void
+  /** Resumes a paused server (SIGCONT); it then runs what queued up meanwhile. */
+  resume(): void
   stop(): Promise<void>
 }
 
@@ -62,6 +66,8 @@ export async function startRedisServer(options: { port?: number; args?: string[]
     port,
     dir,
     url: `redis://127.0.0.1:${port}`,
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL')

@@ -10,12 +10,37 @@
  *
  * Times are epoch ms from the application's clock (passed in), so expiry decisions agree with
  * the rest of the app; the key's own TTL (PEXPIREAT) makes Redis forget it on time as well.
+ *
+ * Both clients run them the same way: EVALSHA, and EVAL once when Redis answers NOSCRIPT (after
+ * a restart, a failover or SCRIPT FLUSH). So no SCRIPT LOAD step, and nothing to redo by hand.
  */
+import { createHash } from 'node:crypto'
+
+/** A Lua script and its SHA1, the name EVALSHA calls it by. */
+export interface Script {
+  readonly lua: string
+  readonly sha: string
+}
+
+/** True if `err` is a NOSCRIPT reply: Redis does not know the script (restarted or flushed). */
+export function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT')
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') }
+}
 
 /** Shared helpers, prepended to every script. */
 const PRELUDE = `
 local function num(n) return string.format('%.17g', n) end
 local function expire_at(key, at) redis.call('PEXPIREAT', key, num(math.ceil(at))) end
+-- One call with list[from..to] as arguments, in slices that stay under Lua's stack limit.
+local function in_chunks(command, key, list, from, to)
+  for i = from, to, 1000 do
+    redis.call(command, key, unpack(list, i, math.min(i + 999, to)))
+  end
+end
 local function hash_reply(tag, key)
   local h = redis.call('HGETALL', key)
   local r = { tag }
@@ -48,7 +73,7 @@ end
  * With touchAt, the idle expiry moves to min(touchAt + idle, createdAt + absoluteTimeout),
  * as touchedExpiry() computes it; an expiry at or before now deletes the session.
  */
-export const LOAD = `${PRELUDE}
+const LOAD = `${PRELUDE}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local touch_at = tonumber(ARGV[2])
@@ -110,17 +135,23 @@ return { 'wrongtype', t }
 
 /**
  * save(KEYS, expectedVersion | '', now, createdAt, expiresAt, idleTimeout, cookieJSON,
- *      hasUser '0'|'1', userId, linked '0'|'1', legacyRaw | '', nSet, field, value, ..., unsetField, ...)
- * -> {'ok', version} | {'gone'} | {'conflict', field, value, ...} | {'link'}
+ *      hasUser '0'|'1', userId, linked '0'|'1', legacyRaw | '', deadline | '',
+ *      nSet, field, value, ..., unsetField, ...)
+ * -> {'ok', version} | {'gone'} | {'conflict', field, value, ...} | {'link'} | {'late', serverNow}
  *    | {'legacy', raw, expiresAt} | {'wrongtype', type} | {'corrupt', detail}
  *
- * Nothing is written unless every check passes. 'link' asks the caller to add the id to the new
- * owner's index first (another key, maybe another cluster slot) and call again with linked=1,
- * so a session is never owned by a user whose index does not list it. 'legacy' hands a
- * connect-redis string to the caller, which converts it (exact JSON, in JS) and calls again with
- * that string and the full converted data: the string is replaced only if it is unchanged.
+ * Nothing is written unless every check passes. 'late': Redis's clock is past `deadline` (epoch
+ * ms), so the caller has already been told, or is about to be told, that the save failed; it
+ * must not land now. 'link' asks the caller to add the id to the new owner's index first
+ * (another key, maybe another cluster slot) and call again with linked=1, so a session is never
+ * owned by a user whose index does not list it. 'legacy' hands a connect-redis string to the
+ * caller, which converts it (exact JSON, in JS) and calls again with that string and the full
+ * converted data: the string is replaced only if it is unchanged.
+ *
+ * The write is one HSET of the changed fields, the new version and expiry, and of the metadata
+ * that differs from what is stored; an owner that is not there is not deleted.
  */
-export const SAVE = `${PRELUDE}
+const SAVE = `${PRELUDE}
 local key = KEYS[1]
 local expected = tonumber(ARGV[1])
 local now = tonumber(ARGV[2])
@@ -128,11 +159,21 @@ local has_user = ARGV[7] == '1'
 local user = ARGV[8]
 local linked = ARGV[9] == '1'
 local legacy_raw = ARGV[10]
+local deadline = tonumber(ARGV[11])
 
-local t = redis.call('TYPE', key)['ok']
-local version, owner, converting = nil, false, nil
-if t == 'hash' then
-  local m = redis.call('HMGET', key, '@version', '@expiresAt', '@userId')
+if deadline then
+  local time = redis.call('TIME')
+  local server_now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  if server_now > deadline then return { 'late', num(server_now) } end
+end
+
+-- pcall: a key of another type is an error table, and only then is TYPE asked.
+local m = redis.pcall('HMGET', key, '@version', '@expiresAt', '@userId', '@idleTimeout', '@cookie')
+local t, version, owner, stored_idle, stored_cookie, converting = 'none', nil, false, false, false, nil
+if m.err then
+  t = redis.call('TYPE', key)['ok']
+elseif m[1] or m[2] or redis.call('EXISTS', key) == 1 then
+  t = 'hash'
   version = tonumber(m[1])
   local expires_at = tonumber(m[2])
   if not version or not expires_at then return { 'corrupt', 'metadata field @version or @expiresAt is missing or not a number' } end
@@ -140,7 +181,7 @@ if t == 'hash' then
     redis.call('UNLINK', key)
     t, version = 'none', nil
   else
-    owner = m[3]
+    owner, stored_idle, stored_cookie = m[3], m[4], m[5]
   end
 end
 if t ~= 'hash' then
@@ -165,14 +206,18 @@ end
 if has_user and owner ~= user and not linked then return { 'link' } end
 
 if converting then redis.call('UNLINK', converting) end
-local n_set = tonumber(ARGV[11])
-local first_unset = 12 + 2 * n_set
-for i = first_unset, #ARGV do redis.call('HDEL', key, ARGV[i]) end
-for i = 12, first_unset - 1, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+local n_set = tonumber(ARGV[12])
+local first_unset = 13 + 2 * n_set
+in_chunks('HDEL', key, ARGV, first_unset, #ARGV)
 local next_version = version and version + 1 or 1
-redis.call('HSET', key, '@version', num(next_version), '@expiresAt', ARGV[4], '@idleTimeout', ARGV[5], '@cookie', ARGV[6])
-if converting or next_version == 1 then redis.call('HSET', key, '@createdAt', ARGV[3]) end
-if has_user then redis.call('HSET', key, '@userId', user) else redis.call('HDEL', key, '@userId') end
+local w = { '@version', num(next_version), '@expiresAt', ARGV[4] }
+for i = 13, first_unset - 1 do w[#w + 1] = ARGV[i] end
+if ARGV[5] ~= stored_idle then w[#w + 1] = '@idleTimeout'; w[#w + 1] = ARGV[5] end
+if ARGV[6] ~= stored_cookie then w[#w + 1] = '@cookie'; w[#w + 1] = ARGV[6] end
+if converting or next_version == 1 then w[#w + 1] = '@createdAt'; w[#w + 1] = ARGV[3] end
+if has_user and owner ~= user then w[#w + 1] = '@userId'; w[#w + 1] = user end
+in_chunks('HSET', key, w, 1, #w)
+if owner and not has_user then redis.call('HDEL', key, '@userId') end
 expire_at(key, tonumber(ARGV[4]))
 return { 'ok', num(next_version) }
 `
@@ -180,7 +225,7 @@ return { 'ok', num(next_version) }
 /**
  * touch(KEYS, expiresAt, now) -> 1 if a live session was touched, else 0. Never creates.
  */
-export const TOUCH = `${PRELUDE}
+const TOUCH = `${PRELUDE}
 local key = KEYS[1]
 local expires_at = tonumber(ARGV[1])
 local now = tonumber(ARGV[2])
@@ -209,7 +254,7 @@ return 0
  *    {'kept', owner | ''} when onlyIfOwner is set and the session belongs to someone else.
  * The owner's index is another key (another slot on a cluster), so the caller unlinks it there.
  */
-export const DESTROY = `${PRELUDE}
+const DESTROY = `${PRELUDE}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local only_if_owner = ARGV[2] == '1'
@@ -232,3 +277,8 @@ if lkey then
 end
 return { 'none', '' }
 `
+
+export const LOAD_SCRIPT = script(LOAD)
+export const SAVE_SCRIPT = script(SAVE)
+export const TOUCH_SCRIPT = script(TOUCH)
+export const DESTROY_SCRIPT = script(DESTROY)

@@ -1,0 +1,57 @@
+/**
+ * Sessions that express-session + connect-redis wrote: a JSON string at `legacyPrefix + id`.
+ * RedisStore reads them as they are (so a user switching from connect-redis stays signed in)
+ * and turns each into a hash on its first save. Only this file knows their format, through the
+ * drop-in's codec for express-session's stored form (lib/compat/blob.ts).
+ */
+import type { SessionChange, SessionRecord } from '../../lib/store.js'
+import { fromBlob } from '../../lib/compat/blob.js'
+import { corrupt, setKey } from './records.js'
+
+/** connect-redis's default ttl (1 day): the idle period of a legacy session without a maxAge. */
+export const LEGACY_IDLE = 86_400_000
+
+/**
+ * A session express-session + connect-redis wrote: `{ cookie: {...}, ...data }` as JSON. One the
+ * drop-in's adapter wrote keeps its owner, creation time and cookie settings from its
+ * `__concord` field; one only express-session wrote counts as created now, with its cookie's
+ * maxAge as its idle period. Either way the string is version 1: the save that converts it
+ * checks the string itself, not a version inside it.
+ *
+ * @example
+ * ```ts
+ * const record = parseLegacy('sess:abc', '{"cookie":{"originalMaxAge":60000},"n":1}', Date.now() + 60_000, Date.now())
+ * ```
+ */
+export function parseLegacy(key: string, raw: string, expiresAt: number, now: number): SessionRecord {
+  let blob: unknown
+  try {
+    blob = JSON.parse(raw)
+  } catch (err) {
+    throw corrupt(key, 'the connect-redis session is not JSON', err)
+  }
+  let record: SessionRecord
+  try {
+    record = fromBlob(key, blob, now)
+  } catch (err) {
+    throw corrupt(key, 'the connect-redis session is not a session object', err)
+  }
+  return { ...record, version: 1, expiresAt: expiresAt > 0 ? expiresAt : record.expiresAt }
+}
+
+/**
+ * The keys a converting save writes: the whole legacy session with this save's change on top,
+ * since the hash replaces the string.
+ *
+ * @example
+ * ```ts
+ * const set = convertedKeys(parseLegacy(key, raw, at, now), change)
+ * ```
+ */
+export function convertedKeys(current: SessionRecord, change: Pick<SessionChange, 'set' | 'unset'>): Record<string, string> {
+  const set: Record<string, string> = {}
+  for (const name of Object.keys(current.data)) setKey(set, name, current.data[name]!)
+  for (const name of change.unset) delete set[name]
+  for (const name of Object.keys(change.set)) setKey(set, name, change.set[name]!)
+  return set
+}
