@@ -28,7 +28,7 @@ const SCHEMES = 'memory:, file:<dir>, redis://, rediss://, postgres:// or postgr
  * |-----|-------|
  * | `memory:` | MemoryStore (one process) |
  * | `file:./sessions`, `file:///var/lib/app/sessions` | FileStore in that directory |
- * | `redis://[:password@]host:port[/db][?prefix=app:sess:]`, `rediss://…` (TLS) | RedisStore through ioredis |
+ * | `redis://[:password@]host:port[/db][?prefix=app:sess:&client=node-redis]`, `rediss://…` (TLS) | RedisStore through ioredis (if installed) or node-redis |
  * | `postgres://user:password@host/db[?table=…&schema=…]`, `postgresql://…` | PostgresStore on a pg Pool |
  * | `{ hot: 'redis://…', cold: 'postgres://…', hotTtl }` | LayeredStore of the two |
  *
@@ -109,19 +109,54 @@ async function createFile(url: string): Promise<CreatedStore> {
 
 async function createRedis(url: URL): Promise<CreatedStore> {
   const prefix = url.searchParams.get('prefix') ?? undefined
+  const clientName = url.searchParams.get('client') ?? undefined
   url.searchParams.delete('prefix')
-  const [{ RedisStore }, ioredis] = await Promise.all([import('./redis.js'), importClient('ioredis', url)])
+  url.searchParams.delete('client')
+  if (clientName !== undefined && clientName !== 'ioredis' && clientName !== 'node-redis') {
+    throw new TypeError(`createStore: client=${clientName} is not a Redis client it knows; write client=ioredis or client=node-redis`)
+  }
+  const { RedisStore } = await import('./redis.js')
+  // Either client works; without ?client= it takes ioredis if installed, else node-redis.
+  const opened = clientName === 'node-redis' ? await nodeRedis(url) : await ioredisOrNodeRedis(url, clientName === 'ioredis')
+  const options: ConstructorParameters<typeof RedisStore>[0] = { client: opened.client as never }
+  if (prefix !== undefined) options.prefix = prefix
+  const store = new RedisStore(options)
+  return closable(store, opened.close)
+}
+
+interface OpenedClient {
+  client: unknown
+  close(): Promise<void>
+}
+
+async function ioredisOrNodeRedis(url: URL, required: boolean): Promise<OpenedClient> {
+  let ioredis: unknown
+  try {
+    ioredis = await import('ioredis')
+  } catch (cause) {
+    if (required) throw new TypeError(`createStore: ${url.protocol}// with client=ioredis needs the ioredis package; npm install ioredis`, { cause })
+    return nodeRedis(url)
+  }
   const Redis = (ioredis as { Redis: new (url: string, options: object) => import('ioredis').Redis }).Redis
   const client = new Redis(url.toString(), { lazyConnect: false })
   // ioredis reconnects by itself; an unhandled 'error' event would crash the process. Its
   // messages name host and port, never the password.
   client.on('error', () => {})
-  const options: ConstructorParameters<typeof RedisStore>[0] = { client }
-  if (prefix !== undefined) options.prefix = prefix
-  const store = new RedisStore(options)
-  return closable(store, async () => {
-    await client.quit().catch(() => client.disconnect())
-  })
+  return { client, close: () => client.quit().then(() => {}, () => client.disconnect()) }
+}
+
+async function nodeRedis(url: URL): Promise<OpenedClient> {
+  const redis = (await importClient('redis', url)) as typeof import('redis')
+  const client = redis.createClient({ url: url.toString() })
+  client.on('error', () => {}) // it reconnects by itself; the store reports failures per call
+  // Not awaited: a server that is down now must not fail createStore, only the calls (a 503).
+  client.connect().catch(() => {})
+  return {
+    client,
+    close: async () => {
+      await client.close().catch(() => client.destroy())
+    },
+  }
 }
 
 async function createPostgres(url: URL): Promise<CreatedStore> {

@@ -38,6 +38,7 @@ describe('createStore', () => {
     ['filePath', 'FileStore'],
     ['fileUrl', 'FileStore'],
     ['redis', 'RedisStore'],
+    ['redisNode', 'RedisStore'],
     ['postgres', 'PostgresStore'],
     ['postgresql', 'PostgresStore'],
     ['layered', 'LayeredStore'],
@@ -46,7 +47,7 @@ describe('createStore', () => {
     expect(outcomes[name]).toMatchObject({ kind, roundTrip: true })
   })
 
-  it.each(['redis', 'postgres', 'postgresql'])('%s: close() closes the connection it opened', (name) => {
+  it.each(['redis', 'redisNode', 'postgres', 'postgresql'])('%s: close() closes the connection it opened', (name) => {
     expect(outcomes[name]!.afterClose).toBe('StoreError')
   })
 
@@ -67,6 +68,7 @@ describe('createStore', () => {
   it('answers file: without a directory, and a bad option in the URL, with a TypeError saying what to write', () => {
     expect(outcomes.fileNoDir).toMatchObject({ error: 'TypeError', message: expect.stringMatching(/file: needs a directory, e.g. file:.\/sessions/) })
     expect(outcomes.badTable).toMatchObject({ error: 'TypeError', message: expect.stringMatching(/table must be a plain SQL identifier/) })
+    expect(outcomes.badClient).toMatchObject({ error: 'TypeError', message: expect.stringMatching(/write client=ioredis or client=node-redis/) })
   })
 
   it('refuses a memory: hot layer unless the app says it is one process', () => {
@@ -79,10 +81,11 @@ describe('createStore', () => {
   })
 
   it.each([
-    ['memory:', { ioredis: false, pg: false }],
-    ['postgres://postgres@127.0.0.1:5432/test', { ioredis: false, pg: true }],
-    ['redis://127.0.0.1:6379', { ioredis: true, pg: false }],
+    ['memory:', { ioredis: false, redis: false, pg: false }],
+    ['postgres://postgres@127.0.0.1:5432/test', { ioredis: false, redis: false, pg: true }],
+    ['<redis>', { ioredis: true, redis: false, pg: false }],
+    ['<redis>/?client=node-redis', { ioredis: false, redis: true, pg: false }],
   ])('%s loads only the client it needs', (url, loaded) => {
-    expect(JSON.parse(run(['modules', url]))).toEqual(loaded)
+    expect(JSON.parse(run(['modules', url.replace('<redis>', redisUrl())]))).toEqual(loaded)
   })
 })
