@@ -18,16 +18,25 @@ export interface SessionPanel {
   now: number
 }
 
+/** What the header says about the visitor. */
+export interface Visitor {
+  /** The signed-in name, or undefined for a guest. */
+  user: string | undefined
+  /** Units in the cart. */
+  cartCount: number
+}
+
 export interface Page {
   title: string
   active: 'shop' | 'cart' | 'sessions' | 'login' | 'none'
-  user: string | undefined
-  cartCount: number
+  /** Undefined when the session could not be read: the header then claims no name and no count. */
+  visitor: Visitor | undefined
   flash: string | undefined
   panel: SessionPanel | undefined
 }
 
 export function layout(page: Page, body: SafeHtml): string {
+  const { visitor } = page
   const nav = (key: Page['active'], href: string, label: SafeHtml | string) =>
     html`<a href="${href}"${page.active === key ? html` class="active" aria-current="page"` : ''}>${label}</a>`
   return html`<!doctype html>
@@ -46,14 +55,16 @@ export function layout(page: Page, body: SafeHtml): string {
     <a class="brand" href="/">Corner Coffee &amp; Tea</a>
     <nav>
       ${nav('shop', '/', 'Shop')}
-      ${nav('cart', '/cart', html`Cart <span class="count" id="cart-count" data-testid="cart-count">${page.cartCount}</span>`)}
-      ${page.user ? nav('sessions', '/sessions', 'Your sessions') : ''}
+      ${nav('cart', '/cart', visitor ? html`Cart <span class="count" id="cart-count" data-testid="cart-count">${visitor.cartCount}</span>` : 'Cart')}
+      ${visitor?.user ? nav('sessions', '/sessions', 'Your sessions') : ''}
     </nav>
     <div class="who">
-      ${page.user
-        ? html`<span>Signed in as <strong data-testid="user">${page.user}</strong></span>
+      ${!visitor
+        ? ''
+        : visitor.user
+          ? html`<span>Signed in as <strong data-testid="user">${visitor.user}</strong></span>
       <form method="post" action="/logout"><button class="link" type="submit">Sign out</button></form>`
-        : nav('login', '/login', 'Sign in')}
+          : nav('login', '/login', 'Sign in')}
     </div>
   </div>
 </header>
