@@ -244,15 +244,15 @@ function clock(at: number): SafeHtml {
 const STYLE = html`
 :root { --ink: #1f2328; --muted: #656d76; --line: #d8dee4; --bg: #f6f4f0; --card: #fff; --accent: #2f6f4f; --warn: #b42318; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "Liberation Sans", Arial, sans-serif; color: var(--ink); background: var(--bg); }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "Liberation Sans", Arial, sans-serif; color: var(--ink); background: var(--bg); overflow-wrap: break-word; }
 .wrap { max-width: 960px; margin: 0 auto; padding: 0 20px; }
 .top { background: #23352b; color: #fff; }
-.bar { display: flex; flex-wrap: wrap; align-items: center; gap: 24px; min-height: 56px; }
+.bar { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 24px; min-height: 56px; padding-top: 8px; padding-bottom: 8px; }
 .brand { color: #fff; font-weight: 700; text-decoration: none; font-size: 17px; letter-spacing: .2px; }
 nav { display: flex; gap: 4px; flex: 1; }
 nav a, .who a { color: #d7e5dc; text-decoration: none; padding: 6px 10px; border-radius: 6px; }
 nav a:hover, nav a.active, .who a.active { background: rgba(255,255,255,.12); color: #fff; }
-.who { display: flex; align-items: center; gap: 10px; color: #d7e5dc; white-space: nowrap; }
+.who { display: flex; align-items: center; gap: 10px; margin-left: auto; color: #d7e5dc; white-space: nowrap; }
 .who .user { white-space: normal; overflow-wrap: anywhere; }
 .who form { margin: 0; }
 .who .link { color: #d7e5dc; }
@@ -312,9 +312,8 @@ tr.total td { font-weight: 700; font-size: 17px; padding-bottom: 14px; }
 
 /* Narrow screens: the header stacks (brand and account on top, the links under them). */
 @media (max-width: 760px) {
-  .bar { gap: 2px 12px; padding-top: 8px; padding-bottom: 6px; }
+  .bar { gap: 2px 12px; padding-bottom: 6px; }
   .brand { flex: 1 1 auto; padding: 4px 0; }
-  .who { margin-left: auto; }
   .who .hint { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
   nav { order: 1; flex: 1 0 100%; margin-left: -10px; }
   nav a { white-space: nowrap; }

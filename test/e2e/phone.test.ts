@@ -122,6 +122,17 @@ describeWithBrowser('the shop on a 390 px wide screen', () => {
     await context.close()
   })
 
+  it('wraps the longest name a shopper can sign in with, in the header and the welcome notice', async () => {
+    const { context, page } = await phone()
+    const name = 'W'.repeat(40) // the widest letter, at the length limit, with no place to break
+    await signIn(page, name)
+    await page.getByText(`Welcome, ${name}.`).waitFor()
+    expectFits(await checkLayout(page, PHONE.width), 'long name')
+    await page.goto('/sessions')
+    expectFits(await checkLayout(page, PHONE.width), 'long name, sessions')
+    await context.close()
+  })
+
   it('shows the signed-in header on a 404 and on an error page, and both fit', async () => {
     const { context, page } = await phone()
     await signedInWithCart(page)
