@@ -5,11 +5,11 @@
  */
 import { join } from 'node:path'
 import express, { type NextFunction, type Request, type Response } from 'express'
-import session, { sessionInfo, StoreError, type Store } from '../lib/index.js'
+import session, { Session, sessionInfo, StoreError, type Store } from '../lib/index.js'
 import { PRODUCTS } from './catalog.js'
 import { addToCart, CartError, emptyCart, isShopCart, quantityOf, removeFromCart, setQuantity, summarize, type ShopCart } from './cart.js'
 import type { SafeHtml } from './html.js'
-import { cartPage, catalogPage, errorPage, layout, loginPage, sessionsPage, type Page, type SessionPanel, type SessionRow } from './views.js'
+import { cartPage, catalogPage, errorPage, layout, loginPage, sessionsPage, type Page, type SessionPanel, type SessionRow, type Visitor } from './views.js'
 
 // Typed session data. The names carry a `shop` prefix so they never clash with other code
 // that augments SessionData in the same program (from outside this repository the module to
@@ -63,6 +63,13 @@ export function createApp(options: ShopOptions): express.Express {
   // Rolling: every response restarts the cookie's maxAge, so maxAge is the idle timeout.
   // SameSite=Lax (the default) keeps other sites from posting the shop's forms with the cookie.
   app.use(session(store, { secret, name: cookieName, cookie: { maxAge: idleTimeout }, rolling: true, absoluteTimeout }))
+  // The header as the store holds it, for an error page after a failed request (which saves nothing).
+  const loaded = new WeakMap<Request, Visitor>()
+  app.use((req, _res, next) => {
+    const visitor = visitorOf(req)
+    if (visitor) loaded.set(req, visitor)
+    next()
+  })
   app.use(express.urlencoded({ extended: false, limit: '10kb' }))
   app.use(express.json({ limit: '10kb' }))
 
@@ -90,8 +97,7 @@ export function createApp(options: ShopOptions): express.Express {
       layout(
         {
           ...page,
-          user: s.shopUser?.name,
-          cartCount: summarize(isShopCart(s.shopCart) ? s.shopCart : undefined).count,
+          visitor: visitorOf(req),
           flash,
           panel: visit ? sessionPanel(s) : undefined,
         },
@@ -239,11 +245,22 @@ export function createApp(options: ShopOptions): express.Express {
     if (err instanceof StoreError) console.error(`503: ${err.message}`) // the store is down: one line, not a stack per request
     else if (status >= 500) console.error(err)
     if (req.path.startsWith('/api/')) return res.status(status).json({ error: message })
-    // A plain page: the session may be what failed, so this does not touch it.
-    res.status(status).type('html').send(layout({ title: 'Error', active: 'none', user: undefined, cartCount: 0, flash: undefined, panel: undefined }, errorPage(message)))
+    // A plain page: the session may be what failed, so this only reads it. A 4xx saves the
+    // session as it is now, so the header shows that; after a 5xx nothing is saved, so it shows
+    // the session as loaded. With no session (the store failed to load it) it claims nothing.
+    const visitor = status >= 500 ? loaded.get(req) : visitorOf(req)
+    res.status(status).type('html').send(layout({ title: 'Error', active: 'none', visitor, flash: undefined, panel: undefined }, errorPage(message)))
   })
 
   return app
+}
+
+/** The signed-in name and cart count of the request's session; undefined without a session. */
+function visitorOf(req: Request): Visitor | undefined {
+  const s: unknown = req.session
+  if (!(s instanceof Session)) return undefined // the store failed to load it, or it was destroyed
+  const { shopUser, shopCart } = s as Request['session']
+  return { user: shopUser?.name, cartCount: summarize(isShopCart(shopCart) ? shopCart : undefined).count }
 }
 
 /** The session's cart, created if missing or unreadable. */

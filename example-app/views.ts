@@ -18,16 +18,25 @@ export interface SessionPanel {
   now: number
 }
 
+/** What the header says about the visitor. */
+export interface Visitor {
+  /** The signed-in name, or undefined for a guest. */
+  user: string | undefined
+  /** Units in the cart. */
+  cartCount: number
+}
+
 export interface Page {
   title: string
   active: 'shop' | 'cart' | 'sessions' | 'login' | 'none'
-  user: string | undefined
-  cartCount: number
+  /** Undefined when the session could not be read: the header then claims no name and no count. */
+  visitor: Visitor | undefined
   flash: string | undefined
   panel: SessionPanel | undefined
 }
 
 export function layout(page: Page, body: SafeHtml): string {
+  const { visitor } = page
   const nav = (key: Page['active'], href: string, label: SafeHtml | string) =>
     html`<a href="${href}"${page.active === key ? html` class="active" aria-current="page"` : ''}>${label}</a>`
   return html`<!doctype html>
@@ -46,14 +55,16 @@ export function layout(page: Page, body: SafeHtml): string {
     <a class="brand" href="/">Corner Coffee &amp; Tea</a>
     <nav>
       ${nav('shop', '/', 'Shop')}
-      ${nav('cart', '/cart', html`Cart <span class="count" id="cart-count" data-testid="cart-count">${page.cartCount}</span>`)}
-      ${page.user ? nav('sessions', '/sessions', 'Your sessions') : ''}
+      ${nav('cart', '/cart', visitor ? html`Cart <span class="count" id="cart-count" data-testid="cart-count">${visitor.cartCount}</span>` : 'Cart')}
+      ${visitor?.user ? nav('sessions', '/sessions', 'Your sessions') : ''}
     </nav>
     <div class="who">
-      ${page.user
-        ? html`<span>Signed in as <strong data-testid="user">${page.user}</strong></span>
+      ${!visitor
+        ? ''
+        : visitor.user
+          ? html`<span class="user"><span class="hint">Signed in as </span><strong data-testid="user">${visitor.user}</strong></span>
       <form method="post" action="/logout"><button class="link" type="submit">Sign out</button></form>`
-        : nav('login', '/login', 'Sign in')}
+          : nav('login', '/login', 'Sign in')}
     </div>
   </div>
 </header>
@@ -121,9 +132,9 @@ export function cartPage(cart: CartSummary): SafeHtml {
   <tbody>
   ${cart.items.map(
     (item) => html`<tr data-testid="line-${item.product.id}">
-    <td><span class="dot" style="background:${item.product.color}"></span>${item.product.name} <small class="muted">${item.product.description}</small></td>
-    <td class="num">${formatPrice(item.product.price)}</td>
-    <td>
+    <td class="item"><span class="dot" style="background:${item.product.color}"></span>${item.product.name} <small class="muted">${item.product.description}</small></td>
+    <td class="num each">${formatPrice(item.product.price)}</td>
+    <td class="change">
       <form method="post" action="/cart/update" class="qty">
         <input type="hidden" name="productId" value="${item.product.id}">
         <label class="sr" for="qty-${item.product.id}">Quantity of ${item.product.name}</label>
@@ -131,8 +142,8 @@ export function cartPage(cart: CartSummary): SafeHtml {
         <button type="submit" class="small">Update</button>
       </form>
     </td>
-    <td class="num" data-testid="line-total-${item.product.id}">${formatPrice(item.lineTotal)}</td>
-    <td>
+    <td class="num line-total" data-testid="line-total-${item.product.id}">${formatPrice(item.lineTotal)}</td>
+    <td class="remove">
       <form method="post" action="/cart/remove">
         <input type="hidden" name="productId" value="${item.product.id}">
         <button type="submit" class="link" data-testid="remove-${item.product.id}">Remove</button>
@@ -186,11 +197,11 @@ export function sessionsPage(user: string, rows: SessionRow[] | null, now: numbe
   <tbody>
   ${rows.map(
     (row) => html`<tr${row.current ? html` class="current"` : ''} data-testid="session-row">
-    <td>${row.device}${row.current ? html` <span class="tag">this device</span>` : ''}</td>
-    <td>${row.signedInAt === undefined ? '—' : html`${relative(row.signedInAt, now)} ${clock(row.signedInAt)}`}</td>
-    <td>${relative(row.lastActiveAt, now)}</td>
-    <td>${relative(row.expiresAt, now)} ${clock(row.expiresAt)}</td>
-    <td>${row.absoluteExpiresAt === null ? 'never' : html`${relative(row.absoluteExpiresAt, now)} ${clock(row.absoluteExpiresAt)}`}</td>
+    <td class="device">${row.device}${row.current ? html` <span class="tag">this device</span>` : ''}</td>
+    <td data-label="Signed in">${row.signedInAt === undefined ? '—' : html`${relative(row.signedInAt, now)} ${clock(row.signedInAt)}`}</td>
+    <td data-label="Last active">${relative(row.lastActiveAt, now)}</td>
+    <td data-label="Ends if idle">${relative(row.expiresAt, now)} ${clock(row.expiresAt)}</td>
+    <td data-label="Ends at the latest">${row.absoluteExpiresAt === null ? 'never' : html`${relative(row.absoluteExpiresAt, now)} ${clock(row.absoluteExpiresAt)}`}</td>
   </tr>`,
   )}
   </tbody>
@@ -233,15 +244,16 @@ function clock(at: number): SafeHtml {
 const STYLE = html`
 :root { --ink: #1f2328; --muted: #656d76; --line: #d8dee4; --bg: #f6f4f0; --card: #fff; --accent: #2f6f4f; --warn: #b42318; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "Liberation Sans", Arial, sans-serif; color: var(--ink); background: var(--bg); }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "Liberation Sans", Arial, sans-serif; color: var(--ink); background: var(--bg); overflow-wrap: break-word; }
 .wrap { max-width: 960px; margin: 0 auto; padding: 0 20px; }
 .top { background: #23352b; color: #fff; }
-.bar { display: flex; align-items: center; gap: 24px; height: 56px; }
+.bar { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 24px; min-height: 56px; padding-top: 8px; padding-bottom: 8px; }
 .brand { color: #fff; font-weight: 700; text-decoration: none; font-size: 17px; letter-spacing: .2px; }
 nav { display: flex; gap: 4px; flex: 1; }
 nav a, .who a { color: #d7e5dc; text-decoration: none; padding: 6px 10px; border-radius: 6px; }
 nav a:hover, nav a.active, .who a.active { background: rgba(255,255,255,.12); color: #fff; }
-.who { display: flex; align-items: center; gap: 10px; color: #d7e5dc; }
+.who { display: flex; align-items: center; gap: 10px; margin-left: auto; color: #d7e5dc; white-space: nowrap; }
+.who .user { white-space: normal; overflow-wrap: anywhere; }
 .who form { margin: 0; }
 .who .link { color: #d7e5dc; }
 .count { display: inline-block; min-width: 22px; padding: 0 6px; border-radius: 11px; background: #e9c46a; color: #23352b; font-size: 12px; font-weight: 700; text-align: center; }
@@ -297,4 +309,46 @@ tr.total td { font-weight: 700; font-size: 17px; padding-bottom: 14px; }
 .panel small, td small { font-weight: 400; color: var(--muted); display: block; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 @media (max-width: 720px) { .grid { grid-template-columns: 1fr 1fr; } .bar { gap: 10px; } }
+
+/* Narrow screens: the header stacks (brand and account on top, the links under them). */
+@media (max-width: 760px) {
+  .bar { gap: 2px 12px; padding-bottom: 6px; }
+  .brand { flex: 1 1 auto; padding: 4px 0; }
+  .who .hint { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  nav { order: 1; flex: 1 0 100%; margin-left: -10px; }
+  nav a { white-space: nowrap; }
+}
+
+/* Phones: tables become one card per row, so nothing needs sideways scrolling. */
+@media (max-width: 640px) {
+  .wrap { padding: 0 16px; }
+  .grid { gap: 10px; }
+  .card { padding: 12px; }
+  .buy { flex-wrap: wrap; gap: 8px; }
+  .toast { left: 16px; right: 16px; bottom: 16px; }
+  table, tbody, tfoot, tr, td { display: block; }
+  thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  td { border-bottom: 0; padding: 0; }
+  tbody tr { border-bottom: 1px solid var(--line); padding: 12px 14px; }
+  /* Name and Remove on the first line, then price, quantity and line total; the total wraps
+     below on the narrowest screens. */
+  .cart tbody tr { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 10px; }
+  .cart td.item { flex: 1 1 calc(100% - 7em); }
+  .cart td.remove { order: 1; align-self: flex-start; margin-left: auto; }
+  .cart td.each { order: 2; flex: 1 0 auto; text-align: left; }
+  .cart td.each::after { content: " each"; color: var(--muted); font-size: 13px; }
+  .cart td.change { order: 3; }
+  .cart td.line-total { order: 4; min-width: 4.5em; margin-left: auto; font-weight: 600; }
+  .cart tfoot tr { display: flex; justify-content: space-between; gap: 12px; padding: 4px 14px; }
+  .cart tfoot tr:first-child { padding-top: 12px; }
+  .cart tfoot tr.total { padding-bottom: 12px; }
+  .cart tfoot td { padding: 0; }
+  .cart tfoot td:empty { display: none; }
+  .sessions td { padding: 2px 0; }
+  .sessions td[data-label] { text-align: right; }
+  .sessions td[data-label]::before { content: attr(data-label); float: left; margin-right: 12px; color: var(--muted); font-size: 13px; line-height: 22.5px; }
+  .sessions tbody tr:last-child { border-bottom: 0; }
+  .sessions td.device { font-weight: 600; padding-bottom: 4px; }
+  .sessions tr.current, .sessions tr.current td { background: #f3f8f5; }
+}
 `

@@ -3,44 +3,33 @@
  * process on the memory store. Restarts on the file and Redis stores are in restart.test.ts.
  */
 import { copyFileSync } from 'node:fs'
-import type { Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import type { Browser } from 'playwright-core'
-import { createApp } from '../../example-app/app.js'
 import { OverlapStore } from '../example-app/overlap-store.js'
-import { artifactPath, describeWithBrowser, launchBrowser, newContext, sessionIdIn } from './browser.js'
+import { artifactPath, describeWithBrowser, newContext, sessionIdIn } from './browser.js'
+import { checkLayout } from './layout.js'
 import { addToCart, cartQuantities, signIn, textOf, waitForText, type PageDocument } from './pages.js'
 import { REPO } from './server-process.js'
+import { startShop, type ShopUnderTest } from './shop-under-test.js'
 
 jest.setTimeout(60_000)
 
 declare const document: PageDocument // in functions that run in the page
 
 describeWithBrowser('the shop in a browser (memory store)', () => {
-  let browser: Browser
-  let server: Server
-  let baseURL: string
+  let shop: ShopUnderTest
   const store = new OverlapStore()
 
   beforeAll(async () => {
-    browser = await launchBrowser()
-    const app = createApp({ store, secret: 'e2e-secret', storeName: 'memory' })
-    server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s))
-    })
-    baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    shop = await startShop(store)
   })
 
   afterAll(async () => {
-    await browser?.close()
-    server?.closeAllConnections()
-    await new Promise((resolve) => server?.close(resolve))
+    await shop?.close()
     await store.close()
   })
 
   async function newPage() {
-    const context = await newContext(browser, baseURL)
+    const context = await newContext(shop.browser, shop.baseURL)
     context.setDefaultTimeout(15_000)
     return { context, page: await context.newPage() }
   }
@@ -139,6 +128,9 @@ describeWithBrowser('the shop in a browser (memory store)', () => {
     await page.getByTestId('line-espresso').getByRole('button', { name: 'Update' }).click()
     await waitForText(page, 'line-total-espresso', '$24.00')
     await page.goto('/cart') // without the "Updated" notice
+    // The desktop layout: it fits, and the header is one bar of 56 px (the narrow layout stacks it).
+    expect((await checkLayout(page, 1040)).problems).toEqual([])
+    expect((await page.locator('.top').boundingBox())?.height).toBe(56)
     await page.screenshot({ path: artifactPath('cart.png'), fullPage: true })
     if (process.env.UPDATE_DOCS_SCREENSHOTS) copyFileSync(artifactPath('cart.png'), join(REPO, 'docs', 'cart.png'))
     await context.close()

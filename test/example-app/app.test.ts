@@ -3,6 +3,7 @@ import request from 'supertest'
 import type { Response } from 'supertest'
 import { createApp, describeDevice, type ShopOptions } from '../../example-app/app.js'
 import { OverlapStore } from './overlap-store.js'
+import { testIdText } from './page-text.js'
 
 const stores: OverlapStore[] = []
 afterEach(async () => {
@@ -22,11 +23,6 @@ function cookieId(res: Response): string | undefined {
   if (!header) return undefined
   const value = decodeURIComponent(header.slice('shop.sid='.length).split(';')[0]!)
   return value === '' ? '' : value.slice(2, value.lastIndexOf('.'))
-}
-
-function testIdText(html: string, testId: string): string | undefined {
-  const match = new RegExp(`data-testid="${testId}"[^>]*>([^<]*)<`).exec(html)
-  return match?.[1]?.trim()
 }
 
 describe('catalog and visit counter', () => {
