@@ -243,7 +243,7 @@ describe.each([
       app.get('/', (_req, res) => res.end())
       const res = await request(app).get('/')
       expect(res.status).toBe(500)
-      expect(res.text).toMatch(/no secret. Pass options.secret, or use cookie-parser with a secret/)
+      expect(res.text).toMatch(/a secret is required. Pass options.secret, or use cookie-parser with a secret/)
     })
   })
 
