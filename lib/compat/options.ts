@@ -8,7 +8,9 @@ import type { CookieAttributes, Secret } from '../cookie.js'
 import type { SessionOptions } from '../options.js'
 
 /** Cookie options as express-session takes them: the core's, plus `expires` and sameSite `'auto'`. */
-export interface ExpressSessionCookieOptions extends Omit<CookieAttributes, 'sameSite'> {
+export interface ExpressSessionCookieOptions extends Omit<CookieAttributes, 'sameSite' | 'maxAge'> {
+  /** Lifetime in ms; a Date sets the expiry instead, as `expires` does. */
+  maxAge?: number | Date | null | false
   /** One fixed date: each new session's cookie expires then (express-session advises maxAge instead). */
   expires?: Date | null | false
   /** `'auto'`: None over HTTPS, Lax over HTTP. */
