@@ -24,7 +24,7 @@ export function rejectUnknownKeys(
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue
     if ((options as Record<string, unknown>)[key] === undefined) continue // spread-in leftovers set nothing
-    const hint = Object.hasOwn(hints, key) ? ` ${hints[key]}` : suggestion(key, known)
+    const hint = Object.hasOwn(hints, key) ? `: ${hints[key]}` : suggestion(key, known)
     throw new TypeError(`${where}: unknown option "${key}"${hint}. Known options: ${known.join(', ')}`)
   }
 }

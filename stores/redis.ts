@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { CookieOverrides, LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
 import { StoreError, isValidSessionId } from '../lib/store.js'
+import { rejectUnknownKeys } from '../lib/check-options.js'
 import { fromBlob } from '../lib/compat/blob.js'
 import { DESTROY, LOAD, SAVE, TOUCH } from './redis-scripts.js'
 
@@ -44,6 +45,14 @@ interface Scripts {
   concordSessionSave: ScriptFn
   concordSessionTouch: ScriptFn
   concordSessionDestroy: ScriptFn
+}
+
+/** What connect-redis users pass, and what to do instead. */
+const CONNECT_REDIS_HINTS = {
+  ttl: "that is connect-redis's option; a session's lifetime follows its cookie here: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
+  disableTouch: "that is connect-redis's option; a read touches the session in the same round trip as its load, so there is nothing to disable",
+  disableTTL: "that is connect-redis's option; every session key expires with the session",
+  serializer: "that is connect-redis's option; each session key is stored as its own JSON text in a hash",
 }
 
 /** connect-redis's default ttl (1 day): the idle period of a legacy session without a maxAge. */
@@ -94,6 +103,7 @@ export class RedisStore implements Store {
 
   constructor(options: RedisStoreOptions) {
     const { client, prefix = 'sess:', legacyPrefix, timeout = 2000 } = options ?? ({} as RedisStoreOptions)
+    rejectUnknownKeys('RedisStore', options ?? {}, ['client', 'prefix', 'legacyPrefix', 'timeout'], CONNECT_REDIS_HINTS)
     if (!client || typeof (client as { defineCommand?: unknown }).defineCommand !== 'function') {
       throw new TypeError('RedisStore: client must be an ioredis Redis or Cluster, e.g. new RedisStore({ client: new Redis(url) })')
     }
