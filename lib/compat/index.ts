@@ -10,14 +10,18 @@
  * saveUninitialized true, no SameSite, `secure: false`, unknown options ignored), its options
  * translated, and any express-session store adapted. No compat special case lives in the core.
  */
-import type { SessionMiddleware } from '../middleware.js'
-import { Session } from '../session.js'
-import { Cookie } from './cookie.js'
-import { adaptLegacyStore, isLegacyStore, storeOwnError } from './legacy-store.js'
-import { MemoryStore } from './memory-store.js'
-import { createDropIn, EXPRESS_SESSION_DEFAULTS } from './middleware.js'
-import type { ExpressSessionOptions } from './options.js'
-import { Store } from './store-base.js'
+import type { SessionMiddleware as CoreSessionMiddleware } from '../middleware.js'
+import { Session as CoreSession, type Callback as CoreCallback } from '../session.js'
+import { StoreError as CoreStoreError } from '../store.js'
+import { Cookie as CompatCookie } from './cookie.js'
+import {
+  adaptLegacyStore as adaptLegacy, isLegacyStore as isLegacy, storeOwnError as ownError,
+  type AdaptLegacyStoreOptions as AdaptOptions, type LegacyStore as Legacy, type LegacyStoreAdapter as Adapter,
+} from './legacy-store.js'
+import { MemoryStore as CompatMemoryStore, type MemoryStoreOptions as MemoryOptions } from './memory-store.js'
+import { createDropIn, EXPRESS_SESSION_DEFAULTS as DEFAULTS } from './middleware.js'
+import type { ExpressSessionCookieOptions, ExpressSessionOptions } from './options.js'
+import { Store as StoreBase, type LoadedSession as Loaded, type StoreConstructor as StoreCtor } from './store-base.js'
 
 /**
  * Creates the session middleware exactly as express-session's `session(options)` does,
@@ -43,22 +47,83 @@ import { Store } from './store-base.js'
  * })
  * ```
  */
-function session(options?: ExpressSessionOptions): SessionMiddleware {
+function session(options?: session.SessionOptions): session.SessionMiddleware {
   return createDropIn(options)
 }
 
-session.Store = Store
-session.Cookie = Cookie
-session.Session = Session
-session.MemoryStore = MemoryStore
-session.adaptLegacyStore = adaptLegacyStore
+/**
+ * Everything this module exports is also on `session`, for values and types alike, as
+ * @types/express-session declares it: `session.Store` (a class to extend, and a type),
+ * `session.SessionOptions`, `session.SessionData`, `session.Cookie`, `session.MemoryStore`...
+ * CommonJS callers get `session` itself (`import session = require(...)`), so it must hold all.
+ */
+declare namespace session {
+  export const Store: typeof StoreBase
+  export type Store = StoreBase
+  export const Cookie: typeof CompatCookie
+  export type Cookie = CompatCookie
+  export const Session: typeof CoreSession
+  export type Session = CoreSession
+  export const MemoryStore: typeof CompatMemoryStore
+  export type MemoryStore = CompatMemoryStore
+  export const StoreError: typeof CoreStoreError
+  export type StoreError = CoreStoreError
+  export const adaptLegacyStore: typeof adaptLegacy
+  export const isLegacyStore: typeof isLegacy
+  export const storeOwnError: typeof ownError
+  export const EXPRESS_SESSION_DEFAULTS: typeof DEFAULTS
+  /** express-session's name for the options, as @types/express-session spells it. */
+  export type SessionOptions = ExpressSessionOptions
+  export type CookieOptions = ExpressSessionCookieOptions
+  /**
+   * Your session's data: with CommonJS types (`import session = require(...)`), augment it as
+   * with @types/express-session: `declare module 'concord-session/express-session' { interface SessionData { views: number } }`.
+   */
+  export interface SessionData {}
+  export type SessionMiddleware = CoreSessionMiddleware
+  export type Callback = CoreCallback
+  export type LoadedSession = Loaded
+  export type StoreConstructor = StoreCtor
+  export type MemoryStoreOptions = MemoryOptions
+  export type LegacyStore = Legacy
+  export type LegacyStoreAdapter = Adapter
+  export type AdaptLegacyStoreOptions = AdaptOptions
+  export type { ExpressSessionOptions, ExpressSessionCookieOptions }
+}
+/**
+ * Your session's data, as with @types/express-session: augment it where you imported the
+ * drop-in, and `req.session` is typed with it.
+ *
+ * @example
+ * ```ts
+ * declare module 'concord-session/express-session' {
+ *   interface SessionData { views: number }
+ * }
+ * ```
+ */
+export interface SessionData {}
+type DropInSessionData = SessionData
+type DropInCommonJsSessionData = session.SessionData
+
+// The core's SessionData (what req.session is typed with) takes in what apps declare here.
+declare module '../session.js' {
+  interface SessionData extends DropInSessionData, DropInCommonJsSessionData {}
+}
+
+Object.assign(session, {
+  Store: StoreBase, Cookie: CompatCookie, Session: CoreSession, MemoryStore: CompatMemoryStore, StoreError: CoreStoreError,
+  adaptLegacyStore: adaptLegacy, isLegacyStore: isLegacy, storeOwnError: ownError, EXPRESS_SESSION_DEFAULTS: DEFAULTS,
+})
 
 export default session
-export { session, Store, Cookie, Session, MemoryStore, adaptLegacyStore, isLegacyStore, storeOwnError, EXPRESS_SESSION_DEFAULTS }
-export type { LoadedSession, StoreConstructor } from './store-base.js'
-export type { MemoryStoreOptions } from './memory-store.js'
-export type { LegacyStore, LegacyStoreAdapter, AdaptLegacyStoreOptions } from './legacy-store.js'
-export type { ExpressSessionOptions, ExpressSessionCookieOptions } from './options.js'
-export type { SessionData, Callback } from '../session.js'
-export type { SessionMiddleware } from '../middleware.js'
-export { StoreError } from '../store.js'
+export {
+  session, StoreBase as Store, CompatCookie as Cookie, CoreSession as Session, CompatMemoryStore as MemoryStore,
+  CoreStoreError as StoreError, adaptLegacy as adaptLegacyStore, isLegacy as isLegacyStore, ownError as storeOwnError,
+  DEFAULTS as EXPRESS_SESSION_DEFAULTS,
+}
+export type {
+  ExpressSessionOptions as SessionOptions, ExpressSessionCookieOptions as CookieOptions, ExpressSessionOptions, ExpressSessionCookieOptions,
+  CoreCallback as Callback, CoreSessionMiddleware as SessionMiddleware,
+  Loaded as LoadedSession, StoreCtor as StoreConstructor, MemoryOptions as MemoryStoreOptions,
+  Legacy as LegacyStore, Adapter as LegacyStoreAdapter, AdaptOptions as AdaptLegacyStoreOptions,
+}

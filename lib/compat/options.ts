@@ -20,7 +20,9 @@ export interface ExpressSessionCookieOptions extends Omit<CookieAttributes, 'sam
 }
 
 /** The options of express-session 1.19: the core's, with express-session's looser store, secret and cookie. */
-export interface ExpressSessionOptions extends Omit<SessionOptions, 'store' | 'secret' | 'cookie'> {
+export interface ExpressSessionOptions extends Omit<SessionOptions, 'store' | 'secret' | 'cookie' | 'genid'> {
+  /** Makes a new session id from the request (an Express `Request` under Express); may be async. */
+  genid?(req: IncomingMessage): string | Promise<string>
   secret?: Secret | Secret[]
   /** express-session's old name for `name`. */
   key?: string

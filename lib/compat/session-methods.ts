@@ -9,7 +9,7 @@
  * So, as express-session itself does (its `wrapmethods`), the drop-in puts non-enumerable
  * wrappers on each request's session, and again on the session `regenerate` puts in its place.
  */
-import { Session, type Callback } from '../session.js'
+import { Cookie as CoreCookie, Session, type Callback } from '../session.js'
 import { adoptCookie } from './cookie.js'
 import { storeOwnError } from './legacy-store.js'
 
@@ -42,6 +42,15 @@ export function adaptRequestSession(req: RequestWithSession): void {
     configurable: true,
     enumerable: true,
     get: () => adoptCookie(coreCookie.call(session)),
+    // passport's keepSessionInfo copies every key of the old session onto the new one, cookie
+    // included: its lifetime carries over, as when express-session copies the Cookie.
+    set: (value: unknown) => {
+      const current = coreCookie.call(session)
+      if (!(value instanceof CoreCookie)) {
+        throw new TypeError('req.session.cookie cannot be replaced; set its attributes instead, e.g. req.session.cookie.maxAge = 3_600_000')
+      }
+      if (value !== current && value.originalMaxAge !== current.originalMaxAge) current.maxAge = value.originalMaxAge
+    },
   })
 }
 
