@@ -79,7 +79,7 @@ declare namespace session {
    * Your session's data: with CommonJS types (`import session = require(...)`), augment it as
    * with @types/express-session: `declare module 'concord-session/express-session' { interface SessionData { views: number } }`.
    */
-  export interface SessionData {}
+  export interface SessionData extends DropInSessionData {}
   export type SessionMiddleware = CoreSessionMiddleware
   export type Callback = CoreCallback
   export type LoadedSession = Loaded

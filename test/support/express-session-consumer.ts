@@ -123,7 +123,8 @@ memory.length((err: any, length: number) => void [err, length])
 memory.clear()
 const cookie: session.Cookie = new session.Cookie({ maxAge: 1000 })
 const header: string = cookie.serialize('a', 'b')
-const data: Partial<session.SessionData> = { views: 2 }
+declare const stored: session.SessionData
+const data: number = stored.views // the augmentation reaches session.SessionData too
 const sess: session.Session | undefined = undefined
 
 export { app, store, memory, header, data, sess, namespacedCookieOptions }
