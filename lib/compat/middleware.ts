@@ -92,6 +92,7 @@ export function createDropIn(options?: ExpressSessionOptions): SessionMiddleware
     if (request.session || !connected) return next()
     let response: ReturnType<typeof hookDropInResponse> | undefined
     let called = false
+    const plain = { end: res.end, writeHead: res.writeHead } // before the core hooks them
     middleware(req, res, (err?: unknown) => {
       if (called) {
         // After next(): the save or destroy at the end of the request failed.
@@ -105,7 +106,7 @@ export function createDropIn(options?: ExpressSessionOptions): SessionMiddleware
       if (!err && request.sessionStore === store) {
         request.sessionStore = exposed
         adaptRequestSession(request)
-        response = hookDropInResponse(res, next)
+        response = hookDropInResponse(req, res, next, plain)
       }
       next(err === undefined ? undefined : expressSessionError(err))
     })

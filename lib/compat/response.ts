@@ -1,5 +1,7 @@
 /**
  * express-session's response behaviour, on top of the core's `res.end` hook:
+ * - An app that put something other than a string in `req.sessionID` gets neither a save nor a
+ *   cookie at the end of the request ("cannot set cookie without a session ID").
  * - After `res.end()` the app's view is that the head went out: setting a header throws
  *   ERR_HTTP_HEADERS_SENT, as it would in plain Node and under express-session (which writes
  *   the head before it saves). The core writes it once the save is done, and may still add the
@@ -8,7 +10,7 @@
  *   reaches `next(err)` (express-session defers it the same way). The main entry answers 503
  *   instead, because the response claims a change that was not saved.
  */
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 
 type Next = (err?: unknown) => void
 type Method = (...args: unknown[]) => unknown
@@ -31,7 +33,12 @@ export interface DropInResponse {
  * response.lateError(err)
  * ```
  */
-export function hookDropInResponse(res: ServerResponse, next: Next): DropInResponse {
+export function hookDropInResponse(
+  req: IncomingMessage & { sessionID?: unknown },
+  res: ServerResponse,
+  next: Next,
+  plain: Pick<ServerResponse, 'end' | 'writeHead'>,
+): DropInResponse {
   const coreEnd = res.end as unknown as Method
   const coreWriteHead = res.writeHead as unknown as Method
   let endArgs: unknown[] | undefined
@@ -57,6 +64,12 @@ export function hookDropInResponse(res: ServerResponse, next: Next): DropInRespo
   res.end = function dropInEnd(this: ServerResponse, ...args: unknown[]) {
     if (endArgs !== undefined) return coreEnd.apply(this, args)
     endArgs = args
+    if (typeof req.sessionID !== 'string') {
+      // As express-session: no save, no touch, no cookie. The core's hooks are left out.
+      res.end = plain.end
+      res.writeHead = plain.writeHead
+      return (plain.end as unknown as Method).apply(this, args)
+    }
     const result = coreEnd.apply(this, args)
     // The core holds the head back while the save runs.
     if (!failed && !res.headersSent) freeze()

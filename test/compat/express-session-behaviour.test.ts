@@ -195,6 +195,24 @@ describe('responses under the drop-in', () => {
     expect(cookiePair(res)).toMatch(/^connect\.sid=/)
   })
 
+  it('saves nothing and sends no cookie when the app put a non-string in req.sessionID, as express-session', async () => {
+    const store = new SyncCallbackStore()
+    const { server } = serve({ store }, (req, res) => {
+      ;(req as { sessionID?: unknown }).sessionID = () => {}
+      req.session!.x = 1
+      res.end('ok')
+    })
+    const res = await request(server).get('/')
+    expect([res.status, res.text, setCookie(res)]).toEqual([200, 'ok', undefined])
+    expect(store.sessions.size).toBe(0)
+    const normal = await request(serve({ store }, (req, res) => {
+      req.session!.x = 1
+      res.end('ok')
+    }).server).get('/')
+    expect(cookiePair(normal)).toMatch(/^connect\.sid=/)
+    expect(store.sessions.size).toBe(1)
+  })
+
   it("sends the cookie attributes express-session sends without checking them: Partitioned, and sameSite 'auto' without Secure", async () => {
     const partitioned = setCookie(await request(serve({ cookie: { partitioned: true } }).server).get('/'))!
     expect(partitioned).toMatch(/; Partitioned/)
