@@ -24,6 +24,9 @@ export class SessionDataError extends Error {
   }
 }
 
+/** A session's own `cookie` (an own key under the express-session drop-in) is settings, not data. */
+const SESSION_COOKIE = 'cookie'
+
 export interface DataDiff {
   /** Changed or added keys, as JSON text. */
   set: Record<string, string>
@@ -55,6 +58,7 @@ export function diffData(data: object, baseline: Readonly<Record<string, string>
   let i = 0
   for (; i < keys.length; i++) {
     const key = keys[i]!
+    if (key === SESSION_COOKIE) continue
     const text = stringify(key, values[key])
     if (text === undefined) {
       if (Object.hasOwn(baseline, key)) break
@@ -76,6 +80,7 @@ export function diffData(data: object, baseline: Readonly<Record<string, string>
   }
   for (; i < keys.length; i++) {
     const key = keys[i]!
+    if (key === SESSION_COOKIE) continue
     const text = stringify(key, values[key])
     if (text === undefined) continue
     texts[key] = text

@@ -6,6 +6,7 @@
  */
 import { serialize } from 'cookie'
 import { sign, unsign } from 'cookie-signature'
+import { rejectUnknownKeys } from './check-options.js'
 import { isValidSessionId, type CookieOverrides } from './store.js'
 
 /**
@@ -28,6 +29,11 @@ export interface ResolvedCookie {
   partitioned?: boolean | undefined
   priority?: 'low' | 'medium' | 'high' | undefined
 }
+
+const COOKIE_ATTRIBUTES = ['maxAge', 'domain', 'path', 'httpOnly', 'secure', 'sameSite', 'partitioned', 'priority'] as const
+
+/** A signing secret: a string, or bytes (e.g. `crypto.randomBytes(32)`). */
+export type Secret = string | Buffer
 
 /** Longest cookie value we look at; browsers cap a cookie at about 4096 bytes. */
 const MAX_VALUE_LENGTH = 4096
@@ -79,7 +85,7 @@ function decode(value: string): string {
  * signSessionId('abc', 'keyboard cat') // 's:abc.<44-char mac>'
  * ```
  */
-export function signSessionId(id: string, secret: string): string {
+export function signSessionId(id: string, secret: Secret): string {
   return `s:${sign(id, secret)}`
 }
 
@@ -102,12 +108,16 @@ export interface VerifiedId {
  * verifySessionId('s:abc.forged', ['new'])                      // null
  * ```
  */
-export function verifySessionId(value: string, secrets: readonly string[]): VerifiedId | null {
+export function verifySessionId(
+  value: string,
+  secrets: readonly Secret[],
+  isValidId: (id: unknown) => id is string = isValidSessionId,
+): VerifiedId | null {
   if (!value.startsWith('s:')) return null
   const signed = value.slice(2)
   for (let i = 0; i < secrets.length; i++) {
     const id = unsign(signed, secrets[i]!)
-    if (id !== false) return isValidSessionId(id) ? { id, rotated: i > 0, signed: value } : null
+    if (id !== false) return isValidId(id) ? { id, rotated: i > 0, signed: value } : null
   }
   return null
 }
@@ -121,9 +131,14 @@ export function verifySessionId(value: string, secrets: readonly string[]): Veri
  * readSessionCookie(req.headers.cookie, 'connect.sid', ['s3cret']) // { id, rotated } | null
  * ```
  */
-export function readSessionCookie(header: string | undefined, name: string, secrets: readonly string[]): VerifiedId | null {
+export function readSessionCookie(
+  header: string | undefined,
+  name: string,
+  secrets: readonly Secret[],
+  isValidId: (id: unknown) => id is string = isValidSessionId,
+): VerifiedId | null {
   for (const value of readCookieValues(header, name)) {
-    const verified = verifySessionId(value, secrets)
+    const verified = verifySessionId(value, secrets, isValidId)
     if (verified) return verified
   }
   return null
@@ -180,7 +195,7 @@ export function clearCookie(name: string, cookie: Omit<ResolvedCookie, 'expires'
  * validateCookieAttributes('__Host-sid', { domain: 'example.com' })   // throws TypeError
  * ```
  */
-export function validateCookieAttributes(name: string, cookie: CookieAttributes): void {
+export function validateCookieAttributes(name: string, cookie: CookieAttributes, browserRules = true): void {
   const fail = (message: string): never => {
     throw new TypeError(`session cookie "${name}": ${message}`)
   }
@@ -189,6 +204,7 @@ export function validateCookieAttributes(name: string, cookie: CookieAttributes)
   if ('expires' in cookie && (cookie as { expires?: unknown }).expires !== undefined) {
     fail('cookie.expires is one fixed date for every session; set cookie.maxAge (ms) instead')
   }
+  rejectUnknownKeys(`session cookie "${name}"`, cookie, COOKIE_ATTRIBUTES)
   if (maxAge !== undefined && maxAge !== null && !(typeof maxAge === 'number' && Number.isFinite(maxAge) && maxAge >= 0)) {
     fail(`cookie.maxAge must be a number of milliseconds >= 0 or null, got ${String(maxAge)}`)
   }
@@ -206,9 +222,10 @@ export function validateCookieAttributes(name: string, cookie: CookieAttributes)
   if (partitioned !== undefined && typeof partitioned !== 'boolean') fail('cookie.partitioned must be true or false')
   if (priority !== undefined && !['low', 'medium', 'high'].includes(priority)) fail('cookie.priority must be "low", "medium" or "high"')
 
-  // Browsers reject SameSite=None and Partitioned cookies that are not Secure.
-  if (sameSite === 'none' && secure === false) fail('sameSite "none" needs secure: true (or "auto" behind HTTPS)')
-  if (partitioned && secure === false) fail('partitioned cookies need secure: true (or "auto" behind HTTPS)')
+  // Browsers reject SameSite=None and Partitioned cookies that are not Secure. (express-session
+  // sends them anyway, and so does its drop-in: `browserRules` false.)
+  if (browserRules && sameSite === 'none' && secure === false) fail('sameSite "none" needs secure: true (or "auto" behind HTTPS)')
+  if (browserRules && partitioned && secure === false) fail('partitioned cookies need secure: true (or "auto" behind HTTPS)')
 
   if (name.startsWith('__Secure-') && secure !== true) fail('a "__Secure-" cookie needs cookie.secure: true')
   if (name.startsWith('__Host-')) {

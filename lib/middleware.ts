@@ -4,14 +4,16 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
-import { clearCookie, readSessionCookie, serializeCookie, signSessionId, verifySessionId, type CookieAttributes, type VerifiedId } from './cookie.js'
+import {
+  clearCookie, readSessionCookie, serializeCookie, signSessionId, verifySessionId, type CookieAttributes, type Secret, type VerifiedId,
+} from './cookie.js'
 import { KeyedQueue } from './keyed-queue.js'
 import { resolveOptions, type Defaults, type ResolvedOptions, type SessionOptions } from './options.js'
 import {
   callStore, commitSession, createSession, endSession, restoreSession, Session, sessionEnded, sessionStatus,
   type SessionHost,
 } from './session.js'
-import { isValidSessionId, type Store } from './store.js'
+import type { Store } from './store.js'
 
 const debug = createDebug('concord-session')
 
@@ -55,12 +57,12 @@ async function startSession(req: SessionRequest, res: ServerResponse, next: Next
 
   const secrets = options.secrets ?? (typeof req.secret === 'string' && req.secret ? [req.secret] : null)
   if (!secrets) {
-    return next(new TypeError('session(): no secret. Pass options.secret, or use cookie-parser with a secret before session()'))
+    return next(new TypeError('session(): a secret is required. Pass options.secret, or use cookie-parser with a secret before session()'))
   }
 
   const host = new RequestHost(req, options, queue, cookieDefaults)
 
-  const incoming = readSessionCookie(req.headers.cookie, options.name, secrets) ?? fromCookieParser(req, options.name, secrets)
+  const incoming = readSessionCookie(req.headers.cookie, options.name, secrets, options.isValidId) ?? fromCookieParser(req, options, secrets)
   if (!incoming && debug.enabled && req.headers.cookie?.includes(`${options.name}=`)) {
     debug('cookie %s is unsigned, tampered or malformed: starting a fresh session', options.name)
   }
@@ -127,6 +129,8 @@ function hookResponse(req: SessionRequest, res: ServerResponse, next: Next, host
   const originalEnd = res.end
   const originalWriteHead = res.writeHead
   let ending = false
+  // The first end() while its save is pending; a later end() runs after it, in call order.
+  let deferred: Promise<boolean> | undefined
 
   // Every response writes its head once, explicitly or from write()/end() (_implicitHeader).
   res.writeHead = function writeHeadWithCookie(this: ServerResponse, ...args: unknown[]) {
@@ -136,6 +140,10 @@ function hookResponse(req: SessionRequest, res: ServerResponse, next: Next, host
   } as typeof res.writeHead
 
   res.end = function endAfterSave(this: ServerResponse, ...args: unknown[]) {
+    if (deferred) {
+      void deferred.then((ended) => ended && (originalEnd as (...a: unknown[]) => ServerResponse).apply(res, args))
+      return this
+    }
     if (ending) return (originalEnd as (...a: unknown[]) => ServerResponse).apply(this, args)
     ending = true
     let pending: Promise<void> | undefined
@@ -149,10 +157,14 @@ function hookResponse(req: SessionRequest, res: ServerResponse, next: Next, host
       res.end = originalEnd
       return (originalEnd as (...a: unknown[]) => ServerResponse).apply(this, args)
     }
-    pending.then(() => {
+    deferred = pending.then(() => {
       res.end = originalEnd
       ;(originalEnd as (...a: unknown[]) => ServerResponse).apply(res, args)
-    }, fail)
+      return true
+    }, (err: unknown) => {
+      fail(err)
+      return false // the error handler answers: the app's later end() calls are dropped
+    })
     return this
   } as typeof res.end
 
@@ -223,22 +235,22 @@ function appendSetCookie(res: ServerResponse, value: string): void {
 
 async function generateId(options: ResolvedOptions, req: IncomingMessage): Promise<string> {
   const id = await options.genid(req)
-  if (!isValidSessionId(id)) {
+  if (!options.isValidId(id)) {
     throw new TypeError(`session(): genid returned ${JSON.stringify(id)}; an id must be 1-256 characters of A-Z a-z 0-9 _ - + = .`)
   }
   return id
 }
 
 /** cookie-parser may have parsed and unsigned the cookie already. */
-function fromCookieParser(req: SessionRequest, name: string, secrets: readonly string[]): VerifiedId | null {
-  const value = req.signedCookies?.[name]
-  if (typeof value === 'string' && isValidSessionId(value)) return { id: value, rotated: false }
-  const raw = (req as { cookies?: Record<string, unknown> }).cookies?.[name]
-  return typeof raw === 'string' ? verifySessionId(raw, secrets) : null
+function fromCookieParser(req: SessionRequest, options: ResolvedOptions, secrets: readonly Secret[]): VerifiedId | null {
+  const value = req.signedCookies?.[options.name]
+  if (typeof value === 'string' && options.isValidId(value)) return { id: value, rotated: false }
+  const raw = (req as { cookies?: Record<string, unknown> }).cookies?.[options.name]
+  return typeof raw === 'string' ? verifySessionId(raw, secrets, options.isValidId) : null
 }
 
 function pathname(req: SessionRequest): string {
-  const url = req.originalUrl ?? req.url ?? '/'
+  const url = req.originalUrl || req.url || '/'
   const query = url.indexOf('?')
   return query === -1 ? url : url.slice(0, query)
 }

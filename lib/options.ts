@@ -4,8 +4,9 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
-import { validateCookieAttributes, type CookieAttributes } from './cookie.js'
-import type { Store } from './store.js'
+import { rejectUnknownKeys } from './check-options.js'
+import { validateCookieAttributes, type CookieAttributes, type Secret } from './cookie.js'
+import { isValidSessionId, type Store } from './store.js'
 
 /** Options of `session()`. The names and meanings are express-session's, plus a few more. */
 export interface SessionOptions {
@@ -14,9 +15,9 @@ export interface SessionOptions {
   /**
    * Signs the cookie. An array rotates secrets: the first signs, all verify, and a cookie
    * verified by an older one is re-issued under the first. Falls back to `req.secret` from
-   * cookie-parser when unset.
+   * cookie-parser when unset. A secret may be a string or bytes (a Buffer).
    */
-  secret?: string | readonly string[]
+  secret?: Secret | readonly Secret[]
   /** Cookie name. Default `'connect.sid'`, express-session's, so switching keeps users signed in. */
   name?: string
   /** Cookie attributes, or a function of the request that returns them. */
@@ -46,7 +47,7 @@ export interface SessionOptions {
 
 export interface ResolvedOptions {
   store: Store
-  secrets: readonly string[] | null
+  secrets: readonly Secret[] | null
   name: string
   cookie: (req: IncomingMessage) => CookieAttributes
   genid: (req: IncomingMessage) => string | Promise<string>
@@ -58,6 +59,8 @@ export interface ResolvedOptions {
   absoluteTimeout: number | undefined
   idleTimeout: number
   maxSize: number
+  /** Whether an id from `genid` or a cookie is one this middleware accepts. */
+  isValidId: (id: unknown) => id is string
 }
 
 /**
@@ -71,6 +74,10 @@ export interface Defaults {
   saveUninitialized: boolean
   /** Throw on an option name `session()` does not know (a typo), or ignore it as express-session does. */
   rejectUnknownOptions: boolean
+  /** The session ids accepted from `genid` and from cookies. Default {@link isValidSessionId}. */
+  isValidId?: (id: unknown) => id is string
+  /** Refuse cookie settings that browsers drop (SameSite=None or Partitioned without Secure). Default true. */
+  browserCookieRules?: boolean
 }
 
 /** Safe defaults, where express-session's are not: see the README's "What differs". */
@@ -82,10 +89,10 @@ export const SAFE_DEFAULTS: Omit<Defaults, 'store'> = Object.freeze({
 })
 
 const DAY = 86_400_000
-const KNOWN = new Set<string>([
+const KNOWN = [
   'store', 'secret', 'name', 'cookie', 'genid', 'proxy', 'resave', 'rolling',
   'saveUninitialized', 'unset', 'absoluteTimeout', 'idleTimeout', 'maxSize',
-])
+] as const
 // A cookie name is an RFC 7230 token: https://datatracker.ietf.org/doc/html/rfc6265#section-4.1.1
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
@@ -102,6 +109,7 @@ export function resolveOptions(
   storeOrOptions?: Store | SessionOptions,
   maybeOptions?: SessionOptions,
 ): ResolvedOptions {
+  checkFirstArgument(storeOrOptions, maybeOptions)
   const [store, options] = isStore(storeOrOptions)
     ? [storeOrOptions, maybeOptions ?? {}]
     : [(storeOrOptions as SessionOptions | undefined)?.store, (storeOrOptions as SessionOptions | undefined) ?? {}]
@@ -109,9 +117,7 @@ export function resolveOptions(
   if (isStore(storeOrOptions) && options.store !== undefined && options.store !== storeOrOptions) {
     throw new TypeError('session(store, options): pass the store once, either first or as options.store')
   }
-  for (const key of defaults.rejectUnknownOptions ? Object.keys(options) : []) {
-    if (!KNOWN.has(key)) throw new TypeError(`session(): unknown option "${key}". Known options: ${[...KNOWN].join(', ')}`)
-  }
+  if (defaults.rejectUnknownOptions) rejectUnknownKeys('session()', options, KNOWN)
   if (store !== undefined && !isStore(store)) {
     throw new TypeError(
       'session(): store must have load/save/touch/destroy methods. For an express-session store ' +
@@ -128,7 +134,7 @@ export function resolveOptions(
     store: store ?? defaults.store(),
     secrets: resolveSecrets(options.secret),
     name,
-    cookie: resolveCookie(name, defaults.cookie, options.cookie),
+    cookie: resolveCookie(name, defaults.cookie, options.cookie, defaults.browserCookieRules ?? true),
     genid: optionalFunction('genid', options.genid) ?? (() => randomUUID()),
     proxy: optionalBoolean('proxy', options.proxy),
     resave: optionalBoolean('resave', options.resave) ?? defaults.resave,
@@ -138,7 +144,51 @@ export function resolveOptions(
     absoluteTimeout: optionalDuration('absoluteTimeout', options.absoluteTimeout),
     idleTimeout: optionalDuration('idleTimeout', options.idleTimeout) ?? DAY,
     maxSize: optionalDuration('maxSize', options.maxSize) ?? 1_048_576,
+    isValidId: defaults.isValidId ?? isValidSessionId,
   }
+}
+
+/**
+ * The mistakes a JavaScript caller makes with the first argument, caught here rather than as
+ * "no secret" on every request: options passed second behind something that is not a store, or
+ * an express-session store or a Redis client where a concord Store belongs.
+ */
+function checkFirstArgument(first: unknown, second: unknown): void {
+  if (isStore(first)) return
+  if (looksLikeLegacyStore(first)) {
+    throw new TypeError(
+      'session(store): this is an express-session store (get/set/destroy with callbacks), not a concord-session Store. ' +
+        'Wrap it: session(adaptLegacyStore(store), options) with adaptLegacyStore from "concord-session/express-session", ' +
+        'or pass it as options.store to the drop-in: require("concord-session/express-session")({ ...options, store })',
+    )
+  }
+  if (looksLikeRedisClient(first)) {
+    throw new TypeError(
+      'session(client): this is a Redis client, not a session store. ' +
+        'Wrap it: session(new RedisStore({ client }), options) with RedisStore from "concord-session/redis"',
+    )
+  }
+  if (second !== undefined) {
+    const got = first === null ? 'null' : first === undefined ? 'undefined' : Array.isArray(first) ? 'an array' : `a ${typeof first}`
+    throw new TypeError(
+      `session(store, options): the first argument must be a Store (load/save/touch/destroy), got ${got}. ` +
+        'Pass the store first, as in session(new MemoryStore(), options), or only the options: session(options)',
+    )
+  }
+}
+
+function looksLikeLegacyStore(value: unknown): boolean {
+  const v = value as Record<string, unknown> | null
+  return typeof v === 'object' && v !== null &&
+    typeof v.get === 'function' && typeof v.set === 'function' && typeof v.destroy === 'function'
+}
+
+/** ioredis (Redis, Cluster) and node-redis clients: they send commands, and have no load/save. */
+function looksLikeRedisClient(value: unknown): boolean {
+  const v = value as Record<string, unknown> | null
+  return typeof v === 'object' && v !== null &&
+    (typeof v.sendCommand === 'function' || typeof v.sendCommandAsync === 'function') &&
+    typeof v.get === 'function' && typeof v.set === 'function'
 }
 
 export function isStore(value: unknown): value is Store {
@@ -150,20 +200,28 @@ export function isStore(value: unknown): value is Store {
   )
 }
 
-function resolveSecrets(secret: SessionOptions['secret']): readonly string[] | null {
+function resolveSecrets(secret: SessionOptions['secret']): readonly Secret[] | null {
   if (secret === undefined) return null // cookie-parser's req.secret, checked per request
-  const secrets = typeof secret === 'string' ? [secret] : secret
-  if (!Array.isArray(secrets) || secrets.length === 0 || !secrets.every((s) => typeof s === 'string' && s.length > 0)) {
-    throw new TypeError('session(): secret must be a non-empty string or a non-empty array of them (the first signs, all verify)')
+  const secrets = typeof secret === 'string' || Buffer.isBuffer(secret) ? [secret] : secret
+  const valid = (s: unknown) => (typeof s === 'string' || Buffer.isBuffer(s)) && s.length > 0
+  if (!Array.isArray(secrets) || secrets.length === 0 || !secrets.every(valid)) {
+    throw new TypeError(
+      'session(): secret must be a non-empty string or Buffer, or a non-empty array of them (the first signs, all verify)',
+    )
   }
   return Object.freeze([...secrets])
 }
 
-function resolveCookie(name: string, base: Readonly<CookieAttributes>, cookie: SessionOptions['cookie']): ResolvedOptions['cookie'] {
+function resolveCookie(
+  name: string,
+  base: Readonly<CookieAttributes>,
+  cookie: SessionOptions['cookie'],
+  browserRules: boolean,
+): ResolvedOptions['cookie'] {
   if (typeof cookie === 'function') {
     return (req) => {
       const attributes = { ...base, ...cookie(req) }
-      validateCookieAttributes(name, attributes)
+      validateCookieAttributes(name, attributes, browserRules)
       return attributes
     }
   }
@@ -171,7 +229,7 @@ function resolveCookie(name: string, base: Readonly<CookieAttributes>, cookie: S
     throw new TypeError('session(): cookie must be an object of attributes or a function of the request that returns one')
   }
   const attributes = Object.freeze({ ...base, ...(cookie ?? {}) })
-  validateCookieAttributes(name, attributes)
+  validateCookieAttributes(name, attributes, browserRules)
   return () => attributes
 }
 

@@ -117,7 +117,8 @@ export class Cookie {
       throw new TypeError(`cookie.maxAge must be a number of ms >= 0 or null, got ${String(value)}`)
     }
     this.#originalMaxAge = ms
-    this.#expires = ms === null ? null : new Date(Date.now() + ms)
+    // A Date is kept as given, so a date in the past (expires = new Date(0)) reaches the browser.
+    this.#expires = ms === null ? null : value instanceof Date ? value : new Date(Date.now() + ms)
     this.#override('originalMaxAge', ms)
   }
 
@@ -211,6 +212,8 @@ export class Cookie {
   }
 
   #override<K extends keyof CookieOverrides>(key: K, value: CookieOverrides[K]): void {
+    // Setting what is already stored (expires = null on every request) changes nothing.
+    if (Object.hasOwn(this.#overrides, key) && this.#overrides[key] === value) return
     this.#overrides[key] = value
     this.#changed = true
   }
@@ -254,6 +257,8 @@ interface State {
   cookie: Cookie
   /** Saved with a change during this request (decides whether the cookie is re-sent). */
   changedThisRequest: boolean
+  /** Saved during this request: `resave` has nothing left to do unless something changed since. */
+  savedThisRequest?: boolean
   ended: SessionEnd | undefined
 }
 
@@ -510,7 +515,7 @@ function planSave(session: Session, when: 'end' | 'always'): SavePlan | null {
   const plan = { set: diff.set, unset: diff.unset, texts: diff.texts, cookie: cookie.overrides, cookieChanged, userChanged }
   if (when === 'always' || changed) return plan
   if (state.version === null) return options.saveUninitialized ? plan : null
-  return options.resave ? plan : null
+  return options.resave && !state.savedThisRequest ? plan : null
 }
 
 async function writePlan(session: Session, plan: SavePlan): Promise<void> {
@@ -552,6 +557,7 @@ async function writeWithReplay(session: Session, plan: SavePlan): Promise<void> 
       state.userId = userId ?? undefined
       state.createdAt = createdAt
       if (changed) state.changedThisRequest = true
+      state.savedThisRequest = true
       if (merged) refreshData(session, merged)
       else state.baseline = plan.texts
       return
@@ -599,7 +605,8 @@ function replayChanges(
 function refreshData(session: Session, texts: Record<string, string>): void {
   const state = stateOf(session)
   const target = session as unknown as Record<string, unknown>
-  for (const key of Object.keys(session)) if (!(key in texts)) delete target[key]
+  // `cookie` is the session's own (the express-session drop-in shows it among the keys), not data.
+  for (const key of Object.keys(session)) if (!(key in texts) && key !== 'cookie') delete target[key]
   const data = parseData(state.id, texts)
   for (const key of Object.keys(data)) defineKey(target, key, data[key])
   state.baseline = texts
@@ -622,7 +629,7 @@ async function regenerateSession(session: Session, keepData: boolean): Promise<v
   if (keepData) {
     const nextState = stateOf(next)
     const source = session as unknown as Record<string, unknown>
-    for (const key of Object.keys(session)) defineKey(next as unknown as Record<string, unknown>, key, source[key])
+    for (const key of Object.keys(session)) if (key !== 'cookie') defineKey(next as unknown as Record<string, unknown>, key, source[key])
     nextState.userId = state.userId
     nextState.cookie = new Cookie(host.cookieDefaults, cookieInternals(state.cookie).overrides, Date.now(), host)
   }

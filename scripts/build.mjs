@@ -29,3 +29,18 @@ for (const [entry, target] of Object.entries(pkg.exports)) {
   ].join('\n'))
   console.log(`built ${entry} -> ${dirname(shim)}`)
 }
+
+// An entry whose CommonJS types are a .d.cts gets one that is `export =` its default export,
+// so `import session = require('concord-session/express-session')` is callable and typed as
+// with @types/express-session. That default carries every export, types included.
+for (const [entry, target] of Object.entries(pkg.exports)) {
+  const types = target?.require?.types
+  if (!types?.endsWith('.d.cts')) continue
+  writeFileSync(types, [
+    `// CommonJS types for ${JSON.stringify(entry)}: require() gives the default export, which carries every export.`,
+    `import entry from './${basename(types, '.d.cts')}.js'`,
+    'export = entry',
+    '',
+  ].join('\n'))
+}
+

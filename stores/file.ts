@@ -20,6 +20,7 @@ import { dirname, join, resolve } from 'node:path'
 import createDebug from 'debug'
 import type { CookieOverrides, LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
 import { StoreError, isValidSessionId, touchedExpiry } from '../lib/store.js'
+import { rejectUnknownKeys } from '../lib/check-options.js'
 
 const debug = createDebug('concord-session:file')
 
@@ -141,6 +142,11 @@ export class FileStore implements Store {
     if (options === null || typeof options !== 'object') {
       throw new TypeError("FileStore: pass an options object with a dir, e.g. new FileStore({ dir: './sessions' })")
     }
+    rejectUnknownKeys('FileStore', options, ['dir', 'reapInterval', 'concurrency', 'lockTimeout', 'staleLockTimeout', 'fsync'], {
+      ttl: "that is session-file-store's option; a session's lifetime follows its cookie here: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
+      path: "that is session-file-store's option; pass the directory as dir",
+      retries: "that is session-file-store's option; an unknown id is one failed open, never retried",
+    })
     const {
       dir,
       reapInterval = 300_000,

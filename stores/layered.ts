@@ -3,6 +3,7 @@ import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } fro
 import { touchedExpiry } from '../lib/store.js'
 import { META_KEY, putHot, readEntry, toSession, type HotWrite, type Meta } from './layered-entry.js'
 import { MemoryStore } from './memory.js'
+import { rejectUnknownKeys } from '../lib/check-options.js'
 
 const debug = createDebug('concord-session:layered')
 
@@ -72,6 +73,7 @@ export class LayeredStore implements Store {
 
   constructor(options: LayeredStoreOptions) {
     const { hot, cold, hotTtl = 5 * 60_000, singleProcess = false, hotRetryAfter = 1000 } = options ?? ({} as LayeredStoreOptions)
+    rejectUnknownKeys('LayeredStore', options ?? {}, ['hot', 'cold', 'hotTtl', 'singleProcess', 'hotRetryAfter'])
     for (const [name, store] of [['hot', hot], ['cold', cold]] as const) {
       if (!store || typeof store.load !== 'function' || typeof store.save !== 'function' || typeof store.destroy !== 'function') {
         throw new TypeError(`LayeredStore: ${name} must be a concord-session Store (load, save, touch, destroy), got ${String(store)}`)

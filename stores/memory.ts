@@ -1,5 +1,7 @@
 import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
 import { StoreError, touchedExpiry } from '../lib/store.js'
+import { rejectUnknownKeys } from '../lib/check-options.js'
+import { warnInProduction } from '../lib/production-warning.js'
 
 export interface MemoryStoreOptions {
   /**
@@ -43,6 +45,11 @@ export class MemoryStore implements Store {
   readonly #timer: NodeJS.Timeout
 
   constructor(options: MemoryStoreOptions = {}) {
+    rejectUnknownKeys('MemoryStore', options ?? {}, ['max', 'sweepInterval'], {
+      ttl: "a session's lifetime follows its cookie: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
+      checkPeriod: "that is memorystore's option; use sweepInterval",
+    })
+    warnInProduction('MemoryStore')
     const { max = Infinity, sweepInterval = 60_000 } = options
     if (max !== Infinity && (!Number.isInteger(max) || max < 1)) {
       throw new TypeError(`MemoryStore: max must be a positive integer, got ${String(max)}`)

@@ -1,6 +1,7 @@
 /**
  * session() options, defaults and response handling, under Express 5 and Express 4.
  */
+import { createServer } from 'node:http'
 import express5, { type Express, type RequestHandler } from 'express'
 import cookieParser from 'cookie-parser'
 import request from 'supertest'
@@ -144,6 +145,32 @@ describe.each([
       expect(record).toMatchObject({ cookie: { originalMaxAge: 30 * 86_400_000 }, idleTimeout: 30 * 86_400_000 })
     })
 
+    it('sends a cookie.expires Date as it is, even one in the past (the browser drops the cookie)', async () => {
+      const app = appWith(new MemoryStore())
+      app.post('/expire', (req, res) => {
+        ;(req.session as unknown as Data).x = 1
+        req.session.cookie.expires = new Date(0)
+        res.end()
+      })
+      const cookie = sessionCookie(await request(app).post('/expire'))!
+      expect(attribute(cookie, 'Expires')).toBe('Thu, 01 Jan 1970 00:00:00 GMT')
+      expect(attribute(cookie, 'Max-Age')).toBe('0')
+    })
+
+    it('setting a cookie attribute to the value it already has is no change: the cookie is not re-sent', async () => {
+      const app = appWith(new MemoryStore(), { cookie: { maxAge: 60_000 } })
+      app.post('/browser-session', (req, res) => {
+        req.session.cookie.expires = null
+        ;(req.session as unknown as Data).hits = Number((req.session as unknown as Data).hits ?? 0) + 1
+        res.end()
+      })
+      const first = sessionCookie(await request(app).post('/browser-session'))!
+      expect(attribute(first, 'Expires')).toBeUndefined()
+      const again = await request(app).post('/browser-session').set('Cookie', cookiePair(first))
+      expect(setCookies(again)).toEqual([])
+      expect((await request(app).get('/read').set('Cookie', cookiePair(first))).body).toMatchObject({ data: { hits: 2 }, maxAge: null })
+    })
+
     it('skips requests outside the cookie path', async () => {
       const app = express()
       app.use(session(new MemoryStore(), { secret: SECRET, cookie: { path: '/shop' } }))
@@ -235,7 +262,7 @@ describe.each([
       app.get('/', (_req, res) => res.end())
       const res = await request(app).get('/')
       expect(res.status).toBe(500)
-      expect(res.text).toMatch(/no secret. Pass options.secret, or use cookie-parser with a secret/)
+      expect(res.text).toMatch(/a secret is required. Pass options.secret, or use cookie-parser with a secret/)
     })
   })
 
@@ -278,6 +305,51 @@ describe.each([
       expect(res.text).toBe('first,second,third')
       const cookie = cookiePair(sessionCookie(res))
       expect((await request(app).get('/read').set('Cookie', cookie)).body.data).toEqual({ streamed: true })
+    })
+
+    it('keeps the body of the first res.end() when the app calls res.end() again while the save runs', async () => {
+      const store = new CountingStore()
+      const app = appWith(store)
+      app.get('/twice', (req, res) => {
+        ;(req.session as unknown as Data).x = 1
+        res.setHeader('Content-Type', 'text/plain')
+        res.end('Hello, world!')
+        res.end()
+      })
+      const res = await request(app).get('/twice')
+      expect([res.status, res.text, res.headers['content-type']]).toEqual([200, 'Hello, world!', 'text/plain'])
+      expect(store.calls.save).toBe(1)
+      expect(sessionCookie(res)).toBeDefined()
+    })
+
+    it('treats an empty req.url as "/"', async () => {
+      // A bare http server: Express would route on the empty url.
+      const middleware = session(new MemoryStore(), { secret: SECRET, saveUninitialized: true })
+      const server = createServer((req, res) => {
+        req.url = ''
+        middleware(req, res, () => res.end(typeof (req as { session?: unknown }).session))
+      })
+      const res = await request(server).get('/')
+      expect(res.text).toBe('object')
+      expect(sessionCookie(res)).toBeDefined()
+    })
+
+    it('with resave, an explicit save() leaves nothing for the end of the request unless something changed after it', async () => {
+      const store = new CountingStore()
+      const app = appWith(store, { resave: true })
+      app.post('/save-first', async (req, res) => {
+        ;(req.session as unknown as Data).hit = true
+        await req.session.save()
+        if (req.query.more) (req.session as unknown as Data).more = true
+        res.end('saved')
+      })
+      const cookie = cookiePair(sessionCookie(await request(app).post('/save-first')))
+      expect(store.calls.save).toBe(1)
+      await request(app).post('/save-first').set('Cookie', cookie)
+      expect(store.calls.save).toBe(2)
+      await request(app).post('/save-first?more=1').set('Cookie', cookie)
+      expect(store.calls.save).toBe(4)
+      expect((await request(app).get('/read').set('Cookie', cookie)).body.data).toEqual({ hit: true, more: true })
     })
 
     it('calls the res.end callback, and passes through every form of res.end', async () => {

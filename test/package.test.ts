@@ -4,9 +4,10 @@
  * consumer in both module systems.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { expressSessionConsumer } from './support/express-session-consumer'
 
 jest.setTimeout(240_000)
 
@@ -24,7 +25,33 @@ beforeAll(() => {
   const tarball = npm(['pack', '--pack-destination', project, '--silent'], root).trim().split('\n').pop()!
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
   npm(['install', '--prefer-offline', '--no-audit', '--no-fund', join(project, tarball)], project)
+  // The consumers below import express, as apps do; its types come from this repository.
+  mkdirSync(join(project, 'node_modules', '@types'), { recursive: true })
+  symlinkSync(join(root, 'node_modules', '@types', 'express'), join(project, 'node_modules', '@types', 'express'))
 })
+
+/** The project's TypeScript and the latest 5.x: both must compile what users write. */
+const compilers = [
+  ['the project\'s TypeScript', join(root, 'node_modules', 'typescript', 'bin', 'tsc')],
+  ['TypeScript 5.x', join(root, 'node_modules', 'typescript5', 'bin', 'tsc')],
+] as const
+
+/** Compiles `files` in the consumer project; returns the compiler's complaints ('' when none). */
+function typecheck(tsc: string, files: string[], compilerOptions: Record<string, unknown>): string {
+  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      strict: true, noEmit: true, skipLibCheck: true, esModuleInterop: true,
+      types: ['node'], typeRoots: [join(root, 'node_modules', '@types')], ...compilerOptions,
+    },
+    files,
+  }))
+  try {
+    node([tsc, '-p', join(project, 'tsconfig.json')], project)
+    return ''
+  } catch (err) {
+    return String((err as { stdout?: string }).stdout)
+  }
+}
 
 afterAll(() => rmSync(project, { recursive: true, force: true }))
 
@@ -134,5 +161,51 @@ describe('the packed package', () => {
       }
       expect(output).toBe('')
     }
+  })
+
+  describe.each(compilers)('concord-session/express-session types, with %s', (_name, tsc) => {
+    it('compile a program written for @types/express-session with only the import changed (CommonJS: import = require)', () => {
+      writeFileSync(join(project, 'es-consumer.cts'), expressSessionConsumer(
+        "import express = require('express')\nimport session = require('concord-session/express-session')",
+      ))
+      expect(typecheck(tsc, ['es-consumer.cts'], { module: 'nodenext', moduleResolution: 'nodenext' })).toBe('')
+    })
+
+    it('compile it as ESM (import session from)', () => {
+      writeFileSync(join(project, 'es-consumer.mts'), expressSessionConsumer(
+        "import express from 'express'\nimport session from 'concord-session/express-session'",
+      ))
+      expect(typecheck(tsc, ['es-consumer.mts'], { module: 'nodenext', moduleResolution: 'nodenext' })).toBe('')
+    })
+
+    it('fail where the program is wrong: a misspelt option, data of the wrong type', () => {
+      writeFileSync(join(project, 'es-wrong.mts'), expressSessionConsumer(
+        "import express from 'express'\nimport session from 'concord-session/express-session'",
+      ) + "\nsession({ secret: 's', resave: 'yes' })\nconst wrong: session.SessionOptions = { secret: 1 }\n")
+      const output = typecheck(tsc, ['es-wrong.mts'], { module: 'nodenext', moduleResolution: 'nodenext' })
+      expect(output).toMatch(/es-wrong\.mts\(\d+,\d+\): error TS2322/)
+      expect(output.match(/error TS/g)).toHaveLength(2)
+    })
+
+    it('resolve concord-session/redis, /file and /express-session under "module": "commonjs" (moduleResolution node10)', () => {
+      writeFileSync(join(project, 'node10.ts'), [
+        "import session, { MemoryStore, type SessionData } from 'concord-session'",
+        "import { RedisStore, type RedisStoreOptions } from 'concord-session/redis'",
+        "import { FileStore, type FileStoreOptions } from 'concord-session/file'",
+        "import dropIn = require('concord-session/express-session')",
+        "const options: dropIn.SessionOptions = { secret: 's' }",
+        'const middleware = dropIn(options)',
+        "const main = session(new MemoryStore(), { secret: 's' })",
+        'declare const redisOptions: RedisStoreOptions',
+        "const fileOptions: FileStoreOptions = { dir: './sessions' }",
+        'const stores: unknown[] = [RedisStore, FileStore, redisOptions, fileOptions]',
+        'declare const data: SessionData',
+        'export { middleware, main, stores, data }',
+      ].join('\n'))
+      for (const moduleResolution of ['node10', 'node']) {
+        const output = typecheck(tsc, ['node10.ts'], { module: 'commonjs', moduleResolution, ignoreDeprecations: tsc.includes('typescript5') ? '5.0' : '6.0' })
+        expect(output).toBe('')
+      }
+    })
   })
 })

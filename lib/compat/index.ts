@@ -10,37 +10,18 @@
  * saveUninitialized true, no SameSite, `secure: false`, unknown options ignored), its options
  * translated, and any express-session store adapted. No compat special case lives in the core.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import { createSessionMiddleware, type SessionMiddleware } from '../middleware.js'
-import { isStore, type Defaults } from '../options.js'
-import { Cookie, Session } from '../session.js'
-import type { Store as ConcordStore } from '../store.js'
-import { adaptLegacyStore, isLegacyStore } from './legacy-store.js'
-import { MemoryStore } from './memory-store.js'
-import { EXPRESS_SESSION_COOKIE, translateOptions, type ExpressSessionOptions } from './options.js'
-import { adaptRequestSession } from './session-methods.js'
-import { Store } from './store-base.js'
-
-/**
- * express-session 1.19's defaults, for `createSessionMiddleware`: what makes this entry a
- * drop-in rather than a special case in the core.
- *
- * @example
- * ```ts
- * createSessionMiddleware({ ...EXPRESS_SESSION_DEFAULTS, store: () => store }, { secret, store })
- * ```
- */
-export const EXPRESS_SESSION_DEFAULTS: Omit<Defaults, 'store'> = Object.freeze({
-  cookie: EXPRESS_SESSION_COOKIE,
-  resave: true,
-  saveUninitialized: true,
-  rejectUnknownOptions: false,
-})
-
-interface CompatRequest extends IncomingMessage {
-  session?: Session | null
-  sessionStore?: unknown
-}
+import type { SessionMiddleware as CoreSessionMiddleware } from '../middleware.js'
+import { Session as CoreSession, type Callback as CoreCallback } from '../session.js'
+import { StoreError as CoreStoreError } from '../store.js'
+import { Cookie as CompatCookie } from './cookie.js'
+import {
+  adaptLegacyStore as adaptLegacy, isLegacyStore as isLegacy, storeOwnError as ownError,
+  type AdaptLegacyStoreOptions as AdaptOptions, type LegacyStore as Legacy, type LegacyStoreAdapter as Adapter,
+} from './legacy-store.js'
+import { MemoryStore as CompatMemoryStore, type MemoryStoreOptions as MemoryOptions } from './memory-store.js'
+import { createDropIn, EXPRESS_SESSION_DEFAULTS as DEFAULTS } from './middleware.js'
+import type { ExpressSessionCookieOptions, ExpressSessionOptions } from './options.js'
+import { Store as StoreBase, type LoadedSession as Loaded, type StoreConstructor as StoreCtor } from './store-base.js'
 
 /**
  * Creates the session middleware exactly as express-session's `session(options)` does,
@@ -66,54 +47,83 @@ interface CompatRequest extends IncomingMessage {
  * })
  * ```
  */
-function session(options?: ExpressSessionOptions): SessionMiddleware {
-  const { options: translated, staticCookie } = translateOptions(options)
-  const given = options?.store
-  let store: ConcordStore
-  let exposed: unknown // what req.sessionStore shows: the store the app passed
-  if (given === undefined || given === null) {
-    const memory = new MemoryStore()
-    store = adaptLegacyStore(memory, { cookie: staticCookie })
-    exposed = memory
-  } else if (isLegacyStore(given)) {
-    store = adaptLegacyStore(given, { cookie: staticCookie })
-    exposed = given
-  } else if (isStore(given)) {
-    store = given
-    exposed = given
-  } else {
-    throw new TypeError(
-      'session({ store }): store must be an express-session store (get/set/destroy with callbacks) ' +
-        'or a concord-session Store (load/save/touch/destroy)',
-    )
-  }
-  const middleware = createSessionMiddleware({ ...EXPRESS_SESSION_DEFAULTS, store: () => store }, { ...translated, store })
-
-  return function session(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void {
-    middleware(req, res, (err?: unknown) => {
-      const request = req as CompatRequest
-      // Only a session this middleware made (not an outer one it stepped aside for).
-      if (request.sessionStore === store) {
-        request.sessionStore = exposed
-        adaptRequestSession(request)
-      }
-      next(err)
-    })
-  }
+function session(options?: session.SessionOptions): session.SessionMiddleware {
+  return createDropIn(options)
 }
 
-session.Store = Store
-session.Cookie = Cookie
-session.Session = Session
-session.MemoryStore = MemoryStore
-session.adaptLegacyStore = adaptLegacyStore
+/**
+ * Everything this module exports is also on `session`, for values and types alike, as
+ * @types/express-session declares it: `session.Store` (a class to extend, and a type),
+ * `session.SessionOptions`, `session.SessionData`, `session.Cookie`, `session.MemoryStore`...
+ * CommonJS callers get `session` itself (`import session = require(...)`), so it must hold all.
+ */
+declare namespace session {
+  export const Store: typeof StoreBase
+  export type Store = StoreBase
+  export const Cookie: typeof CompatCookie
+  export type Cookie = CompatCookie
+  export const Session: typeof CoreSession
+  export type Session = CoreSession
+  export const MemoryStore: typeof CompatMemoryStore
+  export type MemoryStore = CompatMemoryStore
+  export const StoreError: typeof CoreStoreError
+  export type StoreError = CoreStoreError
+  export const adaptLegacyStore: typeof adaptLegacy
+  export const isLegacyStore: typeof isLegacy
+  export const storeOwnError: typeof ownError
+  export const EXPRESS_SESSION_DEFAULTS: typeof DEFAULTS
+  /** express-session's name for the options, as @types/express-session spells it. */
+  export type SessionOptions = ExpressSessionOptions
+  export type CookieOptions = ExpressSessionCookieOptions
+  /**
+   * Your session's data: with CommonJS types (`import session = require(...)`), augment it as
+   * with @types/express-session: `declare module 'concord-session/express-session' { interface SessionData { views: number } }`.
+   */
+  export interface SessionData extends DropInSessionData {}
+  export type SessionMiddleware = CoreSessionMiddleware
+  export type Callback = CoreCallback
+  export type LoadedSession = Loaded
+  export type StoreConstructor = StoreCtor
+  export type MemoryStoreOptions = MemoryOptions
+  export type LegacyStore = Legacy
+  export type LegacyStoreAdapter = Adapter
+  export type AdaptLegacyStoreOptions = AdaptOptions
+  export type { ExpressSessionOptions, ExpressSessionCookieOptions }
+}
+/**
+ * Your session's data, as with @types/express-session: augment it where you imported the
+ * drop-in, and `req.session` is typed with it.
+ *
+ * @example
+ * ```ts
+ * declare module 'concord-session/express-session' {
+ *   interface SessionData { views: number }
+ * }
+ * ```
+ */
+export interface SessionData {}
+type DropInSessionData = SessionData
+type DropInCommonJsSessionData = session.SessionData
+
+// The core's SessionData (what req.session is typed with) takes in what apps declare here.
+declare module '../session.js' {
+  interface SessionData extends DropInSessionData, DropInCommonJsSessionData {}
+}
+
+Object.assign(session, {
+  Store: StoreBase, Cookie: CompatCookie, Session: CoreSession, MemoryStore: CompatMemoryStore, StoreError: CoreStoreError,
+  adaptLegacyStore: adaptLegacy, isLegacyStore: isLegacy, storeOwnError: ownError, EXPRESS_SESSION_DEFAULTS: DEFAULTS,
+})
 
 export default session
-export { session, Store, Cookie, Session, MemoryStore, adaptLegacyStore, isLegacyStore }
-export type { LoadedSession, StoreConstructor } from './store-base.js'
-export type { MemoryStoreOptions } from './memory-store.js'
-export type { LegacyStore, LegacyStoreAdapter, AdaptLegacyStoreOptions } from './legacy-store.js'
-export type { ExpressSessionOptions, ExpressSessionCookieOptions } from './options.js'
-export type { SessionData, Callback } from '../session.js'
-export type { SessionMiddleware } from '../middleware.js'
-export { StoreError } from '../store.js'
+export {
+  session, StoreBase as Store, CompatCookie as Cookie, CoreSession as Session, CompatMemoryStore as MemoryStore,
+  CoreStoreError as StoreError, adaptLegacy as adaptLegacyStore, isLegacy as isLegacyStore, ownError as storeOwnError,
+  DEFAULTS as EXPRESS_SESSION_DEFAULTS,
+}
+export type {
+  ExpressSessionOptions as SessionOptions, ExpressSessionCookieOptions as CookieOptions, ExpressSessionOptions, ExpressSessionCookieOptions,
+  CoreCallback as Callback, CoreSessionMiddleware as SessionMiddleware,
+  Loaded as LoadedSession, StoreCtor as StoreConstructor, MemoryOptions as MemoryStoreOptions,
+  Legacy as LegacyStore, Adapter as LegacyStoreAdapter, AdaptOptions as AdaptLegacyStoreOptions,
+}

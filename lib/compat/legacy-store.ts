@@ -52,6 +52,12 @@ export interface AdaptLegacyStoreOptions {
    * The express-session drop-in passes it for you.
    */
   cookie?: CookieAttributes
+  /**
+   * Before writing a new session, `get()` its id to make sure no session holds it. Default
+   * true. The drop-in passes false: express-session writes a new session with `set()` alone,
+   * and some stores' `get()` throws or never calls back for an unknown id.
+   */
+  checkNewIds?: boolean
 }
 
 /** A concord Store over an express-session store; see {@link adaptLegacyStore}. */
@@ -88,7 +94,24 @@ export function adaptLegacyStore(store: LegacyStore, options: AdaptLegacyStoreOp
   if (options.cookie !== undefined && (typeof options.cookie !== 'object' || options.cookie === null)) {
     throw new TypeError('adaptLegacyStore(store, { cookie }): cookie must be the cookie options object you give session()')
   }
-  return new Adapter(store, timeout, options.cookie)
+  return new Adapter(store, timeout, options.cookie, options.checkNewIds !== false)
+}
+
+/** Errors the wrapped store reported itself, each with the StoreError it was wrapped in. */
+const ownErrors = new WeakMap<object, unknown>()
+
+/**
+ * The express-session store's own error inside a StoreError from an adapter (the error its
+ * callback or promise gave), or `err` itself when the adapter made it (a timeout, a
+ * disconnected store) or it did not come from an adapter.
+ *
+ * @example
+ * ```ts
+ * app.use((err, req, res, next) => next(storeOwnError(err))) // express-session's error shape
+ * ```
+ */
+export function storeOwnError(err: unknown): unknown {
+  return typeof err === 'object' && err !== null && ownErrors.has(err) ? ownErrors.get(err) : err
 }
 
 /**
@@ -116,6 +139,7 @@ class Adapter implements LegacyStoreAdapter {
   readonly #cookie: CookieAttributes | undefined
   readonly #queue = new KeyedQueue()
   readonly #storeExpires: boolean
+  readonly #checkNewIds: boolean
   #connected = true
   readonly #onDisconnect = (): void => {
     this.#connected = false
@@ -129,10 +153,11 @@ class Adapter implements LegacyStoreAdapter {
   readonly count?: () => Promise<number>
   readonly clear?: () => Promise<void>
 
-  constructor(legacy: LegacyStore, timeout: number, cookie: CookieAttributes | undefined) {
+  constructor(legacy: LegacyStore, timeout: number, cookie: CookieAttributes | undefined, checkNewIds: boolean) {
     this.legacy = legacy
     this.#timeout = timeout
     this.#cookie = cookie
+    this.#checkNewIds = checkNewIds
     // Stores with touch() keep their own TTL (connect-redis EXPIREs the key and leaves the blob
     // as it was), so the blob's recorded expiry is only a lower bound there.
     this.#storeExpires = typeof legacy.touch === 'function'
@@ -168,7 +193,7 @@ class Adapter implements LegacyStoreAdapter {
 
   save(id: string, change: SessionChange): Promise<SaveResult> {
     return this.#queue.run(id, async () => {
-      const current = await this.#read(id, Date.now())
+      const current = change.expectedVersion === null && !this.#checkNewIds ? null : await this.#read(id, Date.now())
       if (change.expectedVersion === null) {
         if (current) return { ok: false, reason: 'conflict', current }
       } else {
@@ -298,7 +323,9 @@ class Adapter implements LegacyStoreAdapter {
       // express-session treats ENOENT from get as "no such session" (session-file-store's miss).
       if (method === 'get' && isCode(err, 'ENOENT')) return undefined
       const message = err instanceof Error ? err.message : Array.isArray(err) ? err.map(String).join('; ') : String(err)
-      throw new StoreError(`session store ${method} failed for session ${id}: ${message}`, { cause: err })
+      const wrapped = new StoreError(`session store ${method} failed for session ${id}: ${message}`, { cause: err })
+      ownErrors.set(wrapped, err)
+      throw wrapped
     }
   }
 }

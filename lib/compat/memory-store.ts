@@ -3,6 +3,8 @@
  * `length`, `clear`), without its leak: every session expires, and a timer sweeps the
  * expired ones. The drop-in's default store.
  */
+import { rejectUnknownKeys } from '../check-options.js'
+import { warnInProduction } from '../production-warning.js'
 import { Store } from './store-base.js'
 
 type Callback = (err?: any, value?: any) => void
@@ -38,6 +40,8 @@ export class MemoryStore extends Store {
 
   constructor(options: MemoryStoreOptions = {}) {
     super()
+    rejectUnknownKeys('MemoryStore', options ?? {}, ['ttl', 'checkPeriod'])
+    warnInProduction('MemoryStore')
     const { ttl = 86_400_000, checkPeriod = 60_000 } = options
     for (const [name, value] of [['ttl', ttl], ['checkPeriod', checkPeriod]] as const) {
       if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {

@@ -4,11 +4,13 @@
  * so the core's validation stays as strict as it is.
  */
 import type { IncomingMessage } from 'node:http'
-import type { CookieAttributes } from '../cookie.js'
+import type { CookieAttributes, Secret } from '../cookie.js'
 import type { SessionOptions } from '../options.js'
 
 /** Cookie options as express-session takes them: the core's, plus `expires` and sameSite `'auto'`. */
-export interface ExpressSessionCookieOptions extends Omit<CookieAttributes, 'sameSite'> {
+export interface ExpressSessionCookieOptions extends Omit<CookieAttributes, 'sameSite' | 'maxAge'> {
+  /** Lifetime in ms; a Date sets the expiry instead, as `expires` does. */
+  maxAge?: number | Date | null | false
   /** One fixed date: each new session's cookie expires then (express-session advises maxAge instead). */
   expires?: Date | null | false
   /** `'auto'`: None over HTTPS, Lax over HTTP. */
@@ -18,8 +20,10 @@ export interface ExpressSessionCookieOptions extends Omit<CookieAttributes, 'sam
 }
 
 /** The options of express-session 1.19: the core's, with express-session's looser store, secret and cookie. */
-export interface ExpressSessionOptions extends Omit<SessionOptions, 'store' | 'secret' | 'cookie'> {
-  secret?: string | string[]
+export interface ExpressSessionOptions extends Omit<SessionOptions, 'store' | 'secret' | 'cookie' | 'genid'> {
+  /** Makes a new session id from the request (an Express `Request` under Express); may be async. */
+  genid?(req: IncomingMessage): string | Promise<string>
+  secret?: Secret | Secret[]
   /** express-session's old name for `name`. */
   key?: string
   /** An express-session store (get/set/destroy with callbacks) or a concord Store. */
@@ -90,6 +94,7 @@ export function translateOptions(input: ExpressSessionOptions | undefined): Tran
   }
   const source = cookie ?? {}
   if (dependsOnRequest(source)) {
+    translateCookie(source, undefined, opts.proxy) // throws now, at setup, for an invalid date
     options.cookie = (req) => translateCookie(source, req, opts.proxy)
     return { options, staticCookie: undefined }
   }
@@ -120,12 +125,12 @@ export function translateCookie(cookie: ExpressSessionCookieOptions, req?: Incom
     switch (key) {
       case 'maxAge':
         if (value === null || value === undefined || value === false) out.maxAge = null
-        else if (value instanceof Date) out.maxAge = Math.max(0, value.getTime() - Date.now())
+        else if (value instanceof Date) out.maxAge = Math.max(0, validTime('maxAge', value) - Date.now())
         else if (typeof value === 'number') out.maxAge = Math.max(0, value)
         else throw new TypeError('maxAge must be a number or Date') // express-session's message
         break
       case 'expires':
-        if (value instanceof Date) out.maxAge = Math.max(0, value.getTime() - Date.now())
+        if (value instanceof Date) out.maxAge = Math.max(0, validTime('expires', value) - Date.now())
         else if (value === null || value === undefined || value === false) out.maxAge = null
         break
       case 'domain':
@@ -155,10 +160,14 @@ export function translateCookie(cookie: ExpressSessionCookieOptions, req?: Incom
         break // express-session ignores other cookie keys
     }
   }
-  // express-session's 'auto' gives None over HTTPS. None without Secure is dropped by browsers
-  // (and refused by the core); the connection is HTTPS, so Secure costs nothing.
-  if (out.sameSite === 'none' && cookie.sameSite === 'auto' && out.secure !== 'auto') out.secure = true
   return out
+}
+
+/** A Date's time, or a TypeError now rather than "option expires is invalid" on every response. */
+function validTime(key: string, date: Date): number {
+  const time = date.getTime()
+  if (Number.isNaN(time)) throw new TypeError(`cookie.${key} is an invalid Date`)
+  return time
 }
 
 /** express-session's issecure(): TLS socket, or X-Forwarded-Proto when proxy is true, else Express's req.secure. */

@@ -6,6 +6,19 @@ import { changedKeys, effectiveDeadline, toRecord, type SessionRow } from './cod
 import { fromLegacy, migratedData, type LegacyRow } from './migration.js'
 import { StatementRunner } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
+import { rejectUnknownKeys } from '../../lib/check-options.js'
+
+const KNOWN_OPTIONS = ['pool', 'table', 'schema', 'createTable', 'pruneInterval', 'timeout', 'legacyTable']
+/** What connect-pg-simple users pass, and what to do instead. */
+const CONNECT_PG_SIMPLE_HINTS = {
+  ttl: "that is connect-pg-simple's option; a session's lifetime follows its cookie here: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
+  tableName: "that is connect-pg-simple's option; use table (and legacyTable: 'session' to read its sessions)",
+  schemaName: "that is connect-pg-simple's option; use schema",
+  conString: "that is connect-pg-simple's option; pass a pg Pool: { pool: new pg.Pool({ connectionString }) }",
+  conObject: "that is connect-pg-simple's option; pass a pg Pool: { pool: new pg.Pool(conObject) }",
+  pruneSessionInterval: "that is connect-pg-simple's option; use pruneInterval (ms, or false)",
+  createTableIfMissing: "that is connect-pg-simple's option; use createTable (default true)",
+}
 
 const debug = createDebug('concord-session:postgres')
 
@@ -106,6 +119,7 @@ export class PostgresStore implements Store {
   constructor(options: PostgresStoreOptions) {
     const { pool, table = 'concord_sessions', schema, createTable = true, pruneInterval = DEFAULT_PRUNE_INTERVAL, timeout = 2000, legacyTable } =
       options ?? ({} as PostgresStoreOptions)
+    rejectUnknownKeys('PostgresStore', options ?? {}, KNOWN_OPTIONS, CONNECT_PG_SIMPLE_HINTS)
     if (!pool || typeof pool.connect !== 'function' || typeof (pool as { totalCount?: unknown }).totalCount !== 'number') {
       throw new TypeError('PostgresStore: pool must be a node-postgres Pool, e.g. new PostgresStore({ pool: new pg.Pool({ connectionString }) })')
     }

@@ -2,7 +2,16 @@
  * RedisStore's options, and the one place they are checked. A bad value throws a TypeError
  * at construction that says what to change; nothing is checked per call.
  */
+import { rejectUnknownKeys } from '../../lib/check-options.js'
 import { connect, type RedisClient, type RedisConnection } from './client.js'
+
+/** What connect-redis users pass, and what to do instead. */
+const CONNECT_REDIS_HINTS = {
+  ttl: "that is connect-redis's option; a session's lifetime follows its cookie here: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
+  disableTouch: "that is connect-redis's option; a read touches the session in the same round trip as its load, so there is nothing to disable",
+  disableTTL: "that is connect-redis's option; every session key expires with the session",
+  serializer: "that is connect-redis's option; each session key is stored as its own JSON text in a hash",
+}
 
 /**
  * Options of {@link RedisStore}.
@@ -56,6 +65,7 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('RedisStore: pass an options object with a client, e.g. new RedisStore({ client })')
   }
+  rejectUnknownKeys('RedisStore', options, ['client', 'prefix', 'legacyPrefix', 'timeout'], CONNECT_REDIS_HINTS)
   const { client, prefix = 'sess:', legacyPrefix, timeout = 2000 } = options
   const connection = connect(client)
   if (typeof prefix !== 'string' || prefix === '') {

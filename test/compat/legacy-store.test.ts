@@ -95,7 +95,7 @@ describe('adaptLegacyStore: failures are StoreErrors with status 503', () => {
     expect((error as Error).message).toMatch(message)
   })
 
-  it('DisconnectingStore: 503 while disconnected, instead of express-session\'s silent session-less request', async () => {
+  it('DisconnectingStore: the adapter fails with 503 while disconnected; the drop-in, as express-session, serves without a session', async () => {
     const legacy = new DisconnectingStore()
     const store = adaptLegacyStore(legacy)
     const id = await create(store, { a: 1 })
@@ -105,19 +105,27 @@ describe('adaptLegacyStore: failures are StoreErrors with status 503', () => {
       ;(req.session as unknown as Record<string, unknown>).n = 1
       res.send('saved')
     })
-    app.get('/', (_req, res) => res.send('served'))
+    app.get('/', (req, res) => res.send(typeof req.session))
     const cookie = cookieOf(await request(app).post('/'))
 
     legacy.disconnect()
     await expect(store.load(id)).rejects.toMatchObject({ status: 503, code: 'EDISCONNECTED', message: expect.stringMatching(/disconnected/) })
     await expect(store.save(id, newChange({ expectedVersion: 1 }))).rejects.toMatchObject({ code: 'EDISCONNECTED' })
-    expect((await request(app).get('/').set('Cookie', cookie)).status).toBe(503)
+    const down = await request(app).get('/').set('Cookie', cookie)
+    expect([down.status, down.text, down.headers['set-cookie']]).toEqual([200, 'undefined', undefined])
+    expect((await request(app).get('/').set('Cookie', cookie)).status).toBe(200)
+    // The main entry fails closed instead.
+    const strict = express()
+    strict.use(mainSession(store, { secret: SECRET }))
+    strict.get('/', (_req, res) => res.send('served'))
+    expect((await request(strict).get('/').set('Cookie', cookie)).status).toBe(503)
 
     legacy.reconnect()
-    expect((await request(app).get('/').set('Cookie', cookie)).status).toBe(200)
+    const up = await request(app).get('/').set('Cookie', cookie)
+    expect([up.status, up.text]).toEqual([200, 'object'])
     expect((await store.load(id))?.data).toEqual({ a: '1' })
     await store.close!()
-    expect(legacy.listenerCount('disconnect')).toBe(1) // the drop-in's adapter still listens; this one stopped
+    expect(legacy.listenerCount('disconnect')).toBe(2) // the drop-in and its adapter still listen; this one stopped
   })
 })
 
