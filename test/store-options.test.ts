@@ -12,6 +12,9 @@ import { MemoryStore } from '../stores/memory'
 import { RedisStore } from '../stores/redis'
 import { FileStore } from '../stores/file'
 import { MemoryStore as DropInMemoryStore } from '../lib/compat/index'
+import { Pool } from 'pg'
+import { PostgresStore } from '../stores/postgres'
+import { LayeredStore } from '../stores/layered'
 
 describe('unknown store options are a TypeError at construction', () => {
   it('MemoryStore lists its options, and says what replaces ttl and memorystore\'s checkPeriod', () => {
@@ -48,6 +51,28 @@ describe('unknown store options are a TypeError at construction', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it("PostgresStore lists its options, and says what to use instead of connect-pg-simple's", async () => {
+    const pool = new Pool({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' }) // never connects here
+    try {
+      expect(() => new PostgresStore({ pool, ttl: 3600 } as never)).toThrow(
+        /PostgresStore: unknown option "ttl": that is connect-pg-simple's option; .*Known options: pool, table, schema, createTable, pruneInterval, timeout, legacyTable/,
+      )
+      expect(() => new PostgresStore({ pool, tableName: 'session' } as never)).toThrow(/"tableName": .*use table \(and legacyTable: 'session'/)
+      expect(() => new PostgresStore({ pool, tabel: 'x' } as never)).toThrow(/unknown option "tabel" \(did you mean "table"\?\)/)
+    } finally {
+      await pool.end()
+    }
+  })
+
+  it('LayeredStore lists its options', async () => {
+    const [hot, cold] = [new MemoryStore(), new MemoryStore()]
+    expect(() => new LayeredStore({ hot, cold, singleProcess: true, hotTTL: 1000 } as never)).toThrow(
+      /LayeredStore: unknown option "hotTTL" \(did you mean "hotTtl"\?\)\. Known options: hot, cold, hotTtl, singleProcess, hotRetryAfter/,
+    )
+    await hot.close()
+    await cold.close()
   })
 
   it("the drop-in's MemoryStore lists its options too", () => {
