@@ -91,7 +91,7 @@ function cpuTable(results: Results): string {
     const cells = [system.family === 'concord' ? `**${system.label}**` : system.label]
     for (const [kind, workload] of CASES) {
       const s = summaryOf(results, kind, workload)(id)
-      cells.push(s?.cpuUs === undefined ? 'n/a' : `${s.cpuUs.toFixed(0)}${s.cpuOverBareUs !== undefined ? ` (+${s.cpuOverBareUs.toFixed(0)})` : ''}`)
+      cells.push(s?.cpuUs === undefined ? 'n/a' : `${s.cpuUs.toFixed(0)}${s.cpuOverBareUs !== undefined ? ` (${signed(s.cpuOverBareUs)})` : ''}`)
     }
     rows.push(`| ${cells.join(' | ')} |`)
   }
@@ -108,7 +108,7 @@ function allocTable(results: Results): string {
     const cells = [system.family === 'concord' ? `**${system.label}**` : system.label]
     for (const [kind, workload] of CASES) {
       const s = summaryOf(results, kind, workload)(id)
-      cells.push(s?.allocBytes === undefined ? 'n/a' : `${int(s.allocBytes)}${s.allocOverBare !== undefined ? ` (+${int(s.allocOverBare)})` : ''}`)
+      cells.push(s?.allocBytes === undefined ? 'n/a' : `${int(s.allocBytes)}${s.allocOverBare !== undefined ? ` (${signed(s.allocOverBare)})` : ''}`)
     }
     rows.push(`| ${cells.join(' | ')} |`)
   }
@@ -238,6 +238,7 @@ function niceStep(raw: number): number {
 }
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US')
+const signed = (n: number) => `${n < 0 ? '−' : '+'}${int(Math.abs(n))}`
 const ms = (n: number) => n.toFixed(2)
 const times = (n: number) => `${n.toFixed(2)}×`
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
