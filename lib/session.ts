@@ -582,13 +582,14 @@ function knownOf(state: State): Known {
  * rather than 50, and none of them meets another's write as a conflict. Each request's own
  * deadline still holds, and each learns the outcome of the write that carried its changes.
  */
-export async function commitSaves(saves: PendingSave[], queued: boolean): Promise<void> {
+export function commitSaves(saves: PendingSave[], queued: boolean): Promise<void> {
   // A new session (created by one request) is written on its own: its id may have to change.
-  if (saves.length > 1 && saves.some((save) => stateOf(save.session).version === null)) {
-    for (const save of saves) await settle([save], queued)
-  } else {
-    await settle(saves, queued)
-  }
+  if (saves.length > 1 && saves.some((save) => stateOf(save.session).version === null)) return settleEach(saves, queued)
+  return settle(saves, queued)
+}
+
+async function settleEach(saves: PendingSave[], queued: boolean): Promise<void> {
+  for (const save of saves) await settle([save], queued)
 }
 
 async function settle(saves: PendingSave[], queued: boolean): Promise<void> {
