@@ -2,7 +2,8 @@
  * Server children: each system runs in a process of its own, so one system's garbage, timers
  * and JIT state never weigh on another's numbers.
  */
-import { fork } from 'node:child_process'
+import { execFileSync, fork } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { killOnExit, onCleanup } from './cleanup.js'
 import type { FromServer, ToServer } from './servers/main.js'
@@ -13,6 +14,28 @@ export interface ServerChild {
   url: string
   pid: number
   stop(): Promise<void>
+  /** The child's user+sys CPU time so far, in µs, from /proc/<pid>/stat. */
+  cpuMicros(): number
+  /** Starts counting the bytes the child's JS heap allocates. */
+  allocStart(): Promise<void>
+  /** Bytes allocated since allocStart. */
+  allocStop(): Promise<number>
+}
+
+/** Clock ticks per second of /proc's CPU times. */
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+
+/** user+sys CPU of a process in µs: fields 14 and 15 of /proc/<pid>/stat, after the command name. */
+export function processCpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK
 }
 
 /**
@@ -41,7 +64,7 @@ export async function startServer(buildDir: string, config: ServerConfig, nodeAr
     child.on('message', (message: FromServer) => {
       clearTimeout(timer)
       if (message.type === 'ready') resolve(message.port)
-      else reject(new Error(`bench: ${config.system} server failed:\n${message.message}`))
+      else if (message.type === 'failed') reject(new Error(`bench: ${config.system} server failed:\n${message.message}`))
     })
     void exited.then(() => reject(new Error(`bench: ${config.system} server exited before it was ready`)))
   }).catch(async (err: unknown) => {
@@ -49,5 +72,24 @@ export async function startServer(buildDir: string, config: ServerConfig, nodeAr
     throw err
   })
 
-  return { config, url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: unregister }
+  const reply = <T extends FromServer['type']>(type: T, message: ToServer) =>
+    new Promise<Extract<FromServer, { type: T }>>((resolve) => {
+      const listener = (m: FromServer) => {
+        if (m.type !== type) return
+        child.off('message', listener)
+        resolve(m as Extract<FromServer, { type: T }>)
+      }
+      child.on('message', listener)
+      child.send(message)
+    })
+
+  return {
+    config,
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    stop: unregister,
+    cpuMicros: () => processCpuMicros(child.pid!),
+    allocStart: async () => void (await reply('alloc-started', { type: 'alloc-start' })),
+    allocStop: async () => (await reply('alloc', { type: 'alloc-stop' })).bytes,
+  }
 }

@@ -8,6 +8,10 @@ import { SKUS } from './http.js'
 export type Kind = 'read' | 'write'
 export const KINDS: readonly Kind[] = ['read', 'write']
 
+/** `pool`: requests spread over many sessions, as real traffic is. `hot`: all on one session. */
+export type Workload = 'pool' | 'hot'
+export const WORKLOADS: readonly Workload[] = ['pool', 'hot']
+
 export interface LoadOptions {
   url: string
   kind: Kind
@@ -25,6 +29,10 @@ export interface LoadResult {
   requests: number
   /** Responses that were not 2xx, plus connection errors and timeouts: should be 0. */
   failures: number
+  /** The server process's user+sys CPU per answered request, in µs (set by the orchestrator). */
+  cpuUs?: number
+  /** Bytes the server's JS heap allocated per answered request (set by the orchestrator). */
+  allocBytes?: number
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {

@@ -28,7 +28,24 @@ export function renderMarkdown(results: Results, chartFile: string): string {
       'Sessions use a one-day cookie, `resave: false`, `saveUninitialized: false` on every system.',
     '',
   )
-  out.push('## Throughput and latency', '')
+  out.push('## Server CPU per request (the primary figure)', '')
+  out.push(
+    'The server process\'s user+sys CPU time (from `/proc/<pid>/stat`) over a load run, divided by the requests it answered; ' +
+      'in brackets, the overhead over bare Express measured in the same round (median of per-round differences). ' +
+      `**pool**: requests spread over ${c.poolSize} sessions, ${c.connections} connections. ` +
+      `**hot**: every request on one session, ${c.hotConnections} connections (the worst case for contention). ` +
+      'CPU is far steadier than req/s on a shared machine, where the load generator competes with the server for the cores.',
+    '',
+  )
+  out.push(cpuTable(results), '')
+  out.push('## Allocation per request', '')
+  out.push(allocTable(results), '')
+  out.push(
+    'Bytes the server\'s JS heap allocated per request: heap growth over the run plus what each GC in it freed (`v8.GCProfiler`); ' +
+      'in brackets, over bare Express in the same round.',
+    '',
+  )
+  out.push('## Throughput and latency (pool)', '')
   out.push(throughputTable(results), '')
 
   if (Object.keys(results.remote).length > 0) {
@@ -50,12 +67,52 @@ export function renderMarkdown(results: Results, chartFile: string): string {
     out.push(memoryTable(results), '')
   }
 
-  out.push('## Targets (issue 7; reported, not asserted)', '')
+  out.push('## Targets (reported, not asserted)', '')
   out.push('| Target | Measured | Met |', '|---|---|---|')
   for (const t of checkTargets(results)) out.push(`| ${t.target} | ${t.measured} | ${t.met === undefined ? 'n/a' : t.met ? 'yes' : '**no**'} |`)
-  out.push('', `![Median requests per second](${chartFile})`, '')
+  out.push('', `![Server CPU overhead per request over bare Express](${chartFile})`, '')
   out.push(`Run with \`npm run bench\`${c.quick ? ' (this was `--quick`)' : ''}; it took ${Math.round(results.durationSeconds)} s. Method: docs/benchmarks.md.`, '')
   return out.join('\n')
+}
+
+const CASES = [['read', 'pool'], ['write', 'pool'], ['read', 'hot'], ['write', 'hot']] as const
+
+function summaryOf(results: Results, kind: Kind, workload: 'pool' | 'hot') {
+  return (id: keyof Results['load']) => (workload === 'hot' ? results.hot : results.load)[id]?.[kind]
+}
+
+function cpuTable(results: Results): string {
+  const rows = [
+    '| System | Read, pool µs | Write, pool µs | Read, hot µs | Write, hot µs |',
+    '|---|--:|--:|--:|--:|',
+  ]
+  for (const id of results.systems) {
+    const system = systemById(id)
+    const cells = [system.family === 'concord' ? `**${system.label}**` : system.label]
+    for (const [kind, workload] of CASES) {
+      const s = summaryOf(results, kind, workload)(id)
+      cells.push(s?.cpuUs === undefined ? 'n/a' : `${s.cpuUs.toFixed(0)}${s.cpuOverBareUs !== undefined ? ` (${signed(s.cpuOverBareUs)})` : ''}`)
+    }
+    rows.push(`| ${cells.join(' | ')} |`)
+  }
+  return rows.join('\n')
+}
+
+function allocTable(results: Results): string {
+  const rows = [
+    '| System | Read, pool B | Write, pool B | Read, hot B | Write, hot B |',
+    '|---|--:|--:|--:|--:|',
+  ]
+  for (const id of results.systems) {
+    const system = systemById(id)
+    const cells = [system.family === 'concord' ? `**${system.label}**` : system.label]
+    for (const [kind, workload] of CASES) {
+      const s = summaryOf(results, kind, workload)(id)
+      cells.push(s?.allocBytes === undefined ? 'n/a' : `${int(s.allocBytes)}${s.allocOverBare !== undefined ? ` (${signed(s.allocOverBare)})` : ''}`)
+    }
+    rows.push(`| ${cells.join(' | ')} |`)
+  }
+  return rows.join('\n')
 }
 
 function throughputTable(results: Results): string {
@@ -125,9 +182,10 @@ function memoryTable(results: Results): string {
   return rows.join('\n')
 }
 
-/** Horizontal grouped bars: median read and write req/s for each system. */
+/** Horizontal grouped bars: median CPU overhead over bare Express per read and per write, for each system. */
 export function renderSvg(results: Results): string {
-  const rows = results.systems.filter((id) => results.load[id])
+  const rows = results.systems.filter((id) => id !== 'bare' && results.load[id])
+  const value = (id: (typeof rows)[number], kind: Kind) => results.load[id]?.[kind]?.cpuOverBareUs
   const label = 300
   const barMax = 480
   const barH = 14
@@ -135,7 +193,7 @@ export function renderSvg(results: Results): string {
   const top = 56
   const height = top + rows.length * rowH + 30
   const width = label + barMax + 110
-  const max = Math.max(1, ...rows.flatMap((id) => (['read', 'write'] as const).map((k) => results.load[id]?.[k]?.rps ?? 0)))
+  const max = Math.max(1, ...rows.flatMap((id) => (['read', 'write'] as const).map((k) => value(id, k) ?? 0)))
   const step = niceStep(max / 5)
   const x = (v: number) => label + (v / (Math.ceil(max / step) * step)) * barMax
   const colors: Record<Kind, string> = { read: '#4c78a8', write: '#f58518' }
@@ -143,7 +201,7 @@ export function renderSvg(results: Results): string {
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
-    `<text x="10" y="20" font-size="15" font-weight="bold">Median requests per second (higher is better)</text>`,
+    `<text x="10" y="20" font-size="15" font-weight="bold">Server CPU per request over bare Express, µs, ${results.config.poolSize} sessions (lower is better)</text>`,
     `<text x="10" y="38" fill="#555">${esc(`${results.machine.cpu}, ${results.machine.cores} cores, Node ${results.machine.node}, ${results.machine.date.slice(0, 10)}${results.config.quick ? ', quick run' : ''}`)}</text>`,
   ]
   for (let v = 0; v <= max + step / 2; v += step) {
@@ -157,11 +215,11 @@ export function renderSvg(results: Results): string {
       `<text x="${label - 8}" y="${y + barH + 4}" text-anchor="end"${system.family === 'concord' ? ' font-weight="bold"' : ''}>${esc(system.label)}</text>`,
     )
     ;(['read', 'write'] as const).forEach((kind, k) => {
-      const rps = results.load[id]?.[kind]?.rps
+      const rps = value(id, kind)
       if (rps === undefined) return
       const by = y + k * barH
-      parts.push(`<rect x="${label}" y="${by}" width="${Math.max(1, x(rps) - label).toFixed(1)}" height="${barH - 2}" fill="${colors[kind]}"/>`)
-      parts.push(`<text x="${(x(rps) + 4).toFixed(1)}" y="${by + barH - 4}" fill="#333">${int(rps)}</text>`)
+      parts.push(`<rect x="${label}" y="${by}" width="${Math.max(1, x(Math.max(0, rps)) - label).toFixed(1)}" height="${barH - 2}" fill="${colors[kind]}"/>`)
+      parts.push(`<text x="${(x(Math.max(0, rps)) + 4).toFixed(1)}" y="${by + barH - 4}" fill="#333">${int(rps)}</text>`)
     })
   })
   const legendX = width - 200
@@ -180,6 +238,7 @@ function niceStep(raw: number): number {
 }
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US')
+const signed = (n: number) => `${n < 0 ? '−' : '+'}${int(Math.abs(n))}`
 const ms = (n: number) => n.toFixed(2)
 const times = (n: number) => `${n.toFixed(2)}×`
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')

@@ -14,6 +14,8 @@ export interface RunConfig {
   seconds: number
   warmupSeconds: number
   connections: number
+  /** Connections for the hot workload (all on one session). */
+  hotConnections: number
   poolSize: number
   proxyDelayMs: number
   remoteRounds: number
@@ -38,6 +40,14 @@ export interface Summary {
   vsBare?: number
   /** Likewise, over the express-session setup this concord system replaces. */
   vsPeer?: number
+  /** Median over rounds of the server's CPU per request, µs. */
+  cpuUs?: number
+  /** Median over rounds of (this CPU per request − bare Express's in the same round), µs. */
+  cpuOverBareUs?: number
+  /** Median over rounds of bytes allocated per request. */
+  allocBytes?: number
+  /** Median over rounds of (these bytes − bare Express's in the same round). */
+  allocOverBare?: number
 }
 
 export interface RemoteSummary extends Summary {
@@ -66,7 +76,11 @@ export interface Results {
   config: RunConfig
   machine: Machine
   systems: SystemId[]
+  /** The pool workload: requests spread over `poolSize` sessions. */
   load: Partial<Record<SystemId, Partial<Record<Kind, Summary>>>>
+  /** The hot workload: every request on one session. */
+  hot: Partial<Record<SystemId, Partial<Record<Kind, Summary>>>>
+
   remote: Partial<Record<RemoteSystem, Partial<Record<Kind, RemoteSummary>>>>
   lostUpdates: Partial<Record<SystemId, { existingCart: LostUpdates; newCart: LostUpdates }>>
   resurrection: Partial<Record<SystemId, Resurrections>>
@@ -85,7 +99,18 @@ export function summarize(runs: readonly LoadResult[]): Summary {
     p99: median(runs.map((r) => r.p99)),
     failures: runs.reduce((sum, r) => sum + r.failures, 0),
     rounds: runs.length,
+    cpuUs: optionalMedian(runs.map((r) => r.cpuUs)),
+    allocBytes: optionalMedian(runs.map((r) => r.allocBytes)),
   }
+}
+
+function optionalMedian(values: ReadonlyArray<number | undefined>): number | undefined {
+  return values.every((v) => v !== undefined) && values.length > 0 ? median(values as number[]) : undefined
+}
+
+/** The median of per-round differences of `field` (round i of `runs` minus round i of `base`). */
+export function pairedDifference(runs: readonly LoadResult[], base: readonly LoadResult[], field: 'cpuUs' | 'allocBytes'): number | undefined {
+  return optionalMedian(runs.map((r, i) => (r[field] === undefined || base[i]?.[field] === undefined ? undefined : r[field]! - base[i]![field]!)))
 }
 
 /**

@@ -12,14 +12,14 @@ import { buildTree } from './build.js'
 import { startServer, type ServerChild } from './children.js'
 import { removeOnExit, runMain } from './cleanup.js'
 import { createSessionPool, send } from './http.js'
-import { KINDS, runLoad, type Kind, type LoadResult } from './load.js'
+import { KINDS, runLoad, WORKLOADS, type Kind, type LoadResult, type Workload } from './load.js'
 import { describeMachine, finishMachine } from './machine.js'
 import { MEMORY_STORES, measureMemory } from './memory.js'
 import { probeLostUpdates, probeResurrection } from './probes.js'
 import { startDelayProxy, type DelayProxy } from './proxy.js'
 import { commandsPerRequest, startBenchRedis, type BenchRedis } from './redis.js'
 import { renderMarkdown, renderSvg } from './report.js'
-import { pairedRatio, summarize, type RemoteSystem, type Results, type RunConfig } from './results.js'
+import { pairedDifference, pairedRatio, summarize, type RemoteSystem, type Results, type RunConfig } from './results.js'
 import { SYSTEMS, systemById, type SystemId } from './systems.js'
 
 const FULL: RunConfig = {
@@ -28,7 +28,8 @@ const FULL: RunConfig = {
   seconds: 3,
   warmupSeconds: 2,
   connections: 32,
-  poolSize: 100,
+  hotConnections: 16,
+  poolSize: 256,
   proxyDelayMs: 1,
   remoteRounds: 3,
   remoteSeconds: 3,
@@ -90,21 +91,32 @@ async function main(): Promise<void> {
   log(`bench: ${servers.size + remoteServers.size} servers up, ${config.poolSize} sessions each`)
 
   const results: Results = {
-    config, machine, systems, load: {}, remote: {}, lostUpdates: {}, resurrection: {}, memory: [], durationSeconds: 0,
+    config, machine, systems, load: {}, hot: {}, remote: {}, lostUpdates: {}, resurrection: {}, memory: [], durationSeconds: 0,
   }
 
-  // Throughput: warm every system up, then rounds in a fresh order each time.
-  const pairs = systems.flatMap((id) => KINDS.map((kind) => ({ id, kind })))
-  const runs = await rounds(pairs, config.rounds, config.warmupSeconds, (id, kind, seconds) =>
-    runLoad({ url: servers.get(id)!.url, kind, pool: pools.get(id)!, connections: config.connections, seconds }), config.seconds)
-  for (const { id, kind } of pairs) {
-    const mine = runs.get(`${id} ${kind}`)!
+  // Throughput and CPU: warm every system up, then rounds in a fresh order each time.
+  const pairs = systems.flatMap((id) => WORKLOADS.flatMap((workload) => KINDS.map((kind) => ({ id, kind, workload }))))
+  const runs = await rounds(pairs, config.rounds, config.warmupSeconds, (id, kind, workload, seconds) =>
+    measureServer(servers.get(id)!, () => runLoad({
+      url: servers.get(id)!.url,
+      kind,
+      // The hot workload: every request on the pool's first session.
+      pool: workload === 'hot' ? pools.get(id)!.slice(0, 1) : pools.get(id)!,
+      connections: workload === 'hot' ? config.hotConnections : config.connections,
+      seconds,
+    })), config.seconds)
+  for (const { id, kind, workload } of pairs) {
+    const mine = runs.get(`${id} ${kind} ${workload}`)!
     const summary = summarize(mine)
-    const bare = runs.get(`bare ${kind}`)
-    const peer = systemById(id).peer && runs.get(`${systemById(id).peer} ${kind}`)
-    if (bare && id !== 'bare') summary.vsBare = pairedRatio(mine, bare)
+    const bare = runs.get(`bare ${kind} ${workload}`)
+    const peer = systemById(id).peer && runs.get(`${systemById(id).peer} ${kind} ${workload}`)
+    if (bare && id !== 'bare') {
+      summary.vsBare = pairedRatio(mine, bare)
+      summary.cpuOverBareUs = pairedDifference(mine, bare, 'cpuUs')
+      summary.allocOverBare = pairedDifference(mine, bare, 'allocBytes')
+    }
     if (peer) summary.vsPeer = pairedRatio(mine, peer)
-    ;(results.load[id] ??= {})[kind] = summary
+    ;((workload === 'hot' ? results.hot : results.load)[id] ??= {})[kind] = summary
   }
 
   if (redis && proxy) {
@@ -150,7 +162,18 @@ async function main(): Promise<void> {
   log(`bench: wrote ${join(outDir, base)}.md and .svg in ${Math.round(results.durationSeconds)} s`)
 }
 
-type Measure = (id: SystemId, kind: Kind, seconds: number) => Promise<LoadResult>
+type Measure = (id: SystemId, kind: Kind, workload: Workload, seconds: number) => Promise<LoadResult>
+
+/** One load run, with the server's CPU (from /proc) and allocations over it, per request answered. */
+async function measureServer(server: ServerChild, load: () => Promise<LoadResult>): Promise<LoadResult> {
+  await server.allocStart()
+  const cpuBefore = server.cpuMicros()
+  const result = await load()
+  const cpu = server.cpuMicros() - cpuBefore
+  const allocated = await server.allocStop()
+  const answered = Math.max(1, result.requests + result.failures)
+  return { ...result, cpuUs: cpu / answered, allocBytes: allocated / answered }
+}
 
 /**
  * A warm-up of each pair, then `count` rounds. A round runs the groups of systems compared with
@@ -158,21 +181,22 @@ type Measure = (id: SystemId, kind: Kind, seconds: number) => Promise<LoadResult
  * Runs are keyed `${id} ${kind}`, one per round, in round order.
  */
 async function rounds(
-  pairs: ReadonlyArray<{ id: SystemId; kind: Kind }>,
+  pairs: ReadonlyArray<{ id: SystemId; kind: Kind; workload: Workload }>,
   count: number,
   warmupSeconds: number,
   measure: Measure,
   seconds: number,
 ): Promise<Map<string, LoadResult[]>> {
-  const runs = new Map<string, LoadResult[]>(pairs.map(({ id, kind }) => [`${id} ${kind}`, []]))
-  for (const { id, kind } of pairs) await measure(id, kind, warmupSeconds)
+  const runs = new Map<string, LoadResult[]>(pairs.map(({ id, kind, workload }) => [`${id} ${kind} ${workload}`, []]))
+  for (const { id, kind, workload } of pairs) await measure(id, kind, workload, warmupSeconds)
   for (let round = 1; round <= count; round++) {
     const groups = shuffled([...new Set(pairs.map((p) => systemById(p.id).group))], round)
     const order = groups.flatMap((group, g) => shuffled(pairs.filter((p) => systemById(p.id).group === group), round * 31 + g))
-    for (const { id, kind } of order) {
-      const result = await measure(id, kind, seconds)
-      runs.get(`${id} ${kind}`)!.push(result)
-      log(`  round ${round}/${count} ${id} ${kind}: ${Math.round(result.rps)} req/s, p50 ${result.p50.toFixed(2)} ms${result.failures ? `, ${result.failures} FAILED` : ''}`)
+    for (const { id, kind, workload } of order) {
+      const result = await measure(id, kind, workload, seconds)
+      runs.get(`${id} ${kind} ${workload}`)!.push(result)
+      const cpu = result.cpuUs === undefined ? '' : `, ${Math.round(result.cpuUs)} µs CPU and ${Math.round(result.allocBytes ?? 0)} B per request`
+      log(`  round ${round}/${count} ${id} ${kind} ${workload}: ${Math.round(result.rps)} req/s, p50 ${result.p50.toFixed(2)} ms${cpu}${result.failures ? `, ${result.failures} FAILED` : ''}`)
     }
   }
   return runs
@@ -190,15 +214,15 @@ async function remoteMode(
 ): Promise<Results['remote']> {
   const pools = new Map<SystemId, string[]>()
   for (const [id, server] of servers) pools.set(id, await createSessionPool(server.url, 20))
-  const pairs = REMOTE_SYSTEMS.flatMap((id) => KINDS.map((kind) => ({ id, kind })))
-  const runs = await rounds(pairs, config.remoteRounds, config.warmupSeconds, (id, kind, seconds) =>
+  const pairs = REMOTE_SYSTEMS.flatMap((id) => KINDS.map((kind) => ({ id, kind, workload: 'pool' as const })))
+  const runs = await rounds(pairs, config.remoteRounds, config.warmupSeconds, (id, kind, _workload, seconds) =>
     runLoad({ url: servers.get(id as RemoteSystem)!.url, kind, pool: pools.get(id)!, connections: 1, seconds }), config.remoteSeconds)
 
   const remote: Results['remote'] = {}
   for (const id of REMOTE_SYSTEMS) {
     for (const kind of KINDS) {
       const counted = await countRoundTrips(servers.get(id)!.url, kind, pools.get(id)!, config.roundTripRequests, proxy, redis)
-      ;(remote[id] ??= {})[kind] = { ...summarize(runs.get(`${id} ${kind}`)!), ...counted }
+      ;(remote[id] ??= {})[kind] = { ...summarize(runs.get(`${id} ${kind} pool`)!), ...counted }
       log(`  remote ${id} ${kind}: ${counted.roundTrips} round trips, ${JSON.stringify(counted.commands)}`)
     }
   }

@@ -5,6 +5,7 @@
  */
 export type SystemId =
   | 'bare'
+  | 'limit'
   | 'concord-memory'
   | 'concord-redis'
   | 'concord-redis-node'
@@ -17,7 +18,7 @@ export type SystemId =
 export interface System {
   id: SystemId
   label: string
-  family: 'bare' | 'concord' | 'express-session'
+  family: 'bare' | 'limit' | 'concord' | 'express-session'
   /** What the server needs from the orchestrator. */
   needs: 'nothing' | 'redis' | 'dir'
   /** The express-session setup a concord system replaces, for the "vs express-session" ratio. */
@@ -31,6 +32,7 @@ export interface System {
 
 export const SYSTEMS: readonly System[] = [
   { id: 'bare', label: 'Express, no sessions (ceiling)', family: 'bare', needs: 'nothing', group: 'memory' },
+  { id: 'limit', label: 'Minimal correct session middleware (yardstick)', family: 'limit', needs: 'nothing', group: 'memory' },
   { id: 'concord-memory', label: 'concord-session + MemoryStore', family: 'concord', needs: 'nothing', peer: 'es-memory', group: 'memory' },
   { id: 'concord-redis', label: 'concord-session + RedisStore (ioredis)', family: 'concord', needs: 'redis', peer: 'es-connect-redis', group: 'redis' },
   { id: 'concord-redis-node', label: 'concord-session + RedisStore (node-redis)', family: 'concord', needs: 'redis', peer: 'es-connect-redis', group: 'redis' },

@@ -92,6 +92,36 @@ export function diffData(data: object, baseline: Readonly<Record<string, string>
   return { set, unset, texts, size, changed: true }
 }
 
+/**
+ * The characters of JSON across all keys if nothing changed since `baseline`, or -1 at the
+ * first change. Allocates nothing: most requests change nothing.
+ *
+ * @example
+ * ```ts
+ * unchangedSize({ visits: 3 }, { visits: '3' }) // 9
+ * unchangedSize({ visits: 4 }, { visits: '3' }) // -1
+ * ```
+ */
+export function unchangedSize(data: object, baseline: Readonly<Record<string, string>>): number {
+  const values = data as Record<string, unknown>
+  let size = 0
+  let matched = 0
+  for (const key in values) {
+    if (!Object.hasOwn(values, key)) continue
+    const text = stringify(key, values[key])
+    if (text === undefined) {
+      if (Object.hasOwn(baseline, key)) return -1
+      continue
+    }
+    if (baseline[key] !== text) return -1
+    size += key.length + text.length
+    matched++
+  }
+  let count = 0
+  for (const key in baseline) if (Object.hasOwn(baseline, key)) count++
+  return matched === count ? size : -1
+}
+
 function stringify(key: string, value: unknown): string | undefined {
   try {
     return JSON.stringify(value)

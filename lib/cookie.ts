@@ -4,7 +4,6 @@
  * The signed value is express-session's `s:<id>.<mac>` (HMAC-SHA256, base64 without padding),
  * so a cookie issued by express-session with the same secret stays valid after switching.
  */
-import { serialize } from 'cookie'
 import { sign, unsign } from 'cookie-signature'
 import { rejectUnknownKeys } from './check-options.js'
 import { isValidSessionId, type CookieOverrides } from './store.js'
@@ -136,12 +135,82 @@ export function readSessionCookie(
   name: string,
   secrets: readonly Secret[],
   isValidId: (id: unknown) => id is string = isValidSessionId,
+  cache?: VerifiedIdCache,
 ): VerifiedId | null {
+  if (!header) return null
+  // The common header holds one cookie of this name: find it without building a list.
+  const at = header.indexOf(name + '=')
+  if (at !== -1 && startsPair(header, at) && header.indexOf(name + '=', at + 1) === -1) {
+    let end = header.indexOf(';', at)
+    if (end === -1) end = header.length
+    let value = header.slice(at + name.length + 1, end).trim()
+    if (value.length > MAX_VALUE_LENGTH) return null
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+    value = decode(value)
+    return cache ? cache.verify(value, secrets, isValidId) : verifySessionId(value, secrets, isValidId)
+  }
   for (const value of readCookieValues(header, name)) {
-    const verified = verifySessionId(value, secrets, isValidId)
+    const verified = cache ? cache.verify(value, secrets, isValidId) : verifySessionId(value, secrets, isValidId)
     if (verified) return verified
   }
   return null
+}
+
+/** Whether `at` starts a `name=value` pair: the header's start, or after a ';' and spaces. */
+function startsPair(header: string, at: number): boolean {
+  let i = at - 1
+  while (i >= 0 && (header[i] === ' ' || header[i] === '\t')) i--
+  return i < 0 || header[i] === ';'
+}
+
+/**
+ * Remembers cookie values whose signature verified, so a returning browser's cookie costs a
+ * Map lookup instead of an HMAC. Bounded (oldest out first). The cache belongs to one list of
+ * secrets: presented with any other list it empties itself, so a secret that was removed or
+ * replaced can never vouch for a value again.
+ *
+ * @example
+ * ```ts
+ * const cache = new VerifiedIdCache(10_000)
+ * cache.verify(cookieValue, ['s3cret']) // verifies, then remembers
+ * cache.verify(cookieValue, ['s3cret']) // a lookup
+ * cache.verify(cookieValue, ['other'])  // secrets changed: emptied, verified again (and rejected)
+ * ```
+ */
+export class VerifiedIdCache {
+  #secrets: readonly Secret[] | null = null
+  #isValidId: ((id: unknown) => id is string) | null = null
+  readonly #entries = new Map<string, VerifiedId>()
+
+  constructor(readonly max = 10_000) {
+    if (!Number.isInteger(max) || max < 1) throw new TypeError(`VerifiedIdCache: max must be a positive integer, got ${String(max)}`)
+  }
+
+  verify(value: string, secrets: readonly Secret[], isValidId: (id: unknown) => id is string = isValidSessionId): VerifiedId | null {
+    if (secrets !== this.#secrets || isValidId !== this.#isValidId) {
+      if (this.#secrets === null || !sameList(secrets, this.#secrets) || isValidId !== this.#isValidId) this.#entries.clear()
+      this.#secrets = secrets
+      this.#isValidId = isValidId
+    }
+    const hit = this.#entries.get(value)
+    if (hit !== undefined) return hit
+    const verified = verifySessionId(value, secrets, isValidId)
+    if (verified) {
+      if (this.#entries.size >= this.max) this.#entries.delete(this.#entries.keys().next().value as string)
+      this.#entries.set(value, verified)
+    }
+    return verified
+  }
+
+  get size(): number {
+    return this.#entries.size
+  }
+}
+
+function sameList(a: readonly Secret[], b: readonly Secret[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /**
@@ -155,21 +224,52 @@ export function readSessionCookie(
  * ```
  */
 export function serializeCookie(name: string, value: string, cookie: ResolvedCookie, now = Date.now()): string {
-  const options: Parameters<typeof serialize>[2] = {
-    path: cookie.path,
-    httpOnly: cookie.httpOnly,
-    secure: cookie.secure,
+  // Written out here rather than through the cookie package: its serializer copies the options
+  // into a new object on every call, which took a slow path. Same attribute order and checks.
+  // The name is checked at setup; a per-session domain or path is checked here, so a value set
+  // on req.session.cookie can never inject another attribute.
+  let str = name + '=' + (value ? encodeURIComponent(value) : '')
+  const expires = cookie.expires
+  // Rounded: the few ms between setting the expiry and writing the header must not cost a second.
+  if (expires) str += '; Max-Age=' + Math.max(0, Math.round((expires.getTime() - now) / 1000))
+  if (cookie.domain) {
+    if (!DOMAIN.test(cookie.domain)) throw new TypeError(`option domain is invalid: ${cookie.domain}`)
+    str += '; Domain=' + cookie.domain
   }
-  if (cookie.domain) options.domain = cookie.domain
-  if (cookie.expires) {
-    options.expires = cookie.expires
-    // Rounded: the few ms between setting the expiry and writing the header must not cost a second.
-    options.maxAge = Math.max(0, Math.round((cookie.expires.getTime() - now) / 1000))
+  if (cookie.path) {
+    if (cookie.path !== '/' && !PATH.test(cookie.path)) throw new TypeError(`option path is invalid: ${cookie.path}`)
+    str += '; Path=' + cookie.path
   }
-  if (cookie.sameSite) options.sameSite = cookie.sameSite
-  if (cookie.partitioned) options.partitioned = true
-  if (cookie.priority) options.priority = cookie.priority
-  return serialize(name, value, options)
+  if (expires) {
+    if (!Number.isFinite(expires.getTime())) throw new TypeError(`option expires is invalid: ${String(expires)}`)
+    str += '; Expires=' + expires.toUTCString()
+  }
+  if (cookie.httpOnly) str += '; HttpOnly'
+  if (cookie.secure) str += '; Secure'
+  if (cookie.partitioned) str += '; Partitioned'
+  if (cookie.priority) {
+    const priority = String(cookie.priority).toLowerCase()
+    str += priority === 'low' ? '; Priority=Low'
+      : priority === 'medium' ? '; Priority=Medium'
+        : priority === 'high' ? '; Priority=High'
+          : invalid('priority', cookie.priority)
+  }
+  if (cookie.sameSite) {
+    const sameSite = typeof cookie.sameSite === 'string' ? cookie.sameSite.toLowerCase() : cookie.sameSite
+    str += sameSite === true || sameSite === 'strict' ? '; SameSite=Strict'
+      : sameSite === 'lax' ? '; SameSite=Lax'
+        : sameSite === 'none' ? '; SameSite=None'
+          : invalid('sameSite', cookie.sameSite)
+  }
+  return str
+}
+
+// The cookie package's checks: https://github.com/jshttp/cookie
+const DOMAIN = /^([.]?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i
+const PATH = /^[\u0020-\u003A\u003D-\u007E]*$/
+
+function invalid(option: string, value: unknown): never {
+  throw new TypeError(`option ${option} is invalid: ${String(value)}`)
 }
 
 /**

@@ -5,15 +5,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
 import {
-  clearCookie, readSessionCookie, serializeCookie, signSessionId, verifySessionId, type CookieAttributes, type Secret, type VerifiedId,
+  clearCookie, readSessionCookie, serializeCookie, signSessionId, VerifiedIdCache, verifySessionId, type CookieAttributes, type Secret, type VerifiedId,
 } from './cookie.js'
-import { KeyedQueue } from './keyed-queue.js'
+import { BatchQueue } from './keyed-queue.js'
 import { resolveOptions, type Defaults, type ResolvedOptions, type SessionOptions } from './options.js'
+import { RecentSaves } from './recent-saves.js'
 import {
-  callStore, commitSession, createSession, endSession, restoreSession, Session, sessionEnded, sessionStatus,
-  type SessionHost,
+  commitSaves, commitSession, cookieChangedOf, createSession, endSession, resolvedCookieOf, restoreSession, Session, sessionEnded, viewOf, wouldSave,
+  type PendingSave, type SessionHost,
 } from './session.js'
-import type { Store } from './store.js'
+import { StoreGuard } from './store-guard.js'
+import { isValidSessionId, type Store } from './store.js'
 
 const debug = createDebug('concord-session')
 
@@ -42,16 +44,33 @@ export function createSessionMiddleware(
   maybeOptions?: SessionOptions,
 ): SessionMiddleware {
   const options = resolveOptions(defaults, storeOrOptions, maybeOptions)
-  const queue = new KeyedQueue()
+  const shared: Shared = {
+    options,
+    batches: new BatchQueue<PendingSave>((_id, saves, queued) => commitSaves(saves, queued)),
+    guard: new StoreGuard(options.saveTimeout),
+    recent: new RecentSaves(),
+    verified: new VerifiedIdCache(),
+  }
 
   return function concordSession(req: IncomingMessage, res: ServerResponse, next: Next): void {
     const request = req as SessionRequest
     if (request.session) return next() // an outer session middleware already ran
-    startSession(request, res, next, options, queue).catch(next)
+    startSession(request, res, next, shared).catch(next)
   }
 }
 
-async function startSession(req: SessionRequest, res: ServerResponse, next: Next, options: ResolvedOptions, queue: KeyedQueue): Promise<void> {
+/** What every request of one middleware shares. */
+interface Shared {
+  readonly options: ResolvedOptions
+  readonly batches: BatchQueue<PendingSave>
+  readonly guard: StoreGuard
+  readonly recent: RecentSaves
+  /** Cookie values already verified under the configured secrets. */
+  readonly verified: VerifiedIdCache
+}
+
+async function startSession(req: SessionRequest, res: ServerResponse, next: Next, shared: Shared): Promise<void> {
+  const { options } = shared
   const cookieDefaults = options.cookie(req)
   if (!pathname(req).startsWith(cookieDefaults.path ?? '/')) return next()
 
@@ -60,9 +79,11 @@ async function startSession(req: SessionRequest, res: ServerResponse, next: Next
     return next(new TypeError('session(): a secret is required. Pass options.secret, or use cookie-parser with a secret before session()'))
   }
 
-  const host = new RequestHost(req, options, queue, cookieDefaults)
+  const host = new RequestHost(req, shared, cookieDefaults)
 
-  const incoming = readSessionCookie(req.headers.cookie, options.name, secrets, options.isValidId) ?? fromCookieParser(req, options, secrets)
+  // The cache is for the configured secrets only: cookie-parser's req.secret may differ per request.
+  const incoming = readSessionCookie(req.headers.cookie, options.name, secrets, options.isValidId, secrets === options.secrets ? shared.verified : undefined) ??
+    fromCookieParser(req, options, secrets)
   if (!incoming && debug.enabled && req.headers.cookie?.includes(`${options.name}=`)) {
     debug('cookie %s is unsigned, tampered or malformed: starting a fresh session', options.name)
   }
@@ -70,7 +91,7 @@ async function startSession(req: SessionRequest, res: ServerResponse, next: Next
   let session: Session
   try {
     const record = incoming
-      ? await callStore(() => options.store.load(incoming.id, { touchAt: now, absoluteTimeout: options.absoluteTimeout }), 'load', incoming.id)
+      ? await shared.guard.call(() => options.store.load(incoming.id, { touchAt: now, absoluteTimeout: options.absoluteTimeout }), 'load', incoming.id)
       : null
     // An unknown id gets a fresh one, never the client's: https://owasp.org/www-community/attacks/Session_fixation
     if (incoming && !record) debug('session %s is unknown or expired: starting a fresh one', incoming.id)
@@ -91,13 +112,24 @@ class RequestHost implements SessionHost {
 
   constructor(
     readonly req: SessionRequest,
-    readonly options: ResolvedOptions,
-    readonly queue: KeyedQueue,
+    readonly shared: Shared,
     readonly cookieDefaults: CookieAttributes,
   ) {}
 
+  get options(): ResolvedOptions {
+    return this.shared.options
+  }
   get store(): Store {
-    return this.options.store
+    return this.shared.options.store
+  }
+  get batches(): BatchQueue<PendingSave> {
+    return this.shared.batches
+  }
+  get guard(): StoreGuard {
+    return this.shared.guard
+  }
+  get recent(): RecentSaves {
+    return this.shared.recent
   }
 
   /** Computed once, when a cookie is written or `cookie.secure` is read: Express's req.secure is not free. */
@@ -193,29 +225,29 @@ function setCookieHeader(req: SessionRequest, res: ServerResponse, host: Request
   if (!current) {
     // destroy(), or the app unset req.session with unset: 'destroy': drop the browser's cookie.
     if (incoming && (sessionEnded(first) || options.unset === 'destroy')) {
-      appendSetCookie(res, clearCookie(options.name, sessionStatus(first).cookie))
+      appendSetCookie(res, clearCookie(options.name, resolvedCookieOf(first)))
     }
     return
   }
-  const status = sessionStatus(current)
+  const status = viewOf(current)
   if (status.ended) {
     // Destroyed elsewhere while this request ran (a logout racing it): never re-issue it.
-    if (incoming) appendSetCookie(res, clearCookie(options.name, status.cookie))
+    if (incoming) appendSetCookie(res, clearCookie(options.name, resolvedCookieOf(current)))
     return
   }
   const isNew = status.id !== incoming?.id
   let send: boolean
   try {
     send = isNew
-      ? status.saved || status.wouldSave
+      ? status.version !== null || wouldSave(current)
       : options.rolling || incoming!.rotated ||
         // A cookie made a browser-session one must reach the browser too, or its old Expires stays.
-        (status.changedThisRequest && (status.cookieChanged || status.cookie.expires !== null))
+        (status.changedThisRequest && (cookieChangedOf(current) || current.cookie.expires !== null || options.absoluteTimeout !== undefined))
   } catch {
     return // data that cannot be saved: the save at the end reports it
   }
   if (!send) return
-  const cookie = status.cookie
+  const cookie = resolvedCookieOf(current)
   if (cookie.secure && !host.secure) {
     debug('not sending the Secure cookie of %s over plain HTTP (see the proxy option)', status.id)
     return

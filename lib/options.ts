@@ -43,6 +43,15 @@ export interface SessionOptions {
   idleTimeout?: number
   /** Largest session, in characters of JSON, that will be saved. Default 1 MiB. */
   maxSize?: number
+  /**
+   * The longest, in ms, a save may take in the store. Each write carries a deadline this far
+   * ahead; the store refuses it after that, so the request fails with a 503 StoreError (code
+   * `'ETIMEDOUT'`) and the save never lands later. Once a call has failed that way (or the store
+   * is unreachable), saves queued behind it fail at once instead of each waiting out its own
+   * timeout, and one request at a time probes until the store answers again. So in an outage
+   * every request is answered within about this bound. Default 2000.
+   */
+  saveTimeout?: number
 }
 
 export interface ResolvedOptions {
@@ -61,6 +70,7 @@ export interface ResolvedOptions {
   maxSize: number
   /** Whether an id from `genid` or a cookie is one this middleware accepts. */
   isValidId: (id: unknown) => id is string
+  saveTimeout: number
 }
 
 /**
@@ -91,7 +101,7 @@ export const SAFE_DEFAULTS: Omit<Defaults, 'store'> = Object.freeze({
 const DAY = 86_400_000
 const KNOWN = [
   'store', 'secret', 'name', 'cookie', 'genid', 'proxy', 'resave', 'rolling',
-  'saveUninitialized', 'unset', 'absoluteTimeout', 'idleTimeout', 'maxSize',
+  'saveUninitialized', 'unset', 'absoluteTimeout', 'idleTimeout', 'maxSize', 'saveTimeout',
 ] as const
 // A cookie name is an RFC 7230 token: https://datatracker.ietf.org/doc/html/rfc6265#section-4.1.1
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -145,6 +155,7 @@ export function resolveOptions(
     idleTimeout: optionalDuration('idleTimeout', options.idleTimeout) ?? DAY,
     maxSize: optionalDuration('maxSize', options.maxSize) ?? 1_048_576,
     isValidId: defaults.isValidId ?? isValidSessionId,
+    saveTimeout: optionalDuration('saveTimeout', options.saveTimeout) ?? 2000,
   }
 }
 

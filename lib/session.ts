@@ -6,11 +6,15 @@
  */
 import createDebug from 'debug'
 import type { CookieAttributes, ResolvedCookie } from './cookie.js'
-import { defineKey, diffData, replayKey, SessionDataError } from './changes.js'
-import type { KeyedQueue } from './keyed-queue.js'
+import { defineKey, diffData, replayKey, SessionDataError, unchangedSize } from './changes.js'
+import type { BatchQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
+import type { RecentSaves, SavedState } from './recent-saves.js'
+import { callStore, type StoreGuard } from './store-guard.js'
 import type { CookieOverrides, SessionChange, SessionRecord, Store } from './store.js'
 import { StoreError } from './store.js'
+
+export { callStore }
 
 /**
  * The shape of your session data. Augment it for typed `req.session` keys.
@@ -30,8 +34,12 @@ export type Callback = (err?: Error | null) => void
 export interface SessionHost {
   readonly store: Store
   readonly options: ResolvedOptions
-  /** Saves of one id run one at a time through this queue. */
-  readonly queue: KeyedQueue
+  /** Saves of one id run one batch at a time through this queue (see commitSaves). */
+  readonly batches: BatchQueue<PendingSave>
+  /** Every store call goes through it: the save deadline, fail fast while the store is down. */
+  readonly guard: StoreGuard
+  /** This process's last saves, for replaying onto them without a store conflict. */
+  readonly recent: RecentSaves
   /** The cookie defaults for this request, as configured (`secure` may be `'auto'`). */
   readonly cookieDefaults: CookieAttributes
   /** Whether the request arrived over HTTPS, for `secure: 'auto'`. Read only when needed. */
@@ -43,16 +51,20 @@ export interface SessionHost {
 
 const debug = createDebug('concord-session')
 
-/** Attempts at one save before a conflict is reported; each attempt replays onto fresher data. */
-const MAX_SAVE_ATTEMPTS = 10
-const JITTER_CAP_MS = 50
+/**
+ * Attempts at one save before a conflict is reported; each attempt replays onto fresher data.
+ * Only other processes' writes conflict (this process's own are replayed onto in memory), and
+ * the save's deadline bounds the attempts in time as well.
+ */
+const MAX_SAVE_ATTEMPTS = 30
+/** Backoff between conflicting attempts: full jitter, doubling from this up to the cap. */
+const BACKOFF_BASE_MS = 2
+const BACKOFF_CAP_MS = 100
 
 // Private-field accessors, assigned in the classes' static blocks: module-internal, not API.
-let cookieInternals: (cookie: Cookie) => {
-  changed: boolean
-  overrides: CookieOverrides
-  resolve(cap: number | undefined): ResolvedCookie
-}
+let cookieChanged: (cookie: Cookie) => boolean
+let cookieOverrides: (cookie: Cookie) => CookieOverrides
+let resolveCookie: (cookie: Cookie, cap: number | undefined) => ResolvedCookie
 let stateOf: (session: Session) => State
 
 /**
@@ -67,7 +79,9 @@ let stateOf: (session: Session) => State
  */
 export class Cookie {
   #originalMaxAge: number | null
-  #expires: Date | null
+  /** Epoch ms; the Date that `expires` returns is made only when asked for. */
+  #expiresAt: number | null
+  #expiresDate: Date | null = null
   #domain: string | undefined
   #path: string
   #httpOnly: boolean
@@ -75,6 +89,7 @@ export class Cookie {
   #sameSite: CookieAttributes['sameSite']
   #partitioned: boolean | undefined
   #priority: CookieAttributes['priority']
+  /** Shared with the record it came from until the first change, then this cookie's own copy. */
   #overrides: CookieOverrides
   #changed = false
   #request: { readonly secure: boolean } | undefined
@@ -83,19 +98,20 @@ export class Cookie {
    * @internal Built by the middleware from the request's defaults and the stored overrides;
    * `request.secure` resolves `secure: 'auto'`, and is read only when asked for.
    */
-  constructor(defaults: CookieAttributes, overrides: CookieOverrides = {}, now = Date.now(), request?: { readonly secure: boolean }) {
+  constructor(defaults: CookieAttributes, overrides: CookieOverrides = NO_OVERRIDES, now = Date.now(), request?: { readonly secure: boolean }) {
     this.#request = request
-    const merged = { ...defaults, ...overrides }
-    this.#overrides = { ...overrides }
-    this.#originalMaxAge = 'originalMaxAge' in overrides ? overrides.originalMaxAge ?? null : defaults.maxAge ?? null
-    this.#expires = this.#originalMaxAge === null ? null : new Date(now + this.#originalMaxAge)
-    this.#domain = merged.domain
-    this.#path = merged.path ?? '/'
-    this.#httpOnly = merged.httpOnly ?? true
-    this.#secure = merged.secure ?? false
-    this.#sameSite = merged.sameSite
-    this.#partitioned = merged.partitioned
-    this.#priority = merged.priority
+    this.#overrides = overrides
+    const o = overrides
+    // `in`, not `??`: an override set to undefined (domain = undefined) still wins over the default.
+    this.#originalMaxAge = 'originalMaxAge' in o ? o.originalMaxAge ?? null : defaults.maxAge ?? null
+    this.#expiresAt = this.#originalMaxAge === null ? null : now + this.#originalMaxAge
+    this.#domain = 'domain' in o ? o.domain : defaults.domain
+    this.#path = ('path' in o ? o.path : defaults.path) ?? '/'
+    this.#httpOnly = ('httpOnly' in o ? o.httpOnly : defaults.httpOnly) ?? true
+    this.#secure = ('secure' in o ? o.secure : defaults.secure) ?? false
+    this.#sameSite = 'sameSite' in o ? o.sameSite : defaults.sameSite
+    this.#partitioned = 'partitioned' in o ? o.partitioned : defaults.partitioned
+    this.#priority = 'priority' in o ? o.priority : defaults.priority
   }
 
   /** The cookie's lifetime in ms as set, or `null` for a browser-session cookie. */
@@ -108,7 +124,7 @@ export class Cookie {
 
   /** Milliseconds left until the cookie expires, or `null` for a browser-session cookie. */
   get maxAge(): number | null {
-    return this.#expires === null ? null : this.#expires.getTime() - Date.now()
+    return this.#expiresAt === null ? null : this.#expiresAt - Date.now()
   }
   /** Also takes express-session's other spellings: `false` for none, or a Date to expire at. */
   set maxAge(value: number | null | false | Date) {
@@ -118,12 +134,14 @@ export class Cookie {
     }
     this.#originalMaxAge = ms
     // A Date is kept as given, so a date in the past (expires = new Date(0)) reaches the browser.
-    this.#expires = ms === null ? null : value instanceof Date ? value : new Date(Date.now() + ms)
+    this.#expiresAt = ms === null ? null : value instanceof Date ? value.getTime() : Date.now() + ms
     this.#override('originalMaxAge', ms)
   }
 
   get expires(): Date | null {
-    return this.#expires
+    if (this.#expiresAt === null) return null
+    if (this.#expiresDate === null || this.#expiresDate.getTime() !== this.#expiresAt) this.#expiresDate = new Date(this.#expiresAt)
+    return this.#expiresDate
   }
   /** `null` (or express-session's `false`) makes a browser-session cookie. */
   set expires(date: Date | null | false) {
@@ -189,14 +207,14 @@ export class Cookie {
 
   /** Restarts the lifetime: expires = now + originalMaxAge. Not a change to save by itself. */
   resetMaxAge(now = Date.now()): void {
-    this.#expires = this.#originalMaxAge === null ? null : new Date(now + this.#originalMaxAge)
+    this.#expiresAt = this.#originalMaxAge === null ? null : now + this.#originalMaxAge
   }
 
   /** express-session's `cookie.data`: the settings as a plain object. */
   get data(): Record<string, unknown> {
     return {
       originalMaxAge: this.#originalMaxAge,
-      expires: this.#expires,
+      expires: this.expires,
       secure: this.#secure,
       httpOnly: this.#httpOnly,
       domain: this.#domain,
@@ -214,31 +232,32 @@ export class Cookie {
   #override<K extends keyof CookieOverrides>(key: K, value: CookieOverrides[K]): void {
     // Setting what is already stored (expires = null on every request) changes nothing.
     if (Object.hasOwn(this.#overrides, key) && this.#overrides[key] === value) return
+    if (!this.#changed) this.#overrides = { ...this.#overrides } // copy on write: the record's stays as loaded
     this.#overrides[key] = value
     this.#changed = true
   }
 
   static {
-    cookieInternals = (cookie) => ({
-      changed: cookie.#changed,
-      overrides: cookie.#overrides,
-      resolve(cap: number | undefined): ResolvedCookie {
-        let expires = cookie.#expires
-        if (cap !== undefined && (expires === null || expires.getTime() > cap)) expires = new Date(cap)
-        return {
-          expires,
-          domain: cookie.#domain,
-          path: cookie.#path,
-          httpOnly: cookie.#httpOnly,
-          secure: cookie.secure === true,
-          sameSite: cookie.#sameSite,
-          partitioned: cookie.#partitioned,
-          priority: cookie.#priority,
-        }
-      },
-    })
+    cookieChanged = (cookie) => cookie.#changed
+    cookieOverrides = (cookie) => cookie.#overrides
+    resolveCookie = (cookie, cap) => {
+      let expiresAt = cookie.#expiresAt
+      if (cap !== undefined && (expiresAt === null || expiresAt > cap)) expiresAt = cap
+      return {
+        expires: expiresAt === null ? null : new Date(expiresAt),
+        domain: cookie.#domain,
+        path: cookie.#path,
+        httpOnly: cookie.#httpOnly,
+        secure: cookie.secure === true,
+        sameSite: cookie.#sameSite,
+        partitioned: cookie.#partitioned,
+        priority: cookie.#priority,
+      }
+    }
   }
 }
+
+const NO_OVERRIDES: CookieOverrides = Object.freeze({})
 
 /** How this request's session ended, if it did. */
 export type SessionEnd = 'destroyed' | 'gone'
@@ -253,7 +272,8 @@ interface State {
   baseline: Record<string, string>
   userId: string | undefined
   savedUserId: string | undefined
-  savedCookie: string
+  /** The cookie overrides as last loaded or saved (never changed in place). */
+  savedCookie: CookieOverrides
   cookie: Cookie
   /** Saved with a change during this request (decides whether the cookie is re-sent). */
   changedThisRequest: boolean
@@ -280,9 +300,8 @@ export class Session {
   #state: State
 
   /** @internal Sessions are made by the middleware. */
-  constructor(state: State, data: Record<string, unknown> = {}) {
+  constructor(state: State) {
     this.#state = state
-    for (const key of Object.keys(data)) defineKey(this as unknown as Record<string, unknown>, key, data[key])
   }
 
   /** The session id (also `req.sessionID`). */
@@ -404,66 +423,68 @@ export function createSession(host: SessionHost, id: string, now = Date.now()): 
     id,
     version: null,
     createdAt: now,
-    baseline: {},
+    baseline: NO_TEXTS,
     userId: undefined,
     savedUserId: undefined,
-    savedCookie: '{}',
-    cookie: new Cookie(host.cookieDefaults, {}, now, host),
+    savedCookie: NO_OVERRIDES,
+    cookie: new Cookie(host.cookieDefaults, NO_OVERRIDES, now, host),
     changedThisRequest: false,
     ended: undefined,
   })
 }
 
-/** A session from a stored record. Corrupt JSON in the record is a StoreError. */
+/**
+ * A session from a stored record. Corrupt JSON in the record is a StoreError. The record is
+ * read, never changed: a store may hand out its own copy.
+ */
 export function restoreSession(host: SessionHost, id: string, record: SessionRecord, now = Date.now()): Session {
-  return new Session(
-    {
-      host,
-      id,
-      version: record.version,
-      createdAt: record.createdAt,
-      baseline: record.data,
-      userId: record.userId,
-      savedUserId: record.userId,
-      savedCookie: JSON.stringify(record.cookie),
-      cookie: new Cookie(host.cookieDefaults, record.cookie, now, host),
-      changedThisRequest: false,
-      ended: undefined,
-    },
-    parseData(id, record.data),
-  )
+  const session = new Session({
+    host,
+    id,
+    version: record.version,
+    createdAt: record.createdAt,
+    baseline: record.data,
+    userId: record.userId,
+    savedUserId: record.userId,
+    savedCookie: record.cookie,
+    cookie: new Cookie(host.cookieDefaults, record.cookie, now, host),
+    changedThisRequest: false,
+    ended: undefined,
+  })
+  parseOnto(session as unknown as Record<string, unknown>, id, record.data)
+  return session
 }
 
-/** What the middleware needs to decide about the cookie. */
-export interface SessionStatus {
-  id: string
-  saved: boolean
-  changedThisRequest: boolean
-  /** The app changed a cookie setting during this request (e.g. maxAge to null). */
-  cookieChanged: boolean
-  ended: SessionEnd | undefined
-  /** A save at the end of this request would write something. */
-  wouldSave: boolean
-  cookie: ResolvedCookie
+/** What the middleware reads of a session's state to decide about the cookie. */
+export interface SessionView {
+  readonly id: string
+  /** `null` until the session is first saved. */
+  readonly version: number | null
+  /** Saved with a change during this request. */
+  readonly changedThisRequest: boolean
+  readonly ended: SessionEnd | undefined
 }
 
-export function sessionStatus(session: Session): SessionStatus {
+/** The session's bookkeeping, read-only and without a copy. */
+export function viewOf(session: Session): SessionView {
+  return stateOf(session)
+}
+
+/** Whether the app changed a cookie setting during this request (e.g. maxAge to null). */
+export function cookieChangedOf(session: Session): boolean {
+  return cookieChanged(stateOf(session).cookie)
+}
+
+/** Whether a save at the end of this request would write something. */
+export function wouldSave(session: Session): boolean {
+  return stateOf(session).ended === undefined && planSave(session, 'end') !== null
+}
+
+/** The cookie's attributes for this response, capped by the absolute timeout. */
+export function resolvedCookieOf(session: Session): ResolvedCookie {
   const state = stateOf(session)
   const absolute = state.host.options.absoluteTimeout
-  return {
-    id: state.id,
-    saved: state.version !== null,
-    changedThisRequest: state.changedThisRequest,
-    cookieChanged: cookieInternals(state.cookie).changed,
-    ended: state.ended,
-    get wouldSave() {
-      return state.ended === undefined && planSave(session, 'end') !== null
-    },
-    // Resolved only when a cookie is written: most responses write none.
-    get cookie() {
-      return cookieInternals(state.cookie).resolve(absolute === undefined ? undefined : state.createdAt + absolute)
-    },
-  }
+  return resolveCookie(state.cookie, absolute === undefined ? undefined : state.createdAt + absolute)
 }
 
 /** Saves what the request changed, if anything (and always with `resave`). */
@@ -478,7 +499,7 @@ export function commitSession(session: Session): Promise<void> | undefined {
 export async function endSession(session: Session): Promise<void> {
   const state = stateOf(session)
   if (state.ended) return
-  await callStore(() => state.host.store.destroy(state.id), 'destroy', state.id)
+  await destroyInStore(state)
   state.ended = 'destroyed'
 }
 
@@ -492,123 +513,242 @@ interface SavePlan {
   set: Record<string, string>
   unset: string[]
   texts: Record<string, string>
+  size: number
   cookie: CookieOverrides
   cookieChanged: boolean
   userChanged: boolean
 }
 
+const NO_TEXTS: Record<string, string> = Object.freeze({}) as Record<string, string>
+const NO_KEYS: string[] = Object.freeze([]) as unknown as string[]
+
+/** What a save would write, or null when there is nothing to write (no object is built then). */
 function planSave(session: Session, when: 'end' | 'always'): SavePlan | null {
   const state = stateOf(session)
   const { options } = state.host
-  const diff = diffData(session, state.baseline)
-  if (diff.size > options.maxSize) {
-    throw new SessionDataError(
-      `session ${state.id} is ${diff.size} characters of JSON, over maxSize ${options.maxSize}; ` +
-        'keep large data elsewhere and store a reference in the session',
-      { code: 'ESESSIONTOOLARGE' },
-    )
-  }
-  const cookie = cookieInternals(state.cookie)
-  const cookieChanged = cookie.changed && JSON.stringify(cookie.overrides) !== state.savedCookie
+  const cookie = state.cookie
+  const cookieDiffers = cookieChanged(cookie) && JSON.stringify(cookieOverrides(cookie)) !== JSON.stringify(state.savedCookie)
   const userChanged = state.userId !== state.savedUserId
-  const changed = diff.changed || cookieChanged || userChanged
-  const plan = { set: diff.set, unset: diff.unset, texts: diff.texts, cookie: cookie.overrides, cookieChanged, userChanged }
-  if (when === 'always' || changed) return plan
-  if (state.version === null) return options.saveUninitialized ? plan : null
-  return options.resave && !state.savedThisRequest ? plan : null
+  const unchanged = unchangedSize(session, state.baseline)
+  if (unchanged >= 0) {
+    checkSize(state, unchanged)
+    if (!cookieDiffers && !userChanged && when !== 'always' && !(state.version === null ? options.saveUninitialized : options.resave && !state.savedThisRequest)) {
+      return null
+    }
+    return { set: NO_TEXTS, unset: NO_KEYS, texts: state.baseline, size: unchanged, cookie: cookieOverrides(cookie), cookieChanged: cookieDiffers, userChanged }
+  }
+  const diff = diffData(session, state.baseline)
+  checkSize(state, diff.size)
+  return { set: diff.set, unset: diff.unset, texts: diff.texts, size: diff.size, cookie: cookieOverrides(cookie), cookieChanged: cookieDiffers, userChanged }
 }
 
-async function writePlan(session: Session, plan: SavePlan): Promise<void> {
-  const state = stateOf(session)
-  await state.host.queue.run(state.id, () => writeWithReplay(session, plan))
+function checkSize(state: State, size: number): void {
+  if (size <= state.host.options.maxSize) return
+  throw new SessionDataError(
+    `session ${state.id} is ${size} characters of JSON, over maxSize ${state.host.options.maxSize}; ` +
+      'keep large data elsewhere and store a reference in the session',
+    { code: 'ESESSIONTOOLARGE' },
+  )
 }
 
-async function writeWithReplay(session: Session, plan: SavePlan): Promise<void> {
+function writePlan(session: Session, plan: SavePlan): Promise<void> {
   const state = stateOf(session)
-  const { store, options } = state.host
-  const changed = Object.keys(plan.set).length > 0 || plan.unset.length > 0 || plan.cookieChanged || plan.userChanged
-  let { set, unset } = plan
-  let cookie = plan.cookie
-  let userId: string | null = state.userId ?? null
-  let createdAt = state.createdAt
-  let expectedVersion = state.version
-  let merged: Record<string, string> | undefined
+  return new Promise<void>((resolve, reject) => {
+    state.host.batches.add(state.id, { session, plan, resolve, reject })
+  })
+}
+
+/** One save waiting its turn. */
+export interface PendingSave {
+  session: Session
+  plan: SavePlan
+  resolve(): void
+  reject(err: unknown): void
+}
+
+/** A stored state this process knows exactly: loaded, saved by it, or returned in a conflict. */
+interface Known {
+  /** `null` for a session not saved yet. */
+  version: number | null
+  data: Record<string, string>
+  cookie: CookieOverrides
+  userId?: string | undefined
+  createdAt: number
+}
+
+function knownOf(state: State): Known {
+  return { version: state.version, data: state.baseline, cookie: state.savedCookie, userId: state.savedUserId, createdAt: state.createdAt }
+}
+
+/**
+ * Writes the saves of one session that queued up while its previous write ran, as one store
+ * write: each request's changes are replayed, in arrival order, onto the newest state this
+ * process knows, so 50 concurrent requests on one session cost a handful of store round trips
+ * rather than 50, and none of them meets another's write as a conflict. Each request's own
+ * deadline still holds, and each learns the outcome of the write that carried its changes.
+ */
+export function commitSaves(saves: PendingSave[], queued: boolean): Promise<void> {
+  // A new session (created by one request) is written on its own: its id may have to change.
+  if (saves.length > 1 && saves.some((save) => stateOf(save.session).version === null)) return settleEach(saves, queued)
+  return settle(saves, queued)
+}
+
+async function settleEach(saves: PendingSave[], queued: boolean): Promise<void> {
+  for (const save of saves) await settle([save], queued)
+}
+
+async function settle(saves: PendingSave[], queued: boolean): Promise<void> {
+  try {
+    await writeSaves(saves, queued)
+  } catch (err) {
+    for (const save of saves) save.reject(err)
+    return
+  }
+  for (const save of saves) save.resolve()
+}
+
+function notSavedInTime(state: State): StoreError {
+  return new StoreError(`session ${state.id} was not saved within saveTimeout (${state.host.options.saveTimeout} ms); nothing was written`, { code: 'ETIMEDOUT' })
+}
+
+async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> {
+  const first = stateOf(saves[0]!.session)
+  const { store, options, guard, recent } = first.host
+  // The store refuses the write after this, so a request answered "not saved" never is.
+  const deadline = Date.now() + options.saveTimeout
+
+  // Start from the newest state known: this process's own last save, or what a request loaded.
+  let newest = first
+  for (const save of saves) {
+    const state = stateOf(save.session)
+    if (state.version !== null && state.version > newest.version!) newest = state
+  }
+  let base = knownOf(newest)
+  if (base.version !== null) {
+    const mine = recent.newerThan(first.id, base.version)
+    if (mine) base = mine
+  }
 
   for (let attempt = 1; ; attempt++) {
     const now = Date.now()
-    const idleTimeout = state.cookie.originalMaxAge ?? options.idleTimeout
-    const deadline = options.absoluteTimeout === undefined ? Infinity : createdAt + options.absoluteTimeout
-    if (deadline <= now) {
+    if (now >= deadline) throw notSavedInTime(first)
+    const { version: expectedVersion, createdAt } = base
+
+    // Every request's changes, in arrival order, onto `base`.
+    let data = base.data
+    let set: Record<string, string> | undefined
+    let unset: string[] | undefined
+    let cookie = base.cookie
+    let userId = base.userId ?? null
+    let cookieFrom = stateOf(saves[saves.length - 1]!.session)
+    for (const save of saves) {
+      const state = stateOf(save.session)
+      const { plan } = save
+      if (state.baseline === data) {
+        // Nothing landed since this request loaded: its own result stands as it is.
+        data = plan.texts
+        if (saves.length === 1) {
+          set = plan.set
+          unset = plan.unset
+        }
+        cookie = plan.cookie
+        userId = state.userId ?? null
+        cookieFrom = state
+      } else {
+        data = replayChanges(state.baseline, plan, data)
+      }
+      if (plan.cookieChanged) {
+        cookie = plan.cookie
+        cookieFrom = state
+      }
+      if (plan.userChanged) userId = state.userId ?? null
+    }
+    if (expectedVersion === null) {
+      set = data // a new session writes every key
+      unset = NO_KEYS
+    } else if (set === undefined || unset === undefined) {
+      ;[set, unset] = diffTexts(base.data, data)
+    }
+
+    const idleTimeout = cookieFrom.cookie.originalMaxAge ?? options.idleTimeout
+    const endsAt = options.absoluteTimeout === undefined ? Infinity : createdAt + options.absoluteTimeout
+    if (endsAt <= now) {
       // Past its absolute timeout: the session ends rather than being written again.
-      if (expectedVersion !== null) await callStore(() => store.destroy(state.id), 'destroy', state.id)
-      state.ended = 'gone'
+      if (expectedVersion !== null) await destroyInStore(first)
+      for (const save of saves) stateOf(save.session).ended = 'gone'
       return
     }
     const change: SessionChange = {
       set, unset, cookie, createdAt, idleTimeout, userId, expectedVersion,
-      expiresAt: Math.min(now + idleTimeout, deadline),
+      expiresAt: Math.min(now + idleTimeout, endsAt),
+      deadline,
     }
-    const result = await callStore(() => store.save(state.id, change), 'save', state.id)
+    const id = first.id
+    const result = await guard.call(() => store.save(id, change), 'save', id, queued)
 
     if (result.ok) {
-      state.version = result.version
-      state.savedCookie = JSON.stringify(cookie)
-      state.savedUserId = userId ?? undefined
-      state.userId = userId ?? undefined
-      state.createdAt = createdAt
-      if (changed) state.changedThisRequest = true
-      state.savedThisRequest = true
-      if (merged) refreshData(session, merged)
-      else state.baseline = plan.texts
+      for (const save of saves) {
+        const state = stateOf(save.session)
+        const { plan } = save
+        state.version = result.version
+        state.savedCookie = cookie
+        state.savedUserId = state.userId = userId ?? undefined
+        state.createdAt = createdAt
+        state.savedThisRequest = true
+        if (plan.set !== NO_TEXTS || plan.unset.length > 0 || plan.cookieChanged || plan.userChanged) state.changedThisRequest = true
+        if (data === plan.texts) state.baseline = data
+        else refreshData(save.session, data)
+      }
+      recent.remember(id, { version: result.version, data, cookie, userId: userId ?? undefined, createdAt, size: saves[saves.length - 1]!.plan.size })
       return
     }
     if (result.reason === 'gone') {
-      debug('session %s was destroyed or expired while this request ran: dropping its save', state.id)
-      state.ended = 'gone' // never bring it back
+      debug('session %s was destroyed or expired while this request ran: dropping its save', id)
+      recent.forget(id)
+      for (const save of saves) stateOf(save.session).ended = 'gone' // never bring it back
       return
     }
     if (attempt >= MAX_SAVE_ATTEMPTS) {
-      throw new StoreError(`session ${state.id}: gave up after ${attempt} conflicting saves`, { code: 'ECONFLICT' })
+      throw new StoreError(`session ${id}: gave up after ${attempt} conflicting saves`, { code: 'ECONFLICT' })
     }
     if (expectedVersion === null) {
       // The new id is taken (a custom genid repeated itself): never merge into another session.
-      debug('new session id %s is taken: generating another', state.id)
-      state.id = await state.host.generateId()
+      debug('new session id %s is taken: generating another', id)
+      first.id = await first.host.generateId()
       continue
     }
-    const current = result.current
-    debug('session %s: version %d was saved meanwhile, replaying this request\'s changes (attempt %d)', state.id, current.version, attempt)
-    const replayed = replayChanges(state.baseline, plan, current.data)
-    set = replayed.set
-    merged = replayed.merged
-    cookie = plan.cookieChanged ? plan.cookie : current.cookie
-    userId = plan.userChanged ? userId : current.userId ?? null
-    createdAt = current.createdAt
-    expectedVersion = current.version
-    if (attempt >= 3) await sleep(Math.random() * Math.min(JITTER_CAP_MS, 2 ** attempt))
+    debug('session %s: version %d was saved meanwhile, replaying this request\'s changes (attempt %d)', id, result.current.version, attempt)
+    base = result.current
+    // Another process is writing this session too: back off with full jitter, so two writers
+    // that keep meeting drift apart, but never past the deadline.
+    if (attempt >= 2) await sleep(Math.min(Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt), Math.max(0, deadline - Date.now())))
   }
 }
 
-/** This request's changes replayed onto `theirs`; `merged` is every key's text after the write. */
-function replayChanges(
-  loaded: Record<string, string>,
-  plan: SavePlan,
-  theirs: Record<string, string>,
-): { set: Record<string, string>; merged: Record<string, string> } {
-  const set: Record<string, string> = {}
-  for (const key of Object.keys(plan.set)) set[key] = replayKey(loaded[key], plan.set[key]!, theirs[key])
-  const merged: Record<string, string> = { ...theirs, ...set }
+/** This request's changes replayed onto `theirs`: every key's text after the write. */
+function replayChanges(loaded: Record<string, string>, plan: SavePlan, theirs: Record<string, string>): Record<string, string> {
+  const merged: Record<string, string> = {}
+  for (const key of Object.keys(theirs)) defineKey(merged, key, theirs[key]!)
+  for (const key of Object.keys(plan.set)) defineKey(merged, key, replayKey(loaded[key], plan.set[key]!, theirs[key]))
   for (const key of plan.unset) delete merged[key]
-  return { set, merged }
+  return merged
+}
+
+/** The keys to write and to delete to turn `before` into `after`. */
+function diffTexts(before: Record<string, string>, after: Record<string, string>): [Record<string, string>, string[]] {
+  const set: Record<string, string> = {}
+  for (const key of Object.keys(after)) if (!Object.hasOwn(before, key) || before[key] !== after[key]) defineKey(set, key, after[key]!)
+  const unset: string[] = []
+  for (const key of Object.keys(before)) if (!Object.hasOwn(after, key)) unset.push(key)
+  return [set, unset]
 }
 
 function refreshData(session: Session, texts: Record<string, string>): void {
   const state = stateOf(session)
   const target = session as unknown as Record<string, unknown>
   // `cookie` is the session's own (the express-session drop-in shows it among the keys), not data.
-  for (const key of Object.keys(session)) if (!(key in texts) && key !== 'cookie') delete target[key]
-  const data = parseData(state.id, texts)
-  for (const key of Object.keys(data)) defineKey(target, key, data[key])
+  for (const key of Object.keys(session)) if (!Object.hasOwn(texts, key) && key !== 'cookie') delete target[key]
+  parseOnto(target, state.id, texts)
   state.baseline = texts
 }
 
@@ -623,7 +763,7 @@ async function saveSession(session: Session, when: 'always'): Promise<void> {
 async function regenerateSession(session: Session, keepData: boolean): Promise<void> {
   const state = stateOf(session)
   const { host } = state
-  if (state.version !== null && !state.ended) await callStore(() => host.store.destroy(state.id), 'destroy', state.id)
+  if (state.version !== null && !state.ended) await destroyInStore(state)
   state.ended = 'destroyed'
   const next = createSession(host, await host.generateId())
   if (keepData) {
@@ -631,25 +771,32 @@ async function regenerateSession(session: Session, keepData: boolean): Promise<v
     const source = session as unknown as Record<string, unknown>
     for (const key of Object.keys(session)) if (key !== 'cookie') defineKey(next as unknown as Record<string, unknown>, key, source[key])
     nextState.userId = state.userId
-    nextState.cookie = new Cookie(host.cookieDefaults, cookieInternals(state.cookie).overrides, Date.now(), host)
+    nextState.cookie = new Cookie(host.cookieDefaults, cookieOverrides(state.cookie), Date.now(), host)
   }
   host.attach(next)
 }
 
 async function destroySession(session: Session): Promise<void> {
   const state = stateOf(session)
-  if (!state.ended) await callStore(() => state.host.store.destroy(state.id), 'destroy', state.id)
+  if (!state.ended) await destroyInStore(state)
   state.ended = 'destroyed'
   state.host.attach(undefined)
 }
 
+function destroyInStore(state: State): Promise<void> {
+  const { host, id } = state
+  host.recent.forget(id)
+  return host.guard.call(() => host.store.destroy(id), 'destroy', id)
+}
+
 async function reloadSession(session: Session): Promise<void> {
   const state = stateOf(session)
-  const record = state.version === null || state.ended ? null : await callStore(() => state.host.store.load(state.id), 'load', state.id)
+  const { host, id } = state
+  const record = state.version === null || state.ended ? null : await host.guard.call(() => host.store.load(id), 'load', id)
   if (!record) throw Object.assign(new Error(`session ${state.id} cannot be reloaded: it is not in the store (new, expired or destroyed)`), { code: 'ESESSIONGONE' })
   state.version = record.version
   state.userId = state.savedUserId = record.userId
-  state.savedCookie = JSON.stringify(record.cookie)
+  state.savedCookie = record.cookie
   state.cookie = new Cookie(state.host.cookieDefaults, record.cookie, Date.now(), state.host)
   refreshData(session, record.data)
 }
@@ -659,32 +806,22 @@ async function touchSession(session: Session): Promise<void> {
   const now = Date.now()
   state.cookie.resetMaxAge(now)
   if (state.version === null || state.ended) return
-  const { options } = state.host
+  const { options, guard, store } = state.host
   const idle = now + (state.cookie.originalMaxAge ?? options.idleTimeout)
   const expiresAt = options.absoluteTimeout === undefined ? idle : Math.min(idle, state.createdAt + options.absoluteTimeout)
-  await callStore(() => state.host.store.touch(state.id, expiresAt), 'touch', state.id)
+  const id = state.id
+  await guard.call(() => store.touch(id, expiresAt), 'touch', id)
 }
 
-function parseData(id: string, texts: Record<string, string>): Record<string, unknown> {
-  const data: Record<string, unknown> = {}
-  for (const key of Object.keys(texts)) {
-    if (key === '__proto__') continue // never let stored data reach a prototype
+/** Parses each key's JSON text onto `target`. */
+function parseOnto(target: Record<string, unknown>, id: string, texts: Record<string, string>): void {
+  for (const key in texts) {
+    if (!Object.hasOwn(texts, key) || key === '__proto__') continue // never let stored data reach a prototype
     try {
-      data[key] = JSON.parse(texts[key]!)
+      target[key] = JSON.parse(texts[key]!)
     } catch (cause) {
       throw new StoreError(`session ${id}: stored key "${key}" is not valid JSON`, { cause, code: 'ECORRUPT' })
     }
-  }
-  return data
-}
-
-/** Calls the store, turning anything but a StoreError into one: stores fail closed with 503. */
-export async function callStore<T>(call: () => Promise<T>, what: string, id: string): Promise<T> {
-  try {
-    return await call()
-  } catch (err) {
-    if (err instanceof StoreError) throw err
-    throw new StoreError(`session store ${what} failed for session ${id}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
   }
 }
 

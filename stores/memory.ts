@@ -1,5 +1,5 @@
-import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
-import { StoreError, touchedExpiry } from '../lib/store.js'
+import type { CookieOverrides, LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
+import { StoreError } from '../lib/store.js'
 import { rejectUnknownKeys } from '../lib/check-options.js'
 import { warnInProduction } from '../lib/production-warning.js'
 
@@ -13,11 +13,27 @@ export interface MemoryStoreOptions {
   sweepInterval?: number
 }
 
-interface Entry extends Omit<SessionRecord, 'userId'> {
-  userId: string | undefined
-  /** The expiry time this entry is filed under in the heap. */
-  scheduledAt: number
+/**
+ * One session, kept small: a class (one hidden class for all entries), times relative to the
+ * store's start (small integers, held unboxed, where epoch ms would each be a separate heap
+ * number), one shared object for "no cookie overrides", and the owner in a map of its own
+ * since most sessions have none. Data stays JSON text in an ordinary object, not a
+ * null-prototype one, which V8 would keep in slower, larger dictionary mode.
+ */
+class Entry {
+  constructor(
+    public data: Record<string, string>,
+    public cookie: CookieOverrides,
+    /** ms since the store's base. */
+    public created: number,
+    /** ms since the store's base. */
+    public expires: number,
+    public idleTimeout: number,
+    public version: number,
+  ) {}
 }
+
+const NO_COOKIE: CookieOverrides = Object.freeze({})
 
 /**
  * An in-process store with the full contract: versions, conflicts, TTL, touch-on-load and the
@@ -39,7 +55,11 @@ interface Entry extends Omit<SessionRecord, 'userId'> {
  */
 export class MemoryStore implements Store {
   readonly #sessions = new Map<string, Entry>()
+  /** Owner of each session that has one. */
+  readonly #owners = new Map<string, string>()
   readonly #byUser = new Map<string, Set<string>>()
+  /** Epoch ms that entry times count from. */
+  readonly #base = Date.now()
   readonly #expiry = new ExpiryHeap()
   readonly #max: number
   readonly #timer: NodeJS.Timeout
@@ -66,57 +86,61 @@ export class MemoryStore implements Store {
     const entry = this.#live(id)
     if (!entry) return null
     if (options.touchAt !== undefined) {
-      entry.expiresAt = touchedExpiry(entry, options.touchAt, options.absoluteTimeout)
-      if (entry.expiresAt <= Date.now()) {
-        this.#remove(id, entry)
+      const base = this.#base
+      const idle = options.touchAt + entry.idleTimeout
+      const expiresAt = options.absoluteTimeout === undefined ? idle : Math.min(idle, base + entry.created + options.absoluteTimeout)
+      if (expiresAt <= Date.now()) {
+        this.#remove(id)
         return null
       }
-      this.#reschedule(id, entry)
+      this.#setExpiry(id, entry, expiresAt)
     }
     if (this.#max !== Infinity) this.#markUsed(id, entry)
-    return toRecord(entry)
+    return this.#toRecord(id, entry)
   }
 
   async save(id: string, change: SessionChange): Promise<SaveResult> {
+    // Checked in the same tick as the write below: nothing can land after the deadline.
+    if (change.deadline !== undefined && Date.now() >= change.deadline) {
+      throw new StoreError(`MemoryStore: save of ${id} is past its deadline; nothing was written`, { code: 'ETIMEDOUT' })
+    }
     const entry = this.#live(id)
     if (change.expectedVersion === null) {
-      if (entry) return { ok: false, reason: 'conflict', current: toRecord(entry) }
+      if (entry) return { ok: false, reason: 'conflict', current: this.#toRecord(id, entry) }
     } else {
       if (!entry) return { ok: false, reason: 'gone' }
-      if (entry.version !== change.expectedVersion) return { ok: false, reason: 'conflict', current: toRecord(entry) }
+      if (entry.version !== change.expectedVersion) return { ok: false, reason: 'conflict', current: this.#toRecord(id, entry) }
     }
 
-    // A null prototype keeps a key such as "__proto__" an ordinary key.
-    const data: Record<string, string> = entry ? entry.data : Object.create(null)
-    for (const key of change.unset) delete data[key]
-    for (const key of Object.keys(change.set)) data[key] = change.set[key]!
-    const next: Entry = {
-      data,
-      cookie: { ...change.cookie },
-      createdAt: entry ? entry.createdAt : change.createdAt,
-      expiresAt: change.expiresAt,
-      idleTimeout: change.idleTimeout,
-      version: entry ? entry.version + 1 : 1,
-      userId: change.userId ?? undefined,
-      scheduledAt: entry ? entry.scheduledAt : Infinity,
+    const data = entry ? withChanges(entry.data, change) : withChanges(undefined, change)
+    const cookie = hasKeys(change.cookie) ? { ...change.cookie } : NO_COOKIE
+    const userId = change.userId ?? undefined
+    if (entry) {
+      entry.data = data
+      entry.cookie = cookie
+      entry.idleTimeout = change.idleTimeout
+      entry.version++
+      this.#link(id, this.#owners.get(id), userId)
+      this.#setExpiry(id, entry, change.expiresAt)
+      return { ok: true, version: entry.version }
     }
-    if (!entry && this.#sessions.size >= this.#max) this.#evictLeastRecentlyUsed()
-    this.#link(id, entry?.userId, next.userId)
-    this.#sessions.set(id, next)
-    this.#reschedule(id, next)
-    return { ok: true, version: next.version }
+    if (this.#sessions.size >= this.#max) this.#evictLeastRecentlyUsed()
+    const base = this.#base
+    const created = new Entry(data, cookie, change.createdAt - base, change.expiresAt - base, change.idleTimeout, 1)
+    this.#link(id, undefined, userId)
+    this.#sessions.set(id, created)
+    this.#expiry.push(change.expiresAt, id)
+    return { ok: true, version: 1 }
   }
 
   async touch(id: string, expiresAt: number): Promise<void> {
     const entry = this.#live(id)
     if (!entry) return
-    entry.expiresAt = expiresAt
-    this.#reschedule(id, entry)
+    this.#setExpiry(id, entry, expiresAt)
   }
 
   async destroy(id: string): Promise<void> {
-    const entry = this.#sessions.get(id)
-    if (entry) this.#remove(id, entry)
+    if (this.#sessions.has(id)) this.#remove(id)
   }
 
   async listByUser(userId: string): Promise<string[]> {
@@ -139,6 +163,7 @@ export class MemoryStore implements Store {
 
   async clear(): Promise<void> {
     this.#sessions.clear()
+    this.#owners.clear()
     this.#byUser.clear()
     this.#expiry.clear()
   }
@@ -149,40 +174,62 @@ export class MemoryStore implements Store {
 
   /** Removes every session whose expiry has passed. Runs on the timer; callable directly. */
   sweep(now = Date.now()): void {
-    for (let due = this.#expiry.peek(); due && due.at <= now; due = this.#expiry.peek()) {
-      this.#expiry.pop()
-      const entry = this.#sessions.get(due.id)
-      if (!entry || entry.scheduledAt !== due.at) continue // destroyed, or filed again later
-      entry.scheduledAt = Infinity
-      if (entry.expiresAt <= now) this.#remove(due.id, entry)
-      else this.#reschedule(due.id, entry)
+    const expiry = this.#expiry
+    while (expiry.size > 0 && expiry.peekAt() <= now) {
+      const at = expiry.peekAt()
+      const id = expiry.peekId()
+      expiry.pop()
+      const entry = this.#sessions.get(id)
+      if (!entry) continue // destroyed
+      const expiresAt = this.#base + entry.expires
+      if (expiresAt <= now) this.#remove(id)
+      // Touched since it was filed: file it again at its new time. An entry keeps one filing
+      // at or before its expiry, so a touch costs no heap work.
+      else if (at < expiresAt) expiry.push(expiresAt, id)
     }
   }
 
   /** The entry if it exists and has not expired; an expired one is removed on sight. */
   #live(id: string): Entry | undefined {
     const entry = this.#sessions.get(id)
-    if (entry && entry.expiresAt <= Date.now()) {
-      this.#remove(id, entry)
+    if (entry && this.#base + entry.expires <= Date.now()) {
+      this.#remove(id)
       return undefined
     }
     return entry
   }
 
-  /** Files the entry in the heap unless it is already filed at or before its expiry. */
-  #reschedule(id: string, entry: Entry): void {
-    if (entry.scheduledAt <= entry.expiresAt) return // the sweep files it again when that time comes
-    entry.scheduledAt = entry.expiresAt
-    this.#expiry.push(entry.expiresAt, id)
+  #setExpiry(id: string, entry: Entry, expiresAt: number): void {
+    const earlier = expiresAt < this.#base + entry.expires
+    entry.expires = expiresAt - this.#base
+    // Moved earlier (a shorter lifetime): file it at the new time too, so a sweep finds it then.
+    if (earlier) this.#expiry.push(expiresAt, id)
   }
 
-  #remove(id: string, entry: Entry): void {
+  #toRecord(id: string, entry: Entry): SessionRecord {
+    // Copies, so a caller may change what it loaded without reaching the store's copy.
+    const record: SessionRecord = {
+      data: { ...entry.data },
+      cookie: entry.cookie === NO_COOKIE ? {} : { ...entry.cookie },
+      createdAt: this.#base + entry.created,
+      expiresAt: this.#base + entry.expires,
+      idleTimeout: entry.idleTimeout,
+      version: entry.version,
+    }
+    const userId = this.#owners.get(id)
+    if (userId !== undefined) record.userId = userId
+    return record
+  }
+
+  #remove(id: string): void {
     this.#sessions.delete(id)
-    this.#link(id, entry.userId, undefined)
+    this.#link(id, this.#owners.get(id), undefined)
   }
 
   #link(id: string, from: string | undefined, to: string | undefined): void {
     if (from === to) return
+    if (to === undefined) this.#owners.delete(id)
+    else this.#owners.set(id, to)
     if (from !== undefined) {
       const ids = this.#byUser.get(from)
       ids?.delete(id)
@@ -204,21 +251,34 @@ export class MemoryStore implements Store {
   #evictLeastRecentlyUsed(): void {
     const oldest = this.#sessions.keys().next()
     if (oldest.done) throw new StoreError('MemoryStore: max reached and nothing to evict', { code: 'EFULL' })
-    this.#remove(oldest.value, this.#sessions.get(oldest.value)!)
+    this.#remove(oldest.value)
   }
 }
 
-function toRecord(entry: Entry): SessionRecord {
-  const record: SessionRecord = {
-    data: { ...entry.data },
-    cookie: { ...entry.cookie },
-    createdAt: entry.createdAt,
-    expiresAt: entry.expiresAt,
-    idleTimeout: entry.idleTimeout,
-    version: entry.version,
+/**
+ * A new data object: `previous` with the change applied. New rather than changed in place, so
+ * a delete never turns it into a slow dictionary-mode object.
+ */
+function withChanges(previous: Record<string, string> | undefined, change: SessionChange): Record<string, string> {
+  const data: Record<string, string> = {}
+  if (previous) {
+    for (const key in previous) {
+      if (!change.unset.includes(key) && !Object.hasOwn(change.set, key)) put(data, key, previous[key]!)
+    }
   }
-  if (entry.userId !== undefined) record.userId = entry.userId
-  return record
+  for (const key in change.set) if (Object.hasOwn(change.set, key)) put(data, key, change.set[key]!)
+  return data
+}
+
+/** Sets a key without invoking setters, so "__proto__" stays an ordinary key. */
+function put(data: Record<string, string>, key: string, value: string): void {
+  if (key === '__proto__') Object.defineProperty(data, key, { value, writable: true, enumerable: true, configurable: true })
+  else data[key] = value
+}
+
+function hasKeys(object: object): boolean {
+  for (const key in object) if (Object.hasOwn(object, key)) return true
+  return false
 }
 
 /** A binary min-heap of (time, id), earliest first. */
@@ -230,8 +290,12 @@ class ExpiryHeap {
     return this.#times.length
   }
 
-  peek(): { at: number; id: string } | undefined {
-    return this.#times.length === 0 ? undefined : { at: this.#times[0]!, id: this.#ids[0]! }
+  peekAt(): number {
+    return this.#times[0]!
+  }
+
+  peekId(): string {
+    return this.#ids[0]!
   }
 
   push(at: number, id: string): void {

@@ -17,6 +17,8 @@ describe('session() options are validated at setup', () => {
     [{ secret: 's', absoluteTimeout: -5 }, /absoluteTimeout must be a positive number/],
     [{ secret: 's', idleTimeout: Infinity }, /idleTimeout must be a positive number/],
     [{ secret: 's', maxSize: 0 }, /maxSize must be a positive number/],
+    [{ secret: 's', saveTimeout: 0 }, /saveTimeout must be a positive number/],
+    [{ secret: 's', saveTimeout: '2s' }, /saveTimeout must be a positive number/],
     [{ secret: 's', genid: 'uuid' }, /genid must be a function/],
     [{ secret: 's', cookie: 'secure' }, /cookie must be an object of attributes or a function/],
     [{ secret: 's', cookie: { maxAge: -1 } }, /maxAge must be a number/],

@@ -4,11 +4,16 @@
  * `--cpu-prof` gets to write its profile) or as soon as the parent goes away.
  */
 import type { AddressInfo } from 'node:net'
+import { GCProfiler } from 'node:v8'
 import { cartApp } from './cart-app.js'
 import { buildMiddleware, type ServerConfig } from './middleware.js'
 
-export type ToServer = { type: 'stop' }
-export type FromServer = { type: 'ready'; port: number } | { type: 'failed'; message: string }
+export type ToServer = { type: 'stop' } | { type: 'alloc-start' } | { type: 'alloc-stop' }
+export type FromServer =
+  | { type: 'ready'; port: number }
+  | { type: 'failed'; message: string }
+  | { type: 'alloc-started' }
+  | { type: 'alloc'; bytes: number }
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig
@@ -25,8 +30,24 @@ async function main(): Promise<void> {
     await built.close().catch(() => {})
     process.exit(0)
   }
+  // Bytes allocated over a window: the heap's growth plus what each GC in it freed.
+  let profiler: GCProfiler | undefined
+  let heapAtStart = 0
   process.on('message', (message: ToServer) => {
     if (message.type === 'stop') void stop()
+    else if (message.type === 'alloc-start') {
+      profiler = new GCProfiler()
+      profiler.start()
+      heapAtStart = process.memoryUsage().heapUsed
+      send({ type: 'alloc-started' })
+    } else if (message.type === 'alloc-stop' && profiler) {
+      const heapAtEnd = process.memoryUsage().heapUsed
+      const stats = profiler.stop()?.statistics ?? []
+      profiler = undefined
+      let freed = 0
+      for (const gc of stats) freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize
+      send({ type: 'alloc', bytes: heapAtEnd - heapAtStart + freed })
+    }
   })
   process.on('disconnect', () => void stop()) // the orchestrator died: never outlive it
   send({ type: 'ready', port: (server.address() as AddressInfo).port })

@@ -6,6 +6,7 @@ import Redis from 'ioredis'
 import { createClient } from 'redis'
 import session, { MemoryStore, type Store } from '../../lib/index.js'
 import { FileStore } from '../../stores/file.js'
+import { limitSession } from '../limit.js'
 import { RedisStore } from '../../stores/redis.js'
 import { connectRedis, expressSession, memorystore, sessionFileStore, type ExpressSessionOptions, type Middleware } from '../peers.js'
 import { MAX_AGE_MS, SECRET, type SystemId } from '../systems.js'
@@ -35,6 +36,9 @@ export async function buildMiddleware(config: ServerConfig): Promise<BuiltMiddle
   switch (config.system) {
     case 'bare':
       return { middleware: undefined, close: none }
+
+    case 'limit':
+      return { middleware: limitSession({ secret: SECRET, maxAge: MAX_AGE_MS }), close: none }
 
     case 'concord-memory':
       return concord(new MemoryStore(), none)

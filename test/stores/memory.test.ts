@@ -57,6 +57,16 @@ describe('MemoryStore', () => {
     await store.close()
   })
 
+  it('refuses a save past its deadline and writes nothing; one before it lands', async () => {
+    const store = new MemoryStore()
+    const id = randomUUID()
+    const late = await store.save(id, newChange({ set: { a: '1' }, deadline: Date.now() - 1 })).catch((err: unknown) => err)
+    expect(late).toMatchObject({ name: 'StoreError', status: 503, code: 'ETIMEDOUT' })
+    expect(await store.load(id)).toBeNull()
+    expect(await store.save(id, newChange({ set: { a: '1' }, deadline: Date.now() + 60_000 }))).toEqual({ ok: true, version: 1 })
+    await store.close()
+  })
+
   it('keeps a key named __proto__ as an ordinary key', async () => {
     const store = new MemoryStore()
     const id = randomUUID()

@@ -97,3 +97,89 @@ export class SlowSavingStore extends SwitchableOutageStore {
     return this.inner.save(id, change)
   }
 }
+
+/**
+ * A gate the test opens (or fails) by hand: whatever passes through it waits until then.
+ * `arrived(n)` resolves once n callers are waiting, so a test knows the state it set up holds.
+ */
+export class Gate {
+  #release!: (err?: unknown) => void
+  readonly #opened: Promise<void>
+  #waiting = 0
+  readonly #watchers: Array<{ n: number; resolve: () => void }> = []
+
+  constructor() {
+    this.#opened = new Promise<void>((resolve, reject) => {
+      this.#release = (err) => (err === undefined ? resolve() : reject(err))
+    })
+    this.#opened.catch(() => {}) // failed gates are awaited by pass(), not here
+  }
+
+  async pass(): Promise<void> {
+    this.#waiting++
+    for (const watcher of this.#watchers) if (this.#waiting >= watcher.n) watcher.resolve()
+    await this.#opened
+  }
+
+  arrived(n: number): Promise<void> {
+    if (this.#waiting >= n) return Promise.resolve()
+    return new Promise((resolve) => this.#watchers.push({ n, resolve }))
+  }
+
+  open(): void {
+    this.#release()
+  }
+
+  fail(err: unknown): void {
+    this.#release(err)
+  }
+}
+
+/**
+ * A MemoryStore that counts calls and conflicts, records each save's change and the time it
+ * arrived, and can hold loads or saves at a gate.
+ */
+export class GatedStore implements Store {
+  readonly calls = { load: 0, save: 0, touch: 0, destroy: 0 }
+  conflicts = 0
+  readonly saves: Array<{ change: SessionChange; at: number }> = []
+  gates: { load?: Gate; save?: Gate } = {}
+
+  constructor(readonly inner = new MemoryStore()) {}
+
+  /** Holds every `method` call from now until the gate opens or fails. */
+  hold(method: 'load' | 'save'): Gate {
+    const gate = new Gate()
+    this.gates[method] = gate
+    return gate
+  }
+
+  release(method: 'load' | 'save'): void {
+    delete this.gates[method]
+  }
+
+  async load(id: string, options?: LoadOptions) {
+    this.calls.load++
+    await this.gates.load?.pass()
+    return this.inner.load(id, options)
+  }
+  async save(id: string, change: SessionChange) {
+    this.calls.save++
+    this.saves.push({ change, at: Date.now() })
+    await this.gates.save?.pass()
+    const result = await this.inner.save(id, change)
+    if (!result.ok && result.reason === 'conflict') this.conflicts++
+    return result
+  }
+  touch(id: string, expiresAt: number) {
+    this.calls.touch++
+    return this.inner.touch(id, expiresAt)
+  }
+  destroy(id: string) {
+    this.calls.destroy++
+    return this.inner.destroy(id)
+  }
+  close() {
+    return this.inner.close()
+  }
+}
