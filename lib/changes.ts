@@ -107,7 +107,7 @@ export function unchangedSize(data: object, baseline: Readonly<Record<string, st
   let size = 0
   let matched = 0
   for (const key in values) {
-    if (!Object.hasOwn(values, key)) continue
+    if (!Object.hasOwn(values, key) || key === SESSION_COOKIE) continue
     const text = stringify(key, values[key])
     if (text === undefined) {
       if (Object.hasOwn(baseline, key)) return -1

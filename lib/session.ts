@@ -135,6 +135,7 @@ export class Cookie {
     this.#originalMaxAge = ms
     // A Date is kept as given, so a date in the past (expires = new Date(0)) reaches the browser.
     this.#expiresAt = ms === null ? null : value instanceof Date ? value.getTime() : Date.now() + ms
+    if (value instanceof Date) this.#expiresDate = value // `expires` returns the very Date it was given
     this.#override('originalMaxAge', ms)
   }
 
