@@ -23,13 +23,13 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
-import { open as openFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { format } from 'node:util'
 import createDebug from 'debug'
 import { StoreError } from '../../lib/store'
 import { FileStore } from '../../stores/file'
 import { describeStore, newChange } from '../store-conformance'
+import { fifoGate, waitUntil } from '../support/fs-gate'
 
 const root = mkdtempSync(join(tmpdir(), 'concord-file-'))
 const stores: FileStore[] = []
@@ -48,35 +48,6 @@ afterAll(async () => {
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
 const sessionFile = (store: FileStore, id: string) => join(store.dir, 'sessions', `${sha256(id)}.json`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Resolves once `condition` holds, checking between turns of the event loop (no fixed sleep). */
-async function waitUntil(condition: () => boolean): Promise<void> {
-  while (!condition()) await sleep(2)
-}
-
-/** True if a lock symlink is there (lstat: it points nowhere, so existsSync would say no). */
-function lockExists(path: string): boolean {
-  try {
-    return lstatSync(path).isSymbolicLink()
-  } catch {
-    return false
-  }
-}
-
-/**
- * A gate made of a FIFO: a store that opens it to write (a user index entry) stops in open() until
- * the test opens the other end. So a save can be held inside its lock for as long as a test needs.
- */
-function fifoGate(path: string): { reached(lock: string): Promise<void>; open(): Promise<void> } {
-  mkdirSync(dirname(path), { recursive: true })
-  execFileSync('mkfifo', [path])
-  return {
-    reached: (lock) => waitUntil(() => lockExists(lock)),
-    async open() {
-      await (await openFile(path, 'r')).close()
-    },
-  }
-}
 
 /** Everything under `dir`, as relative paths. */
 function tree(dir: string): string[] {
