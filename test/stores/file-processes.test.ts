@@ -3,7 +3,7 @@
  * the per-user index under concurrent owners, crashed and hung lock holders, and reaping 20k
  * files under a low open-file limit. Children run test/fixtures/file-store-worker.ts with tsx.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,6 +13,7 @@ import { StoreError } from '../../lib/store'
 import { FileStore } from '../../stores/file'
 import { churnUsers, hammer } from '../fixtures/file-store-worker'
 import { newChange } from '../store-conformance'
+import { killAll, run, type Run } from '../support/child-process'
 
 jest.setTimeout(60_000)
 
@@ -20,7 +21,6 @@ const REPO = join(__dirname, '..', '..')
 const WORKER = join(REPO, 'test', 'fixtures', 'file-store-worker.ts')
 const root = mkdtempSync(join(tmpdir(), 'concord-file-proc-'))
 const stores: FileStore[] = []
-const children = new Set<ChildProcess>()
 let n = 0
 function make(options: Partial<ConstructorParameters<typeof FileStore>[0]> = {}): FileStore {
   const store = new FileStore({ dir: join(root, `store-${n++}`), ...options })
@@ -28,7 +28,7 @@ function make(options: Partial<ConstructorParameters<typeof FileStore>[0]> = {})
   return store
 }
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL')
+  killAll()
   for (const s of stores) await s.close()
   rmSync(root, { recursive: true, force: true })
 })
@@ -54,52 +54,12 @@ afterAll(() => {
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-interface Run {
-  child: ChildProcess
-  /** Resolves on the first stdout line that matches. */
-  line(pattern: RegExp): Promise<string>
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>
-}
-
 /** Starts the worker; with `maxOpenFiles`, under `ulimit -n`. */
 function worker(args: string[], maxOpenFiles?: number): Run {
   const argv = [process.execPath, '--import', 'tsx', WORKER, ...args]
-  const child =
-    maxOpenFiles === undefined
-      ? spawn(argv[0]!, argv.slice(1), { cwd: REPO })
-      : spawn('bash', ['-c', `ulimit -n ${maxOpenFiles} && exec "$@"`, 'bash', ...argv], { cwd: REPO })
-  children.add(child)
-  let stdout = ''
-  let stderr = ''
-  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = []
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk
-    for (const w of [...waiters]) {
-      const line = stdout.split('\n').find((l) => w.pattern.test(l))
-      if (line !== undefined) {
-        waiters.splice(waiters.indexOf(w), 1)
-        w.resolve(line)
-      }
-    }
-  })
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      children.delete(child)
-      resolve({ code, signal, stdout, stderr })
-    }),
-  )
-  return {
-    child,
-    exit,
-    line: (pattern) =>
-      Promise.race([
-        new Promise<string>((resolve) => waiters.push({ pattern, resolve })),
-        exit.then((e) => {
-          throw new Error(`worker exited (${e.code ?? e.signal}) before printing ${pattern}: ${e.stderr}`)
-        }),
-      ]),
-  }
+  return maxOpenFiles === undefined
+    ? run(argv, { cwd: REPO })
+    : run(['bash', '-c', `ulimit -n ${maxOpenFiles} && exec "$@"`, 'bash', ...argv], { cwd: REPO })
 }
 
 async function ok(run: Run): Promise<string> {
@@ -153,6 +113,11 @@ describe('FileStore atomic writes', () => {
         expect(saved).toEqual({ ok: true, version: record!.version + 1 })
       }
       expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
+
+      // A process starting on the directory clears the dead writer's temp files at once.
+      const restarted = new FileStore({ dir: store.dir })
+      await restarted.close() // resolves once its start-up sweep is done
+      expect(readdirSync(tmp)).toEqual([])
     }
   })
 })

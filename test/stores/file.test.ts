@@ -8,6 +8,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { createHook } from 'node:async_hooks'
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -17,6 +18,7 @@ import {
   statSync,
   symlinkSync,
   unlinkSync,
+  lutimesSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs'
@@ -27,6 +29,7 @@ import createDebug from 'debug'
 import { StoreError } from '../../lib/store'
 import { FileStore } from '../../stores/file'
 import { describeStore, newChange } from '../store-conformance'
+import { fifoGate, waitUntil } from '../support/fs-gate'
 
 const root = mkdtempSync(join(tmpdir(), 'concord-file-'))
 const stores: FileStore[] = []
@@ -326,9 +329,13 @@ describe('FileStore reaping and the user index', () => {
     const id = randomUUID()
     await store.save(id, newChange())
     await store.save(randomUUID(), newChange({ expiresAt: Date.now() - 1 }))
-    writeFileSync(join(store.dir, 'tmp', `${sha256(id)}.99999.abcdef`), '{"format":1,"i') // half a write
-    writeFileSync(join(store.dir, 'locks', sha256(randomUUID())), '') // holder died before writing it
-    await sleep(150)
+    // Half a write, named after a lock that is gone; and one in an unknown shape, older than the lease.
+    writeFileSync(join(store.dir, 'tmp', `${sha256(id)}.c1.99999.ffffffffffff.0123456789ab.1.1`), '{"format":1,"i')
+    const odd = join(store.dir, 'tmp', `${sha256(id)}.99999.abcdef`)
+    writeFileSync(odd, '{"format":1,"i')
+    const lock = join(store.dir, 'locks', sha256(randomUUID()))
+    writeFileSync(lock, '') // not a symlink: judged by its age alone
+    await waitUntil(() => Date.now() - Math.max(statSync(odd).ctimeMs, statSync(lock).mtimeMs) > 150)
     expect(await store.reap()).toBe(1)
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([])
     expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
@@ -522,9 +529,8 @@ describe('FileStore failures', () => {
     const store = make({ lockTimeout: 100 })
     const id = randomUUID()
     await store.save(id, newChange())
-    // A lock from another host: its holder cannot be checked from here, so it is waited on.
-    mkdirSync(join(store.dir, 'locks'), { recursive: true })
-    writeFileSync(join(store.dir, 'locks', sha256(id)), JSON.stringify({ pid: 1, host: 'another-host', ns: '', nonce: 'x', at: Date.now(), token: 't' }))
+    // A lock from another PID namespace: its holder cannot be checked from here, and its lease is fresh.
+    symlinkSync(`c1.1.ffffffffffff.0123456789ab.${Date.now().toString(36)}.1`, join(store.dir, 'locks', sha256(id)))
     const err = await failure(store.save(id, newChange({ expectedVersion: 1 })))
     expect(err).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
     expect(err.message).toContain(store.dir)
@@ -555,41 +561,29 @@ describe('FileStore lock protocol (a symlink whose target names the holder)', ()
     const id = randomUUID()
     await store.save(id, newChange())
     const lock = join(store.dir, 'locks', sha256(id))
-    let seen: string | undefined
-    const watcher = setInterval(() => {
-      try {
-        seen ??= readlinkSync(lock)
-      } catch {
-        // not held at this instant
-      }
-    }, 0)
-    try {
-      for (let i = 0; i < 200 && seen === undefined; i++) {
-        const version = (await store.load(id))!.version
-        await store.save(id, newChange({ expectedVersion: version, set: { i: String(i) } }))
-      }
-    } finally {
-      clearInterval(watcher)
-    }
-    if (seen !== undefined) {
-      expect(seen).toMatch(new RegExp(`^c1\\.${process.pid}\\.[0-9a-f]{12}\\.[0-9a-f]{12}\\.[0-9a-z]+\\.[0-9a-z]+$`))
-      expect(Buffer.byteLength(seen)).toBeLessThan(60)
-    }
+    // The gate: the save stops inside its lock, opening the user index entry (a FIFO here).
+    const gate = fifoGate(join(store.dir, 'users', sha256('u'), sha256(id)))
+    const saving = store.save(id, newChange({ expectedVersion: 1, userId: 'u' }))
+    await gate.reached(lock)
+    const seen = readlinkSync(lock)
+    await gate.open()
+    expect(await saving).toEqual({ ok: true, version: 2 })
+    expect(seen).toMatch(new RegExp(`^c1\\.${process.pid}\\.[0-9a-f]{12}\\.[0-9a-f]{12}\\.[0-9a-z]+\\.[0-9a-z]+$`))
+    expect(Buffer.byteLength(seen)).toBeLessThan(60)
     expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
   })
 
   it('breaks a symlink lock whose holder on this host has died, at once', async () => {
-    const store = make({ lockTimeout: 2000 })
+    // Had it waited at all, a 1 ms lockTimeout would fail the save; a 60 s lease cannot run out here.
+    const store = make({ lockTimeout: 1, staleLockTimeout: 60_000 })
     const id = randomUUID()
     await store.save(id, newChange())
     symlinkSync(localLock(deadPid()), join(store.dir, 'locks', sha256(id)))
-    const started = Date.now()
     expect(await store.save(id, newChange({ expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
-    expect(Date.now() - started).toBeLessThan(1000)
     expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
   })
 
-  it('waits on a symlink lock whose holder on this host is alive, and breaks it once older than staleLockTimeout', async () => {
+  it('waits on a symlink lock whose holder on this host is alive, and breaks it once not renewed for staleLockTimeout', async () => {
     const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
     try {
       const store = make({ lockTimeout: 150, staleLockTimeout: 1000 })
@@ -599,9 +593,8 @@ describe('FileStore lock protocol (a symlink whose target names the holder)', ()
       symlinkSync(localLock(live.pid!), lock)
       expect(await store.save(id, newChange({ expectedVersion: 1 })).catch((e: unknown) => e)).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
       expect(readlinkSync(lock).startsWith(`c1.${live.pid}.`)).toBe(true) // still there, not broken
-      // The same holder, its lock taken longer ago than staleLockTimeout: a hung process.
-      unlinkSync(lock)
-      symlinkSync(localLock(live.pid!, Date.now() - 1500), lock)
+      // The same holder, its lock last renewed longer ago than staleLockTimeout: a hung process.
+      lutimesSync(lock, new Date(Date.now() - 1500), new Date(Date.now() - 1500))
       expect(await store.save(id, newChange({ expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
       expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
     } finally {
@@ -609,21 +602,21 @@ describe('FileStore lock protocol (a symlink whose target names the holder)', ()
     }
   })
 
-  it('reap() breaks a dead holder\'s symlink lock, an earlier version\'s lock file of a dead holder, and a crashed breaker\'s aside symlink', async () => {
+  it('reap() breaks a dead holder\'s symlink lock, a lock not renewed for staleLockTimeout, and a crashed breaker\'s aside symlink', async () => {
     const store = make({ staleLockTimeout: 100 })
     await store.save(randomUUID(), newChange())
     const locks = join(store.dir, 'locks')
     symlinkSync(localLock(deadPid()), join(locks, sha256(randomUUID())))
-    let ns = ''
-    try {
-      ns = readlinkSync('/proc/self/ns/pid')
-    } catch {
-      // not Linux
-    }
-    writeFileSync(join(locks, sha256(randomUUID())), JSON.stringify({ pid: deadPid(), host: hostname(), ns, nonce: 'x', at: Date.now(), token: 't' }))
+    // A holder this host cannot check (another PID namespace), its lease run out.
+    const foreign = join(locks, sha256(randomUUID()))
+    symlinkSync(`c1.1.ffffffffffff.0123456789ab.${Date.now().toString(36)}.1`, foreign)
     // Renamed aside by a breaker that died before deleting it: it points nowhere, so only lstat sees its age.
-    symlinkSync(localLock(deadPid()), join(locks, `${sha256(randomUUID())}.abc1.stale`))
-    await sleep(150)
+    const aside = join(locks, `${sha256(randomUUID())}.abc1.stale`)
+    symlinkSync(localLock(deadPid()), aside)
+    const past = new Date(Date.now() - 1000)
+    lutimesSync(foreign, past, past)
+    // An aside's age is its ctime (when it was renamed), which only waiting moves.
+    await waitUntil(() => Date.now() - lstatSync(aside).ctimeMs > 100)
     await store.reap()
     expect(readdirSync(locks)).toEqual([])
   })
