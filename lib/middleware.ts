@@ -293,7 +293,7 @@ function isSecure(req: SessionRequest, proxy: boolean | undefined): boolean {
   if (proxy === false) return false
   if (proxy !== true) return req.secure === true
   const header = req.headers['x-forwarded-proto']
-  const proto = (Array.isArray(header) ? header[0] : header ?? '').split(',')[0]!.trim().toLowerCase()
+  const proto = ((Array.isArray(header) ? header[0] : header) ?? '').split(',')[0]!.trim().toLowerCase()
   return proto === 'https'
 }
 
