@@ -691,7 +691,7 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
         state.createdAt = createdAt
         if (plan.set !== NO_TEXTS || plan.unset.length > 0 || plan.cookieChanged || plan.userChanged) state.changedThisRequest = true
         if (data === plan.texts) state.baseline = data
-        else refreshData(save.session, data)
+        else refreshData(save.session, data, plan.texts)
       }
       recent.remember(id, { version: result.version, data, cookie, userId: userId ?? undefined, createdAt, size: saves[saves.length - 1]!.plan.size })
       return
@@ -737,11 +737,22 @@ function diffTexts(before: Record<string, string>, after: Record<string, string>
   return [set, unset]
 }
 
-function refreshData(session: Session, texts: Record<string, string>): void {
+/**
+ * Makes the session's data `texts`. With `current` (what the session's keys serialized to when
+ * the save was planned), keys whose text did not change are left as they are, not parsed again.
+ */
+function refreshData(session: Session, texts: Record<string, string>, current?: Record<string, string>): void {
   const state = stateOf(session)
   const target = session as unknown as Record<string, unknown>
   for (const key of Object.keys(session)) if (!Object.hasOwn(texts, key)) delete target[key]
-  parseOnto(target, state.id, texts)
+  if (current === undefined) {
+    parseOnto(target, state.id, texts)
+  } else {
+    for (const key of Object.keys(texts)) {
+      if (key === '__proto__' || (Object.hasOwn(current, key) && current[key] === texts[key])) continue
+      parseOne(target, state.id, key, texts[key]!)
+    }
+  }
   state.baseline = texts
 }
 
@@ -810,11 +821,15 @@ async function touchSession(session: Session): Promise<void> {
 function parseOnto(target: Record<string, unknown>, id: string, texts: Record<string, string>): void {
   for (const key in texts) {
     if (!Object.hasOwn(texts, key) || key === '__proto__') continue // never let stored data reach a prototype
-    try {
-      target[key] = JSON.parse(texts[key]!)
-    } catch (cause) {
-      throw new StoreError(`session ${id}: stored key "${key}" is not valid JSON`, { cause, code: 'ECORRUPT' })
-    }
+    parseOne(target, id, key, texts[key]!)
+  }
+}
+
+function parseOne(target: Record<string, unknown>, id: string, key: string, text: string): void {
+  try {
+    target[key] = JSON.parse(text)
+  } catch (cause) {
+    throw new StoreError(`session ${id}: stored key "${key}" is not valid JSON`, { cause, code: 'ECORRUPT' })
   }
 }
 
