@@ -6,7 +6,7 @@
  */
 import createDebug from 'debug'
 import type { CookieAttributes, ResolvedCookie } from './cookie.js'
-import { defineKey, diffData, replayKey, SessionDataError, unchangedSize } from './changes.js'
+import { defineKey, diffData, ReplayOnto, SessionDataError, unchangedSize } from './changes.js'
 import type { BatchQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import type { RecentSaves, SavedState } from './recent-saves.js'
@@ -636,10 +636,11 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
     let cookie = base.cookie
     let userId = base.userId ?? null
     let cookieFrom = stateOf(saves[saves.length - 1]!.session)
+    let replay: ReplayOnto | undefined
     for (const save of saves) {
       const state = stateOf(save.session)
       const { plan } = save
-      if (state.baseline === data) {
+      if (replay === undefined && state.baseline === data) {
         // Nothing landed since this request loaded: its own result stands as it is.
         data = plan.texts
         if (saves.length === 1) {
@@ -650,7 +651,8 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
         userId = state.userId ?? null
         cookieFrom = state
       } else {
-        data = replayChanges(state.baseline, plan, data)
+        replay ??= new ReplayOnto(data)
+        replay.apply(state.baseline, plan.set, plan.unset)
       }
       if (plan.cookieChanged) {
         cookie = plan.cookie
@@ -658,6 +660,7 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
       }
       if (plan.userChanged) userId = state.userId ?? null
     }
+    if (replay !== undefined) data = replay.texts()
     if (expectedVersion === null) {
       set = data // a new session writes every key
       unset = NO_KEYS
@@ -717,15 +720,6 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
     // that keep meeting drift apart, but never past the deadline.
     if (attempt >= 2) await sleep(Math.min(Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt), Math.max(0, deadline - Date.now())))
   }
-}
-
-/** This request's changes replayed onto `theirs`: every key's text after the write. */
-function replayChanges(loaded: Record<string, string>, plan: SavePlan, theirs: Record<string, string>): Record<string, string> {
-  const merged: Record<string, string> = {}
-  for (const key of Object.keys(theirs)) defineKey(merged, key, theirs[key]!)
-  for (const key of Object.keys(plan.set)) defineKey(merged, key, replayKey(loaded[key], plan.set[key]!, theirs[key]))
-  for (const key of plan.unset) delete merged[key]
-  return merged
 }
 
 /** The keys to write and to delete to turn `before` into `after`. */
