@@ -244,6 +244,71 @@ export function replayKey(loaded: string | undefined, mine: string, theirs: stri
   return merged === undefined ? mine : JSON.stringify(merged)
 }
 
+/**
+ * Replays several requests' changes, one after another, onto `theirs` (the stored texts): what
+ * {@link replayKey} does per key, but a key that several requests changed stays a parsed object
+ * between them and is written out once, and each text a request loaded is parsed once.
+ *
+ * @example
+ * ```ts
+ * const replay = new ReplayOnto({ cart: '{"a":1}' })
+ * replay.apply({ cart: '{}' }, { cart: '{"b":1}' }, [])
+ * replay.apply({ cart: '{}' }, { cart: '{"c":1}' }, [])
+ * replay.texts() // { cart: '{"a":1,"b":1,"c":1}' }
+ * ```
+ */
+export class ReplayOnto {
+  readonly #texts: Record<string, string> = {}
+  /** Keys whose value is held parsed; their entry in #texts is stale until texts(). */
+  readonly #live = new Map<string, unknown>()
+  /** Parses of texts requests loaded, by text; only read, never changed. */
+  readonly #loaded = new Map<string, unknown>()
+
+  constructor(theirs: Readonly<Record<string, string>>) {
+    for (const key of Object.keys(theirs)) defineKey(this.#texts, key, theirs[key]!)
+  }
+
+  /** One request's changes: `set` and `unset` made against `loaded`. */
+  apply(loaded: Readonly<Record<string, string>>, set: Readonly<Record<string, string>>, unset: readonly string[]): void {
+    const texts = this.#texts
+    for (const key of Object.keys(set)) {
+      const mine = set[key]!
+      const before = Object.hasOwn(loaded, key) ? loaded[key] : undefined
+      const live = this.#live.has(key)
+      const theirs = Object.hasOwn(texts, key) ? texts[key] : undefined
+      // Deleted there, or untouched there: this request's text stands as it is.
+      if (!live && (theirs === undefined || theirs === before)) {
+        defineKey(texts, key, mine)
+        continue
+      }
+      const ops = before === undefined ? diffCreated(JSON.parse(mine)) : diffValue(this.#parsedLoaded(before), JSON.parse(mine))
+      const merged = applyOps(live ? this.#live.get(key) : JSON.parse(theirs!), ops)
+      if (merged === undefined) {
+        this.#live.delete(key)
+        defineKey(texts, key, mine)
+      } else {
+        this.#live.set(key, merged)
+      }
+    }
+    for (const key of unset) {
+      delete texts[key]
+      this.#live.delete(key)
+    }
+  }
+
+  /** Every key's text after the requests applied so far. */
+  texts(): Record<string, string> {
+    for (const [key, value] of this.#live) defineKey(this.#texts, key, JSON.stringify(value))
+    this.#live.clear()
+    return this.#texts
+  }
+
+  #parsedLoaded(text: string): unknown {
+    if (!this.#loaded.has(text)) this.#loaded.set(text, JSON.parse(text))
+    return this.#loaded.get(text)
+  }
+}
+
 /** Copies a value to an object without invoking setters, so "__proto__" stays an own key. */
 export function defineKey(target: Record<string, unknown>, key: string, value: unknown): void {
   if (key === '__proto__') Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true })

@@ -6,7 +6,7 @@
  */
 import createDebug from 'debug'
 import type { CookieAttributes, ResolvedCookie } from './cookie.js'
-import { defineKey, diffData, replayKey, SessionDataError, unchangedSize } from './changes.js'
+import { defineKey, diffData, ReplayOnto, SessionDataError, unchangedSize } from './changes.js'
 import type { BatchQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import type { RecentSaves, SavedState } from './recent-saves.js'
@@ -642,10 +642,11 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
     let cookie = base.cookie
     let userId = base.userId ?? null
     let cookieFrom = stateOf(saves[saves.length - 1]!.session)
+    let replay: ReplayOnto | undefined
     for (const save of saves) {
       const state = stateOf(save.session)
       const { plan } = save
-      if (state.baseline === data) {
+      if (replay === undefined && state.baseline === data) {
         // Nothing landed since this request loaded: its own result stands as it is.
         data = plan.texts
         if (saves.length === 1) {
@@ -656,7 +657,8 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
         userId = state.userId ?? null
         cookieFrom = state
       } else {
-        data = replayChanges(state.baseline, plan, data)
+        replay ??= new ReplayOnto(data)
+        replay.apply(state.baseline, plan.set, plan.unset)
       }
       if (plan.cookieChanged) {
         cookie = plan.cookie
@@ -664,6 +666,7 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
       }
       if (plan.userChanged) userId = state.userId ?? null
     }
+    if (replay !== undefined) data = replay.texts()
     if (expectedVersion === null) {
       set = data // a new session writes every key
       unset = NO_KEYS
@@ -698,7 +701,7 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
         state.savedThisRequest = true
         if (plan.set !== NO_TEXTS || plan.unset.length > 0 || plan.cookieChanged || plan.userChanged) state.changedThisRequest = true
         if (data === plan.texts) state.baseline = data
-        else refreshData(save.session, data)
+        else refreshData(save.session, data, plan.texts)
       }
       recent.remember(id, { version: result.version, data, cookie, userId: userId ?? undefined, createdAt, size: saves[saves.length - 1]!.plan.size })
       return
@@ -726,15 +729,6 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
   }
 }
 
-/** This request's changes replayed onto `theirs`: every key's text after the write. */
-function replayChanges(loaded: Record<string, string>, plan: SavePlan, theirs: Record<string, string>): Record<string, string> {
-  const merged: Record<string, string> = {}
-  for (const key of Object.keys(theirs)) defineKey(merged, key, theirs[key]!)
-  for (const key of Object.keys(plan.set)) defineKey(merged, key, replayKey(loaded[key], plan.set[key]!, theirs[key]))
-  for (const key of plan.unset) delete merged[key]
-  return merged
-}
-
 /** The keys to write and to delete to turn `before` into `after`. */
 function diffTexts(before: Record<string, string>, after: Record<string, string>): [Record<string, string>, string[]] {
   const set: Record<string, string> = {}
@@ -744,12 +738,23 @@ function diffTexts(before: Record<string, string>, after: Record<string, string>
   return [set, unset]
 }
 
-function refreshData(session: Session, texts: Record<string, string>): void {
+/**
+ * Makes the session's data `texts`. With `current` (what the session's keys serialized to when
+ * the save was planned), keys whose text did not change are left as they are, not parsed again.
+ */
+function refreshData(session: Session, texts: Record<string, string>, current?: Record<string, string>): void {
   const state = stateOf(session)
   const target = session as unknown as Record<string, unknown>
   // `cookie` is the session's own (the express-session drop-in shows it among the keys), not data.
   for (const key of Object.keys(session)) if (!Object.hasOwn(texts, key) && key !== 'cookie') delete target[key]
-  parseOnto(target, state.id, texts)
+  if (current === undefined) {
+    parseOnto(target, state.id, texts)
+  } else {
+    for (const key of Object.keys(texts)) {
+      if (key === '__proto__' || (Object.hasOwn(current, key) && current[key] === texts[key])) continue
+      parseOne(target, state.id, key, texts[key]!)
+    }
+  }
   state.baseline = texts
 }
 
@@ -818,11 +823,15 @@ async function touchSession(session: Session): Promise<void> {
 function parseOnto(target: Record<string, unknown>, id: string, texts: Record<string, string>): void {
   for (const key in texts) {
     if (!Object.hasOwn(texts, key) || key === '__proto__') continue // never let stored data reach a prototype
-    try {
-      target[key] = JSON.parse(texts[key]!)
-    } catch (cause) {
-      throw new StoreError(`session ${id}: stored key "${key}" is not valid JSON`, { cause, code: 'ECORRUPT' })
-    }
+    parseOne(target, id, key, texts[key]!)
+  }
+}
+
+function parseOne(target: Record<string, unknown>, id: string, key: string, text: string): void {
+  try {
+    target[key] = JSON.parse(text)
+  } catch (cause) {
+    throw new StoreError(`session ${id}: stored key "${key}" is not valid JSON`, { cause, code: 'ECORRUPT' })
   }
 }
 

@@ -1,4 +1,4 @@
-import { applyOps, diffData, diffValue, replayKey, SessionDataError } from '../lib/changes'
+import { applyOps, diffData, diffValue, ReplayOnto, replayKey, SessionDataError } from '../lib/changes'
 
 describe('diffData', () => {
   it('finds changed, added and removed keys, including nested mutations', () => {
@@ -116,5 +116,38 @@ describe('replayKey', () => {
 
   it('replays a primitive change as a replacement', () => {
     expect(replayKey('1', '2', '5')).toBe('2')
+  })
+})
+
+describe('ReplayOnto', () => {
+  it('replays several requests in turn: adds to one key from each all land, written once', () => {
+    const loaded = { cart: '{"items":{"a":1}}', user: '"ann"' }
+    const replay = new ReplayOnto({ cart: '{"items":{"a":1,"x":1}}', user: '"ann"' })
+    replay.apply(loaded, { cart: '{"items":{"a":1,"b":1}}' }, [])
+    replay.apply(loaded, { cart: '{"items":{"a":1,"c":1}}' }, [])
+    expect(JSON.parse(replay.texts().cart!)).toEqual({ items: { a: 1, x: 1, b: 1, c: 1 } })
+  })
+
+  it('gives the same result as replayKey for one request', () => {
+    const cases: Array<[string | undefined, string, string | undefined]> = [
+      ['{"a":1}', '{"a":1,"b":2}', '{"a":1,"c":3}'],
+      ['[1]', '[1,2]', '[1,3]'],
+      [undefined, '{"items":["a"]}', '{"items":["b"]}'],
+      ['{"a":1}', '{"a":2}', undefined],
+      ['{"a":1}', '{"a":2}', '{"a":1}'],
+    ]
+    for (const [loaded, mine, theirs] of cases) {
+      const replay = new ReplayOnto(theirs === undefined ? {} : { k: theirs })
+      replay.apply(loaded === undefined ? {} : { k: loaded }, { k: mine }, [])
+      expect(replay.texts().k).toBe(replayKey(loaded, mine, theirs))
+    }
+  })
+
+  it('deletes what a request unset, and a later request that sets it again wins', () => {
+    const replay = new ReplayOnto({ a: '1', b: '2' })
+    replay.apply({ a: '1', b: '2' }, {}, ['a'])
+    expect(replay.texts()).toEqual({ b: '2' })
+    replay.apply({ a: '1', b: '2' }, { a: '5' }, [])
+    expect(replay.texts()).toEqual({ b: '2', a: '5' })
   })
 })
