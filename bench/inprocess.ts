@@ -18,7 +18,6 @@ if (!['bare', 'limit', 'concord', 'es-memory'].includes(root) || !['read', 'writ
   console.error('usage: node --import tsx bench/inprocess.ts <bare|limit|concord|es-memory> <read|write> <pool|hot>')
   process.exit(2)
 }
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- stand-ins for req and res
 type Mw = (req: any, res: any, next: (err?: unknown) => void) => void
 
 /** Just what the middleware and the handler call on a response. */
@@ -38,7 +37,6 @@ class FakeRes {
 let counter = 0
 
 /** The cart app's handlers, as in bench/servers/cart-app.ts. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function handle(req: any, res: FakeRes, path: string) {
   const s = req.session ?? {}
   if (path === '/login') {

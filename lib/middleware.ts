@@ -15,7 +15,7 @@ import {
   type PendingSave, type SessionHost,
 } from './session.js'
 import { StoreGuard } from './store-guard.js'
-import { isValidSessionId, type Store } from './store.js'
+import type { Store } from './store.js'
 
 const debug = createDebug('concord-session')
 

@@ -11,7 +11,6 @@ import { attribute, cookiePair, sessionCookie, setCookies, sleep } from './suppo
 import { useFakeDate } from './support/clock'
 import { CountingStore, SlowSavingStore } from './support/stores'
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const express4 = require('express4') as typeof express5
 
 const SECRET = 'middleware-test-secret'

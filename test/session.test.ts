@@ -48,7 +48,7 @@ describe('save()', () => {
     const { app, store } = shop()
     app.post('/cb', (req, res) => {
       data(req).viaCallback = true
-      req.session.save((err) => res.json({ err: err ?? null, id: req.session.id }))
+      void req.session.save((err) => res.json({ err: err ?? null, id: req.session.id }))
     })
     const res = await request(app).post('/cb')
     expect(res.body.err).toBeNull()
@@ -84,7 +84,7 @@ describe('regenerate()', () => {
       res.end()
     })
     app.post('/login', (req, res, next) => {
-      req.session.regenerate({ keepData: true }, (err) => (err ? next(err) : res.json({ id: req.session.id })))
+      void req.session.regenerate({ keepData: true }, (err) => (err ? next(err) : res.json({ id: req.session.id })))
     })
     const before = await started(app)
     await request(app).post('/remember').set('Cookie', before.cookie)

@@ -24,7 +24,7 @@ describe('unknown store options are a TypeError at construction', () => {
     expect(() => new MemoryStore({ ttl: 1000 } as never)).toThrow(/unknown option "ttl": .*session\(\{ cookie: \{ maxAge \} \}\)/)
     expect(() => new MemoryStore({ checkPeriod: 1000 } as never)).toThrow(/"checkPeriod": that is memorystore's option; use sweepInterval/)
     const ok = new MemoryStore({ max: 10, sweepInterval: 1000 })
-    ok.close()
+    void ok.close()
   })
 
   it("RedisStore lists its options, and says what to use instead of connect-redis's ttl", () => {
@@ -94,7 +94,7 @@ describe('MemoryStore under NODE_ENV=production', () => {
       const { MemoryStore: Fresh } = require('../stores/memory') as typeof import('../stores/memory')
       const { MemoryStore: FreshDropIn } = require('../lib/compat/memory-store') as typeof import('../lib/compat/memory-store')
       const stores = [new Fresh(), new Fresh(), new FreshDropIn()]
-      for (const store of stores) store.close()
+      for (const store of stores) void store.close()
     })
     expect(warn).toHaveBeenCalledTimes(1)
     expect(warn.mock.calls[0]![0]).toMatch(/MemoryStore keeps sessions in this process only.*Use RedisStore .* or FileStore .* in production/)
@@ -105,7 +105,7 @@ describe('MemoryStore under NODE_ENV=production', () => {
     process.env.NODE_ENV = 'development'
     jest.isolateModules(() => {
       const { MemoryStore: Fresh } = require('../stores/memory') as typeof import('../stores/memory')
-      new Fresh().close()
+      void new Fresh().close()
     })
     expect(warn).not.toHaveBeenCalled()
   })

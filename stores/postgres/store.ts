@@ -106,7 +106,6 @@ type Row = SessionRow & Partial<LegacyRow> & { saved?: string | null; found?: st
  * ```
  */
 export class PostgresStore implements Store {
-  readonly #pool: Pool
   readonly #sql: Statements
   readonly #migrate: string | undefined
   readonly #table: string
@@ -131,7 +130,6 @@ export class PostgresStore implements Store {
       throw new TypeError(`PostgresStore: timeout must be a positive number of ms, got ${String(timeout)}`)
     }
     const names = tableNames(table, schema, legacyTable)
-    this.#pool = pool
     this.#table = names.table
     this.#sql = statements(names)
     this.#migrate = names.legacy === undefined ? undefined : migrateStatement(names.table, names.legacy)

@@ -146,7 +146,7 @@ describe('a CSRF token kept in the session, on the drop-in', () => {
     })
     app.post('/login', (req, res, next) => {
       // A new id at login, and with it a new token: the pre-login one is void.
-      req.session.regenerate((err) => {
+      void req.session.regenerate((err) => {
         if (err) next(err)
         else res.json({ ok: true })
       })

@@ -31,7 +31,7 @@ export async function waitForText(page: Page, testId: string, text: string, time
     )
   } catch (err) {
     const shown = await textOf(page, testId).catch(() => '(no such element)')
-    throw new Error(`[data-testid="${testId}"] never showed "${text}"; it shows "${shown}" (${(err as Error).message.split('\n')[0]})`)
+    throw new Error(`[data-testid="${testId}"] never showed "${text}"; it shows "${shown}" (${(err as Error).message.split('\n')[0]})`, { cause: err })
   }
 }
 

@@ -17,7 +17,6 @@ import {
   rmSync,
   statSync,
   symlinkSync,
-  unlinkSync,
   lutimesSync,
   utimesSync,
   writeFileSync,

@@ -14,9 +14,7 @@ import { newChange } from '../store-conformance'
 import { dropSchema, makePool, testSchema } from '../support/postgres'
 
 // express-session and connect-pg-simple ship no types of their own; they are used as plain JS here.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const expressSession = require('express-session') as ((options: object) => express.RequestHandler) & { Store: unknown }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const connectPgSimple = require('connect-pg-simple') as (session: unknown) => new (options: object) => LegacyStore
 
 interface LegacyStore {

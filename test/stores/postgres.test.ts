@@ -4,7 +4,6 @@
  * corrupt rows, bad options, pruning, and saves that must not land after their deadline.
  */
 import { randomUUID } from 'node:crypto'
-import type { Store } from '../../lib/store'
 import { StoreError } from '../../lib/store'
 import { PostgresStore } from '../../stores/postgres'
 import { describeMiddlewareOverStore } from '../middleware-store-suite'

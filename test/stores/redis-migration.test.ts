@@ -19,9 +19,7 @@ import { CLIENT_KINDS } from '../support/redis-clients'
 import { redisUrl, startRedisServer, testPrefix } from '../support/redis-server'
 
 // express-session and connect-redis ship no types of their own; they are used as plain JS here.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const expressSession = require('express-session') as (options: object) => express.RequestHandler
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { RedisStore: ConnectRedisStore } = require('connect-redis') as {
   RedisStore: new (options: { client: unknown; prefix: string }) => {
     set(id: string, sess: object): Promise<void>
