@@ -15,6 +15,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readlinkSync } from 'node:fs'
 import { link, lstat, readFile, readlink, rename } from 'node:fs/promises'
 import { hostname } from 'node:os'
+import { basename } from 'node:path'
 import createDebug from 'debug'
 import { StoreError } from '../../lib/store.js'
 import { fsLutimes, fsSymlink, fsUnlink, isCode, sleep, unlinkQuiet } from './fs.js'
@@ -44,13 +45,14 @@ export interface LockSeen {
  *
  * @example
  * ```ts
- * const locks = new Locks('/srv/sessions', 3000, 5000)
+ * const locks = new Locks('/srv/sessions', '/srv/sessions/tmp', 3000, 5000)
  * const held = await locks.acquire('/srv/sessions/locks/<key>', deadline)
  * try { locks.assertHeld(held, deadline); await rename(temp, file) } finally { await locks.release(held) }
  * ```
  */
 export class Locks {
   readonly #dir: string
+  readonly #tmp: string
   readonly #lease: number
   readonly #lockTimeout: number
   /** A holder applies nothing once its lease has run this long: a third of it is left as margin. */
@@ -58,8 +60,10 @@ export class Locks {
   readonly #held = new Set<Held>()
   readonly #timer: NodeJS.Timeout
 
-  constructor(dir: string, lease: number, lockTimeout: number) {
+  /** `tmp` is where writes under these locks keep their temp files (see breakLock). */
+  constructor(dir: string, tmp: string, lease: number, lockTimeout: number) {
     this.#dir = dir
+    this.#tmp = tmp
     this.#lease = lease
     this.#lockTimeout = lockTimeout
     this.#cutoff = (lease * 2) / 3
@@ -161,7 +165,8 @@ export class Locks {
 
   /**
    * Removes a lock judged stale, and only that lock: it is renamed aside first and compared, so a
-   * lock another process took in the meantime is put back rather than deleted.
+   * lock another process took in the meantime is put back rather than deleted. The temp file of
+   * the dead holder's unfinished write, if any, goes with it.
    */
   async breakLock(path: string, seen: { text: string; ino?: number }): Promise<void> {
     const aside = `${path}.${unique()}.stale`
@@ -173,7 +178,10 @@ export class Locks {
     }
     const now = await readLock(aside).catch(() => null)
     if (now && now.text === seen.text && (seen.ino === undefined || now.st.ino === seen.ino)) {
-      if (seen.ino !== undefined) debug('broke stale lock %s held by %s', path, now.text || '(not a symlink)')
+      if (seen.ino !== undefined) {
+        debug('broke stale lock %s held by %s', path, now.text || '(not a symlink)')
+        if (now.text) await unlinkQuiet(`${this.#tmp}/${basename(path)}.${now.text}`)
+      }
     } else {
       // link() does not follow a symlink: the lock itself goes back, under its name.
       await link(aside, path).catch((err: unknown) => debug('could not put back lock %s: %O', path, err))

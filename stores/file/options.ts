@@ -24,7 +24,8 @@ export interface FileStoreOptions {
    * long is broken, so a holder that died where its pid cannot be checked (another host name or
    * PID namespace) blocks its session for at most this long. A holder on this host and PID
    * namespace that died is seen at once. A holder that cannot renew in time (paused, or its event
-   * loop blocked) gives its write up rather than apply it after its lease. Default 3000.
+   * loop blocked) gives its write up rather than apply it after its lease. Give every process on
+   * one directory the same value. Default 3000.
    */
   staleLockTimeout?: number
   /** fsync each session file before renaming it into place. Default true; false only for throwaway data. */

@@ -4,8 +4,8 @@
  */
 import { join } from 'node:path'
 import { StoreError } from '../../lib/store.js'
-import { KEY } from './format.js'
-import { forEachLimited, fsReadlink, isCode, lstatOrNull, readdirOrEmpty, rmdirQuiet, statOrNull, unlinkQuiet } from './fs.js'
+import { KEY, SESSION_FILE } from './format.js'
+import { forEachLimited, fsReadlink, isCode, lstatOrNull, openDirOrNull, readdirOrEmpty, rmdirQuiet, statOrNull, unlinkQuiet } from './fs.js'
 import type { Locks } from './lock.js'
 import { tempOwner } from './lock.js'
 
@@ -35,7 +35,7 @@ export async function reap(target: ReapTarget): Promise<number> {
       if (!(err instanceof StoreError && err.code === 'ETIMEDOUT')) throw err
     }
   })
-  await sweepTemp(dirs, concurrency, lease)
+  await sweepTemp(dirs, concurrency, lease, locks)
   // Index directories are left when they empty (removing them on every unlink costs a failed
   // rmdir each time); they go here, and a save that needs one makes it again.
   await forEachLimited(await readdirOrEmpty(dirs.users), concurrency, (user) => rmdirQuiet(join(dirs.users, user)))
@@ -61,19 +61,26 @@ export async function reap(target: ReapTarget): Promise<number> {
  * start-up, so a process killed mid-write leaves nothing behind when it comes back. Files in
  * another shape count as garbage once older than the lease.
  */
-export async function sweepTemp(dirs: { tmp: string; locks: string }, concurrency: number, lease: number): Promise<number> {
+export async function sweepTemp(dirs: { tmp: string; locks: string }, concurrency: number, lease: number, locks: Locks): Promise<number> {
   let removed = 0
   await forEachLimited(await readdirOrEmpty(dirs.tmp), concurrency, async (name) => {
     const path = join(dirs.tmp, name)
     const owner = tempOwner(name)
     if (owner) {
+      const lock = join(dirs.locks, owner.key)
       let holder: string | undefined
       try {
-        holder = await fsReadlink(join(dirs.locks, owner.key))
+        holder = await fsReadlink(lock)
       } catch (err) {
         if (!isCode(err, 'ENOENT') && !isCode(err, 'EINVAL')) throw err
       }
-      if (holder === owner.text) return // its writer still holds the lock: in progress
+      if (holder === owner.text) {
+        // Still its writer's lock: in progress, unless that writer is dead (a process killed
+        // mid-write whose lock nobody has broken yet). Then the lock goes, and the file with it.
+        const seen = await locks.inspect(lock)
+        if (seen === 'gone' || !seen.stale || seen.text !== owner.text) return
+        await locks.breakLock(lock, seen)
+      }
     } else {
       const st = await statOrNull(path)
       if (!st || Date.now() - st.ctimeMs <= lease) return
@@ -82,4 +89,27 @@ export async function sweepTemp(dirs: { tmp: string; locks: string }, concurrenc
     removed++
   })
   return removed
+}
+
+/** Calls `fn` with the key of each session file, at most `concurrency` at once, streaming the directory. */
+export async function eachSessionFile(sessions: string, concurrency: number, fn: (key: string) => Promise<unknown>): Promise<void> {
+  const dir = await openDirOrNull(sessions)
+  if (!dir) return
+  // Streamed, not listed: memory stays flat however many sessions there are.
+  await forEachLimited(dir, concurrency, async (entry) => {
+    const match = SESSION_FILE.exec(entry.name)
+    if (match) await fn(match[1]!)
+  })
+}
+
+/** Like eachSessionFile, with each session's expiry (its mtime) from one stat; no file is opened. */
+export async function eachSessionExpiry(
+  sessions: string,
+  concurrency: number,
+  fn: (key: string, expiresAt: number) => Promise<unknown>,
+): Promise<void> {
+  await eachSessionFile(sessions, concurrency, async (key) => {
+    const st = await statOrNull(`${sessions}/${key}.json`)
+    if (st) await fn(key, Math.round(st.mtimeMs))
+  })
 }

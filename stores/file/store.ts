@@ -9,22 +9,22 @@
  *   tmp/<sha256(id)>.<lock text>        a write in progress, renamed into sessions/ when complete
  *   corrupt/                            unreadable session files, moved aside for an operator
  */
-import type { Stats } from 'node:fs'
-import * as fs from 'node:fs'
-import { link } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import createDebug from 'debug'
 import { KeyedQueue } from '../../lib/keyed-queue.js'
 import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../../lib/store.js'
-import { StoreError, isValidSessionId, touchedExpiry } from '../../lib/store.js'
+import { isValidSessionId, touchedExpiry } from '../../lib/store.js'
+import type { StoreError } from '../../lib/store.js'
+import { storeError } from './errors.js'
 import type { Read, SessionFile, Slot } from './format.js'
-import { KEY, SESSION_FILE, Slots, keyOf, readOpen, seenAt, stillSeen, toRecord } from './format.js'
+import { KEY, Slots, readOpen, seenAt, toRecord } from './format.js'
+import { SessionFiles } from './files.js'
 import * as f from './fs.js'
 import type { Held } from './lock.js'
 import { Locks } from './lock.js'
 import type { FileStoreOptions } from './options.js'
 import { fileStoreSettings } from './options.js'
-import { reap, sweepTemp } from './reaper.js'
+import { eachSessionExpiry, eachSessionFile, reap, sweepTemp } from './reaper.js'
 import { UserIndex } from './users.js'
 
 const debug = createDebug('concord-session:file')
@@ -63,11 +63,11 @@ export class FileStore implements Store {
   readonly #dirs: { sessions: string; locks: string; users: string; tmp: string; corrupt: string }
   readonly #concurrency: number
   readonly #lease: number
-  readonly #fsync: boolean
   readonly #timer: NodeJS.Timeout
   readonly #locks: Locks
   readonly #users: UserIndex
   readonly #slots: Slots
+  readonly #files: SessionFiles
   /** This process's own operations on one session run one at a time, so they never spin on the lock file. */
   readonly #queue = new KeyedQueue()
   #ready: Promise<void> | undefined
@@ -82,16 +82,16 @@ export class FileStore implements Store {
     this.#dirs = { sessions, locks, users, tmp, corrupt }
     this.#concurrency = settings.concurrency
     this.#lease = settings.staleLockTimeout
-    this.#fsync = settings.fsync
-    this.#locks = new Locks(this.dir, settings.staleLockTimeout, settings.lockTimeout)
+    this.#locks = new Locks(this.dir, tmp, settings.staleLockTimeout, settings.lockTimeout)
     this.#users = new UserIndex(users)
     this.#slots = new Slots(sessions, locks)
+    this.#files = new SessionFiles(this.#dirs, settings.fsync, this.#locks)
     this.#timer = setInterval(() => {
       this.reap().catch((err: unknown) => debug('reap of %s failed: %O', this.dir, err))
     }, settings.reapInterval)
     this.#timer.unref()
     // Temp files of writes killed mid-way (kill -9, a container stopped) go at start-up.
-    this.#swept = sweepTemp(this.#dirs, this.#concurrency, this.#lease).then(
+    this.#swept = sweepTemp(this.#dirs, this.#concurrency, this.#lease, this.#locks).then(
       (n) => n > 0 && debug('removed %d temp files of unfinished writes in %s', n, this.dir),
       (err: unknown) => debug('start-up sweep of %s failed: %O', this.dir, err),
     )
@@ -161,7 +161,7 @@ export class FileStore implements Store {
     const slot = this.#slots.get(id)
     const { deadline } = change
     return this.#underLock('save a session', slot, deadline, async (held) => {
-      const read = await this.#readCurrent(slot, id)
+      const read = await this.#files.readCurrent(slot, id)
       const now = Date.now()
       const current = read.kind === 'ok' && read.expiresAt > now ? read : undefined
 
@@ -176,7 +176,7 @@ export class FileStore implements Store {
           return { ok: false, reason: 'conflict', current: toRecord(current.file, current.expiresAt) }
         }
       }
-      if (read.kind === 'corrupt') await this.#moveAside(slot, read.reason)
+      if (read.kind === 'corrupt') await this.#files.moveAside(slot, read.reason)
 
       // A null prototype keeps a key such as "__proto__" an ordinary key.
       const data: Record<string, string> = Object.create(null)
@@ -199,7 +199,7 @@ export class FileStore implements Store {
       // deadline) can leave an extra entry, pruned when read, never a session missing from its index.
       const before = read.kind === 'ok' ? read.file.userId : undefined
       if (userId !== undefined && userId !== before) await this.#users.add(userId, slot.key)
-      await this.#writeFile(slot, held, JSON.stringify(next), change.expiresAt, deadline)
+      await this.#files.write(slot, held, JSON.stringify(next), change.expiresAt, deadline)
       if (before !== undefined && before !== userId) await this.#users.remove(before, slot.key)
       return { ok: true, version: next.version }
     })
@@ -229,7 +229,7 @@ export class FileStore implements Store {
     if (!isValidSessionId(id)) return
     const slot = this.#slots.get(id)
     await this.#underLock('destroy a session', slot, undefined, async (held) => {
-      await this.#removeLocked(slot, await this.#read(slot, id), held, 'destroyed')
+      await this.#removeLocked(slot, await this.#files.read(slot, id), held, 'destroyed')
     })
   }
 
@@ -238,7 +238,7 @@ export class FileStore implements Store {
     await this.#guard('list sessions by user', async () => {
       await f.forEachLimited(await this.#users.entries(userId), this.#concurrency, async (key) => {
         const slot = this.#slots.byKey(key)
-        const read = await this.#read(slot)
+        const read = await this.#files.read(slot)
         if (read.kind === 'ok' && read.file.userId === userId) {
           if (read.expiresAt > Date.now()) found.push({ id: read.file.id, createdAt: read.file.createdAt })
         } else if (read.kind === 'missing' || read.kind === 'ok') {
@@ -255,7 +255,7 @@ export class FileStore implements Store {
       await f.forEachLimited(await this.#users.entries(userId), this.#concurrency, async (key) => {
         const slot = this.#slots.byKey(key)
         await this.#underLock('destroy a session', slot, undefined, async (held) => {
-          const read = await this.#read(slot)
+          const read = await this.#files.read(slot)
           if (read.kind === 'ok' && read.file.userId !== userId) return this.#users.remove(userId, key) // moved to another user
           if (read.kind === 'ok' && read.expiresAt > Date.now()) destroyed++
           await this.#removeLocked(slot, read, held, 'destroyed with its user')
@@ -271,7 +271,7 @@ export class FileStore implements Store {
     let live = 0
     await this.#guard('count sessions', async () => {
       const now = Date.now()
-      await this.#eachSessionExpiry(async (_key, expiresAt) => {
+      await eachSessionExpiry(this.#dirs.sessions, this.#concurrency, async (_key, expiresAt) => {
         if (expiresAt > now) live++
       })
     })
@@ -280,9 +280,9 @@ export class FileStore implements Store {
 
   async clear(): Promise<void> {
     await this.#guard('clear sessions', async () => {
-      await this.#eachSessionFile((key) => {
+      await eachSessionFile(this.#dirs.sessions, this.#concurrency, (key) => {
         const slot = this.#slots.byKey(key)
-        return this.#underLock('clear a session', slot, undefined, async (held) => this.#removeLocked(slot, await this.#read(slot), held, 'cleared'))
+        return this.#underLock('clear a session', slot, undefined, async (held) => this.#removeLocked(slot, await this.#files.read(slot), held, 'cleared'))
       })
       // What remains in users/ points at sessions that are gone now; prune it under the same locks.
       for (const user of await f.readdirOrEmpty(this.#dirs.users)) {
@@ -291,7 +291,7 @@ export class FileStore implements Store {
         await f.forEachLimited((await f.readdirOrEmpty(dir)).filter((k) => KEY.test(k)), this.#concurrency, (key) => {
           const slot = this.#slots.byKey(key)
           return this.#underLock('clear a session', slot, undefined, async () => {
-            if ((await this.#read(slot)).kind === 'missing') await f.unlinkQuiet(join(dir, key))
+            if ((await this.#files.read(slot)).kind === 'missing') await f.unlinkQuiet(join(dir, key))
           })
         })
         await f.rmdirQuiet(dir)
@@ -325,7 +325,7 @@ export class FileStore implements Store {
         concurrency: this.#concurrency,
         lease: this.#lease,
         locks: this.#locks,
-        eachSessionExpiry: (fn) => this.#eachSessionExpiry(fn),
+        eachSessionExpiry: (fn) => eachSessionExpiry(this.#dirs.sessions, this.#concurrency, fn),
         removeIfExpired: (key) => this.#removeIfExpired(this.#slots.byKey(key)),
       }),
     )
@@ -339,103 +339,16 @@ export class FileStore implements Store {
     return this.#reaping
   }
 
-  // ---- reading and writing session files ----
-
-  /** Reads a session file; `id`, when known, must match the id inside. Never throws ENOENT. */
-  async #read(slot: Slot, id?: string): Promise<Read> {
-    let fd: number
-    try {
-      fd = await f.fsOpen(slot.file, 'r')
-    } catch (err) {
-      if (f.isCode(err, 'ENOENT')) return { kind: 'missing' }
-      throw err
-    }
-    try {
-      const read = await readOpen(fd, id)
-      if (read.kind === 'ok' && id === undefined && keyOf(read.file.id) !== slot.key) {
-        return { kind: 'corrupt', reason: 'the id inside does not match the file name' }
-      }
-      return read
-    } finally {
-      await f.fsClose(fd).catch(f.ignore)
-    }
-  }
-
-  /**
-   * The session as it is now, under its lock: one stat when it is still the file the last load of
-   * this id read (see `Seen` in format.ts), a full read otherwise.
-   */
-  async #readCurrent(slot: Slot, id: string): Promise<Read> {
-    const seen = slot.seen
-    slot.seen = undefined // this save replaces the file: what was seen is spent either way
-    if (seen === undefined) return this.#read(slot, id)
-    let st: Stats
-    try {
-      st = await f.fsStat(slot.file)
-    } catch (err) {
-      if (f.isCode(err, 'ENOENT')) return { kind: 'missing' }
-      throw err
-    }
-    if (!stillSeen(st, seen)) return this.#read(slot, id)
-    return { kind: 'ok', file: seen.file, expiresAt: Math.round(st.mtimeMs) }
-  }
-
-  /**
-   * Writes a whole session file atomically: temp file, (fsync), rename. Its mtime is the expiry.
-   * The temp file is named after the lock, so a sweep can tell an unfinished write from a live one.
-   */
-  async #writeFile(slot: Slot, held: Held, text: string, expiresAt: number, deadline: number | undefined): Promise<void> {
-    const temp = `${this.#dirs.tmp}/${slot.key}.${held.text}`
-    let fd: number | undefined
-    try {
-      fd = await f.fsOpen(temp, 'wx', 0o600)
-      await f.fsWriteAll(fd, Buffer.from(text, 'utf8'))
-      // After the last write, or the write would move the mtime again.
-      await f.fsFutimes(fd, Date.now() / 1000, expiresAt / 1000)
-      // Without this, a power cut after the rename could leave the name on an empty inode.
-      // The directory is not fsynced: a crash may then lose this last save, but the name
-      // always points at a whole file, old or new.
-      if (this.#fsync) await f.fsFsync(fd)
-      const closing = fd
-      fd = undefined
-      await f.fsClose(closing)
-      // The commit point: past the deadline, or with the lease too short to trust, nothing lands.
-      this.#locks.assertHeld(held, deadline)
-      await f.fsRename(temp, slot.file)
-    } catch (err) {
-      if (fd !== undefined) fs.close(fd, f.ignore)
-      await f.unlinkQuiet(temp).catch(f.ignore)
-      throw err
-    }
-  }
+  // ---- removing session files ----
 
   /** Deletes what `read` found, under the caller's lock: the file and its index entry. */
   async #removeLocked(slot: Slot, read: Read, held: Held, why: string): Promise<void> {
     if (read.kind === 'missing') return
     this.#locks.assertHeld(held)
-    if (read.kind === 'corrupt') return this.#moveAside(slot, read.reason)
+    if (read.kind === 'corrupt') return this.#files.moveAside(slot, read.reason)
     await f.unlinkQuiet(slot.file)
     if (read.file.userId !== undefined) await this.#users.remove(read.file.userId, slot.key)
     if (why !== 'destroyed') debug('removed session %s (%s)', slot.key, why)
-  }
-
-  /** Moves a corrupt file to corrupt/ for an operator to inspect, instead of deleting it. */
-  async #moveAside(slot: Slot, reason: string): Promise<void> {
-    // link() fails with EEXIST where rename() would replace: two files of one session moved aside
-    // in the same millisecond both stay (the later one under the next free millisecond).
-    let dest: string
-    for (let at = Date.now(); ; at++) {
-      dest = join(this.#dirs.corrupt, `${slot.key}.${at}.json`)
-      try {
-        await link(slot.file, dest)
-        break
-      } catch (err) {
-        if (f.isCode(err, 'ENOENT')) return
-        if (!f.isCode(err, 'EEXIST')) throw err
-      }
-    }
-    await f.unlinkQuiet(slot.file)
-    debug('session file %s is corrupt (%s): moved it to %s', slot.file, reason, dest)
   }
 
   /** Removes an expired or corrupt file that `load` found, once its lock is held and it is checked again. */
@@ -445,14 +358,14 @@ export class FileStore implements Store {
       return
     }
     await this.#underLock('move a corrupt session aside', slot, undefined, async () => {
-      const again = await this.#read(slot)
-      if (again.kind === 'corrupt') await this.#moveAside(slot, reason)
+      const again = await this.#files.read(slot)
+      if (again.kind === 'corrupt') await this.#files.moveAside(slot, reason)
     })
   }
 
   async #removeIfExpired(slot: Slot): Promise<boolean> {
     return this.#underLock('remove an expired session', slot, undefined, async (held) => {
-      const read = await this.#read(slot)
+      const read = await this.#files.read(slot)
       if (read.kind === 'ok' && read.expiresAt > Date.now()) return false // saved or touched meanwhile
       await this.#removeLocked(slot, read, held, 'expired')
       return read.kind === 'ok'
@@ -462,7 +375,7 @@ export class FileStore implements Store {
   /** Drops an index entry whose session is gone or has another owner, checked under the session's lock. */
   async #pruneEntry(userId: string, slot: Slot): Promise<void> {
     await this.#underLock('prune the user index', slot, undefined, async () => {
-      const read = await this.#read(slot)
+      const read = await this.#files.read(slot)
       if (read.kind === 'missing' || (read.kind === 'ok' && read.file.userId !== userId)) await this.#users.remove(userId, slot.key)
     })
   }
@@ -510,23 +423,6 @@ export class FileStore implements Store {
     return this.#ready
   }
 
-  async #eachSessionFile(fn: (key: string) => Promise<unknown>): Promise<void> {
-    const dir = await f.openDirOrNull(this.#dirs.sessions)
-    if (!dir) return
-    await f.forEachLimited(dir, this.#concurrency, async (entry) => {
-      const match = SESSION_FILE.exec(entry.name)
-      if (match) await fn(match[1]!)
-    })
-  }
-
-  /** Like #eachSessionFile, with each session's expiry (its mtime) from one stat; no file is opened. */
-  async #eachSessionExpiry(fn: (key: string, expiresAt: number) => Promise<unknown>): Promise<void> {
-    await this.#eachSessionFile(async (key) => {
-      const st = await f.statOrNull(this.#slots.byKey(key).file)
-      if (st) await fn(key, Math.round(st.mtimeMs))
-    })
-  }
-
   async #guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn()
@@ -536,25 +432,6 @@ export class FileStore implements Store {
   }
 
   #fail(what: string, err: unknown): StoreError {
-    if (err instanceof StoreError) return err
-    const code = (err as NodeJS.ErrnoException | undefined)?.code
-    const why = (code && REASONS[code]) ?? (err instanceof Error ? err.message : String(err))
-    return new StoreError(`FileStore: could not ${what} in ${this.dir}: ${why}`, {
-      cause: err,
-      code: code === 'ENOSPC' || code === 'EDQUOT' ? 'EFULL' : 'ESTORE',
-    })
+    return storeError(this.dir, what, err)
   }
-}
-
-const REASONS: Record<string, string> = {
-  ENOENT: 'the directory is missing and could not be made (ENOENT)',
-  ENOTDIR: 'a part of the path is not a directory (ENOTDIR)',
-  EROFS: 'the file system is read-only (EROFS)',
-  EACCES: 'permission denied (EACCES)',
-  EPERM: 'operation not permitted (EPERM)',
-  ENOSPC: 'no space left on the device (ENOSPC)',
-  EDQUOT: 'disk quota exceeded (EDQUOT)',
-  EMFILE: 'too many open files in this process (EMFILE)',
-  ENFILE: 'too many open files on this system (ENFILE)',
-  EIO: 'input/output error (EIO)',
 }

@@ -199,7 +199,7 @@ describe.each([
 
 describe('FileStore: a holder frozen past its lease', () => {
   it('loses the lock to a waiter, and when it wakes applies nothing: its saves fail with ETIMEDOUT', async () => {
-    const lease = 1000
+    const lease = 2000
     const dir = join(root, `frozen-${randomUUID()}`)
     const store = new FileStore({ dir, staleLockTimeout: lease })
     stores.push(store)
