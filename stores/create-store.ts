@@ -149,12 +149,20 @@ async function nodeRedis(url: URL): Promise<OpenedClient> {
   const redis = (await importClient('redis', url)) as typeof import('redis')
   const client = redis.createClient({ url: url.toString() })
   client.on('error', () => {}) // it reconnects by itself; the store reports failures per call
-  // Not awaited: a server that is down now must not fail createStore, only the calls (a 503).
-  client.connect().catch(() => {})
+  // Waited for, but only briefly: a server that is down now must not fail (or hang) createStore,
+  // only the calls (a 503) until it is back. (A node-redis socket destroyed while it is still
+  // connecting stays open, so close() below should not meet one.)
+  const connected = client.connect().then(() => true, () => false)
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([connected, new Promise((resolve) => (timer = setTimeout(resolve, 2000)))])
+  clearTimeout(timer)
   return {
     client,
     close: async () => {
-      await client.close().catch(() => client.destroy())
+      // close() waits for replies in flight, but only on an open connection; while it is still
+      // connecting (or reconnecting) there is nothing to wait for, and destroy() ends it at once.
+      if (client.isReady) await client.close().catch(() => client.destroy())
+      else if (client.isOpen) client.destroy()
     },
   }
 }

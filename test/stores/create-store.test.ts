@@ -75,7 +75,7 @@ describe('createStore', () => {
     expect(outcomes.layeredMemoryHot).toMatchObject({ error: 'TypeError', message: expect.stringMatching(/singleProcess: true/) })
   })
 
-  it.each(['pgUnreachable', 'redisUnreachable'])('%s: a store that cannot connect answers with a 503 StoreError that shows no password', (name) => {
+  it.each(['pgUnreachable', 'redisUnreachable', 'redisNodeUnreachable'])('%s: a store that cannot connect answers with a 503 StoreError that shows no password', (name) => {
     expect(outcomes[name]).toMatchObject({ error: 'StoreError' })
     expect(outcomes[name]!.message).not.toContain('hunter2')
   })
