@@ -4,7 +4,7 @@
  */
 import type { Kind } from './load.js'
 import type { LostUpdates } from './probes.js'
-import type { Results } from './results.js'
+import type { Results, Summary } from './results.js'
 import { systemById } from './systems.js'
 import { checkTargets } from './targets.js'
 
@@ -82,34 +82,23 @@ function summaryOf(results: Results, kind: Kind, workload: 'pool' | 'hot') {
 }
 
 function cpuTable(results: Results): string {
-  const rows = [
-    '| System | Read, pool µs | Write, pool µs | Read, hot µs | Write, hot µs |',
-    '|---|--:|--:|--:|--:|',
-  ]
-  for (const id of results.systems) {
-    const system = systemById(id)
-    const cells = [system.family === 'concord' ? `**${system.label}**` : system.label]
-    for (const [kind, workload] of CASES) {
-      const s = summaryOf(results, kind, workload)(id)
-      cells.push(s?.cpuUs === undefined ? 'n/a' : `${s.cpuUs.toFixed(0)}${s.cpuOverBareUs !== undefined ? ` (${signed(s.cpuOverBareUs)})` : ''}`)
-    }
-    rows.push(`| ${cells.join(' | ')} |`)
-  }
-  return rows.join('\n')
+  return caseTable(results, 'µs', (s) => (s?.cpuUs === undefined ? 'n/a' : `${s.cpuUs.toFixed(0)}${s.cpuOverBareUs !== undefined ? ` (${signed(s.cpuOverBareUs)})` : ''}`))
 }
 
 function allocTable(results: Results): string {
+  return caseTable(results, 'B', (s) => (s?.allocBytes === undefined ? 'n/a' : `${int(s.allocBytes)}${s.allocOverBare !== undefined ? ` (${signed(s.allocOverBare)})` : ''}`))
+}
+
+/** One row per system, one column per request type and workload. */
+function caseTable(results: Results, unit: string, cell: (s: Summary | undefined) => string): string {
   const rows = [
-    '| System | Read, pool B | Write, pool B | Read, hot B | Write, hot B |',
+    `| System | Read, pool ${unit} | Write, pool ${unit} | Read, hot ${unit} | Write, hot ${unit} |`,
     '|---|--:|--:|--:|--:|',
   ]
   for (const id of results.systems) {
     const system = systemById(id)
     const cells = [system.family === 'concord' ? `**${system.label}**` : system.label]
-    for (const [kind, workload] of CASES) {
-      const s = summaryOf(results, kind, workload)(id)
-      cells.push(s?.allocBytes === undefined ? 'n/a' : `${int(s.allocBytes)}${s.allocOverBare !== undefined ? ` (${signed(s.allocOverBare)})` : ''}`)
-    }
+    for (const [kind, workload] of CASES) cells.push(cell(summaryOf(results, kind, workload)(id)))
     rows.push(`| ${cells.join(' | ')} |`)
   }
   return rows.join('\n')
