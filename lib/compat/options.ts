@@ -80,7 +80,7 @@ export function translateOptions(input: ExpressSessionOptions | undefined): Tran
     if (opts.unset !== 'destroy' && opts.unset !== 'keep') throw new TypeError('unset option must be "destroy" or "keep"')
     options.unset = opts.unset
   }
-  for (const key of ['absoluteTimeout', 'idleTimeout', 'maxSize'] as const) {
+  for (const key of ['absoluteTimeout', 'idleTimeout', 'maxSize', 'saveTimeout'] as const) {
     if (opts[key] !== undefined) options[key] = opts[key]
   }
 

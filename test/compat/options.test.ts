@@ -29,6 +29,12 @@ describe('translateOptions: express-session options into the core\'s', () => {
     expect(() => translateOptions({ cookie: { maxAge: '1h' as never } })).toThrow('maxAge must be a number or Date')
   })
 
+  it("passes concord's own options through: absoluteTimeout, idleTimeout, maxSize and saveTimeout", () => {
+    const extras = { absoluteTimeout: 3_600_000, idleTimeout: 600_000, maxSize: 4096, saveTimeout: 500 }
+    expect(translateOptions(extras).options).toMatchObject(extras)
+    expect(() => session({ secret: 's', saveTimeout: -1 })).toThrow(/saveTimeout/)
+  })
+
   it('passes proxy only when it is a boolean, as express-session reads it', () => {
     expect(translateOptions({ proxy: true }).options.proxy).toBe(true)
     expect(translateOptions({ proxy: false }).options.proxy).toBe(false)
