@@ -42,7 +42,11 @@ export function processCpuMicros(pid: number): number {
  * Starts a server child from the compiled tree `buildDir` (bench/build.ts) and resolves once it
  * listens. `nodeArgs` go to node (e.g. `--cpu-prof`).
  */
-export async function startServer(buildDir: string, config: ServerConfig, nodeArgs: string[] = []): Promise<ServerChild> {
+export async function startServer(
+  buildDir: string,
+  config: ServerConfig,
+  nodeArgs: string[] = [],
+): Promise<ServerChild> {
   const child = fork(join(buildDir, 'bench', 'servers', 'main.js'), [JSON.stringify(config)], {
     execArgv: nodeArgs,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -60,13 +64,19 @@ export async function startServer(buildDir: string, config: ServerConfig, nodeAr
   const unregister = onCleanup(stop)
 
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bench: ${config.system} server did not start within 60 s`)), 60_000)
+    const timer = setTimeout(
+      () => reject(new Error(`bench: ${config.system} server did not start within 60 s`)),
+      60_000,
+    )
     child.on('message', (message: FromServer) => {
       clearTimeout(timer)
       if (message.type === 'ready') resolve(message.port)
-      else if (message.type === 'failed') reject(new Error(`bench: ${config.system} server failed:\n${message.message}`))
+      else if (message.type === 'failed')
+        reject(new Error(`bench: ${config.system} server failed:\n${message.message}`))
     })
-    void exited.then(() => reject(new Error(`bench: ${config.system} server exited before it was ready`)))
+    void exited.then(() =>
+      reject(new Error(`bench: ${config.system} server exited before it was ready`)),
+    )
   }).catch(async (err: unknown) => {
     await unregister()
     throw err

@@ -30,9 +30,34 @@ const { values } = parseArgs({
 
 /** File system calls, by the names strace gives them; event-loop wake-ups are not counted. */
 const FS_CALLS = [
-  'openat', 'close', 'read', 'pread64', 'write', 'pwrite64', 'fstat', 'newfstatat', 'statx', 'lstat',
-  'utimensat', 'futimesat', 'fsync', 'fdatasync', 'rename', 'renameat', 'renameat2', 'symlink', 'symlinkat',
-  'unlink', 'unlinkat', 'readlink', 'readlinkat', 'mkdir', 'mkdirat', 'link', 'linkat', 'getdents64',
+  'openat',
+  'close',
+  'read',
+  'pread64',
+  'write',
+  'pwrite64',
+  'fstat',
+  'newfstatat',
+  'statx',
+  'lstat',
+  'utimensat',
+  'futimesat',
+  'fsync',
+  'fdatasync',
+  'rename',
+  'renameat',
+  'renameat2',
+  'symlink',
+  'symlinkat',
+  'unlink',
+  'unlinkat',
+  'readlink',
+  'readlinkat',
+  'mkdir',
+  'mkdirat',
+  'link',
+  'linkat',
+  'getdents64',
 ]
 
 interface Workload {
@@ -40,23 +65,42 @@ interface Workload {
   sessions: number
 }
 
-async function measure(workload: Workload, writes: number, mark: (label: string) => void): Promise<{ cpuMicros: number; userMicros: number }> {
+async function measure(
+  workload: Workload,
+  writes: number,
+  mark: (label: string) => void,
+): Promise<{ cpuMicros: number; userMicros: number }> {
   const { FileStore } = (await import(resolve(values.store!))) as typeof import('../stores/file.js')
   const dir = mkdtempSync(join(tmpdir(), 'concord-file-cost-'))
   const store = new FileStore({ dir, fsync: values.fsync !== 'false' })
   try {
     const hour = 3_600_000
-    const change = (set: Record<string, string>, expectedVersion: number | null, createdAt = Date.now()) => ({
-      set, unset: [], cookie: {}, createdAt, expiresAt: Date.now() + hour, idleTimeout: hour, userId: null, expectedVersion,
+    const change = (
+      set: Record<string, string>,
+      expectedVersion: number | null,
+      createdAt = Date.now(),
+    ) => ({
+      set,
+      unset: [],
+      cookie: {},
+      createdAt,
+      expiresAt: Date.now() + hour,
+      idleTimeout: hour,
+      userId: null,
+      expectedVersion,
     })
     const ids = Array.from({ length: workload.sessions }, () => randomUUID())
-    for (const id of ids) await store.save(id, change({ cart: JSON.stringify({ items: ['a', 'b'] }) }, null))
+    for (const id of ids)
+      await store.save(id, change({ cart: JSON.stringify({ items: ['a', 'b'] }) }, null))
     await new Promise((r) => setTimeout(r, 200)) // the files settle, as sessions between requests do
     const write = async (i: number) => {
       const id = ids[i % ids.length]!
       const record = await store.load(id, { touchAt: Date.now() })
       if (!record) throw new Error('session vanished')
-      const result = await store.save(id, change({ [`k${i % 8}`]: JSON.stringify(i) }, record.version, record.createdAt))
+      const result = await store.save(
+        id,
+        change({ [`k${i % 8}`]: JSON.stringify(i) }, record.version, record.createdAt),
+      )
       if (!result.ok) throw new Error(`save failed: ${JSON.stringify(result)}`)
     }
     for (let i = 0; i < Math.min(200, writes); i++) await write(i) // warm up
@@ -100,7 +144,11 @@ function countCalls(trace: string, workload: string, writes: number): Record<str
     const m = /^\d+ +(\w+)\((\d+)?/.exec(line)
     if (!m || !FS_CALLS.includes(m[1]!)) continue
     // libuv wakes the event loop with 8-byte reads and writes on an eventfd: not file system work.
-    if ((m[1] === 'read' || m[1] === 'write') && /"\\\d\\0\\0\\0\\0\\0\\0\\0", \d+\) += 8$/.test(line)) continue
+    if (
+      (m[1] === 'read' || m[1] === 'write') &&
+      /"\\\d\\0\\0\\0\\0\\0\\0\\0", \d+\) += 8$/.test(line)
+    )
+      continue
     counts[m[1]!] = (counts[m[1]!] ?? 0) + 1
   }
   const perWrite: Record<string, number> = {}
@@ -116,15 +164,29 @@ function countCalls(trace: string, workload: string, writes: number): Record<str
 async function main(): Promise<void> {
   if (values.child !== undefined) return child(values.child)
   const markDir = mkdtempSync(join(tmpdir(), 'concord-file-cost-mark-'))
-  const args = ['--import', 'tsx', __filename, `--child=${markDir}`, `--store=${values.store}`, `--sessions=${values.sessions}`, `--writes=${values.writes}`, `--fsync=${values.fsync}`]
+  const args = [
+    '--import',
+    'tsx',
+    __filename,
+    `--child=${markDir}`,
+    `--store=${values.store}`,
+    `--sessions=${values.sessions}`,
+    `--writes=${values.writes}`,
+    `--fsync=${values.fsync}`,
+  ]
   try {
     const plain = spawnSync(process.execPath, args, { encoding: 'utf8' })
     if (plain.status !== 0) throw new Error(plain.stderr)
-    const cpu = JSON.parse(plain.stdout) as Record<string, { cpuMicros: number; userMicros: number }>
+    const cpu = JSON.parse(plain.stdout) as Record<
+      string,
+      { cpuMicros: number; userMicros: number }
+    >
     console.log(`store: ${values.store} (fsync ${values.fsync})`)
     for (const w of WORKLOADS) {
       const { cpuMicros, userMicros } = cpu[w.name]!
-      console.log(`${w.name}: ${cpuMicros.toFixed(1)} µs CPU per write (${userMicros.toFixed(1)} user), load with touch + save, ${values.writes} writes`)
+      console.log(
+        `${w.name}: ${cpuMicros.toFixed(1)} µs CPU per write (${userMicros.toFixed(1)} user), load with touch + save, ${values.writes} writes`,
+      )
     }
     if (!values.strace) return
     if (spawnSync('strace', ['-V']).status !== 0) {
@@ -132,11 +194,27 @@ async function main(): Promise<void> {
       return
     }
     const trace = join(markDir, 'trace.txt')
-    const traced = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', `trace=${[...FS_CALLS, 'access', 'faccessat', 'faccessat2'].join(',')}`, process.execPath, ...args], {
-      encoding: 'utf8',
-    })
+    const traced = spawnSync(
+      'strace',
+      [
+        '-f',
+        '-qq',
+        '-o',
+        trace,
+        '-e',
+        `trace=${[...FS_CALLS, 'access', 'faccessat', 'faccessat2'].join(',')}`,
+        process.execPath,
+        ...args,
+      ],
+      {
+        encoding: 'utf8',
+      },
+    )
     if (traced.status !== 0) throw new Error(traced.stderr)
-    for (const w of WORKLOADS) console.log(`${w.name}: file system calls per write ${JSON.stringify(countCalls(trace, w.name, Number(values.writes)))}`)
+    for (const w of WORKLOADS)
+      console.log(
+        `${w.name}: file system calls per write ${JSON.stringify(countCalls(trace, w.name, Number(values.writes)))}`,
+      )
   } finally {
     rmSync(markDir, { recursive: true, force: true })
   }

@@ -13,28 +13,44 @@ export interface Reply {
 /** Keep-alive, and as many sockets as a probe has requests in flight. */
 export const agent = new Agent({ keepAlive: true, maxSockets: Infinity })
 
-export function send(baseUrl: string, method: 'GET' | 'POST', path: string, cookie?: string): Promise<Reply> {
+export function send(
+  baseUrl: string,
+  method: 'GET' | 'POST',
+  path: string,
+  cookie?: string,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(new URL(path, baseUrl), { method, agent, headers: cookie ? { cookie } : {} }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => (body += chunk))
-      res.on('end', () => {
-        const cookies = (res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]!)
-        resolve({ status: res.statusCode ?? 0, body, cookies })
-      })
-      res.on('error', reject)
-    })
+    const req = httpRequest(
+      new URL(path, baseUrl),
+      { method, agent, headers: cookie ? { cookie } : {} },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => (body += chunk))
+        res.on('end', () => {
+          const cookies = (res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]!)
+          resolve({ status: res.statusCode ?? 0, body, cookies })
+        })
+        res.on('error', reject)
+      },
+    )
     req.on('error', reject)
     req.end()
   })
 }
 
 /** Like send, but a non-2xx status is an error. */
-export async function sendOk(baseUrl: string, method: 'GET' | 'POST', path: string, cookie?: string): Promise<Reply> {
+export async function sendOk(
+  baseUrl: string,
+  method: 'GET' | 'POST',
+  path: string,
+  cookie?: string,
+): Promise<Reply> {
   const reply = await send(baseUrl, method, path, cookie)
   if (reply.status < 200 || reply.status > 299) {
-    throw new Error(`bench: ${method} ${baseUrl}${path} answered ${reply.status}: ${reply.body.slice(0, 300)}`)
+    throw new Error(
+      `bench: ${method} ${baseUrl}${path} answered ${reply.status}: ${reply.body.slice(0, 300)}`,
+    )
   }
   return reply
 }

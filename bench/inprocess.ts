@@ -13,9 +13,19 @@ import { limitSession } from './limit.js'
 import { expressSession } from './peers.js'
 import { MAX_AGE_MS, SECRET } from './systems.js'
 
-const [root = 'concord', kind = 'read', workload = 'pool'] = process.argv.slice(2) as ['bare' | 'limit' | 'concord' | 'es-memory', 'read' | 'write', 'pool' | 'hot']
-if (!['bare', 'limit', 'concord', 'es-memory'].includes(root) || !['read', 'write'].includes(kind) || !['pool', 'hot'].includes(workload)) {
-  console.error('usage: node --import tsx bench/inprocess.ts <bare|limit|concord|es-memory> <read|write> <pool|hot>')
+const [root = 'concord', kind = 'read', workload = 'pool'] = process.argv.slice(2) as [
+  'bare' | 'limit' | 'concord' | 'es-memory',
+  'read' | 'write',
+  'pool' | 'hot',
+]
+if (
+  !['bare', 'limit', 'concord', 'es-memory'].includes(root) ||
+  !['read', 'write'].includes(kind) ||
+  !['pool', 'hot'].includes(workload)
+) {
+  console.error(
+    'usage: node --import tsx bench/inprocess.ts <bare|limit|concord|es-memory> <read|write> <pool|hot>',
+  )
   process.exit(2)
 }
 type Mw = (req: any, res: any, next: (err?: unknown) => void) => void
@@ -25,13 +35,28 @@ class FakeRes {
   statusCode = 200
   headers: Record<string, unknown> = {}
   constructor(readonly done: (res: FakeRes) => void) {}
-  getHeader(n: string) { return this.headers[n.toLowerCase()] }
-  setHeader(n: string, v: unknown) { this.headers[n.toLowerCase()] = v }
+  getHeader(n: string) {
+    return this.headers[n.toLowerCase()]
+  }
+  setHeader(n: string, v: unknown) {
+    this.headers[n.toLowerCase()] = v
+  }
   headersSent = false
-  writeHead(code: number) { this.statusCode = code; this.headersSent = true; return this }
-  _implicitHeader() { this.writeHead(this.statusCode) }
-  write(_chunk?: unknown) { return true }
-  end(_body?: unknown) { this.done(this); return this }
+  writeHead(code: number) {
+    this.statusCode = code
+    this.headersSent = true
+    return this
+  }
+  _implicitHeader() {
+    this.writeHead(this.statusCode)
+  }
+  write(_chunk?: unknown) {
+    return true
+  }
+  end(_body?: unknown) {
+    this.done(this)
+    return this
+  }
 }
 
 let counter = 0
@@ -66,7 +91,13 @@ async function main() {
   if (root === 'limit') {
     mw = limitSession({ secret: SECRET, maxAge: MAX_AGE_MS })
   } else if (root === 'es-memory') {
-    mw = expressSession({ secret: SECRET, resave: false, saveUninitialized: false, cookie: { maxAge: MAX_AGE_MS, sameSite: 'lax' }, store: new expressSession.MemoryStore() })
+    mw = expressSession({
+      secret: SECRET,
+      resave: false,
+      saveUninitialized: false,
+      cookie: { maxAge: MAX_AGE_MS, sameSite: 'lax' },
+      store: new expressSession.MemoryStore(),
+    })
   } else if (root === 'concord') {
     mw = session(new MemoryStore(), { secret: SECRET, cookie: { maxAge: MAX_AGE_MS } }) as Mw
   }
@@ -78,12 +109,14 @@ async function main() {
     const sc = res.headers['set-cookie']
     pool.push(sc ? String(Array.isArray(sc) ? sc[0] : sc).split(';')[0]! : '')
   }
-  if (root !== 'bare' && pool.some((cookie) => !cookie)) throw new Error(`bench inprocess: ${root} issued no session cookie at login`)
+  if (root !== 'bare' && pool.some((cookie) => !cookie))
+    throw new Error(`bench inprocess: ${root} issued no session cookie at login`)
   let n = 0
   const op = () => {
     const i = n++
     const cookie = pool[i % pool.length]
-    const path = kind === 'read' ? '/cart' : `/cart/add/${SKUS[Math.floor(i / pool.length) % SKUS.length]}`
+    const path =
+      kind === 'read' ? '/cart' : `/cart/add/${SKUS[Math.floor(i / pool.length) % SKUS.length]}`
     return send(mw, path, cookie)
   }
   const run = async (count: number) => {
@@ -101,10 +134,13 @@ async function main() {
     const cpu = process.cpuUsage(cpu0)
     const heap1 = process.memoryUsage().heapUsed
     let freed = 0
-    for (const gc of profiler.stop()?.statistics ?? []) freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize
+    for (const gc of profiler.stop()?.statistics ?? [])
+      freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize
     results.push([(cpu.user + cpu.system) / N, (heap1 - heap0 + freed) / N])
   }
   const med = (i: number) => results.map((r) => r[i]!).sort((a, b) => a - b)[2]!
-  console.log(JSON.stringify({ root, kind, workload, cpuUs: +med(0).toFixed(2), bytes: Math.round(med(1)) }))
+  console.log(
+    JSON.stringify({ root, kind, workload, cpuUs: +med(0).toFixed(2), bytes: Math.round(med(1)) }),
+  )
 }
 void main()

@@ -53,7 +53,9 @@ export interface LimitOptions {
  * app.use(limitSession({ secret: 's3cret', maxAge: 86_400_000 }))
  * ```
  */
-export function limitSession(options: LimitOptions): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
+export function limitSession(
+  options: LimitOptions,
+): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
   const { secret, maxAge } = options
   const name = options.name ?? 'connect.sid'
   const prefix = name + '='
@@ -85,7 +87,13 @@ export function limitSession(options: LimitOptions): (req: IncomingMessage, res:
   }
 }
 
-function save(session: LimitSession, res: ServerResponse, secret: string, name: string, maxAge: number): void {
+function save(
+  session: LimitSession,
+  res: ServerResponse,
+  secret: string,
+  name: string,
+  maxAge: number,
+): void {
   const state = session[STATE]
   const text = JSON.stringify(session)
   if (text === state.text || (state.text === null && text === '{}')) return
@@ -94,9 +102,14 @@ function save(session: LimitSession, res: ServerResponse, secret: string, name: 
   let written = text
   if (state.text !== null) {
     if (stored === undefined) return // destroyed meanwhile: never bring it back
-    if (stored.version !== state.version) written = merge(JSON.parse(state.text), JSON.parse(text), JSON.parse(stored.text))
+    if (stored.version !== state.version)
+      written = merge(JSON.parse(state.text), JSON.parse(text), JSON.parse(stored.text))
   }
-  sessions.set(state.id, { text: written, version: (stored?.version ?? 0) + 1, expiresAt: now + maxAge })
+  sessions.set(state.id, {
+    text: written,
+    version: (stored?.version ?? 0) + 1,
+    expiresAt: now + maxAge,
+  })
   const value = encodeURIComponent(`s:${state.id}.${mac(state.id, secret)}`)
   res.setHeader(
     'Set-Cookie',
@@ -105,7 +118,11 @@ function save(session: LimitSession, res: ServerResponse, secret: string, name: 
 }
 
 /** This request's changed top-level keys, onto the newer stored data. */
-function merge(loaded: Record<string, unknown>, mine: Record<string, unknown>, theirs: Record<string, unknown>): string {
+function merge(
+  loaded: Record<string, unknown>,
+  mine: Record<string, unknown>,
+  theirs: Record<string, unknown>,
+): string {
   for (const key of Object.keys(mine)) {
     if (JSON.stringify(mine[key]) !== JSON.stringify(loaded[key])) theirs[key] = mine[key]
   }

@@ -53,7 +53,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
               const cookie = pool[i % pool.length]
               req.headers = cookie ? { cookie } : {}
               // Cycle sessions fastest and products slower, so every session sees every product.
-              req.path = kind === 'read' ? '/cart' : `/cart/add/${SKUS[Math.floor(i / pool.length) % SKUS.length]}`
+              req.path =
+                kind === 'read'
+                  ? '/cart'
+                  : `/cart/add/${SKUS[Math.floor(i / pool.length) % SKUS.length]}`
               return req
             },
           },

@@ -31,7 +31,8 @@ function round2(n: number): number {
 
 function describeCommit(): string {
   try {
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: __dirname, encoding: 'utf8' }).trim()
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: __dirname, encoding: 'utf8' }).trim()
     const dirty = git('status', '--porcelain', '--', '../lib', '../stores') !== ''
     return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes in lib/ or stores/' : ''}`
   } catch {

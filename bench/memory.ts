@@ -23,7 +23,11 @@ export interface MemoryResult {
 }
 
 /** Measures one store in a child process, run from the compiled tree `buildDir` (bench/build.ts). */
-export function measureMemory(store: MemoryStoreId, sessions: number, buildDir: string): Promise<MemoryResult> {
+export function measureMemory(
+  store: MemoryStoreId,
+  sessions: number,
+  buildDir: string,
+): Promise<MemoryResult> {
   const child = fork(join(buildDir, 'bench', 'memory.js'), [store, String(sessions)], {
     execArgv: ['--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -32,7 +36,9 @@ export function measureMemory(store: MemoryStoreId, sessions: number, buildDir: 
   const unregister = onCleanup(() => void child.kill('SIGKILL'))
   return new Promise<MemoryResult>((resolve, reject) => {
     child.once('message', (result: MemoryResult) => resolve(result))
-    child.once('exit', (code) => reject(new Error(`bench memory child for ${store} exited with ${code} before reporting`)))
+    child.once('exit', (code) =>
+      reject(new Error(`bench memory child for ${store} exited with ${code} before reporting`)),
+    )
   }).finally(() => void unregister())
 }
 
@@ -68,15 +74,25 @@ function filler(store: MemoryStoreId): Filler {
     return { put, count: () => concord.count() }
   }
   const legacy: LegacyStore =
-    store === 'es-memory' ? new expressSession.MemoryStore() : new (memorystore(expressSession))({ checkPeriod: MAX_AGE_MS })
+    store === 'es-memory'
+      ? new expressSession.MemoryStore()
+      : new (memorystore(expressSession))({ checkPeriod: MAX_AGE_MS })
   const put = (i: number) =>
     new Promise<void>((resolve, reject) => {
       // express-session's ids are uid-safe(24): 32 base64url characters.
-      const session = { cookie: new expressSession.Cookie({ maxAge: MAX_AGE_MS, sameSite: 'lax' }), user: `user-${i}`, cart: structuredClone(CART) }
-      legacy.set(randomBytes(24).toString('base64url'), session, (err) => (err ? reject(err) : resolve()))
+      const session = {
+        cookie: new expressSession.Cookie({ maxAge: MAX_AGE_MS, sameSite: 'lax' }),
+        user: `user-${i}`,
+        cart: structuredClone(CART),
+      }
+      legacy.set(randomBytes(24).toString('base64url'), session, (err) =>
+        err ? reject(err) : resolve(),
+      )
     })
   const count = () =>
-    new Promise<number>((resolve, reject) => legacy.length((err, n) => (err ? reject(err) : resolve(n ?? 0))))
+    new Promise<number>((resolve, reject) =>
+      legacy.length((err, n) => (err ? reject(err) : resolve(n ?? 0))),
+    )
   return { put, count }
 }
 
@@ -95,7 +111,8 @@ async function child(store: MemoryStoreId, sessions: number): Promise<void> {
   for (let i = 0; i < sessions; i++) await put(i)
   const after = heapAfterGc()
   const held = await count()
-  if (held !== sessions + 1) throw new Error(`bench memory: ${store} holds ${held} sessions, expected ${sessions + 1}`)
+  if (held !== sessions + 1)
+    throw new Error(`bench memory: ${store} holds ${held} sessions, expected ${sessions + 1}`)
   process.send!({ store, sessions, heapDeltaBytes: after - before } satisfies MemoryResult)
   process.exit(0)
 }

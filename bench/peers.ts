@@ -6,7 +6,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-export type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void
+export type Middleware = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void
 type Callback = (err?: unknown) => void
 
 /** An express-session store, callback style. */

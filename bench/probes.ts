@@ -17,11 +17,20 @@ export interface LostUpdates {
  * session already holds a cart (the adds change items inside one key); without, the first adds
  * race to create the cart key itself.
  */
-export async function probeLostUpdates(url: string, n: number, cartExists: boolean): Promise<LostUpdates> {
-  const cookie = (await sendOk(url, 'POST', `/login?u=lost-updates${cartExists ? '&items=1' : ''}`)).cookies[0]
-  const replies = await Promise.all(Array.from({ length: n }, (_, i) => send(url, 'POST', `/cart/add/probe-${i}`, cookie)))
+export async function probeLostUpdates(
+  url: string,
+  n: number,
+  cartExists: boolean,
+): Promise<LostUpdates> {
+  const cookie = (await sendOk(url, 'POST', `/login?u=lost-updates${cartExists ? '&items=1' : ''}`))
+    .cookies[0]
+  const replies = await Promise.all(
+    Array.from({ length: n }, (_, i) => send(url, 'POST', `/cart/add/probe-${i}`, cookie)),
+  )
   const failed = replies.filter((r) => r.status < 200 || r.status > 299).length
-  const cart = JSON.parse((await sendOk(url, 'GET', '/cart', cookie)).body) as { items: Record<string, number> }
+  const cart = JSON.parse((await sendOk(url, 'GET', '/cart', cookie)).body) as {
+    items: Record<string, number>
+  }
   const survived = Object.keys(cart.items).filter((key) => key.startsWith('probe-')).length
   return { sent: n, survived, failed }
 }
@@ -36,7 +45,11 @@ export interface Resurrections {
  * A logout racing a slow write: the write loads the session, the logout destroys it, then the
  * write saves. If the old cookie then finds the user or the cart, the session came back.
  */
-export async function probeResurrection(url: string, trials: number, slowMs: number): Promise<Resurrections> {
+export async function probeResurrection(
+  url: string,
+  trials: number,
+  slowMs: number,
+): Promise<Resurrections> {
   let resurrected = 0
   for (let t = 0; t < trials; t++) {
     const cookie = (await sendOk(url, 'POST', `/login?u=resurrection-${t}`)).cookies[0]
@@ -45,7 +58,10 @@ export async function probeResurrection(url: string, trials: number, slowMs: num
     await sleep(slowMs / 3) // the slow request has loaded the session by now
     await sendOk(url, 'POST', '/logout', cookie)
     await slow
-    const after = JSON.parse((await sendOk(url, 'GET', '/cart', cookie)).body) as { user: string | null; items: Record<string, number> }
+    const after = JSON.parse((await sendOk(url, 'GET', '/cart', cookie)).body) as {
+      user: string | null
+      items: Record<string, number>
+    }
     if (after.user !== null || Object.keys(after.items).length > 0) resurrected++
   }
   return { trials, resurrected }

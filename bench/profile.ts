@@ -40,12 +40,28 @@ async function main(): Promise<void> {
 
   const server = await startServer(
     buildTree(join(scratch, 'build')),
-    { system: system.id, redisUrl: redis?.url, dir: system.needs === 'dir' ? join(scratch, 'store') : undefined },
+    {
+      system: system.id,
+      redisUrl: redis?.url,
+      dir: system.needs === 'dir' ? join(scratch, 'store') : undefined,
+    },
     ['--cpu-prof', '--cpu-prof-dir', scratch],
   )
   const pool = await createSessionPool(server.url, 100)
-  const warmup = await runLoad({ url: server.url, kind: kind as Kind, pool, connections: 32, seconds: 2 }) // in the profile too
-  const result = await runLoad({ url: server.url, kind: kind as Kind, pool, connections: 32, seconds: Number(seconds) })
+  const warmup = await runLoad({
+    url: server.url,
+    kind: kind as Kind,
+    pool,
+    connections: 32,
+    seconds: 2,
+  }) // in the profile too
+  const result = await runLoad({
+    url: server.url,
+    kind: kind as Kind,
+    pool,
+    connections: 32,
+    seconds: Number(seconds),
+  })
   await server.stop()
 
   const file = readdirSync(scratch).find((f) => f.endsWith('.cpuprofile'))
@@ -53,8 +69,13 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true })
   const kept = join(outDir, `${id}-${kind}-${Date.now()}.cpuprofile`)
   renameSync(join(scratch, file), kept)
-  console.log(`${id} ${kind}: ${Math.round(result.rps)} req/s under profiling; profile: ${relative(ROOT, kept)}\n`)
-  printProfile(JSON.parse(readFileSync(kept, 'utf8')) as CpuProfile, warmup.requests + result.requests + pool.length)
+  console.log(
+    `${id} ${kind}: ${Math.round(result.rps)} req/s under profiling; profile: ${relative(ROOT, kept)}\n`,
+  )
+  printProfile(
+    JSON.parse(readFileSync(kept, 'utf8')) as CpuProfile,
+    warmup.requests + result.requests + pool.length,
+  )
 }
 
 /** `requests`: every request the server answered while profiled, to put CPU time per request. */
@@ -62,8 +83,12 @@ function printProfile(profile: CpuProfile, requests: number): void {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const selfUs = new Map<number, number>()
   // timeDeltas[i] is the time before sample i; it is spent in the node sampled at i.
-  profile.samples.forEach((nodeId, i) => selfUs.set(nodeId, (selfUs.get(nodeId) ?? 0) + (profile.timeDeltas[i] ?? 0)))
-  const idle = [...byId.values()].filter((n) => n.callFrame.functionName === '(idle)').reduce((s, n) => s + (selfUs.get(n.id) ?? 0), 0)
+  profile.samples.forEach((nodeId, i) =>
+    selfUs.set(nodeId, (selfUs.get(nodeId) ?? 0) + (profile.timeDeltas[i] ?? 0)),
+  )
+  const idle = [...byId.values()]
+    .filter((n) => n.callFrame.functionName === '(idle)')
+    .reduce((s, n) => s + (selfUs.get(n.id) ?? 0), 0)
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0)
   const busy = total - idle
   console.log(
@@ -94,8 +119,10 @@ function printProfile(profile: CpuProfile, requests: number): void {
   }
   subtree(profile.nodes[0]!)
 
-  const pct = (us: number) => `${((us / busy) * 100).toFixed(1).padStart(5)}% ${(us / requests).toFixed(1).padStart(6)} µs`
-  const top = (map: Map<string, number>, n: number) => [...map].sort((a, b) => b[1] - a[1]).slice(0, n)
+  const pct = (us: number) =>
+    `${((us / busy) * 100).toFixed(1).padStart(5)}% ${(us / requests).toFixed(1).padStart(6)} µs`
+  const top = (map: Map<string, number>, n: number) =>
+    [...map].sort((a, b) => b[1] - a[1]).slice(0, n)
   console.log('Self time by file or package:')
   for (const [area, us] of top(selfByArea, 15)) console.log(`  ${pct(us)}  ${area}`)
   console.log('\nSelf time by function:')
@@ -114,7 +141,8 @@ function keyOf(node: ProfileNode): string {
 
 function areaOf(node: ProfileNode): string {
   const url = locate(node).file
-  if (!url) return node.callFrame.functionName.startsWith('(') ? node.callFrame.functionName : '(native)'
+  if (!url)
+    return node.callFrame.functionName.startsWith('(') ? node.callFrame.functionName : '(native)'
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)
   if (pkg) return `node_modules/${pkg[1]}`
   if (url.startsWith('node:')) return url.split('/').slice(0, 2).join('/')
@@ -141,8 +169,12 @@ function locate(node: ProfileNode): { file: string; line: number } {
 function inlineSourceMap(path: string): SourceMap | null {
   if (!path.endsWith('.js') || !path.includes(BUILD_MARK)) return null
   try {
-    const match = /\/\/# sourceMappingURL=data:application\/json;base64,(\S+)\s*$/.exec(readFileSync(path, 'utf8'))
-    return match ? new SourceMap(JSON.parse(Buffer.from(match[1]!, 'base64').toString('utf8'))) : null
+    const match = /\/\/# sourceMappingURL=data:application\/json;base64,(\S+)\s*$/.exec(
+      readFileSync(path, 'utf8'),
+    )
+    return match
+      ? new SourceMap(JSON.parse(Buffer.from(match[1]!, 'base64').toString('utf8')))
+      : null
   } catch {
     return null
   }

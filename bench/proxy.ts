@@ -48,7 +48,9 @@ export async function startDelayProxy(targetPort: number, delayMs: number): Prom
     upstream.on('end', () => later(() => client.end()))
   })
 
-  await new Promise<void>((resolve, reject) => server.listen(0, '127.0.0.1', resolve).once('error', reject))
+  await new Promise<void>((resolve, reject) =>
+    server.listen(0, '127.0.0.1', resolve).once('error', reject),
+  )
   const close = onCleanup(async () => {
     for (const socket of sockets) socket.destroy()
     await new Promise<void>((resolve) => server.close(() => resolve()))

@@ -24,9 +24,24 @@ export async function startBenchRedis(): Promise<BenchRedis> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'concord-bench-redis-'))
   const removeDir = removeOnExit(dir)
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: 'ignore',
-  })
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
+    {
+      stdio: 'ignore',
+    },
+  )
   killOnExit(child)
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const stopServer = onCleanup(async () => {
@@ -47,7 +62,9 @@ export async function startBenchRedis(): Promise<BenchRedis> {
     url,
     async commandCounts() {
       const counts: Record<string, number> = {}
-      for (const match of (await admin.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+      for (const match of (await admin.info('commandstats')).matchAll(
+        /^cmdstat_([^:]+):calls=(\d+)/gm,
+      )) {
         counts[match[1]!] = Number(match[2])
       }
       return counts
@@ -67,7 +84,8 @@ function listening(port: number, timeoutMs: number): Promise<void> {
       })
       socket.once('error', () => {
         socket.destroy()
-        if (Date.now() > deadline) reject(new Error(`bench: redis-server did not listen on ${port} within ${timeoutMs} ms`))
+        if (Date.now() > deadline)
+          reject(new Error(`bench: redis-server did not listen on ${port} within ${timeoutMs} ms`))
         else setTimeout(attempt, 25)
       })
     }
@@ -80,7 +98,11 @@ function listening(port: number, timeoutMs: number): Promise<void> {
  * script calls are counted too (Redis counts them), so this says what ran; the proxy says what
  * crossed the network. The admin connection's own INFO is left out.
  */
-export function commandsPerRequest(before: Record<string, number>, after: Record<string, number>, requests: number): Record<string, number> {
+export function commandsPerRequest(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  requests: number,
+): Record<string, number> {
   const perRequest: Record<string, number> = {}
   for (const [name, calls] of Object.entries(after)) {
     if (name === 'info') continue

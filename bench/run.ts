@@ -19,7 +19,14 @@ import { probeLostUpdates, probeResurrection } from './probes.js'
 import { startDelayProxy, type DelayProxy } from './proxy.js'
 import { commandsPerRequest, startBenchRedis, type BenchRedis } from './redis.js'
 import { renderMarkdown, renderSvg } from './report.js'
-import { pairedDifference, pairedRatio, summarize, type RemoteSystem, type Results, type RunConfig } from './results.js'
+import {
+  pairedDifference,
+  pairedRatio,
+  summarize,
+  type RemoteSystem,
+  type Results,
+  type RunConfig,
+} from './results.js'
 import { SYSTEMS, systemById, type SystemId } from './systems.js'
 
 const FULL: RunConfig = {
@@ -62,7 +69,9 @@ async function main(): Promise<void> {
   })
   const config: RunConfig = { ...(args.quick ? QUICK : FULL) }
   if (args.delay !== undefined) config.proxyDelayMs = Number(args.delay)
-  const systems = args.systems ? args.systems.split(',').map((id) => systemById(id.trim()).id) : SYSTEMS.map((s) => s.id)
+  const systems = args.systems
+    ? args.systems.split(',').map((id) => systemById(id.trim()).id)
+    : SYSTEMS.map((s) => s.id)
   const withRemote = REMOTE_SYSTEMS.every((id) => systems.includes(id))
   const started = Date.now()
   const machine = describeMachine()
@@ -74,37 +83,69 @@ async function main(): Promise<void> {
   removeOnExit(scratch)
   const buildDir = buildTree(join(scratch, 'build'))
 
-  const redis = systems.some((id) => systemById(id).needs === 'redis') ? await startBenchRedis() : undefined
-  const proxy = redis && withRemote ? await startDelayProxy(redis.port, config.proxyDelayMs) : undefined
+  const redis = systems.some((id) => systemById(id).needs === 'redis')
+    ? await startBenchRedis()
+    : undefined
+  const proxy =
+    redis && withRemote ? await startDelayProxy(redis.port, config.proxyDelayMs) : undefined
   const startSystem = (id: SystemId, redisUrl = redis?.url) =>
-    startServer(buildDir, { system: id, redisUrl, dir: systemById(id).needs === 'dir' ? join(scratch, id) : undefined })
+    startServer(buildDir, {
+      system: id,
+      redisUrl,
+      dir: systemById(id).needs === 'dir' ? join(scratch, id) : undefined,
+    })
 
   // Every server starts at once, the remote-mode ones (Redis through the proxy) too.
   const servers = new Map<SystemId, ServerChild>()
   const remoteServers = new Map<RemoteSystem, ServerChild>()
   await Promise.all([
     ...systems.map(async (id) => servers.set(id, await startSystem(id))),
-    ...(proxy ? REMOTE_SYSTEMS : []).map(async (id) => remoteServers.set(id, await startSystem(id, `redis://127.0.0.1:${proxy!.port}`))),
+    ...(proxy ? REMOTE_SYSTEMS : []).map(async (id) =>
+      remoteServers.set(id, await startSystem(id, `redis://127.0.0.1:${proxy!.port}`)),
+    ),
   ])
   const pools = new Map<SystemId, string[]>()
-  await Promise.all(systems.map(async (id) => pools.set(id, await createSessionPool(servers.get(id)!.url, config.poolSize))))
+  await Promise.all(
+    systems.map(async (id) =>
+      pools.set(id, await createSessionPool(servers.get(id)!.url, config.poolSize)),
+    ),
+  )
   log(`bench: ${servers.size + remoteServers.size} servers up, ${config.poolSize} sessions each`)
 
   const results: Results = {
-    config, machine, systems, load: {}, hot: {}, remote: {}, lostUpdates: {}, resurrection: {}, memory: [], durationSeconds: 0,
+    config,
+    machine,
+    systems,
+    load: {},
+    hot: {},
+    remote: {},
+    lostUpdates: {},
+    resurrection: {},
+    memory: [],
+    durationSeconds: 0,
   }
 
   // Throughput and CPU: warm every system up, then rounds in a fresh order each time.
-  const pairs = systems.flatMap((id) => WORKLOADS.flatMap((workload) => KINDS.map((kind) => ({ id, kind, workload }))))
-  const runs = await rounds(pairs, config.rounds, config.warmupSeconds, (id, kind, workload, seconds) =>
-    measureServer(servers.get(id)!, () => runLoad({
-      url: servers.get(id)!.url,
-      kind,
-      // The hot workload: every request on the pool's first session.
-      pool: workload === 'hot' ? pools.get(id)!.slice(0, 1) : pools.get(id)!,
-      connections: workload === 'hot' ? config.hotConnections : config.connections,
-      seconds,
-    })), config.seconds)
+  const pairs = systems.flatMap((id) =>
+    WORKLOADS.flatMap((workload) => KINDS.map((kind) => ({ id, kind, workload }))),
+  )
+  const runs = await rounds(
+    pairs,
+    config.rounds,
+    config.warmupSeconds,
+    (id, kind, workload, seconds) =>
+      measureServer(servers.get(id)!, () =>
+        runLoad({
+          url: servers.get(id)!.url,
+          kind,
+          // The hot workload: every request on the pool's first session.
+          pool: workload === 'hot' ? pools.get(id)!.slice(0, 1) : pools.get(id)!,
+          connections: workload === 'hot' ? config.hotConnections : config.connections,
+          seconds,
+        }),
+      ),
+    config.seconds,
+  )
   for (const { id, kind, workload } of pairs) {
     const mine = runs.get(`${id} ${kind} ${workload}`)!
     const summary = summarize(mine)
@@ -132,8 +173,14 @@ async function main(): Promise<void> {
       existingCart: await probeLostUpdates(url, config.lostUpdateRequests, true),
       newCart: await probeLostUpdates(url, config.lostUpdateRequests, false),
     }
-    results.resurrection[id] = await probeResurrection(url, config.resurrectionTrials, config.resurrectionSlowMs)
-    log(`  probes ${id}: ${JSON.stringify(results.lostUpdates[id])} ${JSON.stringify(results.resurrection[id])}`)
+    results.resurrection[id] = await probeResurrection(
+      url,
+      config.resurrectionTrials,
+      config.resurrectionSlowMs,
+    )
+    log(
+      `  probes ${id}: ${JSON.stringify(results.lostUpdates[id])} ${JSON.stringify(results.resurrection[id])}`,
+    )
   }
   await Promise.all(
     [...servers.values(), ...remoteServers.values()].map(async (server) => {
@@ -146,8 +193,11 @@ async function main(): Promise<void> {
   log('bench: memory')
   // heapUsed is per process, so the stores can fill side by side.
   const memoryStores = MEMORY_STORES.filter((store) => systems.includes(store))
-  results.memory = await Promise.all(memoryStores.map((store) => measureMemory(store, config.memorySessions, buildDir)))
-  for (const m of results.memory) log(`  memory ${m.store}: ${Math.round(m.heapDeltaBytes / m.sessions)} bytes/session`)
+  results.memory = await Promise.all(
+    memoryStores.map((store) => measureMemory(store, config.memorySessions, buildDir)),
+  )
+  for (const m of results.memory)
+    log(`  memory ${m.store}: ${Math.round(m.heapDeltaBytes / m.sessions)} bytes/session`)
 
   finishMachine(machine)
   results.durationSeconds = (Date.now() - started) / 1000
@@ -157,15 +207,26 @@ async function main(): Promise<void> {
   const markdown = renderMarkdown(results, `${base}.svg`)
   writeFileSync(join(outDir, `${base}.md`), markdown)
   writeFileSync(join(outDir, `${base}.svg`), renderSvg(results))
-  writeFileSync(join(tmp, `${base}.json`), JSON.stringify({ results, runs: Object.fromEntries(runs) }, null, 2))
+  writeFileSync(
+    join(tmp, `${base}.json`),
+    JSON.stringify({ results, runs: Object.fromEntries(runs) }, null, 2),
+  )
   console.log(markdown)
   log(`bench: wrote ${join(outDir, base)}.md and .svg in ${Math.round(results.durationSeconds)} s`)
 }
 
-type Measure = (id: SystemId, kind: Kind, workload: Workload, seconds: number) => Promise<LoadResult>
+type Measure = (
+  id: SystemId,
+  kind: Kind,
+  workload: Workload,
+  seconds: number,
+) => Promise<LoadResult>
 
 /** One load run, with the server's CPU (from /proc) and allocations over it, per request answered. */
-async function measureServer(server: ServerChild, load: () => Promise<LoadResult>): Promise<LoadResult> {
+async function measureServer(
+  server: ServerChild,
+  load: () => Promise<LoadResult>,
+): Promise<LoadResult> {
   await server.allocStart()
   const cpuBefore = server.cpuMicros()
   const result = await load()
@@ -187,16 +248,28 @@ async function rounds(
   measure: Measure,
   seconds: number,
 ): Promise<Map<string, LoadResult[]>> {
-  const runs = new Map<string, LoadResult[]>(pairs.map(({ id, kind, workload }) => [`${id} ${kind} ${workload}`, []]))
+  const runs = new Map<string, LoadResult[]>(
+    pairs.map(({ id, kind, workload }) => [`${id} ${kind} ${workload}`, []]),
+  )
   for (const { id, kind, workload } of pairs) await measure(id, kind, workload, warmupSeconds)
   for (let round = 1; round <= count; round++) {
     const groups = shuffled([...new Set(pairs.map((p) => systemById(p.id).group))], round)
-    const order = groups.flatMap((group, g) => shuffled(pairs.filter((p) => systemById(p.id).group === group), round * 31 + g))
+    const order = groups.flatMap((group, g) =>
+      shuffled(
+        pairs.filter((p) => systemById(p.id).group === group),
+        round * 31 + g,
+      ),
+    )
     for (const { id, kind, workload } of order) {
       const result = await measure(id, kind, workload, seconds)
       runs.get(`${id} ${kind} ${workload}`)!.push(result)
-      const cpu = result.cpuUs === undefined ? '' : `, ${Math.round(result.cpuUs)} µs CPU and ${Math.round(result.allocBytes ?? 0)} B per request`
-      log(`  round ${round}/${count} ${id} ${kind} ${workload}: ${Math.round(result.rps)} req/s, p50 ${result.p50.toFixed(2)} ms${cpu}${result.failures ? `, ${result.failures} FAILED` : ''}`)
+      const cpu =
+        result.cpuUs === undefined
+          ? ''
+          : `, ${Math.round(result.cpuUs)} µs CPU and ${Math.round(result.allocBytes ?? 0)} B per request`
+      log(
+        `  round ${round}/${count} ${id} ${kind} ${workload}: ${Math.round(result.rps)} req/s, p50 ${result.p50.toFixed(2)} ms${cpu}${result.failures ? `, ${result.failures} FAILED` : ''}`,
+      )
     }
   }
   return runs
@@ -214,30 +287,66 @@ async function remoteMode(
 ): Promise<Results['remote']> {
   const pools = new Map<SystemId, string[]>()
   for (const [id, server] of servers) pools.set(id, await createSessionPool(server.url, 20))
-  const pairs = REMOTE_SYSTEMS.flatMap((id) => KINDS.map((kind) => ({ id, kind, workload: 'pool' as const })))
-  const runs = await rounds(pairs, config.remoteRounds, config.warmupSeconds, (id, kind, _workload, seconds) =>
-    runLoad({ url: servers.get(id as RemoteSystem)!.url, kind, pool: pools.get(id)!, connections: 1, seconds }), config.remoteSeconds)
+  const pairs = REMOTE_SYSTEMS.flatMap((id) =>
+    KINDS.map((kind) => ({ id, kind, workload: 'pool' as const })),
+  )
+  const runs = await rounds(
+    pairs,
+    config.remoteRounds,
+    config.warmupSeconds,
+    (id, kind, _workload, seconds) =>
+      runLoad({
+        url: servers.get(id as RemoteSystem)!.url,
+        kind,
+        pool: pools.get(id)!,
+        connections: 1,
+        seconds,
+      }),
+    config.remoteSeconds,
+  )
 
   const remote: Results['remote'] = {}
   for (const id of REMOTE_SYSTEMS) {
     for (const kind of KINDS) {
-      const counted = await countRoundTrips(servers.get(id)!.url, kind, pools.get(id)!, config.roundTripRequests, proxy, redis)
+      const counted = await countRoundTrips(
+        servers.get(id)!.url,
+        kind,
+        pools.get(id)!,
+        config.roundTripRequests,
+        proxy,
+        redis,
+      )
       ;(remote[id] ??= {})[kind] = { ...summarize(runs.get(`${id} ${kind} pool`)!), ...counted }
-      log(`  remote ${id} ${kind}: ${counted.roundTrips} round trips, ${JSON.stringify(counted.commands)}`)
+      log(
+        `  remote ${id} ${kind}: ${counted.roundTrips} round trips, ${JSON.stringify(counted.commands)}`,
+      )
     }
   }
   return remote
 }
 
 /** Sequential requests, so every round trip the proxy sees belongs to them. */
-async function countRoundTrips(url: string, kind: Kind, pool: readonly string[], n: number, proxy: DelayProxy, redis: BenchRedis) {
+async function countRoundTrips(
+  url: string,
+  kind: Kind,
+  pool: readonly string[],
+  n: number,
+  proxy: DelayProxy,
+  redis: BenchRedis,
+) {
   // The last autocannon request may still be in the server when autocannon stops: let it land.
   await new Promise((resolve) => setTimeout(resolve, 500))
   const trips = proxy.roundTrips()
   const commands = await redis.commandCounts()
   for (let i = 0; i < n; i++) {
-    const reply = await send(url, kind === 'read' ? 'GET' : 'POST', kind === 'read' ? '/cart' : `/cart/add/rt-${i % 10}`, pool[i % pool.length])
-    if (reply.status !== 200) throw new Error(`bench: round-trip count got ${reply.status} from ${url}`)
+    const reply = await send(
+      url,
+      kind === 'read' ? 'GET' : 'POST',
+      kind === 'read' ? '/cart' : `/cart/add/rt-${i % 10}`,
+      pool[i % pool.length],
+    )
+    if (reply.status !== 200)
+      throw new Error(`bench: round-trip count got ${reply.status} from ${url}`)
   }
   return {
     roundTrips: Math.round(((proxy.roundTrips() - trips) / n) * 100) / 100,

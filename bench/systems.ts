@@ -31,21 +31,88 @@ export interface System {
 }
 
 export const SYSTEMS: readonly System[] = [
-  { id: 'bare', label: 'Express, no sessions (ceiling)', family: 'bare', needs: 'nothing', group: 'memory' },
-  { id: 'limit', label: 'Minimal correct session middleware (yardstick)', family: 'limit', needs: 'nothing', group: 'memory' },
-  { id: 'concord-memory', label: 'concord-session + MemoryStore', family: 'concord', needs: 'nothing', peer: 'es-memory', group: 'memory' },
-  { id: 'concord-redis', label: 'concord-session + RedisStore (ioredis)', family: 'concord', needs: 'redis', peer: 'es-connect-redis', group: 'redis' },
-  { id: 'concord-redis-node', label: 'concord-session + RedisStore (node-redis)', family: 'concord', needs: 'redis', peer: 'es-connect-redis', group: 'redis' },
-  { id: 'concord-file', label: 'concord-session + FileStore', family: 'concord', needs: 'dir', peer: 'es-file-store', group: 'file' },
-  { id: 'es-memory', label: 'express-session + MemoryStore', family: 'express-session', needs: 'nothing', group: 'memory' },
-  { id: 'es-memorystore', label: 'express-session + memorystore', family: 'express-session', needs: 'nothing', group: 'memory' },
-  { id: 'es-connect-redis', label: 'express-session + connect-redis (node-redis)', family: 'express-session', needs: 'redis', group: 'redis' },
-  { id: 'es-file-store', label: 'express-session + session-file-store', family: 'express-session', needs: 'dir', group: 'file' },
+  {
+    id: 'bare',
+    label: 'Express, no sessions (ceiling)',
+    family: 'bare',
+    needs: 'nothing',
+    group: 'memory',
+  },
+  {
+    id: 'limit',
+    label: 'Minimal correct session middleware (yardstick)',
+    family: 'limit',
+    needs: 'nothing',
+    group: 'memory',
+  },
+  {
+    id: 'concord-memory',
+    label: 'concord-session + MemoryStore',
+    family: 'concord',
+    needs: 'nothing',
+    peer: 'es-memory',
+    group: 'memory',
+  },
+  {
+    id: 'concord-redis',
+    label: 'concord-session + RedisStore (ioredis)',
+    family: 'concord',
+    needs: 'redis',
+    peer: 'es-connect-redis',
+    group: 'redis',
+  },
+  {
+    id: 'concord-redis-node',
+    label: 'concord-session + RedisStore (node-redis)',
+    family: 'concord',
+    needs: 'redis',
+    peer: 'es-connect-redis',
+    group: 'redis',
+  },
+  {
+    id: 'concord-file',
+    label: 'concord-session + FileStore',
+    family: 'concord',
+    needs: 'dir',
+    peer: 'es-file-store',
+    group: 'file',
+  },
+  {
+    id: 'es-memory',
+    label: 'express-session + MemoryStore',
+    family: 'express-session',
+    needs: 'nothing',
+    group: 'memory',
+  },
+  {
+    id: 'es-memorystore',
+    label: 'express-session + memorystore',
+    family: 'express-session',
+    needs: 'nothing',
+    group: 'memory',
+  },
+  {
+    id: 'es-connect-redis',
+    label: 'express-session + connect-redis (node-redis)',
+    family: 'express-session',
+    needs: 'redis',
+    group: 'redis',
+  },
+  {
+    id: 'es-file-store',
+    label: 'express-session + session-file-store',
+    family: 'express-session',
+    needs: 'dir',
+    group: 'file',
+  },
 ]
 
 export function systemById(id: string): System {
   const system = SYSTEMS.find((s) => s.id === id)
-  if (!system) throw new Error(`bench: unknown system ${JSON.stringify(id)}; known: ${SYSTEMS.map((s) => s.id).join(', ')}`)
+  if (!system)
+    throw new Error(
+      `bench: unknown system ${JSON.stringify(id)}; known: ${SYSTEMS.map((s) => s.id).join(', ')}`,
+    )
   return system
 }
 

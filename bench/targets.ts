@@ -22,48 +22,89 @@ export function checkTargets(results: Results): TargetCheck[] {
   const summary = (id: SystemId, kind: Kind, workload: Workload): Summary | undefined =>
     (workload === 'hot' ? results.hot : results.load)[id]?.[kind]
   /** `ours / theirs` against a bound, with both figures shown. */
-  const compare = (target: string, ours: number | undefined, theirs: number | undefined, bound: number, unit: string, atLeast = false) => {
+  const compare = (
+    target: string,
+    ours: number | undefined,
+    theirs: number | undefined,
+    bound: number,
+    unit: string,
+    atLeast = false,
+  ) => {
     const usable = ours !== undefined && theirs !== undefined && theirs > 0 && ours > 0
     const r = usable ? ours / theirs : undefined
     checks.push({
       target,
-      measured: r === undefined ? 'n/a' : `${r.toFixed(2)}× (${fmt(ours!)} vs ${fmt(theirs!)} ${unit})`,
+      measured:
+        r === undefined ? 'n/a' : `${r.toFixed(2)}× (${fmt(ours!)} vs ${fmt(theirs!)} ${unit})`,
       met: r === undefined ? undefined : atLeast ? r >= bound : r <= bound,
     })
   }
-  const over = (id: SystemId, kind: Kind, workload: Workload) => summary(id, kind, workload)?.cpuOverBareUs
+  const over = (id: SystemId, kind: Kind, workload: Workload) =>
+    summary(id, kind, workload)?.cpuOverBareUs
   const cpu = (id: SystemId, kind: Kind, workload: Workload) => summary(id, kind, workload)?.cpuUs
 
   for (const workload of WORKLOADS) {
     for (const kind of KINDS) {
-      compare(`MemoryStore: CPU overhead per ${kind} (${workload}) ≤ 1.3× the minimal middleware's`,
-        over('concord-memory', kind, workload), over('limit', kind, workload), 1.3, 'µs')
+      compare(
+        `MemoryStore: CPU overhead per ${kind} (${workload}) ≤ 1.3× the minimal middleware's`,
+        over('concord-memory', kind, workload),
+        over('limit', kind, workload),
+        1.3,
+        'µs',
+      )
     }
   }
   for (const kind of KINDS) {
-    compare(`MemoryStore: CPU overhead per ${kind} (pool) ≤ ${kind === 'read' ? '0.6' : '0.8'}× express-session MemoryStore's`,
-      over('concord-memory', kind, 'pool'), over('es-memory', kind, 'pool'), kind === 'read' ? 0.6 : 0.8, 'µs')
+    compare(
+      `MemoryStore: CPU overhead per ${kind} (pool) ≤ ${kind === 'read' ? '0.6' : '0.8'}× express-session MemoryStore's`,
+      over('concord-memory', kind, 'pool'),
+      over('es-memory', kind, 'pool'),
+      kind === 'read' ? 0.6 : 0.8,
+      'µs',
+    )
   }
   for (const workload of WORKLOADS) {
     for (const kind of KINDS) {
-      compare(`RedisStore: app CPU per ${kind} (${workload}) ≤ express-session + connect-redis's`,
-        cpu('concord-redis', kind, workload), cpu('es-connect-redis', kind, workload), 1, 'µs')
+      compare(
+        `RedisStore: app CPU per ${kind} (${workload}) ≤ express-session + connect-redis's`,
+        cpu('concord-redis', kind, workload),
+        cpu('es-connect-redis', kind, workload),
+        1,
+        'µs',
+      )
     }
   }
-  compare('FileStore: CPU overhead per write (pool) ≤ 0.8× session-file-store\'s',
-    over('concord-file', 'write', 'pool'), over('es-file-store', 'write', 'pool'), 0.8, 'µs')
-  compare('FileStore: reads (pool) ≥ 4× cheaper in CPU overhead than session-file-store\'s',
-    over('es-file-store', 'read', 'pool'), over('concord-file', 'read', 'pool'), 4, 'µs', true)
+  compare(
+    "FileStore: CPU overhead per write (pool) ≤ 0.8× session-file-store's",
+    over('concord-file', 'write', 'pool'),
+    over('es-file-store', 'write', 'pool'),
+    0.8,
+    'µs',
+  )
+  compare(
+    "FileStore: reads (pool) ≥ 4× cheaper in CPU overhead than session-file-store's",
+    over('es-file-store', 'read', 'pool'),
+    over('concord-file', 'read', 'pool'),
+    4,
+    'µs',
+    true,
+  )
 
   const bytes = (id: SystemId) => {
     const m = results.memory.find((r) => r.store === id)
     return m ? m.heapDeltaBytes / m.sessions : undefined
   }
-  compare('MemoryStore: bytes per idle session ≤ 0.9× express-session MemoryStore\'s', bytes('concord-memory'), bytes('es-memory'), 0.9, 'B')
+  compare(
+    "MemoryStore: bytes per idle session ≤ 0.9× express-session MemoryStore's",
+    bytes('concord-memory'),
+    bytes('es-memory'),
+    0.9,
+    'B',
+  )
 
   const ours = results.remote['concord-redis']?.read?.p50
   const theirs = results.remote['es-connect-redis']?.read?.p50
-  compare('Remote Redis: p50 read latency ≤ 0.6× connect-redis\'s', ours, theirs, 0.6, 'ms')
+  compare("Remote Redis: p50 read latency ≤ 0.6× connect-redis's", ours, theirs, 0.6, 'ms')
 
   for (const id of ['concord-memory', 'concord-redis', 'concord-file'] as const) {
     for (const variant of ['existingCart', 'newCart'] as const) {

@@ -7,9 +7,30 @@ import { join } from 'node:path'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import session, { Session, sessionInfo, StoreError, type Store } from '../lib/index.js'
 import { PRODUCTS } from './catalog.js'
-import { addToCart, CartError, emptyCart, isShopCart, quantityOf, removeFromCart, setQuantity, summarize, type ShopCart } from './cart.js'
+import {
+  addToCart,
+  CartError,
+  emptyCart,
+  isShopCart,
+  quantityOf,
+  removeFromCart,
+  setQuantity,
+  summarize,
+  type ShopCart,
+} from './cart.js'
 import type { SafeHtml } from './html.js'
-import { cartPage, catalogPage, errorPage, layout, loginPage, sessionsPage, type Page, type SessionPanel, type SessionRow, type Visitor } from './views.js'
+import {
+  cartPage,
+  catalogPage,
+  errorPage,
+  layout,
+  loginPage,
+  sessionsPage,
+  type Page,
+  type SessionPanel,
+  type SessionRow,
+  type Visitor,
+} from './views.js'
 
 // Typed session data. The names carry a `shop` prefix so they never clash with other code
 // that augments SessionData in the same program (from outside this repository the module to
@@ -44,7 +65,14 @@ const BACK_TO = new Set(['/', '/cart'])
 const USERNAME_MAX = 40
 
 export function createApp(options: ShopOptions): express.Express {
-  const { store, secret, storeName = 'custom', idleTimeout = 30 * MINUTE, absoluteTimeout = 8 * 60 * MINUTE, cookieName = 'shop.sid' } = options
+  const {
+    store,
+    secret,
+    storeName = 'custom',
+    idleTimeout = 30 * MINUTE,
+    absoluteTimeout = 8 * 60 * MINUTE,
+    cookieName = 'shop.sid',
+  } = options
   const app = express()
   app.disable('x-powered-by')
 
@@ -62,7 +90,15 @@ export function createApp(options: ShopOptions): express.Express {
 
   // Rolling: every response restarts the cookie's maxAge, so maxAge is the idle timeout.
   // SameSite=Lax (the default) keeps other sites from posting the shop's forms with the cookie.
-  app.use(session(store, { secret, name: cookieName, cookie: { maxAge: idleTimeout }, rolling: true, absoluteTimeout }))
+  app.use(
+    session(store, {
+      secret,
+      name: cookieName,
+      cookie: { maxAge: idleTimeout },
+      rolling: true,
+      absoluteTimeout,
+    }),
+  )
   // The header as the store holds it, for an error page after a failed request (which saves nothing).
   const loaded = new WeakMap<Request, Visitor>()
   app.use((req, _res, next) => {
@@ -93,17 +129,20 @@ export function createApp(options: ShopOptions): express.Express {
       delete s.shopFlash
     }
 
-    res.status(status).type('html').send(
-      layout(
-        {
-          ...page,
-          visitor: visitorOf(req),
-          flash,
-          panel: visit ? sessionPanel(s) : undefined,
-        },
-        body,
-      ),
-    )
+    res
+      .status(status)
+      .type('html')
+      .send(
+        layout(
+          {
+            ...page,
+            visitor: visitorOf(req),
+            flash,
+            panel: visit ? sessionPanel(s) : undefined,
+          },
+          body,
+        ),
+      )
   }
 
   function sessionPanel(s: Request['session']): SessionPanel {
@@ -139,7 +178,11 @@ export function createApp(options: ShopOptions): express.Express {
   })
 
   app.post('/cart/update', (req, res) => {
-    const product = setQuantity(currentCart(req), req.body?.productId, parseQuantity(req.body?.quantity))
+    const product = setQuantity(
+      currentCart(req),
+      req.body?.productId,
+      parseQuantity(req.body?.quantity),
+    )
     req.session.shopFlash = `Updated ${product.name}.`
     res.redirect(303, '/cart')
   })
@@ -167,15 +210,27 @@ export function createApp(options: ShopOptions): express.Express {
 
   app.get('/login', async (req, res) => {
     if (req.session.shopUser) return res.redirect(303, '/sessions')
-    const signedOut = typeof req.query['signedOut'] === 'string' ? Number.parseInt(req.query['signedOut'], 10) : NaN
-    await render(req, res, { title: 'Sign in', active: 'login' }, loginPage(Number.isInteger(signedOut) && signedOut >= 0 ? { signedOut } : {}))
+    const signedOut =
+      typeof req.query['signedOut'] === 'string' ? Number.parseInt(req.query['signedOut'], 10) : NaN
+    await render(
+      req,
+      res,
+      { title: 'Sign in', active: 'login' },
+      loginPage(Number.isInteger(signedOut) && signedOut >= 0 ? { signedOut } : {}),
+    )
   })
 
   app.post('/login', async (req, res) => {
     const name = typeof req.body?.username === 'string' ? req.body.username.trim() : ''
     const problem = usernameProblem(name)
     if (problem) {
-      return render(req, res, { title: 'Sign in', active: 'login' }, loginPage({ error: problem, name: name.slice(0, USERNAME_MAX) }), { status: 400 })
+      return render(
+        req,
+        res,
+        { title: 'Sign in', active: 'login' },
+        loginPage({ error: problem, name: name.slice(0, USERNAME_MAX) }),
+        { status: 400 },
+      )
     }
     // A new session id, so an id planted before sign-in is worthless after it; the cart comes along.
     await req.session.regenerate({ keepData: true })
@@ -199,7 +254,9 @@ export function createApp(options: ShopOptions): express.Express {
     let rows: SessionRow[] | null = null
     if (store.listByUser) {
       const ids = await store.listByUser(user.id)
-      const records = await Promise.all(ids.map(async (id) => ({ id, record: await store.load(id) })))
+      const records = await Promise.all(
+        ids.map(async (id) => ({ id, record: await store.load(id) })),
+      )
       rows = []
       for (const { id, record } of records) {
         if (!record) continue // ended between the two calls
@@ -214,22 +271,37 @@ export function createApp(options: ShopOptions): express.Express {
           absoluteExpiresAt: record.createdAt + absoluteTimeout,
         })
       }
-      rows.sort((a, b) => Number(b.current) - Number(a.current) || (a.signedInAt ?? 0) - (b.signedInAt ?? 0))
+      rows.sort(
+        (a, b) =>
+          Number(b.current) - Number(a.current) || (a.signedInAt ?? 0) - (b.signedInAt ?? 0),
+      )
     }
-    await render(req, res, { title: 'Your sessions', active: 'sessions' }, sessionsPage(user.name, rows, now))
+    await render(
+      req,
+      res,
+      { title: 'Your sessions', active: 'sessions' },
+      sessionsPage(user.name, rows, now),
+    )
   })
 
   app.post('/sessions/sign-out-everywhere', async (req, res) => {
     const user = req.session.shopUser
     if (!user) return res.redirect(303, '/login')
-    if (!store.destroyByUser) throw new CartError('This session store cannot sign a user out everywhere')
+    if (!store.destroyByUser)
+      throw new CartError('This session store cannot sign a user out everywhere')
     const ended = await store.destroyByUser(user.id)
     await req.session.destroy() // this one is gone from the store already; this clears its cookie
     res.redirect(303, `/login?signedOut=${ended}`)
   })
 
   app.use(async (req: Request, res: Response) => {
-    await render(req, res, { title: 'Not found', active: 'none' }, errorPage('There is no such page.'), { status: 404, visit: false })
+    await render(
+      req,
+      res,
+      { title: 'Not found', active: 'none' },
+      errorPage('There is no such page.'),
+      { status: 404, visit: false },
+    )
   })
 
   app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
@@ -242,14 +314,23 @@ export function createApp(options: ShopOptions): express.Express {
           : isBodyError(err)
             ? [400, 'That request could not be read.']
             : [500, 'Something went wrong on our side.']
-    if (err instanceof StoreError) console.error(`503: ${err.message}`) // the store is down: one line, not a stack per request
+    if (err instanceof StoreError)
+      console.error(`503: ${err.message}`) // the store is down: one line, not a stack per request
     else if (status >= 500) console.error(err)
     if (req.path.startsWith('/api/')) return res.status(status).json({ error: message })
     // A plain page: the session may be what failed, so this only reads it. A 4xx saves the
     // session as it is now, so the header shows that; after a 5xx nothing is saved, so it shows
     // the session as loaded. With no session (the store failed to load it) it claims nothing.
     const visitor = status >= 500 ? loaded.get(req) : visitorOf(req)
-    res.status(status).type('html').send(layout({ title: 'Error', active: 'none', visitor, flash: undefined, panel: undefined }, errorPage(message)))
+    res
+      .status(status)
+      .type('html')
+      .send(
+        layout(
+          { title: 'Error', active: 'none', visitor, flash: undefined, panel: undefined },
+          errorPage(message),
+        ),
+      )
   })
 
   return app
@@ -260,7 +341,10 @@ function visitorOf(req: Request): Visitor | undefined {
   const s: unknown = req.session
   if (!(s instanceof Session)) return undefined // the store failed to load it, or it was destroyed
   const { shopUser, shopCart } = s as Request['session']
-  return { user: shopUser?.name, cartCount: summarize(isShopCart(shopCart) ? shopCart : undefined).count }
+  return {
+    user: shopUser?.name,
+    cartCount: summarize(isShopCart(shopCart) ? shopCart : undefined).count,
+  }
 }
 
 /** The session's cart, created if missing or unreadable. */
@@ -279,7 +363,8 @@ function cartJson(cart: ShopCart) {
 }
 
 function parseQuantity(value: unknown): number {
-  const qty = typeof value === 'string' && /^\d{1,3}$/.test(value.trim()) ? Number(value.trim()) : NaN
+  const qty =
+    typeof value === 'string' && /^\d{1,3}$/.test(value.trim()) ? Number(value.trim()) : NaN
   if (!Number.isInteger(qty)) throw new CartError('Quantity must be a whole number')
   return qty
 }
@@ -293,11 +378,19 @@ function usernameProblem(name: string): string | undefined {
 }
 
 const BROWSERS: ReadonlyArray<[RegExp, string]> = [
-  [/Edg\//, 'Edge'], [/Firefox\//, 'Firefox'], [/HeadlessChrome\//, 'Headless Chrome'], [/Chrom(e|ium)\//, 'Chrome'],
-  [/Safari\//, 'Safari'], [/curl\//, 'curl'],
+  [/Edg\//, 'Edge'],
+  [/Firefox\//, 'Firefox'],
+  [/HeadlessChrome\//, 'Headless Chrome'],
+  [/Chrom(e|ium)\//, 'Chrome'],
+  [/Safari\//, 'Safari'],
+  [/curl\//, 'curl'],
 ]
 const SYSTEMS: ReadonlyArray<[RegExp, string]> = [
-  [/Android/, 'Android'], [/iPhone|iPad/, 'iOS'], [/Windows/, 'Windows'], [/Mac OS X/, 'macOS'], [/Linux/, 'Linux'],
+  [/Android/, 'Android'],
+  [/iPhone|iPad/, 'iOS'],
+  [/Windows/, 'Windows'],
+  [/Mac OS X/, 'macOS'],
+  [/Linux/, 'Linux'],
 ]
 
 /** "Chrome on Linux": enough to tell one's devices apart on the sessions page. */
@@ -319,5 +412,8 @@ function parseStored(text: string | undefined): unknown {
 
 function isBodyError(err: unknown): boolean {
   const type = (err as { type?: unknown } | null)?.type
-  return typeof type === 'string' && (type === 'entity.parse.failed' || type === 'entity.too.large' || type.startsWith('encoding.'))
+  return (
+    typeof type === 'string' &&
+    (type === 'entity.parse.failed' || type === 'entity.too.large' || type.startsWith('encoding.'))
+  )
 }

@@ -31,7 +31,12 @@ export function emptyCart(): ShopCart {
 
 /** A stored cart is data from the store: read it defensively. */
 export function isShopCart(value: unknown): value is ShopCart {
-  return typeof value === 'object' && value !== null && typeof (value as ShopCart).lines === 'object' && (value as ShopCart).lines !== null
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as ShopCart).lines === 'object' &&
+    (value as ShopCart).lines !== null
+  )
 }
 
 export class CartError extends Error {
@@ -49,10 +54,17 @@ export function quantityOf(cart: ShopCart, productId: string): number {
 }
 
 /** Adds `qty` of a product as a new line. Throws a CartError for an unknown product or too many. */
-export function addToCart(cart: ShopCart, productId: unknown, qty = 1, lineId = newLineId()): Product {
+export function addToCart(
+  cart: ShopCart,
+  productId: unknown,
+  qty = 1,
+  lineId = newLineId(),
+): Product {
   const product = requireProduct(productId)
-  if (!Number.isInteger(qty) || qty < 1) throw new CartError('Quantity must be a whole number of at least 1')
-  if (quantityOf(cart, product.id) + qty > MAX_QTY) throw new CartError(`At most ${MAX_QTY} of one product fit in a cart`)
+  if (!Number.isInteger(qty) || qty < 1)
+    throw new CartError('Quantity must be a whole number of at least 1')
+  if (quantityOf(cart, product.id) + qty > MAX_QTY)
+    throw new CartError(`At most ${MAX_QTY} of one product fit in a cart`)
   if (Object.keys(cart.lines).length >= MAX_LINES) throw new CartError('Your cart is full')
   cart.lines[lineId] = { productId: product.id, qty }
   return product
@@ -61,7 +73,8 @@ export function addToCart(cart: ShopCart, productId: unknown, qty = 1, lineId = 
 /** Sets a product's quantity (0 removes it), folding its lines into one. */
 export function setQuantity(cart: ShopCart, productId: unknown, qty: number): Product {
   const product = requireProduct(productId)
-  if (!Number.isInteger(qty) || qty < 0 || qty > MAX_QTY) throw new CartError(`Quantity must be a whole number from 0 to ${MAX_QTY}`)
+  if (!Number.isInteger(qty) || qty < 0 || qty > MAX_QTY)
+    throw new CartError(`Quantity must be a whole number from 0 to ${MAX_QTY}`)
   let kept: string | undefined
   for (const [id, line] of Object.entries(cart.lines)) {
     if (line.productId !== product.id) continue

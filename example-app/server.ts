@@ -12,11 +12,14 @@ const DEV_SECRET = 'concord-shop-dev-secret-NOT-FOR-PRODUCTION'
 
 async function main(): Promise<void> {
   const port = Number(process.env['PORT'] || 3000)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${JSON.stringify(process.env['PORT'])}`)
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`PORT must be a port number, got ${JSON.stringify(process.env['PORT'])}`)
 
   let secret = process.env['SESSION_SECRET']
   if (!secret) {
-    console.warn('Warning: SESSION_SECRET is not set; using the built-in development secret. Set SESSION_SECRET for anything but a local demo.')
+    console.warn(
+      'Warning: SESSION_SECRET is not set; using the built-in development secret. Set SESSION_SECRET for anything but a local demo.',
+    )
     secret = DEV_SECRET
   }
 
@@ -24,7 +27,11 @@ async function main(): Promise<void> {
   const app = createApp({ store: opened.store, secret, storeName: opened.kind })
   const server: Server = app.listen(port)
   server.once('error', (err: NodeJS.ErrnoException) => {
-    console.error(err.code === 'EADDRINUSE' ? `Port ${port} is in use; set PORT to another one.` : `Cannot listen on ${port}: ${err.message}`)
+    console.error(
+      err.code === 'EADDRINUSE'
+        ? `Port ${port} is in use; set PORT to another one.`
+        : `Cannot listen on ${port}: ${err.message}`,
+    )
     void opened.close().finally(() => process.exit(1))
   })
   server.once('listening', () => {

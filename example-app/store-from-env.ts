@@ -23,13 +23,20 @@ export interface OpenedStore {
 }
 
 export async function openStoreFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<OpenedStore> {
-  if (env['SESSION_STORE_URL']) return openStoreFromUrl(env['SESSION_STORE_URL'], env['SESSION_HOT_STORE_URL'] || undefined)
-  if (env['SESSION_HOT_STORE_URL']) throw new Error('SESSION_HOT_STORE_URL needs SESSION_STORE_URL, the store it sits over')
+  if (env['SESSION_STORE_URL'])
+    return openStoreFromUrl(env['SESSION_STORE_URL'], env['SESSION_HOT_STORE_URL'] || undefined)
+  if (env['SESSION_HOT_STORE_URL'])
+    throw new Error('SESSION_HOT_STORE_URL needs SESSION_STORE_URL, the store it sits over')
   const kind = (env['SESSION_STORE'] ?? 'memory').trim().toLowerCase() || 'memory'
   switch (kind) {
     case 'memory': {
       const store = new MemoryStore()
-      return { store, kind, detail: 'in this process; sessions end when it stops', close: () => store.close() }
+      return {
+        store,
+        kind,
+        detail: 'in this process; sessions end when it stops',
+        close: () => store.close(),
+      }
     }
     case 'file': {
       const { FileStore } = await import('../stores/file.js')
@@ -40,7 +47,10 @@ export async function openStoreFromEnv(env: NodeJS.ProcessEnv = process.env): Pr
       const { RedisStore } = await import('../stores/redis.js')
       const url = env['REDIS_URL'] || 'redis://127.0.0.1:6379'
       const client = await redisClient(env['REDIS_CLIENT'] || 'ioredis', url)
-      const store = new RedisStore({ client: client.client, prefix: env['REDIS_PREFIX'] || 'shop:sess:' })
+      const store = new RedisStore({
+        client: client.client,
+        prefix: env['REDIS_PREFIX'] || 'shop:sess:',
+      })
       return {
         store,
         kind,
@@ -52,7 +62,9 @@ export async function openStoreFromEnv(env: NodeJS.ProcessEnv = process.env): Pr
       }
     }
     default:
-      throw new Error(`SESSION_STORE must be memory, file or redis; got ${JSON.stringify(env['SESSION_STORE'])}`)
+      throw new Error(
+        `SESSION_STORE must be memory, file or redis; got ${JSON.stringify(env['SESSION_STORE'])}`,
+      )
   }
 }
 
@@ -86,7 +98,15 @@ async function redisClient(name: string, url: string) {
     const { Redis } = await import('ioredis')
     const client = new Redis(url)
     client.on('error', onError).on('ready', onReady)
-    return { name, client, close: () => client.quit().then(() => {}, () => client.disconnect()) }
+    return {
+      name,
+      client,
+      close: () =>
+        client.quit().then(
+          () => {},
+          () => client.disconnect(),
+        ),
+    }
   }
   if (name === 'node-redis') {
     const { createClient } = await import('redis')

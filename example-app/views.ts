@@ -59,12 +59,14 @@ export function layout(page: Page, body: SafeHtml): string {
       ${visitor?.user ? nav('sessions', '/sessions', 'Your sessions') : ''}
     </nav>
     <div class="who">
-      ${!visitor
-        ? ''
-        : visitor.user
-          ? html`<span class="user"><span class="hint">Signed in as </span><strong data-testid="user">${visitor.user}</strong></span>
+      ${
+        !visitor
+          ? ''
+          : visitor.user
+            ? html`<span class="user"><span class="hint">Signed in as </span><strong data-testid="user">${visitor.user}</strong></span>
       <form method="post" action="/logout"><button class="link" type="submit">Sign out</button></form>`
-          : nav('login', '/login', 'Sign in')}
+            : nav('login', '/login', 'Sign in')
+      }
     </div>
   </div>
 </header>
@@ -87,9 +89,11 @@ function sessionPanel(p: SessionPanel): SafeHtml {
     <div><dt>Session id</dt><dd><code data-testid="session-id">${p.idPrefix}…</code> <small>new at every sign-in</small></dd></div>
     <div><dt>Idle expiry</dt><dd data-testid="idle-expiry">${relative(p.idleExpiresAt, p.now)} ${clock(p.idleExpiresAt)}
       <small>${duration(p.idleTimeout)} after your last request</small></dd></div>
-    <div><dt>Absolute expiry</dt><dd data-testid="absolute-expiry">${p.absoluteExpiresAt === null
-      ? 'none'
-      : html`${relative(p.absoluteExpiresAt, p.now)} ${clock(p.absoluteExpiresAt)} <small>${duration(p.absoluteTimeout ?? 0)} after the session began, however active</small>`}</dd></div>
+    <div><dt>Absolute expiry</dt><dd data-testid="absolute-expiry">${
+      p.absoluteExpiresAt === null
+        ? 'none'
+        : html`${relative(p.absoluteExpiresAt, p.now)} ${clock(p.absoluteExpiresAt)} <small>${duration(p.absoluteTimeout ?? 0)} after the session began, however active</small>`
+    }</dd></div>
     <div><dt>Store</dt><dd data-testid="store">${p.storeName}</dd></div>
   </dl>
 </footer>`
@@ -162,11 +166,17 @@ export function cartPage(cart: CartSummary): SafeHtml {
 <p class="actions"><a href="/">Keep shopping</a> <button type="button" disabled title="This is a demo shop">Check out</button></p>`
 }
 
-export function loginPage(options: { error?: string; name?: string; signedOut?: number }): SafeHtml {
+export function loginPage(options: {
+  error?: string
+  name?: string
+  signedOut?: number
+}): SafeHtml {
   return html`<h1>Sign in</h1>
-${options.signedOut !== undefined
+${
+  options.signedOut !== undefined
     ? html`<p class="flash" role="status" data-testid="signed-out">Signed out everywhere: ${options.signedOut} ${options.signedOut === 1 ? 'session' : 'sessions'} ended.</p>`
-    : ''}
+    : ''
+}
 <form method="post" action="/login" class="login">
   <p class="note">This is a demo: there are no passwords. Any name signs you in, and the cart you
   filled as a guest comes with you (the session gets a new id, its data is kept).</p>

@@ -220,7 +220,10 @@ function applyOp(root: unknown, op: PathOp): unknown {
   }
   const [key, ...rest] = op.path
   const parent = root as Record<string, unknown>
-  const child = applyOp(Object.hasOwn(parent, key!) ? parent[key!] : undefined, { ...op, path: rest })
+  const child = applyOp(Object.hasOwn(parent, key!) ? parent[key!] : undefined, {
+    ...op,
+    path: rest,
+  })
   if (child === undefined) delete parent[key!]
   else defineKey(parent, key!, child)
   return parent
@@ -235,11 +238,18 @@ function applyOp(root: unknown, op: PathOp): unknown {
  * replayKey('{"a":1}', '{"a":1,"b":2}', '{"a":1,"c":3}') // '{"a":1,"c":3,"b":2}'
  * ```
  */
-export function replayKey(loaded: string | undefined, mine: string, theirs: string | undefined): string {
+export function replayKey(
+  loaded: string | undefined,
+  mine: string,
+  theirs: string | undefined,
+): string {
   // Deleted there, or untouched there: this request's text stands as it is.
   if (theirs === undefined || theirs === loaded) return mine
   // Created here (and, concurrently, there too): merged as a creation, not a replacement.
-  const ops = loaded === undefined ? diffCreated(JSON.parse(mine)) : diffValue(JSON.parse(loaded), JSON.parse(mine))
+  const ops =
+    loaded === undefined
+      ? diffCreated(JSON.parse(mine))
+      : diffValue(JSON.parse(loaded), JSON.parse(mine))
   const merged = applyOps(JSON.parse(theirs), ops)
   return merged === undefined ? mine : JSON.stringify(merged)
 }
@@ -269,7 +279,11 @@ export class ReplayOnto {
   }
 
   /** One request's changes: `set` and `unset` made against `loaded`. */
-  apply(loaded: Readonly<Record<string, string>>, set: Readonly<Record<string, string>>, unset: readonly string[]): void {
+  apply(
+    loaded: Readonly<Record<string, string>>,
+    set: Readonly<Record<string, string>>,
+    unset: readonly string[],
+  ): void {
     const texts = this.#texts
     for (const key of Object.keys(set)) {
       const mine = set[key]!
@@ -281,7 +295,10 @@ export class ReplayOnto {
         defineKey(texts, key, mine)
         continue
       }
-      const ops = before === undefined ? diffCreated(JSON.parse(mine)) : diffValue(this.#parsedLoaded(before), JSON.parse(mine))
+      const ops =
+        before === undefined
+          ? diffCreated(JSON.parse(mine))
+          : diffValue(this.#parsedLoaded(before), JSON.parse(mine))
       const merged = applyOps(live ? this.#live.get(key) : JSON.parse(theirs!), ops)
       if (merged === undefined) {
         this.#live.delete(key)
@@ -311,7 +328,13 @@ export class ReplayOnto {
 
 /** Copies a value to an object without invoking setters, so "__proto__" stays an own key. */
 export function defineKey(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true })
+  if (key === '__proto__')
+    Object.defineProperty(target, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    })
   else target[key] = value
 }
 

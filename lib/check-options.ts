@@ -25,7 +25,9 @@ export function rejectUnknownKeys(
     if (known.includes(key)) continue
     if ((options as Record<string, unknown>)[key] === undefined) continue // spread-in leftovers set nothing
     const hint = Object.hasOwn(hints, key) ? `: ${hints[key]}` : suggestion(key, known)
-    throw new TypeError(`${where}: unknown option "${key}"${hint}. Known options: ${known.join(', ')}`)
+    throw new TypeError(
+      `${where}: unknown option "${key}"${hint}. Known options: ${known.join(', ')}`,
+    )
   }
 }
 
@@ -50,7 +52,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const current = [i]
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      )
     }
     previous = current
   }

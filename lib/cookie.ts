@@ -29,7 +29,16 @@ export interface ResolvedCookie {
   priority?: 'low' | 'medium' | 'high' | undefined
 }
 
-const COOKIE_ATTRIBUTES = ['maxAge', 'domain', 'path', 'httpOnly', 'secure', 'sameSite', 'partitioned', 'priority'] as const
+const COOKIE_ATTRIBUTES = [
+  'maxAge',
+  'domain',
+  'path',
+  'httpOnly',
+  'secure',
+  'sameSite',
+  'partitioned',
+  'priority',
+] as const
 
 /** A signing secret: a string, or bytes (e.g. `crypto.randomBytes(32)`). */
 export type Secret = string | Buffer
@@ -58,7 +67,8 @@ export function readCookieValues(header: string | undefined, name: string): stri
     if (eq !== -1 && eq < end && header.slice(start, eq).trim() === name) {
       let value = header.slice(eq + 1, end).trim()
       if (value.length <= MAX_VALUE_LENGTH) {
-        if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1)
+        if (value.startsWith('"') && value.endsWith('"') && value.length >= 2)
+          value = value.slice(1, -1)
         values.push(decode(value))
       }
     }
@@ -145,12 +155,17 @@ export function readSessionCookie(
     if (end === -1) end = header.length
     let value = header.slice(at + name.length + 1, end).trim()
     if (value.length > MAX_VALUE_LENGTH) return null
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"'))
+      value = value.slice(1, -1)
     value = decode(value)
-    return cache ? cache.verify(value, secrets, isValidId) : verifySessionId(value, secrets, isValidId)
+    return cache
+      ? cache.verify(value, secrets, isValidId)
+      : verifySessionId(value, secrets, isValidId)
   }
   for (const value of readCookieValues(header, name)) {
-    const verified = cache ? cache.verify(value, secrets, isValidId) : verifySessionId(value, secrets, isValidId)
+    const verified = cache
+      ? cache.verify(value, secrets, isValidId)
+      : verifySessionId(value, secrets, isValidId)
     if (verified) return verified
   }
   return null
@@ -183,12 +198,22 @@ export class VerifiedIdCache {
   readonly #entries = new Map<string, VerifiedId>()
 
   constructor(readonly max = 10_000) {
-    if (!Number.isInteger(max) || max < 1) throw new TypeError(`VerifiedIdCache: max must be a positive integer, got ${String(max)}`)
+    if (!Number.isInteger(max) || max < 1)
+      throw new TypeError(`VerifiedIdCache: max must be a positive integer, got ${String(max)}`)
   }
 
-  verify(value: string, secrets: readonly Secret[], isValidId: (id: unknown) => id is string = isValidSessionId): VerifiedId | null {
+  verify(
+    value: string,
+    secrets: readonly Secret[],
+    isValidId: (id: unknown) => id is string = isValidSessionId,
+  ): VerifiedId | null {
     if (secrets !== this.#secrets || isValidId !== this.#isValidId) {
-      if (this.#secrets === null || !sameList(secrets, this.#secrets) || isValidId !== this.#isValidId) this.#entries.clear()
+      if (
+        this.#secrets === null ||
+        !sameList(secrets, this.#secrets) ||
+        isValidId !== this.#isValidId
+      )
+        this.#entries.clear()
       this.#secrets = secrets
       this.#isValidId = isValidId
     }
@@ -196,7 +221,8 @@ export class VerifiedIdCache {
     if (hit !== undefined) return hit
     const verified = verifySessionId(value, secrets, isValidId)
     if (verified) {
-      if (this.#entries.size >= this.max) this.#entries.delete(this.#entries.keys().next().value as string)
+      if (this.#entries.size >= this.max)
+        this.#entries.delete(this.#entries.keys().next().value as string)
       this.#entries.set(value, verified)
     }
     return verified
@@ -223,7 +249,12 @@ function sameList(a: readonly Secret[], b: readonly Secret[]): boolean {
  * // 'sid=s%3Aabc.mac; Path=/; HttpOnly; Secure; SameSite=Lax'
  * ```
  */
-export function serializeCookie(name: string, value: string, cookie: ResolvedCookie, now = Date.now()): string {
+export function serializeCookie(
+  name: string,
+  value: string,
+  cookie: ResolvedCookie,
+  now = Date.now(),
+): string {
   // Written out here rather than through the cookie package: its serializer copies the options
   // into a new object on every call, which took a slow path. Same attribute order and checks.
   // The name is checked at setup; a per-session domain or path is checked here, so a value set
@@ -233,15 +264,18 @@ export function serializeCookie(name: string, value: string, cookie: ResolvedCoo
   // Rounded: the few ms between setting the expiry and writing the header must not cost a second.
   if (expires) str += '; Max-Age=' + Math.max(0, Math.round((expires.getTime() - now) / 1000))
   if (cookie.domain) {
-    if (!DOMAIN.test(cookie.domain)) throw new TypeError(`option domain is invalid: ${cookie.domain}`)
+    if (!DOMAIN.test(cookie.domain))
+      throw new TypeError(`option domain is invalid: ${cookie.domain}`)
     str += '; Domain=' + cookie.domain
   }
   if (cookie.path) {
-    if (cookie.path !== '/' && !PATH.test(cookie.path)) throw new TypeError(`option path is invalid: ${cookie.path}`)
+    if (cookie.path !== '/' && !PATH.test(cookie.path))
+      throw new TypeError(`option path is invalid: ${cookie.path}`)
     str += '; Path=' + cookie.path
   }
   if (expires) {
-    if (!Number.isFinite(expires.getTime())) throw new TypeError(`option expires is invalid: ${String(expires)}`)
+    if (!Number.isFinite(expires.getTime()))
+      throw new TypeError(`option expires is invalid: ${String(expires)}`)
     str += '; Expires=' + expires.toUTCString()
   }
   if (cookie.httpOnly) str += '; HttpOnly'
@@ -249,17 +283,26 @@ export function serializeCookie(name: string, value: string, cookie: ResolvedCoo
   if (cookie.partitioned) str += '; Partitioned'
   if (cookie.priority) {
     const priority = String(cookie.priority).toLowerCase()
-    str += priority === 'low' ? '; Priority=Low'
-      : priority === 'medium' ? '; Priority=Medium'
-        : priority === 'high' ? '; Priority=High'
-          : invalid('priority', cookie.priority)
+    str +=
+      priority === 'low'
+        ? '; Priority=Low'
+        : priority === 'medium'
+          ? '; Priority=Medium'
+          : priority === 'high'
+            ? '; Priority=High'
+            : invalid('priority', cookie.priority)
   }
   if (cookie.sameSite) {
-    const sameSite = typeof cookie.sameSite === 'string' ? cookie.sameSite.toLowerCase() : cookie.sameSite
-    str += sameSite === true || sameSite === 'strict' ? '; SameSite=Strict'
-      : sameSite === 'lax' ? '; SameSite=Lax'
-        : sameSite === 'none' ? '; SameSite=None'
-          : invalid('sameSite', cookie.sameSite)
+    const sameSite =
+      typeof cookie.sameSite === 'string' ? cookie.sameSite.toLowerCase() : cookie.sameSite
+    str +=
+      sameSite === true || sameSite === 'strict'
+        ? '; SameSite=Strict'
+        : sameSite === 'lax'
+          ? '; SameSite=Lax'
+          : sameSite === 'none'
+            ? '; SameSite=None'
+            : invalid('sameSite', cookie.sameSite)
   }
   return str
 }
@@ -295,7 +338,11 @@ export function clearCookie(name: string, cookie: Omit<ResolvedCookie, 'expires'
  * validateCookieAttributes('__Host-sid', { domain: 'example.com' })   // throws TypeError
  * ```
  */
-export function validateCookieAttributes(name: string, cookie: CookieAttributes, browserRules = true): void {
+export function validateCookieAttributes(
+  name: string,
+  cookie: CookieAttributes,
+  browserRules = true,
+): void {
   const fail = (message: string): never => {
     throw new TypeError(`session cookie "${name}": ${message}`)
   }
@@ -305,29 +352,46 @@ export function validateCookieAttributes(name: string, cookie: CookieAttributes,
     fail('cookie.expires is one fixed date for every session; set cookie.maxAge (ms) instead')
   }
   rejectUnknownKeys(`session cookie "${name}"`, cookie, COOKIE_ATTRIBUTES)
-  if (maxAge !== undefined && maxAge !== null && !(typeof maxAge === 'number' && Number.isFinite(maxAge) && maxAge >= 0)) {
+  if (
+    maxAge !== undefined &&
+    maxAge !== null &&
+    !(typeof maxAge === 'number' && Number.isFinite(maxAge) && maxAge >= 0)
+  ) {
     fail(`cookie.maxAge must be a number of milliseconds >= 0 or null, got ${String(maxAge)}`)
   }
   if (domain !== undefined && (typeof domain !== 'string' || !/^\.?[a-z0-9.-]+$/i.test(domain))) {
     fail(`cookie.domain must be a host name such as "example.com", got ${JSON.stringify(domain)}`)
   }
-  if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/') || /[;\s]/.test(path))) {
+  if (
+    path !== undefined &&
+    (typeof path !== 'string' || !path.startsWith('/') || /[;\s]/.test(path))
+  ) {
     fail(`cookie.path must start with "/" and hold no ";" or spaces, got ${JSON.stringify(path)}`)
   }
-  if (httpOnly !== undefined && typeof httpOnly !== 'boolean') fail('cookie.httpOnly must be true or false')
-  if (secure !== undefined && typeof secure !== 'boolean' && secure !== 'auto') fail('cookie.secure must be true, false or "auto"')
-  if (sameSite !== undefined && ![true, false, 'lax', 'strict', 'none'].includes(sameSite as never)) {
+  if (httpOnly !== undefined && typeof httpOnly !== 'boolean')
+    fail('cookie.httpOnly must be true or false')
+  if (secure !== undefined && typeof secure !== 'boolean' && secure !== 'auto')
+    fail('cookie.secure must be true, false or "auto"')
+  if (
+    sameSite !== undefined &&
+    ![true, false, 'lax', 'strict', 'none'].includes(sameSite as never)
+  ) {
     fail('cookie.sameSite must be "lax", "strict", "none", true or false')
   }
-  if (partitioned !== undefined && typeof partitioned !== 'boolean') fail('cookie.partitioned must be true or false')
-  if (priority !== undefined && !['low', 'medium', 'high'].includes(priority)) fail('cookie.priority must be "low", "medium" or "high"')
+  if (partitioned !== undefined && typeof partitioned !== 'boolean')
+    fail('cookie.partitioned must be true or false')
+  if (priority !== undefined && !['low', 'medium', 'high'].includes(priority))
+    fail('cookie.priority must be "low", "medium" or "high"')
 
   // Browsers reject SameSite=None and Partitioned cookies that are not Secure. (express-session
   // sends them anyway, and so does its drop-in: `browserRules` false.)
-  if (browserRules && sameSite === 'none' && secure === false) fail('sameSite "none" needs secure: true (or "auto" behind HTTPS)')
-  if (browserRules && partitioned && secure === false) fail('partitioned cookies need secure: true (or "auto" behind HTTPS)')
+  if (browserRules && sameSite === 'none' && secure === false)
+    fail('sameSite "none" needs secure: true (or "auto" behind HTTPS)')
+  if (browserRules && partitioned && secure === false)
+    fail('partitioned cookies need secure: true (or "auto" behind HTTPS)')
 
-  if (name.startsWith('__Secure-') && secure !== true) fail('a "__Secure-" cookie needs cookie.secure: true')
+  if (name.startsWith('__Secure-') && secure !== true)
+    fail('a "__Secure-" cookie needs cookie.secure: true')
   if (name.startsWith('__Host-')) {
     if (secure !== true) fail('a "__Host-" cookie needs cookie.secure: true')
     if (domain !== undefined) fail('a "__Host-" cookie must not set cookie.domain')

@@ -31,18 +31,39 @@ import { MemoryStore } from '../stores/memory.js'
  */
 export function session(store: Store, options?: SessionOptions): SessionMiddleware
 export function session(options?: SessionOptions): SessionMiddleware
-export function session(storeOrOptions?: Store | SessionOptions, options?: SessionOptions): SessionMiddleware {
-  return createSessionMiddleware({ ...SAFE_DEFAULTS, store: () => new MemoryStore() }, storeOrOptions, options)
+export function session(
+  storeOrOptions?: Store | SessionOptions,
+  options?: SessionOptions,
+): SessionMiddleware {
+  return createSessionMiddleware(
+    { ...SAFE_DEFAULTS, store: () => new MemoryStore() },
+    storeOrOptions,
+    options,
+  )
 }
 
 export default session
 
 export { MemoryStore, type MemoryStoreOptions } from '../stores/memory.js'
-export { Session, Cookie, sessionInfo, type SessionData, type SessionInfo, type Callback } from './session.js'
+export {
+  Session,
+  Cookie,
+  sessionInfo,
+  type SessionData,
+  type SessionInfo,
+  type Callback,
+} from './session.js'
 export { SessionDataError } from './changes.js'
 export {
-  StoreError, isValidSessionId, touchedExpiry,
-  type Store, type SessionRecord, type SessionChange, type SaveResult, type LoadOptions, type CookieOverrides,
+  StoreError,
+  isValidSessionId,
+  touchedExpiry,
+  type Store,
+  type SessionRecord,
+  type SessionChange,
+  type SaveResult,
+  type LoadOptions,
+  type CookieOverrides,
 } from './store.js'
 export type { SessionOptions } from './options.js'
 export type { SessionMiddleware } from './middleware.js'

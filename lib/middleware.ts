@@ -5,14 +5,38 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
 import {
-  clearCookie, readSessionCookie, serializeCookie, signSessionId, VerifiedIdCache, verifySessionId, type CookieAttributes, type Secret, type VerifiedId,
+  clearCookie,
+  readSessionCookie,
+  serializeCookie,
+  signSessionId,
+  VerifiedIdCache,
+  verifySessionId,
+  type CookieAttributes,
+  type Secret,
+  type VerifiedId,
 } from './cookie.js'
 import { BatchQueue } from './keyed-queue.js'
-import { resolveOptions, type Defaults, type ResolvedOptions, type SessionOptions } from './options.js'
+import {
+  resolveOptions,
+  type Defaults,
+  type ResolvedOptions,
+  type SessionOptions,
+} from './options.js'
 import { RecentSaves } from './recent-saves.js'
 import {
-  commitSaves, commitSession, cookieChangedOf, createSession, endSession, resolvedCookieOf, restoreSession, Session, sessionEnded, viewOf, wouldSave,
-  type PendingSave, type SessionHost,
+  commitSaves,
+  commitSession,
+  cookieChangedOf,
+  createSession,
+  endSession,
+  resolvedCookieOf,
+  restoreSession,
+  Session,
+  sessionEnded,
+  viewOf,
+  wouldSave,
+  type PendingSave,
+  type SessionHost,
 } from './session.js'
 import { StoreGuard } from './store-guard.js'
 import type { Store } from './store.js'
@@ -69,21 +93,37 @@ interface Shared {
   readonly verified: VerifiedIdCache
 }
 
-async function startSession(req: SessionRequest, res: ServerResponse, next: Next, shared: Shared): Promise<void> {
+async function startSession(
+  req: SessionRequest,
+  res: ServerResponse,
+  next: Next,
+  shared: Shared,
+): Promise<void> {
   const { options } = shared
   const cookieDefaults = options.cookie(req)
   if (!pathname(req).startsWith(cookieDefaults.path ?? '/')) return next()
 
-  const secrets = options.secrets ?? (typeof req.secret === 'string' && req.secret ? [req.secret] : null)
+  const secrets =
+    options.secrets ?? (typeof req.secret === 'string' && req.secret ? [req.secret] : null)
   if (!secrets) {
-    return next(new TypeError('session(): a secret is required. Pass options.secret, or use cookie-parser with a secret before session()'))
+    return next(
+      new TypeError(
+        'session(): a secret is required. Pass options.secret, or use cookie-parser with a secret before session()',
+      ),
+    )
   }
 
   const host = new RequestHost(req, shared, cookieDefaults)
 
   // The cache is for the configured secrets only: cookie-parser's req.secret may differ per request.
-  const incoming = readSessionCookie(req.headers.cookie, options.name, secrets, options.isValidId, secrets === options.secrets ? shared.verified : undefined) ??
-    fromCookieParser(req, options, secrets)
+  const incoming =
+    readSessionCookie(
+      req.headers.cookie,
+      options.name,
+      secrets,
+      options.isValidId,
+      secrets === options.secrets ? shared.verified : undefined,
+    ) ?? fromCookieParser(req, options, secrets)
   if (!incoming && debug.enabled && req.headers.cookie?.includes(`${options.name}=`)) {
     debug('cookie %s is unsigned, tampered or malformed: starting a fresh session', options.name)
   }
@@ -91,11 +131,22 @@ async function startSession(req: SessionRequest, res: ServerResponse, next: Next
   let session: Session
   try {
     const record = incoming
-      ? await shared.guard.call(() => options.store.load(incoming.id, { touchAt: now, absoluteTimeout: options.absoluteTimeout }), 'load', incoming.id)
+      ? await shared.guard.call(
+          () =>
+            options.store.load(incoming.id, {
+              touchAt: now,
+              absoluteTimeout: options.absoluteTimeout,
+            }),
+          'load',
+          incoming.id,
+        )
       : null
     // An unknown id gets a fresh one, never the client's: https://owasp.org/www-community/attacks/Session_fixation
-    if (incoming && !record) debug('session %s is unknown or expired: starting a fresh one', incoming.id)
-    session = record ? restoreSession(host, incoming!.id, record, now) : createSession(host, await generateId(options, req), now)
+    if (incoming && !record)
+      debug('session %s is unknown or expired: starting a fresh one', incoming.id)
+    session = record
+      ? restoreSession(host, incoming!.id, record, now)
+      : createSession(host, await generateId(options, req), now)
   } catch (err) {
     return next(err)
   }
@@ -156,7 +207,14 @@ class RequestHost implements SessionHost {
  * sets the cookie as the headers go out. `res.end`'s arguments are passed through untouched,
  * so no bytes, encodings or callbacks are lost (express-session #87 #477 #766).
  */
-function hookResponse(req: SessionRequest, res: ServerResponse, next: Next, host: RequestHost, incoming: VerifiedId | null, first: Session): void {
+function hookResponse(
+  req: SessionRequest,
+  res: ServerResponse,
+  next: Next,
+  host: RequestHost,
+  incoming: VerifiedId | null,
+  first: Session,
+): void {
   const { options } = host
   const originalEnd = res.end
   const originalWriteHead = res.writeHead
@@ -173,7 +231,9 @@ function hookResponse(req: SessionRequest, res: ServerResponse, next: Next, host
 
   res.end = function endAfterSave(this: ServerResponse, ...args: unknown[]) {
     if (deferred) {
-      void deferred.then((ended) => ended && (originalEnd as (...a: unknown[]) => ServerResponse).apply(res, args))
+      void deferred.then(
+        (ended) => ended && (originalEnd as (...a: unknown[]) => ServerResponse).apply(res, args),
+      )
       return this
     }
     if (ending) return (originalEnd as (...a: unknown[]) => ServerResponse).apply(this, args)
@@ -189,14 +249,17 @@ function hookResponse(req: SessionRequest, res: ServerResponse, next: Next, host
       res.end = originalEnd
       return (originalEnd as (...a: unknown[]) => ServerResponse).apply(this, args)
     }
-    deferred = pending.then(() => {
-      res.end = originalEnd
-      ;(originalEnd as (...a: unknown[]) => ServerResponse).apply(res, args)
-      return true
-    }, (err: unknown) => {
-      fail(err)
-      return false // the error handler answers: the app's later end() calls are dropped
-    })
+    deferred = pending.then(
+      () => {
+        res.end = originalEnd
+        ;(originalEnd as (...a: unknown[]) => ServerResponse).apply(res, args)
+        return true
+      },
+      (err: unknown) => {
+        fail(err)
+        return false // the error handler answers: the app's later end() calls are dropped
+      },
+    )
     return this
   } as typeof res.end
 
@@ -209,7 +272,11 @@ function hookResponse(req: SessionRequest, res: ServerResponse, next: Next, host
 }
 
 /** The end-of-request save, or undefined when there is nothing to write. */
-function finishSession(req: SessionRequest, options: ResolvedOptions, first: Session): Promise<void> | undefined {
+function finishSession(
+  req: SessionRequest,
+  options: ResolvedOptions,
+  first: Session,
+): Promise<void> | undefined {
   const current = req.session
   if (current instanceof Session) return commitSession(current)
   // req.session was set to null, deleted or replaced by the app, not by destroy().
@@ -217,7 +284,13 @@ function finishSession(req: SessionRequest, options: ResolvedOptions, first: Ses
   return undefined
 }
 
-function setCookieHeader(req: SessionRequest, res: ServerResponse, host: RequestHost, incoming: VerifiedId | null, first: Session): void {
+function setCookieHeader(
+  req: SessionRequest,
+  res: ServerResponse,
+  host: RequestHost,
+  incoming: VerifiedId | null,
+  first: Session,
+): void {
   const { options } = host
   if (res.statusCode >= 500) return // nothing was saved
   // Anything but a Session here (null, deleted, or a plain object the app assigned) counts as unset.
@@ -240,9 +313,13 @@ function setCookieHeader(req: SessionRequest, res: ServerResponse, host: Request
   try {
     send = isNew
       ? status.version !== null || wouldSave(current)
-      : options.rolling || incoming!.rotated ||
+      : options.rolling ||
+        incoming!.rotated ||
         // A cookie made a browser-session one must reach the browser too, or its old Expires stays.
-        (status.changedThisRequest && (cookieChangedOf(current) || current.cookie.expires !== null || options.absoluteTimeout !== undefined))
+        (status.changedThisRequest &&
+          (cookieChangedOf(current) ||
+            current.cookie.expires !== null ||
+            options.absoluteTimeout !== undefined))
   } catch {
     return // data that cannot be saved: the save at the end reports it
   }
@@ -253,28 +330,39 @@ function setCookieHeader(req: SessionRequest, res: ServerResponse, host: Request
     return
   }
   // Same id under the first secret: the value the browser sent is already the right one.
-  const value = incoming?.signed !== undefined && incoming.id === status.id && !incoming.rotated
-    ? incoming.signed
-    : signSessionId(status.id, options.secrets?.[0] ?? req.secret!)
+  const value =
+    incoming?.signed !== undefined && incoming.id === status.id && !incoming.rotated
+      ? incoming.signed
+      : signSessionId(status.id, options.secrets?.[0] ?? req.secret!)
   appendSetCookie(res, serializeCookie(options.name, value, cookie))
 }
 
 function appendSetCookie(res: ServerResponse, value: string): void {
   const previous = res.getHeader('Set-Cookie')
   if (previous === undefined) res.setHeader('Set-Cookie', value)
-  else res.setHeader('Set-Cookie', [...(Array.isArray(previous) ? previous : [String(previous)]), value])
+  else
+    res.setHeader('Set-Cookie', [
+      ...(Array.isArray(previous) ? previous : [String(previous)]),
+      value,
+    ])
 }
 
 async function generateId(options: ResolvedOptions, req: IncomingMessage): Promise<string> {
   const id = await options.genid(req)
   if (!options.isValidId(id)) {
-    throw new TypeError(`session(): genid returned ${JSON.stringify(id)}; an id must be 1-256 characters of A-Z a-z 0-9 _ - + = .`)
+    throw new TypeError(
+      `session(): genid returned ${JSON.stringify(id)}; an id must be 1-256 characters of A-Z a-z 0-9 _ - + = .`,
+    )
   }
   return id
 }
 
 /** cookie-parser may have parsed and unsigned the cookie already. */
-function fromCookieParser(req: SessionRequest, options: ResolvedOptions, secrets: readonly Secret[]): VerifiedId | null {
+function fromCookieParser(
+  req: SessionRequest,
+  options: ResolvedOptions,
+  secrets: readonly Secret[],
+): VerifiedId | null {
   const value = req.signedCookies?.[options.name]
   if (typeof value === 'string' && options.isValidId(value)) return { id: value, rotated: false }
   const raw = (req as { cookies?: Record<string, unknown> }).cookies?.[options.name]
@@ -293,7 +381,9 @@ function isSecure(req: SessionRequest, proxy: boolean | undefined): boolean {
   if (proxy === false) return false
   if (proxy !== true) return req.secure === true
   const header = req.headers['x-forwarded-proto']
-  const proto = ((Array.isArray(header) ? header[0] : header) ?? '').split(',')[0]!.trim().toLowerCase()
+  const proto = ((Array.isArray(header) ? header[0] : header) ?? '')
+    .split(',')[0]!
+    .trim()
+    .toLowerCase()
   return proto === 'https'
 }
-

@@ -92,7 +92,13 @@ export interface Defaults {
 
 /** Safe defaults, where express-session's are not: see the README's "What differs". */
 export const SAFE_DEFAULTS: Omit<Defaults, 'store'> = Object.freeze({
-  cookie: Object.freeze({ path: '/', httpOnly: true, secure: 'auto', sameSite: 'lax', maxAge: null } as const),
+  cookie: Object.freeze({
+    path: '/',
+    httpOnly: true,
+    secure: 'auto',
+    sameSite: 'lax',
+    maxAge: null,
+  } as const),
   resave: false,
   saveUninitialized: false,
   rejectUnknownOptions: true,
@@ -100,8 +106,20 @@ export const SAFE_DEFAULTS: Omit<Defaults, 'store'> = Object.freeze({
 
 const DAY = 86_400_000
 const KNOWN = [
-  'store', 'secret', 'name', 'cookie', 'genid', 'proxy', 'resave', 'rolling',
-  'saveUninitialized', 'unset', 'absoluteTimeout', 'idleTimeout', 'maxSize', 'saveTimeout',
+  'store',
+  'secret',
+  'name',
+  'cookie',
+  'genid',
+  'proxy',
+  'resave',
+  'rolling',
+  'saveUninitialized',
+  'unset',
+  'absoluteTimeout',
+  'idleTimeout',
+  'maxSize',
+  'saveTimeout',
 ] as const
 // A cookie name is an RFC 7230 token: https://datatracker.ietf.org/doc/html/rfc6265#section-4.1.1
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -122,10 +140,16 @@ export function resolveOptions(
   checkFirstArgument(storeOrOptions, maybeOptions)
   const [store, options] = isStore(storeOrOptions)
     ? [storeOrOptions, maybeOptions ?? {}]
-    : [(storeOrOptions as SessionOptions | undefined)?.store, (storeOrOptions as SessionOptions | undefined) ?? {}]
-  if (typeof options !== 'object' || options === null) throw new TypeError('session(): options must be an object')
+    : [
+        (storeOrOptions as SessionOptions | undefined)?.store,
+        (storeOrOptions as SessionOptions | undefined) ?? {},
+      ]
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('session(): options must be an object')
   if (isStore(storeOrOptions) && options.store !== undefined && options.store !== storeOrOptions) {
-    throw new TypeError('session(store, options): pass the store once, either first or as options.store')
+    throw new TypeError(
+      'session(store, options): pass the store once, either first or as options.store',
+    )
   }
   if (defaults.rejectUnknownOptions) rejectUnknownKeys('session()', options, KNOWN)
   if (store !== undefined && !isStore(store)) {
@@ -137,19 +161,27 @@ export function resolveOptions(
 
   const name = options.name ?? 'connect.sid'
   if (typeof name !== 'string' || !COOKIE_NAME.test(name)) {
-    throw new TypeError(`session(): name must be a cookie name token such as "sid", got ${JSON.stringify(name)}`)
+    throw new TypeError(
+      `session(): name must be a cookie name token such as "sid", got ${JSON.stringify(name)}`,
+    )
   }
 
   return {
     store: store ?? defaults.store(),
     secrets: resolveSecrets(options.secret),
     name,
-    cookie: resolveCookie(name, defaults.cookie, options.cookie, defaults.browserCookieRules ?? true),
+    cookie: resolveCookie(
+      name,
+      defaults.cookie,
+      options.cookie,
+      defaults.browserCookieRules ?? true,
+    ),
     genid: optionalFunction('genid', options.genid) ?? (() => randomUUID()),
     proxy: optionalBoolean('proxy', options.proxy),
     resave: optionalBoolean('resave', options.resave) ?? defaults.resave,
     rolling: optionalBoolean('rolling', options.rolling) ?? false,
-    saveUninitialized: optionalBoolean('saveUninitialized', options.saveUninitialized) ?? defaults.saveUninitialized,
+    saveUninitialized:
+      optionalBoolean('saveUninitialized', options.saveUninitialized) ?? defaults.saveUninitialized,
     unset: resolveUnset(options.unset),
     absoluteTimeout: optionalDuration('absoluteTimeout', options.absoluteTimeout),
     idleTimeout: optionalDuration('idleTimeout', options.idleTimeout) ?? DAY,
@@ -180,7 +212,14 @@ function checkFirstArgument(first: unknown, second: unknown): void {
     )
   }
   if (second !== undefined) {
-    const got = first === null ? 'null' : first === undefined ? 'undefined' : Array.isArray(first) ? 'an array' : `a ${typeof first}`
+    const got =
+      first === null
+        ? 'null'
+        : first === undefined
+          ? 'undefined'
+          : Array.isArray(first)
+            ? 'an array'
+            : `a ${typeof first}`
     throw new TypeError(
       `session(store, options): the first argument must be a Store (load/save/touch/destroy), got ${got}. ` +
         'Pass the store first, as in session(new MemoryStore(), options), or only the options: session(options)',
@@ -190,24 +229,36 @@ function checkFirstArgument(first: unknown, second: unknown): void {
 
 function looksLikeLegacyStore(value: unknown): boolean {
   const v = value as Record<string, unknown> | null
-  return typeof v === 'object' && v !== null &&
-    typeof v.get === 'function' && typeof v.set === 'function' && typeof v.destroy === 'function'
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.get === 'function' &&
+    typeof v.set === 'function' &&
+    typeof v.destroy === 'function'
+  )
 }
 
 /** ioredis (Redis, Cluster) and node-redis clients: they send commands, and have no load/save. */
 function looksLikeRedisClient(value: unknown): boolean {
   const v = value as Record<string, unknown> | null
-  return typeof v === 'object' && v !== null &&
+  return (
+    typeof v === 'object' &&
+    v !== null &&
     (typeof v.sendCommand === 'function' || typeof v.sendCommandAsync === 'function') &&
-    typeof v.get === 'function' && typeof v.set === 'function'
+    typeof v.get === 'function' &&
+    typeof v.set === 'function'
+  )
 }
 
 export function isStore(value: unknown): value is Store {
   const store = value as Store | null
   return (
-    typeof store === 'object' && store !== null &&
-    typeof store.load === 'function' && typeof store.save === 'function' &&
-    typeof store.touch === 'function' && typeof store.destroy === 'function'
+    typeof store === 'object' &&
+    store !== null &&
+    typeof store.load === 'function' &&
+    typeof store.save === 'function' &&
+    typeof store.touch === 'function' &&
+    typeof store.destroy === 'function'
   )
 }
 
@@ -237,7 +288,9 @@ function resolveCookie(
     }
   }
   if (cookie !== undefined && (typeof cookie !== 'object' || cookie === null)) {
-    throw new TypeError('session(): cookie must be an object of attributes or a function of the request that returns one')
+    throw new TypeError(
+      'session(): cookie must be an object of attributes or a function of the request that returns one',
+    )
   }
   const attributes = Object.freeze({ ...base, ...(cookie ?? {}) })
   validateCookieAttributes(name, attributes, browserRules)
@@ -258,7 +311,9 @@ function optionalBoolean(name: string, value: unknown): boolean | undefined {
 function optionalDuration(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined
   if (typeof value === 'number' && Number.isFinite(value) && value > 0) return value
-  throw new TypeError(`session(): ${name} must be a positive number (ms or characters), got ${JSON.stringify(value)}`)
+  throw new TypeError(
+    `session(): ${name} must be a positive number (ms or characters), got ${JSON.stringify(value)}`,
+  )
 }
 
 function optionalFunction<T>(name: string, value: T | undefined): T | undefined {

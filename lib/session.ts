@@ -98,12 +98,18 @@ export class Cookie {
    * @internal Built by the middleware from the request's defaults and the stored overrides;
    * `request.secure` resolves `secure: 'auto'`, and is read only when asked for.
    */
-  constructor(defaults: CookieAttributes, overrides: CookieOverrides = NO_OVERRIDES, now = Date.now(), request?: { readonly secure: boolean }) {
+  constructor(
+    defaults: CookieAttributes,
+    overrides: CookieOverrides = NO_OVERRIDES,
+    now = Date.now(),
+    request?: { readonly secure: boolean },
+  ) {
     this.#request = request
     this.#overrides = overrides
     const o = overrides
     // `in`, not `??`: an override set to undefined (domain = undefined) still wins over the default.
-    this.#originalMaxAge = 'originalMaxAge' in o ? o.originalMaxAge ?? null : defaults.maxAge ?? null
+    this.#originalMaxAge =
+      'originalMaxAge' in o ? (o.originalMaxAge ?? null) : (defaults.maxAge ?? null)
     this.#expiresAt = this.#originalMaxAge === null ? null : now + this.#originalMaxAge
     this.#domain = 'domain' in o ? o.domain : defaults.domain
     this.#path = ('path' in o ? o.path : defaults.path) ?? '/'
@@ -128,7 +134,12 @@ export class Cookie {
   }
   /** Also takes express-session's other spellings: `false` for none, or a Date to expire at. */
   set maxAge(value: number | null | false | Date) {
-    const ms = value === false ? null : value instanceof Date ? Math.max(0, value.getTime() - Date.now()) : value
+    const ms =
+      value === false
+        ? null
+        : value instanceof Date
+          ? Math.max(0, value.getTime() - Date.now())
+          : value
     if (ms !== null && !(typeof ms === 'number' && Number.isFinite(ms) && ms >= 0)) {
       throw new TypeError(`cookie.maxAge must be a number of ms >= 0 or null, got ${String(value)}`)
     }
@@ -141,7 +152,8 @@ export class Cookie {
 
   get expires(): Date | null {
     if (this.#expiresAt === null) return null
-    if (this.#expiresDate === null || this.#expiresDate.getTime() !== this.#expiresAt) this.#expiresDate = new Date(this.#expiresAt)
+    if (this.#expiresDate === null || this.#expiresDate.getTime() !== this.#expiresAt)
+      this.#expiresDate = new Date(this.#expiresAt)
     return this.#expiresDate
   }
   /** `null` (or express-session's `false`) makes a browser-session cookie. */
@@ -331,8 +343,11 @@ export class Session {
    * login); otherwise the new session starts empty. `req.session` is the new session afterwards.
    */
   regenerate(options?: { keepData?: boolean } | Callback, callback?: Callback): Promise<void> {
-    const opts = typeof options === 'function' ? {} : options ?? {}
-    return withCallback(regenerateSession(this, opts.keepData === true), typeof options === 'function' ? options : callback)
+    const opts = typeof options === 'function' ? {} : (options ?? {})
+    return withCallback(
+      regenerateSession(this, opts.keepData === true),
+      typeof options === 'function' ? options : callback,
+    )
   }
 
   /** Destroys the session in the store now, takes it off `req.session`, and clears the cookie. */
@@ -362,7 +377,9 @@ export class Session {
    */
   setUser(userId: string | null): this {
     if (userId !== null && (typeof userId !== 'string' || userId.length === 0)) {
-      throw new TypeError(`setUser(userId): userId must be a non-empty string or null, got ${JSON.stringify(userId)}`)
+      throw new TypeError(
+        `setUser(userId): userId must be a non-empty string or null, got ${JSON.stringify(userId)}`,
+      )
     }
     this.#state.userId = userId ?? undefined
     return this
@@ -438,7 +455,12 @@ export function createSession(host: SessionHost, id: string, now = Date.now()): 
  * A session from a stored record. Corrupt JSON in the record is a StoreError. The record is
  * read, never changed: a store may hand out its own copy.
  */
-export function restoreSession(host: SessionHost, id: string, record: SessionRecord, now = Date.now()): Session {
+export function restoreSession(
+  host: SessionHost,
+  id: string,
+  record: SessionRecord,
+  now = Date.now(),
+): Session {
   const session = new Session({
     host,
     id,
@@ -485,7 +507,10 @@ export function wouldSave(session: Session): boolean {
 export function resolvedCookieOf(session: Session): ResolvedCookie {
   const state = stateOf(session)
   const absolute = state.host.options.absoluteTimeout
-  return resolveCookie(state.cookie, absolute === undefined ? undefined : state.createdAt + absolute)
+  return resolveCookie(
+    state.cookie,
+    absolute === undefined ? undefined : state.createdAt + absolute,
+  )
 }
 
 /** Saves what the request changed, if anything (and always with `resave`). */
@@ -528,19 +553,44 @@ function planSave(session: Session, when: 'end' | 'always'): SavePlan | null {
   const state = stateOf(session)
   const { options } = state.host
   const cookie = state.cookie
-  const cookieDiffers = cookieChanged(cookie) && JSON.stringify(cookieOverrides(cookie)) !== JSON.stringify(state.savedCookie)
+  const cookieDiffers =
+    cookieChanged(cookie) &&
+    JSON.stringify(cookieOverrides(cookie)) !== JSON.stringify(state.savedCookie)
   const userChanged = state.userId !== state.savedUserId
   const unchanged = unchangedSize(session, state.baseline)
   if (unchanged >= 0) {
     checkSize(state, unchanged)
-    if (!cookieDiffers && !userChanged && when !== 'always' && !(state.version === null ? options.saveUninitialized : options.resave && !state.savedThisRequest)) {
+    if (
+      !cookieDiffers &&
+      !userChanged &&
+      when !== 'always' &&
+      !(state.version === null
+        ? options.saveUninitialized
+        : options.resave && !state.savedThisRequest)
+    ) {
       return null
     }
-    return { set: NO_TEXTS, unset: NO_KEYS, texts: state.baseline, size: unchanged, cookie: cookieOverrides(cookie), cookieChanged: cookieDiffers, userChanged }
+    return {
+      set: NO_TEXTS,
+      unset: NO_KEYS,
+      texts: state.baseline,
+      size: unchanged,
+      cookie: cookieOverrides(cookie),
+      cookieChanged: cookieDiffers,
+      userChanged,
+    }
   }
   const diff = diffData(session, state.baseline)
   checkSize(state, diff.size)
-  return { set: diff.set, unset: diff.unset, texts: diff.texts, size: diff.size, cookie: cookieOverrides(cookie), cookieChanged: cookieDiffers, userChanged }
+  return {
+    set: diff.set,
+    unset: diff.unset,
+    texts: diff.texts,
+    size: diff.size,
+    cookie: cookieOverrides(cookie),
+    cookieChanged: cookieDiffers,
+    userChanged,
+  }
 }
 
 function checkSize(state: State, size: number): void {
@@ -578,7 +628,13 @@ interface Known {
 }
 
 function knownOf(state: State): Known {
-  return { version: state.version, data: state.baseline, cookie: state.savedCookie, userId: state.savedUserId, createdAt: state.createdAt }
+  return {
+    version: state.version,
+    data: state.baseline,
+    cookie: state.savedCookie,
+    userId: state.savedUserId,
+    createdAt: state.createdAt,
+  }
 }
 
 /**
@@ -590,7 +646,8 @@ function knownOf(state: State): Known {
  */
 export function commitSaves(saves: PendingSave[], queued: boolean): Promise<void> {
   // A new session (created by one request) is written on its own: its id may have to change.
-  if (saves.length > 1 && saves.some((save) => stateOf(save.session).version === null)) return settleEach(saves, queued)
+  if (saves.length > 1 && saves.some((save) => stateOf(save.session).version === null))
+    return settleEach(saves, queued)
   return settle(saves, queued)
 }
 
@@ -609,7 +666,10 @@ async function settle(saves: PendingSave[], queued: boolean): Promise<void> {
 }
 
 function notSavedInTime(state: State): StoreError {
-  return new StoreError(`session ${state.id} was not saved within saveTimeout (${state.host.options.saveTimeout} ms); nothing was written`, { code: 'ETIMEDOUT' })
+  return new StoreError(
+    `session ${state.id} was not saved within saveTimeout (${state.host.options.saveTimeout} ms); nothing was written`,
+    { code: 'ETIMEDOUT' },
+  )
 }
 
 async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> {
@@ -675,7 +735,8 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
     }
 
     const idleTimeout = cookieFrom.cookie.originalMaxAge ?? options.idleTimeout
-    const endsAt = options.absoluteTimeout === undefined ? Infinity : createdAt + options.absoluteTimeout
+    const endsAt =
+      options.absoluteTimeout === undefined ? Infinity : createdAt + options.absoluteTimeout
     if (endsAt <= now) {
       // Past its absolute timeout: the session ends rather than being written again.
       if (expectedVersion !== null) await destroyInStore(first)
@@ -683,7 +744,13 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
       return
     }
     const change: SessionChange = {
-      set, unset, cookie, createdAt, idleTimeout, userId, expectedVersion,
+      set,
+      unset,
+      cookie,
+      createdAt,
+      idleTimeout,
+      userId,
+      expectedVersion,
       expiresAt: Math.min(now + idleTimeout, endsAt),
       deadline,
     }
@@ -699,11 +766,24 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
         state.savedUserId = state.userId = userId ?? undefined
         state.createdAt = createdAt
         state.savedThisRequest = true
-        if (plan.set !== NO_TEXTS || plan.unset.length > 0 || plan.cookieChanged || plan.userChanged) state.changedThisRequest = true
+        if (
+          plan.set !== NO_TEXTS ||
+          plan.unset.length > 0 ||
+          plan.cookieChanged ||
+          plan.userChanged
+        )
+          state.changedThisRequest = true
         if (data === plan.texts) state.baseline = data
         else refreshData(save.session, data, plan.texts)
       }
-      recent.remember(id, { version: result.version, data, cookie, userId: userId ?? undefined, createdAt, size: saves[saves.length - 1]!.plan.size })
+      recent.remember(id, {
+        version: result.version,
+        data,
+        cookie,
+        userId: userId ?? undefined,
+        createdAt,
+        size: saves[saves.length - 1]!.plan.size,
+      })
       return
     }
     if (result.reason === 'gone') {
@@ -713,7 +793,9 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
       return
     }
     if (attempt >= MAX_SAVE_ATTEMPTS) {
-      throw new StoreError(`session ${id}: gave up after ${attempt} conflicting saves`, { code: 'ECONFLICT' })
+      throw new StoreError(`session ${id}: gave up after ${attempt} conflicting saves`, {
+        code: 'ECONFLICT',
+      })
     }
     if (expectedVersion === null) {
       // The new id is taken (a custom genid repeated itself): never merge into another session.
@@ -721,18 +803,33 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
       first.id = await first.host.generateId()
       continue
     }
-    debug('session %s: version %d was saved meanwhile, replaying this request\'s changes (attempt %d)', id, result.current.version, attempt)
+    debug(
+      "session %s: version %d was saved meanwhile, replaying this request's changes (attempt %d)",
+      id,
+      result.current.version,
+      attempt,
+    )
     base = result.current
     // Another process is writing this session too: back off with full jitter, so two writers
     // that keep meeting drift apart, but never past the deadline.
-    if (attempt >= 2) await sleep(Math.min(Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt), Math.max(0, deadline - Date.now())))
+    if (attempt >= 2)
+      await sleep(
+        Math.min(
+          Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt),
+          Math.max(0, deadline - Date.now()),
+        ),
+      )
   }
 }
 
 /** The keys to write and to delete to turn `before` into `after`. */
-function diffTexts(before: Record<string, string>, after: Record<string, string>): [Record<string, string>, string[]] {
+function diffTexts(
+  before: Record<string, string>,
+  after: Record<string, string>,
+): [Record<string, string>, string[]] {
   const set: Record<string, string> = {}
-  for (const key of Object.keys(after)) if (!Object.hasOwn(before, key) || before[key] !== after[key]) defineKey(set, key, after[key]!)
+  for (const key of Object.keys(after))
+    if (!Object.hasOwn(before, key) || before[key] !== after[key]) defineKey(set, key, after[key]!)
   const unset: string[] = []
   for (const key of Object.keys(before)) if (!Object.hasOwn(after, key)) unset.push(key)
   return [set, unset]
@@ -742,16 +839,22 @@ function diffTexts(before: Record<string, string>, after: Record<string, string>
  * Makes the session's data `texts`. With `current` (what the session's keys serialized to when
  * the save was planned), keys whose text did not change are left as they are, not parsed again.
  */
-function refreshData(session: Session, texts: Record<string, string>, current?: Record<string, string>): void {
+function refreshData(
+  session: Session,
+  texts: Record<string, string>,
+  current?: Record<string, string>,
+): void {
   const state = stateOf(session)
   const target = session as unknown as Record<string, unknown>
   // `cookie` is the session's own (the express-session drop-in shows it among the keys), not data.
-  for (const key of Object.keys(session)) if (!Object.hasOwn(texts, key) && key !== 'cookie') delete target[key]
+  for (const key of Object.keys(session))
+    if (!Object.hasOwn(texts, key) && key !== 'cookie') delete target[key]
   if (current === undefined) {
     parseOnto(target, state.id, texts)
   } else {
     for (const key of Object.keys(texts)) {
-      if (key === '__proto__' || (Object.hasOwn(current, key) && current[key] === texts[key])) continue
+      if (key === '__proto__' || (Object.hasOwn(current, key) && current[key] === texts[key]))
+        continue
       parseOne(target, state.id, key, texts[key]!)
     }
   }
@@ -760,10 +863,14 @@ function refreshData(session: Session, texts: Record<string, string>, current?: 
 
 async function saveSession(session: Session, when: 'always'): Promise<void> {
   const state = stateOf(session)
-  if (state.ended) throw new Error(`session ${state.id} was ${state.ended === 'gone' ? 'destroyed elsewhere' : 'destroyed'}; it cannot be saved`)
+  if (state.ended)
+    throw new Error(
+      `session ${state.id} was ${state.ended === 'gone' ? 'destroyed elsewhere' : 'destroyed'}; it cannot be saved`,
+    )
   const plan = planSave(session, when)
   if (plan) await writePlan(session, plan)
-  if (stateOf(session).ended === 'gone') throw new Error(`session ${state.id} was destroyed elsewhere; the save was dropped`)
+  if (stateOf(session).ended === 'gone')
+    throw new Error(`session ${state.id} was destroyed elsewhere; the save was dropped`)
 }
 
 async function regenerateSession(session: Session, keepData: boolean): Promise<void> {
@@ -775,9 +882,15 @@ async function regenerateSession(session: Session, keepData: boolean): Promise<v
   if (keepData) {
     const nextState = stateOf(next)
     const source = session as unknown as Record<string, unknown>
-    for (const key of Object.keys(session)) if (key !== 'cookie') defineKey(next as unknown as Record<string, unknown>, key, source[key])
+    for (const key of Object.keys(session))
+      if (key !== 'cookie') defineKey(next as unknown as Record<string, unknown>, key, source[key])
     nextState.userId = state.userId
-    nextState.cookie = new Cookie(host.cookieDefaults, cookieOverrides(state.cookie), Date.now(), host)
+    nextState.cookie = new Cookie(
+      host.cookieDefaults,
+      cookieOverrides(state.cookie),
+      Date.now(),
+      host,
+    )
   }
   host.attach(next)
 }
@@ -798,8 +911,17 @@ function destroyInStore(state: State): Promise<void> {
 async function reloadSession(session: Session): Promise<void> {
   const state = stateOf(session)
   const { host, id } = state
-  const record = state.version === null || state.ended ? null : await host.guard.call(() => host.store.load(id), 'load', id)
-  if (!record) throw Object.assign(new Error(`session ${state.id} cannot be reloaded: it is not in the store (new, expired or destroyed)`), { code: 'ESESSIONGONE' })
+  const record =
+    state.version === null || state.ended
+      ? null
+      : await host.guard.call(() => host.store.load(id), 'load', id)
+  if (!record)
+    throw Object.assign(
+      new Error(
+        `session ${state.id} cannot be reloaded: it is not in the store (new, expired or destroyed)`,
+      ),
+      { code: 'ESESSIONGONE' },
+    )
   state.version = record.version
   state.userId = state.savedUserId = record.userId
   state.savedCookie = record.cookie
@@ -814,13 +936,20 @@ async function touchSession(session: Session): Promise<void> {
   if (state.version === null || state.ended) return
   const { options, guard, store } = state.host
   const idle = now + (state.cookie.originalMaxAge ?? options.idleTimeout)
-  const expiresAt = options.absoluteTimeout === undefined ? idle : Math.min(idle, state.createdAt + options.absoluteTimeout)
+  const expiresAt =
+    options.absoluteTimeout === undefined
+      ? idle
+      : Math.min(idle, state.createdAt + options.absoluteTimeout)
   const id = state.id
   await guard.call(() => store.touch(id, expiresAt), 'touch', id)
 }
 
 /** Parses each key's JSON text onto `target`. */
-function parseOnto(target: Record<string, unknown>, id: string, texts: Record<string, string>): void {
+function parseOnto(
+  target: Record<string, unknown>,
+  id: string,
+  texts: Record<string, string>,
+): void {
   for (const key in texts) {
     if (!Object.hasOwn(texts, key) || key === '__proto__') continue // never let stored data reach a prototype
     parseOne(target, id, key, texts[key]!)
@@ -831,7 +960,10 @@ function parseOne(target: Record<string, unknown>, id: string, key: string, text
   try {
     target[key] = JSON.parse(text)
   } catch (cause) {
-    throw new StoreError(`session ${id}: stored key "${key}" is not valid JSON`, { cause, code: 'ECORRUPT' })
+    throw new StoreError(`session ${id}: stored key "${key}" is not valid JSON`, {
+      cause,
+      code: 'ECORRUPT',
+    })
   }
 }
 

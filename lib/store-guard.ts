@@ -39,9 +39,13 @@ export class StoreGuard {
     if (this.#down) {
       const now = Date.now()
       // A probe that has not answered within a save's bound no longer blocks the next one.
-      const probing = this.#probeStartedAt !== 0 && now - this.#probeStartedAt < 2 * this.saveTimeout
+      const probing =
+        this.#probeStartedAt !== 0 && now - this.#probeStartedAt < 2 * this.saveTimeout
       if (queued || probing) {
-        throw new StoreError(`session store is unavailable (a recent call failed); ${what} of session ${id} was not attempted`, { code: 'EUNAVAILABLE' })
+        throw new StoreError(
+          `session store is unavailable (a recent call failed); ${what} of session ${id} was not attempted`,
+          { code: 'EUNAVAILABLE' },
+        )
       }
       probe = true
       this.#probeStartedAt = now
@@ -71,5 +75,8 @@ export async function callStore<T>(call: () => Promise<T>, what: string, id: str
 
 function asStoreError(err: unknown, what: string, id: string): StoreError {
   if (err instanceof StoreError) return err
-  return new StoreError(`session store ${what} failed for session ${id}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+  return new StoreError(
+    `session store ${what} failed for session ${id}: ${(err as Error)?.message ?? String(err)}`,
+    { cause: err },
+  )
 }

@@ -11,8 +11,36 @@ const tsc = join('node_modules', 'typescript', 'bin', 'tsc')
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
 
 rmSync('dist', { recursive: true, force: true })
-execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', 'dist/cjs', '--module', 'NodeNext', '--moduleResolution', 'NodeNext'], { stdio: 'inherit' })
-execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', 'dist/esm', '--module', 'ES2022', '--moduleResolution', 'Bundler'], { stdio: 'inherit' })
+execFileSync(
+  process.execPath,
+  [
+    tsc,
+    '-p',
+    'tsconfig.build.json',
+    '--outDir',
+    'dist/cjs',
+    '--module',
+    'NodeNext',
+    '--moduleResolution',
+    'NodeNext',
+  ],
+  { stdio: 'inherit' },
+)
+execFileSync(
+  process.execPath,
+  [
+    tsc,
+    '-p',
+    'tsconfig.build.json',
+    '--outDir',
+    'dist/esm',
+    '--module',
+    'ES2022',
+    '--moduleResolution',
+    'Bundler',
+  ],
+  { stdio: 'inherit' },
+)
 writeFileSync('dist/cjs/package.json', '{ "type": "commonjs" }\n')
 writeFileSync('dist/esm/package.json', '{ "type": "module" }\n')
 
@@ -20,13 +48,16 @@ for (const [entry, target] of Object.entries(pkg.exports)) {
   const shim = target?.require?.default
   if (!shim) continue
   const compiled = `./${basename(shim, '.cjs')}.js`
-  writeFileSync(shim, [
-    `'use strict'`,
-    `// CommonJS entry for ${JSON.stringify(entry)}: the default export is the module itself.`,
-    `const lib = require(${JSON.stringify(compiled)})`,
-    `module.exports = lib.default ? Object.assign(lib.default, lib) : lib`,
-    '',
-  ].join('\n'))
+  writeFileSync(
+    shim,
+    [
+      `'use strict'`,
+      `// CommonJS entry for ${JSON.stringify(entry)}: the default export is the module itself.`,
+      `const lib = require(${JSON.stringify(compiled)})`,
+      `module.exports = lib.default ? Object.assign(lib.default, lib) : lib`,
+      '',
+    ].join('\n'),
+  )
   console.log(`built ${entry} -> ${dirname(shim)}`)
 }
 
@@ -36,11 +67,13 @@ for (const [entry, target] of Object.entries(pkg.exports)) {
 for (const [entry, target] of Object.entries(pkg.exports)) {
   const types = target?.require?.types
   if (!types?.endsWith('.d.cts')) continue
-  writeFileSync(types, [
-    `// CommonJS types for ${JSON.stringify(entry)}: require() gives the default export, which carries every export.`,
-    `import entry from './${basename(types, '.d.cts')}.js'`,
-    'export = entry',
-    '',
-  ].join('\n'))
+  writeFileSync(
+    types,
+    [
+      `// CommonJS types for ${JSON.stringify(entry)}: require() gives the default export, which carries every export.`,
+      `import entry from './${basename(types, '.d.cts')}.js'`,
+      'export = entry',
+      '',
+    ].join('\n'),
+  )
 }
-

@@ -48,7 +48,9 @@ const SCHEMES = 'memory:, file:<dir>, redis://, rediss://, postgres:// or postgr
 export async function createStore(spec: string | LayeredSpec): Promise<CreatedStore> {
   if (typeof spec === 'object' && spec !== null) return createLayered(spec)
   if (typeof spec !== 'string' || spec.trim() === '') {
-    throw new TypeError(`createStore: expected a store URL (${SCHEMES}) or { hot, cold }, got ${describe(spec)}`)
+    throw new TypeError(
+      `createStore: expected a store URL (${SCHEMES}) or { hot, cold }, got ${describe(spec)}`,
+    )
   }
   const url = spec.trim()
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
@@ -74,7 +76,9 @@ export async function createStore(spec: string | LayeredSpec): Promise<CreatedSt
 
 async function createLayered(spec: LayeredSpec): Promise<CreatedStore> {
   if (typeof spec.hot !== 'string' || typeof spec.cold !== 'string') {
-    throw new TypeError(`createStore: a layered store needs { hot: url, cold: url }, each one of ${SCHEMES}`)
+    throw new TypeError(
+      `createStore: a layered store needs { hot: url, cold: url }, each one of ${SCHEMES}`,
+    )
   }
   const { LayeredStore } = await import('./layered.js')
   const hot = await createStore(spec.hot)
@@ -98,11 +102,18 @@ async function createLayered(spec: LayeredSpec): Promise<CreatedStore> {
 async function createFile(url: string): Promise<CreatedStore> {
   let dir: string
   try {
-    dir = url.startsWith('file://') ? fileURLToPath(url) : decodeURIComponent(url.slice('file:'.length))
+    dir = url.startsWith('file://')
+      ? fileURLToPath(url)
+      : decodeURIComponent(url.slice('file:'.length))
   } catch {
-    throw new TypeError(`createStore: ${redact(url)} is not a usable file URL; write file:./sessions or file:///absolute/path`)
+    throw new TypeError(
+      `createStore: ${redact(url)} is not a usable file URL; write file:./sessions or file:///absolute/path`,
+    )
   }
-  if (dir === '') throw new TypeError('createStore: file: needs a directory, e.g. file:./sessions or file:///var/lib/app/sessions')
+  if (dir === '')
+    throw new TypeError(
+      'createStore: file: needs a directory, e.g. file:./sessions or file:///var/lib/app/sessions',
+    )
   const { FileStore } = await import('./file.js')
   return closable(new FileStore({ dir }))
 }
@@ -113,11 +124,16 @@ async function createRedis(url: URL): Promise<CreatedStore> {
   url.searchParams.delete('prefix')
   url.searchParams.delete('client')
   if (clientName !== undefined && clientName !== 'ioredis' && clientName !== 'node-redis') {
-    throw new TypeError(`createStore: client=${clientName} is not a Redis client it knows; write client=ioredis or client=node-redis`)
+    throw new TypeError(
+      `createStore: client=${clientName} is not a Redis client it knows; write client=ioredis or client=node-redis`,
+    )
   }
   const { RedisStore } = await import('./redis.js')
   // Either client works; without ?client= it takes ioredis if installed, else node-redis.
-  const opened = clientName === 'node-redis' ? await nodeRedis(url) : await ioredisOrNodeRedis(url, clientName === 'ioredis')
+  const opened =
+    clientName === 'node-redis'
+      ? await nodeRedis(url)
+      : await ioredisOrNodeRedis(url, clientName === 'ioredis')
   const options: ConstructorParameters<typeof RedisStore>[0] = { client: opened.client as never }
   if (prefix !== undefined) options.prefix = prefix
   const store = new RedisStore(options)
@@ -134,15 +150,28 @@ async function ioredisOrNodeRedis(url: URL, required: boolean): Promise<OpenedCl
   try {
     ioredis = await import('ioredis')
   } catch (cause) {
-    if (required) throw new TypeError(`createStore: ${url.protocol}// with client=ioredis needs the ioredis package; npm install ioredis`, { cause })
+    if (required)
+      throw new TypeError(
+        `createStore: ${url.protocol}// with client=ioredis needs the ioredis package; npm install ioredis`,
+        { cause },
+      )
     return nodeRedis(url)
   }
-  const Redis = (ioredis as { Redis: new (url: string, options: object) => import('ioredis').Redis }).Redis
+  const Redis = (
+    ioredis as { Redis: new (url: string, options: object) => import('ioredis').Redis }
+  ).Redis
   const client = new Redis(url.toString(), { lazyConnect: false })
   // ioredis reconnects by itself; an unhandled 'error' event would crash the process. Its
   // messages name host and port, never the password.
   client.on('error', () => {})
-  return { client, close: () => client.quit().then(() => {}, () => client.disconnect()) }
+  return {
+    client,
+    close: () =>
+      client.quit().then(
+        () => {},
+        () => client.disconnect(),
+      ),
+  }
 }
 
 async function nodeRedis(url: URL): Promise<OpenedClient> {
@@ -152,7 +181,10 @@ async function nodeRedis(url: URL): Promise<OpenedClient> {
   // Waited for, but only briefly: a server that is down now must not fail (or hang) createStore,
   // only the calls (a 503) until it is back. (A node-redis socket destroyed while it is still
   // connecting stays open, so close() below should not meet one.)
-  const connected = client.connect().then(() => true, () => false)
+  const connected = client.connect().then(
+    () => true,
+    () => false,
+  )
   let timer: NodeJS.Timeout | undefined
   await Promise.race([connected, new Promise((resolve) => (timer = setTimeout(resolve, 2000)))])
   clearTimeout(timer)
@@ -172,7 +204,10 @@ async function createPostgres(url: URL): Promise<CreatedStore> {
   const schema = url.searchParams.get('schema') ?? undefined
   url.searchParams.delete('table')
   url.searchParams.delete('schema')
-  const [{ PostgresStore }, pg] = await Promise.all([import('./postgres.js'), importClient('pg', url)])
+  const [{ PostgresStore }, pg] = await Promise.all([
+    import('./postgres.js'),
+    importClient('pg', url),
+  ])
   const Pool = ((pg as { default?: unknown }).default ?? pg) as { Pool: typeof import('pg').Pool }
   const pool = new Pool.Pool({ connectionString: url.toString(), connectionTimeoutMillis: 2000 })
   pool.on('error', () => {}) // an idle connection dropped; the next call reconnects
@@ -194,7 +229,10 @@ async function importClient(name: string, url: URL): Promise<unknown> {
   try {
     return await import(name)
   } catch (cause) {
-    throw new TypeError(`createStore: ${url.protocol}// needs the ${name} package; npm install ${name}`, { cause })
+    throw new TypeError(
+      `createStore: ${url.protocol}// needs the ${name} package; npm install ${name}`,
+      { cause },
+    )
   }
 }
 

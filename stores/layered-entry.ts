@@ -48,14 +48,21 @@ export function readEntry(raw: SessionRecord | null): HotEntry | null {
   } catch {
     return null
   }
-  if (typeof meta?.v !== 'number' || typeof meta.e !== 'number' || typeof meta.k !== 'number' || typeof meta.c !== 'number') return null
+  if (
+    typeof meta?.v !== 'number' ||
+    typeof meta.e !== 'number' ||
+    typeof meta.k !== 'number' ||
+    typeof meta.c !== 'number'
+  )
+    return null
   return { meta, raw }
 }
 
 /** The session in a live hot entry, as the cold store would return it. */
 export function toSession(entry: HotEntry): SessionRecord {
   const data: Record<string, string> = Object.create(null)
-  for (const key of Object.keys(entry.raw.data)) if (key !== META_KEY) data[key] = entry.raw.data[key]!
+  for (const key of Object.keys(entry.raw.data))
+    if (key !== META_KEY) data[key] = entry.raw.data[key]!
   const record: SessionRecord = {
     data: { ...data },
     cookie: entry.raw.cookie,
@@ -93,14 +100,32 @@ function versionOf(write: HotWrite): number {
  * by compare-and-set on the hot store's own versions: a refill that read cold before a save
  * (or a destroy) can never overwrite what the save put here.
  */
-export async function putHot(hot: Store, id: string, write: HotWrite, hotTtl: number, now = Date.now()): Promise<void> {
+export async function putHot(
+  hot: Store,
+  id: string,
+  write: HotWrite,
+  hotTtl: number,
+  now = Date.now(),
+): Promise<void> {
   const version = versionOf(write)
   let current: SessionRecord | null = null
   for (let attempt = 0; attempt < 6; attempt++) {
     const existing = readEntry(current)
     if (existing?.meta.dead) return
-    if (current !== null && existing && existing.meta.v >= version && !(write.kind === 'session' && existing.meta.marker)) return
-    if (current !== null && existing?.meta.marker && write.kind === 'session' && existing.meta.v > version) return
+    if (
+      current !== null &&
+      existing &&
+      existing.meta.v >= version &&
+      !(write.kind === 'session' && existing.meta.marker)
+    )
+      return
+    if (
+      current !== null &&
+      existing?.meta.marker &&
+      write.kind === 'session' &&
+      existing.meta.v > version
+    )
+      return
     const change = buildChange(write, current, existing, hotTtl, now)
     if (change === null) return
     const result = await hot.save(id, change)
@@ -115,7 +140,13 @@ export async function putHot(hot: Store, id: string, write: HotWrite, hotTtl: nu
  * The hot save for `write` over `current` (null: create). A change applies only onto exactly
  * the version before it; otherwise the entry becomes a marker of the new version.
  */
-function buildChange(write: HotWrite, current: SessionRecord | null, existing: HotEntry | null, hotTtl: number, now: number): SessionChange | null {
+function buildChange(
+  write: HotWrite,
+  current: SessionRecord | null,
+  existing: HotEntry | null,
+  hotTtl: number,
+  now: number,
+): SessionChange | null {
   const base = {
     unset: current === null ? [] : Object.keys(current.data).filter((k) => k !== META_KEY),
     expectedVersion: current === null ? null : current.version,
@@ -123,32 +154,66 @@ function buildChange(write: HotWrite, current: SessionRecord | null, existing: H
   }
   const ttl = (until: number) => Math.min(until, now + hotTtl)
   const empty = (meta: Meta, until: number): SessionChange => ({
-    ...base, set: { [META_KEY]: JSON.stringify(meta) }, cookie: {}, createdAt: now, expiresAt: ttl(until), idleTimeout: 0,
+    ...base,
+    set: { [META_KEY]: JSON.stringify(meta) },
+    cookie: {},
+    createdAt: now,
+    expiresAt: ttl(until),
+    idleTimeout: 0,
   })
   switch (write.kind) {
     case 'dead':
-      return empty({ v: DEAD_VERSION, e: now + hotTtl, k: now + hotTtl, c: now, dead: true }, now + hotTtl)
+      return empty(
+        { v: DEAD_VERSION, e: now + hotTtl, k: now + hotTtl, c: now, dead: true },
+        now + hotTtl,
+      )
     case 'marker':
-      return empty({ v: write.version, e: now + hotTtl, k: now + hotTtl, c: now, marker: true }, now + hotTtl)
+      return empty(
+        { v: write.version, e: now + hotTtl, k: now + hotTtl, c: now, marker: true },
+        now + hotTtl,
+      )
     case 'session': {
       const { record } = write
-      const meta: Meta = { v: record.version, e: record.expiresAt, k: record.expiresAt, c: record.createdAt }
+      const meta: Meta = {
+        v: record.version,
+        e: record.expiresAt,
+        k: record.expiresAt,
+        c: record.createdAt,
+      }
       if (record.userId !== undefined) meta.u = record.userId
       const set: Record<string, string> = Object.create(null)
       for (const key of Object.keys(record.data)) set[key] = record.data[key]!
       set[META_KEY] = JSON.stringify(meta)
       return {
-        ...base, unset: base.unset.filter((k) => !(k in set)), set: { ...set },
-        cookie: record.cookie, createdAt: record.createdAt, expiresAt: ttl(record.expiresAt), idleTimeout: record.idleTimeout,
+        ...base,
+        unset: base.unset.filter((k) => !(k in set)),
+        set: { ...set },
+        cookie: record.cookie,
+        createdAt: record.createdAt,
+        expiresAt: ttl(record.expiresAt),
+        idleTimeout: record.idleTimeout,
       }
     }
     case 'change': {
       const { change, version } = write
       // Only onto the live entry of the version just before; anything else gets a marker.
-      if (current === null || !existing || existing.meta.marker || existing.meta.v !== version - 1) {
-        return empty({ v: version, e: change.expiresAt, k: change.expiresAt, c: now, marker: true }, change.expiresAt)
+      if (
+        current === null ||
+        !existing ||
+        existing.meta.marker ||
+        existing.meta.v !== version - 1
+      ) {
+        return empty(
+          { v: version, e: change.expiresAt, k: change.expiresAt, c: now, marker: true },
+          change.expiresAt,
+        )
       }
-      const meta: Meta = { v: version, e: change.expiresAt, k: change.expiresAt, c: existing.meta.c }
+      const meta: Meta = {
+        v: version,
+        e: change.expiresAt,
+        k: change.expiresAt,
+        c: existing.meta.c,
+      }
       if (change.userId !== null) meta.u = change.userId
       return {
         set: { ...change.set, [META_KEY]: JSON.stringify(meta) },

@@ -1,7 +1,14 @@
 import createDebug from 'debug'
 import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
 import { touchedExpiry } from '../lib/store.js'
-import { META_KEY, putHot, readEntry, toSession, type HotWrite, type Meta } from './layered-entry.js'
+import {
+  META_KEY,
+  putHot,
+  readEntry,
+  toSession,
+  type HotWrite,
+  type Meta,
+} from './layered-entry.js'
 import { MemoryStore } from './memory.js'
 import { rejectUnknownKeys } from '../lib/check-options.js'
 
@@ -72,19 +79,49 @@ export class LayeredStore implements Store {
   #repairing: Promise<boolean> | undefined
 
   constructor(options: LayeredStoreOptions) {
-    const { hot, cold, hotTtl = 5 * 60_000, singleProcess = false, hotRetryAfter = 1000 } = options ?? ({} as LayeredStoreOptions)
-    rejectUnknownKeys('LayeredStore', options ?? {}, ['hot', 'cold', 'hotTtl', 'singleProcess', 'hotRetryAfter'])
-    for (const [name, store] of [['hot', hot], ['cold', cold]] as const) {
-      if (!store || typeof store.load !== 'function' || typeof store.save !== 'function' || typeof store.destroy !== 'function') {
-        throw new TypeError(`LayeredStore: ${name} must be a concord-session Store (load, save, touch, destroy), got ${String(store)}`)
+    const {
+      hot,
+      cold,
+      hotTtl = 5 * 60_000,
+      singleProcess = false,
+      hotRetryAfter = 1000,
+    } = options ?? ({} as LayeredStoreOptions)
+    rejectUnknownKeys('LayeredStore', options ?? {}, [
+      'hot',
+      'cold',
+      'hotTtl',
+      'singleProcess',
+      'hotRetryAfter',
+    ])
+    for (const [name, store] of [
+      ['hot', hot],
+      ['cold', cold],
+    ] as const) {
+      if (
+        !store ||
+        typeof store.load !== 'function' ||
+        typeof store.save !== 'function' ||
+        typeof store.destroy !== 'function'
+      ) {
+        throw new TypeError(
+          `LayeredStore: ${name} must be a concord-session Store (load, save, touch, destroy), got ${String(store)}`,
+        )
       }
     }
     if (hot === cold) throw new TypeError('LayeredStore: hot and cold must be two different stores')
     if (typeof hotTtl !== 'number' || !Number.isFinite(hotTtl) || hotTtl < 1000) {
-      throw new TypeError(`LayeredStore: hotTtl must be a number of ms, at least 1000 (it must outlast a refill in flight), got ${String(hotTtl)}`)
+      throw new TypeError(
+        `LayeredStore: hotTtl must be a number of ms, at least 1000 (it must outlast a refill in flight), got ${String(hotTtl)}`,
+      )
     }
-    if (typeof hotRetryAfter !== 'number' || !Number.isFinite(hotRetryAfter) || hotRetryAfter <= 0) {
-      throw new TypeError(`LayeredStore: hotRetryAfter must be a positive number of ms, got ${String(hotRetryAfter)}`)
+    if (
+      typeof hotRetryAfter !== 'number' ||
+      !Number.isFinite(hotRetryAfter) ||
+      hotRetryAfter <= 0
+    ) {
+      throw new TypeError(
+        `LayeredStore: hotRetryAfter must be a positive number of ms, got ${String(hotRetryAfter)}`,
+      )
     }
     if (hot instanceof MemoryStore && singleProcess !== true) {
       throw new TypeError(
@@ -109,13 +146,16 @@ export class LayeredStore implements Store {
     }
     const record = await this.#cold.load(id, options)
     if (record && (await this.#hotUsable())) {
-      await putHot(this.#hot, id, { kind: 'session', record }, this.#hotTtl).catch((err: unknown) => this.#hotFailed('fill', err))
+      await putHot(this.#hot, id, { kind: 'session', record }, this.#hotTtl).catch((err: unknown) =>
+        this.#hotFailed('fill', err),
+      )
     }
     return record
   }
 
   async save(id: string, change: SessionChange): Promise<SaveResult> {
-    if (META_KEY in change.set) throw new TypeError(`LayeredStore: the session key ${JSON.stringify(META_KEY)} is reserved`)
+    if (META_KEY in change.set)
+      throw new TypeError(`LayeredStore: the session key ${JSON.stringify(META_KEY)} is reserved`)
     const result = await this.#cold.save(id, change)
     if (result.ok) {
       const write: HotWrite =
@@ -157,7 +197,8 @@ export class LayeredStore implements Store {
   }
 
   async count(): Promise<number> {
-    if (!this.#cold.count) throw new TypeError('LayeredStore: the cold store cannot count its sessions')
+    if (!this.#cold.count)
+      throw new TypeError('LayeredStore: the cold store cannot count its sessions')
     return this.#cold.count()
   }
 
@@ -171,7 +212,11 @@ export class LayeredStore implements Store {
   }
 
   /** A live hot entry as the session, touched as cold would touch it. */
-  async #served(id: string, entry: { meta: Meta; raw: SessionRecord }, options: LoadOptions): Promise<SessionRecord | null> {
+  async #served(
+    id: string,
+    entry: { meta: Meta; raw: SessionRecord },
+    options: LoadOptions,
+  ): Promise<SessionRecord | null> {
     const now = Date.now()
     const record = toSession(entry)
     if (record.expiresAt <= now) return null
@@ -187,9 +232,13 @@ export class LayeredStore implements Store {
     const meta: Meta = { ...entry.meta, e: record.expiresAt }
     if (record.expiresAt - entry.meta.k > this.#hotTtl) {
       meta.k = record.expiresAt
-      this.#cold.touch(id, record.expiresAt).catch((err: unknown) => debug('touch of %s in cold failed: %O', id, err))
+      this.#cold
+        .touch(id, record.expiresAt)
+        .catch((err: unknown) => debug('touch of %s in cold failed: %O', id, err))
     }
-    this.#hot.save(id, metaChange(entry.raw, meta)).catch((err: unknown) => this.#hotFailed('touch', err))
+    this.#hot
+      .save(id, metaChange(entry.raw, meta))
+      .catch((err: unknown) => this.#hotFailed('touch', err))
     return record
   }
 
@@ -204,7 +253,20 @@ export class LayeredStore implements Store {
       }
     }
     // Hot could not take it: mark the session there before hot serves again.
-    this.#pending.set(id, write.kind === 'dead' ? write : { kind: 'marker', version: write.kind === 'session' ? write.record.version : write.kind === 'change' ? write.version : 0 })
+    this.#pending.set(
+      id,
+      write.kind === 'dead'
+        ? write
+        : {
+            kind: 'marker',
+            version:
+              write.kind === 'session'
+                ? write.record.version
+                : write.kind === 'change'
+                  ? write.version
+                  : 0,
+          },
+    )
   }
 
   /** Hot is usable unless it failed within hotRetryAfter, and once what it missed is repaired. */
@@ -233,7 +295,8 @@ export class LayeredStore implements Store {
   }
 
   #hotFailed(what: string, err: unknown): void {
-    if (Date.now() >= this.#hotDownUntil) debug('hot layer failed (%s); using cold alone for %d ms: %O', what, this.#retryAfter, err)
+    if (Date.now() >= this.#hotDownUntil)
+      debug('hot layer failed (%s); using cold alone for %d ms: %O', what, this.#retryAfter, err)
     this.#hotDownUntil = Date.now() + this.#retryAfter
   }
 }
@@ -241,8 +304,14 @@ export class LayeredStore implements Store {
 /** A hot save that changes only an entry's meta, against the version it was read at. */
 function metaChange(raw: SessionRecord, meta: Meta): SessionChange {
   return {
-    set: { [META_KEY]: JSON.stringify(meta) }, unset: [], cookie: raw.cookie, createdAt: raw.createdAt,
-    expiresAt: raw.expiresAt, idleTimeout: raw.idleTimeout, userId: null, expectedVersion: raw.version,
+    set: { [META_KEY]: JSON.stringify(meta) },
+    unset: [],
+    cookie: raw.cookie,
+    createdAt: raw.createdAt,
+    expiresAt: raw.expiresAt,
+    idleTimeout: raw.idleTimeout,
+    userId: null,
+    expectedVersion: raw.version,
   }
 }
 

@@ -1,4 +1,11 @@
-import type { CookieOverrides, LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
+import type {
+  CookieOverrides,
+  LoadOptions,
+  SaveResult,
+  SessionChange,
+  SessionRecord,
+  Store,
+} from '../lib/store.js'
 import { StoreError } from '../lib/store.js'
 import { rejectUnknownKeys } from '../lib/check-options.js'
 import { warnInProduction } from '../lib/production-warning.js'
@@ -75,7 +82,9 @@ export class MemoryStore implements Store {
       throw new TypeError(`MemoryStore: max must be a positive integer, got ${String(max)}`)
     }
     if (!Number.isFinite(sweepInterval) || sweepInterval <= 0) {
-      throw new TypeError(`MemoryStore: sweepInterval must be a positive number of ms, got ${String(sweepInterval)}`)
+      throw new TypeError(
+        `MemoryStore: sweepInterval must be a positive number of ms, got ${String(sweepInterval)}`,
+      )
     }
     this.#max = max
     this.#timer = setInterval(() => this.sweep(), sweepInterval)
@@ -88,7 +97,10 @@ export class MemoryStore implements Store {
     if (options.touchAt !== undefined) {
       const base = this.#base
       const idle = options.touchAt + entry.idleTimeout
-      const expiresAt = options.absoluteTimeout === undefined ? idle : Math.min(idle, base + entry.created + options.absoluteTimeout)
+      const expiresAt =
+        options.absoluteTimeout === undefined
+          ? idle
+          : Math.min(idle, base + entry.created + options.absoluteTimeout)
       if (expiresAt <= Date.now()) {
         this.#remove(id)
         return null
@@ -102,14 +114,17 @@ export class MemoryStore implements Store {
   async save(id: string, change: SessionChange): Promise<SaveResult> {
     // Checked in the same tick as the write below: nothing can land after the deadline.
     if (change.deadline !== undefined && Date.now() >= change.deadline) {
-      throw new StoreError(`MemoryStore: save of ${id} is past its deadline; nothing was written`, { code: 'ETIMEDOUT' })
+      throw new StoreError(`MemoryStore: save of ${id} is past its deadline; nothing was written`, {
+        code: 'ETIMEDOUT',
+      })
     }
     const entry = this.#live(id)
     if (change.expectedVersion === null) {
       if (entry) return { ok: false, reason: 'conflict', current: this.#toRecord(id, entry) }
     } else {
       if (!entry) return { ok: false, reason: 'gone' }
-      if (entry.version !== change.expectedVersion) return { ok: false, reason: 'conflict', current: this.#toRecord(id, entry) }
+      if (entry.version !== change.expectedVersion)
+        return { ok: false, reason: 'conflict', current: this.#toRecord(id, entry) }
     }
 
     const data = entry ? withChanges(entry.data, change) : withChanges(undefined, change)
@@ -126,7 +141,14 @@ export class MemoryStore implements Store {
     }
     if (this.#sessions.size >= this.#max) this.#evictLeastRecentlyUsed()
     const base = this.#base
-    const created = new Entry(data, cookie, change.createdAt - base, change.expiresAt - base, change.idleTimeout, 1)
+    const created = new Entry(
+      data,
+      cookie,
+      change.createdAt - base,
+      change.expiresAt - base,
+      change.idleTimeout,
+      1,
+    )
     this.#link(id, undefined, userId)
     this.#sessions.set(id, created)
     this.#expiry.push(change.expiresAt, id)
@@ -250,7 +272,8 @@ export class MemoryStore implements Store {
 
   #evictLeastRecentlyUsed(): void {
     const oldest = this.#sessions.keys().next()
-    if (oldest.done) throw new StoreError('MemoryStore: max reached and nothing to evict', { code: 'EFULL' })
+    if (oldest.done)
+      throw new StoreError('MemoryStore: max reached and nothing to evict', { code: 'EFULL' })
     this.#remove(oldest.value)
   }
 }
@@ -259,11 +282,15 @@ export class MemoryStore implements Store {
  * A new data object: `previous` with the change applied. New rather than changed in place, so
  * a delete never turns it into a slow dictionary-mode object.
  */
-function withChanges(previous: Record<string, string> | undefined, change: SessionChange): Record<string, string> {
+function withChanges(
+  previous: Record<string, string> | undefined,
+  change: SessionChange,
+): Record<string, string> {
   const data: Record<string, string> = {}
   if (previous) {
     for (const key in previous) {
-      if (!change.unset.includes(key) && !Object.hasOwn(change.set, key)) put(data, key, previous[key]!)
+      if (!change.unset.includes(key) && !Object.hasOwn(change.set, key))
+        put(data, key, previous[key]!)
     }
   }
   for (const key in change.set) if (Object.hasOwn(change.set, key)) put(data, key, change.set[key]!)
@@ -272,7 +299,13 @@ function withChanges(previous: Record<string, string> | undefined, change: Sessi
 
 /** Sets a key without invoking setters, so "__proto__" stays an ordinary key. */
 function put(data: Record<string, string>, key: string, value: string): void {
-  if (key === '__proto__') Object.defineProperty(data, key, { value, writable: true, enumerable: true, configurable: true })
+  if (key === '__proto__')
+    Object.defineProperty(data, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    })
   else data[key] = value
 }
 

@@ -5,9 +5,20 @@ import { CallGuard } from './redis/guard.js'
 import { LEGACY_IDLE, convertedKeys, parseLegacy } from './redis/legacy.js'
 import { resolveOptions, type RedisStoreOptions } from './redis/options.js'
 import { asReply, parseHash, saveArgs, unexpected } from './redis/records.js'
-import { DESTROY_SCRIPT, LOAD_SCRIPT, SAVE_SCRIPT, TOUCH_SCRIPT, type Script } from './redis/scripts.js'
+import {
+  DESTROY_SCRIPT,
+  LOAD_SCRIPT,
+  SAVE_SCRIPT,
+  TOUCH_SCRIPT,
+  type Script,
+} from './redis/scripts.js'
 
-export type { IoredisClient, NodeRedisClient, NodeRedisCluster, RedisClient } from './redis/client.js'
+export type {
+  IoredisClient,
+  NodeRedisClient,
+  NodeRedisCluster,
+  RedisClient,
+} from './redis/client.js'
 export type { RedisStoreOptions } from './redis/options.js'
 
 /** A save retries after 'link' (index the new owner) and 'legacy' (convert); a few suffice. */
@@ -72,7 +83,11 @@ export class RedisStore implements Store {
     this.#timeout = resolved.timeout
     this.#margin = Math.min(100, Math.floor(resolved.timeout / 10))
     const redis = this.#redis
-    this.#guard = new CallGuard((err) => redis.isReply(err), (key) => redis.command(key, ['PING']), resolved.timeout)
+    this.#guard = new CallGuard(
+      (err) => redis.isReply(err),
+      (key) => redis.command(key, ['PING']),
+      resolved.timeout,
+    )
   }
 
   /**
@@ -89,7 +104,12 @@ export class RedisStore implements Store {
     const key = this.#key(id)
     const now = Date.now()
     return this.#call('load of', key, now + this.#timeout, async () => {
-      const args = [String(now), options.touchAt === undefined ? '' : String(options.touchAt), options.absoluteTimeout === undefined ? '' : String(options.absoluteTimeout), LEGACY_IDLE_ARG]
+      const args = [
+        String(now),
+        options.touchAt === undefined ? '' : String(options.touchAt),
+        options.absoluteTimeout === undefined ? '' : String(options.absoluteTimeout),
+        LEGACY_IDLE_ARG,
+      ]
       const reply = await this.#script(LOAD_SCRIPT, id, args)
       if (reply === null) return null
       const tagged = asReply(reply, key)
@@ -127,18 +147,39 @@ export class RedisStore implements Store {
    * ```
    */
   save(id: string, change: SessionChange): Promise<SaveResult> {
-    if (!isValidSessionId(id)) return Promise.reject(new TypeError(`RedisStore: save needs a valid session id, got ${JSON.stringify(id)}`))
+    if (!isValidSessionId(id))
+      return Promise.reject(
+        new TypeError(`RedisStore: save needs a valid session id, got ${JSON.stringify(id)}`),
+      )
     const key = this.#key(id)
     const start = Date.now()
-    const until = change.deadline === undefined ? start + this.#timeout : Math.min(change.deadline, start + this.#timeout)
+    const until =
+      change.deadline === undefined
+        ? start + this.#timeout
+        : Math.min(change.deadline, start + this.#timeout)
     const applyBy = until - this.#margin
     if (applyBy <= start) {
-      return Promise.reject(new StoreError(`RedisStore: save of ${key} was not sent: its deadline had passed`, { code: 'ETIMEDOUT' }))
+      return Promise.reject(
+        new StoreError(`RedisStore: save of ${key} was not sent: its deadline had passed`, {
+          code: 'ETIMEDOUT',
+        }),
+      )
     }
-    return this.#call('save of', key, until, () => this.#save(id, key, change, String(applyBy)), until - start)
+    return this.#call(
+      'save of',
+      key,
+      until,
+      () => this.#save(id, key, change, String(applyBy)),
+      until - start,
+    )
   }
 
-  async #save(id: string, key: string, change: SessionChange, applyBy: string): Promise<SaveResult> {
+  async #save(
+    id: string,
+    key: string,
+    change: SessionChange,
+    applyBy: string,
+  ): Promise<SaveResult> {
     let linked = false
     let legacyRaw = ''
     let set = change.set
@@ -148,7 +189,14 @@ export class RedisStore implements Store {
       linked = true
     }
     for (let step = 0; step < MAX_SAVE_STEPS; step++) {
-      const reply = asReply(await this.#script(SAVE_SCRIPT, id, saveArgs(change, set, unset, linked, legacyRaw, applyBy)), key)
+      const reply = asReply(
+        await this.#script(
+          SAVE_SCRIPT,
+          id,
+          saveArgs(change, set, unset, linked, legacyRaw, applyBy),
+        ),
+        key,
+      )
       switch (reply[0]) {
         case 'ok':
           return { ok: true, version: Number(reply[1]) }
@@ -157,7 +205,10 @@ export class RedisStore implements Store {
         case 'conflict':
           return { ok: false, reason: 'conflict', current: parseHash(key, reply) }
         case 'late':
-          throw new StoreError(`RedisStore: save of ${key} reached Redis after its deadline and was not applied`, { code: 'ETIMEDOUT' })
+          throw new StoreError(
+            `RedisStore: save of ${key} reached Redis after its deadline and was not applied`,
+            { code: 'ETIMEDOUT' },
+          )
         case 'link':
           await this.#link(change.userId!, id)
           linked = true
@@ -175,7 +226,10 @@ export class RedisStore implements Store {
           throw unexpected(key, reply)
       }
     }
-    throw new StoreError(`RedisStore: save of ${key} did not settle in ${MAX_SAVE_STEPS} steps (it kept changing)`, { code: 'EBUSY' })
+    throw new StoreError(
+      `RedisStore: save of ${key} did not settle in ${MAX_SAVE_STEPS} steps (it kept changing)`,
+      { code: 'EBUSY' },
+    )
   }
 
   /**
@@ -189,7 +243,9 @@ export class RedisStore implements Store {
   async touch(id: string, expiresAt: number): Promise<void> {
     if (!isValidSessionId(id)) return
     const now = Date.now()
-    await this.#call('touch of', this.#key(id), now + this.#timeout, () => this.#script(TOUCH_SCRIPT, id, [String(expiresAt), String(now)]))
+    await this.#call('touch of', this.#key(id), now + this.#timeout, () =>
+      this.#script(TOUCH_SCRIPT, id, [String(expiresAt), String(now)]),
+    )
   }
 
   /**
@@ -234,7 +290,9 @@ export class RedisStore implements Store {
         ids.map((id) => {
           if (!isValidSessionId(id)) return null
           const key = this.#key(id)
-          return this.#redis.command(key, ['HMGET', key, '@userId', '@expiresAt']) as Promise<(string | null)[]>
+          return this.#redis.command(key, ['HMGET', key, '@userId', '@expiresAt']) as Promise<
+            (string | null)[]
+          >
         }),
       )
       const live: string[] = []
@@ -268,7 +326,10 @@ export class RedisStore implements Store {
       const replies = await Promise.all(
         ids.map(async (id) => {
           if (!isValidSessionId(id)) return 'none'
-          const reply = asReply(await this.#script(DESTROY_SCRIPT, id, [String(now), '1', userId]), this.#key(id))
+          const reply = asReply(
+            await this.#script(DESTROY_SCRIPT, id, [String(now), '1', userId]),
+            this.#key(id),
+          )
           return reply[0]
         }),
       )
@@ -309,7 +370,9 @@ export class RedisStore implements Store {
     await this.#scanSessions(async (node, keys) => {
       if (keys.length === 0) return
       // One UNLINK per key, sent together: on a cluster, keys of one node live in different slots.
-      await this.#call('clear of', `${this.#prefix}*`, Date.now() + this.#timeout, () => Promise.all(keys.map((key) => node.command(['UNLINK', key]))))
+      await this.#call('clear of', `${this.#prefix}*`, Date.now() + this.#timeout, () =>
+        Promise.all(keys.map((key) => node.command(['UNLINK', key]))),
+      )
     }, true)
   }
 
@@ -326,7 +389,8 @@ export class RedisStore implements Store {
 
   /** Runs `script` on the session's key, with the legacy key too when that is on. */
   #script(script: Script, id: string, args: string[]): Promise<unknown> {
-    const keys = this.#legacyPrefix === undefined ? [this.#key(id)] : [this.#key(id), this.#legacyPrefix + id]
+    const keys =
+      this.#legacyPrefix === undefined ? [this.#key(id)] : [this.#key(id), this.#legacyPrefix + id]
     return this.#redis.script(script, keys, args)
   }
 
@@ -336,7 +400,13 @@ export class RedisStore implements Store {
   }
 
   /** Runs `work` under the guard: settled by `until`, failing at once while Redis is down. */
-  #call<T>(what: string, key: string, until: number, work: () => Promise<T>, ms = this.#timeout): Promise<T> {
+  #call<T>(
+    what: string,
+    key: string,
+    until: number,
+    work: () => Promise<T>,
+    ms = this.#timeout,
+  ): Promise<T> {
     return this.#guard.run(what, key, until, ms, work)
   }
 
@@ -345,35 +415,71 @@ export class RedisStore implements Store {
    * found by SCAN on each master. Keys are checked by shape, so unrelated keys that share
    * the prefix are never counted or removed.
    */
-  async #scanSessions(onKeys: (node: RedisNode, keys: string[]) => void | Promise<void>, withIndexes = false): Promise<void> {
+  async #scanSessions(
+    onKeys: (node: RedisNode, keys: string[]) => void | Promise<void>,
+    withIndexes = false,
+  ): Promise<void> {
     const prefix = this.#prefix
     const legacy = this.#legacyPrefix
     const isSession = (key: string, from: string) => isValidSessionId(key.slice(from.length))
-    const masters = await this.#call('connecting to', 'the cluster', Date.now() + this.#timeout, () => this.#redis.masters())
+    const masters = await this.#call(
+      'connecting to',
+      'the cluster',
+      Date.now() + this.#timeout,
+      () => this.#redis.masters(),
+    )
     for (const node of masters) {
       if (withIndexes) {
         // Sessions, indexes, and legacy strings when they share the prefix: everything of ours.
         await this.#scan(node, prefix, undefined, (keys) =>
-          onKeys(node, keys.filter((k) => isSession(k, prefix) || k.startsWith(`${prefix}user:`))),
+          onKeys(
+            node,
+            keys.filter((k) => isSession(k, prefix) || k.startsWith(`${prefix}user:`)),
+          ),
         )
       } else {
-        await this.#scan(node, prefix, 'hash', (keys) => onKeys(node, keys.filter((k) => isSession(k, prefix))))
+        await this.#scan(node, prefix, 'hash', (keys) =>
+          onKeys(
+            node,
+            keys.filter((k) => isSession(k, prefix)),
+          ),
+        )
         if (legacy === prefix) {
-          await this.#scan(node, prefix, 'string', (keys) => onKeys(node, keys.filter((k) => isSession(k, prefix))))
+          await this.#scan(node, prefix, 'string', (keys) =>
+            onKeys(
+              node,
+              keys.filter((k) => isSession(k, prefix)),
+            ),
+          )
         }
       }
       if (legacy !== undefined && legacy !== prefix) {
-        await this.#scan(node, legacy, 'string', (keys) => onKeys(node, keys.filter((k) => isSession(k, legacy))))
+        await this.#scan(node, legacy, 'string', (keys) =>
+          onKeys(
+            node,
+            keys.filter((k) => isSession(k, legacy)),
+          ),
+        )
       }
     }
   }
 
-  async #scan(node: RedisNode, prefix: string, type: string | undefined, onKeys: (keys: string[]) => void | Promise<void>): Promise<void> {
+  async #scan(
+    node: RedisNode,
+    prefix: string,
+    type: string | undefined,
+    onKeys: (keys: string[]) => void | Promise<void>,
+  ): Promise<void> {
     const pattern = `${escapeGlob(prefix)}*`
-    const args = type === undefined ? ['MATCH', pattern, 'COUNT', SCAN_COUNT] : ['MATCH', pattern, 'COUNT', SCAN_COUNT, 'TYPE', type]
+    const args =
+      type === undefined
+        ? ['MATCH', pattern, 'COUNT', SCAN_COUNT]
+        : ['MATCH', pattern, 'COUNT', SCAN_COUNT, 'TYPE', type]
     let cursor = '0'
     do {
-      const [next, keys] = (await this.#call('scan of', pattern, Date.now() + this.#timeout, () => node.command(['SCAN', cursor, ...args]))) as [string, string[]]
+      const [next, keys] = (await this.#call('scan of', pattern, Date.now() + this.#timeout, () =>
+        node.command(['SCAN', cursor, ...args]),
+      )) as [string, string[]]
       cursor = next
       await onKeys(keys)
     } while (cursor !== '0')

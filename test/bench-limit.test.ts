@@ -24,25 +24,37 @@ function app(held = new Map<string, Gate>()) {
   return a
 }
 
-const idOf = (setCookie: string) => decodeURIComponent(cookiePair(setCookie).split('=')[1]!).slice(2).split('.')[0]
+const idOf = (setCookie: string) =>
+  decodeURIComponent(cookiePair(setCookie).split('=')[1]!).slice(2).split('.')[0]
 
 describe('the limit middleware', () => {
   it('issues a signed cookie express-session would accept, and reads the session back', async () => {
     const server = app()
     const created = await request(server).post('/set/a')
     const setCookie = sessionCookie(created)!
-    expect(setCookie).toMatch(/^connect\.sid=s%3A[\w-]+\.[\w%]+; Max-Age=60; Path=\/; Expires=.+; HttpOnly; SameSite=Lax$/)
+    expect(setCookie).toMatch(
+      /^connect\.sid=s%3A[\w-]+\.[\w%]+; Max-Age=60; Path=\/; Expires=.+; HttpOnly; SameSite=Lax$/,
+    )
     const id = idOf(setCookie)
     expect(decodeURIComponent(cookiePair(setCookie).split('=')[1]!)).toBe(`s:${sign(id!, SECRET)}`)
-    expect((await request(server).get('/').set('Cookie', cookiePair(setCookie))).body).toEqual({ a: true })
+    expect((await request(server).get('/').set('Cookie', cookiePair(setCookie))).body).toEqual({
+      a: true,
+    })
   })
 
   it('rejects a tampered or foreign signature: the request gets a fresh, empty session', async () => {
     const server = app()
     const setCookie = sessionCookie(await request(server).post('/set/a'))!
     const id = idOf(setCookie)!
-    for (const forged of [`s:${sign(id, 'other-secret')}`, `s:${id}.AAAA`, `s:${sign(id, SECRET)}x`, id]) {
-      const res = await request(server).get('/').set('Cookie', `connect.sid=${encodeURIComponent(forged)}`)
+    for (const forged of [
+      `s:${sign(id, 'other-secret')}`,
+      `s:${id}.AAAA`,
+      `s:${sign(id, SECRET)}x`,
+      id,
+    ]) {
+      const res = await request(server)
+        .get('/')
+        .set('Cookie', `connect.sid=${encodeURIComponent(forged)}`)
       expect(res.body).toEqual({})
     }
   })
@@ -50,7 +62,9 @@ describe('the limit middleware', () => {
   it('gives an unknown id a fresh one instead of adopting it', async () => {
     const server = app()
     const unknown = '11111111-2222-4333-8444-555555555555'
-    const res = await request(server).post('/set/a').set('Cookie', `connect.sid=${encodeURIComponent(`s:${sign(unknown, SECRET)}`)}`)
+    const res = await request(server)
+      .post('/set/a')
+      .set('Cookie', `connect.sid=${encodeURIComponent(`s:${sign(unknown, SECRET)}`)}`)
     const id = idOf(sessionCookie(res)!)
     expect(id).not.toBe(unknown)
     expect(id).toMatch(/^[0-9a-f-]{36}$/)
@@ -66,7 +80,12 @@ describe('the limit middleware', () => {
       held.set(key, gate)
       return gate
     })
-    const replies = keys.map((key) => request(server).post(`/set/${key}`).set('Cookie', cookie).then((r) => r))
+    const replies = keys.map((key) =>
+      request(server)
+        .post(`/set/${key}`)
+        .set('Cookie', cookie)
+        .then((r) => r),
+    )
     await Promise.all(gates.map((gate) => gate.arrived(1))) // every request loaded the same version
     for (const gate of gates) gate.open()
     expect((await Promise.all(replies)).map((r) => r.status)).toEqual(keys.map(() => 200))

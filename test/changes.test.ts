@@ -1,9 +1,18 @@
-import { applyOps, diffData, diffValue, ReplayOnto, replayKey, SessionDataError } from '../lib/changes'
+import {
+  applyOps,
+  diffData,
+  diffValue,
+  ReplayOnto,
+  replayKey,
+  SessionDataError,
+} from '../lib/changes'
 
 describe('diffData', () => {
   it('finds changed, added and removed keys, including nested mutations', () => {
     const loaded = { cart: { items: ['tea'] }, visits: 1, gone: true }
-    const baseline = Object.fromEntries(Object.entries(loaded).map(([k, v]) => [k, JSON.stringify(v)]))
+    const baseline = Object.fromEntries(
+      Object.entries(loaded).map(([k, v]) => [k, JSON.stringify(v)]),
+    )
     const data = JSON.parse(JSON.stringify(loaded))
     data.cart.items.push('jam')
     delete data.gone
@@ -21,7 +30,11 @@ describe('diffData', () => {
   })
 
   it('treats a value JSON drops (undefined, a function) as deleted', () => {
-    expect(diffData({ a: undefined, f: () => 1 }, { a: '1' })).toMatchObject({ unset: ['a'], set: {}, changed: true })
+    expect(diffData({ a: undefined, f: () => 1 }, { a: '1' })).toMatchObject({
+      unset: ['a'],
+      set: {},
+      changed: true,
+    })
   })
 
   it('measures the size in characters of JSON', () => {
@@ -54,7 +67,9 @@ describe('diffValue and applyOps', () => {
   })
 
   it('turns a pure append into an append op, anything else into a replacement', () => {
-    expect(diffValue([1, 2], [1, 2, 3])).toEqual([{ kind: 'append', path: [], items: [3], whole: [1, 2, 3] }])
+    expect(diffValue([1, 2], [1, 2, 3])).toEqual([
+      { kind: 'append', path: [], items: [3], whole: [1, 2, 3] },
+    ])
     expect(diffValue([1, 2], [2])).toEqual([{ kind: 'set', path: [], value: [2] }])
     expect(diffValue([1, 2], [1, 9, 3])).toEqual([{ kind: 'set', path: [], value: [1, 9, 3] }])
     expect(diffValue([{ a: 1 }], [{ a: 1 }])).toEqual([])
@@ -72,7 +87,11 @@ describe('diffValue and applyOps', () => {
   })
 
   it('replaces with the whole array when the target is no longer an array', () => {
-    expect(applyOps({ list: 'gone' }, [{ kind: 'append', path: ['list'], items: ['b'], whole: ['a', 'b'] }])).toEqual({ list: ['a', 'b'] })
+    expect(
+      applyOps({ list: 'gone' }, [
+        { kind: 'append', path: ['list'], items: ['b'], whole: ['a', 'b'] },
+      ]),
+    ).toEqual({ list: ['a', 'b'] })
   })
 
   it('keeps "__proto__" an own key and never touches a prototype', () => {
@@ -86,7 +105,11 @@ describe('diffValue and applyOps', () => {
 
 describe('replayKey', () => {
   it('merges changes to different paths of one key', () => {
-    expect(JSON.parse(replayKey('{"a":1}', '{"a":1,"b":2}', '{"a":1,"c":3}'))).toEqual({ a: 1, b: 2, c: 3 })
+    expect(JSON.parse(replayKey('{"a":1}', '{"a":1,"b":2}', '{"a":1,"c":3}'))).toEqual({
+      a: 1,
+      b: 2,
+      c: 3,
+    })
   })
 
   it('lets the later write win on the same path', () => {
@@ -94,22 +117,35 @@ describe('replayKey', () => {
   })
 
   it('appends onto a list another request also appended to', () => {
-    expect(JSON.parse(replayKey('{"items":["x"]}', '{"items":["x","mine"]}', '{"items":["x","theirs"]}'))).toEqual({
+    expect(
+      JSON.parse(
+        replayKey('{"items":["x"]}', '{"items":["x","mine"]}', '{"items":["x","theirs"]}'),
+      ),
+    ).toEqual({
       items: ['x', 'theirs', 'mine'],
     })
   })
 
   it('merges a key that both requests created: objects per path, arrays by appending', () => {
-    expect(JSON.parse(replayKey(undefined, '{"items":["mine"],"owner":"a"}', '{"items":["theirs"],"coupon":"X"}'))).toEqual({
-      items: ['theirs', 'mine'], owner: 'a', coupon: 'X',
+    expect(
+      JSON.parse(
+        replayKey(undefined, '{"items":["mine"],"owner":"a"}', '{"items":["theirs"],"coupon":"X"}'),
+      ),
+    ).toEqual({
+      items: ['theirs', 'mine'],
+      owner: 'a',
+      coupon: 'X',
     })
     expect(JSON.parse(replayKey(undefined, '["mine"]', '["theirs"]'))).toEqual(['theirs', 'mine'])
-    expect(JSON.parse(replayKey(undefined, '{"empty":{}}', '{"other":1}'))).toEqual({ other: 1, empty: {} })
+    expect(JSON.parse(replayKey(undefined, '{"empty":{}}', '{"other":1}'))).toEqual({
+      other: 1,
+      empty: {},
+    })
     expect(replayKey(undefined, '1', '2')).toBe('1')
     expect(replayKey(undefined, '{"a":1}', '"a string"')).toBe('{"a":1}')
   })
 
-  it('takes this request\'s text whole when the key is deleted there or unchanged there', () => {
+  it("takes this request's text whole when the key is deleted there or unchanged there", () => {
     expect(replayKey('{"a":1}', '{"a":2}', undefined)).toBe('{"a":2}')
     expect(replayKey('{"a":1}', '{"a":2}', '{"a":1}')).toBe('{"a":2}')
   })

@@ -35,7 +35,13 @@ describe('two processes on one session', () => {
     const [a, b] = [processOver(store), processOver(store)]
     const cookie = cookiePair(sessionCookie(await request(a).post('/top/seed')))
     const keys = Array.from({ length: 40 }, (_, i) => `k${i}`)
-    await Promise.all(keys.map((key, i) => request(i % 2 ? a : b).post(`/top/${key}`).set('Cookie', cookie)))
+    await Promise.all(
+      keys.map((key, i) =>
+        request(i % 2 ? a : b)
+          .post(`/top/${key}`)
+          .set('Cookie', cookie),
+      ),
+    )
     const data = (await request(a).get('/read').set('Cookie', cookie)).body
     expect(Object.keys(data).sort()).toEqual(['seed', ...keys].sort())
   })
@@ -45,7 +51,13 @@ describe('two processes on one session', () => {
     const [a, b] = [processOver(store), processOver(store)]
     const cookie = cookiePair(sessionCookie(await request(a).post('/prefs/first/1')))
     const keys = Array.from({ length: 60 }, (_, i) => `p${i}`)
-    await Promise.all(keys.map((key, i) => request(i % 2 ? a : b).post(`/prefs/${key}/v${i}`).set('Cookie', cookie)))
+    await Promise.all(
+      keys.map((key, i) =>
+        request(i % 2 ? a : b)
+          .post(`/prefs/${key}/v${i}`)
+          .set('Cookie', cookie),
+      ),
+    )
     const prefs = (await request(b).get('/read').set('Cookie', cookie)).body.prefs
     expect(Object.keys(prefs)).toHaveLength(61)
     keys.forEach((key, i) => expect(prefs[key]).toBe(`v${i}`))
@@ -59,7 +71,9 @@ describe('two processes on one session', () => {
     const cookie = cookiePair(sessionCookie(await request(a).post('/prefs/theme/light')))
     await request(a).post('/prefs/theme/dark').set('Cookie', cookie)
     await request(b).post('/prefs/theme/blue').set('Cookie', cookie)
-    expect((await request(a).get('/read').set('Cookie', cookie)).body.prefs).toEqual({ theme: 'blue' })
+    expect((await request(a).get('/read').set('Cookie', cookie)).body.prefs).toEqual({
+      theme: 'blue',
+    })
   })
 })
 
@@ -73,8 +87,18 @@ describe('KeyedQueue', () => {
       log.push(`end ${name}`)
       if (name === 'a2') throw new Error('a2 failed')
     }
-    const results = await Promise.allSettled([queue.run('a', task('a1', 30)), queue.run('a', task('a2', 1)), queue.run('a', task('a3', 1)), queue.run('b', task('b1', 5))])
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled'])
+    const results = await Promise.allSettled([
+      queue.run('a', task('a1', 30)),
+      queue.run('a', task('a2', 1)),
+      queue.run('a', task('a3', 1)),
+      queue.run('b', task('b1', 5)),
+    ])
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+    ])
     expect(log.indexOf('end a1')).toBeLessThan(log.indexOf('start a2'))
     expect(log.indexOf('end a2')).toBeLessThan(log.indexOf('start a3'))
     expect(log.indexOf('end b1')).toBeLessThan(log.indexOf('end a1'))

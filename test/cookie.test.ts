@@ -1,6 +1,12 @@
 import { createHmac } from 'node:crypto'
 import {
-  clearCookie, readCookieValues, readSessionCookie, serializeCookie, signSessionId, validateCookieAttributes, verifySessionId,
+  clearCookie,
+  readCookieValues,
+  readSessionCookie,
+  serializeCookie,
+  signSessionId,
+  validateCookieAttributes,
+  verifySessionId,
 } from '../lib/cookie'
 
 const ID = '6f1c6a9e-7f5e-4a8e-9a57-0c1d2e3f4a5b'
@@ -33,12 +39,16 @@ describe('readCookieValues', () => {
 })
 
 describe('signing', () => {
-  it('signs in express-session\'s s:<id>.<mac> format', () => {
+  it("signs in express-session's s:<id>.<mac> format", () => {
     expect(signSessionId(ID, 'keyboard cat')).toBe(expressSessionValue(ID, 'keyboard cat'))
   })
 
-  it('verifies its own signature and express-session\'s', () => {
-    expect(verifySessionId(expressSessionValue(ID, 'k'), ['k'])).toEqual({ id: ID, rotated: false, signed: expressSessionValue(ID, 'k') })
+  it("verifies its own signature and express-session's", () => {
+    expect(verifySessionId(expressSessionValue(ID, 'k'), ['k'])).toEqual({
+      id: ID,
+      rotated: false,
+      signed: expressSessionValue(ID, 'k'),
+    })
   })
 
   it('rejects a wrong secret, a tampered id, a tampered mac, and a missing s: prefix', () => {
@@ -60,14 +70,24 @@ describe('signing', () => {
   })
 
   it('rotates secrets: verifies with any, reports when an older one was used', () => {
-    expect(verifySessionId(signSessionId(ID, 'new'), ['new', 'old'])).toMatchObject({ id: ID, rotated: false })
-    expect(verifySessionId(signSessionId(ID, 'old'), ['new', 'old'])).toMatchObject({ id: ID, rotated: true })
+    expect(verifySessionId(signSessionId(ID, 'new'), ['new', 'old'])).toMatchObject({
+      id: ID,
+      rotated: false,
+    })
+    expect(verifySessionId(signSessionId(ID, 'old'), ['new', 'old'])).toMatchObject({
+      id: ID,
+      rotated: true,
+    })
     expect(verifySessionId(signSessionId(ID, 'retired'), ['new', 'old'])).toBeNull()
   })
 
   it('picks the first of several same-named cookies whose signature verifies', () => {
     const header = `sid=${encodeURIComponent(signSessionId('forged', 'wrong'))}; sid=${encodeURIComponent(signSessionId(ID, 'k'))}`
-    expect(readSessionCookie(header, 'sid', ['k'])).toEqual({ id: ID, rotated: false, signed: signSessionId(ID, 'k') })
+    expect(readSessionCookie(header, 'sid', ['k'])).toEqual({
+      id: ID,
+      rotated: false,
+      signed: signSessionId(ID, 'k'),
+    })
     expect(readSessionCookie('sid=garbage; sid=s%3A', 'sid', ['k'])).toBeNull()
   })
 })
@@ -75,10 +95,21 @@ describe('signing', () => {
 describe('serializeCookie', () => {
   it('writes every attribute', () => {
     const now = Date.UTC(2026, 0, 1)
-    const header = serializeCookie('sid', 's:abc.mac', {
-      expires: new Date(now + 3_600_000), domain: 'example.com', path: '/shop', httpOnly: true, secure: true,
-      sameSite: 'strict', partitioned: true, priority: 'high',
-    }, now)
+    const header = serializeCookie(
+      'sid',
+      's:abc.mac',
+      {
+        expires: new Date(now + 3_600_000),
+        domain: 'example.com',
+        path: '/shop',
+        httpOnly: true,
+        secure: true,
+        sameSite: 'strict',
+        partitioned: true,
+        priority: 'high',
+      },
+      now,
+    )
     expect(header).toBe(
       'sid=s%3Aabc.mac; Max-Age=3600; Domain=example.com; Path=/shop; Expires=Thu, 01 Jan 2026 01:00:00 GMT; ' +
         'HttpOnly; Secure; Partitioned; Priority=High; SameSite=Strict',
@@ -86,13 +117,21 @@ describe('serializeCookie', () => {
   })
 
   it('writes a browser-session cookie without Expires or Max-Age', () => {
-    expect(serializeCookie('sid', 'v', { expires: null, path: '/', httpOnly: true, secure: false, sameSite: 'lax' })).toBe(
-      'sid=v; Path=/; HttpOnly; SameSite=Lax',
-    )
+    expect(
+      serializeCookie('sid', 'v', {
+        expires: null,
+        path: '/',
+        httpOnly: true,
+        secure: false,
+        sameSite: 'lax',
+      }),
+    ).toBe('sid=v; Path=/; HttpOnly; SameSite=Lax')
   })
 
   it('clears a cookie with a past expiry and the same path and domain', () => {
-    expect(clearCookie('sid', { path: '/a', domain: 'example.com', httpOnly: true, secure: false })).toBe(
+    expect(
+      clearCookie('sid', { path: '/a', domain: 'example.com', httpOnly: true, secure: false }),
+    ).toBe(
       'sid=; Max-Age=0; Domain=example.com; Path=/a; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly',
     )
   })

@@ -50,7 +50,9 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
         req.session.note = req.params.text
         res.json({ ok: true })
       })
-      app.get('/cart', (req, res) => res.json({ items: req.session.cart?.items ?? [], id: req.session.id }))
+      app.get('/cart', (req, res) =>
+        res.json({ items: req.session.cart?.items ?? [], id: req.session.id }),
+      )
       app.post('/slow-note/:gate', async (req, res) => {
         const gate = req.params.gate
         await new Promise<void>((resolve) => {
@@ -92,7 +94,11 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
       const cookie = await startSession()
       const items = Array.from({ length: 200 }, (_, i) => `item-${i}`)
       const statuses = await Promise.all(
-        items.map(async (item) => (await fetch(`${base}/cart/add/${item}`, { method: 'POST', headers: { cookie } })).status),
+        items.map(
+          async (item) =>
+            (await fetch(`${base}/cart/add/${item}`, { method: 'POST', headers: { cookie } }))
+              .status,
+        ),
       )
       expect(statuses.filter((s) => s !== 200)).toEqual([])
       const cart = await cartOf(cookie)
@@ -105,7 +111,11 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
       const cookie = res.headers.get('set-cookie')!.split(';')[0]!
       const items = Array.from({ length: 200 }, (_, i) => `new-${i}`)
       const statuses = await Promise.all(
-        items.map(async (item) => (await fetch(`${base}/cart/add/${item}`, { method: 'POST', headers: { cookie } })).status),
+        items.map(
+          async (item) =>
+            (await fetch(`${base}/cart/add/${item}`, { method: 'POST', headers: { cookie } }))
+              .status,
+        ),
       )
       expect(statuses.filter((s) => s !== 200)).toEqual([])
       const cart = await cartOf(cookie)

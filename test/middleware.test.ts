@@ -20,11 +20,21 @@ describe.each([
   ['Express 5', express5],
   ['Express 4', express4],
 ])('session() under %s', (_label, express) => {
-  function appWith(store: Store, options: SessionOptions = {}, setup?: (app: Express) => void): Express {
+  function appWith(
+    store: Store,
+    options: SessionOptions = {},
+    setup?: (app: Express) => void,
+  ): Express {
     const app = express()
     setup?.(app)
     app.use(session(store, { secret: SECRET, ...options }))
-    app.get('/read', (req, res) => res.json({ data: { ...req.session }, id: req.session.id, maxAge: req.session.cookie.originalMaxAge }))
+    app.get('/read', (req, res) =>
+      res.json({
+        data: { ...req.session },
+        id: req.session.id,
+        maxAge: req.session.cookie.originalMaxAge,
+      }),
+    )
     app.post('/set/:key/:value', (req, res) => {
       ;(req.session as unknown as Data)[req.params.key!] = req.params.value
       res.json({ id: req.session.id })
@@ -86,13 +96,22 @@ describe.each([
     })
 
     it('proxy: true trusts X-Forwarded-Proto without trust proxy; proxy: false never does', async () => {
-      expect(attribute(sessionCookie(await https(appWith(new MemoryStore(), { proxy: true })))!, 'Secure')).toBe(true)
-      const untrusted = appWith(new MemoryStore(), { proxy: false }, (app) => app.set('trust proxy', 1))
+      expect(
+        attribute(
+          sessionCookie(await https(appWith(new MemoryStore(), { proxy: true })))!,
+          'Secure',
+        ),
+      ).toBe(true)
+      const untrusted = appWith(new MemoryStore(), { proxy: false }, (app) =>
+        app.set('trust proxy', 1),
+      )
       expect(attribute(sessionCookie(await https(untrusted))!, 'Secure')).toBeUndefined()
     })
 
     it('does not send a secure: true cookie over plain HTTP', async () => {
-      const res = await request(appWith(new MemoryStore(), { cookie: { secure: true } })).post('/set/a/1')
+      const res = await request(appWith(new MemoryStore(), { cookie: { secure: true } })).post(
+        '/set/a/1',
+      )
       expect(setCookies(res)).toEqual([])
     })
   })
@@ -101,10 +120,19 @@ describe.each([
     it('uses name, domain, path, sameSite, priority and partitioned', async () => {
       const app = appWith(new MemoryStore(), {
         name: 'shop.sid',
-        cookie: { domain: 'example.com', sameSite: 'strict', priority: 'high', partitioned: true, secure: true },
+        cookie: {
+          domain: 'example.com',
+          sameSite: 'strict',
+          priority: 'high',
+          partitioned: true,
+          secure: true,
+        },
         proxy: true,
       })
-      const cookie = sessionCookie(await request(app).post('/set/a/1').set('X-Forwarded-Proto', 'https'), 'shop.sid')!
+      const cookie = sessionCookie(
+        await request(app).post('/set/a/1').set('X-Forwarded-Proto', 'https'),
+        'shop.sid',
+      )!
       expect(cookie).toMatch(/^shop\.sid=/)
       expect(attribute(cookie, 'Domain')).toBe('example.com')
       expect(attribute(cookie, 'SameSite')).toBe('Strict')
@@ -113,9 +141,15 @@ describe.each([
     })
 
     it('takes a function of the request, validated per request', async () => {
-      const app = appWith(new MemoryStore(), { cookie: (req) => ({ domain: req.headers['x-shop'] === 'b' ? 'b.example' : 'a.example' }) })
-      expect(attribute(sessionCookie(await request(app).post('/set/a/1').set('X-Shop', 'b'))!, 'Domain')).toBe('b.example')
-      expect(attribute(sessionCookie(await request(app).post('/set/a/1'))!, 'Domain')).toBe('a.example')
+      const app = appWith(new MemoryStore(), {
+        cookie: (req) => ({ domain: req.headers['x-shop'] === 'b' ? 'b.example' : 'a.example' }),
+      })
+      expect(
+        attribute(sessionCookie(await request(app).post('/set/a/1').set('X-Shop', 'b'))!, 'Domain'),
+      ).toBe('b.example')
+      expect(attribute(sessionCookie(await request(app).post('/set/a/1'))!, 'Domain')).toBe(
+        'a.example',
+      )
       const bad = appWith(new MemoryStore(), { cookie: () => ({ maxAge: -5 }) })
       const res = await request(bad).get('/read')
       expect(res.status).toBe(500)
@@ -126,12 +160,14 @@ describe.each([
       const app = appWith(new MemoryStore(), { cookie: { maxAge: 60_000 } })
       const first = sessionCookie(await request(app).post('/set/a/1'))!
       expect(attribute(first, 'Max-Age')).toBe('60')
-      expect(new Date(attribute(first, 'Expires') as string).getTime()).toBeGreaterThan(Date.now() + 50_000)
+      expect(new Date(attribute(first, 'Expires') as string).getTime()).toBeGreaterThan(
+        Date.now() + 50_000,
+      )
       const again = await request(app).post('/set/a/2').set('Cookie', cookiePair(first))
       expect(sessionCookie(again)).toBeDefined()
     })
 
-    it('persists a per-session maxAge change, in the cookie and in the store\'s idle timeout', async () => {
+    it("persists a per-session maxAge change, in the cookie and in the store's idle timeout", async () => {
       const store = new MemoryStore()
       const app = appWith(store, { cookie: { maxAge: 60_000 } })
       const first = await request(app).post('/set/a/1')
@@ -141,7 +177,10 @@ describe.each([
       const read = await request(app).get('/read').set('Cookie', cookie)
       expect(read.body.maxAge).toBe(30 * 86_400_000)
       const record = await store.load(first.body.id)
-      expect(record).toMatchObject({ cookie: { originalMaxAge: 30 * 86_400_000 }, idleTimeout: 30 * 86_400_000 })
+      expect(record).toMatchObject({
+        cookie: { originalMaxAge: 30 * 86_400_000 },
+        idleTimeout: 30 * 86_400_000,
+      })
     })
 
     it('sends a cookie.expires Date as it is, even one in the past (the browser drops the cookie)', async () => {
@@ -160,14 +199,17 @@ describe.each([
       const app = appWith(new MemoryStore(), { cookie: { maxAge: 60_000 } })
       app.post('/browser-session', (req, res) => {
         req.session.cookie.expires = null
-        ;(req.session as unknown as Data).hits = Number((req.session as unknown as Data).hits ?? 0) + 1
+        ;(req.session as unknown as Data).hits =
+          Number((req.session as unknown as Data).hits ?? 0) + 1
         res.end()
       })
       const first = sessionCookie(await request(app).post('/browser-session'))!
       expect(attribute(first, 'Expires')).toBeUndefined()
       const again = await request(app).post('/browser-session').set('Cookie', cookiePair(first))
       expect(setCookies(again)).toEqual([])
-      expect((await request(app).get('/read').set('Cookie', cookiePair(first))).body).toMatchObject({ data: { hits: 2 }, maxAge: null })
+      expect((await request(app).get('/read').set('Cookie', cookiePair(first))).body).toMatchObject(
+        { data: { hits: 2 }, maxAge: null },
+      )
     })
 
     it('skips requests outside the cookie path', async () => {
@@ -202,7 +244,9 @@ describe.each([
       const store = new MemoryStore()
       const app = appWith(store, { unset: 'destroy' })
       const first = await request(app).post('/set/a/1')
-      const res = await request(app).post('/unset').set('Cookie', cookiePair(sessionCookie(first)))
+      const res = await request(app)
+        .post('/unset')
+        .set('Cookie', cookiePair(sessionCookie(first)))
       expect(sessionCookie(res)).toMatch(/^connect\.sid=; /)
       expect(await store.load(first.body.id)).toBeNull()
     })
@@ -211,7 +255,9 @@ describe.each([
       const store = new MemoryStore()
       const app = appWith(store)
       const first = await request(app).post('/set/a/1')
-      const res = await request(app).post('/unset').set('Cookie', cookiePair(sessionCookie(first)))
+      const res = await request(app)
+        .post('/unset')
+        .set('Cookie', cookiePair(sessionCookie(first)))
       expect(setCookies(res)).toEqual([])
       expect(await store.load(first.body.id)).not.toBeNull()
     })
@@ -220,7 +266,9 @@ describe.each([
   describe('genid and secrets', () => {
     it('uses a custom genid, which may be async', async () => {
       let n = 0
-      const app = appWith(new MemoryStore(), { genid: async () => `custom-${++n}-${'x'.repeat(20)}` })
+      const app = appWith(new MemoryStore(), {
+        genid: async () => `custom-${++n}-${'x'.repeat(20)}`,
+      })
       const res = await request(app).post('/set/a/1')
       expect(res.body.id).toBe(`custom-1-${'x'.repeat(20)}`)
     })
@@ -236,9 +284,13 @@ describe.each([
       const old = appWith(store, { secret: 'old-secret' })
       const first = await request(old).post('/set/a/1')
       const rotated = appWith(store, { secret: ['new-secret', 'old-secret'] })
-      const res = await request(rotated).get('/read').set('Cookie', cookiePair(sessionCookie(first)))
+      const res = await request(rotated)
+        .get('/read')
+        .set('Cookie', cookiePair(sessionCookie(first)))
       expect(res.body.data).toEqual({ a: '1' })
-      expect(cookiePair(sessionCookie(res))).toBe(`connect.sid=${encodeURIComponent(signSessionId(first.body.id, 'new-secret'))}`)
+      expect(cookiePair(sessionCookie(res))).toBe(
+        `connect.sid=${encodeURIComponent(signSessionId(first.body.id, 'new-secret'))}`,
+      )
     })
 
     it('uses req.secret from cookie-parser when no secret is given', async () => {
@@ -251,8 +303,16 @@ describe.each([
       })
       app.get('/read', (req, res) => res.json(req.session))
       const first = await request(app).post('/set')
-      expect(cookiePair(sessionCookie(first))).toBe(`connect.sid=${encodeURIComponent(signSessionId(first.body.id, 'parser-secret'))}`)
-      expect((await request(app).get('/read').set('Cookie', cookiePair(sessionCookie(first)))).body).toEqual({ a: 1 })
+      expect(cookiePair(sessionCookie(first))).toBe(
+        `connect.sid=${encodeURIComponent(signSessionId(first.body.id, 'parser-secret'))}`,
+      )
+      expect(
+        (
+          await request(app)
+            .get('/read')
+            .set('Cookie', cookiePair(sessionCookie(first)))
+        ).body,
+      ).toEqual({ a: 1 })
     })
 
     it('fails with a clear message when there is no secret at all', async () => {
@@ -261,7 +321,9 @@ describe.each([
       app.get('/', (_req, res) => res.end())
       const res = await request(app).get('/')
       expect(res.status).toBe(500)
-      expect(res.text).toMatch(/a secret is required. Pass options.secret, or use cookie-parser with a secret/)
+      expect(res.text).toMatch(
+        /a secret is required. Pass options.secret, or use cookie-parser with a secret/,
+      )
     })
   })
 
@@ -303,7 +365,9 @@ describe.each([
       const res = await request(app).get('/stream')
       expect(res.text).toBe('first,second,third')
       const cookie = cookiePair(sessionCookie(res))
-      expect((await request(app).get('/read').set('Cookie', cookie)).body.data).toEqual({ streamed: true })
+      expect((await request(app).get('/read').set('Cookie', cookie)).body.data).toEqual({
+        streamed: true,
+      })
     })
 
     it('keeps the body of the first res.end() when the app calls res.end() again while the save runs', async () => {
@@ -316,7 +380,11 @@ describe.each([
         res.end()
       })
       const res = await request(app).get('/twice')
-      expect([res.status, res.text, res.headers['content-type']]).toEqual([200, 'Hello, world!', 'text/plain'])
+      expect([res.status, res.text, res.headers['content-type']]).toEqual([
+        200,
+        'Hello, world!',
+        'text/plain',
+      ])
       expect(store.calls.save).toBe(1)
       expect(sessionCookie(res)).toBeDefined()
     })
@@ -348,7 +416,10 @@ describe.each([
       expect(store.calls.save).toBe(2)
       await request(app).post('/save-first?more=1').set('Cookie', cookie)
       expect(store.calls.save).toBe(4)
-      expect((await request(app).get('/read').set('Cookie', cookie)).body.data).toEqual({ hit: true, more: true })
+      expect((await request(app).get('/read').set('Cookie', cookie)).body.data).toEqual({
+        hit: true,
+        more: true,
+      })
     })
 
     it('calls the res.end callback, and passes through every form of res.end', async () => {
@@ -388,7 +459,10 @@ describe.each([
       const cookie = cookiePair(sessionCookie(first))
       const head = await request(app).head('/etag').set('Cookie', cookie)
       expect(head.status).toBe(200)
-      const notModified = await request(app).get('/etag').set('Cookie', cookie).set('If-None-Match', first.headers.etag!)
+      const notModified = await request(app)
+        .get('/etag')
+        .set('Cookie', cookie)
+        .set('If-None-Match', first.headers.etag!)
       expect(notModified.status).toBe(304)
       expect(notModified.text).toBe('')
     })
@@ -436,14 +510,20 @@ describe.each([
       const cookie = cookiePair(sessionCookie(await request(app).post('/set/a/1')))
       for (let i = 0; i < 3; i++) {
         clock.advance(200)
-        expect((await request(app).get('/read').set('Cookie', cookie)).body.data).toEqual({ a: '1' })
+        expect((await request(app).get('/read').set('Cookie', cookie)).body.data).toEqual({
+          a: '1',
+        })
       }
       clock.advance(600)
       expect((await request(app).get('/read').set('Cookie', cookie)).body.data).toEqual({})
     })
 
     it('ends a session at its absolute timeout however active it is, and caps the cookie there', async () => {
-      const app = appWith(memory(), { absoluteTimeout: 700, rolling: true, cookie: { maxAge: 60_000 } })
+      const app = appWith(memory(), {
+        absoluteTimeout: 700,
+        rolling: true,
+        cookie: { maxAge: 60_000 },
+      })
       const first = await request(app).post('/set/a/1')
       const expires = Date.parse(attribute(sessionCookie(first)!, 'Expires') as string)
       expect(expires).toBeLessThanOrEqual(clock.now() + 1000)
@@ -471,9 +551,13 @@ describe.each([
       const app = appWith(memory(), { rolling: true, cookie: { maxAge: 60_000 } })
       const first = sessionCookie(await request(app).post('/set/a/1'))!
       clock.advance(1100) // Expires has a resolution of one second
-      const second = sessionCookie(await request(app).get('/read').set('Cookie', cookiePair(first)))!
+      const second = sessionCookie(
+        await request(app).get('/read').set('Cookie', cookiePair(first)),
+      )!
       expect(cookiePair(second)).toBe(cookiePair(first))
-      expect(Date.parse(attribute(second, 'Expires') as string)).toBeGreaterThan(Date.parse(attribute(first, 'Expires') as string))
+      expect(Date.parse(attribute(second, 'Expires') as string)).toBeGreaterThan(
+        Date.parse(attribute(first, 'Expires') as string),
+      )
     })
   })
 })
@@ -492,7 +576,9 @@ describe('an app that replaces req.session with a plain object', () => {
       res.end('replaced')
     })
     const first = await request(app).post('/set')
-    const res = await request(app).post('/replace').set('Cookie', cookiePair(sessionCookie(first)))
+    const res = await request(app)
+      .post('/replace')
+      .set('Cookie', cookiePair(sessionCookie(first)))
     expect(res.status).toBe(200)
     expect((await store.load(first.body.id))?.data).toEqual({ a: '1' })
   })

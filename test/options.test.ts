@@ -23,19 +23,39 @@ describe('session() options are validated at setup', () => {
     [{ secret: 's', cookie: 'secure' }, /cookie must be an object of attributes or a function/],
     [{ secret: 's', cookie: { maxAge: -1 } }, /maxAge must be a number/],
     [{ secret: 's', name: '__Host-sid' }, /"__Host-" cookie needs cookie.secure: true/],
-    [{ secret: 's', saveUnitialized: true }, /unknown option "saveUnitialized" \(did you mean "saveUninitialized"\?\)/],
-    [{ secret: 's', cookie: { httponly: false } }, /session cookie "connect.sid": unknown option "httponly" \(did you mean "httpOnly"\?\)/],
-    [{ secret: 's', cookie: { maxage: 1000 } }, /unknown option "maxage" \(did you mean "maxAge"\?\)/],
-    [{ secret: 's', cookie: { sameSIte: 'lax' } }, /unknown option "sameSIte" \(did you mean "sameSite"\?\)/],
-    [{ secret: 's', cookie: { signed: true } }, /unknown option "signed"\. Known options: maxAge, domain, path, httpOnly/],
-    [{ secret: 's', store: { get() {}, set() {}, destroy() {} } }, /wrap it: session\(adaptLegacyStore\(store\), options\)/],
+    [
+      { secret: 's', saveUnitialized: true },
+      /unknown option "saveUnitialized" \(did you mean "saveUninitialized"\?\)/,
+    ],
+    [
+      { secret: 's', cookie: { httponly: false } },
+      /session cookie "connect.sid": unknown option "httponly" \(did you mean "httpOnly"\?\)/,
+    ],
+    [
+      { secret: 's', cookie: { maxage: 1000 } },
+      /unknown option "maxage" \(did you mean "maxAge"\?\)/,
+    ],
+    [
+      { secret: 's', cookie: { sameSIte: 'lax' } },
+      /unknown option "sameSIte" \(did you mean "sameSite"\?\)/,
+    ],
+    [
+      { secret: 's', cookie: { signed: true } },
+      /unknown option "signed"\. Known options: maxAge, domain, path, httpOnly/,
+    ],
+    [
+      { secret: 's', store: { get() {}, set() {}, destroy() {} } },
+      /wrap it: session\(adaptLegacyStore\(store\), options\)/,
+    ],
   ])('rejects %j', (options, message) => {
     expect(() => session(options as never)).toThrow(TypeError)
     expect(() => session(options as never)).toThrow(message)
   })
 
   it('rejects a store given twice', () => {
-    expect(() => session(new MemoryStore(), { secret: 's', store: new MemoryStore() })).toThrow(/pass the store once/)
+    expect(() => session(new MemoryStore(), { secret: 's', store: new MemoryStore() })).toThrow(
+      /pass the store once/,
+    )
   })
 
   it('accepts both call forms and a missing secret (cookie-parser may supply req.secret)', () => {
@@ -57,14 +77,18 @@ describe('JavaScript mistakes with the first argument fail at setup, saying what
     ['an array', []],
   ])('session(%s, options) is a TypeError, not "no secret" on every request', (_name, first) => {
     expect(() => session(first as never, options)).toThrow(TypeError)
-    expect(() => session(first as never, options)).toThrow(/the first argument must be a Store .*or only the options: session\(options\)/)
+    expect(() => session(first as never, options)).toThrow(
+      /the first argument must be a Store .*or only the options: session\(options\)/,
+    )
   })
 
   it('an express-session store as the first argument: wrap it with adaptLegacyStore, or give it to the drop-in as options.store', () => {
     const legacy = new ExpressSessionMemoryStore()
     for (const call of [() => session(legacy as never, options), () => session(legacy as never)]) {
       expect(call).toThrow(TypeError)
-      expect(call).toThrow(/express-session store .*session\(adaptLegacyStore\(store\), options\).*options\.store/)
+      expect(call).toThrow(
+        /express-session store .*session\(adaptLegacyStore\(store\), options\).*options\.store/,
+      )
     }
     legacy.close()
   })
@@ -72,7 +96,9 @@ describe('JavaScript mistakes with the first argument fail at setup, saying what
   it('an ioredis client as the first argument: wrap it in a RedisStore', () => {
     const client = new Redis({ lazyConnect: true })
     try {
-      expect(() => session(client as never, options)).toThrow(/Redis client, not a session store.*new RedisStore\(\{ client \}\)/)
+      expect(() => session(client as never, options)).toThrow(
+        /Redis client, not a session store.*new RedisStore\(\{ client \}\)/,
+      )
       expect(() => session(client as never)).toThrow(/Redis client/)
     } finally {
       client.disconnect()

@@ -29,9 +29,16 @@ function appOver(store: Store, options: { saveTimeout?: number } = {}) {
     ended.get(req.params.item!)?.()
   })
   app.get('/cart', (req, res) => res.json((req.session as unknown as { cart?: Cart }).cart ?? {}))
-  app.use((err: StoreError, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(err.status ?? 500).json({ code: err.code, message: err.message })
-  })
+  app.use(
+    (
+      err: StoreError,
+      _req: express.Request,
+      res: express.Response,
+      _next: express.NextFunction,
+    ) => {
+      res.status(err.status ?? 500).json({ code: err.code, message: err.message })
+    },
+  )
   return { app, held, ended }
 }
 
@@ -47,7 +54,7 @@ async function seed(app: express.Express): Promise<string> {
 }
 
 describe('saves of one session in one process', () => {
-  it('replay onto this process\'s own newer save in memory: no conflict reaches the store', async () => {
+  it("replay onto this process's own newer save in memory: no conflict reaches the store", async () => {
     const store = new GatedStore()
     const { app, held } = appOver(store)
     const cookie = await seed(app)
@@ -62,7 +69,11 @@ describe('saves of one session in one process', () => {
     expect((await b).status).toBe(200) // loaded version 1: replayed onto version 2 here
     expect(store.conflicts).toBe(0)
     expect(store.saves.map((s) => s.change.expectedVersion)).toEqual([null, 1, 2])
-    expect((await request(app).get('/cart').set('Cookie', cookie)).body).toEqual({ seed: 1, a: 1, b: 1 })
+    expect((await request(app).get('/cart').set('Cookie', cookie)).body).toEqual({
+      seed: 1,
+      a: 1,
+      b: 1,
+    })
     await store.close()
   })
 
@@ -72,7 +83,9 @@ describe('saves of one session in one process', () => {
     const cookie = await seed(app)
     const gates = { a: new Gate(), b: new Gate(), c: new Gate() }
     for (const [item, gate] of Object.entries(gates)) held.set(item, gate)
-    const replies = (['a', 'b', 'c'] as const).map((item) => send(request(app).post(`/add/${item}`).set('Cookie', cookie)))
+    const replies = (['a', 'b', 'c'] as const).map((item) =>
+      send(request(app).post(`/add/${item}`).set('Cookie', cookie)),
+    )
     await Promise.all(Object.values(gates).map((gate) => gate.arrived(1)))
 
     const saveGate = store.hold('save')
@@ -87,11 +100,16 @@ describe('saves of one session in one process', () => {
     expect((await Promise.all(replies)).map((r) => r.status)).toEqual([200, 200, 200])
     expect(store.calls.save).toBe(3) // the seed, a, then b and c in one write
     expect(store.conflicts).toBe(0)
-    expect((await request(app).get('/cart').set('Cookie', cookie)).body).toEqual({ seed: 1, a: 1, b: 1, c: 1 })
+    expect((await request(app).get('/cart').set('Cookie', cookie)).body).toEqual({
+      seed: 1,
+      a: 1,
+      b: 1,
+      c: 1,
+    })
     await store.close()
   })
 
-  it('still meet another process\'s write as a conflict in the store, and keep both changes', async () => {
+  it("still meet another process's write as a conflict in the store, and keep both changes", async () => {
     const store = new GatedStore()
     const one = appOver(store)
     const two = appOver(store)
@@ -107,7 +125,11 @@ describe('saves of one session in one process', () => {
     gateB.open()
     expect((await b).status).toBe(200)
     expect(store.conflicts).toBe(1)
-    expect((await request(two.app).get('/cart').set('Cookie', cookie)).body).toEqual({ seed: 1, a: 1, b: 1 })
+    expect((await request(two.app).get('/cart').set('Cookie', cookie)).body).toEqual({
+      seed: 1,
+      a: 1,
+      b: 1,
+    })
     await store.close()
   })
 })
@@ -129,7 +151,9 @@ describe('a store that stops answering', () => {
     const cookie = await seed(app)
     const gates = { a: new Gate(), b: new Gate(), c: new Gate() }
     for (const [item, gate] of Object.entries(gates)) held.set(item, gate)
-    const replies = (['a', 'b', 'c'] as const).map((item) => send(request(app).post(`/add/${item}`).set('Cookie', cookie)))
+    const replies = (['a', 'b', 'c'] as const).map((item) =>
+      send(request(app).post(`/add/${item}`).set('Cookie', cookie)),
+    )
     await Promise.all(Object.values(gates).map((gate) => gate.arrived(1)))
     const saveGate = store.hold('save')
     gates.a.open()
@@ -140,7 +164,9 @@ describe('a store that stops answering', () => {
     await Promise.all(queued)
 
     // What a store does past a save's deadline: refuse it, having written nothing.
-    saveGate.fail(new StoreError('save is past its deadline; nothing was written', { code: 'ETIMEDOUT' }))
+    saveGate.fail(
+      new StoreError('save is past its deadline; nothing was written', { code: 'ETIMEDOUT' }),
+    )
     const [a, b, c] = await Promise.all(replies)
     expect([a!.status, b!.status, c!.status]).toEqual([503, 503, 503])
     expect(a!.body.code).toBe('ETIMEDOUT')
@@ -154,7 +180,7 @@ describe('a store that stops answering', () => {
     await store.close()
   })
 
-  it('while down, lets one probe through at a time; the rest fail at once; the probe\'s success ends it', async () => {
+  it("while down, lets one probe through at a time; the rest fail at once; the probe's success ends it", async () => {
     const store = new GatedStore()
     const { app } = appOver(store)
     const cookie = await seed(app)
@@ -168,14 +194,20 @@ describe('a store that stops answering', () => {
     const loadsBefore = store.calls.load
     const probe = send(request(app).get('/cart').set('Cookie', cookie))
     await probeGate.arrived(1)
-    const others = await Promise.all(Array.from({ length: 4 }, () => request(app).get('/cart').set('Cookie', cookie)))
-    expect(others.map((r) => [r.status, r.body.code])).toEqual(Array.from({ length: 4 }, () => [503, 'EUNAVAILABLE']))
+    const others = await Promise.all(
+      Array.from({ length: 4 }, () => request(app).get('/cart').set('Cookie', cookie)),
+    )
+    expect(others.map((r) => [r.status, r.body.code])).toEqual(
+      Array.from({ length: 4 }, () => [503, 'EUNAVAILABLE']),
+    )
     expect(store.calls.load).toBe(loadsBefore + 1) // only the probe reached the store
 
     probeGate.open()
     expect((await probe).status).toBe(200)
     store.release('load')
-    const after = await Promise.all(Array.from({ length: 4 }, () => request(app).get('/cart').set('Cookie', cookie)))
+    const after = await Promise.all(
+      Array.from({ length: 4 }, () => request(app).get('/cart').set('Cookie', cookie)),
+    )
     expect(after.map((r) => r.status)).toEqual([200, 200, 200, 200])
     await store.close()
   })
@@ -188,7 +220,10 @@ describe('1000 distinct cart adds on one session, 50 in flight at a time', () =>
     const worker = async () => {
       while (next < n) {
         const i = next++
-        const res = await fetch(`${bases[i % bases.length]}/add/item-${i}`, { method: 'POST', headers: { cookie } })
+        const res = await fetch(`${bases[i % bases.length]}/add/item-${i}`, {
+          method: 'POST',
+          headers: { cookie },
+        })
         statuses.push(res.status)
         await res.arrayBuffer()
       }
@@ -206,23 +241,29 @@ describe('1000 distinct cart adds on one session, 50 in flight at a time', () =>
   it.each([
     ['one process', 1],
     ['two processes on one store', 2],
-  ])('%s: 0 errors and 0 lost', async (_name, processes) => {
-    const store = new GatedStore(new MemoryStore())
-    const servers = await Promise.all(Array.from({ length: processes }, () => listen(appOver(store).app)))
-    const bases = servers.map((s) => s.base)
-    const first = await fetch(`${bases[0]}/add/seed`, { method: 'POST' })
-    const cookie = first.headers.get('set-cookie')!.split(';')[0]!
-    const statuses = await addAll(bases, cookie, 1000, 50)
-    expect(statuses.filter((s) => s !== 200)).toEqual([])
-    const cart = (await (await fetch(`${bases[0]}/cart`, { headers: { cookie } })).json()) as Cart
-    expect(Object.keys(cart)).toHaveLength(1001)
-    if (processes === 1) expect(store.conflicts).toBe(0)
-    for (const { server } of servers) {
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
-    }
-    await store.close()
-  }, 120_000)
+  ])(
+    '%s: 0 errors and 0 lost',
+    async (_name, processes) => {
+      const store = new GatedStore(new MemoryStore())
+      const servers = await Promise.all(
+        Array.from({ length: processes }, () => listen(appOver(store).app)),
+      )
+      const bases = servers.map((s) => s.base)
+      const first = await fetch(`${bases[0]}/add/seed`, { method: 'POST' })
+      const cookie = first.headers.get('set-cookie')!.split(';')[0]!
+      const statuses = await addAll(bases, cookie, 1000, 50)
+      expect(statuses.filter((s) => s !== 200)).toEqual([])
+      const cart = (await (await fetch(`${bases[0]}/cart`, { headers: { cookie } })).json()) as Cart
+      expect(Object.keys(cart)).toHaveLength(1001)
+      if (processes === 1) expect(store.conflicts).toBe(0)
+      for (const { server } of servers) {
+        server.closeAllConnections()
+        await new Promise((resolve) => server.close(resolve))
+      }
+      await store.close()
+    },
+    120_000,
+  )
 })
 
 describe('BatchQueue', () => {
@@ -240,7 +281,11 @@ describe('BatchQueue', () => {
     expect(queue.size).toBe(2)
     gate.open()
     await new Promise((resolve) => setImmediate(resolve))
-    expect(batches).toEqual([['a', ['a1'], false], ['b', ['b1'], false], ['a', ['a2', 'a3'], true]])
+    expect(batches).toEqual([
+      ['a', ['a1'], false],
+      ['b', ['b1'], false],
+      ['a', ['a2', 'a3'], true],
+    ])
     expect(queue.size).toBe(0)
   })
 })

@@ -35,17 +35,31 @@ describe('hostile cookies', () => {
 
   it.each<[string, () => string]>([
     // Change the id's first character to one it is not, so the value always differs.
-    ['tampered id', () => `connect.sid=${encodeURIComponent(valueOf(victim.cookie).replace(/^s:(.)/, (_m, c) => `s:${c === '0' ? '1' : '0'}`))}`],
-    ['tampered mac', () => `connect.sid=${encodeURIComponent(valueOf(victim.cookie).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')))}`],
+    [
+      'tampered id',
+      () =>
+        `connect.sid=${encodeURIComponent(valueOf(victim.cookie).replace(/^s:(.)/, (_m, c) => `s:${c === '0' ? '1' : '0'}`))}`,
+    ],
+    [
+      'tampered mac',
+      () =>
+        `connect.sid=${encodeURIComponent(valueOf(victim.cookie).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')))}`,
+    ],
     ['trailing garbage', () => `${victim.cookie}garbage`],
     ['unsigned id', () => `connect.sid=${victim.id}`],
     ['unsigned with s: prefix', () => `connect.sid=s%3A${victim.id}`],
-    ['signed with another secret', () => `connect.sid=${encodeURIComponent(signSessionId(victim.id, 'guessed'))}`],
+    [
+      'signed with another secret',
+      () => `connect.sid=${encodeURIComponent(signSessionId(victim.id, 'guessed'))}`,
+    ],
     ['garbage', () => 'connect.sid=%%%;;==\\x"\'<>'],
     ['8 KB', () => `connect.sid=${'A'.repeat(8192)}`],
-    ['8 KB of many cookies', () => Array.from({ length: 400 }, (_, i) => `c${i}=${'x'.repeat(16)}`).join('; ')],
+    [
+      '8 KB of many cookies',
+      () => Array.from({ length: 400 }, (_, i) => `c${i}=${'x'.repeat(16)}`).join('; '),
+    ],
     ['empty', () => 'connect.sid='],
-  ])('%s: a fresh session, never the victim\'s, never a 500', async (_label, cookie) => {
+  ])("%s: a fresh session, never the victim's, never a 500", async (_label, cookie) => {
     const res = await request(server).get('/read').set('Cookie', cookie())
     expect(res.status).toBe(200)
     expect(res.body.data).toEqual({})
@@ -54,13 +68,17 @@ describe('hostile cookies', () => {
 
   it('duplicated cookies: a forged one first does not hide the genuine one after it', async () => {
     const forged = `connect.sid=${encodeURIComponent(signSessionId(victim.id, 'guessed'))}`
-    const res = await request(server).get('/read').set('Cookie', `${forged}; other=1; ${victim.cookie}`)
+    const res = await request(server)
+      .get('/read')
+      .set('Cookie', `${forged}; other=1; ${victim.cookie}`)
     expect(res.body).toEqual({ id: victim.id, data: { mine: true } })
   })
 
   it('duplicated cookies: two genuine ones resolve to the first', async () => {
     const other = await request(server).post('/set')
-    const res = await request(server).get('/read').set('Cookie', `${cookiePair(sessionCookie(other))}; ${victim.cookie}`)
+    const res = await request(server)
+      .get('/read')
+      .set('Cookie', `${cookiePair(sessionCookie(other))}; ${victim.cookie}`)
     expect(res.body.id).toBe(other.body.id)
   })
 })
@@ -80,9 +98,13 @@ describe('session fixation', () => {
       res.json({ id: req.session.id })
     })
     const before = await request(server).post('/set')
-    const login = await request(server).post('/login').set('Cookie', cookiePair(sessionCookie(before)))
+    const login = await request(server)
+      .post('/login')
+      .set('Cookie', cookiePair(sessionCookie(before)))
     expect(await store.load(before.body.id)).toBeNull()
-    const reuse = await request(server).get('/read').set('Cookie', cookiePair(sessionCookie(before)))
+    const reuse = await request(server)
+      .get('/read')
+      .set('Cookie', cookiePair(sessionCookie(before)))
     expect(reuse.body.id).not.toBe(before.body.id)
     expect(reuse.body.id).not.toBe(login.body.id)
     expect(reuse.body.data).toEqual({})
@@ -94,11 +116,21 @@ describe('session fixation', () => {
     const created = await request(server).post('/set')
     const record = (await store.load(created.body.id))!
     await store.save(created.body.id, {
-      set: JSON.parse('{"__proto__":"{\\"isAdmin\\":true}"}'), unset: [], cookie: {}, createdAt: record.createdAt,
-      expiresAt: record.expiresAt, idleTimeout: record.idleTimeout, userId: null, expectedVersion: record.version,
+      set: JSON.parse('{"__proto__":"{\\"isAdmin\\":true}"}'),
+      unset: [],
+      cookie: {},
+      createdAt: record.createdAt,
+      expiresAt: record.expiresAt,
+      idleTimeout: record.idleTimeout,
+      userId: null,
+      expectedVersion: record.version,
     })
-    server.get('/admin', (req, res) => res.json({ isAdmin: (req.session as unknown as Data).isAdmin ?? false }))
-    const res = await request(server).get('/admin').set('Cookie', cookiePair(sessionCookie(created)))
+    server.get('/admin', (req, res) =>
+      res.json({ isAdmin: (req.session as unknown as Data).isAdmin ?? false }),
+    )
+    const res = await request(server)
+      .get('/admin')
+      .set('Cookie', cookiePair(sessionCookie(created)))
     expect(res.body).toEqual({ isAdmin: false })
   })
 })

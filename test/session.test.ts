@@ -84,13 +84,19 @@ describe('regenerate()', () => {
       res.end()
     })
     app.post('/login', (req, res, next) => {
-      void req.session.regenerate({ keepData: true }, (err) => (err ? next(err) : res.json({ id: req.session.id })))
+      void req.session.regenerate({ keepData: true }, (err) =>
+        err ? next(err) : res.json({ id: req.session.id }),
+      )
     })
     const before = await started(app)
     await request(app).post('/remember').set('Cookie', before.cookie)
     const res = await request(app).post('/login').set('Cookie', before.cookie)
     const record = await store.load(res.body.id)
-    expect(record).toMatchObject({ data: { cart: '["tea"]' }, userId: 'ann', cookie: { originalMaxAge: 120_000 } })
+    expect(record).toMatchObject({
+      data: { cart: '["tea"]' },
+      userId: 'ann',
+      cookie: { originalMaxAge: 120_000 },
+    })
     expect(await store.load(before.id)).toBeNull()
     expect(await store.listByUser('ann')).toEqual([res.body.id])
   })
@@ -106,7 +112,9 @@ describe('destroy()', () => {
     const before = await started(app)
     const res = await request(app).post('/logout').set('Cookie', before.cookie)
     expect(res.body.after).toBe(true)
-    expect(sessionCookie(res)).toMatch(/^connect\.sid=; Max-Age=0; Path=\/; Expires=Thu, 01 Jan 1970/)
+    expect(sessionCookie(res)).toMatch(
+      /^connect\.sid=; Max-Age=0; Path=\/; Expires=Thu, 01 Jan 1970/,
+    )
     expect(await store.load(before.id)).toBeNull()
   })
 
@@ -133,7 +141,10 @@ describe('reload()', () => {
       res.json({ cart: data(req).cart })
     })
     const before = await started(app)
-    const pending = request(app).get('/reloaded').set('Cookie', before.cookie).then((r) => r)
+    const pending = request(app)
+      .get('/reloaded')
+      .set('Cookie', before.cookie)
+      .then((r) => r)
     await hasArrived
     await request(app).post('/cart/jam').set('Cookie', before.cookie)
     release()
@@ -142,8 +153,12 @@ describe('reload()', () => {
 
   it('rejects when the session is not in the store', async () => {
     const { app } = shop()
-    app.get('/reload-new', (req, res) => req.session.reload((err) => res.json({ message: err?.message })))
-    expect((await request(app).get('/reload-new')).body.message).toMatch(/cannot be reloaded: it is not in the store/)
+    app.get('/reload-new', (req, res) =>
+      req.session.reload((err) => res.json({ message: err?.message })),
+    )
+    expect((await request(app).get('/reload-new')).body.message).toMatch(
+      /cannot be reloaded: it is not in the store/,
+    )
   })
 })
 
@@ -174,7 +189,9 @@ describe('setUser() and the per-user index', () => {
     const phone = await request(app).post('/login/bob')
     expect((await store.listByUser('bob')).sort()).toEqual([laptop.body.id, phone.body.id].sort())
     expect(await store.destroyByUser('bob')).toBe(2)
-    const after = await request(app).get('/read').set('Cookie', cookiePair(sessionCookie(phone)))
+    const after = await request(app)
+      .get('/read')
+      .set('Cookie', cookiePair(sessionCookie(phone)))
     expect(after.body.id).not.toBe(phone.body.id)
   })
 
@@ -188,7 +205,9 @@ describe('setUser() and the per-user index', () => {
         res.end((err as Error).message)
       }
     })
-    expect((await request(app).get('/bad-user')).text).toMatch(/userId must be a non-empty string or null/)
+    expect((await request(app).get('/bad-user')).text).toMatch(
+      /userId must be a non-empty string or null/,
+    )
   })
 })
 
@@ -211,7 +230,9 @@ describe('what is kept in the session', () => {
     const before = await started(app)
     const res = await request(app).post('/bigint').set('Cookie', before.cookie)
     expect(res.status).toBe(500)
-    expect(res.text).toMatch(/session key &quot;total&quot; cannot be saved as JSON|session key "total" cannot be saved as JSON/)
+    expect(res.text).toMatch(
+      /session key &quot;total&quot; cannot be saved as JSON|session key "total" cannot be saved as JSON/,
+    )
     expect((await store.load(before.id))?.data).toEqual({ cart: '["tea"]' })
   })
 
@@ -222,10 +243,12 @@ describe('what is kept in the session', () => {
       data(req).blob = 'x'.repeat(2000)
       res.end('ok?')
     })
-    app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      error = err
-      res.status(500).end()
-    })
+    app.use(
+      (err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+        error = err
+        res.status(500).end()
+      },
+    )
     const before = await started(app)
     const res = await request(app).post('/huge').set('Cookie', before.cookie)
     expect(res.status).toBe(500)
@@ -237,7 +260,7 @@ describe('what is kept in the session', () => {
 })
 
 describe('req.session.cookie', () => {
-  it('takes express-session\'s spellings: expires = false and a Date as maxAge', async () => {
+  it("takes express-session's spellings: expires = false and a Date as maxAge", async () => {
     const { app } = shop(new MemoryStore(), { cookie: { maxAge: 60_000 } })
     app.get('/spellings', (req, res) => {
       req.session.cookie.expires = false
@@ -257,7 +280,13 @@ describe('sessionInfo()', () => {
   it('tells when a session began and ends, and its owner, without a store call', async () => {
     const store = new CountingStore()
     const app = express()
-    app.use(session(store, { secret: 'info-secret', cookie: { maxAge: 60_000 }, absoluteTimeout: 3_600_000 }))
+    app.use(
+      session(store, {
+        secret: 'info-secret',
+        cookie: { maxAge: 60_000 },
+        absoluteTimeout: 3_600_000,
+      }),
+    )
     app.post('/start', (req, res) => {
       data(req).a = 1
       res.json(sessionInfo(req.session))
@@ -267,14 +296,23 @@ describe('sessionInfo()', () => {
       res.json(sessionInfo(req.session, 1_000_000))
     })
     const first = await request(app).post('/start')
-    expect(first.body).toMatchObject({ isNew: true, absoluteExpiresAt: first.body.createdAt + 3_600_000 })
+    expect(first.body).toMatchObject({
+      isNew: true,
+      absoluteExpiresAt: first.body.createdAt + 3_600_000,
+    })
     const loadsBefore = store.calls.load
-    const res = await request(app).get('/info').set('Cookie', cookiePair(sessionCookie(first)))
+    const res = await request(app)
+      .get('/info')
+      .set('Cookie', cookiePair(sessionCookie(first)))
     expect(store.calls.load - loadsBefore).toBe(1) // the middleware's own load, nothing more
     const { createdAt } = first.body
     expect(res.body).toEqual({
-      id: first.body.id, createdAt, idleExpiresAt: Math.min(1_000_000 + 60_000, createdAt + 3_600_000),
-      absoluteExpiresAt: createdAt + 3_600_000, isNew: false, userId: 'ann',
+      id: first.body.id,
+      createdAt,
+      idleExpiresAt: Math.min(1_000_000 + 60_000, createdAt + 3_600_000),
+      absoluteExpiresAt: createdAt + 3_600_000,
+      isNew: false,
+      userId: 'ann',
     })
   })
 })

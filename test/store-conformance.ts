@@ -33,10 +33,15 @@ export function newChange(overrides: Partial<SessionChange> = {}): SessionChange
 
 /** Resolves once the wall clock reaches `at` (epoch ms): waiting for time itself, not for an event. */
 async function waitUntil(at: number): Promise<void> {
-  while (Date.now() < at) await new Promise((resolve) => setTimeout(resolve, Math.max(1, at - Date.now())))
+  while (Date.now() < at)
+    await new Promise((resolve) => setTimeout(resolve, Math.max(1, at - Date.now())))
 }
 
-export function describeStore(name: string, makeStore: () => Promise<Store>, options: ConformanceOptions = {}): void {
+export function describeStore(
+  name: string,
+  makeStore: () => Promise<Store>,
+  options: ConformanceOptions = {},
+): void {
   describe(`${name} conforms to the Store contract`, () => {
     const made: Store[] = []
     let store: Store
@@ -73,7 +78,12 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
         const createdAt = Date.now() - 1000
         const id = await create(
           { cart: { items: ['tea'] }, visits: 3, name: 'Zoë ✓' },
-          { createdAt, expiresAt: createdAt + HOUR, cookie: { originalMaxAge: HOUR, sameSite: 'strict' }, userId: 'u1' },
+          {
+            createdAt,
+            expiresAt: createdAt + HOUR,
+            cookie: { originalMaxAge: HOUR, sameSite: 'strict' },
+            userId: 'u1',
+          },
         )
         const record = await store.load(id)
         expect(record).toEqual<SessionRecord>({
@@ -94,7 +104,13 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
       })
 
       it('keeps user keys that look like store metadata apart from the metadata', async () => {
-        const id = await create({ version: 'mine', expiresAt: 'mine too', cookie: { x: 1 }, __proto__x: 1, '': 'empty' })
+        const id = await create({
+          version: 'mine',
+          expiresAt: 'mine too',
+          cookie: { x: 1 },
+          __proto__x: 1,
+          '': 'empty',
+        })
         const record = await store.load(id)
         expect(record?.version).toBe(1)
         expect(record?.data).toEqual({
@@ -118,7 +134,10 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
       it('forgets a session when its expiry passes on its own', async () => {
         const id = randomUUID()
         const expiresAt = Date.now() + 200
-        await store.save(id, newChange({ set: { a: '1' }, createdAt: expiresAt - 200, expiresAt, idleTimeout: 200 }))
+        await store.save(
+          id,
+          newChange({ set: { a: '1' }, createdAt: expiresAt - 200, expiresAt, idleTimeout: 200 }),
+        )
         // Present until its expiry: a null before then would be a store bug. (After it, absent.)
         const early = await store.load(id)
         expect(early !== null || Date.now() >= expiresAt).toBe(true)
@@ -128,7 +147,10 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
 
       it('touches in the same call: expiresAt becomes touchAt + idleTimeout', async () => {
         const createdAt = Date.now()
-        const id = await create({ a: 1 }, { createdAt, expiresAt: createdAt + 1000, idleTimeout: HOUR })
+        const id = await create(
+          { a: 1 },
+          { createdAt, expiresAt: createdAt + 1000, idleTimeout: HOUR },
+        )
         const touchAt = createdAt + 500
         const touched = await store.load(id, { touchAt })
         expect(touched?.expiresAt).toBe(touchAt + HOUR)
@@ -138,16 +160,28 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
 
       it('caps a touch at createdAt + absoluteTimeout', async () => {
         const createdAt = Date.now()
-        const id = await create({ a: 1 }, { createdAt, expiresAt: createdAt + 1000, idleTimeout: HOUR })
-        const touched = await store.load(id, { touchAt: createdAt + 10, absoluteTimeout: 2 * HOUR - 1 })
+        const id = await create(
+          { a: 1 },
+          { createdAt, expiresAt: createdAt + 1000, idleTimeout: HOUR },
+        )
+        const touched = await store.load(id, {
+          touchAt: createdAt + 10,
+          absoluteTimeout: 2 * HOUR - 1,
+        })
         expect(touched?.expiresAt).toBe(createdAt + 10 + HOUR)
-        const capped = await store.load(id, { touchAt: createdAt + HOUR + 10, absoluteTimeout: HOUR + 100 })
+        const capped = await store.load(id, {
+          touchAt: createdAt + HOUR + 10,
+          absoluteTimeout: HOUR + 100,
+        })
         expect(capped?.expiresAt).toBe(createdAt + HOUR + 100)
       })
 
       it('returns null and forgets a session whose absolute timeout has passed at touch time', async () => {
         const createdAt = Date.now() - 10_000
-        const id = await create({ a: 1 }, { createdAt, expiresAt: Date.now() + HOUR, idleTimeout: HOUR })
+        const id = await create(
+          { a: 1 },
+          { createdAt, expiresAt: Date.now() + HOUR, idleTimeout: HOUR },
+        )
         expect(await store.load(id, { touchAt: Date.now(), absoluteTimeout: 5_000 })).toBeNull()
         expect(await store.load(id)).toBeNull()
       })
@@ -158,14 +192,18 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
         const id = await create({ a: 1 })
         const result = await store.save(id, newChange({ set: { a: '2' } }))
         expect(result.ok).toBe(false)
-        if (result.ok || result.reason !== 'conflict') throw new Error(`expected a conflict, got ${JSON.stringify(result)}`)
+        if (result.ok || result.reason !== 'conflict')
+          throw new Error(`expected a conflict, got ${JSON.stringify(result)}`)
         expect(result.current.data).toEqual({ a: '1' })
         expect(result.current.version).toBe(1)
       })
 
       it('writes set keys, deletes unset keys and keeps the others, bumping the version', async () => {
         const id = await create({ keep: 'k', change: 1, drop: true })
-        const result = await store.save(id, newChange({ set: { change: '2', added: '[1]' }, unset: ['drop'], expectedVersion: 1 }))
+        const result = await store.save(
+          id,
+          newChange({ set: { change: '2', added: '[1]' }, unset: ['drop'], expectedVersion: 1 }),
+        )
         expect(result).toEqual({ ok: true, version: 2 })
         const record = await store.load(id)
         expect(record?.data).toEqual({ keep: '"k"', change: '2', added: '[1]' })
@@ -174,18 +212,41 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
 
       it('replaces the cookie overrides, expiry and owner on every save, and keeps createdAt', async () => {
         const createdAt = Date.now() - 5000
-        const id = await create({ a: 1 }, { createdAt, cookie: { originalMaxAge: HOUR }, userId: 'old-owner' })
+        const id = await create(
+          { a: 1 },
+          { createdAt, cookie: { originalMaxAge: HOUR }, userId: 'old-owner' },
+        )
         const expiresAt = Date.now() + 2 * HOUR
-        await store.save(id, newChange({ cookie: { originalMaxAge: 2 * HOUR, secure: true }, createdAt, expiresAt, idleTimeout: 2 * HOUR, userId: 'new-owner', expectedVersion: 1 }))
+        await store.save(
+          id,
+          newChange({
+            cookie: { originalMaxAge: 2 * HOUR, secure: true },
+            createdAt,
+            expiresAt,
+            idleTimeout: 2 * HOUR,
+            userId: 'new-owner',
+            expectedVersion: 1,
+          }),
+        )
         const record = await store.load(id)
-        expect(record).toMatchObject({ cookie: { originalMaxAge: 2 * HOUR, secure: true }, createdAt, expiresAt, idleTimeout: 2 * HOUR, userId: 'new-owner' })
+        expect(record).toMatchObject({
+          cookie: { originalMaxAge: 2 * HOUR, secure: true },
+          createdAt,
+          expiresAt,
+          idleTimeout: 2 * HOUR,
+          userId: 'new-owner',
+        })
       })
 
       it('rejects a stale version with a conflict carrying the current record, and writes nothing', async () => {
         const id = await create({ n: 1 })
         await store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))
-        const stale = await store.save(id, newChange({ set: { n: '99', other: '1' }, expectedVersion: 1 }))
-        if (stale.ok || stale.reason !== 'conflict') throw new Error(`expected a conflict, got ${JSON.stringify(stale)}`)
+        const stale = await store.save(
+          id,
+          newChange({ set: { n: '99', other: '1' }, expectedVersion: 1 }),
+        )
+        if (stale.ok || stale.reason !== 'conflict')
+          throw new Error(`expected a conflict, got ${JSON.stringify(stale)}`)
         expect(stale.current).toMatchObject({ data: { n: '2' }, version: 2 })
         expect((await store.load(id))?.data).toEqual({ n: '2' })
       })
@@ -193,21 +254,29 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
       it("answers 'gone' for a destroyed session and does not bring it back", async () => {
         const id = await create({ n: 1 })
         await store.destroy(id)
-        expect(await store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+        expect(await store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))).toEqual({
+          ok: false,
+          reason: 'gone',
+        })
         expect(await store.load(id)).toBeNull()
       })
 
       it("answers 'gone' for an expired session", async () => {
         const id = await create({ a: 1 })
         await store.touch(id, Date.now() - 1)
-        expect(await store.save(id, newChange({ set: { a: '2' }, expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+        expect(await store.save(id, newChange({ set: { a: '2' }, expectedVersion: 1 }))).toEqual({
+          ok: false,
+          reason: 'gone',
+        })
         expect(await store.load(id)).toBeNull()
       })
 
       it('lets exactly one of many concurrent saves at one version win', async () => {
         const id = await create({ n: 0 })
         const results = await Promise.all(
-          Array.from({ length: 20 }, (_, i) => store.save(id, newChange({ set: { n: String(i + 1) }, expectedVersion: 1 }))),
+          Array.from({ length: 20 }, (_, i) =>
+            store.save(id, newChange({ set: { n: String(i + 1) }, expectedVersion: 1 })),
+          ),
         )
         const wins = results.filter((r) => r.ok)
         expect(wins).toHaveLength(1)
@@ -217,7 +286,13 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
 
       it('round-trips large and unusual values as the exact JSON text', async () => {
         const big = JSON.stringify('x'.repeat(200_000))
-        const odd = JSON.stringify({ nul: '\u0000', emoji: '🛒', quote: '"', lines: 'a\nb', nested: [[{}]] })
+        const odd = JSON.stringify({
+          nul: '\u0000',
+          emoji: '🛒',
+          quote: '"',
+          lines: 'a\nb',
+          nested: [[{}]],
+        })
         const id = randomUUID()
         await store.save(id, newChange({ set: { big, odd } }))
         expect((await store.load(id))?.data).toEqual({ big, odd })
@@ -287,7 +362,11 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
       it('destroyByUser signs the user out everywhere and leaves other users alone', async () => {
         const user = `user-${randomUUID()}`
         const other = await create({ o: 1 }, { userId: `other-${randomUUID()}` })
-        const ids = [await create({ a: 1 }, { userId: user }), await create({ a: 2 }, { userId: user }), await create({ a: 3 }, { userId: user })]
+        const ids = [
+          await create({ a: 1 }, { userId: user }),
+          await create({ a: 2 }, { userId: user }),
+          await create({ a: 3 }, { userId: user }),
+        ]
         expect(await store.destroyByUser!(user)).toBe(3)
         for (const id of ids) expect(await store.load(id)).toBeNull()
         expect(await store.listByUser!(user)).toEqual([])
@@ -299,7 +378,9 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
         const user = `user-${randomUUID()}`
         const id = await create({ a: 1 }, { userId: user })
         await store.destroyByUser!(user)
-        expect(await store.save(id, newChange({ set: { a: '2' }, userId: user, expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+        expect(
+          await store.save(id, newChange({ set: { a: '2' }, userId: user, expectedVersion: 1 })),
+        ).toEqual({ ok: false, reason: 'gone' })
         expect(await store.listByUser!(user)).toEqual([])
       })
     })
@@ -308,7 +389,8 @@ export function describeStore(name: string, makeStore: () => Promise<Store>, opt
       it('counts live sessions and clears them all', async () => {
         const own = await fresh()
         expect(await own.count!()).toBe(0)
-        for (let i = 0; i < 5; i++) await own.save(randomUUID(), newChange({ set: { i: String(i) }, userId: 'u' }))
+        for (let i = 0; i < 5; i++)
+          await own.save(randomUUID(), newChange({ set: { i: String(i) }, userId: 'u' }))
         expect(await own.count!()).toBe(5)
         await own.clear!()
         expect(await own.count!()).toBe(0)

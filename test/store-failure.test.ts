@@ -7,7 +7,12 @@ import request from 'supertest'
 import session, { StoreError, type Store } from '../lib/index'
 import { signSessionId } from '../lib/cookie'
 import { cookiePair, sessionCookie } from './support/http'
-import { CorruptDataStore, SaveRejectingStore, SwitchableOutageStore, SyncThrowingStore } from './support/stores'
+import {
+  CorruptDataStore,
+  SaveRejectingStore,
+  SwitchableOutageStore,
+  SyncThrowingStore,
+} from './support/stores'
 
 type Data = Record<string, unknown>
 
@@ -20,10 +25,17 @@ function appOver(store: Store) {
     res.send('added')
   })
   app.get('/read', (req, res) => res.json({ ...req.session }))
-  app.use((err: Error & { status?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    errors.push(err)
-    res.status(err.status ?? 500).send(`${err.name}: ${err.message}`)
-  })
+  app.use(
+    (
+      err: Error & { status?: number },
+      _req: express.Request,
+      res: express.Response,
+      _next: express.NextFunction,
+    ) => {
+      errors.push(err)
+      res.status(err.status ?? 500).send(`${err.name}: ${err.message}`)
+    },
+  )
   return { app, errors }
 }
 
@@ -37,7 +49,9 @@ describe('a store that fails', () => {
     const down = await request(app).get('/read').set('Cookie', cookie)
     expect(down.status).toBe(503)
     expect(errors[0]).toBeInstanceOf(StoreError)
-    expect((errors[0] as StoreError).message).toMatch(/session store load failed for session .*ECONNREFUSED/)
+    expect((errors[0] as StoreError).message).toMatch(
+      /session store load failed for session .*ECONNREFUSED/,
+    )
     expect((errors[0] as StoreError).cause).toMatchObject({ code: 'ECONNREFUSED' })
 
     store.down = false
@@ -70,12 +84,14 @@ describe('a store that fails', () => {
     const store = new CorruptDataStore()
     const { app } = appOver(store)
     const created = await request(app).post('/add')
-    const res = await request(app).get('/read').set('Cookie', cookiePair(sessionCookie(created)))
+    const res = await request(app)
+      .get('/read')
+      .set('Cookie', cookiePair(sessionCookie(created)))
     expect(res.status).toBe(503)
     expect(res.text).toMatch(/StoreError: session [\w-]+: stored key "cart" is not valid JSON/)
   })
 
-  it('has no error handler after it: Express\'s default handler answers 503', async () => {
+  it("has no error handler after it: Express's default handler answers 503", async () => {
     const store = new SwitchableOutageStore()
     store.down = true
     const app = express()

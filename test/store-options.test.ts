@@ -17,12 +17,16 @@ import { PostgresStore } from '../stores/postgres'
 import { LayeredStore } from '../stores/layered'
 
 describe('unknown store options are a TypeError at construction', () => {
-  it('MemoryStore lists its options, and says what replaces ttl and memorystore\'s checkPeriod', () => {
+  it("MemoryStore lists its options, and says what replaces ttl and memorystore's checkPeriod", () => {
     expect(() => new MemoryStore({ maxx: 10 } as never)).toThrow(
       'MemoryStore: unknown option "maxx" (did you mean "max"?). Known options: max, sweepInterval',
     )
-    expect(() => new MemoryStore({ ttl: 1000 } as never)).toThrow(/unknown option "ttl": .*session\(\{ cookie: \{ maxAge \} \}\)/)
-    expect(() => new MemoryStore({ checkPeriod: 1000 } as never)).toThrow(/"checkPeriod": that is memorystore's option; use sweepInterval/)
+    expect(() => new MemoryStore({ ttl: 1000 } as never)).toThrow(
+      /unknown option "ttl": .*session\(\{ cookie: \{ maxAge \} \}\)/,
+    )
+    expect(() => new MemoryStore({ checkPeriod: 1000 } as never)).toThrow(
+      /"checkPeriod": that is memorystore's option; use sweepInterval/,
+    )
     const ok = new MemoryStore({ max: 10, sweepInterval: 1000 })
     void ok.close()
   })
@@ -33,8 +37,12 @@ describe('unknown store options are a TypeError at construction', () => {
       expect(() => new RedisStore({ client, ttl: 86_400 } as never)).toThrow(
         /RedisStore: unknown option "ttl": that is connect-redis's option; a session's lifetime follows its cookie here: set session\(\{ cookie: \{ maxAge \} \}\), and idleTimeout for browser-session cookies\. Known options: client, prefix, legacyPrefix, timeout/,
       )
-      expect(() => new RedisStore({ client, disableTouch: true } as never)).toThrow(/"disableTouch": that is connect-redis's option/)
-      expect(() => new RedisStore({ client, prefx: 'a:' } as never)).toThrow(/unknown option "prefx" \(did you mean "prefix"\?\)/)
+      expect(() => new RedisStore({ client, disableTouch: true } as never)).toThrow(
+        /"disableTouch": that is connect-redis's option/,
+      )
+      expect(() => new RedisStore({ client, prefx: 'a:' } as never)).toThrow(
+        /unknown option "prefx" \(did you mean "prefix"\?\)/,
+      )
       expect(new RedisStore({ client, prefix: 'a:', timeout: 500 })).toBeInstanceOf(RedisStore)
     } finally {
       client.disconnect()
@@ -44,8 +52,12 @@ describe('unknown store options are a TypeError at construction', () => {
   it("FileStore lists its options, and says what to use instead of session-file-store's ttl and path", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'concord-store-options-'))
     try {
-      expect(() => new FileStore({ dir, ttl: 3600 } as never)).toThrow(/FileStore: unknown option "ttl": that is session-file-store's option; .*Known options: dir, reapInterval/)
-      expect(() => new FileStore({ path: dir } as never)).toThrow(/"path": that is session-file-store's option; pass the directory as dir/)
+      expect(() => new FileStore({ dir, ttl: 3600 } as never)).toThrow(
+        /FileStore: unknown option "ttl": that is session-file-store's option; .*Known options: dir, reapInterval/,
+      )
+      expect(() => new FileStore({ path: dir } as never)).toThrow(
+        /"path": that is session-file-store's option; pass the directory as dir/,
+      )
       const store = new FileStore({ dir, fsync: false })
       await store.close()
     } finally {
@@ -59,8 +71,12 @@ describe('unknown store options are a TypeError at construction', () => {
       expect(() => new PostgresStore({ pool, ttl: 3600 } as never)).toThrow(
         /PostgresStore: unknown option "ttl": that is connect-pg-simple's option; .*Known options: pool, table, schema, createTable, pruneInterval, timeout, legacyTable/,
       )
-      expect(() => new PostgresStore({ pool, tableName: 'session' } as never)).toThrow(/"tableName": .*use table \(and legacyTable: 'session'/)
-      expect(() => new PostgresStore({ pool, tabel: 'x' } as never)).toThrow(/unknown option "tabel" \(did you mean "table"\?\)/)
+      expect(() => new PostgresStore({ pool, tableName: 'session' } as never)).toThrow(
+        /"tableName": .*use table \(and legacyTable: 'session'/,
+      )
+      expect(() => new PostgresStore({ pool, tabel: 'x' } as never)).toThrow(
+        /unknown option "tabel" \(did you mean "table"\?\)/,
+      )
     } finally {
       await pool.end()
     }
@@ -68,7 +84,9 @@ describe('unknown store options are a TypeError at construction', () => {
 
   it('LayeredStore lists its options', async () => {
     const [hot, cold] = [new MemoryStore(), new MemoryStore()]
-    expect(() => new LayeredStore({ hot, cold, singleProcess: true, hotTTL: 1000 } as never)).toThrow(
+    expect(
+      () => new LayeredStore({ hot, cold, singleProcess: true, hotTTL: 1000 } as never),
+    ).toThrow(
       /LayeredStore: unknown option "hotTTL" \(did you mean "hotTtl"\?\)\. Known options: hot, cold, hotTtl, singleProcess, hotRetryAfter/,
     )
     await hot.close()
@@ -76,7 +94,9 @@ describe('unknown store options are a TypeError at construction', () => {
   })
 
   it("the drop-in's MemoryStore lists its options too", () => {
-    expect(() => new DropInMemoryStore({ checkperiod: 10 } as never)).toThrow(/unknown option "checkperiod" \(did you mean "checkPeriod"\?\)/)
+    expect(() => new DropInMemoryStore({ checkperiod: 10 } as never)).toThrow(
+      /unknown option "checkperiod" \(did you mean "checkPeriod"\?\)/,
+    )
   })
 })
 
@@ -91,20 +111,25 @@ describe('MemoryStore under NODE_ENV=production', () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {})
     process.env.NODE_ENV = 'production'
     jest.isolateModules(() => {
-      const { MemoryStore: Fresh } = require('../stores/memory') as typeof import('../stores/memory')
-      const { MemoryStore: FreshDropIn } = require('../lib/compat/memory-store') as typeof import('../lib/compat/memory-store')
+      const { MemoryStore: Fresh } =
+        require('../stores/memory') as typeof import('../stores/memory')
+      const { MemoryStore: FreshDropIn } =
+        require('../lib/compat/memory-store') as typeof import('../lib/compat/memory-store')
       const stores = [new Fresh(), new Fresh(), new FreshDropIn()]
       for (const store of stores) void store.close()
     })
     expect(warn).toHaveBeenCalledTimes(1)
-    expect(warn.mock.calls[0]![0]).toMatch(/MemoryStore keeps sessions in this process only.*Use RedisStore .* or FileStore .* in production/)
+    expect(warn.mock.calls[0]![0]).toMatch(
+      /MemoryStore keeps sessions in this process only.*Use RedisStore .* or FileStore .* in production/,
+    )
   })
 
   it('prints nothing outside production', () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {})
     process.env.NODE_ENV = 'development'
     jest.isolateModules(() => {
-      const { MemoryStore: Fresh } = require('../stores/memory') as typeof import('../stores/memory')
+      const { MemoryStore: Fresh } =
+        require('../stores/memory') as typeof import('../stores/memory')
       void new Fresh().close()
     })
     expect(warn).not.toHaveBeenCalled()

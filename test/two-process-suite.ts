@@ -38,7 +38,9 @@ export function describeTwoProcesses(name: string, env: Record<string, string>):
     it('loses none of 200 concurrent adds split between the two processes', async () => {
       const cookie = await start()
       const items = Array.from({ length: 200 }, (_, i) => `item-${i}`)
-      const responses = await Promise.all(items.map((item, i) => post(apps[i % 2]!, `/cart/add/${item}`, cookie)))
+      const responses = await Promise.all(
+        items.map((item, i) => post(apps[i % 2]!, `/cart/add/${item}`, cookie)),
+      )
       const saved = items.filter((_, i) => responses[i]!.status === 200)
       const refused = items.filter((_, i) => responses[i]!.status !== 200)
       // A refusal may only be the middleware giving up after repeated conflicts with the other

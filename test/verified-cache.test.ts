@@ -52,8 +52,8 @@ describe('VerifiedIdCache', () => {
   })
 })
 
-describe('session() with cookie-parser\'s secret', () => {
-  it('verifies against each request\'s req.secret, not a cached earlier one', async () => {
+describe("session() with cookie-parser's secret", () => {
+  it("verifies against each request's req.secret, not a cached earlier one", async () => {
     const store = new MemoryStore()
     let secret = 'first-secret'
     const app = express()

@@ -24,7 +24,8 @@ export function cartApp(session: Middleware | undefined): express.Express {
 
   // Without a session middleware (the ceiling) each request gets a throwaway object, so the
   // handlers do the same work either way.
-  const sessionOf = (req: Request): CartSession => (req as unknown as { session?: CartSession }).session ?? {}
+  const sessionOf = (req: Request): CartSession =>
+    (req as unknown as { session?: CartSession }).session ?? {}
 
   app.get('/cart', (req, res) => {
     const s = sessionOf(req)
@@ -36,7 +37,10 @@ export function cartApp(session: Middleware | undefined): express.Express {
     const s = sessionOf(req)
     s.user = `user-${req.query.u ?? '1'}`
     const items = Number(req.query.items ?? 0)
-    if (items > 0) s.cart = { items: Object.fromEntries(Array.from({ length: items }, (_, i) => [`sku-${i}`, 1])) }
+    if (items > 0)
+      s.cart = {
+        items: Object.fromEntries(Array.from({ length: items }, (_, i) => [`sku-${i}`, 1])),
+      }
     res.json({ ok: true })
   })
 

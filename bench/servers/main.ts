@@ -19,7 +19,9 @@ async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig
   const built = await buildMiddleware(config)
   const server = cartApp(built.middleware).listen(0, '127.0.0.1')
-  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject))
+  await new Promise<void>((resolve, reject) =>
+    server.once('listening', resolve).once('error', reject),
+  )
 
   let stopping = false
   const stop = async () => {
@@ -45,7 +47,8 @@ async function main(): Promise<void> {
       const stats = profiler.stop()?.statistics ?? []
       profiler = undefined
       let freed = 0
-      for (const gc of stats) freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize
+      for (const gc of stats)
+        freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize
       send({ type: 'alloc', bytes: heapAtEnd - heapAtStart + freed })
     }
   })

@@ -8,7 +8,14 @@ import session, { MemoryStore, type Store } from '../../lib/index.js'
 import { FileStore } from '../../stores/file.js'
 import { limitSession } from '../limit.js'
 import { RedisStore } from '../../stores/redis.js'
-import { connectRedis, expressSession, memorystore, sessionFileStore, type ExpressSessionOptions, type Middleware } from '../peers.js'
+import {
+  connectRedis,
+  expressSession,
+  memorystore,
+  sessionFileStore,
+  type ExpressSessionOptions,
+  type Middleware,
+} from '../peers.js'
 import { MAX_AGE_MS, SECRET, type SystemId } from '../systems.js'
 
 export interface ServerConfig {
@@ -46,7 +53,10 @@ export async function buildMiddleware(config: ServerConfig): Promise<BuiltMiddle
     case 'concord-redis': {
       const client = new Redis(required(config.redisUrl, 'redisUrl'))
       client.on('error', (err: Error) => console.error('bench concord-redis:', err.message))
-      return concord(new RedisStore({ client, prefix: 'bench:concord:' }), async () => void (await client.quit()))
+      return concord(
+        new RedisStore({ client, prefix: 'bench:concord:' }),
+        async () => void (await client.quit()),
+      )
     }
 
     case 'concord-redis-node': {
@@ -54,19 +64,31 @@ export async function buildMiddleware(config: ServerConfig): Promise<BuiltMiddle
       const client = createClient({ url: required(config.redisUrl, 'redisUrl') })
       client.on('error', (err: Error) => console.error('bench concord-redis-node:', err.message))
       await client.connect()
-      return concord(new RedisStore({ client, prefix: 'bench:concord-node:' }), async () => void (await client.quit()))
+      return concord(
+        new RedisStore({ client, prefix: 'bench:concord-node:' }),
+        async () => void (await client.quit()),
+      )
     }
 
     case 'concord-file':
       return concord(new FileStore({ dir: required(config.dir, 'dir') }), none)
 
     case 'es-memory':
-      return { middleware: expressSession({ ...ES_OPTIONS, store: new expressSession.MemoryStore() }), close: none }
+      return {
+        middleware: expressSession({ ...ES_OPTIONS, store: new expressSession.MemoryStore() }),
+        close: none,
+      }
 
     case 'es-memorystore': {
       const Memorystore = memorystore(expressSession)
       // Prune once a day, as memorystore's README suggests for a one-day cookie.
-      return { middleware: expressSession({ ...ES_OPTIONS, store: new Memorystore({ checkPeriod: MAX_AGE_MS }) }), close: none }
+      return {
+        middleware: expressSession({
+          ...ES_OPTIONS,
+          store: new Memorystore({ checkPeriod: MAX_AGE_MS }),
+        }),
+        close: none,
+      }
     }
 
     case 'es-connect-redis': {
@@ -74,12 +96,19 @@ export async function buildMiddleware(config: ServerConfig): Promise<BuiltMiddle
       client.on('error', (err: Error) => console.error('bench es-connect-redis:', err.message))
       await client.connect()
       const store = new connectRedis.RedisStore({ client, prefix: 'bench:cr:' })
-      return { middleware: expressSession({ ...ES_OPTIONS, store }), close: async () => void (await client.quit()) }
+      return {
+        middleware: expressSession({ ...ES_OPTIONS, store }),
+        close: async () => void (await client.quit()),
+      }
     }
 
     case 'es-file-store': {
       const SessionFileStore = sessionFileStore(expressSession)
-      const store = new SessionFileStore({ path: required(config.dir, 'dir'), ttl: MAX_AGE_MS / 1000, logFn: () => {} })
+      const store = new SessionFileStore({
+        path: required(config.dir, 'dir'),
+        ttl: MAX_AGE_MS / 1000,
+        logFn: () => {},
+      })
       return { middleware: expressSession({ ...ES_OPTIONS, store }), close: none }
     }
   }

@@ -16,13 +16,19 @@
     el.textContent = text
     el.hidden = false
     clearTimeout(toastTimer)
-    toastTimer = setTimeout(function () { el.hidden = true }, 2500)
+    toastTimer = setTimeout(function () {
+      el.hidden = true
+    }, 2500)
   }
 
   function showCart(cart) {
     const badge = document.getElementById('cart-count')
     if (badge) badge.textContent = String(cart.count)
-    const counts = new Map(cart.items.map(function (i) { return [i.productId, i.qty] }))
+    const counts = new Map(
+      cart.items.map(function (i) {
+        return [i.productId, i.qty]
+      }),
+    )
     document.querySelectorAll('[data-product]').forEach(function (card) {
       const note = card.querySelector('.incart')
       const qty = counts.get(card.getAttribute('data-product')) || 0
@@ -39,7 +45,9 @@
         body: JSON.stringify({ productId: productId }),
         credentials: 'same-origin',
       })
-      const body = await res.json().catch(function () { return { error: 'Unexpected answer from the shop' } })
+      const body = await res.json().catch(function () {
+        return { error: 'Unexpected answer from the shop' }
+      })
       if (!res.ok) throw new Error(body.error || 'Could not add to the cart')
       toast('Added to your cart')
       return body
@@ -55,7 +63,10 @@
 
   async function refresh() {
     try {
-      const res = await fetch('/api/cart', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+      const res = await fetch('/api/cart', {
+        headers: { Accept: 'application/json' },
+        credentials: 'same-origin',
+      })
       if (res.ok && pending === 0) showCart(await res.json())
     } finally {
       document.body.dataset.synced = String(Number(document.body.dataset.synced || 0) + 1)
@@ -73,7 +84,10 @@
     // Times are rendered in UTC on the server; show them in the visitor's zone.
     document.querySelectorAll('time[datetime]').forEach(function (el) {
       const at = new Date(el.getAttribute('datetime'))
-      el.textContent = '(' + at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }) + ')'
+      el.textContent =
+        '(' +
+        at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }) +
+        ')'
       el.title = at.toString()
     })
   })

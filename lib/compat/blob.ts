@@ -77,9 +77,17 @@ export function toBlob(record: SessionRecord, cookieDefaults?: CookieAttributes)
  * // { data: { views: '3' }, cookie: { originalMaxAge: 60000 }, version: 0, expiresAt: 1893456000000, ... }
  * ```
  */
-export function fromBlob(id: string, blob: unknown, now: number, cookieDefaults?: CookieAttributes): SessionRecord {
+export function fromBlob(
+  id: string,
+  blob: unknown,
+  now: number,
+  cookieDefaults?: CookieAttributes,
+): SessionRecord {
   if (typeof blob !== 'object' || blob === null || Array.isArray(blob)) {
-    throw new StoreError(`session ${id}: the store returned ${blob === null ? 'null' : typeof blob}, not a session object`, { code: 'ECORRUPT' })
+    throw new StoreError(
+      `session ${id}: the store returned ${blob === null ? 'null' : typeof blob}, not a session object`,
+      { code: 'ECORRUPT' },
+    )
   }
   const source = blob as Blob
   const meta = readMeta(source[META_KEY])
@@ -89,16 +97,23 @@ export function fromBlob(id: string, blob: unknown, now: number, cookieDefaults?
     const text = toJsonText(id, key, source[key])
     if (text !== undefined) defineKey(data, key, text)
   }
-  if (meta?.reservedKeys) for (const key of Object.keys(meta.reservedKeys)) defineKey(data, key, meta.reservedKeys[key])
+  if (meta?.reservedKeys)
+    for (const key of Object.keys(meta.reservedKeys)) defineKey(data, key, meta.reservedKeys[key])
 
-  const cookie = typeof source.cookie === 'object' && source.cookie !== null ? (source.cookie as Record<string, unknown>) : {}
+  const cookie =
+    typeof source.cookie === 'object' && source.cookie !== null
+      ? (source.cookie as Record<string, unknown>)
+      : {}
   const blobMaxAge = readMaxAge(cookie.originalMaxAge)
   const blobExpires = readTime(cookie.expires)
 
   if (meta) {
     const overrides: CookieOverrides = { ...meta.cookie }
     // An express-session process may have changed the maxAge ("remember me"): its cookie says so.
-    if (blobMaxAge !== undefined && blobMaxAge !== recordedMaxAge(overrides, meta.idleTimeout, cookieDefaults)) {
+    if (
+      blobMaxAge !== undefined &&
+      blobMaxAge !== recordedMaxAge(overrides, meta.idleTimeout, cookieDefaults)
+    ) {
       overrides.originalMaxAge = blobMaxAge
     }
     const record: SessionRecord = {
@@ -126,16 +141,23 @@ export function fromBlob(id: string, blob: unknown, now: number, cookieDefaults?
 }
 
 /** The `originalMaxAge` {@link toBlob} writes for these overrides. */
-function recordedMaxAge(overrides: CookieOverrides, idleTimeout: number, cookieDefaults: CookieAttributes | undefined): number | null {
+function recordedMaxAge(
+  overrides: CookieOverrides,
+  idleTimeout: number,
+  cookieDefaults: CookieAttributes | undefined,
+): number | null {
   if ('originalMaxAge' in overrides) return overrides.originalMaxAge ?? null
-  return cookieDefaults ? cookieDefaults.maxAge ?? null : idleTimeout
+  return cookieDefaults ? (cookieDefaults.maxAge ?? null) : idleTimeout
 }
 
 /**
  * express-session's Cookie#data, in its key order. `maxAge` is a non-enumerable getter, as on
  * express-session's Cookie: memorystore reads it for its TTL, and JSON leaves it out.
  */
-function blobCookie(record: SessionRecord, defaults: CookieAttributes | undefined): Record<string, unknown> {
+function blobCookie(
+  record: SessionRecord,
+  defaults: CookieAttributes | undefined,
+): Record<string, unknown> {
   const originalMaxAge = recordedMaxAge(record.cookie, record.idleTimeout, defaults)
   const merged = { ...defaults, ...record.cookie }
   const expires = originalMaxAge === null ? null : new Date(record.expiresAt)
@@ -167,7 +189,11 @@ function readMeta(value: unknown): BlobMeta | undefined {
   if (!numbers.every((n) => typeof n === 'number' && Number.isFinite(n))) return undefined
   if (meta.userId !== undefined && typeof meta.userId !== 'string') return undefined
   if (typeof meta.cookie !== 'object' || meta.cookie === null) return undefined
-  if (meta.reservedKeys !== undefined && (typeof meta.reservedKeys !== 'object' || meta.reservedKeys === null)) return undefined
+  if (
+    meta.reservedKeys !== undefined &&
+    (typeof meta.reservedKeys !== 'object' || meta.reservedKeys === null)
+  )
+    return undefined
   return meta as BlobMeta
 }
 
@@ -175,7 +201,10 @@ function toJsonText(id: string, key: string, value: unknown): string | undefined
   try {
     return JSON.stringify(value)
   } catch (cause) {
-    throw new StoreError(`session ${id}: stored key "${key}" cannot be read as JSON`, { cause, code: 'ECORRUPT' })
+    throw new StoreError(`session ${id}: stored key "${key}" cannot be read as JSON`, {
+      cause,
+      code: 'ECORRUPT',
+    })
   }
 }
 

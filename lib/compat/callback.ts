@@ -22,7 +22,12 @@ export type NodeCallback<T = unknown> = (err?: unknown, value?: T) => void
  * const sess = await callLegacy(store, 'get', [sid], 5_000)
  * ```
  */
-export function callLegacy<T>(target: object, method: string, args: readonly unknown[], timeoutMs: number): Promise<T> {
+export function callLegacy<T>(
+  target: object,
+  method: string,
+  args: readonly unknown[],
+  timeoutMs: number,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false
     const settle = (err: unknown, value?: T): void => {
@@ -37,7 +42,11 @@ export function callLegacy<T>(target: object, method: string, args: readonly unk
       else resolve(value as T)
     }
     const timer = setTimeout(() => {
-      settle(new StoreError(`session store ${method}() did not call back within ${timeoutMs} ms`, { code: 'ETIMEDOUT' }))
+      settle(
+        new StoreError(`session store ${method}() did not call back within ${timeoutMs} ms`, {
+          code: 'ETIMEDOUT',
+        }),
+      )
     }, timeoutMs)
     // The timer must not keep a process alive that has nothing else to do.
     timer.unref()
@@ -46,7 +55,10 @@ export function callLegacy<T>(target: object, method: string, args: readonly unk
       const fn = (target as Record<string, unknown>)[method] as (...a: unknown[]) => unknown
       const returned = fn.call(target, ...args, (err: unknown, value: T) => settle(err, value))
       // Promise-returning stores (connect-redis) also call back; only a rejection matters here.
-      if (isThenable(returned)) returned.then(undefined, (err: unknown) => settle(err ?? new Error(`store ${method}() rejected`)))
+      if (isThenable(returned))
+        returned.then(undefined, (err: unknown) =>
+          settle(err ?? new Error(`store ${method}() rejected`)),
+        )
     } catch (err) {
       settle(err ?? new Error(`store ${method}() threw`))
     }
@@ -54,5 +66,9 @@ export function callLegacy<T>(target: object, method: string, args: readonly unk
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function'
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  )
 }

@@ -20,7 +20,11 @@ import { EXPRESS_SESSION_COOKIE } from './options.js'
  */
 export class Cookie extends CoreCookie {
   constructor(options?: Record<string, unknown>) {
-    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+    if (
+      options !== undefined &&
+      options !== null &&
+      (typeof options !== 'object' || Array.isArray(options))
+    ) {
       throw new TypeError('argument options must be a object') // express-session's message
     }
     super(EXPRESS_SESSION_COOKIE)
@@ -35,7 +39,9 @@ export class Cookie extends CoreCookie {
   serialize(name: string, value: string): string {
     const { expires, domain, path, httpOnly, sameSite, partitioned, priority } = this
     return serialize(name, value, {
-      path, httpOnly, secure: this.secure === true,
+      path,
+      httpOnly,
+      secure: this.secure === true,
       ...(expires ? { expires } : {}),
       ...(domain ? { domain } : {}),
       ...(sameSite ? { sameSite } : {}),
@@ -55,6 +61,7 @@ export class Cookie extends CoreCookie {
  * core keeps it; only the prototype changes.
  */
 export function adoptCookie(cookie: CoreCookie): CoreCookie {
-  if (Object.getPrototypeOf(cookie) !== Cookie.prototype) Object.setPrototypeOf(cookie, Cookie.prototype)
+  if (Object.getPrototypeOf(cookie) !== Cookie.prototype)
+    Object.setPrototypeOf(cookie, Cookie.prototype)
   return cookie
 }

@@ -15,13 +15,24 @@ import { Session as CoreSession, type Callback as CoreCallback } from '../sessio
 import { StoreError as CoreStoreError } from '../store.js'
 import { Cookie as CompatCookie } from './cookie.js'
 import {
-  adaptLegacyStore as adaptLegacy, isLegacyStore as isLegacy, storeOwnError as ownError,
-  type AdaptLegacyStoreOptions as AdaptOptions, type LegacyStore as Legacy, type LegacyStoreAdapter as Adapter,
+  adaptLegacyStore as adaptLegacy,
+  isLegacyStore as isLegacy,
+  storeOwnError as ownError,
+  type AdaptLegacyStoreOptions as AdaptOptions,
+  type LegacyStore as Legacy,
+  type LegacyStoreAdapter as Adapter,
 } from './legacy-store.js'
-import { MemoryStore as CompatMemoryStore, type MemoryStoreOptions as MemoryOptions } from './memory-store.js'
+import {
+  MemoryStore as CompatMemoryStore,
+  type MemoryStoreOptions as MemoryOptions,
+} from './memory-store.js'
 import { createDropIn, EXPRESS_SESSION_DEFAULTS as DEFAULTS } from './middleware.js'
 import type { ExpressSessionCookieOptions, ExpressSessionOptions } from './options.js'
-import { Store as StoreBase, type LoadedSession as Loaded, type StoreConstructor as StoreCtor } from './store-base.js'
+import {
+  Store as StoreBase,
+  type LoadedSession as Loaded,
+  type StoreConstructor as StoreCtor,
+} from './store-base.js'
 
 /**
  * Creates the session middleware exactly as express-session's `session(options)` does,
@@ -111,19 +122,41 @@ declare module '../session.js' {
 }
 
 Object.assign(session, {
-  Store: StoreBase, Cookie: CompatCookie, Session: CoreSession, MemoryStore: CompatMemoryStore, StoreError: CoreStoreError,
-  adaptLegacyStore: adaptLegacy, isLegacyStore: isLegacy, storeOwnError: ownError, EXPRESS_SESSION_DEFAULTS: DEFAULTS,
+  Store: StoreBase,
+  Cookie: CompatCookie,
+  Session: CoreSession,
+  MemoryStore: CompatMemoryStore,
+  StoreError: CoreStoreError,
+  adaptLegacyStore: adaptLegacy,
+  isLegacyStore: isLegacy,
+  storeOwnError: ownError,
+  EXPRESS_SESSION_DEFAULTS: DEFAULTS,
 })
 
 export default session
 export {
-  session, StoreBase as Store, CompatCookie as Cookie, CoreSession as Session, CompatMemoryStore as MemoryStore,
-  CoreStoreError as StoreError, adaptLegacy as adaptLegacyStore, isLegacy as isLegacyStore, ownError as storeOwnError,
+  session,
+  StoreBase as Store,
+  CompatCookie as Cookie,
+  CoreSession as Session,
+  CompatMemoryStore as MemoryStore,
+  CoreStoreError as StoreError,
+  adaptLegacy as adaptLegacyStore,
+  isLegacy as isLegacyStore,
+  ownError as storeOwnError,
   DEFAULTS as EXPRESS_SESSION_DEFAULTS,
 }
 export type {
-  ExpressSessionOptions as SessionOptions, ExpressSessionCookieOptions as CookieOptions, ExpressSessionOptions, ExpressSessionCookieOptions,
-  CoreCallback as Callback, CoreSessionMiddleware as SessionMiddleware,
-  Loaded as LoadedSession, StoreCtor as StoreConstructor, MemoryOptions as MemoryStoreOptions,
-  Legacy as LegacyStore, Adapter as LegacyStoreAdapter, AdaptOptions as AdaptLegacyStoreOptions,
+  ExpressSessionOptions as SessionOptions,
+  ExpressSessionCookieOptions as CookieOptions,
+  ExpressSessionOptions,
+  ExpressSessionCookieOptions,
+  CoreCallback as Callback,
+  CoreSessionMiddleware as SessionMiddleware,
+  Loaded as LoadedSession,
+  StoreCtor as StoreConstructor,
+  MemoryOptions as MemoryStoreOptions,
+  Legacy as LegacyStore,
+  Adapter as LegacyStoreAdapter,
+  AdaptOptions as AdaptLegacyStoreOptions,
 }

@@ -81,18 +81,28 @@ export interface LegacyStoreAdapter extends Store {
  * app.use(session(adaptLegacyStore(new RedisStore({ client })), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export function adaptLegacyStore(store: LegacyStore, options: AdaptLegacyStoreOptions = {}): LegacyStoreAdapter {
+export function adaptLegacyStore(
+  store: LegacyStore,
+  options: AdaptLegacyStoreOptions = {},
+): LegacyStoreAdapter {
   if (!isLegacyStore(store)) {
     throw new TypeError(
-      'adaptLegacyStore(store): store must have express-session\'s get(sid, cb), set(sid, session, cb) and destroy(sid, cb) methods',
+      "adaptLegacyStore(store): store must have express-session's get(sid, cb), set(sid, session, cb) and destroy(sid, cb) methods",
     )
   }
   const timeout = options.timeout ?? 5_000
   if (!(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0)) {
-    throw new TypeError(`adaptLegacyStore(store, { timeout }): timeout must be a positive number of ms, got ${String(timeout)}`)
+    throw new TypeError(
+      `adaptLegacyStore(store, { timeout }): timeout must be a positive number of ms, got ${String(timeout)}`,
+    )
   }
-  if (options.cookie !== undefined && (typeof options.cookie !== 'object' || options.cookie === null)) {
-    throw new TypeError('adaptLegacyStore(store, { cookie }): cookie must be the cookie options object you give session()')
+  if (
+    options.cookie !== undefined &&
+    (typeof options.cookie !== 'object' || options.cookie === null)
+  ) {
+    throw new TypeError(
+      'adaptLegacyStore(store, { cookie }): cookie must be the cookie options object you give session()',
+    )
   }
   return new Adapter(store, timeout, options.cookie, options.checkNewIds !== false)
 }
@@ -127,8 +137,11 @@ export function storeOwnError(err: unknown): unknown {
 export function isLegacyStore(value: unknown): value is LegacyStore {
   const store = value as Record<string, unknown> | null
   return (
-    typeof store === 'object' && store !== null &&
-    typeof store.get === 'function' && typeof store.set === 'function' && typeof store.destroy === 'function' &&
+    typeof store === 'object' &&
+    store !== null &&
+    typeof store.get === 'function' &&
+    typeof store.set === 'function' &&
+    typeof store.destroy === 'function' &&
     typeof store.save !== 'function'
   )
 }
@@ -153,7 +166,12 @@ class Adapter implements LegacyStoreAdapter {
   readonly count?: () => Promise<number>
   readonly clear?: () => Promise<void>
 
-  constructor(legacy: LegacyStore, timeout: number, cookie: CookieAttributes | undefined, checkNewIds: boolean) {
+  constructor(
+    legacy: LegacyStore,
+    timeout: number,
+    cookie: CookieAttributes | undefined,
+    checkNewIds: boolean,
+  ) {
     this.legacy = legacy
     this.#timeout = timeout
     this.#cookie = cookie
@@ -169,7 +187,8 @@ class Adapter implements LegacyStoreAdapter {
       this.listByUser = (userId) => this.#listByUser(userId)
       this.destroyByUser = (userId) => this.#destroyByUser(userId)
     }
-    if (typeof legacy.all === 'function' || typeof legacy.length === 'function') this.count = () => this.#count()
+    if (typeof legacy.all === 'function' || typeof legacy.length === 'function')
+      this.count = () => this.#count()
     if (typeof legacy.clear === 'function') this.clear = () => this.#clear()
   }
 
@@ -193,12 +212,16 @@ class Adapter implements LegacyStoreAdapter {
 
   save(id: string, change: SessionChange): Promise<SaveResult> {
     return this.#queue.run(id, async () => {
-      const current = change.expectedVersion === null && !this.#checkNewIds ? null : await this.#read(id, Date.now())
+      const current =
+        change.expectedVersion === null && !this.#checkNewIds
+          ? null
+          : await this.#read(id, Date.now())
       if (change.expectedVersion === null) {
         if (current) return { ok: false, reason: 'conflict', current }
       } else {
         if (!current) return { ok: false, reason: 'gone' }
-        if (current.version !== change.expectedVersion) return { ok: false, reason: 'conflict', current }
+        if (current.version !== change.expectedVersion)
+          return { ok: false, reason: 'conflict', current }
       }
       const data: Record<string, string> = Object.create(null)
       if (current) Object.assign(data, current.data)
@@ -283,7 +306,8 @@ class Adapter implements LegacyStoreAdapter {
     if (typeof this.legacy.all !== 'function') return Number(await this.#call('length', '*', []))
     const now = Date.now()
     let live = 0
-    for (const [id, blob] of await this.#all()) if (this.#live(fromBlob(id, blob, now, this.#cookie), now)) live++
+    for (const [id, blob] of await this.#all())
+      if (this.#live(fromBlob(id, blob, now, this.#cookie), now)) live++
     return live
   }
 
@@ -297,13 +321,18 @@ class Adapter implements LegacyStoreAdapter {
     const entries: Array<[string, object]> = []
     if (Array.isArray(result)) {
       for (const sess of result) {
-        if (typeof sess === 'object' && sess !== null && typeof (sess as { id?: unknown }).id === 'string') {
+        if (
+          typeof sess === 'object' &&
+          sess !== null &&
+          typeof (sess as { id?: unknown }).id === 'string'
+        ) {
           const { id, ...blob } = sess as { id: string }
           entries.push([id, blob])
         }
       }
     } else if (typeof result === 'object' && result !== null) {
-      for (const [id, sess] of Object.entries(result)) if (typeof sess === 'object' && sess !== null) entries.push([id, sess])
+      for (const [id, sess] of Object.entries(result))
+        if (typeof sess === 'object' && sess !== null) entries.push([id, sess])
     }
     return entries
   }
@@ -322,8 +351,16 @@ class Adapter implements LegacyStoreAdapter {
       if (err instanceof StoreError) throw err
       // express-session treats ENOENT from get as "no such session" (session-file-store's miss).
       if (method === 'get' && isCode(err, 'ENOENT')) return undefined
-      const message = err instanceof Error ? err.message : Array.isArray(err) ? err.map(String).join('; ') : String(err)
-      const wrapped = new StoreError(`session store ${method} failed for session ${id}: ${message}`, { cause: err })
+      const message =
+        err instanceof Error
+          ? err.message
+          : Array.isArray(err)
+            ? err.map(String).join('; ')
+            : String(err)
+      const wrapped = new StoreError(
+        `session store ${method} failed for session ${id}: ${message}`,
+        { cause: err },
+      )
       ownErrors.set(wrapped, err)
       throw wrapped
     }

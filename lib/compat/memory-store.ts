@@ -43,9 +43,14 @@ export class MemoryStore extends Store {
     rejectUnknownKeys('MemoryStore', options ?? {}, ['ttl', 'checkPeriod'])
     warnInProduction('MemoryStore')
     const { ttl = 86_400_000, checkPeriod = 60_000 } = options
-    for (const [name, value] of [['ttl', ttl], ['checkPeriod', checkPeriod]] as const) {
+    for (const [name, value] of [
+      ['ttl', ttl],
+      ['checkPeriod', checkPeriod],
+    ] as const) {
       if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-        throw new TypeError(`MemoryStore: ${name} must be a positive number of ms, got ${String(value)}`)
+        throw new TypeError(
+          `MemoryStore: ${name} must be a positive number of ms, got ${String(value)}`,
+        )
       }
     }
     this.#ttl = ttl
@@ -120,13 +125,19 @@ export class MemoryStore extends Store {
   }
 
   #sweep(now: number): void {
-    for (const [sid, entry] of this.#sessions) if (entry.expiresAt <= now) this.#sessions.delete(sid)
+    for (const [sid, entry] of this.#sessions)
+      if (entry.expiresAt <= now) this.#sessions.delete(sid)
   }
 
   /** The cookie's expiry, as express-session's MemoryStore reads it; the ttl when it has none. */
   #expiry(session: { cookie?: unknown }): number {
     const expires = (session.cookie as { expires?: unknown } | undefined)?.expires
-    const at = expires instanceof Date ? expires.getTime() : typeof expires === 'string' ? Date.parse(expires) : NaN
+    const at =
+      expires instanceof Date
+        ? expires.getTime()
+        : typeof expires === 'string'
+          ? Date.parse(expires)
+          : NaN
     return Number.isNaN(at) ? Date.now() + this.#ttl : at
   }
 }

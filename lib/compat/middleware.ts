@@ -76,7 +76,11 @@ export function createDropIn(options?: ExpressSessionOptions): SessionMiddleware
   }
   const middleware = createSessionMiddleware(
     // A concord store keeps the strict id alphabet; an express-session store takes any id, as before.
-    { ...EXPRESS_SESSION_DEFAULTS, ...(legacy ? { isValidId: anyStringId } : {}), store: () => store },
+    {
+      ...EXPRESS_SESSION_DEFAULTS,
+      ...(legacy ? { isValidId: anyStringId } : {}),
+      store: () => store,
+    },
     { ...translated, store },
   )
 

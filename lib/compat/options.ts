@@ -20,7 +20,10 @@ export interface ExpressSessionCookieOptions extends Omit<CookieAttributes, 'sam
 }
 
 /** The options of express-session 1.19: the core's, with express-session's looser store, secret and cookie. */
-export interface ExpressSessionOptions extends Omit<SessionOptions, 'store' | 'secret' | 'cookie' | 'genid'> {
+export interface ExpressSessionOptions extends Omit<
+  SessionOptions,
+  'store' | 'secret' | 'cookie' | 'genid'
+> {
   /** Makes a new session id from the request (an Express `Request` under Express); may be async. */
   genid?(req: IncomingMessage): string | Promise<string>
   secret?: Secret | Secret[]
@@ -74,10 +77,12 @@ export function translateOptions(input: ExpressSessionOptions | undefined): Tran
   if (opts.proxy === true || opts.proxy === false) options.proxy = opts.proxy
   // express-session reads these as truthy or falsy; undefined keeps the default.
   if (opts.resave !== undefined) options.resave = Boolean(opts.resave)
-  if (opts.saveUninitialized !== undefined) options.saveUninitialized = Boolean(opts.saveUninitialized)
+  if (opts.saveUninitialized !== undefined)
+    options.saveUninitialized = Boolean(opts.saveUninitialized)
   if (opts.rolling !== undefined) options.rolling = Boolean(opts.rolling)
   if (opts.unset) {
-    if (opts.unset !== 'destroy' && opts.unset !== 'keep') throw new TypeError('unset option must be "destroy" or "keep"')
+    if (opts.unset !== 'destroy' && opts.unset !== 'keep')
+      throw new TypeError('unset option must be "destroy" or "keep"')
     options.unset = opts.unset
   }
   for (const key of ['absoluteTimeout', 'idleTimeout', 'maxSize', 'saveTimeout'] as const) {
@@ -105,7 +110,10 @@ export function translateOptions(input: ExpressSessionOptions | undefined): Tran
 
 /** `expires` is a fixed date (so maxAge shrinks per request) and sameSite 'auto' reads the request. */
 function dependsOnRequest(cookie: ExpressSessionCookieOptions): boolean {
-  return (cookie.expires !== undefined && cookie.expires !== null && cookie.expires !== false) || cookie.sameSite === 'auto'
+  return (
+    (cookie.expires !== undefined && cookie.expires !== null && cookie.expires !== false) ||
+    cookie.sameSite === 'auto'
+  )
 }
 
 /**
@@ -117,20 +125,27 @@ function dependsOnRequest(cookie: ExpressSessionCookieOptions): boolean {
  * translateCookie({ maxAge: 60_000, expires: new Date(Date.now() + 5_000) }) // { maxAge: ~5000 }
  * ```
  */
-export function translateCookie(cookie: ExpressSessionCookieOptions, req?: IncomingMessage, proxy?: unknown): CookieAttributes {
-  if (typeof cookie !== 'object' || cookie === null) throw new TypeError('argument options must be a object')
+export function translateCookie(
+  cookie: ExpressSessionCookieOptions,
+  req?: IncomingMessage,
+  proxy?: unknown,
+): CookieAttributes {
+  if (typeof cookie !== 'object' || cookie === null)
+    throw new TypeError('argument options must be a object')
   const out: CookieAttributes = {}
   for (const key of Object.keys(cookie)) {
     const value = cookie[key]
     switch (key) {
       case 'maxAge':
         if (value === null || value === undefined || value === false) out.maxAge = null
-        else if (value instanceof Date) out.maxAge = Math.max(0, validTime('maxAge', value) - Date.now())
+        else if (value instanceof Date)
+          out.maxAge = Math.max(0, validTime('maxAge', value) - Date.now())
         else if (typeof value === 'number') out.maxAge = Math.max(0, value)
         else throw new TypeError('maxAge must be a number or Date') // express-session's message
         break
       case 'expires':
-        if (value instanceof Date) out.maxAge = Math.max(0, validTime('expires', value) - Date.now())
+        if (value instanceof Date)
+          out.maxAge = Math.max(0, validTime('expires', value) - Date.now())
         else if (value === null || value === undefined || value === false) out.maxAge = null
         break
       case 'domain':
@@ -145,7 +160,8 @@ export function translateCookie(cookie: ExpressSessionCookieOptions, req?: Incom
         if (value !== undefined) out.secure = value === 'auto' ? 'auto' : Boolean(value)
         break
       case 'priority':
-        if (typeof value === 'string') out.priority = value.toLowerCase() as CookieAttributes['priority']
+        if (typeof value === 'string')
+          out.priority = value.toLowerCase() as CookieAttributes['priority']
         break
       case 'sameSite':
         if (value === 'auto') {
@@ -176,6 +192,6 @@ function requestIsSecure(req: IncomingMessage, proxy: unknown): boolean {
   if (proxy === false) return false
   if (proxy !== true) return (req as { secure?: boolean }).secure === true
   const header = req.headers['x-forwarded-proto']
-  const value = Array.isArray(header) ? header[0] ?? '' : header ?? ''
+  const value = Array.isArray(header) ? (header[0] ?? '') : (header ?? '')
   return value.split(',')[0]!.trim().toLowerCase() === 'https'
 }

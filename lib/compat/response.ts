@@ -49,7 +49,11 @@ export function hookDropInResponse(
     for (const [name, verb] of Object.entries(FROZEN)) {
       if (typeof (res as unknown as Record<string, unknown>)[name] !== 'function') continue
       saved.set(name, Object.getOwnPropertyDescriptor(res, name))
-      Object.defineProperty(res, name, { configurable: true, writable: true, value: () => headersSent(verb) })
+      Object.defineProperty(res, name, {
+        configurable: true,
+        writable: true,
+        value: () => headersSent(verb),
+      })
     }
   }
 
@@ -87,12 +91,15 @@ export function hookDropInResponse(
       thaw()
       // The core has put back res.end and res.writeHead as they were before it: this sends the
       // app's response, without a cookie for the session that was not saved.
-      if (endArgs !== undefined && !res.writableEnded) (res.end as unknown as Method).apply(res, endArgs)
+      if (endArgs !== undefined && !res.writableEnded)
+        (res.end as unknown as Method).apply(res, endArgs)
       setImmediate(next, err)
     },
   }
 }
 
 function headersSent(verb: string): never {
-  throw Object.assign(new Error(`Cannot ${verb} headers after they are sent to the client`), { code: 'ERR_HTTP_HEADERS_SENT' })
+  throw Object.assign(new Error(`Cannot ${verb} headers after they are sent to the client`), {
+    code: 'ERR_HTTP_HEADERS_SENT',
+  })
 }

@@ -35,7 +35,12 @@ export function adaptRequestSession(req: RequestWithSession): void {
   if (!(session instanceof Session) || adaptedSessions.has(session)) return
   adaptedSessions.add(session)
   for (const name of METHODS) {
-    Object.defineProperty(session, name, { configurable: true, enumerable: false, writable: true, value: compatMethod(req, name) })
+    Object.defineProperty(session, name, {
+      configurable: true,
+      enumerable: false,
+      writable: true,
+      value: compatMethod(req, name),
+    })
   }
   // The core skips a key named "cookie" when it looks for data, so this is never saved as data.
   Object.defineProperty(session, 'cookie', {
@@ -47,9 +52,12 @@ export function adaptRequestSession(req: RequestWithSession): void {
     set: (value: unknown) => {
       const current = coreCookie.call(session)
       if (!(value instanceof CoreCookie)) {
-        throw new TypeError('req.session.cookie cannot be replaced; set its attributes instead, e.g. req.session.cookie.maxAge = 3_600_000')
+        throw new TypeError(
+          'req.session.cookie cannot be replaced; set its attributes instead, e.g. req.session.cookie.maxAge = 3_600_000',
+        )
       }
-      if (value !== current && value.originalMaxAge !== current.originalMaxAge) current.maxAge = value.originalMaxAge
+      if (value !== current && value.originalMaxAge !== current.originalMaxAge)
+        current.maxAge = value.originalMaxAge
     },
   })
 }
@@ -65,7 +73,8 @@ export function expressSessionError(err: unknown): unknown {
 function compatMethod(req: RequestWithSession, name: (typeof METHODS)[number]) {
   const original = Session.prototype[name] as (this: Session, ...args: unknown[]) => Promise<void>
   return function (this: Session, ...args: unknown[]): Promise<void> {
-    const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as Callback) : undefined
+    const callback =
+      typeof args[args.length - 1] === 'function' ? (args.pop() as Callback) : undefined
     // regenerate puts a new session on req: adapt that one too.
     const done = original.apply(this, args).then(
       () => adaptRequestSession(req),
@@ -74,7 +83,11 @@ function compatMethod(req: RequestWithSession, name: (typeof METHODS)[number]) {
         throw expressSessionError(err)
       },
     )
-    if (callback) return done.then(() => callback(), (err: Error) => callback(err))
+    if (callback)
+      return done.then(
+        () => callback(),
+        (err: Error) => callback(err),
+      )
     done.catch(() => {}) // express-session drops the outcome of a call without a callback
     return done
   }

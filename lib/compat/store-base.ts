@@ -16,12 +16,18 @@ type Callback = (err?: any, value?: any) => void
 const LOAD_TIMEOUT = 5_000
 
 /** A session as `Store#load` and `Store#createSession` hand it out: the stored data, with `cookie.expires` as a Date. */
-export type LoadedSession = Record<string, unknown> & { readonly id: string; cookie: Record<string, unknown> }
+export type LoadedSession = Record<string, unknown> & {
+  readonly id: string
+  cookie: Record<string, unknown>
+}
 
 /** What a Store instance has, besides the get/set/destroy its subclass defines. */
 export interface Store extends EventEmitter {
   /** Destroys `req.sessionID` and gives the request a new session (express-session's semantics). */
-  regenerate(req: { sessionID?: string; session?: { regenerate?: (cb: Callback) => unknown } }, callback: Callback): void
+  regenerate(
+    req: { sessionID?: string; session?: { regenerate?: (cb: Callback) => unknown } },
+    callback: Callback,
+  ): void
   /** Gets a session by id and passes it to `callback(err, session)`; `session` is undefined when unknown. */
   load(sid: string, callback: Callback): void
   /** Turns a stored session into a {@link LoadedSession}: `cookie.expires` becomes a Date. */
@@ -70,7 +76,9 @@ Store.prototype.load = function load(this: Store & LegacyStore, sid, callback) {
 }
 
 Store.prototype.createSession = function createSession(req, sess) {
-  const cookie: Record<string, unknown> = { ...(sess.cookie as Record<string, unknown> | undefined) }
+  const cookie: Record<string, unknown> = {
+    ...(sess.cookie as Record<string, unknown> | undefined),
+  }
   if (typeof cookie.expires === 'string') cookie.expires = new Date(cookie.expires)
   const session = { ...sess, cookie } as LoadedSession
   delete session[META_KEY] // concord's bookkeeping, not the app's data

@@ -70,7 +70,13 @@ export class SessionFiles {
    * Writes a whole session file atomically: temp file, (fsync), rename. Its mtime is the expiry.
    * The temp file is named after the lock, so a sweep can tell an unfinished write from a live one.
    */
-  async write(slot: Slot, held: Held, text: string, expiresAt: number, deadline: number | undefined): Promise<void> {
+  async write(
+    slot: Slot,
+    held: Held,
+    text: string,
+    expiresAt: number,
+    deadline: number | undefined,
+  ): Promise<void> {
     const temp = `${this.#tmp}/${slot.key}.${held.text}`
     let fd: number | undefined
     try {

@@ -54,7 +54,8 @@ export async function readOpen(fd: number, id: string | undefined, st?: Stats): 
   const problem = checkFile(parsed)
   if (problem) return { kind: 'corrupt', reason: problem }
   const file = parsed as SessionFile
-  if (id !== undefined && file.id !== id) return { kind: 'corrupt', reason: 'the id inside does not match the file name' }
+  if (id !== undefined && file.id !== id)
+    return { kind: 'corrupt', reason: 'the id inside does not match the file name' }
   // utimes stores the expiry with sub-ms precision loss; rounding gives back the exact ms.
   return { kind: 'ok', file, expiresAt: Math.round(st.mtimeMs) }
 }
@@ -68,7 +69,8 @@ function checkFile(value: unknown): string | undefined {
   if (value.userId !== undefined && typeof value.userId !== 'string') return 'bad userId'
   if (!isObject(value.cookie)) return 'bad cookie'
   if (!isObject(value.data)) return 'bad data'
-  for (const k of Object.keys(value.data)) if (typeof value.data[k] !== 'string') return `bad data key ${JSON.stringify(k)}`
+  for (const k of Object.keys(value.data))
+    if (typeof value.data[k] !== 'string') return `bad data key ${JSON.stringify(k)}`
   return undefined
 }
 
@@ -150,7 +152,12 @@ export class Slots {
     if (slot === undefined) {
       if (this.#slots.size >= this.#max) this.#slots.delete(this.#slots.keys().next().value!)
       const key = keyOf(id)
-      slot = { key, file: `${this.#sessions}/${key}.json`, lock: `${this.#locks}/${key}`, seen: undefined }
+      slot = {
+        key,
+        file: `${this.#sessions}/${key}.json`,
+        lock: `${this.#locks}/${key}`,
+        seen: undefined,
+      }
       this.#slots.set(id, slot)
     }
     return slot
@@ -158,7 +165,12 @@ export class Slots {
 
   /** The slot of a key whose id is not known (the reaper, the user index). */
   byKey(key: string): Slot {
-    return { key, file: `${this.#sessions}/${key}.json`, lock: `${this.#locks}/${key}`, seen: undefined }
+    return {
+      key,
+      file: `${this.#sessions}/${key}.json`,
+      lock: `${this.#locks}/${key}`,
+      seen: undefined,
+    }
   }
 
   get size(): number {

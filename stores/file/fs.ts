@@ -13,37 +13,57 @@ import { dirname } from 'node:path'
 export function ignore(): void {}
 
 export function fsOpen(path: string, flags: string, mode = 0o666): Promise<number> {
-  return new Promise((resolve, reject) => fs.open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))))
+  return new Promise((resolve, reject) =>
+    fs.open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))),
+  )
 }
 
 export function fsFstat(fd: number): Promise<Stats> {
-  return new Promise((resolve, reject) => fs.fstat(fd, (err, st) => (err ? reject(err) : resolve(st))))
+  return new Promise((resolve, reject) =>
+    fs.fstat(fd, (err, st) => (err ? reject(err) : resolve(st))),
+  )
 }
 
 export function fsStat(path: string): Promise<Stats> {
-  return new Promise((resolve, reject) => fs.stat(path, (err, st) => (err ? reject(err) : resolve(st))))
+  return new Promise((resolve, reject) =>
+    fs.stat(path, (err, st) => (err ? reject(err) : resolve(st))),
+  )
 }
 
-export function fsRead(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))))
+export function fsRead(
+  fd: number,
+  buf: Buffer,
+  offset: number,
+  length: number,
+  position: number,
+): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fs.read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+  )
 }
 
 function fsWrite(fd: number, buf: Buffer, offset: number): Promise<number> {
   return new Promise((resolve, reject) =>
-    fs.write(fd, buf, offset, buf.length - offset, null, (err, n) => (err ? reject(err) : resolve(n))),
+    fs.write(fd, buf, offset, buf.length - offset, null, (err, n) =>
+      err ? reject(err) : resolve(n),
+    ),
   )
 }
 
 export async function fsWriteAll(fd: number, buf: Buffer): Promise<void> {
-  for (let done = 0; done < buf.length; ) done += await fsWrite(fd, buf, done)
+  for (let done = 0; done < buf.length;) done += await fsWrite(fd, buf, done)
 }
 
 export function fsFutimes(fd: number, atime: number, mtime: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.futimes(fd, atime, mtime, (err) => (err ? reject(err) : resolve())))
+  return new Promise((resolve, reject) =>
+    fs.futimes(fd, atime, mtime, (err) => (err ? reject(err) : resolve())),
+  )
 }
 
 export function fsLutimes(path: string, atime: number, mtime: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.lutimes(path, atime, mtime, (err) => (err ? reject(err) : resolve())))
+  return new Promise((resolve, reject) =>
+    fs.lutimes(path, atime, mtime, (err) => (err ? reject(err) : resolve())),
+  )
 }
 
 export function fsFsync(fd: number): Promise<void> {
@@ -55,11 +75,15 @@ export function fsClose(fd: number): Promise<void> {
 }
 
 export function fsSymlink(target: string, path: string): Promise<void> {
-  return new Promise((resolve, reject) => fs.symlink(target, path, (err) => (err ? reject(err) : resolve())))
+  return new Promise((resolve, reject) =>
+    fs.symlink(target, path, (err) => (err ? reject(err) : resolve())),
+  )
 }
 
 export function fsReadlink(path: string): Promise<string> {
-  return new Promise((resolve, reject) => fs.readlink(path, (err, text) => (err ? reject(err) : resolve(text))))
+  return new Promise((resolve, reject) =>
+    fs.readlink(path, (err, text) => (err ? reject(err) : resolve(text))),
+  )
 }
 
 export function fsUnlink(path: string): Promise<void> {
@@ -67,7 +91,9 @@ export function fsUnlink(path: string): Promise<void> {
 }
 
 export function fsRename(from: string, to: string): Promise<void> {
-  return new Promise((resolve, reject) => fs.rename(from, to, (err) => (err ? reject(err) : resolve())))
+  return new Promise((resolve, reject) =>
+    fs.rename(from, to, (err) => (err ? reject(err) : resolve())),
+  )
 }
 
 /** Runs `fn` on each item with at most `limit` in flight. An async iterator is pulled by the workers in turn. */
@@ -77,7 +103,9 @@ export async function forEachLimited<T>(
   fn: (item: T) => Promise<unknown>,
 ): Promise<void> {
   const it: Iterator<T> | AsyncIterator<T> =
-    Symbol.asyncIterator in items ? (items as AsyncIterable<T>)[Symbol.asyncIterator]() : (items as Iterable<T>)[Symbol.iterator]()
+    Symbol.asyncIterator in items
+      ? (items as AsyncIterable<T>)[Symbol.asyncIterator]()
+      : (items as Iterable<T>)[Symbol.iterator]()
   let failed = false
   let failure: unknown
   const worker = async (): Promise<void> => {

@@ -119,9 +119,12 @@ export class Locks {
   assertHeld(held: Held, deadline?: number): void {
     const now = Date.now()
     if (deadline !== undefined && now >= deadline) {
-      throw new StoreError(`FileStore: a save in ${this.#dir} reached its deadline before it was written; it was not applied`, {
-        code: 'ETIMEDOUT',
-      })
+      throw new StoreError(
+        `FileStore: a save in ${this.#dir} reached its deadline before it was written; it was not applied`,
+        {
+          code: 'ETIMEDOUT',
+        },
+      )
     }
     if (now - held.renewedAt >= this.#cutoff) {
       throw new StoreError(
@@ -156,8 +159,10 @@ export class Locks {
     const { text, st } = seen
     const info = parseLock(text)
     let stale: boolean
-    if (Date.now() - st.mtimeMs > this.#lease) stale = true // not renewed: dead or hung, wherever it runs
-    else if (!info || !info.local) stale = false // cannot see that process: its lease decides
+    if (Date.now() - st.mtimeMs > this.#lease)
+      stale = true // not renewed: dead or hung, wherever it runs
+    else if (!info || !info.local)
+      stale = false // cannot see that process: its lease decides
     else if (info.pid === process.pid) stale = info.nonce !== PROCESS.nonce || !HELD.has(path)
     else stale = !isAlive(info.pid)
     return { stale, text, ino: st.ino }
@@ -184,7 +189,9 @@ export class Locks {
       }
     } else {
       // link() does not follow a symlink: the lock itself goes back, under its name.
-      await link(aside, path).catch((err: unknown) => debug('could not put back lock %s: %O', path, err))
+      await link(aside, path).catch((err: unknown) =>
+        debug('could not put back lock %s: %O', path, err),
+      )
     }
     await unlinkQuiet(aside)
   }

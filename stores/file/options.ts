@@ -45,22 +45,41 @@ export interface FileStoreSettings {
 /** Checks `options` and fills in defaults; throws a TypeError that says what to pass. */
 export function fileStoreSettings(options: FileStoreOptions): FileStoreSettings {
   if (options === null || typeof options !== 'object') {
-    throw new TypeError("FileStore: pass an options object with a dir, e.g. new FileStore({ dir: './sessions' })")
+    throw new TypeError(
+      "FileStore: pass an options object with a dir, e.g. new FileStore({ dir: './sessions' })",
+    )
   }
-  rejectUnknownKeys('FileStore', options, ['dir', 'reapInterval', 'concurrency', 'lockTimeout', 'staleLockTimeout', 'fsync'], {
-    ttl: "that is session-file-store's option; a session's lifetime follows its cookie here: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
-    path: "that is session-file-store's option; pass the directory as dir",
-    retries: "that is session-file-store's option; an unknown id is one failed open, never retried",
-  })
-  const { dir, reapInterval = 300_000, concurrency = 16, lockTimeout = 5000, staleLockTimeout = 3000, fsync = true } = options
+  rejectUnknownKeys(
+    'FileStore',
+    options,
+    ['dir', 'reapInterval', 'concurrency', 'lockTimeout', 'staleLockTimeout', 'fsync'],
+    {
+      ttl: "that is session-file-store's option; a session's lifetime follows its cookie here: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
+      path: "that is session-file-store's option; pass the directory as dir",
+      retries:
+        "that is session-file-store's option; an unknown id is one failed open, never retried",
+    },
+  )
+  const {
+    dir,
+    reapInterval = 300_000,
+    concurrency = 16,
+    lockTimeout = 5000,
+    staleLockTimeout = 3000,
+    fsync = true,
+  } = options
   if (typeof dir !== 'string' || dir.length === 0 || dir.includes('\0')) {
-    throw new TypeError("FileStore: dir must be a non-empty path to the sessions directory, e.g. new FileStore({ dir: './sessions' })")
+    throw new TypeError(
+      "FileStore: dir must be a non-empty path to the sessions directory, e.g. new FileStore({ dir: './sessions' })",
+    )
   }
   positive('reapInterval', reapInterval)
   positive('lockTimeout', lockTimeout)
   positive('staleLockTimeout', staleLockTimeout)
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1024) {
-    throw new TypeError(`FileStore: concurrency must be an integer from 1 to 1024, got ${String(concurrency)}`)
+    throw new TypeError(
+      `FileStore: concurrency must be an integer from 1 to 1024, got ${String(concurrency)}`,
+    )
   }
   if (typeof fsync !== 'boolean') {
     throw new TypeError(`FileStore: fsync must be true or false, got ${String(fsync)}`)

@@ -5,7 +5,17 @@
 import { join } from 'node:path'
 import { StoreError } from '../../lib/store.js'
 import { KEY, SESSION_FILE } from './format.js'
-import { forEachLimited, fsReadlink, isCode, lstatOrNull, openDirOrNull, readdirOrEmpty, rmdirQuiet, statOrNull, unlinkQuiet } from './fs.js'
+import {
+  forEachLimited,
+  fsReadlink,
+  isCode,
+  lstatOrNull,
+  openDirOrNull,
+  readdirOrEmpty,
+  rmdirQuiet,
+  statOrNull,
+  unlinkQuiet,
+} from './fs.js'
 import type { Locks } from './lock.js'
 import { tempOwner } from './lock.js'
 
@@ -38,7 +48,9 @@ export async function reap(target: ReapTarget): Promise<number> {
   await sweepTemp(dirs, concurrency, lease, locks)
   // Index directories are left when they empty (removing them on every unlink costs a failed
   // rmdir each time); they go here, and a save that needs one makes it again.
-  await forEachLimited(await readdirOrEmpty(dirs.users), concurrency, (user) => rmdirQuiet(join(dirs.users, user)))
+  await forEachLimited(await readdirOrEmpty(dirs.users), concurrency, (user) =>
+    rmdirQuiet(join(dirs.users, user)),
+  )
   await forEachLimited(await readdirOrEmpty(dirs.locks), concurrency, async (name) => {
     const path = join(dirs.locks, name)
     if (KEY.test(name)) {
@@ -61,7 +73,12 @@ export async function reap(target: ReapTarget): Promise<number> {
  * start-up, so a process killed mid-write leaves nothing behind when it comes back. Files in
  * another shape count as garbage once older than the lease.
  */
-export async function sweepTemp(dirs: { tmp: string; locks: string }, concurrency: number, lease: number, locks: Locks): Promise<number> {
+export async function sweepTemp(
+  dirs: { tmp: string; locks: string },
+  concurrency: number,
+  lease: number,
+  locks: Locks,
+): Promise<number> {
   let removed = 0
   await forEachLimited(await readdirOrEmpty(dirs.tmp), concurrency, async (name) => {
     const path = join(dirs.tmp, name)
@@ -92,7 +109,11 @@ export async function sweepTemp(dirs: { tmp: string; locks: string }, concurrenc
 }
 
 /** Calls `fn` with the key of each session file, at most `concurrency` at once, streaming the directory. */
-export async function eachSessionFile(sessions: string, concurrency: number, fn: (key: string) => Promise<unknown>): Promise<void> {
+export async function eachSessionFile(
+  sessions: string,
+  concurrency: number,
+  fn: (key: string) => Promise<unknown>,
+): Promise<void> {
   const dir = await openDirOrNull(sessions)
   if (!dir) return
   // Streamed, not listed: memory stays flat however many sessions there are.

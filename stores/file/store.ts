@@ -12,7 +12,13 @@
 import { join, resolve } from 'node:path'
 import createDebug from 'debug'
 import { KeyedQueue } from '../../lib/keyed-queue.js'
-import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../../lib/store.js'
+import type {
+  LoadOptions,
+  SaveResult,
+  SessionChange,
+  SessionRecord,
+  Store,
+} from '../../lib/store.js'
 import { isValidSessionId, touchedExpiry } from '../../lib/store.js'
 import type { StoreError } from '../../lib/store.js'
 import { storeError } from './errors.js'
@@ -78,7 +84,13 @@ export class FileStore implements Store {
     const settings = fileStoreSettings(options)
     // Resolved once, so a later process.chdir() cannot move the store.
     this.dir = resolve(settings.dir)
-    const [sessions, locks, users, tmp, corrupt] = SUBDIRS.map((sub) => join(this.dir, sub)) as [string, string, string, string, string]
+    const [sessions, locks, users, tmp, corrupt] = SUBDIRS.map((sub) => join(this.dir, sub)) as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ]
     this.#dirs = { sessions, locks, users, tmp, corrupt }
     this.#concurrency = settings.concurrency
     this.#lease = settings.staleLockTimeout
@@ -131,7 +143,9 @@ export class FileStore implements Store {
             // Past its absolute timeout: mark this very inode expired (a save that replaced the
             // file meanwhile is not affected), then remove it below.
             cleanup = 'expired'
-            await f.fsFutimes(fd, now / 1000, touched / 1000).catch((err: unknown) => debug('could not expire %s: %O', slot.key, err))
+            await f
+              .fsFutimes(fd, now / 1000, touched / 1000)
+              .catch((err: unknown) => debug('could not expire %s: %O', slot.key, err))
           } else if (touched !== expiresAt) {
             // The touch is metadata only: the data is never rewritten without the version check.
             await f.fsFutimes(fd, now / 1000, touched / 1000)
@@ -151,13 +165,18 @@ export class FileStore implements Store {
 
     if (cleanup !== undefined) {
       // Best effort: the answer is null either way, and the reaper retries what fails here.
-      await this.#cleanup(slot, cleanup, reason).catch((err: unknown) => debug('could not clean up %s: %O', slot.key, err))
+      await this.#cleanup(slot, cleanup, reason).catch((err: unknown) =>
+        debug('could not clean up %s: %O', slot.key, err),
+      )
     }
     return record
   }
 
   async save(id: string, change: SessionChange): Promise<SaveResult> {
-    if (!isValidSessionId(id)) throw new TypeError(`FileStore: invalid session id ${JSON.stringify(String(id).slice(0, 64))}`)
+    if (!isValidSessionId(id))
+      throw new TypeError(
+        `FileStore: invalid session id ${JSON.stringify(String(id).slice(0, 64))}`,
+      )
     const slot = this.#slots.get(id)
     const { deadline } = change
     return this.#underLock('save a session', slot, deadline, async (held) => {
@@ -166,14 +185,23 @@ export class FileStore implements Store {
       const current = read.kind === 'ok' && read.expiresAt > now ? read : undefined
 
       if (change.expectedVersion === null) {
-        if (current) return { ok: false, reason: 'conflict', current: toRecord(current.file, current.expiresAt) }
+        if (current)
+          return {
+            ok: false,
+            reason: 'conflict',
+            current: toRecord(current.file, current.expiresAt),
+          }
       } else {
         if (!current) {
           await this.#removeLocked(slot, read, held, 'was gone at save')
           return { ok: false, reason: 'gone' }
         }
         if (current.file.version !== change.expectedVersion) {
-          return { ok: false, reason: 'conflict', current: toRecord(current.file, current.expiresAt) }
+          return {
+            ok: false,
+            reason: 'conflict',
+            current: toRecord(current.file, current.expiresAt),
+          }
         }
       }
       if (read.kind === 'corrupt') await this.#files.moveAside(slot, read.reason)
@@ -217,7 +245,8 @@ export class FileStore implements Store {
     try {
       // An expired session stays expired: a touch must not bring it back.
       const { mtimeMs } = await f.fsFstat(fd)
-      if (Math.round(mtimeMs) > Date.now()) await f.fsFutimes(fd, Date.now() / 1000, expiresAt / 1000)
+      if (Math.round(mtimeMs) > Date.now())
+        await f.fsFutimes(fd, Date.now() / 1000, expiresAt / 1000)
     } catch (err) {
       throw this.#fail('touch a session', err)
     } finally {
@@ -240,7 +269,8 @@ export class FileStore implements Store {
         const slot = this.#slots.byKey(key)
         const read = await this.#files.read(slot)
         if (read.kind === 'ok' && read.file.userId === userId) {
-          if (read.expiresAt > Date.now()) found.push({ id: read.file.id, createdAt: read.file.createdAt })
+          if (read.expiresAt > Date.now())
+            found.push({ id: read.file.id, createdAt: read.file.createdAt })
         } else if (read.kind === 'missing' || read.kind === 'ok') {
           await this.#pruneEntry(userId, slot)
         }
@@ -256,7 +286,8 @@ export class FileStore implements Store {
         const slot = this.#slots.byKey(key)
         await this.#underLock('destroy a session', slot, undefined, async (held) => {
           const read = await this.#files.read(slot)
-          if (read.kind === 'ok' && read.file.userId !== userId) return this.#users.remove(userId, key) // moved to another user
+          if (read.kind === 'ok' && read.file.userId !== userId)
+            return this.#users.remove(userId, key) // moved to another user
           if (read.kind === 'ok' && read.expiresAt > Date.now()) destroyed++
           await this.#removeLocked(slot, read, held, 'destroyed with its user')
           await this.#users.remove(userId, key)
@@ -282,18 +313,25 @@ export class FileStore implements Store {
     await this.#guard('clear sessions', async () => {
       await eachSessionFile(this.#dirs.sessions, this.#concurrency, (key) => {
         const slot = this.#slots.byKey(key)
-        return this.#underLock('clear a session', slot, undefined, async (held) => this.#removeLocked(slot, await this.#files.read(slot), held, 'cleared'))
+        return this.#underLock('clear a session', slot, undefined, async (held) =>
+          this.#removeLocked(slot, await this.#files.read(slot), held, 'cleared'),
+        )
       })
       // What remains in users/ points at sessions that are gone now; prune it under the same locks.
       for (const user of await f.readdirOrEmpty(this.#dirs.users)) {
         if (!KEY.test(user)) continue
         const dir = join(this.#dirs.users, user)
-        await f.forEachLimited((await f.readdirOrEmpty(dir)).filter((k) => KEY.test(k)), this.#concurrency, (key) => {
-          const slot = this.#slots.byKey(key)
-          return this.#underLock('clear a session', slot, undefined, async () => {
-            if ((await this.#files.read(slot)).kind === 'missing') await f.unlinkQuiet(join(dir, key))
-          })
-        })
+        await f.forEachLimited(
+          (await f.readdirOrEmpty(dir)).filter((k) => KEY.test(k)),
+          this.#concurrency,
+          (key) => {
+            const slot = this.#slots.byKey(key)
+            return this.#underLock('clear a session', slot, undefined, async () => {
+              if ((await this.#files.read(slot)).kind === 'missing')
+                await f.unlinkQuiet(join(dir, key))
+            })
+          },
+        )
         await f.rmdirQuiet(dir)
       }
     })
@@ -376,7 +414,8 @@ export class FileStore implements Store {
   async #pruneEntry(userId: string, slot: Slot): Promise<void> {
     await this.#underLock('prune the user index', slot, undefined, async () => {
       const read = await this.#files.read(slot)
-      if (read.kind === 'missing' || (read.kind === 'ok' && read.file.userId !== userId)) await this.#users.remove(userId, slot.key)
+      if (read.kind === 'missing' || (read.kind === 'ok' && read.file.userId !== userId))
+        await this.#users.remove(userId, slot.key)
     })
   }
 
@@ -387,7 +426,12 @@ export class FileStore implements Store {
    * processes (the lock file). Makes the directories on first use, and again if they vanished;
    * maps errors to StoreError.
    */
-  #underLock<T>(what: string, slot: Slot, deadline: number | undefined, fn: (held: Held) => Promise<T>): Promise<T> {
+  #underLock<T>(
+    what: string,
+    slot: Slot,
+    deadline: number | undefined,
+    fn: (held: Held) => Promise<T>,
+  ): Promise<T> {
     return this.#queue.run(slot.key, async () => {
       for (let attempt = 0; ; attempt++) {
         try {

@@ -30,7 +30,10 @@ export const TEXT_TYPES = { getTypeParser: () => (value: string) => value }
 
 /** A StoreError naming the session whose row cannot be read. */
 export function corrupt(id: string, detail: string, cause?: unknown): StoreError {
-  return new StoreError(`PostgresStore: session ${id} holds data it cannot read: ${detail}`, { code: 'ECORRUPT', cause })
+  return new StoreError(`PostgresStore: session ${id} holds data it cannot read: ${detail}`, {
+    code: 'ECORRUPT',
+    cause,
+  })
 }
 
 /** The record in a row, every column checked. */
@@ -40,8 +43,20 @@ export function toRecord(id: string, row: SessionRow): SessionRecord {
     cookie: parseCookie(id, row.cookie),
     createdAt: number(id, row.created_ms, 'created_at', Number.isFinite, 'a time'),
     expiresAt: number(id, row.expires_ms, 'expires_at', Number.isFinite, 'a time'),
-    idleTimeout: number(id, row.idle_timeout, 'idle_timeout', (n) => Number.isFinite(n) && n >= 0, 'a duration in ms'),
-    version: number(id, row.version, 'version', (n) => Number.isSafeInteger(n) && n >= 1, 'a positive integer'),
+    idleTimeout: number(
+      id,
+      row.idle_timeout,
+      'idle_timeout',
+      (n) => Number.isFinite(n) && n >= 0,
+      'a duration in ms',
+    ),
+    version: number(
+      id,
+      row.version,
+      'version',
+      (n) => Number.isSafeInteger(n) && n >= 1,
+      'a positive integer',
+    ),
   }
   if (row.user_id !== null) record.userId = row.user_id
   return record
@@ -54,13 +69,17 @@ function parseData(id: string, text: string | null): Record<string, string> {
   } catch (err) {
     throw corrupt(id, 'column data is not JSON', err)
   }
-  if (!isPlainObject(parsed)) throw corrupt(id, `column data should be a JSON object, found ${describe(parsed)}`)
+  if (!isPlainObject(parsed))
+    throw corrupt(id, `column data should be a JSON object, found ${describe(parsed)}`)
   // A null prototype keeps a key such as "__proto__" an ordinary key while filling it.
   const data: Record<string, string> = Object.create(null)
   for (const key of Object.keys(parsed)) {
     const value = parsed[key]
     if (typeof value !== 'string') {
-      throw corrupt(id, `data->${JSON.stringify(key)} should be the key's JSON text as a string, found ${describe(value)}`)
+      throw corrupt(
+        id,
+        `data->${JSON.stringify(key)} should be the key's JSON text as a string, found ${describe(value)}`,
+      )
     }
     try {
       JSON.parse(value)
@@ -79,13 +98,24 @@ function parseCookie(id: string, text: string | null): CookieOverrides {
   } catch (err) {
     throw corrupt(id, 'column cookie is not JSON', err)
   }
-  if (!isPlainObject(parsed)) throw corrupt(id, `column cookie should be a JSON object, found ${describe(parsed)}`)
+  if (!isPlainObject(parsed))
+    throw corrupt(id, `column cookie should be a JSON object, found ${describe(parsed)}`)
   return parsed as CookieOverrides
 }
 
-function number(id: string, raw: string | null, column: string, check: (n: number) => boolean, what: string): number {
+function number(
+  id: string,
+  raw: string | null,
+  column: string,
+  check: (n: number) => boolean,
+  what: string,
+): number {
   const n = raw === null || raw.trim() === '' ? NaN : Number(raw)
-  if (!check(n)) throw corrupt(id, `column ${column} should be ${what}, found ${raw === null ? 'NULL' : JSON.stringify(raw)}`)
+  if (!check(n))
+    throw corrupt(
+      id,
+      `column ${column} should be ${what}, found ${raw === null ? 'NULL' : JSON.stringify(raw)}`,
+    )
   return n
 }
 

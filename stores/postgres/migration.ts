@@ -34,7 +34,10 @@ export function fromLegacy(id: string, row: LegacyRow, now: number): SessionReco
 }
 
 /** The whole session as it will be in the concord table: the legacy data with `change` on top. */
-export function migratedData(current: SessionRecord, change: SessionChange): Record<string, string> {
+export function migratedData(
+  current: SessionRecord,
+  change: SessionChange,
+): Record<string, string> {
   // A null prototype keeps a key such as "__proto__" an ordinary key.
   const data: Record<string, string> = Object.create(null)
   for (const key of Object.keys(current.data)) data[key] = current.data[key]!

@@ -25,7 +25,13 @@ export class StatementRunner {
    * Runs one statement and settles by `until` (default: now + timeout). After a timeout the
    * connection is discarded, not returned to the pool: its statement may still be in flight.
    */
-  run<R>(what: string, subject: string, text: string, values: unknown[], until = Date.now() + this.timeout): Promise<R[]> {
+  run<R>(
+    what: string,
+    subject: string,
+    text: string,
+    values: unknown[],
+    until = Date.now() + this.timeout,
+  ): Promise<R[]> {
     let client: PoolClient | undefined
     let timedOut = false
     const run = async (): Promise<R[]> => {
@@ -38,7 +44,8 @@ export class StatementRunner {
       let failure: unknown
       // A socket error is emitted on the client as well as failing the query; without a
       // listener it would crash the process.
-      const onError = (err: unknown) => debug('connection error during %s %s: %O', what, subject, err)
+      const onError = (err: unknown) =>
+        debug('connection error during %s %s: %O', what, subject, err)
       borrowed.on('error', onError)
       try {
         await (this.#ready ??= this.prepare(borrowed).catch((err: unknown) => {
@@ -53,17 +60,30 @@ export class StatementRunner {
       } finally {
         borrowed.off('error', onError)
         // A database error leaves the connection usable; anything else (a dropped socket) does not.
-        if (!timedOut) borrowed.release(failure !== undefined && !isDatabaseError(failure) ? (failure as Error) : undefined)
+        if (!timedOut)
+          borrowed.release(
+            failure !== undefined && !isDatabaseError(failure) ? (failure as Error) : undefined,
+          )
       }
     }
 
     return new Promise<R[]>((resolve, reject) => {
       const started = Date.now()
-      const timer = setTimeout(() => {
-        timedOut = true
-        reject(new StoreError(`PostgresStore: ${what} ${subject} timed out after ${Math.max(0, until - started)} ms (is PostgreSQL reachable?)`, { code: 'ETIMEDOUT' }))
-        client?.release(new Error('PostgresStore: statement timed out; discarding its connection'))
-      }, Math.max(0, until - started))
+      const timer = setTimeout(
+        () => {
+          timedOut = true
+          reject(
+            new StoreError(
+              `PostgresStore: ${what} ${subject} timed out after ${Math.max(0, until - started)} ms (is PostgreSQL reachable?)`,
+              { code: 'ETIMEDOUT' },
+            ),
+          )
+          client?.release(
+            new Error('PostgresStore: statement timed out; discarding its connection'),
+          )
+        },
+        Math.max(0, until - started),
+      )
       run().then(
         (rows) => {
           clearTimeout(timer)
@@ -80,7 +100,11 @@ export class StatementRunner {
 
 function isDatabaseError(err: unknown): boolean {
   // node-postgres's DatabaseError: the server answered with an error; the connection is fine.
-  return typeof err === 'object' && err !== null && typeof (err as { severity?: unknown }).severity === 'string'
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { severity?: unknown }).severity === 'string'
+  )
 }
 
 function toStoreError(err: unknown, what: string, subject: string, table: string): StoreError {
@@ -88,7 +112,10 @@ function toStoreError(err: unknown, what: string, subject: string, table: string
   const message = err instanceof Error ? err.message : String(err)
   const code = (err as { code?: unknown })?.code
   if (code === '22P02' && message.includes(DEADLINE_MARKER)) {
-    return new StoreError(`PostgresStore: ${what} ${subject} reached its deadline before it could be written; it was not saved`, { cause: err, code: 'ETIMEDOUT' })
+    return new StoreError(
+      `PostgresStore: ${what} ${subject} reached its deadline before it could be written; it was not saved`,
+      { cause: err, code: 'ETIMEDOUT' },
+    )
   }
   if (code === '42P01' || code === '42703') {
     return new StoreError(
@@ -96,5 +123,8 @@ function toStoreError(err: unknown, what: string, subject: string, table: string
       { cause: err, code: 'ESCHEMA' },
     )
   }
-  return new StoreError(`PostgresStore: ${what} ${subject} failed: ${message}`, { cause: err, code: 'EPOSTGRES' })
+  return new StoreError(`PostgresStore: ${what} ${subject} failed: ${message}`, {
+    cause: err,
+    code: 'EPOSTGRES',
+  })
 }

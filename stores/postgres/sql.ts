@@ -45,16 +45,23 @@ export interface TableNames {
 export function tableNames(table: unknown, schema: unknown, legacyTable: unknown): TableNames {
   const quotedSchema = schema === undefined ? undefined : quoteIdentifier(schema, 'schema')
   const qualify = (name: string) => (quotedSchema === undefined ? name : `${quotedSchema}.${name}`)
-  const names: TableNames = { table: qualify(quoteIdentifier(table, 'table')), bare: table as string }
+  const names: TableNames = {
+    table: qualify(quoteIdentifier(table, 'table')),
+    bare: table as string,
+  }
   if (quotedSchema !== undefined) names.schema = quotedSchema
   // The index names add up to 12 characters to the table's and must fit in 63 too.
   quoteIdentifier(`${table as string}_expires_at`, 'table (plus "_expires_at", its index name)')
   if (legacyTable !== undefined) {
     const parts = typeof legacyTable === 'string' ? legacyTable.split('.') : [legacyTable]
-    if (parts.length > 2) throw new TypeError(`PostgresStore: legacyTable must be 'table' or 'schema.table', got ${JSON.stringify(legacyTable)}`)
-    names.legacy = parts.length === 2
-      ? `${quoteIdentifier(parts[0], 'legacyTable schema')}.${quoteIdentifier(parts[1], 'legacyTable')}`
-      : qualify(quoteIdentifier(parts[0], 'legacyTable'))
+    if (parts.length > 2)
+      throw new TypeError(
+        `PostgresStore: legacyTable must be 'table' or 'schema.table', got ${JSON.stringify(legacyTable)}`,
+      )
+    names.legacy =
+      parts.length === 2
+        ? `${quoteIdentifier(parts[0], 'legacyTable schema')}.${quoteIdentifier(parts[1], 'legacyTable')}`
+        : qualify(quoteIdentifier(parts[0], 'legacyTable'))
   }
   return names
 }
@@ -127,13 +134,25 @@ export interface Statements {
 export function statements(names: TableNames): Statements {
   const { table, legacy } = names
   const index = (suffix: string) => `"${names.bare}_${suffix}"`
-  const lockKey = createHash('sha256').update(`concord-session:${table}`).digest().readBigInt64BE(0).toString()
+  const lockKey = createHash('sha256')
+    .update(`concord-session:${table}`)
+    .digest()
+    .readBigInt64BE(0)
+    .toString()
 
   // A load returns the connect-pg-simple row too, in the same statement, when there is no concord row.
-  const legacyColumns = legacy === undefined ? '' : `, l.sess::text AS legacy_sess, ${ms('l.expire::timestamptz')}::bigint AS legacy_expires_ms`
+  const legacyColumns =
+    legacy === undefined
+      ? ''
+      : `, l.sess::text AS legacy_sess, ${ms('l.expire::timestamptz')}::bigint AS legacy_expires_ms`
   const legacyJoin = (s: string, extra = '') =>
-    legacy === undefined ? '' : `LEFT JOIN ${legacy} l ON l.sid = $1 AND l.expire > ${ts('$2')} AND ${s}.id IS NULL ${extra}`
-  const legacyLive = legacy === undefined ? '' : `UNION ALL SELECT 1 FROM ${legacy} l WHERE l.expire > ${ts('$1')} AND NOT EXISTS (SELECT 1 FROM ${table} c WHERE c.id = l.sid)`
+    legacy === undefined
+      ? ''
+      : `LEFT JOIN ${legacy} l ON l.sid = $1 AND l.expire > ${ts('$2')} AND ${s}.id IS NULL ${extra}`
+  const legacyLive =
+    legacy === undefined
+      ? ''
+      : `UNION ALL SELECT 1 FROM ${legacy} l WHERE l.expire > ${ts('$1')} AND NOT EXISTS (SELECT 1 FROM ${table} c WHERE c.id = l.sid)`
 
   return {
     createTable: [
@@ -153,7 +172,9 @@ export function statements(names: TableNames): Statements {
       )`,
       `CREATE INDEX IF NOT EXISTS ${index('expires_at')} ON ${table} (expires_at)`,
       `CREATE INDEX IF NOT EXISTS ${index('user_id')} ON ${table} (user_id) WHERE user_id IS NOT NULL`,
-    ].filter(Boolean).join(';\n'),
+    ]
+      .filter(Boolean)
+      .join(';\n'),
 
     checkTable:
       `SELECT id, data, version, created_at, expires_at, idle_timeout, cookie, user_id FROM ${table} LIMIT 0` +
@@ -214,16 +235,18 @@ export function statements(names: TableNames): Statements {
       FROM gate LEFT JOIN ins ON true LEFT JOIN cur ON ins.version IS NULL
       ${legacyJoin('cur', 'AND ins.version IS NULL')}`,
 
-    touch: legacy === undefined
-      ? `UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = $1 AND expires_at > ${ts('$3')}`
-      : `WITH c AS (
+    touch:
+      legacy === undefined
+        ? `UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = $1 AND expires_at > ${ts('$3')}`
+        : `WITH c AS (
           UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = $1 AND expires_at > ${ts('$3')} RETURNING id
         )
         UPDATE ${legacy} SET expire = ${ts('$2')} WHERE sid = $1 AND expire > ${ts('$3')} AND NOT EXISTS (SELECT 1 FROM c)`,
 
-    destroy: legacy === undefined
-      ? `DELETE FROM ${table} WHERE id = $1`
-      : `WITH c AS (DELETE FROM ${table} WHERE id = $1) DELETE FROM ${legacy} WHERE sid = $1`,
+    destroy:
+      legacy === undefined
+        ? `DELETE FROM ${table} WHERE id = $1`
+        : `WITH c AS (DELETE FROM ${table} WHERE id = $1) DELETE FROM ${legacy} WHERE sid = $1`,
 
     listByUser: `SELECT id FROM ${table} WHERE user_id = $1 AND expires_at > ${ts('$2')} ORDER BY id`,
 
@@ -232,13 +255,15 @@ export function statements(names: TableNames): Statements {
 
     count: `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${table} WHERE expires_at > ${ts('$1')} ${legacyLive}) live`,
 
-    clear: legacy === undefined
-      ? `DELETE FROM ${table}`
-      : `WITH c AS (DELETE FROM ${table}) DELETE FROM ${legacy}`,
+    clear:
+      legacy === undefined
+        ? `DELETE FROM ${table}`
+        : `WITH c AS (DELETE FROM ${table}) DELETE FROM ${legacy}`,
 
-    prune: legacy === undefined
-      ? `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1) SELECT count(*)::int AS n FROM gone`
-      : `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1),
+    prune:
+      legacy === undefined
+        ? `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1) SELECT count(*)::int AS n FROM gone`
+        : `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1),
           old AS (DELETE FROM ${legacy} WHERE expire <= ${ts('$1')} RETURNING 1)
         SELECT ((SELECT count(*) FROM gone) + (SELECT count(*) FROM old))::int AS n`,
   }

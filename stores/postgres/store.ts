@@ -1,6 +1,12 @@
 import type { Pool } from 'pg'
 import createDebug from 'debug'
-import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../../lib/store.js'
+import type {
+  LoadOptions,
+  SaveResult,
+  SessionChange,
+  SessionRecord,
+  Store,
+} from '../../lib/store.js'
 import { StoreError, isValidSessionId, touchedExpiry } from '../../lib/store.js'
 import { changedKeys, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
 import { fromLegacy, migratedData, type LegacyRow } from './migration.js'
@@ -8,13 +14,23 @@ import { StatementRunner } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
 import { rejectUnknownKeys } from '../../lib/check-options.js'
 
-const KNOWN_OPTIONS = ['pool', 'table', 'schema', 'createTable', 'pruneInterval', 'timeout', 'legacyTable']
+const KNOWN_OPTIONS = [
+  'pool',
+  'table',
+  'schema',
+  'createTable',
+  'pruneInterval',
+  'timeout',
+  'legacyTable',
+]
 /** What connect-pg-simple users pass, and what to do instead. */
 const CONNECT_PG_SIMPLE_HINTS = {
   ttl: "that is connect-pg-simple's option; a session's lifetime follows its cookie here: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
-  tableName: "that is connect-pg-simple's option; use table (and legacyTable: 'session' to read its sessions)",
+  tableName:
+    "that is connect-pg-simple's option; use table (and legacyTable: 'session' to read its sessions)",
   schemaName: "that is connect-pg-simple's option; use schema",
-  conString: "that is connect-pg-simple's option; pass a pg Pool: { pool: new pg.Pool({ connectionString }) }",
+  conString:
+    "that is connect-pg-simple's option; pass a pg Pool: { pool: new pg.Pool({ connectionString }) }",
   conObject: "that is connect-pg-simple's option; pass a pg Pool: { pool: new pg.Pool(conObject) }",
   pruneSessionInterval: "that is connect-pg-simple's option; use pruneInterval (ms, or false)",
   createTableIfMissing: "that is connect-pg-simple's option; use createTable (default true)",
@@ -74,7 +90,14 @@ export interface PostgresStoreOptions {
 const MAX_SAVE_STEPS = 4
 const DEFAULT_PRUNE_INTERVAL = 15 * 60_000
 
-type Row = SessionRow & Partial<LegacyRow> & { saved?: string | null; found?: string; open?: string; legacy_sess?: string | null; legacy_expires_ms?: string | null }
+type Row = SessionRow &
+  Partial<LegacyRow> & {
+    saved?: string | null
+    found?: string
+    open?: string
+    legacy_sess?: string | null
+    legacy_expires_ms?: string | null
+  }
 
 /**
  * A session store on PostgreSQL, through node-postgres.
@@ -116,28 +139,53 @@ export class PostgresStore implements Store {
   #closed = false
 
   constructor(options: PostgresStoreOptions) {
-    const { pool, table = 'concord_sessions', schema, createTable = true, pruneInterval = DEFAULT_PRUNE_INTERVAL, timeout = 2000, legacyTable } =
-      options ?? ({} as PostgresStoreOptions)
+    const {
+      pool,
+      table = 'concord_sessions',
+      schema,
+      createTable = true,
+      pruneInterval = DEFAULT_PRUNE_INTERVAL,
+      timeout = 2000,
+      legacyTable,
+    } = options ?? ({} as PostgresStoreOptions)
     rejectUnknownKeys('PostgresStore', options ?? {}, KNOWN_OPTIONS, CONNECT_PG_SIMPLE_HINTS)
-    if (!pool || typeof pool.connect !== 'function' || typeof (pool as { totalCount?: unknown }).totalCount !== 'number') {
-      throw new TypeError('PostgresStore: pool must be a node-postgres Pool, e.g. new PostgresStore({ pool: new pg.Pool({ connectionString }) })')
+    if (
+      !pool ||
+      typeof pool.connect !== 'function' ||
+      typeof (pool as { totalCount?: unknown }).totalCount !== 'number'
+    ) {
+      throw new TypeError(
+        'PostgresStore: pool must be a node-postgres Pool, e.g. new PostgresStore({ pool: new pg.Pool({ connectionString }) })',
+      )
     }
-    if (typeof createTable !== 'boolean') throw new TypeError(`PostgresStore: createTable must be true or false, got ${JSON.stringify(createTable)}`)
-    if (pruneInterval !== false && (typeof pruneInterval !== 'number' || !Number.isFinite(pruneInterval) || pruneInterval <= 0)) {
-      throw new TypeError(`PostgresStore: pruneInterval must be a positive number of ms or false, got ${String(pruneInterval)}`)
+    if (typeof createTable !== 'boolean')
+      throw new TypeError(
+        `PostgresStore: createTable must be true or false, got ${JSON.stringify(createTable)}`,
+      )
+    if (
+      pruneInterval !== false &&
+      (typeof pruneInterval !== 'number' || !Number.isFinite(pruneInterval) || pruneInterval <= 0)
+    ) {
+      throw new TypeError(
+        `PostgresStore: pruneInterval must be a positive number of ms or false, got ${String(pruneInterval)}`,
+      )
     }
     if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new TypeError(`PostgresStore: timeout must be a positive number of ms, got ${String(timeout)}`)
+      throw new TypeError(
+        `PostgresStore: timeout must be a positive number of ms, got ${String(timeout)}`,
+      )
     }
     const names = tableNames(table, schema, legacyTable)
     this.#table = names.table
     this.#sql = statements(names)
-    this.#migrate = names.legacy === undefined ? undefined : migrateStatement(names.table, names.legacy)
+    this.#migrate =
+      names.legacy === undefined ? undefined : migrateStatement(names.table, names.legacy)
     this.#timeout = timeout
     this.#pruneInterval = pruneInterval
     // node-postgres reports a dropped idle connection as an 'error' event on the pool, which
     // crashes the process when nobody listens. The next call reconnects; log it for debugging.
-    if (pool.listenerCount('error') === 0) pool.on('error', (err) => debug('idle connection of %s failed: %s', names.table, err.message))
+    if (pool.listenerCount('error') === 0)
+      pool.on('error', (err) => debug('idle connection of %s failed: %s', names.table, err.message))
     const sql = this.#sql
     this.#runner = new StatementRunner(pool, timeout, names.table, async (client) => {
       // Once per store, on the first connection borrowed: create the table, or check it.
@@ -162,7 +210,12 @@ export class PostgresStore implements Store {
     const [row] =
       options.touchAt === undefined
         ? await this.#query('load of session', id, 'load', [id, now])
-        : await this.#query('load of session', id, 'loadTouch', [id, now, options.touchAt, options.absoluteTimeout ?? null])
+        : await this.#query('load of session', id, 'loadTouch', [
+            id,
+            now,
+            options.touchAt,
+            options.absoluteTimeout ?? null,
+          ])
     if (row && row.data !== null) return toRecord(id, row)
     if (!row?.legacy_sess) return null
     // A connect-pg-simple session, until its first save moves it.
@@ -187,29 +240,62 @@ export class PostgresStore implements Store {
    * ```
    */
   async save(id: string, change: SessionChange): Promise<SaveResult> {
-    if (!isValidSessionId(id)) throw new TypeError(`PostgresStore: save needs a valid session id, got ${JSON.stringify(id)}`)
+    if (!isValidSessionId(id))
+      throw new TypeError(`PostgresStore: save needs a valid session id, got ${JSON.stringify(id)}`)
     const deadline = effectiveDeadline(change, Date.now() + this.#timeout)
     const cookie = JSON.stringify(change.cookie)
     for (let step = 0; step < MAX_SAVE_STEPS; step++) {
       const now = Date.now()
       if (change.expectedVersion === null) {
-        const [row] = await this.#query('save of session', id, 'create', [
-          id, now, change.createdAt, changedKeys(change.set), change.expiresAt, change.idleTimeout, cookie, change.userId, deadline,
-        ], deadline)
+        const [row] = await this.#query(
+          'save of session',
+          id,
+          'create',
+          [
+            id,
+            now,
+            change.createdAt,
+            changedKeys(change.set),
+            change.expiresAt,
+            change.idleTimeout,
+            cookie,
+            change.userId,
+            deadline,
+          ],
+          deadline,
+        )
         if (row!.saved) return { ok: true, version: Number(row!.saved) }
-        if (row!.found === 't') return { ok: false, reason: 'conflict', current: toRecord(id, row!) }
-        if (row!.legacy_sess) return { ok: false, reason: 'conflict', current: this.#legacy(id, row!, now) }
+        if (row!.found === 't')
+          return { ok: false, reason: 'conflict', current: toRecord(id, row!) }
+        if (row!.legacy_sess)
+          return { ok: false, reason: 'conflict', current: this.#legacy(id, row!, now) }
         if (row!.open !== 't') throw this.#late(id, deadline)
         continue // a create that committed after this statement began: the next one sees it
       }
 
-      const [row] = await this.#query('save of session', id, 'update', [
-        id, now, change.expectedVersion, change.unset, changedKeys(change.set), change.expiresAt, change.idleTimeout, cookie, change.userId, deadline,
-      ], deadline)
+      const [row] = await this.#query(
+        'save of session',
+        id,
+        'update',
+        [
+          id,
+          now,
+          change.expectedVersion,
+          change.unset,
+          changedKeys(change.set),
+          change.expiresAt,
+          change.idleTimeout,
+          cookie,
+          change.userId,
+          deadline,
+        ],
+        deadline,
+      )
       if (row!.saved) return { ok: true, version: Number(row!.saved) }
       if (row!.found === 't') {
         const current = toRecord(id, row!)
-        if (current.version !== change.expectedVersion) return { ok: false, reason: 'conflict', current }
+        if (current.version !== change.expectedVersion)
+          return { ok: false, reason: 'conflict', current }
         throw this.#late(id, deadline)
       }
       if (!row!.legacy_sess || this.#migrate === undefined) return { ok: false, reason: 'gone' }
@@ -217,14 +303,31 @@ export class PostgresStore implements Store {
       const current = this.#legacy(id, row!, now)
       // A legacy session is version 1; the save that moves it writes version 2.
       if (change.expectedVersion !== 1) return { ok: false, reason: 'conflict', current }
-      const [moved] = await this.#query('save of session', id, this.#migrate, [
-        id, row!.legacy_sess, changedKeys(migratedData(current, change)), current.createdAt, change.expiresAt, change.idleTimeout, cookie, change.userId, deadline,
-      ], deadline)
+      const [moved] = await this.#query(
+        'save of session',
+        id,
+        this.#migrate,
+        [
+          id,
+          row!.legacy_sess,
+          changedKeys(migratedData(current, change)),
+          current.createdAt,
+          change.expiresAt,
+          change.idleTimeout,
+          cookie,
+          change.userId,
+          deadline,
+        ],
+        deadline,
+      )
       if (moved!.saved) return { ok: true, version: Number(moved!.saved) }
       if (moved!.open !== 't') throw this.#late(id, deadline)
       // The legacy row changed or was moved meanwhile: look again.
     }
-    throw new StoreError(`PostgresStore: save of session ${id} did not settle in ${MAX_SAVE_STEPS} steps (it kept changing)`, { code: 'EBUSY' })
+    throw new StoreError(
+      `PostgresStore: save of session ${id} did not settle in ${MAX_SAVE_STEPS} steps (it kept changing)`,
+      { code: 'EBUSY' },
+    )
   }
 
   /**
@@ -276,7 +379,10 @@ export class PostgresStore implements Store {
    * ```
    */
   async destroyByUser(userId: string): Promise<number> {
-    const [row] = await this.#query('destroyByUser of user', userId, 'destroyByUser', [userId, Date.now()])
+    const [row] = await this.#query('destroyByUser of user', userId, 'destroyByUser', [
+      userId,
+      Date.now(),
+    ])
     return Number((row as unknown as { n: string }).n)
   }
 
@@ -342,10 +448,19 @@ export class PostgresStore implements Store {
   }
 
   #late(id: string, deadline: number): StoreError {
-    return new StoreError(`PostgresStore: save of session ${id} reached its deadline (${new Date(deadline).toISOString()}) before it could be written; it was not saved`, { code: 'ETIMEDOUT' })
+    return new StoreError(
+      `PostgresStore: save of session ${id} reached its deadline (${new Date(deadline).toISOString()}) before it could be written; it was not saved`,
+      { code: 'ETIMEDOUT' },
+    )
   }
 
-  #query(what: string, subject: string, statement: keyof Statements | string, values: unknown[], until?: number): Promise<Row[]> {
+  #query(
+    what: string,
+    subject: string,
+    statement: keyof Statements | string,
+    values: unknown[],
+    until?: number,
+  ): Promise<Row[]> {
     const text = statement in this.#sql ? this.#sql[statement as keyof Statements] : statement
     return this.#runner.run<Row>(what, subject, text, values, until)
   }

@@ -28,7 +28,12 @@ export interface NodeRedisClient {
 export interface NodeRedisCluster {
   readonly masters: readonly unknown[]
   nodeClient(...args: never[]): Promise<unknown>
-  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: readonly string[], ...rest: never[]): Promise<unknown>
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: readonly string[],
+    ...rest: never[]
+  ): Promise<unknown>
 }
 
 /** Every client RedisStore accepts. */
@@ -71,11 +76,20 @@ const ACCEPTED =
 export function connect(client: unknown): RedisConnection {
   if (typeof client === 'object' && client !== null) {
     const c = client as Record<string, unknown>
-    if (typeof c.defineCommand === 'function' && typeof c.status === 'string') return adaptIoredis(client as never)
-    if (typeof c.nodeClient === 'function' && 'masters' in c && typeof c.sendCommand === 'function') {
+    if (typeof c.defineCommand === 'function' && typeof c.status === 'string')
+      return adaptIoredis(client as never)
+    if (
+      typeof c.nodeClient === 'function' &&
+      'masters' in c &&
+      typeof c.sendCommand === 'function'
+    ) {
       return adaptNodeRedisCluster(client as never)
     }
-    if (typeof c.sendCommand === 'function' && typeof c.scanIterator === 'function' && 'isReady' in c) {
+    if (
+      typeof c.sendCommand === 'function' &&
+      typeof c.scanIterator === 'function' &&
+      'isReady' in c
+    ) {
       return adaptNodeRedis(client as never)
     }
   }

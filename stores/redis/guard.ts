@@ -34,7 +34,11 @@ export class CallGuard {
    * `isReply(err)`: the error is Redis's answer (so Redis is up), not a connection failure.
    * `ping(key)`: asks the server holding `key` for a PING. `timeout`: how long a PING may take.
    */
-  constructor(isReply: (err: unknown) => boolean, ping: (key: string) => Promise<unknown>, timeout: number) {
+  constructor(
+    isReply: (err: unknown) => boolean,
+    ping: (key: string) => Promise<unknown>,
+    timeout: number,
+  ) {
     this.#isReply = isReply
     this.#ping = ping
     this.#timeout = timeout
@@ -53,14 +57,24 @@ export class CallGuard {
   run<T>(what: string, key: string, until: number, ms: number, work: () => Promise<T>): Promise<T> {
     if (this.#down) {
       if (!this.#probing) this.#probe(key)
-      return Promise.reject(new StoreError('RedisStore: Redis did not answer a moment ago; failing at once until it answers a PING', { code: 'EUNAVAILABLE' }))
+      return Promise.reject(
+        new StoreError(
+          'RedisStore: Redis did not answer a moment ago; failing at once until it answers a PING',
+          { code: 'EUNAVAILABLE' },
+        ),
+      )
     }
     return new Promise<T>((resolve, reject) => {
       let settled = false
       const entry = this.#track(until, () => {
         settled = true
         this.#down = true
-        reject(new StoreError(`RedisStore: ${what} ${key} timed out after ${ms} ms (is Redis reachable?)`, { code: 'ETIMEDOUT' }))
+        reject(
+          new StoreError(
+            `RedisStore: ${what} ${key} timed out after ${ms} ms (is Redis reachable?)`,
+            { code: 'ETIMEDOUT' },
+          ),
+        )
       })
       let running: Promise<T>
       try {
@@ -147,7 +161,7 @@ export class CallGuard {
     this.#armedAt = Infinity
     const now = Date.now()
     let next = Infinity
-    for (let entry = this.#head; entry; ) {
+    for (let entry = this.#head; entry;) {
       const following = entry.next
       if (entry.at <= now) {
         this.#remove(entry)
@@ -163,5 +177,8 @@ export class CallGuard {
 
 function failed(what: string, key: string, err: unknown): StoreError {
   const message = err instanceof Error ? err.message : String(err)
-  return new StoreError(`RedisStore: ${what} ${key} failed: ${message}`, { cause: err, code: 'EREDIS' })
+  return new StoreError(`RedisStore: ${what} ${key} failed: ${message}`, {
+    cause: err,
+    code: 'EREDIS',
+  })
 }

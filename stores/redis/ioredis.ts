@@ -16,9 +16,13 @@ import { isNoScript, type Script } from './scripts.js'
  * ```
  */
 export function adaptIoredis(client: Redis | Cluster): RedisConnection {
-  const options = (client as { options?: { keyPrefix?: string; redisOptions?: { keyPrefix?: string } } }).options
+  const options = (
+    client as { options?: { keyPrefix?: string; redisOptions?: { keyPrefix?: string } } }
+  ).options
   if (options?.keyPrefix || options?.redisOptions?.keyPrefix) {
-    throw new TypeError("RedisStore: the client has ioredis's keyPrefix set; remove it and pass the store's prefix option instead (SCAN does not apply keyPrefix)")
+    throw new TypeError(
+      "RedisStore: the client has ioredis's keyPrefix set; remove it and pass the store's prefix option instead (SCAN does not apply keyPrefix)",
+    )
   }
   return new IoredisConnection(client)
 }

@@ -23,7 +23,12 @@ export const LEGACY_IDLE = 86_400_000
  * const record = parseLegacy('sess:abc', '{"cookie":{"originalMaxAge":60000},"n":1}', Date.now() + 60_000, Date.now())
  * ```
  */
-export function parseLegacy(key: string, raw: string, expiresAt: number, now: number): SessionRecord {
+export function parseLegacy(
+  key: string,
+  raw: string,
+  expiresAt: number,
+  now: number,
+): SessionRecord {
   let blob: unknown
   try {
     blob = JSON.parse(raw)
@@ -48,7 +53,10 @@ export function parseLegacy(key: string, raw: string, expiresAt: number, now: nu
  * const set = convertedKeys(parseLegacy(key, raw, at, now), change)
  * ```
  */
-export function convertedKeys(current: SessionRecord, change: Pick<SessionChange, 'set' | 'unset'>): Record<string, string> {
+export function convertedKeys(
+  current: SessionRecord,
+  change: Pick<SessionChange, 'set' | 'unset'>,
+): Record<string, string> {
   const set: Record<string, string> = {}
   for (const name of Object.keys(current.data)) setKey(set, name, current.data[name]!)
   for (const name of change.unset) delete set[name]

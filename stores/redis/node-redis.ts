@@ -20,7 +20,11 @@ type Cluster = Pick<RedisClusterType, 'sendCommand' | 'masters' | 'nodeClient'>
  */
 export function adaptNodeRedis(client: Client): RedisConnection {
   const send = (args: string[]) => client.sendCommand(args)
-  return new NodeRedisConnection(false, (_key, args) => send(args), async () => [{ command: send }])
+  return new NodeRedisConnection(
+    false,
+    (_key, args) => send(args),
+    async () => [{ command: send }],
+  )
 }
 
 /**
@@ -51,7 +55,11 @@ class NodeRedisConnection implements RedisConnection {
   readonly command: (key: string, args: string[]) => Promise<unknown>
   readonly masters: () => Promise<RedisNode[]>
 
-  constructor(isCluster: boolean, command: (key: string, args: string[]) => Promise<unknown>, masters: () => Promise<RedisNode[]>) {
+  constructor(
+    isCluster: boolean,
+    command: (key: string, args: string[]) => Promise<unknown>,
+    masters: () => Promise<RedisNode[]>,
+  ) {
     this.isCluster = isCluster
     this.command = command
     this.masters = masters
@@ -59,15 +67,21 @@ class NodeRedisConnection implements RedisConnection {
 
   script(script: Script, keys: string[], args: string[]): Promise<unknown> {
     const key = keys[0]!
-    return this.command(key, ['EVALSHA', script.sha, String(keys.length), ...keys, ...args]).catch((err: unknown) => {
-      if (!isNoScript(err)) throw err
-      return this.command(key, ['EVAL', script.lua, String(keys.length), ...keys, ...args])
-    })
+    return this.command(key, ['EVALSHA', script.sha, String(keys.length), ...keys, ...args]).catch(
+      (err: unknown) => {
+        if (!isNoScript(err)) throw err
+        return this.command(key, ['EVAL', script.lua, String(keys.length), ...keys, ...args])
+      },
+    )
   }
 
   isReply(err: unknown): boolean {
     // node-redis's ErrorReply (and its SimpleError, BlobError) carries Redis's answer.
-    for (let proto = err instanceof Error ? Object.getPrototypeOf(err) : null; proto; proto = Object.getPrototypeOf(proto)) {
+    for (
+      let proto = err instanceof Error ? Object.getPrototypeOf(err) : null;
+      proto;
+      proto = Object.getPrototypeOf(proto)
+    ) {
       if (proto.constructor?.name === 'ErrorReply') return true
     }
     return false

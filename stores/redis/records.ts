@@ -10,7 +10,10 @@ export type Reply = (string | null)[]
 
 export function asReply(reply: unknown, key: string): Reply {
   if (!Array.isArray(reply) || typeof reply[0] !== 'string') {
-    throw new StoreError(`RedisStore: unexpected reply from Redis for ${key}: ${JSON.stringify(reply)}`, { code: 'EREDIS' })
+    throw new StoreError(
+      `RedisStore: unexpected reply from Redis for ${key}: ${JSON.stringify(reply)}`,
+      { code: 'EREDIS' },
+    )
   }
   return reply as Reply
 }
@@ -18,11 +21,17 @@ export function asReply(reply: unknown, key: string): Reply {
 export function unexpected(key: string, reply: Reply): StoreError {
   if (reply[0] === 'wrongtype') return corrupt(key, `it is a Redis ${reply[1]}, not a session hash`)
   if (reply[0] === 'corrupt') return corrupt(key, String(reply[1]))
-  return new StoreError(`RedisStore: unexpected reply from Redis for ${key}: ${JSON.stringify(reply[0])}`, { code: 'EREDIS' })
+  return new StoreError(
+    `RedisStore: unexpected reply from Redis for ${key}: ${JSON.stringify(reply[0])}`,
+    { code: 'EREDIS' },
+  )
 }
 
 export function corrupt(key: string, detail: string, cause?: unknown): StoreError {
-  return new StoreError(`RedisStore: session ${key} holds data it cannot read: ${detail}`, { code: 'ECORRUPT', cause })
+  return new StoreError(`RedisStore: session ${key} holds data it cannot read: ${detail}`, {
+    code: 'ECORRUPT',
+    cause,
+  })
 }
 
 /** A user key as a hash field: one more "@" in front of a key that starts with "@". */
@@ -57,12 +66,24 @@ export function parseHash(key: string, reply: Reply): SessionRecord {
       continue
     }
     switch (field) {
-      case '@version': version = value; break
-      case '@createdAt': createdAt = value; break
-      case '@expiresAt': expiresAt = value; break
-      case '@idleTimeout': idleTimeout = value; break
-      case '@cookie': cookie = value; break
-      case '@userId': userId = value; break
+      case '@version':
+        version = value
+        break
+      case '@createdAt':
+        createdAt = value
+        break
+      case '@expiresAt':
+        expiresAt = value
+        break
+      case '@idleTimeout':
+        idleTimeout = value
+        break
+      case '@cookie':
+        cookie = value
+        break
+      case '@userId':
+        userId = value
+        break
     }
   }
   const record: SessionRecord = {
@@ -70,8 +91,20 @@ export function parseHash(key: string, reply: Reply): SessionRecord {
     cookie: parseCookie(key, cookie),
     createdAt: metaNumber(key, '@createdAt', createdAt, Number.isFinite, 'a time in epoch ms'),
     expiresAt: metaNumber(key, '@expiresAt', expiresAt, Number.isFinite, 'a time in epoch ms'),
-    idleTimeout: metaNumber(key, '@idleTimeout', idleTimeout, (n) => Number.isFinite(n) && n >= 0, 'a duration in ms'),
-    version: metaNumber(key, '@version', version, (n) => Number.isSafeInteger(n) && n >= 1, 'a positive integer'),
+    idleTimeout: metaNumber(
+      key,
+      '@idleTimeout',
+      idleTimeout,
+      (n) => Number.isFinite(n) && n >= 0,
+      'a duration in ms',
+    ),
+    version: metaNumber(
+      key,
+      '@version',
+      version,
+      (n) => Number.isSafeInteger(n) && n >= 1,
+      'a positive integer',
+    ),
   }
   if (userId !== undefined) record.userId = userId
   return record
@@ -79,13 +112,29 @@ export function parseHash(key: string, reply: Reply): SessionRecord {
 
 /** Sets a key read from Redis; "__proto__" stays an ordinary key instead of a prototype. */
 export function setKey(data: Record<string, string>, name: string, value: string): void {
-  if (name === '__proto__') Object.defineProperty(data, name, { value, enumerable: true, writable: true, configurable: true })
+  if (name === '__proto__')
+    Object.defineProperty(data, name, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    })
   else data[name] = value
 }
 
-function metaNumber(key: string, field: string, raw: string | undefined, check: (n: number) => boolean, what: string): number {
+function metaNumber(
+  key: string,
+  field: string,
+  raw: string | undefined,
+  check: (n: number) => boolean,
+  what: string,
+): number {
   const n = raw === undefined || raw.trim() === '' ? NaN : Number(raw)
-  if (!check(n)) throw corrupt(key, `metadata field ${field} should be ${what}, found ${raw === undefined ? 'nothing' : JSON.stringify(raw)}`)
+  if (!check(n))
+    throw corrupt(
+      key,
+      `metadata field ${field} should be ${what}, found ${raw === undefined ? 'nothing' : JSON.stringify(raw)}`,
+    )
   return n
 }
 
@@ -99,7 +148,10 @@ function parseCookie(key: string, raw: string | undefined): CookieOverrides {
     throw corrupt(key, 'metadata field @cookie is not JSON', err)
   }
   if (typeof cookie !== 'object' || cookie === null || Array.isArray(cookie)) {
-    throw corrupt(key, `metadata field @cookie should be a JSON object, found ${JSON.stringify(raw)}`)
+    throw corrupt(
+      key,
+      `metadata field @cookie should be a JSON object, found ${JSON.stringify(raw)}`,
+    )
   }
   return cookie as CookieOverrides
 }
@@ -113,7 +165,14 @@ function parseCookie(key: string, raw: string | undefined): CookieOverrides {
  * const args = saveArgs(change, change.set, change.unset, false, '', String(deadline))
  * ```
  */
-export function saveArgs(change: SessionChange, set: Record<string, string>, unset: string[], linked: boolean, legacyRaw: string, applyBy: string): string[] {
+export function saveArgs(
+  change: SessionChange,
+  set: Record<string, string>,
+  unset: string[],
+  linked: boolean,
+  legacyRaw: string,
+  applyBy: string,
+): string[] {
   const names = Object.keys(set)
   const args: string[] = [
     change.expectedVersion === null ? '' : String(change.expectedVersion),

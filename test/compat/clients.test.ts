@@ -28,17 +28,25 @@ const { Strategy: LocalStrategy } = require('passport-local') as {
 }
 const flash = require('connect-flash') as () => RequestHandler
 
-type AuthedRequest = Request & { user?: { id: string; username: string }; logout(done: Done): void; flash(type: string, msg?: string): string[] }
+type AuthedRequest = Request & {
+  user?: { id: string; username: string }
+  logout(done: Done): void
+  flash(type: string, msg?: string): string[]
+}
 const USERS = [{ id: '1', username: 'alice', password: 'wonderland' }]
 
 function passportApp(store: SyncCallbackStore, loginOptions: Record<string, unknown> = {}) {
   const passport = new Passport()
-  passport.use(new LocalStrategy((username, password, done) => {
-    const user = USERS.find((u) => u.username === username)
-    if (!user || user.password !== password) return done(null, false)
-    done(null, user)
-  }))
-  passport.serializeUser((user, done) => process.nextTick(() => done(null, { id: user.id, username: user.username })))
+  passport.use(
+    new LocalStrategy((username, password, done) => {
+      const user = USERS.find((u) => u.username === username)
+      if (!user || user.password !== password) return done(null, false)
+      done(null, user)
+    }),
+  )
+  passport.serializeUser((user, done) =>
+    process.nextTick(() => done(null, { id: user.id, username: user.username })),
+  )
   passport.deserializeUser((user, done) => process.nextTick(() => done(null, user)))
 
   const app = express()
@@ -53,7 +61,14 @@ function passportApp(store: SyncCallbackStore, loginOptions: Record<string, unkn
     sess(req).cart = [...(sess(req).cart ?? []), req.params.item]
     res.json({ cart: sess(req).cart, sid: req.sessionID })
   })
-  app.post('/login/password', passport.authenticate('local', { successRedirect: '/', failureRedirect: '/login', ...loginOptions }))
+  app.post(
+    '/login/password',
+    passport.authenticate('local', {
+      successRedirect: '/',
+      failureRedirect: '/login',
+      ...loginOptions,
+    }),
+  )
   app.post('/logout', (req, res, next) => {
     ;(req as AuthedRequest).logout((err) => {
       if (err) return next(err)
@@ -63,7 +78,8 @@ function passportApp(store: SyncCallbackStore, loginOptions: Record<string, unkn
   return app
 }
 
-const sessionId = (cookie: string) => decodeURIComponent(cookie.split(';')[0]!.split('=')[1]!).slice(2).split('.')[0]
+const sessionId = (cookie: string) =>
+  decodeURIComponent(cookie.split(';')[0]!.split('=')[1]!).slice(2).split('.')[0]
 
 describe('passport 0.7 with passport-local, on the drop-in', () => {
   it('logs in on a new session id, saved before the redirect, and keeps the user across requests', async () => {
@@ -71,12 +87,17 @@ describe('passport 0.7 with passport-local, on the drop-in', () => {
     const agent = request.agent(passportApp(store))
     const before = await agent.post('/cart/book')
     const oldId = before.body.sid as string
-    const login = await agent.post('/login/password').type('form').send({ username: 'alice', password: 'wonderland' })
+    const login = await agent
+      .post('/login/password')
+      .type('form')
+      .send({ username: 'alice', password: 'wonderland' })
     expect([login.status, login.headers.location]).toEqual([302, '/'])
     const newId = sessionId(([] as string[]).concat(login.headers['set-cookie'] ?? [])[0]!)
     expect(newId).not.toBe(oldId) // regenerated: a fixed id is useless after login
     // Saved before the redirect went out: the store already has the user under the new id.
-    expect(JSON.parse(store.sessions.get(newId!)!).passport).toEqual({ user: { id: '1', username: 'alice' } })
+    expect(JSON.parse(store.sessions.get(newId!)!).passport).toEqual({
+      user: { id: '1', username: 'alice' },
+    })
     expect(store.sessions.has(oldId)).toBe(false)
     const home = await agent.get('/')
     expect(home.body).toEqual({ user: 'alice', cart: null, sid: newId }) // without keepSessionInfo the cart is gone
@@ -85,7 +106,10 @@ describe('passport 0.7 with passport-local, on the drop-in', () => {
   it('keepSessionInfo: the data from before login survives on the new id', async () => {
     const agent = request.agent(passportApp(new SyncCallbackStore(), { keepSessionInfo: true }))
     const oldId = (await agent.post('/cart/book')).body.sid as string
-    await agent.post('/login/password').type('form').send({ username: 'alice', password: 'wonderland' })
+    await agent
+      .post('/login/password')
+      .type('form')
+      .send({ username: 'alice', password: 'wonderland' })
     const home = await agent.get('/')
     expect(home.body.user).toBe('alice')
     expect(home.body.cart).toEqual(['book'])
@@ -94,7 +118,10 @@ describe('passport 0.7 with passport-local, on the drop-in', () => {
 
   it('a wrong password redirects to /login and logs nobody in', async () => {
     const agent = request.agent(passportApp(new SyncCallbackStore()))
-    const login = await agent.post('/login/password').type('form').send({ username: 'alice', password: 'nope' })
+    const login = await agent
+      .post('/login/password')
+      .type('form')
+      .send({ username: 'alice', password: 'nope' })
     expect([login.status, login.headers.location]).toEqual([302, '/login'])
     expect((await agent.get('/')).body.user).toBeNull()
   })
@@ -103,8 +130,13 @@ describe('passport 0.7 with passport-local, on the drop-in', () => {
     const store = new SyncCallbackStore()
     const agent = request.agent(passportApp(store))
     const app = passportApp(store)
-    const login = await agent.post('/login/password').type('form').send({ username: 'alice', password: 'wonderland' })
-    const loggedInCookie = ([] as string[]).concat(login.headers['set-cookie'] ?? [])[0]!.split(';')[0]!
+    const login = await agent
+      .post('/login/password')
+      .type('form')
+      .send({ username: 'alice', password: 'wonderland' })
+    const loggedInCookie = ([] as string[])
+      .concat(login.headers['set-cookie'] ?? [])[0]!
+      .split(';')[0]!
     const loggedIn = (await agent.get('/')).body.sid as string
     const logout = await agent.post('/logout')
     expect([logout.status, logout.headers.location]).toEqual([302, '/'])
@@ -120,7 +152,14 @@ describe('passport 0.7 with passport-local, on the drop-in', () => {
 describe('connect-flash, on the drop-in', () => {
   it('shows a message once, on the request after the redirect', async () => {
     const app = express()
-    app.use(session({ secret: 'keyboard cat', cookie: { maxAge: 60000 }, resave: false, saveUninitialized: false }))
+    app.use(
+      session({
+        secret: 'keyboard cat',
+        cookie: { maxAge: 60000 },
+        resave: false,
+        saveUninitialized: false,
+      }),
+    )
     app.use(flash())
     app.get('/flash', (req, res) => {
       ;(req as AuthedRequest).flash('info', 'Flash is back!')
@@ -154,7 +193,11 @@ describe('a CSRF token kept in the session, on the drop-in', () => {
     app.post('/transfer', (req, res) => {
       const expected = Buffer.from(String(sess(req).csrfToken ?? ''))
       const given = Buffer.from(String(req.body._csrf ?? ''))
-      if (expected.length === 0 || expected.length !== given.length || !timingSafeEqual(expected, given)) {
+      if (
+        expected.length === 0 ||
+        expected.length !== given.length ||
+        !timingSafeEqual(expected, given)
+      ) {
         return res.status(403).json({ error: 'invalid csrf token' })
       }
       res.json({ transferred: true })
@@ -166,11 +209,22 @@ describe('a CSRF token kept in the session, on the drop-in', () => {
     const agent = request.agent(csrfApp())
     const { token } = (await agent.get('/form')).body as { token: string }
     expect((await agent.get('/form')).body.token).toBe(token) // kept in the session
-    expect((await agent.post('/transfer').type('form').send({ _csrf: token })).body).toEqual({ transferred: true })
-    expect((await agent.post('/transfer').type('form').send({ _csrf: token.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) })).status).toBe(403)
+    expect((await agent.post('/transfer').type('form').send({ _csrf: token })).body).toEqual({
+      transferred: true,
+    })
+    expect(
+      (
+        await agent
+          .post('/transfer')
+          .type('form')
+          .send({ _csrf: token.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) })
+      ).status,
+    ).toBe(403)
     expect((await agent.post('/transfer').type('form').send({})).status).toBe(403)
     // Another browser, with its own session, cannot use this one's token.
-    expect((await request.agent(csrfApp()).post('/transfer').type('form').send({ _csrf: token })).status).toBe(403)
+    expect(
+      (await request.agent(csrfApp()).post('/transfer').type('form').send({ _csrf: token })).status,
+    ).toBe(403)
   })
 
   it('voids the token when the session is regenerated at login', async () => {

@@ -10,7 +10,12 @@ import request from 'supertest'
 import dropIn, { adaptLegacyStore } from '../../lib/compat/index.js'
 import { describeMiddlewareOverStore } from '../middleware-store-suite.js'
 import { newChange } from '../store-conformance.js'
-import { redisUrl, startRedisServer, testPrefix, type RedisProcess } from '../support/redis-server.js'
+import {
+  redisUrl,
+  startRedisServer,
+  testPrefix,
+  type RedisProcess,
+} from '../support/redis-server.js'
 import { cookieOf, sess as s, viewsApp as baseViewsApp } from './support/http.js'
 import { expressSession, RedisStore } from './support/modules.js'
 
@@ -26,7 +31,9 @@ afterAll(async () => {
   await client.close()
 })
 
-describeMiddlewareOverStore('adapted connect-redis', async () => adaptLegacyStore(new RedisStore({ client, prefix: testPrefix('cr') })))
+describeMiddlewareOverStore('adapted connect-redis', async () =>
+  adaptLegacyStore(new RedisStore({ client, prefix: testPrefix('cr') })),
+)
 
 /** The view counter, and POST /logout. */
 function viewsApp(app: Express, middleware: unknown): Express {
@@ -37,14 +44,29 @@ function viewsApp(app: Express, middleware: unknown): Express {
 describe('connect-redis through the drop-in', () => {
   it("stores express-session's format, and connect-redis sets the key's TTL from cookie.expires", async () => {
     const prefix = testPrefix('cr-format')
-    const app = viewsApp(express(), dropIn({ secret: SECRET, store: new RedisStore({ client, prefix }), resave: false, saveUninitialized: false, cookie: { maxAge: 600_000 } }))
+    const app = viewsApp(
+      express(),
+      dropIn({
+        secret: SECRET,
+        store: new RedisStore({ client, prefix }),
+        resave: false,
+        saveUninitialized: false,
+        cookie: { maxAge: 600_000 },
+      }),
+    )
     const first = await request(app).get('/views')
     const { id } = first.body as { id: string }
     const stored = JSON.parse((await client.get(prefix + id))!)
     expect(stored).toEqual({
       cookie: { originalMaxAge: 600_000, expires: expect.any(String), httpOnly: true, path: '/' },
       views: 1,
-      __concord: { version: 1, createdAt: expect.any(Number), expiresAt: Date.parse(stored.cookie.expires), idleTimeout: 600_000, cookie: {} },
+      __concord: {
+        version: 1,
+        createdAt: expect.any(Number),
+        expiresAt: Date.parse(stored.cookie.expires),
+        idleTimeout: 600_000,
+        cookie: {},
+      },
     })
     const ttl = await client.ttl(prefix + id)
     expect(ttl).toBeGreaterThan(590)
@@ -54,7 +76,15 @@ describe('connect-redis through the drop-in', () => {
   it('a read touches through connect-redis (EXPIRE) and leaves the stored session as it was', async () => {
     const prefix = testPrefix('cr-touch')
     const app = express()
-    app.use(dropIn({ secret: SECRET, store: new RedisStore({ client, prefix }), resave: false, saveUninitialized: false, cookie: { maxAge: 600_000 } }) as never)
+    app.use(
+      dropIn({
+        secret: SECRET,
+        store: new RedisStore({ client, prefix }),
+        resave: false,
+        saveUninitialized: false,
+        cookie: { maxAge: 600_000 },
+      }) as never,
+    )
     app.post('/', (req, res) => {
       s(req).n = 1
       res.json({ id: req.sessionID })
@@ -71,13 +101,25 @@ describe('connect-redis through the drop-in', () => {
 
   it('shares sessions with processes still on express-session, both ways (a half-migrated deployment)', async () => {
     const prefix = testPrefix('cr-mixed')
-    const options = { secret: SECRET, resave: false, saveUninitialized: false, cookie: { maxAge: 600_000 } }
-    const old = viewsApp(express(), expressSession({ ...options, store: new RedisStore({ client, prefix }) }))
-    const migrated = viewsApp(express(), dropIn({ ...options, store: new RedisStore({ client, prefix }) }))
+    const options = {
+      secret: SECRET,
+      resave: false,
+      saveUninitialized: false,
+      cookie: { maxAge: 600_000 },
+    }
+    const old = viewsApp(
+      express(),
+      expressSession({ ...options, store: new RedisStore({ client, prefix }) }),
+    )
+    const migrated = viewsApp(
+      express(),
+      dropIn({ ...options, store: new RedisStore({ client, prefix }) }),
+    )
     const first = await request(old).get('/views')
     const cookie = cookieOf(first)
     const views: number[] = [first.body.views]
-    for (const app of [migrated, old, migrated, old]) views.push((await request(app).get('/views').set('Cookie', cookie)).body.views)
+    for (const app of [migrated, old, migrated, old])
+      views.push((await request(app).get('/views').set('Cookie', cookie)).body.views)
     expect(views).toEqual([1, 2, 3, 4, 5])
     // express-session writes concord's bookkeeping back untouched, so the version survives its writes.
     expect(JSON.parse((await client.get(prefix + first.body.id))!).__concord.version).toBe(2)
@@ -98,7 +140,10 @@ describe('connect-redis through the drop-in', () => {
     expect(await store.count!()).toBe(3)
     expect(await store.destroyByUser!(user)).toBe(2)
     expect(await store.listByUser!(user)).toEqual([])
-    expect(await store.save(ids[0]!, newChange({ expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+    expect(await store.save(ids[0]!, newChange({ expectedVersion: 1 }))).toEqual({
+      ok: false,
+      reason: 'gone',
+    })
   })
 })
 
@@ -113,10 +158,22 @@ describe('connect-redis when Redis goes away', () => {
   it("passes the client's own error while Redis is down, as express-session does, and serves again once it is back", async () => {
     server = await startRedisServer()
     // Without the offline queue a call fails at once instead of waiting for the adapter's timeout.
-    own = createClient({ url: server.url, disableOfflineQueue: true, socket: { reconnectStrategy: () => 50 } })
+    own = createClient({
+      url: server.url,
+      disableOfflineQueue: true,
+      socket: { reconnectStrategy: () => 50 },
+    })
     own.on('error', () => {}) // the client reports each failed reconnect; the test watches the responses
     await own.connect()
-    const app = viewsApp(express(), dropIn({ secret: SECRET, store: new RedisStore({ client: own }), resave: false, saveUninitialized: false }))
+    const app = viewsApp(
+      express(),
+      dropIn({
+        secret: SECRET,
+        store: new RedisStore({ client: own }),
+        resave: false,
+        saveUninitialized: false,
+      }),
+    )
     const cookie = cookieOf(await request(app).get('/views'))
 
     const port = server.port

@@ -46,7 +46,12 @@ describe('the express-session drop-in', () => {
       })
     })
     // As express-session: the methods are hidden, the cookie is an own key.
-    expect((await request(app).get('/')).body).toEqual({ session: true, cookie: true, store: true, keys: ['cookie'] })
+    expect((await request(app).get('/')).body).toEqual({
+      session: true,
+      cookie: true,
+      store: true,
+      keys: ['cookie'],
+    })
   })
 
   it("the default store answers express-session's callback API on req.sessionStore", async () => {
@@ -58,7 +63,11 @@ describe('the express-session drop-in', () => {
     })
     app.get('/count', (req, res, next) => {
       const store = req.sessionStore as unknown as MemoryStore
-      store.length((err, n) => (err ? next(err) : store.all((err2, all) => (err2 ? next(err2) : res.json({ n, ids: Object.keys(all)})))))
+      store.length((err, n) =>
+        err
+          ? next(err)
+          : store.all((err2, all) => (err2 ? next(err2) : res.json({ n, ids: Object.keys(all) }))),
+      )
     })
     const cookie = cookieOf(await request(app).post('/'))
     const { body } = await request(app).get('/count').set('Cookie', cookie)
@@ -72,9 +81,13 @@ describe('the express-session drop-in', () => {
     app.post('/all', async (req, res, next) => {
       try {
         s(req).a = 1
-        await new Promise<void>((resolve, reject) => s(req).save((err?: Error) => (err ? reject(err) : resolve())))
+        await new Promise<void>((resolve, reject) =>
+          s(req).save((err?: Error) => (err ? reject(err) : resolve())),
+        )
         await s(req).reload()
-        await new Promise<void>((resolve, reject) => s(req).touch((err?: Error) => (err ? reject(err) : resolve())))
+        await new Promise<void>((resolve, reject) =>
+          s(req).touch((err?: Error) => (err ? reject(err) : resolve())),
+        )
         const before = req.sessionID
         await s(req).regenerate({ keepData: true }) // concord's extension: the data survives
         res.json({ a: s(req).a, changed: before !== req.sessionID })
@@ -128,7 +141,9 @@ describe('the express-session drop-in', () => {
     app.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false }))
     app.post('/', (req, res, next) => {
       s(req).n = 1
-      s(req).save((err?: Error & { status?: number }) => (err ? res.status(err.status ?? 500).json({ name: err.name, status: err.status }) : next()))
+      s(req).save((err?: Error & { status?: number }) =>
+        err ? res.status(err.status ?? 500).json({ name: err.name, status: err.status }) : next(),
+      )
     })
     expect((await request(app).post('/')).body).toEqual({ name: 'Error' })
     const error = await new Promise((resolve) => {
@@ -139,7 +154,12 @@ describe('the express-session drop-in', () => {
         s(req).save((err?: Error) => resolve(err))
         next()
       })
-      void request(probe).post('/').then(() => {}, () => {})
+      void request(probe)
+        .post('/')
+        .then(
+          () => {},
+          () => {},
+        )
     })
     expect(error).toMatchObject({ message: 'disk full' })
   })
@@ -164,7 +184,15 @@ describe('the express-session drop-in', () => {
     it("passes concord's extras through: absoluteTimeout ends a session however active", async () => {
       const store = new ConcordMemoryStore() // closed below: its sweep timer must not outlive the fake clock
       const app = express()
-      app.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false, absoluteTimeout: 150 }))
+      app.use(
+        session({
+          secret: SECRET,
+          store,
+          resave: false,
+          saveUninitialized: false,
+          absoluteTimeout: 150,
+        }),
+      )
       app.get('/', (req, res) => {
         s(req).views = (s(req).views ?? 0) + 1
         res.json(s(req).views)

@@ -10,7 +10,10 @@ import request from 'supertest'
 import session, { Cookie, MemoryStore } from '../../lib/compat/index.js'
 import { SyncCallbackStore } from './support/fakes.js'
 
-type Req = IncomingMessage & { session?: Record<string, any> & { cookie: Cookie }; sessionID?: string }
+type Req = IncomingMessage & {
+  session?: Record<string, any> & { cookie: Cookie }
+  sessionID?: string
+}
 type Handler = (req: Req, res: ServerResponse) => void
 
 /** express-session's own harness: an error before the head goes out is a 500 with its message; after it, a server 'error'. */
@@ -29,8 +32,10 @@ function serve(options: Record<string, unknown>, handler: Handler = (_req, res) 
   return { server, errors }
 }
 
-const cookiePair = (res: request.Response) => ([] as string[]).concat(res.headers['set-cookie'] ?? [])[0]?.split(';')[0]
-const setCookie = (res: request.Response) => ([] as string[]).concat(res.headers['set-cookie'] ?? [])[0]
+const cookiePair = (res: request.Response) =>
+  ([] as string[]).concat(res.headers['set-cookie'] ?? [])[0]?.split(';')[0]
+const setCookie = (res: request.Response) =>
+  ([] as string[]).concat(res.headers['set-cookie'] ?? [])[0]
 
 /** An express-session store whose get() throws for an unknown id, as express-session's test SyncStore does. */
 class ParsingSyncStore extends SyncCallbackStore {
@@ -40,30 +45,43 @@ class ParsingSyncStore extends SyncCallbackStore {
 }
 
 describe("the drop-in's Cookie is express-session's", () => {
-  it('new Cookie() has express-session\'s defaults; options apply in order through the setters', () => {
+  it("new Cookie() has express-session's defaults; options apply in order through the setters", () => {
     const cookie = new Cookie()
-    expect([cookie.expires, cookie.maxAge, cookie.httpOnly, cookie.path]).toEqual([null, null, true, '/'])
+    expect([cookie.expires, cookie.maxAge, cookie.httpOnly, cookie.path]).toEqual([
+      null,
+      null,
+      true,
+      '/',
+    ])
     const expires = new Date(Date.now() + 60_000)
     expect(new Cookie({ expires }).expires).toBe(expires)
     expect(new Cookie({ maxAge: expires }).expires!.getTime()).toBe(expires.getTime())
     expect(new Cookie({ maxAge: 5000, expires: null }).maxAge).toBeNull()
-    expect(new Cookie({ partitioned: true, priority: 'high', data: { path: '/x' } }).data).toMatchObject({ partitioned: true, priority: 'high', path: '/' })
+    expect(
+      new Cookie({ partitioned: true, priority: 'high', data: { path: '/x' } }).data,
+    ).toMatchObject({ partitioned: true, priority: 'high', path: '/' })
   })
 
   it('rejects what express-session rejects, with its messages', () => {
-    for (const bad of [42, 'foo', true, () => {}]) expect(() => new Cookie(bad as never)).toThrow('argument options must be a object')
-    for (const bad of ['42', true, () => {}]) expect(() => new Cookie({ maxAge: bad })).toThrow(/maxAge/)
+    for (const bad of [42, 'foo', true, () => {}])
+      expect(() => new Cookie(bad as never)).toThrow('argument options must be a object')
+    for (const bad of ['42', true, () => {}])
+      expect(() => new Cookie({ maxAge: bad })).toThrow(/maxAge/)
   })
 
   it('serializes a Set-Cookie value, and req.session.cookie is one too', async () => {
-    expect(new Cookie({ path: '/app' }).serialize('theme', 'dark')).toBe('theme=dark; Path=/app; HttpOnly')
+    expect(new Cookie({ path: '/app' }).serialize('theme', 'dark')).toBe(
+      'theme=dark; Path=/app; HttpOnly',
+    )
     const { server } = serve({}, (req, res) => {
       res.setHeader('Set-Cookie', req.session!.cookie.serialize('previous', 'v'))
       res.end(String(req.session!.cookie instanceof Cookie))
     })
     const res = await request(server).get('/')
     expect(res.text).toBe('true')
-    expect(([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split('=')[0])).toEqual(['previous', 'connect.sid'])
+    expect(
+      ([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split('=')[0]),
+    ).toEqual(['previous', 'connect.sid'])
   })
 })
 
@@ -74,7 +92,13 @@ describe('req.session under the drop-in', () => {
       req.session!.n = (req.session!.n ?? 0) + 1
       const forIn: string[] = []
       for (const key in req.session) forIn.push(key)
-      res.end(JSON.stringify({ keys: Object.keys(req.session!).sort(), forIn: forIn.sort(), n: req.session!.n }))
+      res.end(
+        JSON.stringify({
+          keys: Object.keys(req.session!).sort(),
+          forIn: forIn.sort(),
+          n: req.session!.n,
+        }),
+      )
     })
     const first = await request(server).get('/')
     expect(JSON.parse(first.text)).toEqual({ keys: ['cookie', 'n'], forIn: ['cookie', 'n'], n: 1 })
@@ -104,10 +128,12 @@ describe('req.session under the drop-in', () => {
       req.session!.reload((err?: Error) => res.end(err ? err.message : 'reloaded'))
     })
     const created = await request(server).get('/')
-    expect((await request(server).get('/again').set('Cookie', cookiePair(created)!)).text).toBe('failed to load session')
+    expect((await request(server).get('/again').set('Cookie', cookiePair(created)!)).text).toBe(
+      'failed to load session',
+    )
   })
 
-  it('takes an id from genid outside concord\'s alphabet, URL-encoded in the cookie, and reads it back', async () => {
+  it("takes an id from genid outside concord's alphabet, URL-encoded in the cookie, and reads it back", async () => {
     const { server } = serve({ genid: () => '%/ ü' }, (req, res) => {
       req.session!.n = (req.session!.n ?? 0) + 1
       res.end(`${req.sessionID} ${req.session!.n}`)
@@ -191,7 +217,10 @@ describe('responses under the drop-in', () => {
     })
     const res = await request(server).get('/')
     expect([res.status, res.text]).toEqual([200, 'done'])
-    expect(thrown).toMatchObject({ code: 'ERR_HTTP_HEADERS_SENT', message: 'Cannot set headers after they are sent to the client' })
+    expect(thrown).toMatchObject({
+      code: 'ERR_HTTP_HEADERS_SENT',
+      message: 'Cannot set headers after they are sent to the client',
+    })
     expect(cookiePair(res)).toMatch(/^connect\.sid=/)
   })
 
@@ -205,25 +234,35 @@ describe('responses under the drop-in', () => {
     const res = await request(server).get('/')
     expect([res.status, res.text, setCookie(res)]).toEqual([200, 'ok', undefined])
     expect(store.sessions.size).toBe(0)
-    const normal = await request(serve({ store }, (req, res) => {
-      req.session!.x = 1
-      res.end('ok')
-    }).server).get('/')
+    const normal = await request(
+      serve({ store }, (req, res) => {
+        req.session!.x = 1
+        res.end('ok')
+      }).server,
+    ).get('/')
     expect(cookiePair(normal)).toMatch(/^connect\.sid=/)
     expect(store.sessions.size).toBe(1)
   })
 
   it("sends the cookie attributes express-session sends without checking them: Partitioned, and sameSite 'auto' without Secure", async () => {
-    const partitioned = setCookie(await request(serve({ cookie: { partitioned: true } }).server).get('/'))!
+    const partitioned = setCookie(
+      await request(serve({ cookie: { partitioned: true } }).server).get('/'),
+    )!
     expect(partitioned).toMatch(/; Partitioned/)
     expect(partitioned).not.toMatch(/Secure/)
     const auto = serve({ proxy: true, cookie: { sameSite: 'auto' } }).server
-    expect(setCookie(await request(auto).get('/').set('X-Forwarded-Proto', 'https'))).toMatch(/; SameSite=None$/)
+    expect(setCookie(await request(auto).get('/').set('X-Forwarded-Proto', 'https'))).toMatch(
+      /; SameSite=None$/,
+    )
     expect(setCookie(await request(auto).get('/'))).toMatch(/; SameSite=Lax$/)
   })
 
   it('an invalid cookie date is a TypeError at setup', () => {
-    expect(() => session({ secret: 's', cookie: { expires: new Date(NaN) } })).toThrow('cookie.expires is an invalid Date')
-    expect(() => session({ secret: 's', cookie: { maxAge: new Date(NaN) } })).toThrow('cookie.maxAge is an invalid Date')
+    expect(() => session({ secret: 's', cookie: { expires: new Date(NaN) } })).toThrow(
+      'cookie.expires is an invalid Date',
+    )
+    expect(() => session({ secret: 's', cookie: { maxAge: new Date(NaN) } })).toThrow(
+      'cookie.maxAge is an invalid Date',
+    )
   })
 })

@@ -12,8 +12,16 @@ import { NoTouchStore } from './support/fakes.js'
 import { expressSession } from './support/modules.js'
 
 describeStore('adapted compat MemoryStore', async () => adaptLegacyStore(new MemoryStore()))
-describeStore("adapted express-session's own MemoryStore", async () => adaptLegacyStore(new expressSession.MemoryStore()))
-describeStore('adapted NoTouchStore (expiry kept by the adapter)', async () => adaptLegacyStore(new NoTouchStore()))
+describeStore("adapted express-session's own MemoryStore", async () =>
+  adaptLegacyStore(new expressSession.MemoryStore()),
+)
+describeStore('adapted NoTouchStore (expiry kept by the adapter)', async () =>
+  adaptLegacyStore(new NoTouchStore()),
+)
 
-describeMiddlewareOverStore('adapted compat MemoryStore', async () => adaptLegacyStore(new MemoryStore()))
-describeMiddlewareOverStore("adapted express-session's own MemoryStore", async () => adaptLegacyStore(new expressSession.MemoryStore()))
+describeMiddlewareOverStore('adapted compat MemoryStore', async () =>
+  adaptLegacyStore(new MemoryStore()),
+)
+describeMiddlewareOverStore("adapted express-session's own MemoryStore", async () =>
+  adaptLegacyStore(new expressSession.MemoryStore()),
+)

@@ -6,15 +6,27 @@ import dropIn, { adaptLegacyStore, type LegacyStore } from '../../lib/compat/ind
 import { StoreError } from '../../lib/store.js'
 import { newChange } from '../store-conformance.js'
 import {
-  DisconnectingStore, DoubleCallbackStore, EnoentStore, FailingStore, LateCallbackStore, NoTouchStore,
-  RejectingStore, SilentStore, SyncCallbackStore, ThrowingStore,
+  DisconnectingStore,
+  DoubleCallbackStore,
+  EnoentStore,
+  FailingStore,
+  LateCallbackStore,
+  NoTouchStore,
+  RejectingStore,
+  SilentStore,
+  SyncCallbackStore,
+  ThrowingStore,
 } from './support/fakes.js'
 import { cookieOf } from './support/http.js'
 
 const HOUR = 3_600_000
 const SECRET = 'legacy-store-test-secret'
 
-async function create(store: ReturnType<typeof adaptLegacyStore>, data: Record<string, unknown> = {}, extra = {}) {
+async function create(
+  store: ReturnType<typeof adaptLegacyStore>,
+  data: Record<string, unknown> = {},
+  extra = {},
+) {
   const id = randomUUID()
   const set = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, JSON.stringify(v)]))
   expect(await store.save(id, newChange({ set, ...extra }))).toEqual({ ok: true, version: 1 })
@@ -29,7 +41,9 @@ function appOver(store: ReturnType<typeof adaptLegacyStore>) {
     ;(req.session as unknown as Record<string, unknown>).n = 1
     res.send('ok')
   })
-  app.get('/read', (req, res) => res.json((req.session as unknown as Record<string, unknown>).n ?? null))
+  app.get('/read', (req, res) =>
+    res.json((req.session as unknown as Record<string, unknown>).n ?? null),
+  )
   return app
 }
 
@@ -43,11 +57,20 @@ describe('adaptLegacyStore: callback styles', () => {
     expect(await store.load(randomUUID())).toBeNull()
     const id = await create(store, { cart: ['tea'] })
     expect(await store.load(id)).toMatchObject({ data: { cart: '["tea"]' }, version: 1 })
-    expect(await store.save(id, newChange({ set: { cart: '["tea","jam"]' }, expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+    expect(
+      await store.save(id, newChange({ set: { cart: '["tea","jam"]' }, expectedVersion: 1 })),
+    ).toEqual({ ok: true, version: 2 })
     const stale = await store.save(id, newChange({ set: { cart: '[]' }, expectedVersion: 1 }))
-    expect(stale).toMatchObject({ ok: false, reason: 'conflict', current: { version: 2, data: { cart: '["tea","jam"]' } } })
+    expect(stale).toMatchObject({
+      ok: false,
+      reason: 'conflict',
+      current: { version: 2, data: { cart: '["tea","jam"]' } },
+    })
     await store.destroy(id)
-    expect(await store.save(id, newChange({ expectedVersion: 2 }))).toEqual({ ok: false, reason: 'gone' })
+    expect(await store.save(id, newChange({ expectedVersion: 2 }))).toEqual({
+      ok: false,
+      reason: 'gone',
+    })
     expect(await store.load(id)).toBeNull()
   })
 
@@ -66,12 +89,16 @@ describe('adaptLegacyStore: failures are StoreErrors with status 503', () => {
     const store = adaptLegacyStore(legacy, { timeout: 50 })
     const error = await store.load(randomUUID()).catch((err: unknown) => err)
     expect(error).toBeInstanceOf(StoreError)
-    expect(error).toMatchObject({ status: 503, code: 'ETIMEDOUT', message: expect.stringMatching(/get\(\) did not call back within 50 ms/) })
+    expect(error).toMatchObject({
+      status: 503,
+      code: 'ETIMEDOUT',
+      message: expect.stringMatching(/get\(\) did not call back within 50 ms/),
+    })
     legacy.silent = false
     expect(await store.load(randomUUID())).toBeNull()
   })
 
-  it('FailingStore: the store\'s error is the cause; requests get 503 and recover with the store', async () => {
+  it("FailingStore: the store's error is the cause; requests get 503 and recover with the store", async () => {
     const legacy = new FailingStore()
     const store = adaptLegacyStore(legacy)
     const error = await store.save(randomUUID(), newChange()).catch((err: unknown) => err)
@@ -87,10 +114,20 @@ describe('adaptLegacyStore: failures are StoreErrors with status 503', () => {
   })
 
   it.each([
-    ['ThrowingStore (throws instead of calling back)', () => new ThrowingStore(), /store is broken/],
-    ['RejectingStore (rejects without calling back)', () => new RejectingStore(), /rejected without calling back/],
+    [
+      'ThrowingStore (throws instead of calling back)',
+      () => new ThrowingStore(),
+      /store is broken/,
+    ],
+    [
+      'RejectingStore (rejects without calling back)',
+      () => new RejectingStore(),
+      /rejected without calling back/,
+    ],
   ])('%s', async (_name, make, message) => {
-    const error = await adaptLegacyStore(make(), { timeout: 1000 }).load(randomUUID()).catch((err: unknown) => err)
+    const error = await adaptLegacyStore(make(), { timeout: 1000 })
+      .load(randomUUID())
+      .catch((err: unknown) => err)
     expect(error).toBeInstanceOf(StoreError)
     expect((error as Error).message).toMatch(message)
   })
@@ -109,10 +146,20 @@ describe('adaptLegacyStore: failures are StoreErrors with status 503', () => {
     const cookie = cookieOf(await request(app).post('/'))
 
     legacy.disconnect()
-    await expect(store.load(id)).rejects.toMatchObject({ status: 503, code: 'EDISCONNECTED', message: expect.stringMatching(/disconnected/) })
-    await expect(store.save(id, newChange({ expectedVersion: 1 }))).rejects.toMatchObject({ code: 'EDISCONNECTED' })
+    await expect(store.load(id)).rejects.toMatchObject({
+      status: 503,
+      code: 'EDISCONNECTED',
+      message: expect.stringMatching(/disconnected/),
+    })
+    await expect(store.save(id, newChange({ expectedVersion: 1 }))).rejects.toMatchObject({
+      code: 'EDISCONNECTED',
+    })
     const down = await request(app).get('/').set('Cookie', cookie)
-    expect([down.status, down.text, down.headers['set-cookie']]).toEqual([200, 'undefined', undefined])
+    expect([down.status, down.text, down.headers['set-cookie']]).toEqual([
+      200,
+      'undefined',
+      undefined,
+    ])
     expect((await request(app).get('/').set('Cookie', cookie)).status).toBe(200)
     // The main entry fails closed instead.
     const strict = express()
@@ -133,7 +180,11 @@ describe('adaptLegacyStore: versions and expiry', () => {
   it('within one adapter, exactly one of many concurrent saves at one version wins', async () => {
     const store = adaptLegacyStore(new LateCallbackStore(2))
     const id = await create(store, { n: 0 })
-    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.save(id, newChange({ set: { n: String(i) }, expectedVersion: 1 }))))
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        store.save(id, newChange({ set: { n: String(i) }, expectedVersion: 1 })),
+      ),
+    )
     expect(results.filter((r) => r.ok)).toHaveLength(1)
   })
 
@@ -141,9 +192,15 @@ describe('adaptLegacyStore: versions and expiry', () => {
     const legacy = new LateCallbackStore(5)
     const [a, b] = [adaptLegacyStore(legacy), adaptLegacyStore(legacy)]
     const id = await create(a, { n: 0 })
-    const results = await Promise.all([a.save(id, newChange({ set: { n: '1' }, expectedVersion: 1 })), b.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))])
+    const results = await Promise.all([
+      a.save(id, newChange({ set: { n: '1' }, expectedVersion: 1 })),
+      b.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 })),
+    ])
     // Both read version 1 before either wrote. A concord store (Redis, file) would refuse one.
-    expect(results).toEqual([{ ok: true, version: 2 }, { ok: true, version: 2 }])
+    expect(results).toEqual([
+      { ok: true, version: 2 },
+      { ok: true, version: 2 },
+    ])
   })
 
   it('a store with touch(): a read touches through it and never rewrites the session', async () => {
@@ -160,15 +217,21 @@ describe('adaptLegacyStore: versions and expiry', () => {
     const legacy = new NoTouchStore()
     const store = adaptLegacyStore(legacy)
     const now = Date.now()
-    const id = await create(store, { a: 1 }, { createdAt: now, expiresAt: now + HOUR, idleTimeout: HOUR })
-    expect(await store.load(id, { touchAt: now + 50 })).toMatchObject({ expiresAt: now + 50 + HOUR })
+    const id = await create(
+      store,
+      { a: 1 },
+      { createdAt: now, expiresAt: now + HOUR, idleTimeout: HOUR },
+    )
+    expect(await store.load(id, { touchAt: now + 50 })).toMatchObject({
+      expiresAt: now + 50 + HOUR,
+    })
     expect(JSON.parse(legacy.sessions.get(id)!).__concord.expiresAt).toBe(now + 50 + HOUR)
     await store.touch(id, Date.now() - 1) // expiry is "expiresAt <= now", without racing the clock
     expect(await store.load(id)).toBeNull()
     expect(legacy.sessions.has(id)).toBe(true) // expired, not yet removed: the store has no TTL
   })
 
-  it('touching an unknown id does not create it (session-file-store\'s touch would)', async () => {
+  it("touching an unknown id does not create it (session-file-store's touch would)", async () => {
     const legacy = new SyncCallbackStore()
     const id = randomUUID()
     await adaptLegacyStore(legacy).touch(id, Date.now() + HOUR)
@@ -187,18 +250,35 @@ describe('adaptLegacyStore: versions and expiry', () => {
 describe('adaptLegacyStore: capabilities and setup', () => {
   it('offers listByUser, destroyByUser, count and clear only where the store has all(), length() and clear()', () => {
     const full = adaptLegacyStore(new SyncCallbackStore())
-    expect([full.listByUser, full.destroyByUser, full.count, full.clear].map((f) => typeof f)).toEqual(['function', 'function', 'function', 'function'])
-    const minimal: LegacyStore = { get: (_sid, cb) => cb(null, null), set: (_sid, _s, cb) => cb?.(), destroy: (_sid, cb) => cb?.() }
+    expect(
+      [full.listByUser, full.destroyByUser, full.count, full.clear].map((f) => typeof f),
+    ).toEqual(['function', 'function', 'function', 'function'])
+    const minimal: LegacyStore = {
+      get: (_sid, cb) => cb(null, null),
+      set: (_sid, _s, cb) => cb?.(),
+      destroy: (_sid, cb) => cb?.(),
+    }
     const bare = adaptLegacyStore(minimal)
-    expect([bare.listByUser, bare.destroyByUser, bare.count, bare.clear]).toEqual([undefined, undefined, undefined, undefined])
+    expect([bare.listByUser, bare.destroyByUser, bare.count, bare.clear]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ])
   })
 
   it('rejects what is not an express-session store, and a bad timeout, saying what to pass', () => {
-    expect(() => adaptLegacyStore({} as LegacyStore)).toThrow(/get\(sid, cb\), set\(sid, session, cb\) and destroy\(sid, cb\)/)
-    expect(() => adaptLegacyStore(new SyncCallbackStore(), { timeout: 0 })).toThrow(/timeout must be a positive number/)
+    expect(() => adaptLegacyStore({} as LegacyStore)).toThrow(
+      /get\(sid, cb\), set\(sid, session, cb\) and destroy\(sid, cb\)/,
+    )
+    expect(() => adaptLegacyStore(new SyncCallbackStore(), { timeout: 0 })).toThrow(
+      /timeout must be a positive number/,
+    )
   })
 
   it('the main session() refuses an unwrapped legacy store and names adaptLegacyStore', () => {
-    expect(() => mainSession({ secret: SECRET, store: new SyncCallbackStore() as never })).toThrow(/adaptLegacyStore\(store\).*concord-session\/express-session/)
+    expect(() => mainSession({ secret: SECRET, store: new SyncCallbackStore() as never })).toThrow(
+      /adaptLegacyStore\(store\).*concord-session\/express-session/,
+    )
   })
 })

@@ -17,20 +17,31 @@ describe("compat MemoryStore: express-session's callback API", () => {
   afterEach(() => store.close())
 
   const session = (expiresIn: number | null, data: Record<string, unknown> = {}) => ({
-    cookie: { originalMaxAge: expiresIn, expires: expiresIn === null ? null : new Date(Date.now() + expiresIn), path: '/', httpOnly: true },
+    cookie: {
+      originalMaxAge: expiresIn,
+      expires: expiresIn === null ? null : new Date(Date.now() + expiresIn),
+      path: '/',
+      httpOnly: true,
+    },
     ...data,
   })
 
-  it('get, set, destroy, length, all and clear, calling back asynchronously as express-session\'s does', async () => {
+  it("get, set, destroy, length, all and clear, calling back asynchronously as express-session's does", async () => {
     let sync = true
     const done = call((cb) => store.set('a', session(60_000, { views: 1 }), cb)).then(() => sync)
     sync = false
     expect(await done).toBe(false)
     await call((cb) => store.set('b', session(null), cb))
-    expect(await call((cb) => store.get('a', cb))).toMatchObject({ views: 1, cookie: { originalMaxAge: 60_000 } })
+    expect(await call((cb) => store.get('a', cb))).toMatchObject({
+      views: 1,
+      cookie: { originalMaxAge: 60_000 },
+    })
     expect(await call((cb) => store.get('nope', cb))).toBeUndefined()
     expect(await call((cb) => store.length(cb))).toBe(2)
-    expect(Object.keys(await call<Record<string, unknown>>((cb) => store.all(cb))).sort()).toEqual(['a', 'b'])
+    expect(Object.keys(await call<Record<string, unknown>>((cb) => store.all(cb))).sort()).toEqual([
+      'a',
+      'b',
+    ])
     await call((cb) => store.destroy('a', cb))
     expect(await call((cb) => store.get('a', cb))).toBeUndefined()
     await call((cb) => store.clear(cb))
@@ -59,7 +70,10 @@ describe("compat MemoryStore: express-session's callback API", () => {
     await call((cb) => store.touch('a', { cookie: session(60_000).cookie }, cb))
     await call((cb) => store.touch('unknown', { cookie: session(60_000).cookie }, cb))
     clock.advance(150)
-    expect(await call((cb) => store.get('a', cb))).toMatchObject({ views: 3, cookie: { originalMaxAge: 60_000 } })
+    expect(await call((cb) => store.get('a', cb))).toMatchObject({
+      views: 3,
+      cookie: { originalMaxAge: 60_000 },
+    })
     expect(await call((cb) => store.get('unknown', cb))).toBeUndefined()
   })
 
@@ -70,7 +84,11 @@ describe("compat MemoryStore: express-session's callback API", () => {
   })
 
   it('rejects a ttl or checkPeriod that is not a positive number, saying which', () => {
-    expect(() => new MemoryStore({ ttl: 0 })).toThrow('MemoryStore: ttl must be a positive number of ms, got 0')
-    expect(() => new MemoryStore({ checkPeriod: -1 })).toThrow(/checkPeriod must be a positive number/)
+    expect(() => new MemoryStore({ ttl: 0 })).toThrow(
+      'MemoryStore: ttl must be a positive number of ms, got 0',
+    )
+    expect(() => new MemoryStore({ checkPeriod: -1 })).toThrow(
+      /checkPeriod must be a positive number/,
+    )
   })
 })

@@ -16,17 +16,26 @@ const SECRET = 'memorystore-secret'
 /** memorystore's class, extending the drop-in's Store: `require('memorystore')(session)`. */
 const MemoryStore = createMemoryStore(dropIn)
 
-describeStore('adapted memorystore', async () => adaptLegacyStore(new MemoryStore({ checkPeriod: 60_000 })))
-describeMiddlewareOverStore('adapted memorystore', async () => adaptLegacyStore(new MemoryStore({ checkPeriod: 60_000 })))
+describeStore('adapted memorystore', async () =>
+  adaptLegacyStore(new MemoryStore({ checkPeriod: 60_000 })),
+)
+describeMiddlewareOverStore('adapted memorystore', async () =>
+  adaptLegacyStore(new MemoryStore({ checkPeriod: 60_000 })),
+)
 
 describe('memorystore through the drop-in', () => {
   it("extends the drop-in's Store, and one built on express-session's Store works the same", async () => {
     expect(new MemoryStore()).toBeInstanceOf(Store)
     for (const store of [new MemoryStore(), new (createMemoryStore(expressSession))()]) {
-      const app = viewsApp(express(), dropIn({ secret: SECRET, store, resave: false, saveUninitialized: false }))
+      const app = viewsApp(
+        express(),
+        dropIn({ secret: SECRET, store, resave: false, saveUninitialized: false }),
+      )
       const cookie = cookieOf(await request(app).get('/views'))
       expect((await request(app).get('/views').set('Cookie', cookie)).body.views).toBe(2)
-      expect(await new Promise((resolve) => store.length!((_err: unknown, n: number) => resolve(n)))).toBe(1)
+      expect(
+        await new Promise((resolve) => store.length!((_err: unknown, n: number) => resolve(n))),
+      ).toBe(1)
     }
   })
 
@@ -35,7 +44,16 @@ describe('memorystore through the drop-in', () => {
 
     it("gets its TTL from the session's cookie, as it did under express-session", async () => {
       const store = new MemoryStore()
-      const app = viewsApp(express(), dropIn({ secret: SECRET, store, resave: false, saveUninitialized: false, cookie: { maxAge: 300 } }))
+      const app = viewsApp(
+        express(),
+        dropIn({
+          secret: SECRET,
+          store,
+          resave: false,
+          saveUninitialized: false,
+          cookie: { maxAge: 300 },
+        }),
+      )
       const { id } = (await request(app).get('/views')).body as { id: string }
       // lru-cache's entry: e is its expiry in epoch ms.
       const entry = (store.store.dump() as Array<{ k: string; e: number }>).find((e) => e.k === id)!

@@ -32,7 +32,17 @@ afterAll(() => {
 describeMiddlewareOverStore('adapted session-file-store', async () => adaptLegacyStore(fileStore()))
 
 describe('session-file-store through the drop-in', () => {
-  const app = (store: object) => viewsApp(express(), dropIn({ secret: SECRET, store, resave: false, saveUninitialized: false, cookie: { maxAge: 600_000 } }))
+  const app = (store: object) =>
+    viewsApp(
+      express(),
+      dropIn({
+        secret: SECRET,
+        store,
+        resave: false,
+        saveUninitialized: false,
+        cookie: { maxAge: 600_000 },
+      }),
+    )
 
   it("extends the drop-in's Store and writes express-session's format, plus its own __lastAccess", async () => {
     const store = fileStore()

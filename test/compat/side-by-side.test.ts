@@ -60,7 +60,12 @@ function mountRoutes(app: Express): void {
     s(req).views = (s(req).views ?? 0) + 1
     res.json({ views: s(req).views, id: req.sessionID })
   })
-  app.get('/peek', (req, res) => res.json({ views: req.session ? s(req).views ?? null : 'no session', id: req.sessionID ?? null }))
+  app.get('/peek', (req, res) =>
+    res.json({
+      views: req.session ? (s(req).views ?? null) : 'no session',
+      id: req.sessionID ?? null,
+    }),
+  )
   app.post('/login', (req, res, next) => {
     s(req).regenerate((err?: Error) => {
       if (err) return next(err)
@@ -68,9 +73,13 @@ function mountRoutes(app: Express): void {
       res.json({ id: req.sessionID })
     })
   })
-  app.get('/me', (req, res) => res.json({ user: s(req).user ?? null, views: s(req).views ?? null, id: req.sessionID }))
+  app.get('/me', (req, res) =>
+    res.json({ user: s(req).user ?? null, views: s(req).views ?? null, id: req.sessionID }),
+  )
   app.post('/logout', (req, res, next) => {
-    s(req).destroy((err?: Error) => (err ? next(err) : res.json({ gone: req.session === undefined })))
+    s(req).destroy((err?: Error) =>
+      err ? next(err) : res.json({ gone: req.session === undefined }),
+    )
   })
   app.post('/unset', (req, res) => {
     ;(req as { session: unknown }).session = null
@@ -100,7 +109,11 @@ function mountRoutes(app: Express): void {
   })
 }
 
-async function run(framework: () => Express, factory: SessionFactory, scenario: Scenario): Promise<Run> {
+async function run(
+  framework: () => Express,
+  factory: SessionFactory,
+  scenario: Scenario,
+): Promise<Run> {
   const store = new CountingStore()
   const apps = (scenario.apps ?? [{}]).map((overrides) => {
     const app = framework()
@@ -129,31 +142,57 @@ describe.each(frameworks)('drop-in beside express-session under %s', (_name, fra
   }
 
   it('the view counter', async () => {
-    const { ours } = await expectSame({ options: base, steps: [{ path: '/views' }, { path: '/views' }, { path: '/views' }] })
-    expect(ours.seen.map((s) => s.body)).toEqual([{ views: 1, id: '#1' }, { views: 2, id: '#1' }, { views: 3, id: '#1' }])
+    const { ours } = await expectSame({
+      options: base,
+      steps: [{ path: '/views' }, { path: '/views' }, { path: '/views' }],
+    })
+    expect(ours.seen.map((s) => s.body)).toEqual([
+      { views: 1, id: '#1' },
+      { views: 2, id: '#1' },
+      { views: 3, id: '#1' },
+    ])
     expect(ours.seen.map((s) => s.cookies.length)).toEqual([1, 0, 0]) // a browser-session cookie is sent once
   })
 
   it("the view counter with express-session's defaults (resave and saveUninitialized left unset)", async () => {
-    const { ours } = await expectSame({ options: { secret: SECRET }, steps: [{ path: '/peek' }, { path: '/views' }, { path: '/peek' }] })
+    const { ours } = await expectSame({
+      options: { secret: SECRET },
+      steps: [{ path: '/peek' }, { path: '/views' }, { path: '/peek' }],
+    })
     expect(ours.seen[0]!.cookies).toHaveLength(1) // saveUninitialized: true saves and sends an empty session
     expect(ours.seen[2]!.body).toEqual({ views: 1, id: '#1' })
   })
 
   it('the default store when none is given', async () => {
-    await expectSame({ options: base, ownStore: true, steps: [{ path: '/views' }, { path: '/views' }, { path: '/me' }] })
+    await expectSame({
+      options: base,
+      ownStore: true,
+      steps: [{ path: '/views' }, { path: '/views' }, { path: '/me' }],
+    })
   })
 
   it('a maxAge cookie is re-sent whenever the session changes', async () => {
-    const { ours } = await expectSame({ options: { ...base, cookie: { maxAge: 60_000 } }, steps: [{ path: '/views' }, { path: '/peek' }, { path: '/views' }] })
+    const { ours } = await expectSame({
+      options: { ...base, cookie: { maxAge: 60_000 } },
+      steps: [{ path: '/views' }, { path: '/peek' }, { path: '/views' }],
+    })
     expect(ours.seen.map((s) => s.cookies.length)).toEqual([1, 0, 1])
-    expect(ours.seen[0]!.cookies[0]!.attributes).toEqual({ path: '/', expires: 'future', httponly: true })
+    expect(ours.seen[0]!.cookies[0]!.attributes).toEqual({
+      path: '/',
+      expires: 'future',
+      httponly: true,
+    })
   })
 
   it('login with regenerate: a new id, the old one forgotten', async () => {
     const { ours } = await expectSame({
       options: base,
-      steps: [{ path: '/views' }, { method: 'post', path: '/login' }, { path: '/me' }, { path: '/me', cookieFrom: 0 }],
+      steps: [
+        { path: '/views' },
+        { method: 'post', path: '/login' },
+        { path: '/me' },
+        { path: '/me', cookieFrom: 0 },
+      ],
     })
     expect(ours.seen.map((s) => s.body)).toEqual([
       { views: 1, id: '#1' },
@@ -164,20 +203,35 @@ describe.each(frameworks)('drop-in beside express-session under %s', (_name, fra
   })
 
   it('logout with destroy: the session is gone (concord also clears the cookie; express-session leaves it)', async () => {
-    const { theirs, ours } = await both({ options: base, steps: [{ path: '/views' }, { method: 'post', path: '/logout' }, { path: '/views' }] })
+    const { theirs, ours } = await both({
+      options: base,
+      steps: [{ path: '/views' }, { method: 'post', path: '/logout' }, { path: '/views' }],
+    })
     expect(ours.seen.map((s) => s.body)).toEqual(theirs.seen.map((s) => s.body))
     expect(ours.seen[1]!.body).toEqual({ gone: true })
     expect(ours.seen[2]!.body).toEqual({ views: 1, id: '#2' })
     expect(theirs.seen[1]!.cookies).toEqual([])
-    expect(ours.seen[1]!.cookies).toEqual([{ name: 'connect.sid', value: 'cleared', attributes: { path: '/', expires: 'past', httponly: true } }])
+    expect(ours.seen[1]!.cookies).toEqual([
+      {
+        name: 'connect.sid',
+        value: 'cleared',
+        attributes: { path: '/', expires: 'past', httponly: true },
+      },
+    ])
     expect(Object.keys(ours.store.sessions)).toHaveLength(Object.keys(theirs.store.sessions).length)
   })
 
   it('rolling: the cookie is re-sent on every response', async () => {
     const steps: Step[] = [{ path: '/views' }, { path: '/peek' }, { path: '/peek' }]
-    const rolling = await expectSame({ options: { ...base, rolling: true, cookie: { maxAge: 60_000 } }, steps })
+    const rolling = await expectSame({
+      options: { ...base, rolling: true, cookie: { maxAge: 60_000 } },
+      steps,
+    })
     expect(rolling.ours.seen.map((s) => s.cookies.length)).toEqual([1, 1, 1])
-    const still = await expectSame({ options: { ...base, rolling: false, cookie: { maxAge: 60_000 } }, steps })
+    const still = await expectSame({
+      options: { ...base, rolling: false, cookie: { maxAge: 60_000 } },
+      steps,
+    })
     expect(still.ours.seen.map((s) => s.cookies.length)).toEqual([1, 0, 0])
   })
 
@@ -192,26 +246,48 @@ describe.each(frameworks)('drop-in beside express-session under %s', (_name, fra
   })
 
   it('saveUninitialized: an untouched new session is stored and gets a cookie only when true', async () => {
-    const no = await expectSame({ options: { ...base, saveUninitialized: false }, steps: [{ path: '/peek' }] })
+    const no = await expectSame({
+      options: { ...base, saveUninitialized: false },
+      steps: [{ path: '/peek' }],
+    })
     expect(no.ours.seen[0]!.cookies).toEqual([])
-    expect([Object.keys(no.ours.store.sessions).length, Object.keys(no.theirs.store.sessions).length]).toEqual([0, 0])
-    const yes = await expectSame({ options: { ...base, saveUninitialized: true }, steps: [{ path: '/peek' }] })
+    expect([
+      Object.keys(no.ours.store.sessions).length,
+      Object.keys(no.theirs.store.sessions).length,
+    ]).toEqual([0, 0])
+    const yes = await expectSame({
+      options: { ...base, saveUninitialized: true },
+      steps: [{ path: '/peek' }],
+    })
     expect(yes.ours.seen[0]!.cookies).toHaveLength(1)
-    expect([Object.keys(yes.ours.store.sessions).length, Object.keys(yes.theirs.store.sessions).length]).toEqual([1, 1])
+    expect([
+      Object.keys(yes.ours.store.sessions).length,
+      Object.keys(yes.theirs.store.sessions).length,
+    ]).toEqual([1, 1])
   })
 
   it("unset: 'destroy' removes the session from the store (concord also clears the cookie)", async () => {
-    const steps: Step[] = [{ path: '/views' }, { method: 'post', path: '/unset' }, { path: '/peek' }]
+    const steps: Step[] = [
+      { path: '/views' },
+      { method: 'post', path: '/unset' },
+      { path: '/peek' },
+    ]
     const { theirs, ours } = await both({ options: { ...base, unset: 'destroy' }, steps })
     expect(ours.seen.map((s) => s.body)).toEqual(theirs.seen.map((s) => s.body))
     expect(ours.seen[2]!.body).toEqual({ views: null, id: '#2' })
-    expect([Object.keys(ours.store.sessions).length, Object.keys(theirs.store.sessions).length]).toEqual([0, 0])
+    expect([
+      Object.keys(ours.store.sessions).length,
+      Object.keys(theirs.store.sessions).length,
+    ]).toEqual([0, 0])
     expect(theirs.seen[1]!.cookies).toEqual([])
     expect(ours.seen[1]!.cookies[0]!.value).toBe('cleared')
   })
 
   it("unset: 'keep' (the default) leaves the stored session as it was", async () => {
-    const { ours } = await expectSame({ options: base, steps: [{ path: '/views' }, { method: 'post', path: '/unset' }, { path: '/views' }] })
+    const { ours } = await expectSame({
+      options: base,
+      steps: [{ path: '/views' }, { method: 'post', path: '/unset' }, { path: '/views' }],
+    })
     expect(ours.seen[2]!.body).toEqual({ views: 2, id: '#1' })
   })
 
@@ -219,11 +295,17 @@ describe.each(frameworks)('drop-in beside express-session under %s', (_name, fra
     const https = { 'X-Forwarded-Proto': 'https' }
     const trusted = await expectSame({
       options: { ...base, proxy: true, cookie: { secure: true } },
-      steps: [{ path: '/views', cookieFrom: 'none' }, { path: '/views', headers: https, cookieFrom: 'none' }],
+      steps: [
+        { path: '/views', cookieFrom: 'none' },
+        { path: '/views', headers: https, cookieFrom: 'none' },
+      ],
     })
     expect(trusted.ours.seen[0]!.cookies).toEqual([]) // Secure over plain HTTP: withheld
     expect(trusted.ours.seen[1]!.cookies[0]!.attributes.secure).toBe(true)
-    const distrusted = await expectSame({ options: { ...base, proxy: false, cookie: { secure: true } }, steps: [{ path: '/views', headers: https }] })
+    const distrusted = await expectSame({
+      options: { ...base, proxy: false, cookie: { secure: true } },
+      steps: [{ path: '/views', headers: https }],
+    })
     expect(distrusted.ours.seen[0]!.cookies).toEqual([])
     const express = await expectSame({
       options: { ...base, cookie: { secure: true } },
@@ -236,7 +318,10 @@ describe.each(frameworks)('drop-in beside express-session under %s', (_name, fra
   it("cookie.secure: 'auto' sets Secure only over HTTPS", async () => {
     const { ours } = await expectSame({
       options: { ...base, proxy: true, cookie: { secure: 'auto' } },
-      steps: [{ path: '/views', cookieFrom: 'none' }, { path: '/views', headers: { 'X-Forwarded-Proto': 'https' }, cookieFrom: 'none' }],
+      steps: [
+        { path: '/views', cookieFrom: 'none' },
+        { path: '/views', headers: { 'X-Forwarded-Proto': 'https' }, cookieFrom: 'none' },
+      ],
     })
     expect(ours.seen[0]!.cookies[0]!.attributes.secure).toBeUndefined()
     expect(ours.seen[1]!.cookies[0]!.attributes.secure).toBe(true)
@@ -245,12 +330,15 @@ describe.each(frameworks)('drop-in beside express-session under %s', (_name, fra
   it("cookie.sameSite: 'auto' is None over HTTPS and Lax over HTTP", async () => {
     const { ours } = await expectSame({
       options: { ...base, proxy: true, cookie: { sameSite: 'auto', secure: 'auto' } },
-      steps: [{ path: '/views', cookieFrom: 'none' }, { path: '/views', headers: { 'X-Forwarded-Proto': 'https' }, cookieFrom: 'none' }],
+      steps: [
+        { path: '/views', cookieFrom: 'none' },
+        { path: '/views', headers: { 'X-Forwarded-Proto': 'https' }, cookieFrom: 'none' },
+      ],
     })
     expect(ours.seen.map((s) => s.cookies[0]!.attributes.samesite)).toEqual(['lax', 'none'])
   })
 
-  it('genid: the ids are the app\'s', async () => {
+  it("genid: the ids are the app's", async () => {
     let ourCount = 0
     let theirCount = 0
     const theirs = await run(framework, expressSession as unknown as SessionFactory, {
@@ -280,13 +368,24 @@ describe.each(frameworks)('drop-in beside express-session under %s', (_name, fra
     const scenario: Scenario = {
       options: base,
       apps: [{ secret: ['old'] }, { secret: ['new', 'old'] }, { secret: ['new'] }],
-      steps: [{ path: '/views', app: 0 }, { path: '/views', app: 1 }, { path: '/views', app: 2 }],
+      steps: [
+        { path: '/views', app: 0 },
+        { path: '/views', app: 1 },
+        { path: '/views', app: 2 },
+      ],
     }
     const { theirs, ours } = await both(scenario)
-    expect(ours.seen.map((s) => s.body)).toEqual(theirs.seen.map((s) => s.body).slice(0, 2).concat([ours.seen[2]!.body]))
+    expect(ours.seen.map((s) => s.body)).toEqual(
+      theirs.seen
+        .map((s) => s.body)
+        .slice(0, 2)
+        .concat([ours.seen[2]!.body]),
+    )
     expect(ours.seen[1]!.body).toEqual({ views: 2, id: '#1' })
     expect(theirs.seen[1]!.cookies).toEqual([]) // express-session keeps the old signature in the browser...
-    expect(ours.seen[1]!.cookies).toEqual([{ name: 'connect.sid', value: '#1', attributes: { path: '/', httponly: true } }])
+    expect(ours.seen[1]!.cookies).toEqual([
+      { name: 'connect.sid', value: '#1', attributes: { path: '/', httponly: true } },
+    ])
     // ...so once "old" is retired its users lose their session; concord's users keep it.
     expect(theirs.seen[2]!.body).toEqual({ views: 1, id: '#2' })
     expect(ours.seen[2]!.body).toEqual({ views: 3, id: '#1' })
@@ -294,19 +393,38 @@ describe.each(frameworks)('drop-in beside express-session under %s', (_name, fra
 
   it('cookie.expires: every new cookie expires at that date', async () => {
     const expires = new Date(Date.now() + 3_600_000)
-    const { ours } = await expectSame({ options: { ...base, cookie: { expires } }, steps: [{ path: '/views' }], trace: { exactExpires: true } })
+    const { ours } = await expectSame({
+      options: { ...base, cookie: { expires } },
+      steps: [{ path: '/views' }],
+      trace: { exactExpires: true },
+    })
     expect(ours.seen[0]!.cookies[0]!.attributes.expires).toBe(expires.toUTCString())
   })
 
   it('cookie.path: a request outside the path gets no session', async () => {
-    const { ours } = await expectSame({ options: { ...base, cookie: { path: '/views' } }, steps: [{ path: '/views' }, { path: '/peek' }] })
+    const { ours } = await expectSame({
+      options: { ...base, cookie: { path: '/views' } },
+      steps: [{ path: '/views' }, { path: '/peek' }],
+    })
     expect(ours.seen[1]!.body).toEqual({ views: 'no session', id: null })
     expect(ours.seen[0]!.cookies[0]!.attributes.path).toBe('/views')
   })
 
   it('name and the other cookie attributes', async () => {
     await expectSame({
-      options: { ...base, name: 'sid', cookie: { maxAge: 60_000, domain: 'example.com', sameSite: 'strict', httpOnly: false, priority: 'high', partitioned: true, secure: true } },
+      options: {
+        ...base,
+        name: 'sid',
+        cookie: {
+          maxAge: 60_000,
+          domain: 'example.com',
+          sameSite: 'strict',
+          httpOnly: false,
+          priority: 'high',
+          partitioned: true,
+          secure: true,
+        },
+      },
       before: (app) => app.set('trust proxy', 1),
       steps: [{ path: '/views', headers: { 'X-Forwarded-Proto': 'https' } }],
     })
@@ -315,7 +433,12 @@ describe.each(frameworks)('drop-in beside express-session under %s', (_name, fra
   it('save and reload with callbacks', async () => {
     const { ours } = await expectSame({
       options: base,
-      steps: [{ path: '/views' }, { method: 'post', path: '/save' }, { path: '/me' }, { method: 'post', path: '/reload' }],
+      steps: [
+        { path: '/views' },
+        { method: 'post', path: '/save' },
+        { path: '/me' },
+        { method: 'post', path: '/reload' },
+      ],
     })
     expect(ours.seen[3]!.body).toEqual({ views: 1 })
   })
@@ -335,7 +458,9 @@ describe.each(frameworks)('drop-in beside express-session under %s', (_name, fra
       steps: [{ path: '/views' }, { method: 'post', path: '/browser-session' }, { path: '/views' }],
     })
     expect(ours.seen.slice(0, 2)).toEqual(theirs.seen.slice(0, 2))
-    expect(ours.seen[1]!.cookies).toEqual([{ name: 'connect.sid', value: '#1', attributes: { path: '/', httponly: true } }])
+    expect(ours.seen[1]!.cookies).toEqual([
+      { name: 'connect.sid', value: '#1', attributes: { path: '/', httponly: true } },
+    ])
     expect(ours.seen[2]!.body).toEqual({ views: 3, id: '#1' })
     // express-session re-sends the (already expiry-less) cookie on every later change; concord had nothing new to say.
     expect(theirs.seen[2]!.cookies).toHaveLength(1)
@@ -345,7 +470,12 @@ describe.each(frameworks)('drop-in beside express-session under %s', (_name, fra
   it('a change to the cookie alone is saved by both, and concord also sends it at once', async () => {
     const { theirs, ours } = await both({
       options: base,
-      steps: [{ path: '/views' }, { method: 'post', path: '/remember-only' }, { path: '/peek' }, { path: '/views' }],
+      steps: [
+        { path: '/views' },
+        { method: 'post', path: '/remember-only' },
+        { path: '/peek' },
+        { path: '/views' },
+      ],
     })
     expect(ours.seen.map((s) => s.body)).toEqual(theirs.seen.map((s) => s.body))
     // express-session persists it through touch() and tells the browser only with the next data change.

@@ -24,7 +24,8 @@ Object.assign(OldStyleStore.prototype, {
     cb?.()
   },
 })
-const OldStyle = OldStyleStore as unknown as new () => Store & LegacyStore & { data: Map<string, string> }
+const OldStyle = OldStyleStore as unknown as new () => Store &
+  LegacyStore & { data: Map<string, string> }
 
 /** A store written as a class, as memorystore is: class extends session.Store. */
 class ClassStore extends Store {
@@ -44,23 +45,38 @@ describe('Store: the base class express-session stores extend', () => {
     expect(modern.options).toEqual({ x: 1 })
   })
 
-  it('load() gets the session and hands it out with cookie.expires as a Date, without concord\'s bookkeeping', async () => {
+  it("load() gets the session and hands it out with cookie.expires as a Date, without concord's bookkeeping", async () => {
     const store = new OldStyle()
     const expires = new Date(Date.now() + 60_000)
-    store.data.set('sid', JSON.stringify({ cookie: { originalMaxAge: 60_000, expires, path: '/' }, views: 2, __concord: { version: 1 } }))
-    const loaded = await new Promise<any>((resolve, reject) => store.load('sid', (err, sess) => (err ? reject(err) : resolve(sess))))
+    store.data.set(
+      'sid',
+      JSON.stringify({
+        cookie: { originalMaxAge: 60_000, expires, path: '/' },
+        views: 2,
+        __concord: { version: 1 },
+      }),
+    )
+    const loaded = await new Promise<any>((resolve, reject) =>
+      store.load('sid', (err, sess) => (err ? reject(err) : resolve(sess))),
+    )
     expect(loaded.id).toBe('sid')
     expect(loaded.cookie.expires).toEqual(expires)
     expect(loaded.views).toBe(2)
     expect(Object.keys(loaded)).toEqual(['cookie', 'views'])
-    await expect(new Promise((resolve, reject) => store.load('unknown', (err, sess) => (err ? reject(err) : resolve(sess))))).resolves.toBeUndefined()
+    await expect(
+      new Promise((resolve, reject) =>
+        store.load('unknown', (err, sess) => (err ? reject(err) : resolve(sess))),
+      ),
+    ).resolves.toBeUndefined()
   })
 
   it("regenerate() regenerates the request's session, or destroys the id when there is none", async () => {
     const store = new OldStyle()
     store.data.set('old', '{}')
     const regenerate = jest.fn((cb: Callback) => cb())
-    await new Promise((resolve) => store.regenerate({ sessionID: 'old', session: { regenerate } }, resolve))
+    await new Promise((resolve) =>
+      store.regenerate({ sessionID: 'old', session: { regenerate } }, resolve),
+    )
     expect(regenerate).toHaveBeenCalledTimes(1)
     await new Promise((resolve) => store.regenerate({ sessionID: 'old' }, resolve))
     expect(store.data.has('old')).toBe(false)

@@ -10,7 +10,14 @@ import { chromium, type Browser, type BrowserContext } from 'playwright-core'
 export const CHROMIUM = '/usr/bin/chromium'
 export const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts')
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run']
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+]
 
 /** `describe` for tests that need the browser: skipped (with a message) or failing (in CI) without it. */
 export function describeWithBrowser(name: string, body: () => void): void {
@@ -19,12 +26,16 @@ export function describeWithBrowser(name: string, body: () => void): void {
   } else if (process.env.CI) {
     describe(name, () => {
       it('needs chromium', () => {
-        throw new Error(`${CHROMIUM} is missing, and CI must run the browser tests: apt-get install -y chromium`)
+        throw new Error(
+          `${CHROMIUM} is missing, and CI must run the browser tests: apt-get install -y chromium`,
+        )
       })
     })
   } else {
     // Straight to stderr: jest drops console output of a file whose tests are all skipped.
-    process.stderr.write(`\nSkipping browser tests "${name}": ${CHROMIUM} is missing. Install it with: apt-get install -y chromium\n`)
+    process.stderr.write(
+      `\nSkipping browser tests "${name}": ${CHROMIUM} is missing. Install it with: apt-get install -y chromium\n`,
+    )
     describe.skip(name, body)
   }
 }
@@ -38,12 +49,16 @@ export function newContext(browser: Browser, baseURL: string): Promise<BrowserCo
 }
 
 /** The session id in the context's `shop.sid` cookie, or undefined. The value is `s:<id>.<signature>`. */
-export async function sessionIdIn(context: BrowserContext, name = 'shop.sid'): Promise<string | undefined> {
+export async function sessionIdIn(
+  context: BrowserContext,
+  name = 'shop.sid',
+): Promise<string | undefined> {
   const cookie = (await context.cookies()).find((c) => c.name === name)
   if (!cookie) return undefined
   const value = decodeURIComponent(cookie.value)
   const dot = value.lastIndexOf('.')
-  if (!value.startsWith('s:') || dot < 3) throw new Error(`unexpected ${name} cookie value: ${cookie.value}`)
+  if (!value.startsWith('s:') || dot < 3)
+    throw new Error(`unexpected ${name} cookie value: ${cookie.value}`)
   return value.slice(2, dot)
 }
 

@@ -22,7 +22,12 @@ export async function textOf(page: Page, testId: string): Promise<string | undef
 }
 
 /** Waits until the element with this data-testid shows exactly `text`; the error says what it showed. */
-export async function waitForText(page: Page, testId: string, text: string, timeout = 10_000): Promise<void> {
+export async function waitForText(
+  page: Page,
+  testId: string,
+  text: string,
+  timeout = 10_000,
+): Promise<void> {
   try {
     await page.waitForFunction(
       ([id, want]) => document.querySelector(`[data-testid="${id}"]`)?.textContent?.trim() === want,
@@ -31,16 +36,26 @@ export async function waitForText(page: Page, testId: string, text: string, time
     )
   } catch (err) {
     const shown = await textOf(page, testId).catch(() => '(no such element)')
-    throw new Error(`[data-testid="${testId}"] never showed "${text}"; it shows "${shown}" (${(err as Error).message.split('\n')[0]})`, { cause: err })
+    throw new Error(
+      `[data-testid="${testId}"] never showed "${text}"; it shows "${shown}" (${(err as Error).message.split('\n')[0]})`,
+      { cause: err },
+    )
   }
 }
 
 /** Clicks "Add to cart" on a product card and waits for the cart badge to show `expectedCount`. */
-export async function addToCart(page: Page, productId: string, expectedCount: number): Promise<void> {
-  const added = page.waitForResponse((r) => r.url().endsWith('/api/cart/add') && r.request().method() === 'POST')
+export async function addToCart(
+  page: Page,
+  productId: string,
+  expectedCount: number,
+): Promise<void> {
+  const added = page.waitForResponse(
+    (r) => r.url().endsWith('/api/cart/add') && r.request().method() === 'POST',
+  )
   await page.getByTestId(`add-${productId}`).click()
   const response = await added
-  if (response.status() !== 200) throw new Error(`adding ${productId} answered ${response.status()}: ${await response.text()}`)
+  if (response.status() !== 200)
+    throw new Error(`adding ${productId} answered ${response.status()}: ${await response.text()}`)
   await waitForText(page, 'cart-count', String(expectedCount))
 }
 

@@ -38,7 +38,10 @@ describeWithBrowser('the shop across server restarts', () => {
   async function stop(server: ServerProcess): Promise<void> {
     const code = await server.stop()
     running.delete(server)
-    expect({ code, output: server.output() }).toEqual({ code: 0, output: expect.stringContaining('SIGTERM: shutting down') })
+    expect({ code, output: server.output() }).toEqual({
+      code: 0,
+      output: expect.stringContaining('SIGTERM: shutting down'),
+    })
   }
 
   /** Fills a cart, restarts the server on the same port, reloads: what does the cart hold? */
@@ -77,8 +80,16 @@ describeWithBrowser('the shop across server restarts', () => {
   it('keeps the cart with the file store (SESSION_STORE=file)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'concord-shop-e2e-'))
     dirs.push(dir)
-    const { visitsBefore, after } = await restartWithCart('file', { SESSION_STORE: 'file', SESSION_DIR: dir })
-    expect(after).toEqual({ quantities: { espresso: 1, filters: 1 }, visits: visitsBefore + 2, store: 'file', sameSession: true })
+    const { visitsBefore, after } = await restartWithCart('file', {
+      SESSION_STORE: 'file',
+      SESSION_DIR: dir,
+    })
+    expect(after).toEqual({
+      quantities: { espresso: 1, filters: 1 },
+      visits: visitsBefore + 2,
+      store: 'file',
+      sameSession: true,
+    })
   })
 
   it('keeps the cart with the Redis store (SESSION_STORE=redis)', async () => {
@@ -87,7 +98,12 @@ describeWithBrowser('the shop across server restarts', () => {
       REDIS_URL: redisUrl(),
       REDIS_PREFIX: testPrefix('shop-e2e'),
     })
-    expect(after).toEqual({ quantities: { espresso: 1, filters: 1 }, visits: visitsBefore + 2, store: 'redis', sameSession: true })
+    expect(after).toEqual({
+      quantities: { espresso: 1, filters: 1 },
+      visits: visitsBefore + 2,
+      store: 'redis',
+      sameSession: true,
+    })
   })
 
   it('keeps the cart with the Redis store on node-redis (REDIS_CLIENT=node-redis)', async () => {
@@ -97,7 +113,12 @@ describeWithBrowser('the shop across server restarts', () => {
       REDIS_URL: redisUrl(),
       REDIS_PREFIX: testPrefix('shop-e2e-node'),
     })
-    expect(after).toEqual({ quantities: { espresso: 1, filters: 1 }, visits: visitsBefore + 2, store: 'redis', sameSession: true })
+    expect(after).toEqual({
+      quantities: { espresso: 1, filters: 1 },
+      visits: visitsBefore + 2,
+      store: 'redis',
+      sameSession: true,
+    })
   })
 
   it('loses the cart with the memory store, which lives in the process', async () => {

@@ -23,14 +23,19 @@ export interface ServerProcess {
  * its URL. Rejects with its output if it exits first (or prints nothing within `readyWithin` ms,
  * a guard against a hung start, not a timing assertion).
  */
-export function startServer(env: Record<string, string>, readyWithin = 30_000): Promise<ServerProcess> {
+export function startServer(
+  env: Record<string, string>,
+  readyWithin = 30_000,
+): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'example-app/server.ts'], {
     cwd: REPO,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  )
   return new Promise<ServerProcess>((resolve, reject) => {
     const guard = setTimeout(() => {
       child.kill('SIGKILL')
@@ -65,7 +70,9 @@ export function startServer(env: Record<string, string>, readyWithin = 30_000): 
 }
 
 /** Resolves with the exit code and output of a server that is expected to fail at start. */
-export function runServerToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+export function runServerToExit(
+  env: Record<string, string>,
+): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'example-app/server.ts'], {
     cwd: REPO,
     env: { ...process.env, ...env },

@@ -7,7 +7,14 @@ import { join } from 'node:path'
 import { OverlapStore } from '../example-app/overlap-store.js'
 import { artifactPath, describeWithBrowser, newContext, sessionIdIn } from './browser.js'
 import { checkLayout } from './layout.js'
-import { addToCart, cartQuantities, signIn, textOf, waitForText, type PageDocument } from './pages.js'
+import {
+  addToCart,
+  cartQuantities,
+  signIn,
+  textOf,
+  waitForText,
+  type PageDocument,
+} from './pages.js'
 import { REPO } from './server-process.js'
 import { startShop, type ShopUnderTest } from './shop-under-test.js'
 
@@ -98,12 +105,21 @@ describeWithBrowser('the shop in a browser (memory store)', () => {
       // process wrote that version, so they merged in memory: the store saw no conflict.
       expect(store.conflicts - conflictsBefore).toBe(0)
     } else {
-      console.warn('The browser did not send six adds at once; the merge path may not have run in this test.')
+      console.warn(
+        'The browser did not send six adds at once; the merge path may not have run in this test.',
+      )
     }
 
     await page.reload()
     expect(await textOf(page, 'cart-count')).toBe('7')
-    expect(await cartQuantities(page)).toEqual({ sencha: 1, espresso: 1, mug: 2, dripper: 1, filters: 1, honey: 1 })
+    expect(await cartQuantities(page)).toEqual({
+      sencha: 1,
+      espresso: 1,
+      mug: 2,
+      dripper: 1,
+      filters: 1,
+      honey: 1,
+    })
     await context.close()
   })
 
@@ -133,7 +149,8 @@ describeWithBrowser('the shop in a browser (memory store)', () => {
     expect((await checkLayout(page, 1040)).problems).toEqual([])
     expect((await page.locator('.top').boundingBox())?.height).toBe(56)
     await page.screenshot({ path: artifactPath('cart.png'), fullPage: true })
-    if (process.env.UPDATE_DOCS_SCREENSHOTS) copyFileSync(artifactPath('cart.png'), join(REPO, 'docs', 'cart.png'))
+    if (process.env.UPDATE_DOCS_SCREENSHOTS)
+      copyFileSync(artifactPath('cart.png'), join(REPO, 'docs', 'cart.png'))
     await context.close()
   })
 
@@ -172,7 +189,9 @@ describeWithBrowser('the shop in a browser (memory store)', () => {
     await addToCart(page, 'filters', 1)
     const id = await sessionIdIn(context)
 
-    const logout = page.waitForResponse((r) => r.url().endsWith('/logout') && r.request().method() === 'POST')
+    const logout = page.waitForResponse(
+      (r) => r.url().endsWith('/logout') && r.request().method() === 'POST',
+    )
     await page.getByRole('button', { name: 'Sign out' }).click()
     const response = await logout
     expect(response.status()).toBe(303)

@@ -19,7 +19,9 @@ function shop(options: Partial<ShopOptions> = {}) {
 
 /** The session id in a response's shop.sid cookie, or undefined if it sets none. */
 function cookieId(res: Response): string | undefined {
-  const header = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('shop.sid='))
+  const header = ([] as string[])
+    .concat(res.headers['set-cookie'] ?? [])
+    .find((c) => c.startsWith('shop.sid='))
   if (!header) return undefined
   const value = decodeURIComponent(header.slice('shop.sid='.length).split(';')[0]!)
   return value === '' ? '' : value.slice(2, value.lastIndexOf('.'))
@@ -30,7 +32,14 @@ describe('catalog and visit counter', () => {
     const { agent } = shop()
     const browser = agent()
     const first = await browser.get('/').expect(200).expect('content-type', /html/)
-    for (const name of ['Sencha green tea', 'House espresso beans', 'Stoneware mug', 'Pour-over dripper', 'Paper filters', 'Wildflower honey']) {
+    for (const name of [
+      'Sencha green tea',
+      'House espresso beans',
+      'Stoneware mug',
+      'Pour-over dripper',
+      'Paper filters',
+      'Wildflower honey',
+    ]) {
       expect(first.text).toContain(name)
     }
     expect(testIdText(first.text, 'visits')).toBe('1')
@@ -59,7 +68,10 @@ describe('catalog and visit counter', () => {
     const page = await agent().get('/').expect(200)
     expect(page.headers['content-security-policy']).toContain("script-src 'self'")
     expect(page.headers['x-content-type-options']).toBe('nosniff')
-    const script = await agent().get('/shop.js').expect(200).expect('content-type', /javascript/)
+    const script = await agent()
+      .get('/shop.js')
+      .expect(200)
+      .expect('content-type', /javascript/)
     expect(script.headers['set-cookie']).toBeUndefined()
     await agent().get('/favicon.svg').expect(200).expect('content-type', /svg/)
     expect(await store.count()).toBe(1)
@@ -85,8 +97,18 @@ describe('cart', () => {
     const { agent } = shop()
     const browser = agent()
     await browser.get('/')
-    await browser.post('/cart/add').type('form').send({ productId: 'mug', back: '/' }).expect(303).expect('location', '/')
-    await browser.post('/cart/add').type('form').send({ productId: 'mug', back: 'https://evil.example/' }).expect(303).expect('location', '/cart')
+    await browser
+      .post('/cart/add')
+      .type('form')
+      .send({ productId: 'mug', back: '/' })
+      .expect(303)
+      .expect('location', '/')
+    await browser
+      .post('/cart/add')
+      .type('form')
+      .send({ productId: 'mug', back: 'https://evil.example/' })
+      .expect(303)
+      .expect('location', '/cart')
     await browser.post('/cart/add').type('form').send({ productId: 'sencha' }).expect(303)
 
     let cart = await browser.get('/cart').expect(200)
@@ -97,14 +119,22 @@ describe('cart', () => {
     expect(testIdText(cart.text, 'total')).toBe('$41.40')
     expect(testIdText(cart.text, 'cart-count')).toBe('3')
 
-    await browser.post('/cart/update').type('form').send({ productId: 'mug', quantity: '3' }).expect(303)
+    await browser
+      .post('/cart/update')
+      .type('form')
+      .send({ productId: 'mug', quantity: '3' })
+      .expect(303)
     cart = await browser.get('/cart')
     expect(cart.text).not.toContain('Added Sencha')
     expect(testIdText(cart.text, 'line-total-mug')).toBe('$42.00')
     expect(testIdText(cart.text, 'shipping')).toBe('Free') // $50.50 is over the free-shipping line
     expect(testIdText(cart.text, 'total')).toBe('$50.50')
 
-    await browser.post('/cart/update').type('form').send({ productId: 'mug', quantity: '0' }).expect(303)
+    await browser
+      .post('/cart/update')
+      .type('form')
+      .send({ productId: 'mug', quantity: '0' })
+      .expect(303)
     await browser.post('/cart/remove').type('form').send({ productId: 'sencha' }).expect(303)
     cart = await browser.get('/cart')
     expect(cart.text).toContain('data-testid="cart-empty"')
@@ -114,14 +144,32 @@ describe('cart', () => {
   it('rejects unknown products and bad quantities, escaping what it echoes', async () => {
     const { agent } = shop()
     const browser = agent()
-    const bad = await browser.post('/cart/add').type('form').send({ productId: '<script>alert(1)</script>' }).expect(400)
-    expect(bad.text).toContain('There is no product &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;')
+    const bad = await browser
+      .post('/cart/add')
+      .type('form')
+      .send({ productId: '<script>alert(1)</script>' })
+      .expect(400)
+    expect(bad.text).toContain(
+      'There is no product &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;',
+    )
     expect(bad.text).not.toContain('<script>alert(1)')
     await browser.post('/cart/add').type('form').send({ productId: '__proto__' }).expect(400)
     await browser.post('/cart/add').type('form').send({ productId: 'honey' }).expect(303)
-    await browser.post('/cart/update').type('form').send({ productId: 'honey', quantity: 'abc' }).expect(400)
-    await browser.post('/cart/update').type('form').send({ productId: 'honey', quantity: '100' }).expect(400)
-    await browser.post('/cart/update').type('form').send({ productId: 'honey', quantity: '-1' }).expect(400)
+    await browser
+      .post('/cart/update')
+      .type('form')
+      .send({ productId: 'honey', quantity: 'abc' })
+      .expect(400)
+    await browser
+      .post('/cart/update')
+      .type('form')
+      .send({ productId: 'honey', quantity: '100' })
+      .expect(400)
+    await browser
+      .post('/cart/update')
+      .type('form')
+      .send({ productId: 'honey', quantity: '-1' })
+      .expect(400)
     const cart = await browser.get('/cart')
     expect(cart.text).toMatch(/data-testid="qty-honey"/)
     expect(cart.text).toMatch(/value="1" data-testid="qty-honey"/)
@@ -131,15 +179,39 @@ describe('cart', () => {
     const { agent, store } = shop()
     const browser = agent()
     await browser.get('/') // the session and its cart exist before the adds race
-    await browser.post('/api/cart/add').type('form').send({ productId: 'mug' }).expect(400, { error: 'Send JSON: {"productId": "..."}' })
-    await browser.post('/api/cart/add').send({ productId: 'nope' }).expect(400, { error: 'There is no product "nope"' })
-    await browser.post('/api/cart/add').set('content-type', 'application/json').send('{bad json').expect(400, { error: 'That request could not be read.' })
+    await browser
+      .post('/api/cart/add')
+      .type('form')
+      .send({ productId: 'mug' })
+      .expect(400, { error: 'Send JSON: {"productId": "..."}' })
+    await browser
+      .post('/api/cart/add')
+      .send({ productId: 'nope' })
+      .expect(400, { error: 'There is no product "nope"' })
+    await browser
+      .post('/api/cart/add')
+      .set('content-type', 'application/json')
+      .send('{bad json')
+      .expect(400, { error: 'That request could not be read.' })
 
-    const ids = ['sencha', 'espresso', 'mug', 'dripper', 'filters', 'honey', 'mug', 'mug', 'honey', 'sencha']
+    const ids = [
+      'sencha',
+      'espresso',
+      'mug',
+      'dripper',
+      'filters',
+      'honey',
+      'mug',
+      'mug',
+      'honey',
+      'sencha',
+    ]
     // All ten read the session before any saves: nine saves meet a newer version and merge into
     // it. This process made that version, so they merge in memory and the store sees no conflict.
     const overlapped = store.holdLoads(ids.length)
-    const answers = await Promise.all(ids.map((productId) => browser.post('/api/cart/add').send({ productId })))
+    const answers = await Promise.all(
+      ids.map((productId) => browser.post('/api/cart/add').send({ productId })),
+    )
     expect(await overlapped).toBe(true)
     expect(store.conflicts).toBe(0)
     expect(answers.map((a) => a.status)).toEqual(ids.map(() => 200))
@@ -162,7 +234,11 @@ describe('cart', () => {
     const { agent } = shop()
     const browser = agent()
     await browser.post('/cart/add').type('form').send({ productId: 'filters' })
-    await browser.post('/cart/update').type('form').send({ productId: 'filters', quantity: '99' }).expect(303)
+    await browser
+      .post('/cart/update')
+      .type('form')
+      .send({ productId: 'filters', quantity: '99' })
+      .expect(303)
     const over = await browser.post('/api/cart/add').send({ productId: 'filters' }).expect(400)
     expect(over.body).toEqual({ error: 'At most 99 of one product fit in a cart' })
   })
@@ -176,7 +252,12 @@ describe('sign-in, sessions and sign-out', () => {
     const guestId = cookieId(guest)!
     await browser.post('/api/cart/add').send({ productId: 'dripper' }).expect(200)
 
-    const login = await browser.post('/login').type('form').send({ username: '  Alice  ' }).set('user-agent', 'Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0').expect(303)
+    const login = await browser
+      .post('/login')
+      .type('form')
+      .send({ username: '  Alice  ' })
+      .set('user-agent', 'Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0')
+      .expect(303)
     expect(login.headers['location']).toBe('/')
     const userId = cookieId(login)!
     expect(userId).toMatch(/^[0-9a-f-]{36}$/)
@@ -211,7 +292,11 @@ describe('sign-in, sessions and sign-out', () => {
     const { agent } = shop()
     const empty = await agent().post('/login').type('form').send({ username: '   ' }).expect(400)
     expect(empty.text).toContain('Type a name to sign in.')
-    const long = await agent().post('/login').type('form').send({ username: '"'.repeat(41) }).expect(400)
+    const long = await agent()
+      .post('/login')
+      .type('form')
+      .send({ username: '"'.repeat(41) })
+      .expect(400)
     expect(long.text).toContain('A name has at most 40 characters.')
     expect(long.text).toContain(`value="${'&quot;'.repeat(40)}"`)
   })
@@ -225,13 +310,21 @@ describe('sign-in, sessions and sign-out', () => {
     await browser.get('/login').expect(303).expect('location', '/sessions')
   })
 
-  it('lists the user\'s sessions and signs them all out everywhere', async () => {
+  it("lists the user's sessions and signs them all out everywhere", async () => {
     const { agent, store } = shop()
     const laptop = agent()
     const phone = agent()
     const other = agent()
-    await laptop.post('/login').type('form').send({ username: 'Bob' }).set('user-agent', 'Mozilla/5.0 (Windows NT 10.0) Firefox/121.0')
-    await phone.post('/login').type('form').send({ username: 'bob' }).set('user-agent', 'Mozilla/5.0 (Linux; Android 14) Chrome/120.0 Mobile')
+    await laptop
+      .post('/login')
+      .type('form')
+      .send({ username: 'Bob' })
+      .set('user-agent', 'Mozilla/5.0 (Windows NT 10.0) Firefox/121.0')
+    await phone
+      .post('/login')
+      .type('form')
+      .send({ username: 'bob' })
+      .set('user-agent', 'Mozilla/5.0 (Linux; Android 14) Chrome/120.0 Mobile')
     await other.post('/login').type('form').send({ username: 'eve' })
 
     const list = await laptop.get('/sessions').expect(200)
@@ -240,7 +333,10 @@ describe('sign-in, sessions and sign-out', () => {
     expect(list.text).toContain('Chrome on Android')
     expect(list.text).toContain('2 sessions')
 
-    const out = await laptop.post('/sessions/sign-out-everywhere').expect(303).expect('location', '/login?signedOut=2')
+    const out = await laptop
+      .post('/sessions/sign-out-everywhere')
+      .expect(303)
+      .expect('location', '/login?signedOut=2')
     expect(cookieId(out)).toBe('') // the laptop's cookie is cleared
     expect(await store.listByUser('bob')).toEqual([])
     const notice = await laptop.get('/login?signedOut=2')
@@ -275,7 +371,18 @@ describe('timeouts', () => {
   let now = 0
   beforeEach(() => {
     jest.useFakeTimers({
-      doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
+      doNotFake: [
+        'hrtime',
+        'nextTick',
+        'performance',
+        'queueMicrotask',
+        'setImmediate',
+        'clearImmediate',
+        'setInterval',
+        'clearInterval',
+        'setTimeout',
+        'clearTimeout',
+      ],
     })
     now = Date.now()
   })
@@ -312,10 +419,22 @@ describe('timeouts', () => {
 
 describe('describeDevice', () => {
   it.each([
-    ['Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Version/17.0 Safari/605.1.15', 'Safari on macOS'],
-    ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36 Edg/120.0', 'Edge on Windows'],
-    ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Version/17.0 Mobile Safari/604.1', 'Safari on iOS'],
-    ['Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0 Safari/537.36', 'Headless Chrome on Linux'],
+    [
+      'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Version/17.0 Safari/605.1.15',
+      'Safari on macOS',
+    ],
+    [
+      'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36 Edg/120.0',
+      'Edge on Windows',
+    ],
+    [
+      'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Version/17.0 Mobile Safari/604.1',
+      'Safari on iOS',
+    ],
+    [
+      'Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0 Safari/537.36',
+      'Headless Chrome on Linux',
+    ],
     ['curl/8.5.0', 'curl'],
     [undefined, 'Unknown browser'],
   ])('%s -> %s', (ua, expected) => {

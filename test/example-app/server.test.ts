@@ -14,7 +14,9 @@ it('starts on the memory store, says where, warns about the dev secret, and exit
   const port = await freePort()
   server = await startServer({ PORT: String(port), SESSION_SECRET: '', SESSION_STORE: '' }) // as if unset
   expect(server.output()).toContain(`Cart app on http://localhost:${port} (store: memory)`)
-  expect(server.output()).toMatch(/SESSION_SECRET is not set; using the built-in development secret/)
+  expect(server.output()).toMatch(
+    /SESSION_SECRET is not set; using the built-in development secret/,
+  )
 
   const res = await fetch(`${server.url}/`)
   expect(res.status).toBe(200)
@@ -26,7 +28,11 @@ it('starts on the memory store, says where, warns about the dev secret, and exit
 })
 
 it('uses SESSION_SECRET without a warning, and exits 0 on SIGINT', async () => {
-  server = await startServer({ PORT: String(await freePort()), SESSION_SECRET: 'a-real-secret', SESSION_STORE: 'memory' })
+  server = await startServer({
+    PORT: String(await freePort()),
+    SESSION_SECRET: 'a-real-secret',
+    SESSION_STORE: 'memory',
+  })
   expect(server.output()).not.toContain('SESSION_SECRET is not set')
   server.child.kill('SIGINT')
   const code = await new Promise<number | null>((resolve) => server!.child.once('exit', resolve))
@@ -35,7 +41,10 @@ it('uses SESSION_SECRET without a warning, and exits 0 on SIGINT', async () => {
 })
 
 it('refuses an unknown SESSION_STORE with a message and exit code 1', async () => {
-  const { code, output } = await runServerToExit({ PORT: String(await freePort()), SESSION_STORE: 'mongo' })
+  const { code, output } = await runServerToExit({
+    PORT: String(await freePort()),
+    SESSION_STORE: 'mongo',
+  })
   expect(code).toBe(1)
   expect(output).toContain('SESSION_STORE must be memory, file or redis; got "mongo"')
 })

@@ -26,7 +26,11 @@ function pgUrlWithPassword(table: string): string {
 }
 
 async function start(env: Record<string, string>): Promise<ServerProcess> {
-  const server = await startServer({ SESSION_SECRET: 'store-url-secret', SESSION_STORE: '', ...env })
+  const server = await startServer({
+    SESSION_SECRET: 'store-url-secret',
+    SESSION_STORE: '',
+    ...env,
+  })
   running.add(server)
   return server
 }
@@ -36,10 +40,15 @@ async function restartKeepsCart(env: Record<string, string>, kind: string): Prom
   const first = await start({ ...env, PORT: port })
   expect(first.store).toBe(kind)
   // The line after the URL says where sessions live.
-  while (!first.output().includes('Sessions: ')) await new Promise((resolve) => first.child.stdout!.once('data', resolve))
+  while (!first.output().includes('Sessions: '))
+    await new Promise((resolve) => first.child.stdout!.once('data', resolve))
   expect(first.output()).toMatch(/Sessions: .*\*\*\*/)
   expect(first.output()).not.toContain('pw-not-to-be-shown')
-  const add = await fetch(`${first.url}/api/cart/add`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ productId: 'espresso' }) })
+  const add = await fetch(`${first.url}/api/cart/add`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ productId: 'espresso' }),
+  })
   expect(add.status).toBe(200)
   const cookie = add.headers.get('set-cookie')!.split(';')[0]!
   expect(await first.stop()).toBe(0)
@@ -59,12 +68,20 @@ it('keeps the cart across a restart on PostgreSQL (SESSION_STORE_URL=postgres://
 
 it('keeps the cart across a restart on Redis over PostgreSQL (SESSION_HOT_STORE_URL=redis://…)', async () => {
   const hot = `${redisUrl()}/?prefix=${encodeURIComponent(testPrefix('shop-hot'))}`
-  await restartKeepsCart({ SESSION_STORE_URL: pgUrlWithPassword('shop_layered'), SESSION_HOT_STORE_URL: hot }, 'layered')
+  await restartKeepsCart(
+    { SESSION_STORE_URL: pgUrlWithPassword('shop_layered'), SESSION_HOT_STORE_URL: hot },
+    'layered',
+  )
 })
 
 it('refuses a URL it cannot use, naming the schemes, without its password, and exits 1', async () => {
-  const { code, output } = await runServerToExit({ PORT: String(await freePort()), SESSION_STORE_URL: 'mongodb://admin:pw-not-to-be-shown@db/shop' })
+  const { code, output } = await runServerToExit({
+    PORT: String(await freePort()),
+    SESSION_STORE_URL: 'mongodb://admin:pw-not-to-be-shown@db/shop',
+  })
   expect(code).toBe(1)
-  expect(output).toMatch(/unsupported scheme "mongodb:".*memory:, file:<dir>, redis:\/\/, rediss:\/\/, postgres:\/\/ or postgresql:\/\//)
+  expect(output).toMatch(
+    /unsupported scheme "mongodb:".*memory:, file:<dir>, redis:\/\/, rediss:\/\/, postgres:\/\/ or postgresql:\/\//,
+  )
   expect(output).not.toContain('pw-not-to-be-shown')
 })

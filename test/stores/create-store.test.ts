@@ -17,13 +17,26 @@ const REPO = join(__dirname, '..', '..')
 const CASES = join(REPO, 'test', 'fixtures', 'create-store-cases.ts')
 const dir = mkdtempSync(join(tmpdir(), 'concord-create-store-'))
 const schema = testSchema('url')
-const run = (args: string[]) => execFileSync(process.execPath, ['--import', 'tsx', CASES, ...args], { cwd: REPO, encoding: 'utf8' })
+const run = (args: string[]) =>
+  execFileSync(process.execPath, ['--import', 'tsx', CASES, ...args], {
+    cwd: REPO,
+    encoding: 'utf8',
+  })
 
-type Outcome = { kind?: string; roundTrip?: boolean; afterClose?: string; error?: string; message?: string; code?: string }
+type Outcome = {
+  kind?: string
+  roundTrip?: boolean
+  afterClose?: string
+  error?: string
+  message?: string
+  code?: string
+}
 let outcomes: Record<string, Outcome>
 
 beforeAll(() => {
-  outcomes = JSON.parse(run(['cases', redisUrl(), PG_URL, dir, schema, testPrefix('url')])) as Record<string, Outcome>
+  outcomes = JSON.parse(
+    run(['cases', redisUrl(), PG_URL, dir, schema, testPrefix('url')]),
+  ) as Record<string, Outcome>
 })
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
@@ -47,9 +60,12 @@ describe('createStore', () => {
     expect(outcomes[name]).toMatchObject({ kind, roundTrip: true })
   })
 
-  it.each(['redis', 'redisNode', 'postgres', 'postgresql'])('%s: close() closes the connection it opened', (name) => {
-    expect(outcomes[name]!.afterClose).toBe('StoreError')
-  })
+  it.each(['redis', 'redisNode', 'postgres', 'postgresql'])(
+    '%s: close() closes the connection it opened',
+    (name) => {
+      expect(outcomes[name]!.afterClose).toBe('StoreError')
+    },
+  )
 
   it.each([
     ['mysql', /unsupported scheme "mysql:"/],
@@ -66,19 +82,34 @@ describe('createStore', () => {
   })
 
   it('answers file: without a directory, and a bad option in the URL, with a TypeError saying what to write', () => {
-    expect(outcomes.fileNoDir).toMatchObject({ error: 'TypeError', message: expect.stringMatching(/file: needs a directory, e.g. file:.\/sessions/) })
-    expect(outcomes.badTable).toMatchObject({ error: 'TypeError', message: expect.stringMatching(/table must be a plain SQL identifier/) })
-    expect(outcomes.badClient).toMatchObject({ error: 'TypeError', message: expect.stringMatching(/write client=ioredis or client=node-redis/) })
+    expect(outcomes.fileNoDir).toMatchObject({
+      error: 'TypeError',
+      message: expect.stringMatching(/file: needs a directory, e.g. file:.\/sessions/),
+    })
+    expect(outcomes.badTable).toMatchObject({
+      error: 'TypeError',
+      message: expect.stringMatching(/table must be a plain SQL identifier/),
+    })
+    expect(outcomes.badClient).toMatchObject({
+      error: 'TypeError',
+      message: expect.stringMatching(/write client=ioredis or client=node-redis/),
+    })
   })
 
   it('refuses a memory: hot layer unless the app says it is one process', () => {
-    expect(outcomes.layeredMemoryHot).toMatchObject({ error: 'TypeError', message: expect.stringMatching(/singleProcess: true/) })
+    expect(outcomes.layeredMemoryHot).toMatchObject({
+      error: 'TypeError',
+      message: expect.stringMatching(/singleProcess: true/),
+    })
   })
 
-  it.each(['pgUnreachable', 'redisUnreachable', 'redisNodeUnreachable'])('%s: a store that cannot connect answers with a 503 StoreError that shows no password', (name) => {
-    expect(outcomes[name]).toMatchObject({ error: 'StoreError' })
-    expect(outcomes[name]!.message).not.toContain('hunter2')
-  })
+  it.each(['pgUnreachable', 'redisUnreachable', 'redisNodeUnreachable'])(
+    '%s: a store that cannot connect answers with a 503 StoreError that shows no password',
+    (name) => {
+      expect(outcomes[name]).toMatchObject({ error: 'StoreError' })
+      expect(outcomes[name]!.message).not.toContain('hunter2')
+    },
+  )
 
   it.each([
     ['memory:', { ioredis: false, redis: false, pg: false }],

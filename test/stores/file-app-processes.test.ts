@@ -55,48 +55,61 @@ describe('FileStore: two app processes on one directory', () => {
   it.each([
     ['with no fault', false],
     ['with one of them killed (kill -9) halfway and started again', true],
-  ])('%s: 1000 distinct cart adds on one session, 50 at a time over both; a 200 is stored, a 5xx is not', async (_name, crash) => {
-    const dir = join(root, `apps-${crash ? 'crash' : 'plain'}`)
-    const apps = [await startApp(dir), await startApp(dir)]
-    const started = await fetch(`${apps[0]!.url}/start`, { method: 'POST' })
-    expect(started.status).toBe(200)
-    const cookie = started.headers.getSetCookie()[0]!.split(';')[0]!
+  ])(
+    '%s: 1000 distinct cart adds on one session, 50 at a time over both; a 200 is stored, a 5xx is not',
+    async (_name, crash) => {
+      const dir = join(root, `apps-${crash ? 'crash' : 'plain'}`)
+      const apps = [await startApp(dir), await startApp(dir)]
+      const started = await fetch(`${apps[0]!.url}/start`, { method: 'POST' })
+      expect(started.status).toBe(200)
+      const cookie = started.headers.getSetCookie()[0]!.split(';')[0]!
 
-    const total = 1000
-    const batch = 50
-    const status = new Map<string, number | 'no answer'>()
-    for (let from = 0; from < total; from += batch) {
-      if (crash && from === total / 2) {
-        // Killed while a batch is in flight on it; the adds it had not answered have no answer.
-        const victim = apps[1]!
-        const inFlight = Array.from({ length: batch }, (_, i) => `crash-${i}`)
-        const pending = inFlight.map((item) => add(victim, cookie, item).then((s) => status.set(item, s)))
-        victim.run.child.kill('SIGKILL')
-        await Promise.all(pending)
-        await victim.run.exit
-        apps[1] = await startApp(dir) // a restart, as a supervisor would do
+      const total = 1000
+      const batch = 50
+      const status = new Map<string, number | 'no answer'>()
+      for (let from = 0; from < total; from += batch) {
+        if (crash && from === total / 2) {
+          // Killed while a batch is in flight on it; the adds it had not answered have no answer.
+          const victim = apps[1]!
+          const inFlight = Array.from({ length: batch }, (_, i) => `crash-${i}`)
+          const pending = inFlight.map((item) =>
+            add(victim, cookie, item).then((s) => status.set(item, s)),
+          )
+          victim.run.child.kill('SIGKILL')
+          await Promise.all(pending)
+          await victim.run.exit
+          apps[1] = await startApp(dir) // a restart, as a supervisor would do
+        }
+        const items = Array.from(
+          { length: Math.min(batch, total - from) },
+          (_, i) => `item-${from + i}`,
+        )
+        await Promise.all(
+          items.map((item, i) => add(apps[i % 2]!, cookie, item).then((s) => status.set(item, s))),
+        )
       }
-      const items = Array.from({ length: Math.min(batch, total - from) }, (_, i) => `item-${from + i}`)
-      await Promise.all(items.map((item, i) => add(apps[i % 2]!, cookie, item).then((s) => status.set(item, s))))
-    }
 
-    const stored = await cart(apps[0]!, cookie)
-    expect(await cart(apps[1]!, cookie)).toEqual(stored)
-    const counts: Record<string, number> = {}
-    for (const [item, s] of status) {
-      counts[String(s)] = (counts[String(s)] ?? 0) + 1
-      if (s === 200) expect([item, stored.has(item)]).toEqual([item, true])
-      else if (s !== 'no answer') expect([item, s, stored.has(item)]).toEqual([item, 503, false])
-    }
-    console.log(`two apps ${crash ? 'with a kill -9 and a restart' : 'with no fault'}: answers ${JSON.stringify(counts)}; ${stored.size} items stored; 5xx said ${[...reasons].join(' | ') || 'nothing'}`)
-    // Every request on a live process was answered; only the killed one's in-flight adds may not be.
-    for (const [item, s] of status) if (s === 'no answer') expect(item.startsWith('crash-')).toBe(true)
+      const stored = await cart(apps[0]!, cookie)
+      expect(await cart(apps[1]!, cookie)).toEqual(stored)
+      const counts: Record<string, number> = {}
+      for (const [item, s] of status) {
+        counts[String(s)] = (counts[String(s)] ?? 0) + 1
+        if (s === 200) expect([item, stored.has(item)]).toEqual([item, true])
+        else if (s !== 'no answer') expect([item, s, stored.has(item)]).toEqual([item, 503, false])
+      }
+      console.log(
+        `two apps ${crash ? 'with a kill -9 and a restart' : 'with no fault'}: answers ${JSON.stringify(counts)}; ${stored.size} items stored; 5xx said ${[...reasons].join(' | ') || 'nothing'}`,
+      )
+      // Every request on a live process was answered; only the killed one's in-flight adds may not be.
+      for (const [item, s] of status)
+        if (s === 'no answer') expect(item.startsWith('crash-')).toBe(true)
 
-    // Both stop; what a killed writer left in tmp/ went when its successor started.
-    for (const app of apps) app.run.child.kill('SIGTERM')
-    await Promise.all(apps.map((app) => app.run.exit))
-    expect(readdirSync(join(dir, 'tmp'))).toEqual([])
-    expect(readdirSync(join(dir, 'locks'))).toEqual([])
-    expect(readdirSync(join(dir, 'sessions'))).toHaveLength(1)
-  })
+      // Both stop; what a killed writer left in tmp/ went when its successor started.
+      for (const app of apps) app.run.child.kill('SIGTERM')
+      await Promise.all(apps.map((app) => app.run.exit))
+      expect(readdirSync(join(dir, 'tmp'))).toEqual([])
+      expect(readdirSync(join(dir, 'locks'))).toEqual([])
+      expect(readdirSync(join(dir, 'sessions'))).toHaveLength(1)
+    },
+  )
 })

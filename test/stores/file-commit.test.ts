@@ -25,21 +25,24 @@ afterAll(async () => {
 })
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
-const sessionFile = (store: FileStore, id: string) => join(store.dir, 'sessions', `${sha256(id)}.json`)
+const sessionFile = (store: FileStore, id: string) =>
+  join(store.dir, 'sessions', `${sha256(id)}.json`)
 
 describe('FileStore save deadlines', () => {
   it('refuses a save whose deadline has passed, with ETIMEDOUT, and changes nothing', async () => {
     const store = make()
     const id = randomUUID()
     await store.save(id, newChange({ set: { a: '1' } }))
-    const err = await store.save(id, { ...newChange({ set: { b: '2' } }), expectedVersion: 1, deadline: Date.now() - 1 }).catch((e: unknown) => e)
+    const err = await store
+      .save(id, { ...newChange({ set: { b: '2' } }), expectedVersion: 1, deadline: Date.now() - 1 })
+      .catch((e: unknown) => e)
     expect(err).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
     expect(await store.load(id)).toMatchObject({ version: 1, data: { a: '1' } })
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([])
     expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
   })
 
-  it('stops waiting for another process\'s lock at the deadline, not at lockTimeout, and leaves that lock alone', async () => {
+  it("stops waiting for another process's lock at the deadline, not at lockTimeout, and leaves that lock alone", async () => {
     const store = make({ lockTimeout: 600_000, staleLockTimeout: 600_000 })
     const id = randomUUID()
     await store.save(id, newChange())
@@ -47,7 +50,13 @@ describe('FileStore save deadlines', () => {
     const lock = join(store.dir, 'locks', sha256(id))
     const text = `c1.1.ffffffffffff.0123456789ab.${Date.now().toString(36)}.1`
     symlinkSync(text, lock)
-    const err = await store.save(id, { ...newChange({ set: { b: '2' } }), expectedVersion: 1, deadline: Date.now() + 100 }).catch((e: unknown) => e)
+    const err = await store
+      .save(id, {
+        ...newChange({ set: { b: '2' } }),
+        expectedVersion: 1,
+        deadline: Date.now() + 100,
+      })
+      .catch((e: unknown) => e)
     expect(err).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
     expect((err as Error).message).toMatch(/deadline passed while it waited/)
     expect(readdirSync(join(store.dir, 'locks'))).toEqual([sha256(id)])
@@ -61,13 +70,17 @@ describe('FileStore save deadlines', () => {
     // The save stops inside its lock at the user index entry (a FIFO) until its deadline is past.
     const gate = fifoGate(join(store.dir, 'users', sha256('u'), sha256(id)))
     const deadline = Date.now() + 200
-    const saving = store.save(id, { ...newChange({ set: { b: '2' }, userId: 'u' }), expectedVersion: 1, deadline }).catch((e: unknown) => e)
+    const saving = store
+      .save(id, { ...newChange({ set: { b: '2' }, userId: 'u' }), expectedVersion: 1, deadline })
+      .catch((e: unknown) => e)
     await gate.reached(join(store.dir, 'locks', sha256(id)))
     await waitUntil(() => Date.now() > deadline)
     await gate.open()
     const err = await saving
     expect(err).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
-    expect((err as Error).message).toMatch(/reached its deadline before it was written; it was not applied/)
+    expect((err as Error).message).toMatch(
+      /reached its deadline before it was written; it was not applied/,
+    )
 
     expect(await store.load(id)).toMatchObject({ version: 1, data: { a: '1' } })
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([])
@@ -76,7 +89,13 @@ describe('FileStore save deadlines', () => {
     expect(await store.listByUser('u')).toEqual([])
     expect(readdirSync(join(store.dir, 'users', sha256('u')))).toEqual([])
     // The next save, in time, lands.
-    expect(await store.save(id, { ...newChange({ set: { b: '2' } }), expectedVersion: 1, deadline: Date.now() + 60_000 })).toEqual({ ok: true, version: 2 })
+    expect(
+      await store.save(id, {
+        ...newChange({ set: { b: '2' } }),
+        expectedVersion: 1,
+        deadline: Date.now() + 60_000,
+      }),
+    ).toEqual({ ok: true, version: 2 })
   })
 })
 
@@ -86,7 +105,7 @@ describe('FileStore save without a second read', () => {
     await waitUntil(() => Date.now() - statSync(sessionFile(store, id)).birthtimeMs > 100)
   }
 
-  it('still sees another store\'s saves (new inodes, numbers reused) and destroys between a load and a save', async () => {
+  it("still sees another store's saves (new inodes, numbers reused) and destroys between a load and a save", async () => {
     const a = make()
     const b = new FileStore({ dir: a.dir })
     stores.push(b)
@@ -99,17 +118,30 @@ describe('FileStore save without a second read', () => {
       // Three saves by the other store: each renames a new inode over the name and frees the
       // previous one, whose number the next file may get again.
       for (let i = 0; i < 3; i++) {
-        const r = await b.save(id, { ...newChange({ set: { n: `b${round}.${i}` } }), expectedVersion: version })
+        const r = await b.save(id, {
+          ...newChange({ set: { n: `b${round}.${i}` } }),
+          expectedVersion: version,
+        })
         expect(r).toEqual({ ok: true, version: ++version })
       }
-      const result = await a.save(id, { ...newChange({ set: { n: 'a' } }), expectedVersion: loaded.version })
-      expect(result).toMatchObject({ ok: false, reason: 'conflict', current: { version, data: { n: `b${round}.2` } } })
+      const result = await a.save(id, {
+        ...newChange({ set: { n: 'a' } }),
+        expectedVersion: loaded.version,
+      })
+      expect(result).toMatchObject({
+        ok: false,
+        reason: 'conflict',
+        current: { version, data: { n: `b${round}.2` } },
+      })
     }
 
     await settled(a, id)
     const loaded = (await a.load(id))!
     await b.destroy(id)
-    expect(await a.save(id, { ...newChange(), expectedVersion: loaded.version })).toEqual({ ok: false, reason: 'gone' })
+    expect(await a.save(id, { ...newChange(), expectedVersion: loaded.version })).toEqual({
+      ok: false,
+      reason: 'gone',
+    })
     expect(await b.load(id)).toBeNull()
   })
 
@@ -122,15 +154,19 @@ describe('FileStore save without a second read', () => {
     await settled(a, id)
     const loaded = (await a.load(id))!
     await b.touch(id, Date.now() + 7_200_000)
-    expect(await a.save(id, { ...newChange({ set: { n: 'a' } }), expectedVersion: loaded.version })).toEqual({ ok: true, version: 2 })
+    expect(
+      await a.save(id, { ...newChange({ set: { n: 'a' } }), expectedVersion: loaded.version }),
+    ).toEqual({ ok: true, version: 2 })
     expect((await b.load(id))!.data).toEqual({ n: 'a', keep: '1' })
   })
 
   const hasStrace = spawnSync('strace', ['-V']).status === 0
-  ;(hasStrace ? it : it.skip)('opens a settled file once for a load and a save: the save only stats it (strace)', () => {
-    const dir = join(root, `strace-${randomUUID()}`)
-    const id = randomUUID()
-    const script = `
+  ;(hasStrace ? it : it.skip)(
+    'opens a settled file once for a load and a save: the save only stats it (strace)',
+    () => {
+      const dir = join(root, `strace-${randomUUID()}`)
+      const id = randomUUID()
+      const script = `
       const { FileStore } = require(${JSON.stringify(join(__dirname, '../../stores/file.ts'))});
       const { accessSync, statSync } = require('node:fs');
       const file = ${JSON.stringify(join(dir, 'sessions', `${sha256(id)}.json`))};
@@ -145,17 +181,39 @@ describe('FileStore save without a second read', () => {
         if (!result.ok) process.exit(2);
         await store.close();
       })().catch((e) => { console.error(e); process.exit(1) })`
-    const trace = join(root, `strace-${id}.txt`)
-    const run = spawnSync('strace', ['-f', '-o', trace, '-e', 'trace=%file,%desc', process.execPath, '--import', 'tsx', '-e', script], {
-      cwd: join(__dirname, '../..'),
-      encoding: 'utf8',
-    })
-    expect(run.stderr).toBe('')
-    expect(run.status).toBe(0)
-    const lines = readFileSync(trace, 'utf8').split('\n')
-    const after = lines.slice(lines.findIndex((l) => l.includes('MARK')))
-    const onFile = after.filter((l) => l.includes(`sessions/${sha256(id)}.json`)).map((l) => /^\d+ +(\w+)\(/.exec(l)?.[1])
-    // The load's open, the save's stat, and the rename that commits (its target is the file).
-    expect(onFile).toEqual(['openat', expect.stringMatching(/^(statx|newfstatat|stat)$/), 'rename'])
-  })
+      const trace = join(root, `strace-${id}.txt`)
+      const run = spawnSync(
+        'strace',
+        [
+          '-f',
+          '-o',
+          trace,
+          '-e',
+          'trace=%file,%desc',
+          process.execPath,
+          '--import',
+          'tsx',
+          '-e',
+          script,
+        ],
+        {
+          cwd: join(__dirname, '../..'),
+          encoding: 'utf8',
+        },
+      )
+      expect(run.stderr).toBe('')
+      expect(run.status).toBe(0)
+      const lines = readFileSync(trace, 'utf8').split('\n')
+      const after = lines.slice(lines.findIndex((l) => l.includes('MARK')))
+      const onFile = after
+        .filter((l) => l.includes(`sessions/${sha256(id)}.json`))
+        .map((l) => /^\d+ +(\w+)\(/.exec(l)?.[1])
+      // The load's open, the save's stat, and the rename that commits (its target is the file).
+      expect(onFile).toEqual([
+        'openat',
+        expect.stringMatching(/^(statx|newfstatat|stat)$/),
+        'rename',
+      ])
+    },
+  )
 })

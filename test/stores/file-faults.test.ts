@@ -10,7 +10,15 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+} from 'node:fs'
 import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -51,8 +59,12 @@ function lockText(path: string): string | undefined {
 }
 
 /** `unshare --pid --fork` works here (root, or a user namespace allowed); probed once. */
-const canUnshare = spawnSync('unshare', ['--pid', '--fork', 'true'], { stdio: 'ignore' }).status === 0
-if (!canUnshare) console.warn('FileStore PID-namespace fault test skipped: `unshare --pid --fork` is not available here (needs root)')
+const canUnshare =
+  spawnSync('unshare', ['--pid', '--fork', 'true'], { stdio: 'ignore' }).status === 0
+if (!canUnshare)
+  console.warn(
+    'FileStore PID-namespace fault test skipped: `unshare --pid --fork` is not available here (needs root)',
+  )
 
 interface Holder {
   run: Run
@@ -68,7 +80,12 @@ interface Holder {
  * Starts a worker that takes the locks of `ids` and stops inside them, at a FIFO gate per session.
  * With `namespace`, it runs as pid 1 of a new PID namespace.
  */
-async function holder(dir: string, ids: string[], lease: number, namespace: boolean): Promise<Holder> {
+async function holder(
+  dir: string,
+  ids: string[],
+  lease: number,
+  namespace: boolean,
+): Promise<Holder> {
   const userId = `holder-${randomUUID()}`
   mkdirSync(join(dir, 'users', sha256(userId)), { recursive: true })
   const gates = ids.map((id) => join(dir, 'users', sha256(userId), sha256(id)))
@@ -76,7 +93,10 @@ async function holder(dir: string, ids: string[], lease: number, namespace: bool
   const argv = [process.execPath, '--import', 'tsx', WORKER, 'hold', dir, userId, ids.join(',')]
   // Each gated save keeps a libuv thread in open(); the lease renewals need threads of their own.
   const env = { LEASE: String(lease), UV_THREADPOOL_SIZE: String(ids.length + 8) }
-  const started = run(namespace ? ['unshare', '--pid', '--fork', '--kill-child', ...argv] : argv, { cwd: REPO, env })
+  const started = run(namespace ? ['unshare', '--pid', '--fork', '--kill-child', ...argv] : argv, {
+    cwd: REPO,
+    env,
+  })
   const texts = new Map<string, string>()
   await waitUntil(() => {
     for (const id of ids) {
@@ -85,7 +105,8 @@ async function holder(dir: string, ids: string[], lease: number, namespace: bool
     }
     return texts.size === ids.length || started.child.exitCode !== null
   })
-  if (texts.size !== ids.length) throw new Error(`holder exited early: ${(await started.exit).stderr}`)
+  if (texts.size !== ids.length)
+    throw new Error(`holder exited early: ${(await started.exit).stderr}`)
   const pids = new Set([...texts.values()].map((t) => Number(t.split('.')[1])))
   expect(pids.size).toBe(1)
   let pid = started.child.pid!
@@ -109,11 +130,21 @@ interface Outcome {
 }
 
 /** Loads and saves one new key with a deadline, as a request does; records what it was told. */
-async function request(store: FileStore, id: string, key: string, budget: number): Promise<Outcome | null> {
+async function request(
+  store: FileStore,
+  id: string,
+  key: string,
+  budget: number,
+): Promise<Outcome | null> {
   const record = await store.load(id)
   if (!record) return null
   const deadline = Date.now() + budget
-  const change = { ...newChange({ set: { [key]: '1' } }), createdAt: record.createdAt, expectedVersion: record.version, deadline }
+  const change = {
+    ...newChange({ set: { [key]: '1' } }),
+    createdAt: record.createdAt,
+    expectedVersion: record.version,
+    deadline,
+  }
   const done = await store.save(id, change).then(
     (result) => ({ result }),
     (error: StoreError) => ({ error }),
@@ -128,73 +159,87 @@ describe.each([
   const maybe = namespace && !canUnshare ? it.skip : it
   const lease = 1500
 
-  maybe('blocks its sessions for about the lease at most; every save is answered by its deadline, and what it was told is what is stored', async () => {
-    const dir = join(root, `kill-${namespace ? 'ns' : 'local'}-${randomUUID()}`)
-    const store = new FileStore({ dir, staleLockTimeout: lease, lockTimeout: 20_000 })
-    stores.push(store)
-    const ids = Array.from({ length: 6 }, () => randomUUID())
-    for (const id of ids) await store.save(id, newChange({ set: { start: '1' } }))
-    const held = ids.slice(0, 4)
-    const destroyed = held[3]!
-    const h = await holder(dir, held, lease, namespace)
+  maybe(
+    'blocks its sessions for about the lease at most; every save is answered by its deadline, and what it was told is what is stored',
+    async () => {
+      const dir = join(root, `kill-${namespace ? 'ns' : 'local'}-${randomUUID()}`)
+      const store = new FileStore({ dir, staleLockTimeout: lease, lockTimeout: 20_000 })
+      stores.push(store)
+      const ids = Array.from({ length: 6 }, () => randomUUID())
+      for (const id of ids) await store.save(id, newChange({ set: { start: '1' } }))
+      const held = ids.slice(0, 4)
+      const destroyed = held[3]!
+      const h = await holder(dir, held, lease, namespace)
 
-    // Alive, it renews its leases: a waiter gives up on it rather than break it, over three leases.
-    const waiter = new FileStore({ dir, staleLockTimeout: lease, lockTimeout: 3 * lease })
-    stores.push(waiter)
-    const refused = await waiter.save(held[0]!, { ...newChange({ set: { early: '1' } }), expectedVersion: 1 }).catch((e: unknown) => e)
-    expect(refused).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
-    for (const id of held) expect(lockText(join(dir, 'locks', sha256(id)))).toBe(h.texts.get(id))
+      // Alive, it renews its leases: a waiter gives up on it rather than break it, over three leases.
+      const waiter = new FileStore({ dir, staleLockTimeout: lease, lockTimeout: 3 * lease })
+      stores.push(waiter)
+      const refused = await waiter
+        .save(held[0]!, { ...newChange({ set: { early: '1' } }), expectedVersion: 1 })
+        .catch((e: unknown) => e)
+      expect(refused).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
+      for (const id of held) expect(lockText(join(dir, 'locks', sha256(id)))).toBe(h.texts.get(id))
 
-    process.kill(h.pid, 'SIGKILL')
-    const killedAt = Date.now()
-    await h.run.exit
+      process.kill(h.pid, 'SIGKILL')
+      const killedAt = Date.now()
+      await h.run.exit
 
-    // A logout of a held session, issued at once: it waits for the lock, then stays done.
-    const destroying = store.destroy(destroyed)
-    // Requests on every session, in rounds, until each held one has been saved again.
-    const outcomes: Outcome[] = []
-    const firstOk = new Map<string, number>()
-    for (let round = 0; firstOk.size < ids.length - 1 && Date.now() - killedAt < 10 * lease + 20_000; round++) {
-      const results = await Promise.all(ids.filter((id) => id !== destroyed).map((id) => request(store, id, `r${round}`, 500)))
-      for (const o of results) {
-        if (!o) continue
-        outcomes.push(o)
-        if (o.result?.ok && !firstOk.has(o.id)) firstOk.set(o.id, o.settledAt - killedAt)
+      // A logout of a held session, issued at once: it waits for the lock, then stays done.
+      const destroying = store.destroy(destroyed)
+      // Requests on every session, in rounds, until each held one has been saved again.
+      const outcomes: Outcome[] = []
+      const firstOk = new Map<string, number>()
+      for (
+        let round = 0;
+        firstOk.size < ids.length - 1 && Date.now() - killedAt < 10 * lease + 20_000;
+        round++
+      ) {
+        const results = await Promise.all(
+          ids.filter((id) => id !== destroyed).map((id) => request(store, id, `r${round}`, 500)),
+        )
+        for (const o of results) {
+          if (!o) continue
+          outcomes.push(o)
+          if (o.result?.ok && !firstOk.has(o.id)) firstOk.set(o.id, o.settledAt - killedAt)
+        }
       }
-    }
-    await destroying
-    console.log(
-      `kill -9 ${namespace ? 'in a new PID namespace' : 'in this namespace'}: held sessions writable again after ` +
-        held.slice(0, 3).map((id) => `${firstOk.get(id)} ms`).join(', ') +
-        ` (lease ${lease} ms); ${outcomes.filter((o) => o.error).length} of ${outcomes.length} saves answered 503 meanwhile`,
-    )
+      await destroying
+      console.log(
+        `kill -9 ${namespace ? 'in a new PID namespace' : 'in this namespace'}: held sessions writable again after ` +
+          held
+            .slice(0, 3)
+            .map((id) => `${firstOk.get(id)} ms`)
+            .join(', ') +
+          ` (lease ${lease} ms); ${outcomes.filter((o) => o.error).length} of ${outcomes.length} saves answered 503 meanwhile`,
+      )
 
-    // Every held session is writable again, within the lease and a margin (a 30 s stale-lock wait would not be).
-    for (const id of ids.filter((i) => i !== destroyed)) {
-      expect(firstOk.get(id)).toBeLessThan(lease + 2 * MARGIN)
-    }
-    // Every save was answered by its deadline, and said exactly what happened.
-    for (const o of outcomes) {
-      expect(o.settledAt - o.deadline).toBeLessThan(MARGIN)
-      if (o.error) expect(o.error).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
-      else expect(o.result).toMatchObject({ ok: true })
-    }
-    for (const id of ids.filter((i) => i !== destroyed)) {
-      const record = (await store.load(id))!
-      for (const o of outcomes.filter((x) => x.id === id)) {
-        if (o.result?.ok) expect(record.data[o.key]).toBe('1')
-        else expect(record.data[o.key]).toBeUndefined()
+      // Every held session is writable again, within the lease and a margin (a 30 s stale-lock wait would not be).
+      for (const id of ids.filter((i) => i !== destroyed)) {
+        expect(firstOk.get(id)).toBeLessThan(lease + 2 * MARGIN)
       }
-      expect(record.data['held']).toBeUndefined() // the killed holder's saves never landed
-      expect(record.data['early']).toBeUndefined()
-    }
-    expect(await store.load(destroyed)).toBeNull() // and the logout stayed a logout
+      // Every save was answered by its deadline, and said exactly what happened.
+      for (const o of outcomes) {
+        expect(o.settledAt - o.deadline).toBeLessThan(MARGIN)
+        if (o.error) expect(o.error).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
+        else expect(o.result).toMatchObject({ ok: true })
+      }
+      for (const id of ids.filter((i) => i !== destroyed)) {
+        const record = (await store.load(id))!
+        for (const o of outcomes.filter((x) => x.id === id)) {
+          if (o.result?.ok) expect(record.data[o.key]).toBe('1')
+          else expect(record.data[o.key]).toBeUndefined()
+        }
+        expect(record.data['held']).toBeUndefined() // the killed holder's saves never landed
+        expect(record.data['early']).toBeUndefined()
+      }
+      expect(await store.load(destroyed)).toBeNull() // and the logout stayed a logout
 
-    // A process starting on the directory finds nothing left by the dead one.
-    await store.reap()
-    expect(readdirSync(join(dir, 'locks'))).toEqual([])
-    expect(readdirSync(join(dir, 'tmp'))).toEqual([])
-  })
+      // A process starting on the directory finds nothing left by the dead one.
+      await store.reap()
+      expect(readdirSync(join(dir, 'locks'))).toEqual([])
+      expect(readdirSync(join(dir, 'tmp'))).toEqual([])
+    },
+  )
 })
 
 describe('FileStore: a holder frozen past its lease', () => {
@@ -211,17 +256,23 @@ describe('FileStore: a holder frozen past its lease', () => {
     try {
       // Frozen, it renews nothing: a waiter breaks each lock once the lease has run out.
       for (const id of ids) {
-        expect(await store.save(id, { ...newChange({ set: { parent: '1' } }), expectedVersion: 1 })).toEqual({ ok: true, version: 2 })
+        expect(
+          await store.save(id, { ...newChange({ set: { parent: '1' } }), expectedVersion: 1 }),
+        ).toEqual({ ok: true, version: 2 })
       }
       // Open the gates (without waiting for the other end: it may not have reached them), then wake it.
-      for (const gate of h.gates) gates.push(await open(gate, constants.O_RDONLY | constants.O_NONBLOCK))
+      for (const gate of h.gates)
+        gates.push(await open(gate, constants.O_RDONLY | constants.O_NONBLOCK))
     } finally {
       h.run.child.kill('SIGCONT')
     }
     const { code, stdout } = await h.run.exit
     for (const gate of gates) await gate.close()
     expect(code).toBe(0)
-    const outcomes = stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; error?: string; code?: string })
+    const outcomes = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; error?: string; code?: string })
     expect(outcomes).toHaveLength(2)
     for (const o of outcomes) {
       expect(o.code).toBe('ETIMEDOUT')

@@ -5,7 +5,17 @@
  */
 import { spawnSync } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { SessionChange } from '../../lib/store'
@@ -37,7 +47,11 @@ const mounts: string[] = []
 /** A fresh tmpfs, or null where mounting is not allowed (then the caller uses the temp dir's disk). */
 function tmpfsOrNull(size: string): string | null {
   const dir = mkdtempSync(join(tmpdir(), 'concord-tmpfs-'))
-  if (spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'ignore' }).status !== 0) {
+  if (
+    spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], {
+      stdio: 'ignore',
+    }).status !== 0
+  ) {
     rmSync(dir, { recursive: true, force: true })
     return null
   }
@@ -109,7 +123,11 @@ describe('FileStore atomic writes', () => {
         const record = await store.load(id)
         expect(record).not.toBeNull()
         expect(JSON.parse(record!.data.blob!)).toHaveLength(Number(record!.data.size))
-        const saved = await store.save(id, { ...newChange({ set: { checked: 'true' } }), createdAt: record!.createdAt, expectedVersion: record!.version })
+        const saved = await store.save(id, {
+          ...newChange({ set: { checked: 'true' } }),
+          createdAt: record!.createdAt,
+          expectedVersion: record!.version,
+        })
         expect(saved).toEqual({ ok: true, version: record!.version + 1 })
       }
       expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
@@ -128,18 +146,26 @@ describe('FileStore across processes', () => {
     const id = randomUUID()
     await store.save(id, newChange({ set: { start: '0' } }))
     const perWorker = 60
-    const runs = [worker(['hammer', store.dir, id, 'child-a', String(perWorker)]), worker(['hammer', store.dir, id, 'child-b', String(perWorker)])]
+    const runs = [
+      worker(['hammer', store.dir, id, 'child-a', String(perWorker)]),
+      worker(['hammer', store.dir, id, 'child-b', String(perWorker)]),
+    ]
     const parentConflicts = await hammer(store, id, 'parent', perWorker)
     const outputs = await Promise.all(runs.map(ok))
 
     const record = await store.load(id)
     const keys = Object.keys(record!.data).sort()
     const expected = ['start']
-    for (const prefix of ['child-a', 'child-b', 'parent']) for (let i = 0; i < perWorker; i++) expected.push(`${prefix}-${i}`)
+    for (const prefix of ['child-a', 'child-b', 'parent'])
+      for (let i = 0; i < perWorker; i++) expected.push(`${prefix}-${i}`)
     expect(keys).toEqual(expected.sort())
     expect(record!.version).toBe(1 + 3 * perWorker)
-    const conflicts = parentConflicts + outputs.reduce((sum, out) => sum + (JSON.parse(out) as { conflicts: number }).conflicts, 0)
-    console.log(`hammer: ${3 * perWorker} saves from 3 processes, ${conflicts} version conflicts retried`)
+    const conflicts =
+      parentConflicts +
+      outputs.reduce((sum, out) => sum + (JSON.parse(out) as { conflicts: number }).conflicts, 0)
+    console.log(
+      `hammer: ${3 * perWorker} saves from 3 processes, ${conflicts} version conflicts retried`,
+    )
     expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
   })
 
@@ -147,9 +173,13 @@ describe('FileStore across processes', () => {
     const store = make()
     const [userA, userB] = [`a-${randomUUID()}`, `b-${randomUUID()}`]
     const count = 45
-    const runs = ['one', 'two'].map((p) => worker(['users', store.dir, p, String(count), userA, userB]))
+    const runs = ['one', 'two'].map((p) =>
+      worker(['users', store.dir, p, String(count), userA, userB]),
+    )
     const mine = await churnUsers(store, 'parent', count, userA, userB)
-    const theirs = (await Promise.all(runs.map(ok))).map((out) => JSON.parse(out) as { a: string[]; b: string[] })
+    const theirs = (await Promise.all(runs.map(ok))).map(
+      (out) => JSON.parse(out) as { a: string[]; b: string[] },
+    )
     const all = [mine, ...theirs]
     const a = all.flatMap((l) => l.a).sort()
     const b = all.flatMap((l) => l.b).sort()
@@ -159,8 +189,12 @@ describe('FileStore across processes', () => {
     expect((await store.listByUser(userA)).sort()).toEqual(a)
     expect((await store.listByUser(userB)).sort()).toEqual(b)
     // On disk too: one entry per live session, no more (listByUser has nothing to prune).
-    expect(readdirSync(join(store.dir, 'users', sha256(userA))).sort()).toEqual(a.map(sha256).sort())
-    expect(readdirSync(join(store.dir, 'users', sha256(userB))).sort()).toEqual(b.map(sha256).sort())
+    expect(readdirSync(join(store.dir, 'users', sha256(userA))).sort()).toEqual(
+      a.map(sha256).sort(),
+    )
+    expect(readdirSync(join(store.dir, 'users', sha256(userB))).sort()).toEqual(
+      b.map(sha256).sort(),
+    )
     expect(await store.count()).toBe(90)
 
     expect(await store.destroyByUser(userA)).toBe(45)
@@ -191,7 +225,11 @@ describe('FileStore locks held by other processes', () => {
   }
 
   function change(version: number): SessionChange {
-    return { ...newChange({ set: { parent: 'true' } }), expectedVersion: version, expiresAt: Date.now() + HOUR }
+    return {
+      ...newChange({ set: { parent: 'true' } }),
+      expectedVersion: version,
+      expiresAt: Date.now() + HOUR,
+    }
   }
 
   it('waits for a live holder and fails with a 503 after lockTimeout; breaks the lock at once when the holder dies', async () => {
@@ -245,12 +283,22 @@ describe('FileStore reaping at scale', () => {
     // named by sha256(id), its mtime the expiry, and an entry in its user's index.
     const now = Date.now()
     const total = 20_000
-    for (let u = 0; u < 50; u++) mkdirSync(join(store.dir, 'users', sha256(`user-${u}`)), { recursive: true })
+    for (let u = 0; u < 50; u++)
+      mkdirSync(join(store.dir, 'users', sha256(`user-${u}`)), { recursive: true })
     for (let i = 0; i < total; i++) {
       const id = randomUUID()
       const userId = `user-${i % 50}`
       const path = join(store.dir, 'sessions', `${sha256(id)}.json`)
-      const file = { format: 1, id, version: 1, createdAt: now - HOUR, idleTimeout: HOUR, userId, cookie: {}, data: { i: String(i) } }
+      const file = {
+        format: 1,
+        id,
+        version: 1,
+        createdAt: now - HOUR,
+        idleTimeout: HOUR,
+        userId,
+        cookie: {},
+        data: { i: String(i) },
+      }
       writeFileSync(path, JSON.stringify(file))
       utimesSync(path, now / 1000, (now - 1000 - i) / 1000)
       writeFileSync(join(store.dir, 'users', sha256(userId), sha256(id)), '')
@@ -266,7 +314,7 @@ describe('FileStore reaping at scale', () => {
     expect(await store.listByUser('user-0')).toEqual([live])
   })
 
-  it('does not keep a process alive: the reap timer is unref\'d', async () => {
+  it("does not keep a process alive: the reap timer is unref'd", async () => {
     const run = worker(['idle', join(root, `idle-${randomUUID()}`)])
     expect((await run.exit).code).toBe(0)
   })

@@ -45,7 +45,8 @@ afterAll(async () => {
 })
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
-const sessionFile = (store: FileStore, id: string) => join(store.dir, 'sessions', `${sha256(id)}.json`)
+const sessionFile = (store: FileStore, id: string) =>
+  join(store.dir, 'sessions', `${sha256(id)}.json`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Everything under `dir`, as relative paths. */
@@ -79,11 +80,21 @@ describe('FileStore options', () => {
     expect(() => new FileStore({} as never)).toThrow(/dir must be a non-empty path/)
     expect(() => new FileStore({ dir: '' })).toThrow(/dir must be a non-empty path/)
     expect(() => new FileStore({ dir: 'a\0b' })).toThrow(/dir must be a non-empty path/)
-    expect(() => new FileStore({ dir: root, reapInterval: 0 })).toThrow(/reapInterval must be a positive number of ms/)
-    expect(() => new FileStore({ dir: root, lockTimeout: -1 })).toThrow(/lockTimeout must be a positive number/)
-    expect(() => new FileStore({ dir: root, staleLockTimeout: NaN })).toThrow(/staleLockTimeout must be a positive number/)
-    expect(() => new FileStore({ dir: root, concurrency: 0 })).toThrow(/concurrency must be an integer from 1 to 1024/)
-    expect(() => new FileStore({ dir: root, fsync: 'yes' as never })).toThrow(/fsync must be true or false/)
+    expect(() => new FileStore({ dir: root, reapInterval: 0 })).toThrow(
+      /reapInterval must be a positive number of ms/,
+    )
+    expect(() => new FileStore({ dir: root, lockTimeout: -1 })).toThrow(
+      /lockTimeout must be a positive number/,
+    )
+    expect(() => new FileStore({ dir: root, staleLockTimeout: NaN })).toThrow(
+      /staleLockTimeout must be a positive number/,
+    )
+    expect(() => new FileStore({ dir: root, concurrency: 0 })).toThrow(
+      /concurrency must be an integer from 1 to 1024/,
+    )
+    expect(() => new FileStore({ dir: root, fsync: 'yes' as never })).toThrow(
+      /fsync must be true or false/,
+    )
   })
 
   it('resolves dir to an absolute path once', () => {
@@ -98,7 +109,15 @@ describe('FileStore layout and path safety', () => {
     const store = make()
     const id = randomUUID()
     const now = Date.now()
-    await store.save(id, newChange({ set: { cart: '{"items":["tea"]}' }, createdAt: now, expiresAt: now + 60_000, userId: 'u1' }))
+    await store.save(
+      id,
+      newChange({
+        set: { cart: '{"items":["tea"]}' },
+        createdAt: now,
+        expiresAt: now + 60_000,
+        userId: 'u1',
+      }),
+    )
     expect(tree(store.dir)).toEqual([
       'corrupt',
       'locks',
@@ -110,7 +129,16 @@ describe('FileStore layout and path safety', () => {
       `users/${sha256('u1')}/${sha256(id)}`,
     ])
     const file = JSON.parse(readFileSync(sessionFile(store, id), 'utf8'))
-    expect(file).toEqual({ format: 1, id, version: 1, createdAt: now, idleTimeout: 3_600_000, userId: 'u1', cookie: {}, data: { cart: '{"items":["tea"]}' } })
+    expect(file).toEqual({
+      format: 1,
+      id,
+      version: 1,
+      createdAt: now,
+      idleTimeout: 3_600_000,
+      userId: 'u1',
+      cookie: {},
+      data: { cart: '{"items":["tea"]}' },
+    })
     // The file's mtime is the idle expiry; the mode keeps other users out.
     const st = statSync(sessionFile(store, id))
     expect(Math.round(st.mtimeMs)).toBe(now + 60_000)
@@ -204,24 +232,44 @@ describe('FileStore reading', () => {
   })
 
   const hasStrace = spawnSync('strace', ['-V']).status === 0
-  ;(hasStrace ? it : it.skip)('makes exactly one system call on the path of an unknown id (strace)', () => {
-    const dir = freshDir()
-    mkdirSync(join(dir, 'sessions'), { recursive: true })
-    const id = randomUUID()
-    const script = `
+  ;(hasStrace ? it : it.skip)(
+    'makes exactly one system call on the path of an unknown id (strace)',
+    () => {
+      const dir = freshDir()
+      mkdirSync(join(dir, 'sessions'), { recursive: true })
+      const id = randomUUID()
+      const script = `
       const { FileStore } = require(${JSON.stringify(join(__dirname, '../../stores/file.ts'))});
       new FileStore({ dir: ${JSON.stringify(dir)} }).load(${JSON.stringify(id)}).then((r) => { if (r !== null) process.exit(2) })`
-    const trace = join(root, `strace-${id}.txt`)
-    const run = spawnSync('strace', ['-f', '-o', trace, '-e', 'trace=%file,%desc', process.execPath, '--import', 'tsx', '-e', script], {
-      cwd: join(__dirname, '../..'),
-      encoding: 'utf8',
-    })
-    expect(run.status).toBe(0)
-    const calls = readFileSync(trace, 'utf8').split('\n').filter((line) => line.includes(sha256(id)))
-    // One openat (strace may print its result on a later "resumed" line, which names no path).
-    expect(calls).toHaveLength(1)
-    expect(calls[0]).toMatch(/^\d+ +openat\(/)
-  })
+      const trace = join(root, `strace-${id}.txt`)
+      const run = spawnSync(
+        'strace',
+        [
+          '-f',
+          '-o',
+          trace,
+          '-e',
+          'trace=%file,%desc',
+          process.execPath,
+          '--import',
+          'tsx',
+          '-e',
+          script,
+        ],
+        {
+          cwd: join(__dirname, '../..'),
+          encoding: 'utf8',
+        },
+      )
+      expect(run.status).toBe(0)
+      const calls = readFileSync(trace, 'utf8')
+        .split('\n')
+        .filter((line) => line.includes(sha256(id)))
+      // One openat (strace may print its result on a later "resumed" line, which names no path).
+      expect(calls).toHaveLength(1)
+      expect(calls[0]).toMatch(/^\d+ +openat\(/)
+    },
+  )
 
   it('treats a corrupt file as missing, logs it through debug and moves it aside for inspection', async () => {
     const store = make()
@@ -241,7 +289,9 @@ describe('FileStore reading', () => {
     expect(aside).toHaveLength(1)
     expect(aside[0]).toMatch(new RegExp(`^${sha256(id)}\\.\\d+\\.json$`))
     expect(readFileSync(join(store.dir, 'corrupt', aside[0]!), 'utf8')).toBe(garbage)
-    expect(log.lines.join('\n')).toMatch(/concord-session:file .*is corrupt \(not JSON.*moved it to .*corrupt/)
+    expect(log.lines.join('\n')).toMatch(
+      /concord-session:file .*is corrupt \(not JSON.*moved it to .*corrupt/,
+    )
     // The id is free again: a new session can take it.
     expect(await store.save(id, newChange())).toEqual({ ok: true, version: 1 })
   })
@@ -261,7 +311,10 @@ describe('FileStore reading', () => {
     const id = randomUUID()
     await store.save(id, newChange())
     writeFileSync(sessionFile(store, id), 'not json')
-    expect(await store.save(id, newChange({ expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+    expect(await store.save(id, newChange({ expectedVersion: 1 }))).toEqual({
+      ok: false,
+      reason: 'gone',
+    })
     writeFileSync(sessionFile(store, id), '[]')
     expect(await store.save(id, newChange({ set: { a: '1' } }))).toEqual({ ok: true, version: 1 })
     expect(readdirSync(join(store.dir, 'corrupt'))).toHaveLength(2)
@@ -271,7 +324,10 @@ describe('FileStore reading', () => {
     const store = make()
     const id = randomUUID()
     const now = Date.now()
-    await store.save(id, newChange({ set: { a: '1' }, createdAt: now, expiresAt: now + 1000, idleTimeout: 60_000 }))
+    await store.save(
+      id,
+      newChange({ set: { a: '1' }, createdAt: now, expiresAt: now + 1000, idleTimeout: 60_000 }),
+    )
     const path = sessionFile(store, id)
     const bytes = readFileSync(path)
     const { ino } = statSync(path)
@@ -313,9 +369,18 @@ describe('FileStore reaping and the user index', () => {
     const live = randomUUID()
     await store.save(live, newChange({ userId: 'u' }))
     for (let i = 0; i < 10; i++) {
-      await store.save(randomUUID(), newChange({ createdAt: now, expiresAt: now + 50, idleTimeout: 50, userId: i % 2 ? 'u' : 'v' }))
+      await store.save(
+        randomUUID(),
+        newChange({
+          createdAt: now,
+          expiresAt: now + 50,
+          idleTimeout: 50,
+          userId: i % 2 ? 'u' : 'v',
+        }),
+      )
     }
-    for (let i = 0; i < 100 && readdirSync(join(store.dir, 'sessions')).length > 1; i++) await sleep(50)
+    for (let i = 0; i < 100 && readdirSync(join(store.dir, 'sessions')).length > 1; i++)
+      await sleep(50)
     // A reap may be between a session's file and its index entry: join it (reap() joins a running one).
     await store.reap()
     expect(readdirSync(join(store.dir, 'sessions'))).toEqual([`${sha256(live)}.json`])
@@ -329,12 +394,17 @@ describe('FileStore reaping and the user index', () => {
     await store.save(id, newChange())
     await store.save(randomUUID(), newChange({ expiresAt: Date.now() - 1 }))
     // Half a write, named after a lock that is gone; and one in an unknown shape, older than the lease.
-    writeFileSync(join(store.dir, 'tmp', `${sha256(id)}.c1.99999.ffffffffffff.0123456789ab.1.1`), '{"format":1,"i')
+    writeFileSync(
+      join(store.dir, 'tmp', `${sha256(id)}.c1.99999.ffffffffffff.0123456789ab.1.1`),
+      '{"format":1,"i',
+    )
     const odd = join(store.dir, 'tmp', `${sha256(id)}.99999.abcdef`)
     writeFileSync(odd, '{"format":1,"i')
     const lock = join(store.dir, 'locks', sha256(randomUUID()))
     writeFileSync(lock, '') // not a symlink: judged by its age alone
-    await waitUntil(() => Date.now() - Math.max(statSync(odd).ctimeMs, statSync(lock).mtimeMs) > 150)
+    await waitUntil(
+      () => Date.now() - Math.max(statSync(odd).ctimeMs, statSync(lock).mtimeMs) > 150,
+    )
     expect(await store.reap()).toBe(1)
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([])
     expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
@@ -351,7 +421,7 @@ describe('FileStore reaping and the user index', () => {
     expect(readdirSync(join(store.dir, 'users', sha256('u')))).toEqual([sha256(a)])
   })
 
-  it('lists a user\'s sessions oldest first', async () => {
+  it("lists a user's sessions oldest first", async () => {
     const store = make()
     const now = Date.now()
     const ids = [randomUUID(), randomUUID(), randomUUID()]
@@ -389,7 +459,10 @@ const canMount = (() => {
   const ok = sh('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe])
   if (ok) sh('umount', [probe])
   rmSync(probe, { recursive: true, force: true })
-  if (!ok) console.warn('FileStore failure tests skipped: cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)')
+  if (!ok)
+    console.warn(
+      'FileStore failure tests skipped: cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)',
+    )
   return ok
 })()
 const itMount = canMount ? it : it.skip
@@ -427,91 +500,116 @@ describe('FileStore failures', () => {
     return err as StoreError
   }
 
-  itMount('ENOSPC: a 503 naming the directory; the old version survives; no temp or lock is left; it recovers', async () => {
-    const mount = tmpfs('64k')
-    const store = new FileStore({ dir: join(mount, 'sessions') })
-    stores.push(store)
-    const ids = [randomUUID(), randomUUID(), randomUUID()]
-    for (const id of ids) await store.save(id, newChange({ set: { id: JSON.stringify(id) }, userId: 'u' }))
+  itMount(
+    'ENOSPC: a 503 naming the directory; the old version survives; no temp or lock is left; it recovers',
+    async () => {
+      const mount = tmpfs('64k')
+      const store = new FileStore({ dir: join(mount, 'sessions') })
+      stores.push(store)
+      const ids = [randomUUID(), randomUUID(), randomUUID()]
+      for (const id of ids)
+        await store.save(id, newChange({ set: { id: JSON.stringify(id) }, userId: 'u' }))
 
-    // A value bigger than the whole file system, as a create and as an update.
-    const big = JSON.stringify('x'.repeat(200_000))
-    let err = await failure(store.save(randomUUID(), newChange({ set: { big } })))
-    expect(err).toMatchObject({ status: 503, code: 'EFULL' })
-    expect(err.message).toContain(store.dir)
-    expect(err.message).toContain('no space left')
-    expect((err.cause as NodeJS.ErrnoException).code).toBe('ENOSPC')
-    err = await failure(store.save(ids[0]!, newChange({ set: { big }, expectedVersion: 1 })))
-    expect(err.status).toBe(503)
-    expect(readdirSync(join(store.dir, 'tmp'))).toEqual([])
-    expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
+      // A value bigger than the whole file system, as a create and as an update.
+      const big = JSON.stringify('x'.repeat(200_000))
+      let err = await failure(store.save(randomUUID(), newChange({ set: { big } })))
+      expect(err).toMatchObject({ status: 503, code: 'EFULL' })
+      expect(err.message).toContain(store.dir)
+      expect(err.message).toContain('no space left')
+      expect((err.cause as NodeJS.ErrnoException).code).toBe('ENOSPC')
+      err = await failure(store.save(ids[0]!, newChange({ set: { big }, expectedVersion: 1 })))
+      expect(err.status).toBe(503)
+      expect(readdirSync(join(store.dir, 'tmp'))).toEqual([])
+      expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
 
-    // Fill the disk to the last byte: even a lock file's few bytes cannot be written now.
-    const filler = join(mount, 'filler')
-    try {
-      writeFileSync(filler, Buffer.alloc(64 * 1024))
-    } catch (e) {
-      expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC') // partly written: full
-    }
-    err = await failure(store.save(ids[1]!, newChange({ set: { more: '1' }, expectedVersion: 1 })))
-    expect(err).toMatchObject({ status: 503, code: 'EFULL' })
-    expect(err.message).toContain(store.dir)
-    expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
-
-    // Reads go on; nothing was lost.
-    for (const id of ids) expect(await store.load(id, { touchAt: Date.now() })).toMatchObject({ data: { id: JSON.stringify(id) }, version: 1 })
-    expect(await store.listByUser('u')).toHaveLength(3)
-
-    rmSync(filler)
-    expect(await store.save(ids[1]!, newChange({ set: { more: '1' }, expectedVersion: 1, userId: 'u' }))).toEqual({ ok: true, version: 2 })
-    expect(unhandled).toEqual([])
-  })
-
-  itMount('read-only (a tmpfs remounted ro): a 503 naming the directory; every session survives; it recovers on rw', async () => {
-    const mount = tmpfs('1m')
-    const store = new FileStore({ dir: join(mount, 'sessions'), reapInterval: 20 })
-    stores.push(store)
-    const ids = [randomUUID(), randomUUID()]
-    for (const id of ids) await store.save(id, newChange({ set: { id: JSON.stringify(id) }, userId: 'u' }))
-    await store.save(randomUUID(), newChange({ expiresAt: Date.now() - 1 })) // for the reaper to fail on
-    execFileSync('mount', ['-o', 'remount,ro', mount])
-    try {
-      for (const attempt of [
-        store.save(randomUUID(), newChange()),
-        store.save(ids[0]!, newChange({ set: { x: '1' }, expectedVersion: 1 })),
-        store.destroy(ids[1]!),
-        store.destroyByUser('u'),
-        store.load(ids[0]!, { touchAt: Date.now() }), // the touch cannot be written: fail closed
-      ]) {
-        const err = await failure(attempt)
-        expect(err.status).toBe(503)
-        expect(err.message).toContain(store.dir)
-        expect(err.message).toMatch(/read-only/)
+      // Fill the disk to the last byte: even a lock file's few bytes cannot be written now.
+      const filler = join(mount, 'filler')
+      try {
+        writeFileSync(filler, Buffer.alloc(64 * 1024))
+      } catch (e) {
+        expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC') // partly written: full
       }
-      // Reading without a touch still works, and the reaper's failures stay inside the process.
-      expect((await store.load(ids[0]!))?.data).toEqual({ id: JSON.stringify(ids[0]) })
-      await sleep(100)
-      expect(await store.count()).toBe(2)
-    } finally {
-      execFileSync('mount', ['-o', 'remount,rw', mount])
-    }
-    for (const id of ids) expect(await store.load(id)).toMatchObject({ data: { id: JSON.stringify(id) }, version: 1 })
-    expect(await store.save(ids[0]!, newChange({ set: { x: '1' }, expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
-    expect(unhandled).toEqual([])
-  })
+      err = await failure(
+        store.save(ids[1]!, newChange({ set: { more: '1' }, expectedVersion: 1 })),
+      )
+      expect(err).toMatchObject({ status: 503, code: 'EFULL' })
+      expect(err.message).toContain(store.dir)
+      expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
 
-  itMount('a directory that is missing and cannot be made: a 503 naming it, with the real cause', async () => {
-    const mount = tmpfs('64k')
-    execFileSync('mount', ['-o', 'remount,ro', mount])
-    const store = new FileStore({ dir: join(mount, 'not', 'there') })
-    stores.push(store)
-    const err = await failure(store.save(randomUUID(), newChange()))
-    expect(err.status).toBe(503)
-    expect(err.message).toContain(join(mount, 'not', 'there'))
-    expect((err.cause as NodeJS.ErrnoException).code).toBe('EROFS')
-    expect(await store.load(randomUUID())).toBeNull()
-    expect(await store.count()).toBe(0)
-  })
+      // Reads go on; nothing was lost.
+      for (const id of ids)
+        expect(await store.load(id, { touchAt: Date.now() })).toMatchObject({
+          data: { id: JSON.stringify(id) },
+          version: 1,
+        })
+      expect(await store.listByUser('u')).toHaveLength(3)
+
+      rmSync(filler)
+      expect(
+        await store.save(
+          ids[1]!,
+          newChange({ set: { more: '1' }, expectedVersion: 1, userId: 'u' }),
+        ),
+      ).toEqual({ ok: true, version: 2 })
+      expect(unhandled).toEqual([])
+    },
+  )
+
+  itMount(
+    'read-only (a tmpfs remounted ro): a 503 naming the directory; every session survives; it recovers on rw',
+    async () => {
+      const mount = tmpfs('1m')
+      const store = new FileStore({ dir: join(mount, 'sessions'), reapInterval: 20 })
+      stores.push(store)
+      const ids = [randomUUID(), randomUUID()]
+      for (const id of ids)
+        await store.save(id, newChange({ set: { id: JSON.stringify(id) }, userId: 'u' }))
+      await store.save(randomUUID(), newChange({ expiresAt: Date.now() - 1 })) // for the reaper to fail on
+      execFileSync('mount', ['-o', 'remount,ro', mount])
+      try {
+        for (const attempt of [
+          store.save(randomUUID(), newChange()),
+          store.save(ids[0]!, newChange({ set: { x: '1' }, expectedVersion: 1 })),
+          store.destroy(ids[1]!),
+          store.destroyByUser('u'),
+          store.load(ids[0]!, { touchAt: Date.now() }), // the touch cannot be written: fail closed
+        ]) {
+          const err = await failure(attempt)
+          expect(err.status).toBe(503)
+          expect(err.message).toContain(store.dir)
+          expect(err.message).toMatch(/read-only/)
+        }
+        // Reading without a touch still works, and the reaper's failures stay inside the process.
+        expect((await store.load(ids[0]!))?.data).toEqual({ id: JSON.stringify(ids[0]) })
+        await sleep(100)
+        expect(await store.count()).toBe(2)
+      } finally {
+        execFileSync('mount', ['-o', 'remount,rw', mount])
+      }
+      for (const id of ids)
+        expect(await store.load(id)).toMatchObject({ data: { id: JSON.stringify(id) }, version: 1 })
+      expect(await store.save(ids[0]!, newChange({ set: { x: '1' }, expectedVersion: 1 }))).toEqual(
+        { ok: true, version: 2 },
+      )
+      expect(unhandled).toEqual([])
+    },
+  )
+
+  itMount(
+    'a directory that is missing and cannot be made: a 503 naming it, with the real cause',
+    async () => {
+      const mount = tmpfs('64k')
+      execFileSync('mount', ['-o', 'remount,ro', mount])
+      const store = new FileStore({ dir: join(mount, 'not', 'there') })
+      stores.push(store)
+      const err = await failure(store.save(randomUUID(), newChange()))
+      expect(err.status).toBe(503)
+      expect(err.message).toContain(join(mount, 'not', 'there'))
+      expect((err.cause as NodeJS.ErrnoException).code).toBe('EROFS')
+      expect(await store.load(randomUUID())).toBeNull()
+      expect(await store.count()).toBe(0)
+    },
+  )
 
   it('a path through a regular file: a 503 naming the directory (no mount needed)', async () => {
     const file = join(root, `file-${randomUUID()}`)
@@ -529,7 +627,10 @@ describe('FileStore failures', () => {
     const id = randomUUID()
     await store.save(id, newChange())
     // A lock from another PID namespace: its holder cannot be checked from here, and its lease is fresh.
-    symlinkSync(`c1.1.ffffffffffff.0123456789ab.${Date.now().toString(36)}.1`, join(store.dir, 'locks', sha256(id)))
+    symlinkSync(
+      `c1.1.ffffffffffff.0123456789ab.${Date.now().toString(36)}.1`,
+      join(store.dir, 'locks', sha256(id)),
+    )
     const err = await failure(store.save(id, newChange({ expectedVersion: 1 })))
     expect(err).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
     expect(err.message).toContain(store.dir)
@@ -551,7 +652,9 @@ describe('FileStore lock protocol (a symlink whose target names the holder)', ()
   }
 
   function deadPid(): number {
-    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    })
     return Number(child.stdout)
   }
 
@@ -567,7 +670,9 @@ describe('FileStore lock protocol (a symlink whose target names the holder)', ()
     const seen = readlinkSync(lock)
     await gate.open()
     expect(await saving).toEqual({ ok: true, version: 2 })
-    expect(seen).toMatch(new RegExp(`^c1\\.${process.pid}\\.[0-9a-f]{12}\\.[0-9a-f]{12}\\.[0-9a-z]+\\.[0-9a-z]+$`))
+    expect(seen).toMatch(
+      new RegExp(`^c1\\.${process.pid}\\.[0-9a-f]{12}\\.[0-9a-f]{12}\\.[0-9a-z]+\\.[0-9a-z]+$`),
+    )
     expect(Buffer.byteLength(seen)).toBeLessThan(60)
     expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
   })
@@ -578,30 +683,40 @@ describe('FileStore lock protocol (a symlink whose target names the holder)', ()
     const id = randomUUID()
     await store.save(id, newChange())
     symlinkSync(localLock(deadPid()), join(store.dir, 'locks', sha256(id)))
-    expect(await store.save(id, newChange({ expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+    expect(await store.save(id, newChange({ expectedVersion: 1 }))).toEqual({
+      ok: true,
+      version: 2,
+    })
     expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
   })
 
   it('waits on a symlink lock whose holder on this host is alive, and breaks it once not renewed for staleLockTimeout', async () => {
-    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], {
+      stdio: 'ignore',
+    })
     try {
       const store = make({ lockTimeout: 150, staleLockTimeout: 1000 })
       const id = randomUUID()
       await store.save(id, newChange())
       const lock = join(store.dir, 'locks', sha256(id))
       symlinkSync(localLock(live.pid!), lock)
-      expect(await store.save(id, newChange({ expectedVersion: 1 })).catch((e: unknown) => e)).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
+      expect(
+        await store.save(id, newChange({ expectedVersion: 1 })).catch((e: unknown) => e),
+      ).toMatchObject({ status: 503, code: 'ETIMEDOUT' })
       expect(readlinkSync(lock).startsWith(`c1.${live.pid}.`)).toBe(true) // still there, not broken
       // The same holder, its lock last renewed longer ago than staleLockTimeout: a hung process.
       lutimesSync(lock, new Date(Date.now() - 1500), new Date(Date.now() - 1500))
-      expect(await store.save(id, newChange({ expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+      expect(await store.save(id, newChange({ expectedVersion: 1 }))).toEqual({
+        ok: true,
+        version: 2,
+      })
       expect(readdirSync(join(store.dir, 'locks'))).toEqual([])
     } finally {
       live.kill('SIGKILL')
     }
   })
 
-  it('reap() breaks a dead holder\'s symlink lock, a lock not renewed for staleLockTimeout, and a crashed breaker\'s aside symlink', async () => {
+  it("reap() breaks a dead holder's symlink lock, a lock not renewed for staleLockTimeout, and a crashed breaker's aside symlink", async () => {
     const store = make({ staleLockTimeout: 100 })
     await store.save(randomUUID(), newChange())
     const locks = join(store.dir, 'locks')
@@ -653,19 +768,31 @@ describe('FileStore saves after a load in this process', () => {
     // Another writer saved in between: a different inode, so the file is read again and it is a conflict.
     const loaded = (await a.load(id))!
     await b.save(id, newChange({ expectedVersion: (await b.load(id))!.version, set: { n: 'b' } }))
-    const conflict = await a.save(id, newChange({ expectedVersion: loaded.version, set: { n: 'a' } }))
-    expect(conflict).toMatchObject({ ok: false, reason: 'conflict', current: { version: 2, data: { n: 'b' } } })
+    const conflict = await a.save(
+      id,
+      newChange({ expectedVersion: loaded.version, set: { n: 'a' } }),
+    )
+    expect(conflict).toMatchObject({
+      ok: false,
+      reason: 'conflict',
+      current: { version: 2, data: { n: 'b' } },
+    })
 
     // Unchanged in between but touched: the save goes through, on the version it loaded.
     const again = (await a.load(id))!
     await b.touch(id, Date.now() + 7_200_000)
-    expect(await a.save(id, newChange({ expectedVersion: again.version, set: { n: 'a' } }))).toEqual({ ok: true, version: 3 })
+    expect(
+      await a.save(id, newChange({ expectedVersion: again.version, set: { n: 'a' } })),
+    ).toEqual({ ok: true, version: 3 })
     expect((await b.load(id))!.data).toEqual({ n: 'a' })
 
     // Expired in between (the mtime is the expiry): gone, and not brought back.
     await a.load(id)
     utimesSync(sessionFile(a, id), new Date(), new Date(Date.now() - 1000))
-    expect(await a.save(id, newChange({ expectedVersion: 3 }))).toEqual({ ok: false, reason: 'gone' })
+    expect(await a.save(id, newChange({ expectedVersion: 3 }))).toEqual({
+      ok: false,
+      reason: 'gone',
+    })
     expect(await b.load(id)).toBeNull()
 
     // Destroyed in between: gone.
@@ -673,14 +800,20 @@ describe('FileStore saves after a load in this process', () => {
     await a.save(id2, newChange())
     await a.load(id2)
     await b.destroy(id2)
-    expect(await a.save(id2, newChange({ expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+    expect(await a.save(id2, newChange({ expectedVersion: 1 }))).toEqual({
+      ok: false,
+      reason: 'gone',
+    })
 
     // Written in place (not by a store: a disk or an operator) to another size: read again, found corrupt, moved aside.
     const id3 = randomUUID()
     await a.save(id3, newChange())
     await a.load(id3)
     writeFileSync(sessionFile(a, id3), 'not json')
-    expect(await a.save(id3, newChange({ expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+    expect(await a.save(id3, newChange({ expectedVersion: 1 }))).toEqual({
+      ok: false,
+      reason: 'gone',
+    })
     expect(readdirSync(join(a.dir, 'corrupt'))).toHaveLength(1)
   })
 })

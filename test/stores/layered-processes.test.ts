@@ -13,7 +13,13 @@ const schema = testSchema('layered_procs')
 const prefix = testPrefix('layered-procs')
 afterAll(() => dropSchema(schema))
 
-describeTwoProcesses('LayeredStore (Redis over PostgreSQL)', { PG_URL, PG_SCHEMA: schema, PG_TABLE: 'sessions', REDIS_URL: redisUrl(), REDIS_PREFIX: prefix })
+describeTwoProcesses('LayeredStore (Redis over PostgreSQL)', {
+  PG_URL,
+  PG_SCHEMA: schema,
+  PG_TABLE: 'sessions',
+  REDIS_URL: redisUrl(),
+  REDIS_PREFIX: prefix,
+})
 
 describe('after the two processes ran', () => {
   it('keeps nothing live in the hot layer that the cold store does not have', async () => {
@@ -26,7 +32,10 @@ describe('after the two processes ran', () => {
       const hotKeys = await redis.keys(`${prefix}*`)
       for (const key of hotKeys) {
         const entry = await redis.hgetall(key)
-        const meta = JSON.parse(entry['\u0000concord-layer'] ?? '{}') as { dead?: boolean; marker?: boolean }
+        const meta = JSON.parse(entry['\u0000concord-layer'] ?? '{}') as {
+          dead?: boolean
+          marker?: boolean
+        }
         if (!meta.dead && !meta.marker) expect(ids).toContain(key.slice(prefix.length))
       }
       expect(hotKeys.length).toBeGreaterThan(0)

@@ -12,7 +12,13 @@ import { PostgresStore } from '../../stores/postgres'
 import { RedisStore } from '../../stores/redis'
 import { describeMiddlewareOverStore } from '../middleware-store-suite'
 import { describeStore, newChange } from '../store-conformance'
-import { dropSchema, makePool, startProxy, testSchema, type CuttableProxy } from '../support/postgres'
+import {
+  dropSchema,
+  makePool,
+  startProxy,
+  testSchema,
+  type CuttableProxy,
+} from '../support/postgres'
 import { redisUrl, testPrefix } from '../support/redis-server'
 
 const schema = testSchema('layered')
@@ -35,11 +41,21 @@ afterAll(async () => {
 })
 
 const cold = (table = `sessions_${tables++}`) => new PostgresStore({ pool, schema, table })
-const hot = (client = redis(), prefix = testPrefix('hot')) => new RedisStore({ client, prefix, timeout: 500 })
+const hot = (client = redis(), prefix = testPrefix('hot')) =>
+  new RedisStore({ client, prefix, timeout: 500 })
 
-describeStore('LayeredStore (Redis over PostgreSQL)', async () => new LayeredStore({ hot: hot(), cold: cold() }))
-describeStore('LayeredStore (one-process memory over PostgreSQL)', async () => new LayeredStore({ hot: new MemoryStore(), cold: cold(), singleProcess: true }))
-describeMiddlewareOverStore('LayeredStore (Redis over PostgreSQL)', async () => new LayeredStore({ hot: hot(), cold: cold() }))
+describeStore(
+  'LayeredStore (Redis over PostgreSQL)',
+  async () => new LayeredStore({ hot: hot(), cold: cold() }),
+)
+describeStore(
+  'LayeredStore (one-process memory over PostgreSQL)',
+  async () => new LayeredStore({ hot: new MemoryStore(), cold: cold(), singleProcess: true }),
+)
+describeMiddlewareOverStore(
+  'LayeredStore (Redis over PostgreSQL)',
+  async () => new LayeredStore({ hot: hot(), cold: cold() }),
+)
 
 /** Holds each load's answer until `release()`: a refill that read cold, then stalled. */
 class HeldLoads implements Store {
@@ -80,7 +96,10 @@ describe('LayeredStore shared by two processes', () => {
     const client = redis()
     const heldCold = new HeldLoads(new PostgresStore({ pool: makePool({ max: 4 }), schema, table }))
     return {
-      a: new LayeredStore({ hot: hot(client, prefix), cold: new PostgresStore({ pool, schema, table }) }),
+      a: new LayeredStore({
+        hot: hot(client, prefix),
+        cold: new PostgresStore({ pool, schema, table }),
+      }),
       b: new LayeredStore({ hot: hot(redis(), prefix), cold: heldCold }),
       heldCold,
       /** Drops the session's hot entry, as its hotTtl running out would. */
@@ -90,7 +109,10 @@ describe('LayeredStore shared by two processes', () => {
   }
 
   /** Starts b.load(id), which misses hot, reads cold and is held before it refills hot. */
-  async function heldRefill(p: ReturnType<typeof pair>, id: string): Promise<{ loading: Promise<SessionRecord | null> }> {
+  async function heldRefill(
+    p: ReturnType<typeof pair>,
+    id: string,
+  ): Promise<{ loading: Promise<SessionRecord | null> }> {
     await p.evict(id)
     p.heldCold.hold = true
     const loading = p.b.load(id)
@@ -105,7 +127,9 @@ describe('LayeredStore shared by two processes', () => {
     await p.a.save(id, newChange({ set: { n: '1' } }))
     const { loading: stale } = await heldRefill(p, id)
     const loaded = await p.a.load(id)
-    expect(await p.a.save(id, newChange({ set: { n: '2' }, expectedVersion: loaded!.version }))).toEqual({ ok: true, version: 2 })
+    expect(
+      await p.a.save(id, newChange({ set: { n: '2' }, expectedVersion: loaded!.version })),
+    ).toEqual({ ok: true, version: 2 })
     p.heldCold.release()
     expect((await stale)?.version).toBe(1) // that read began before the save was answered
     expect(await p.b.load(id)).toMatchObject({ version: 2, data: { n: '2' } })
@@ -123,7 +147,10 @@ describe('LayeredStore shared by two processes', () => {
     expect(await p.b.load(id)).toBeNull()
     expect(await p.a.load(id)).toBeNull()
     expect(await p.heldCold.inner.load(id)).toBeNull()
-    expect(await p.b.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))).toEqual({ ok: false, reason: 'gone' })
+    expect(await p.b.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))).toEqual({
+      ok: false,
+      reason: 'gone',
+    })
     expect(await p.a.load(id)).toBeNull()
   })
 
@@ -134,9 +161,15 @@ describe('LayeredStore shared by two processes', () => {
     for (let i = 1; i <= 30; i++) {
       const [writer, reader] = i % 2 ? [p.a, p.b] : [p.b, p.a]
       const record = await writer.load(id, { touchAt: Date.now() })
-      const saved = await writer.save(id, newChange({ set: { n: String(i) }, expectedVersion: record!.version }))
+      const saved = await writer.save(
+        id,
+        newChange({ set: { n: String(i) }, expectedVersion: record!.version }),
+      )
       expect(saved).toEqual({ ok: true, version: i + 1 })
-      expect(await reader.load(id, { touchAt: Date.now() })).toMatchObject({ version: i + 1, data: { n: String(i) } })
+      expect(await reader.load(id, { touchAt: Date.now() })).toMatchObject({
+        version: i + 1,
+        data: { n: String(i) },
+      })
     }
   })
 
@@ -147,7 +180,11 @@ describe('LayeredStore shared by two processes', () => {
     await p.a.save(id, newChange({ createdAt: now, expiresAt: now + 5000, idleTimeout: 3_600_000 }))
     expect((await p.a.load(id, { touchAt: now + 1000 }))?.expiresAt).toBe(now + 1000 + 3_600_000)
     // The cold touch is not awaited by the read: wait for it to land.
-    for (let record = await p.heldCold.inner.load(id); record!.expiresAt !== now + 1000 + 3_600_000; record = await p.heldCold.inner.load(id)) {
+    for (
+      let record = await p.heldCold.inner.load(id);
+      record!.expiresAt !== now + 1000 + 3_600_000;
+      record = await p.heldCold.inner.load(id)
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
   })
@@ -155,24 +192,42 @@ describe('LayeredStore shared by two processes', () => {
 
 describe('LayeredStore options', () => {
   it('refuses a per-process MemoryStore hot layer unless the app says it is one process', () => {
-    expect(() => new LayeredStore({ hot: new MemoryStore(), cold: cold() })).toThrow(/singleProcess: true/)
-    expect(() => new LayeredStore({ hot: new MemoryStore(), cold: cold(), singleProcess: true })).not.toThrow()
+    expect(() => new LayeredStore({ hot: new MemoryStore(), cold: cold() })).toThrow(
+      /singleProcess: true/,
+    )
+    expect(
+      () => new LayeredStore({ hot: new MemoryStore(), cold: cold(), singleProcess: true }),
+    ).not.toThrow()
   })
 
   it.each([
     [{ hot: undefined, cold: new MemoryStore() }, /hot must be a concord-session Store/],
     [{ hot: new MemoryStore(), cold: {} }, /cold must be a concord-session Store/],
-    [{ hot: new MemoryStore(), cold: new MemoryStore(), singleProcess: true, hotTtl: 10 }, /hotTtl must be a number of ms, at least 1000/],
-    [{ hot: new MemoryStore(), cold: new MemoryStore(), singleProcess: true, hotRetryAfter: 0 }, /hotRetryAfter must be a positive number/],
+    [
+      { hot: new MemoryStore(), cold: new MemoryStore(), singleProcess: true, hotTtl: 10 },
+      /hotTtl must be a number of ms, at least 1000/,
+    ],
+    [
+      { hot: new MemoryStore(), cold: new MemoryStore(), singleProcess: true, hotRetryAfter: 0 },
+      /hotRetryAfter must be a positive number/,
+    ],
   ])('rejects %p', (options, message) => {
     expect(() => new LayeredStore(options as never)).toThrow(message)
   })
 
   it('refuses the same store as both layers, and a session key that is reserved', async () => {
     const store = new MemoryStore()
-    expect(() => new LayeredStore({ hot: store, cold: store, singleProcess: true })).toThrow(/two different stores/)
-    const layered = new LayeredStore({ hot: new MemoryStore(), cold: new MemoryStore(), singleProcess: true })
-    await expect(layered.save(randomUUID(), newChange({ set: { '\u0000concord-layer': '1' } }))).rejects.toThrow(/is reserved/)
+    expect(() => new LayeredStore({ hot: store, cold: store, singleProcess: true })).toThrow(
+      /two different stores/,
+    )
+    const layered = new LayeredStore({
+      hot: new MemoryStore(),
+      cold: new MemoryStore(),
+      singleProcess: true,
+    })
+    await expect(
+      layered.save(randomUUID(), newChange({ set: { '\u0000concord-layer': '1' } })),
+    ).rejects.toThrow(/is reserved/)
   })
 })
 
@@ -191,7 +246,13 @@ describe('LayeredStore with its hot layer failing', () => {
       /** Resolves once the store's own Redis connection answers again. */
       async hotAnswers(): Promise<void> {
         for (;;) {
-          if (await client.ping().then(() => true, () => false)) return
+          if (
+            await client.ping().then(
+              () => true,
+              () => false,
+            )
+          )
+            return
           await new Promise((resolve) => setTimeout(resolve, 20))
         }
       },
@@ -206,7 +267,12 @@ describe('LayeredStore with its hot layer failing', () => {
     proxy.cut()
     for (let i = 2; i <= 4; i++) {
       const record = await store.load(id, { touchAt: Date.now() })
-      expect(await store.save(id, newChange({ set: { n: String(i) }, expectedVersion: record!.version }))).toEqual({ ok: true, version: i })
+      expect(
+        await store.save(
+          id,
+          newChange({ set: { n: String(i) }, expectedVersion: record!.version }),
+        ),
+      ).toEqual({ ok: true, version: i })
     }
     const gone = randomUUID()
     await store.save(gone, newChange())
@@ -228,12 +294,18 @@ describe('LayeredStore with its hot layer failing', () => {
     await store.save(id, newChange({ set: { n: '1' } }))
     proxy.hang()
     expect(await store.load(id)).toMatchObject({ version: 1 })
-    expect(await store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+    expect(await store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))).toEqual({
+      ok: true,
+      version: 2,
+    })
     proxy.restore()
     await hotAnswers()
     expect(await hotEntry(id)).toMatchObject({ n: '1' }) // hot still holds the version from before
     await new Promise((resolve) => setTimeout(resolve, 5)) // past hotRetryAfter (1 ms): hot is tried again
-    expect(await store.load(id, { touchAt: Date.now() })).toMatchObject({ version: 2, data: { n: '2' } })
+    expect(await store.load(id, { touchAt: Date.now() })).toMatchObject({
+      version: 2,
+      data: { n: '2' },
+    })
     expect(await hotEntry(id)).toMatchObject({ n: '2' }) // and it was refilled from cold
   })
 })

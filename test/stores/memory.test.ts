@@ -8,7 +8,9 @@ describe('MemoryStore', () => {
   it('rejects a max or sweep interval that is not a positive number, saying which', () => {
     expect(() => new MemoryStore({ max: 0 })).toThrow(/max must be a positive integer/)
     expect(() => new MemoryStore({ max: 1.5 })).toThrow(/max must be a positive integer/)
-    expect(() => new MemoryStore({ sweepInterval: -1 })).toThrow(/sweepInterval must be a positive number/)
+    expect(() => new MemoryStore({ sweepInterval: -1 })).toThrow(
+      /sweepInterval must be a positive number/,
+    )
   })
 
   it('evicts the least recently used session when max is reached', async () => {
@@ -31,9 +33,18 @@ describe('MemoryStore', () => {
     const expired = randomUUID()
     const touched = randomUUID()
     const live = randomUUID()
-    await store.save(expired, newChange({ createdAt: now, expiresAt: now + 1000, idleTimeout: 1000, userId: 'u' }))
-    await store.save(touched, newChange({ createdAt: now, expiresAt: now + 1000, idleTimeout: 1000 }))
-    await store.save(live, newChange({ createdAt: now, expiresAt: now + 10_000, idleTimeout: 10_000 }))
+    await store.save(
+      expired,
+      newChange({ createdAt: now, expiresAt: now + 1000, idleTimeout: 1000, userId: 'u' }),
+    )
+    await store.save(
+      touched,
+      newChange({ createdAt: now, expiresAt: now + 1000, idleTimeout: 1000 }),
+    )
+    await store.save(
+      live,
+      newChange({ createdAt: now, expiresAt: now + 10_000, idleTimeout: 10_000 }),
+    )
     await store.touch(touched, now + 5000)
 
     store.sweep(now + 2000)
@@ -60,10 +71,14 @@ describe('MemoryStore', () => {
   it('refuses a save past its deadline and writes nothing; one before it lands', async () => {
     const store = new MemoryStore()
     const id = randomUUID()
-    const late = await store.save(id, newChange({ set: { a: '1' }, deadline: Date.now() - 1 })).catch((err: unknown) => err)
+    const late = await store
+      .save(id, newChange({ set: { a: '1' }, deadline: Date.now() - 1 }))
+      .catch((err: unknown) => err)
     expect(late).toMatchObject({ name: 'StoreError', status: 503, code: 'ETIMEDOUT' })
     expect(await store.load(id)).toBeNull()
-    expect(await store.save(id, newChange({ set: { a: '1' }, deadline: Date.now() + 60_000 }))).toEqual({ ok: true, version: 1 })
+    expect(
+      await store.save(id, newChange({ set: { a: '1' }, deadline: Date.now() + 60_000 })),
+    ).toEqual({ ok: true, version: 1 })
     await store.close()
   })
 

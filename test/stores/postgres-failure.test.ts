@@ -9,7 +9,14 @@ import pg from 'pg'
 import { StoreError } from '../../lib/store'
 import { PostgresStore } from '../../stores/postgres'
 import { newChange } from '../store-conformance'
-import { PG_URL, dropSchema, makePool, startProxy, testSchema, type CuttableProxy } from '../support/postgres'
+import {
+  PG_URL,
+  dropSchema,
+  makePool,
+  startProxy,
+  testSchema,
+  type CuttableProxy,
+} from '../support/postgres'
 
 const schema = testSchema('failure')
 const direct = makePool()
@@ -48,7 +55,10 @@ async function proxied(): Promise<{ store: PostgresStore; proxy: CuttableProxy; 
 
 async function failure(call: () => Promise<unknown>): Promise<StoreError> {
   const started = Date.now()
-  const err = await call().then(() => undefined, (e: unknown) => e)
+  const err = await call().then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   expect(err).toBeInstanceOf(StoreError)
   expect((err as StoreError).status).toBe(503)
   expect(Date.now() - started).toBeLessThan(BOUND)
@@ -93,7 +103,11 @@ describe('PostgresStore round trips', () => {
     expect(proxy.roundTrips() - before).toBe(1)
     before = proxy.roundTrips()
     const stale = await store.save(id, newChange({ set: { a: '3' }, expectedVersion: 1 }))
-    expect(stale).toMatchObject({ ok: false, reason: 'conflict', current: { version: 2, data: { a: '2' } } })
+    expect(stale).toMatchObject({
+      ok: false,
+      reason: 'conflict',
+      current: { version: 2, data: { a: '2' } },
+    })
     expect(proxy.roundTrips() - before).toBe(1)
   })
 })
@@ -110,7 +124,10 @@ describe('PostgresStore with the database unreachable', () => {
     await failure(() => store.count())
     proxy.restore()
     expect((await eventually(() => store.load(id)))?.data).toEqual({ n: '1' })
-    expect(await store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+    expect(await store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))).toEqual({
+      ok: true,
+      version: 2,
+    })
   })
 
   it('fails within its timeout while the database hangs, and a save it failed does not land when it resumes', async () => {
@@ -119,7 +136,11 @@ describe('PostgresStore with the database unreachable', () => {
     await store.save(id, newChange({ set: { n: '1' } }))
     proxy.hang()
     const saves = await Promise.all(
-      Array.from({ length: 5 }, (_, i) => failure(() => store.save(id, newChange({ set: { n: String(10 + i) }, expectedVersion: 1 })))),
+      Array.from({ length: 5 }, (_, i) =>
+        failure(() =>
+          store.save(id, newChange({ set: { n: String(10 + i) }, expectedVersion: 1 })),
+        ),
+      ),
     )
     for (const err of saves) expect(err.code).toBe('ETIMEDOUT')
     await failure(() => store.load(id))
@@ -133,9 +154,18 @@ describe('PostgresStore with the database unreachable', () => {
   it('does not crash when idle connections of a pool without an error listener are cut', async () => {
     const proxy = await startProxy()
     proxies.push(proxy)
-    const pool = new pg.Pool({ connectionString: poolUrl(proxy.port), max: 3, connectionTimeoutMillis: TIMEOUT })
+    const pool = new pg.Pool({
+      connectionString: poolUrl(proxy.port),
+      max: 3,
+      connectionTimeoutMillis: TIMEOUT,
+    })
     pools.push(pool)
-    const store = new PostgresStore({ pool, schema, table: `sessions_${tables++}`, timeout: TIMEOUT })
+    const store = new PostgresStore({
+      pool,
+      schema,
+      table: `sessions_${tables++}`,
+      timeout: TIMEOUT,
+    })
     const id = randomUUID()
     await Promise.all([store.save(id, newChange()), store.count(), store.count()]) // three idle connections
     expect(pool.idleCount).toBeGreaterThan(1) // so the pool reports more than the one error awaited below
@@ -153,7 +183,10 @@ describe('PostgresStore with the database unreachable', () => {
     expect(err.message).toMatch(/PostgresStore: load of session/)
     proxy.restore()
     const id = randomUUID()
-    expect(await eventually(() => store.save(id, newChange({ set: { a: '1' } })))).toEqual({ ok: true, version: 1 })
+    expect(await eventually(() => store.save(id, newChange({ set: { a: '1' } })))).toEqual({
+      ok: true,
+      version: 1,
+    })
   })
 })
 
@@ -172,7 +205,12 @@ describe('PostgresStore save deadline', () => {
     await store.save(id, newChange({ set: { n: '1' } }))
     const holder = await lockedRow(table, 'SELECT 1 FROM $T WHERE id = $1 FOR UPDATE', [id])
     try {
-      const err = await failure(() => store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1, deadline: Date.now() + 300 })))
+      const err = await failure(() =>
+        store.save(
+          id,
+          newChange({ set: { n: '2' }, expectedVersion: 1, deadline: Date.now() + 300 }),
+        ),
+      )
       expect(err.code).toBe('ETIMEDOUT')
     } finally {
       await holder.query('COMMIT')
@@ -206,7 +244,9 @@ describe('PostgresStore save deadline', () => {
       [id],
     )
     try {
-      const err = await failure(() => store.save(id, newChange({ set: { n: '"late"' }, deadline: Date.now() + 300 })))
+      const err = await failure(() =>
+        store.save(id, newChange({ set: { n: '"late"' }, deadline: Date.now() + 300 })),
+      )
       expect(err.code).toBe('ETIMEDOUT')
     } finally {
       await holder.query('ROLLBACK') // the way is clear: the held-up insert goes ahead, then undoes itself
@@ -221,10 +261,14 @@ describe('PostgresStore save deadline', () => {
     const store = new PostgresStore({ pool: direct, schema, table })
     const id = randomUUID()
     await store.save(id, newChange({ set: { n: '1' } }))
-    const err = await failure(() => store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1, deadline: Date.now() - 1 })))
+    const err = await failure(() =>
+      store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1, deadline: Date.now() - 1 })),
+    )
     expect(err.code).toBe('ETIMEDOUT')
     const fresh = randomUUID()
-    expect((await failure(() => store.save(fresh, newChange({ deadline: Date.now() - 1 })))).code).toBe('ETIMEDOUT')
+    expect(
+      (await failure(() => store.save(fresh, newChange({ deadline: Date.now() - 1 })))).code,
+    ).toBe('ETIMEDOUT')
     await idle(table)
     expect(await store.load(id)).toMatchObject({ version: 1, data: { n: '1' } })
     expect(await store.load(fresh)).toBeNull()

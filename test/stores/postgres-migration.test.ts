@@ -14,8 +14,12 @@ import { newChange } from '../store-conformance'
 import { dropSchema, makePool, testSchema } from '../support/postgres'
 
 // express-session and connect-pg-simple ship no types of their own; they are used as plain JS here.
-const expressSession = require('express-session') as ((options: object) => express.RequestHandler) & { Store: unknown }
-const connectPgSimple = require('connect-pg-simple') as (session: unknown) => new (options: object) => LegacyStore
+const expressSession = require('express-session') as ((
+  options: object,
+) => express.RequestHandler) & { Store: unknown }
+const connectPgSimple = require('connect-pg-simple') as (
+  session: unknown,
+) => new (options: object) => LegacyStore
 
 interface LegacyStore {
   set(id: string, sess: object, cb: (err?: unknown) => void): void
@@ -28,7 +32,13 @@ const HOUR = 3_600_000
 const schema = testSchema('migrate')
 const pool = makePool()
 const PgSession = connectPgSimple(expressSession)
-const legacy = new PgSession({ pool, schemaName: schema, tableName: 'session', createTableIfMissing: true, pruneSessionInterval: false })
+const legacy = new PgSession({
+  pool,
+  schemaName: schema,
+  tableName: 'session',
+  createTableIfMissing: true,
+  pruneSessionInterval: false,
+})
 const servers: Server[] = []
 let tables = 0
 
@@ -49,13 +59,27 @@ async function listen(app: express.Express): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
-const setLegacy = (id: string, sess: object) => new Promise<void>((resolve, reject) => legacy.set(id, sess, (err) => (err ? reject(err) : resolve())))
-const getLegacy = (id: string) => new Promise<unknown>((resolve, reject) => legacy.get(id, (err, sess) => (err ? reject(err) : resolve(sess ?? null))))
+const setLegacy = (id: string, sess: object) =>
+  new Promise<void>((resolve, reject) =>
+    legacy.set(id, sess, (err) => (err ? reject(err) : resolve())),
+  )
+const getLegacy = (id: string) =>
+  new Promise<unknown>((resolve, reject) =>
+    legacy.get(id, (err, sess) => (err ? reject(err) : resolve(sess ?? null))),
+  )
 
 /** A session written by real connect-pg-simple, as express-session would hand it over. */
 async function legacySession(data: Record<string, unknown>, maxAge = HOUR): Promise<string> {
   const id = randomUUID()
-  await setLegacy(id, { cookie: { originalMaxAge: maxAge, expires: new Date(Date.now() + maxAge).toISOString(), httpOnly: true, path: '/' }, ...data })
+  await setLegacy(id, {
+    cookie: {
+      originalMaxAge: maxAge,
+      expires: new Date(Date.now() + maxAge).toISOString(),
+      httpOnly: true,
+      path: '/',
+    },
+    ...data,
+  })
   return id
 }
 
@@ -68,12 +92,24 @@ function store(): PostgresStore {
 }
 
 const concordRows = async (s: PostgresStore, id: string) =>
-  (await pool.query(`SELECT data, version FROM "${schema}"."${tableOf.get(s)}" WHERE id = $1`, [id])).rows as Array<{ data: Record<string, string>; version: string }>
+  (
+    await pool.query(`SELECT data, version FROM "${schema}"."${tableOf.get(s)}" WHERE id = $1`, [
+      id,
+    ])
+  ).rows as Array<{ data: Record<string, string>; version: string }>
 
 describe('switching from express-session + connect-pg-simple', () => {
   it('keeps users signed in with the same cookie name and secret, and moves each session on its first save', async () => {
     const before = express()
-    before.use(expressSession({ store: legacy, secret: SECRET, resave: false, saveUninitialized: false, cookie: { maxAge: HOUR } }))
+    before.use(
+      expressSession({
+        store: legacy,
+        secret: SECRET,
+        resave: false,
+        saveUninitialized: false,
+        cookie: { maxAge: HOUR },
+      }),
+    )
     before.post('/login', (req, res) => {
       const s = (req as unknown as { session: Record<string, unknown> }).session
       s.user = { name: 'Ada', roles: ['admin'] }
@@ -88,7 +124,13 @@ describe('switching from express-session + connect-pg-simple', () => {
     const s = store()
     const after = express()
     after.use(session(s, { secret: SECRET, cookie: { maxAge: HOUR }, rolling: true }))
-    after.get('/me', (req, res) => res.json({ id: req.session.id, user: req.session.user ?? null, cart: req.session.cart ?? null }))
+    after.get('/me', (req, res) =>
+      res.json({
+        id: req.session.id,
+        user: req.session.user ?? null,
+        cart: req.session.cart ?? null,
+      }),
+    )
     after.post('/cart/add/:item', (req, res) => {
       req.session.cart!.items.push(req.params.item as string)
       res.json({ ok: true })
@@ -97,15 +139,30 @@ describe('switching from express-session + connect-pg-simple', () => {
 
     const me = await fetch(`${base}/me`, { headers: { cookie } })
     expect(me.status).toBe(200)
-    expect(await me.json()).toEqual({ id, user: { name: 'Ada', roles: ['admin'] }, cart: { items: ['tea'] } })
+    expect(await me.json()).toEqual({
+      id,
+      user: { name: 'Ada', roles: ['admin'] },
+      cart: { items: ['tea'] },
+    })
     expect(await concordRows(s, id)).toEqual([]) // a read moves nothing
 
-    expect((await fetch(`${base}/cart/add/scones`, { method: 'POST', headers: { cookie } })).status).toBe(200)
-    expect(await concordRows(s, id)).toEqual([{ data: { user: '{"name":"Ada","roles":["admin"]}', cart: '{"items":["tea","scones"]}' }, version: '2' }])
+    expect(
+      (await fetch(`${base}/cart/add/scones`, { method: 'POST', headers: { cookie } })).status,
+    ).toBe(200)
+    expect(await concordRows(s, id)).toEqual([
+      {
+        data: { user: '{"name":"Ada","roles":["admin"]}', cart: '{"items":["tea","scones"]}' },
+        version: '2',
+      },
+    ])
     expect(await getLegacy(id)).toBeNull()
 
     const again = await fetch(`${base}/me`, { headers: { cookie } })
-    expect(await again.json()).toEqual({ id, user: { name: 'Ada', roles: ['admin'] }, cart: { items: ['tea', 'scones'] } })
+    expect(await again.json()).toEqual({
+      id,
+      user: { name: 'Ada', roles: ['admin'] },
+      cart: { items: ['tea', 'scones'] },
+    })
   })
 })
 
@@ -114,17 +171,25 @@ describe('PostgresStore reading connect-pg-simple sessions', () => {
     const s = store()
     const id = await legacySession({ n: 1, nested: { a: [1, 2] } }, 2 * HOUR)
     const record = await s.load(id)
-    expect(record).toMatchObject({ data: { n: '1', nested: '{"a":[1,2]}' }, cookie: { originalMaxAge: 2 * HOUR }, idleTimeout: 2 * HOUR, version: 1 })
+    expect(record).toMatchObject({
+      data: { n: '1', nested: '{"a":[1,2]}' },
+      cookie: { originalMaxAge: 2 * HOUR },
+      idleTimeout: 2 * HOUR,
+      version: 1,
+    })
     expect(record!.expiresAt).toBeGreaterThan(Date.now() + 2 * HOUR - 60_000)
     expect(record!.userId).toBeUndefined()
   })
 
-  it('touches a legacy session on load, and the touch reaches connect-pg-simple\'s expire column', async () => {
+  it("touches a legacy session on load, and the touch reaches connect-pg-simple's expire column", async () => {
     const s = store()
     const id = await legacySession({ n: 1 }, 10_000)
     const touchAt = Date.now() + 5000
     expect((await s.load(id, { touchAt }))?.expiresAt).toBe(touchAt + 10_000)
-    const { rows } = await pool.query(`SELECT (extract(epoch FROM expire::timestamptz) * 1000)::bigint AS ms FROM "${schema}".session WHERE sid = $1`, [id])
+    const { rows } = await pool.query(
+      `SELECT (extract(epoch FROM expire::timestamptz) * 1000)::bigint AS ms FROM "${schema}".session WHERE sid = $1`,
+      [id],
+    )
     expect(Number(rows[0].ms)).toBe(touchAt + 10_000)
   })
 
@@ -137,7 +202,8 @@ describe('PostgresStore reading connect-pg-simple sessions', () => {
     ])
     expect(results.filter((r) => r.ok)).toEqual([{ ok: true, version: 2 }])
     const lost = results.find((r) => !r.ok)
-    if (!lost || lost.ok || lost.reason !== 'conflict') throw new Error(`expected a conflict, got ${JSON.stringify(results)}`)
+    if (!lost || lost.ok || lost.reason !== 'conflict')
+      throw new Error(`expected a conflict, got ${JSON.stringify(results)}`)
     expect(lost.current.version).toBe(2)
     expect(lost.current.data.keep).toBe('"me"')
   })
@@ -145,9 +211,16 @@ describe('PostgresStore reading connect-pg-simple sessions', () => {
   it('treats a create on a legacy id as a conflict carrying the legacy session', async () => {
     const s = store()
     const id = await legacySession({ a: 1 })
-    expect(await s.save(id, newChange({ set: { a: '2' } }))).toMatchObject({ ok: false, reason: 'conflict', current: { version: 1, data: { a: '1' } } })
+    expect(await s.save(id, newChange({ set: { a: '2' } }))).toMatchObject({
+      ok: false,
+      reason: 'conflict',
+      current: { version: 1, data: { a: '1' } },
+    })
     const user = `user-${randomUUID()}`
-    expect(await s.save(id, newChange({ userId: user, expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+    expect(await s.save(id, newChange({ userId: user, expectedVersion: 1 }))).toEqual({
+      ok: true,
+      version: 2,
+    })
     expect(await s.listByUser(user)).toEqual([id])
     expect((await s.load(id))?.data).toEqual({ a: '1' })
   })
@@ -156,8 +229,14 @@ describe('PostgresStore reading connect-pg-simple sessions', () => {
     const s = store()
     const id = await legacySession({ a: 1 })
     await s.load(id)
-    await setLegacy(id, { cookie: { originalMaxAge: HOUR, expires: new Date(Date.now() + HOUR).toISOString() }, a: 1, fromOldApp: true })
-    expect(await s.save(id, newChange({ set: { b: '2' }, unset: ['a'], expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+    await setLegacy(id, {
+      cookie: { originalMaxAge: HOUR, expires: new Date(Date.now() + HOUR).toISOString() },
+      a: 1,
+      fromOldApp: true,
+    })
+    expect(
+      await s.save(id, newChange({ set: { b: '2' }, unset: ['a'], expectedVersion: 1 })),
+    ).toEqual({ ok: true, version: 2 })
     expect((await s.load(id))?.data).toEqual({ fromOldApp: 'true', b: '2' })
   })
 
@@ -171,7 +250,10 @@ describe('PostgresStore reading connect-pg-simple sessions', () => {
     expect(await s.load(a)).toBeNull()
     expect(await getLegacy(a)).toBeNull()
     expect(await s.count()).toBe(2)
-    await pool.query(`UPDATE "${schema}".session SET expire = now() - interval '1 minute' WHERE sid = $1`, [b])
+    await pool.query(
+      `UPDATE "${schema}".session SET expire = now() - interval '1 minute' WHERE sid = $1`,
+      [b],
+    )
     expect(await s.count()).toBe(1)
     expect(await s.prune()).toBe(1)
     await s.clear()
@@ -181,10 +263,15 @@ describe('PostgresStore reading connect-pg-simple sessions', () => {
   it('names the session when a legacy row is not a session object', async () => {
     const s = store()
     const id = randomUUID()
-    await pool.query(`INSERT INTO "${schema}".session (sid, sess, expire) VALUES ($1, '[1, 2]', now() + interval '1 hour')`, [id])
+    await pool.query(
+      `INSERT INTO "${schema}".session (sid, sess, expire) VALUES ($1, '[1, 2]', now() + interval '1 hour')`,
+      [id],
+    )
     const err = (await s.load(id).catch((e: unknown) => e)) as StoreError
     expect(err).toBeInstanceOf(StoreError)
-    expect(err.message).toContain(`session ${id} holds data it cannot read: the connect-pg-simple session is not a session object`)
+    expect(err.message).toContain(
+      `session ${id} holds data it cannot read: the connect-pg-simple session is not a session object`,
+    )
   })
 })
 

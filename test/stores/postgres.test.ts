@@ -22,21 +22,43 @@ afterAll(async () => {
 
 describeStore('PostgresStore', async () => new PostgresStore({ pool, schema, table: nextTable() }))
 
-describeMiddlewareOverStore('PostgresStore', async () => new PostgresStore({ pool, schema, table: nextTable() }))
+describeMiddlewareOverStore(
+  'PostgresStore',
+  async () => new PostgresStore({ pool, schema, table: nextTable() }),
+)
 
 describe('PostgresStore table', () => {
   it('creates one row per session, with data as jsonb a person can read, and indexes on expiry and owner', async () => {
     const table = nextTable()
     const store = new PostgresStore({ pool, schema, table })
     const id = randomUUID()
-    await store.save(id, newChange({ set: { cart: '{"items":["tea"]}', n: '3' }, userId: 'ada', cookie: { sameSite: 'strict' } }))
+    await store.save(
+      id,
+      newChange({
+        set: { cart: '{"items":["tea"]}', n: '3' },
+        userId: 'ada',
+        cookie: { sameSite: 'strict' },
+      }),
+    )
     const { rows } = await pool.query(
       `SELECT data->>'cart' AS cart, (data->>'cart')::jsonb->'items'->>0 AS first, version, user_id, cookie, expires_at > now() AS live
        FROM "${schema}"."${table}" WHERE id = $1`,
       [id],
     )
-    expect(rows).toEqual([{ cart: '{"items":["tea"]}', first: 'tea', version: '1', user_id: 'ada', cookie: { sameSite: 'strict' }, live: true }])
-    const indexes = await pool.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY indexname`, [schema, table])
+    expect(rows).toEqual([
+      {
+        cart: '{"items":["tea"]}',
+        first: 'tea',
+        version: '1',
+        user_id: 'ada',
+        cookie: { sameSite: 'strict' },
+        live: true,
+      },
+    ])
+    const indexes = await pool.query(
+      `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY indexname`,
+      [schema, table],
+    )
     const defs = indexes.rows.map((r: { indexdef: string }) => r.indexdef).join('\n')
     expect(defs).toMatch(/USING btree \(expires_at\)/)
     expect(defs).toMatch(/USING btree \(user_id\) WHERE \(user_id IS NOT NULL\)/)
@@ -48,7 +70,12 @@ describe('PostgresStore table', () => {
     const pools = Array.from({ length: 6 }, () => makePool({ max: 1 }))
     try {
       const results = await Promise.all(
-        pools.map((p) => new PostgresStore({ pool: p, schema, table }).save(randomUUID(), newChange({ set: { a: '1' } }))),
+        pools.map((p) =>
+          new PostgresStore({ pool: p, schema, table }).save(
+            randomUUID(),
+            newChange({ set: { a: '1' } }),
+          ),
+        ),
       )
       expect(results.every((r) => r.ok)).toBe(true)
       expect(await new PostgresStore({ pool, schema, table }).count()).toBe(6)
@@ -64,14 +91,20 @@ describe('PostgresStore table', () => {
     expect(err.status).toBe(503)
     expect(err.code).toBe('ESCHEMA')
     expect(err.message).toMatch(/"never_created".*createTable: true/)
-    const { rows } = await pool.query(`SELECT to_regclass($1) AS t`, [`"${schema}"."never_created"`])
+    const { rows } = await pool.query(`SELECT to_regclass($1) AS t`, [
+      `"${schema}"."never_created"`,
+    ])
     expect(rows[0].t).toBeNull()
   })
 
   it('refuses a table of another shape with a StoreError saying so', async () => {
     const table = nextTable()
-    await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"; CREATE TABLE "${schema}"."${table}" (sid varchar PRIMARY KEY, sess json)`)
-    const err = (await new PostgresStore({ pool, schema, table }).load(randomUUID()).catch((e: unknown) => e)) as StoreError
+    await pool.query(
+      `CREATE SCHEMA IF NOT EXISTS "${schema}"; CREATE TABLE "${schema}"."${table}" (sid varchar PRIMARY KEY, sess json)`,
+    )
+    const err = (await new PostgresStore({ pool, schema, table })
+      .load(randomUUID())
+      .catch((e: unknown) => e)) as StoreError
     expect(err).toBeInstanceOf(StoreError)
     expect(err.message).toMatch(/not a concord-session table/)
   })
@@ -104,23 +137,40 @@ describe('PostgresStore with rows it cannot read', () => {
   })
 
   it.each([
-    ['a value that is not JSON text', `data = '{"cart": "{not json"}'`, /data->>"cart" is not JSON text/],
-    ['a value stored as JSON instead of its text', `data = '{"cart": {"items": []}}'`, /data->"cart" should be the key's JSON text as a string, found an object/],
-    ['data that is not an object', `data = '[1]'`, /column data should be a JSON object, found an array/],
+    [
+      'a value that is not JSON text',
+      `data = '{"cart": "{not json"}'`,
+      /data->>"cart" is not JSON text/,
+    ],
+    [
+      'a value stored as JSON instead of its text',
+      `data = '{"cart": {"items": []}}'`,
+      /data->"cart" should be the key's JSON text as a string, found an object/,
+    ],
+    [
+      'data that is not an object',
+      `data = '[1]'`,
+      /column data should be a JSON object, found an array/,
+    ],
     ['cookie that is not an object', `cookie = '"x"'`, /column cookie should be a JSON object/],
     ['a version of 0', `version = 0`, /column version should be a positive integer/],
-  ])('answers %s with a StoreError naming the session, and keeps the row', async (_what, assignment, message) => {
-    const id = randomUUID()
-    await store.save(id, newChange({ set: { cart: '{"items":[]}' } }))
-    await pool.query(`UPDATE "${schema}"."${table}" SET ${assignment} WHERE id = $1`, [id])
-    const err = (await store.load(id).catch((e: unknown) => e)) as StoreError
-    expect(err).toBeInstanceOf(StoreError)
-    expect(err.code).toBe('ECORRUPT')
-    expect(err.message).toContain(`session ${id}`)
-    expect(err.message).toMatch(message)
-    const { rowCount } = await pool.query(`SELECT 1 FROM "${schema}"."${table}" WHERE id = $1`, [id])
-    expect(rowCount).toBe(1)
-  })
+  ])(
+    'answers %s with a StoreError naming the session, and keeps the row',
+    async (_what, assignment, message) => {
+      const id = randomUUID()
+      await store.save(id, newChange({ set: { cart: '{"items":[]}' } }))
+      await pool.query(`UPDATE "${schema}"."${table}" SET ${assignment} WHERE id = $1`, [id])
+      const err = (await store.load(id).catch((e: unknown) => e)) as StoreError
+      expect(err).toBeInstanceOf(StoreError)
+      expect(err.code).toBe('ECORRUPT')
+      expect(err.message).toContain(`session ${id}`)
+      expect(err.message).toMatch(message)
+      const { rowCount } = await pool.query(`SELECT 1 FROM "${schema}"."${table}" WHERE id = $1`, [
+        id,
+      ])
+      expect(rowCount).toBe(1)
+    },
+  )
 })
 
 describe('PostgresStore pruning', () => {
@@ -128,7 +178,8 @@ describe('PostgresStore pruning', () => {
     const table = nextTable()
     const store = new PostgresStore({ pool, schema, table, pruneInterval: false })
     const now = Date.now()
-    for (let i = 0; i < 3; i++) await store.save(randomUUID(), newChange({ createdAt: now - 10_000, expiresAt: now - 1000 }))
+    for (let i = 0; i < 3; i++)
+      await store.save(randomUUID(), newChange({ createdAt: now - 10_000, expiresAt: now - 1000 }))
     const live = randomUUID()
     await store.save(live, newChange())
     expect(await store.prune()).toBe(3)

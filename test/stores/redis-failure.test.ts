@@ -36,7 +36,10 @@ const start = (port?: number) => clients.server(port)
 /** Runs `call`, expecting a 503 StoreError; returns it and how long the call took. */
 async function failure(call: () => Promise<unknown>): Promise<{ err: StoreError; ms: number }> {
   const started = Date.now()
-  const err = await call().then(() => undefined, (e: unknown) => e)
+  const err = await call().then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   const ms = Date.now() - started
   expect(err).toBeInstanceOf(StoreError)
   expect((err as StoreError).status).toBe(503)
@@ -61,7 +64,8 @@ async function commandCounts(url: string): Promise<Record<string, number>> {
   const admin = new Redis(url)
   try {
     const counts: Record<string, number> = {}
-    for (const m of (await admin.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) counts[m[1]!] = Number(m[2])
+    for (const m of (await admin.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+      counts[m[1]!] = Number(m[2])
     return counts
   } finally {
     admin.disconnect()
@@ -72,7 +76,10 @@ for (const kind of CLIENT_KINDS) {
   describe(`RedisStore on ${kind} when Redis is down`, () => {
     it('at start-up: calls fail within the default timeout (2 s) with a 503, then succeed once Redis starts', async () => {
       const port = await freePort()
-      const client = await clients.single(kind, `redis://127.0.0.1:${port}`, { noWait: true, onError: (e) => clientErrors.push(e) })
+      const client = await clients.single(kind, `redis://127.0.0.1:${port}`, {
+        noWait: true,
+        onError: (e) => clientErrors.push(e),
+      })
       const store = new RedisStore({ client, prefix: testPrefix('down') })
       const id = randomUUID()
 
@@ -90,7 +97,10 @@ for (const kind of CLIENT_KINDS) {
 
       await start(port)
       const other = randomUUID()
-      expect(await eventually(() => store.save(other, newChange({ set: { a: '1' } })))).toEqual({ ok: true, version: 1 })
+      expect(await eventually(() => store.save(other, newChange({ set: { a: '1' } })))).toEqual({
+        ok: true,
+        version: 1,
+      })
       expect((await store.load(other))?.data).toEqual({ a: '1' })
       // The save that timed out while Redis was not there did not land when it came up.
       expect(await store.load(id)).toBeNull()
@@ -98,15 +108,22 @@ for (const kind of CLIENT_KINDS) {
 
     it('killed mid-traffic: concurrent calls fail within the timeout, later calls at once, and all work after a restart', async () => {
       const server = await start()
-      const client = await clients.single(kind, server.url, { onError: (e) => clientErrors.push(e) })
+      const client = await clients.single(kind, server.url, {
+        onError: (e) => clientErrors.push(e),
+      })
       const store = new RedisStore({ client, prefix: testPrefix('midway'), timeout: 500 })
       const id = randomUUID()
-      expect(await store.save(id, newChange({ set: { a: '1' }, userId: 'u' }))).toEqual({ ok: true, version: 1 })
+      expect(await store.save(id, newChange({ set: { a: '1' }, userId: 'u' }))).toEqual({
+        ok: true,
+        version: 1,
+      })
 
       await server.stop() // SIGKILL: no goodbye to the client
       const calls = await Promise.all([
         ...Array.from({ length: 10 }, () => failure(() => store.load(id, { touchAt: Date.now() }))),
-        ...Array.from({ length: 10 }, (_, i) => failure(() => store.save(id, newChange({ set: { a: String(i) }, expectedVersion: 1 })))),
+        ...Array.from({ length: 10 }, (_, i) =>
+          failure(() => store.save(id, newChange({ set: { a: String(i) }, expectedVersion: 1 }))),
+        ),
         failure(() => store.touch(id, Date.now() + 1000)),
         failure(() => store.destroy(id)),
         failure(() => store.listByUser('u')),
@@ -124,7 +141,10 @@ for (const kind of CLIENT_KINDS) {
       await start(server.port)
       expect(await eventually(() => store.load(id))).toBeNull()
       const fresh = randomUUID()
-      expect(await store.save(fresh, newChange({ set: { b: '2' } }))).toEqual({ ok: true, version: 1 })
+      expect(await store.save(fresh, newChange({ set: { b: '2' } }))).toEqual({
+        ok: true,
+        version: 1,
+      })
       expect((await store.load(fresh, { touchAt: Date.now() }))?.data).toEqual({ b: '2' })
       expect(clientErrors.length).toBeGreaterThan(0) // the client saw the outage; our listener took it
     })
@@ -140,7 +160,9 @@ for (const kind of CLIENT_KINDS) {
       server.pause()
       try {
         expect((await failure(() => store.load(id))).err.code).toBe('ETIMEDOUT')
-        const rest = await Promise.all(Array.from({ length: 20 }, () => failure(() => store.load(id))))
+        const rest = await Promise.all(
+          Array.from({ length: 20 }, () => failure(() => store.load(id))),
+        )
         expect(rest.map(({ err }) => err.code)).toEqual(Array(20).fill('EUNAVAILABLE'))
       } finally {
         server.resume()
@@ -155,16 +177,27 @@ for (const kind of CLIENT_KINDS) {
 
     it('through the middleware: a request fails with 503 within the bound while Redis is down, and succeeds after', async () => {
       const server = await start()
-      const store = new RedisStore({ client: await clients.single(kind, server.url), prefix: testPrefix('http'), timeout: 1000 })
+      const store = new RedisStore({
+        client: await clients.single(kind, server.url),
+        prefix: testPrefix('http'),
+        timeout: 1000,
+      })
       const app = express()
       app.use(session(store, { secret: 'failure-secret' }))
       app.post('/visit', (req, res) => {
         req.session.visits = (req.session.visits ?? 0) + 1
         res.json({ visits: req.session.visits })
       })
-      app.use((err: { status?: number; message: string }, _req: Request, res: Response, _next: NextFunction) => {
-        res.status(err.status ?? 500).json({ error: err.message })
-      })
+      app.use(
+        (
+          err: { status?: number; message: string },
+          _req: Request,
+          res: Response,
+          _next: NextFunction,
+        ) => {
+          res.status(err.status ?? 500).json({ error: err.message })
+        },
+      )
       const http = app.listen(0, '127.0.0.1')
       await new Promise((resolve) => http.once('listening', resolve))
       const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/visit`
@@ -194,15 +227,25 @@ for (const kind of CLIENT_KINDS) {
     })
 
     it('on a 3-master cluster: calls fail within the timeout while every master hangs, and work again when they resume', async () => {
-      const store = new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('cluster-down'), timeout: 500 })
+      const store = new RedisStore({
+        client: await clients.cluster(kind),
+        prefix: testPrefix('cluster-down'),
+        timeout: 500,
+      })
       const ids = Array.from({ length: 6 }, () => randomUUID())
-      for (const id of ids) expect(await store.save(id, newChange({ set: { n: '1' } }))).toEqual({ ok: true, version: 1 })
+      for (const id of ids)
+        expect(await store.save(id, newChange({ set: { n: '1' } }))).toEqual({
+          ok: true,
+          version: 1,
+        })
       const masters = await clients.clusterServers()
       for (const server of masters) server.pause()
       try {
         const calls = await Promise.all([
           ...ids.map((id) => failure(() => store.load(id, { touchAt: Date.now() }))),
-          ...ids.map((id) => failure(() => store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 })))),
+          ...ids.map((id) =>
+            failure(() => store.save(id, newChange({ set: { n: '2' }, expectedVersion: 1 }))),
+          ),
         ])
         for (const { err, ms } of calls) {
           expect(['ETIMEDOUT', 'EUNAVAILABLE']).toContain(err.code)
@@ -217,7 +260,9 @@ for (const kind of CLIENT_KINDS) {
         expect(record?.data).toEqual({ n: '1' })
         expect(record?.version).toBe(1)
       }
-      expect(await store.save(ids[0]!, newChange({ set: { n: '3' }, expectedVersion: 1 }))).toEqual({ ok: true, version: 2 })
+      expect(await store.save(ids[0]!, newChange({ set: { n: '3' }, expectedVersion: 1 }))).toEqual(
+        { ok: true, version: 2 },
+      )
     })
 
     it('fails at once with a 503 when the client is closed', async () => {

@@ -32,7 +32,10 @@ afterAll(async () => {
 const start = (port?: number) => clients.server(port)
 
 async function rejection(promise: Promise<unknown>): Promise<StoreError> {
-  const err = await promise.then(() => undefined, (e: unknown) => e)
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   expect(err).toBeInstanceOf(StoreError)
   return err as StoreError
 }
@@ -61,7 +64,16 @@ for (const kind of CLIENT_KINDS) {
       let err: StoreError
       try {
         // The caller's deadline, sooner than the store's own timeout, is the one that counts.
-        err = await rejection(store.save(id, newChange({ set: { cart: '["tea","jam"]' }, expectedVersion: 1, deadline: Date.now() + 300 })))
+        err = await rejection(
+          store.save(
+            id,
+            newChange({
+              set: { cart: '["tea","jam"]' },
+              expectedVersion: 1,
+              deadline: Date.now() + 300,
+            }),
+          ),
+        )
       } finally {
         server.resume()
       }
@@ -84,10 +96,15 @@ for (const kind of CLIENT_KINDS) {
 
       await server.stop()
       // Wait until the client has seen the connection go, so the create waits in its queue.
-      const ready = () => (client instanceof Redis ? client.status === 'ready' : (client as unknown as { isReady: boolean }).isReady)
+      const ready = () =>
+        client instanceof Redis
+          ? client.status === 'ready'
+          : (client as unknown as { isReady: boolean }).isReady
       while (ready()) await new Promise((resolve) => setTimeout(resolve, 10))
       const id = randomUUID()
-      expect((await rejection(store.save(id, newChange({ set: { a: '1' } })))).code).toBe('ETIMEDOUT')
+      expect((await rejection(store.save(id, newChange({ set: { a: '1' } })))).code).toBe(
+        'ETIMEDOUT',
+      )
       await start(server.port)
       // The client sends its queue on reconnect, in order; this PING comes after the create.
       for (let attempt = 0; ; attempt++) {
@@ -107,19 +124,27 @@ for (const kind of CLIENT_KINDS) {
       const prefix = testPrefix('late')
       const store = new RedisStore({ client, prefix })
       const id = randomUUID()
-      const err = await rejection(store.save(id, newChange({ set: { a: '1' }, deadline: Date.now() - 1 })))
+      const err = await rejection(
+        store.save(id, newChange({ set: { a: '1' }, deadline: Date.now() - 1 })),
+      )
       expect(err.code).toBe('ETIMEDOUT')
       expect(err.message).toMatch(/was not sent: its deadline had passed/)
       expect(await store.load(id)).toBeNull()
       // A deadline in time is no obstacle.
-      expect(await store.save(id, newChange({ set: { a: '2' }, deadline: Date.now() + 60_000 }))).toEqual({ ok: true, version: 1 })
+      expect(
+        await store.save(id, newChange({ set: { a: '2' }, deadline: Date.now() + 60_000 })),
+      ).toEqual({ ok: true, version: 1 })
     })
   })
 
   describe(`session() over RedisStore on ${kind}, Redis hung (SIGSTOP) mid-request`, () => {
     it('answers every request within its bound; no 503 change is present afterwards, every 200 change is', async () => {
       const server = await start()
-      const store = new RedisStore({ client: await clients.single(kind, server.url), prefix: testPrefix('hang-http'), timeout: 1000 })
+      const store = new RedisStore({
+        client: await clients.single(kind, server.url),
+        prefix: testPrefix('hang-http'),
+        timeout: 1000,
+      })
       const gates = new Map<string, () => void>()
       const arrived = new Map<string, () => void>()
       const app = express()
@@ -136,33 +161,55 @@ for (const kind of CLIENT_KINDS) {
         res.json({ ok: true })
       })
       app.get('/cart', (req, res) => res.json({ items: req.session.cart?.items ?? [] }))
-      app.use((err: { status?: number; message: string }, _req: Request, res: Response, _next: NextFunction) => {
-        res.status(err.status ?? 500).json({ error: err.message })
-      })
+      app.use(
+        (
+          err: { status?: number; message: string },
+          _req: Request,
+          res: Response,
+          _next: NextFunction,
+        ) => {
+          res.status(err.status ?? 500).json({ error: err.message })
+        },
+      )
       const http = app.listen(0, '127.0.0.1')
       await new Promise((resolve) => http.once('listening', resolve))
       const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
       const add = async (item: string, cookie?: string) => {
         const started = Date.now()
-        const res = await fetch(`${base}/cart/add/${item}`, { method: 'POST', headers: cookie ? { cookie } : {} })
-        return { item, status: res.status, ms: Date.now() - started, cookie: res.headers.get('set-cookie')?.split(';')[0] }
+        const res = await fetch(`${base}/cart/add/${item}`, {
+          method: 'POST',
+          headers: cookie ? { cookie } : {},
+        })
+        return {
+          item,
+          status: res.status,
+          ms: Date.now() - started,
+          cookie: res.headers.get('set-cookie')?.split(';')[0],
+        }
       }
       try {
         const first = await add('first')
         const cookie = first.cookie!
-        const before = await Promise.all(Array.from({ length: 10 }, (_, i) => add(`ok-${i}`, cookie)))
+        const before = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => add(`ok-${i}`, cookie)),
+        )
         expect(before.map((r) => r.status)).toEqual(Array(10).fill(200))
 
         // Five requests load the session, then wait in the handler while Redis hangs.
         const held = Array.from({ length: 5 }, (_, i) => `held-${i}`)
-        const loaded = held.map((item) => new Promise<void>((resolve) => arrived.set(item, resolve)))
+        const loaded = held.map(
+          (item) => new Promise<void>((resolve) => arrived.set(item, resolve)),
+        )
         const heldResponses = held.map((item) => add(item, cookie))
         await Promise.all(loaded)
         server.pause()
         let during: Awaited<ReturnType<typeof add>>[]
         try {
           for (const item of held) gates.get(item)!()
-          during = await Promise.all([...heldResponses, ...Array.from({ length: 3 }, (_, i) => add(`during-${i}`, cookie))])
+          during = await Promise.all([
+            ...heldResponses,
+            ...Array.from({ length: 3 }, (_, i) => add(`during-${i}`, cookie)),
+          ])
         } finally {
           server.resume()
         }
@@ -191,7 +238,10 @@ for (const kind of CLIENT_KINDS) {
     it('lose no concurrent cart add on one session (every 200 present, no 503 present), and a logout stays a logout', async () => {
       const server = await start()
       const prefix = testPrefix('two-apps')
-      const [a, b] = await Promise.all([appProcess(kind, server.url, prefix), appProcess(kind, server.url, prefix)])
+      const [a, b] = await Promise.all([
+        appProcess(kind, server.url, prefix),
+        appProcess(kind, server.url, prefix),
+      ])
       const first = await fetch(`${a}/cart/add/first`, { method: 'POST' })
       const cookie = first.headers.get('set-cookie')!.split(';')[0]!
       const items = Array.from({ length: 200 }, (_, i) => `item-${i}`)
@@ -200,7 +250,10 @@ for (const kind of CLIENT_KINDS) {
         results.push(
           ...(await Promise.all(
             items.slice(i, i + 50).map(async (item, j) => {
-              const res = await fetch(`${j % 2 ? a : b}/cart/add/${item}`, { method: 'POST', headers: { cookie } })
+              const res = await fetch(`${j % 2 ? a : b}/cart/add/${item}`, {
+                method: 'POST',
+                headers: { cookie },
+              })
               return { item, status: res.status, body: await res.text() }
             }),
           )),
@@ -208,9 +261,14 @@ for (const kind of CLIENT_KINDS) {
       }
       const okItems = results.filter((r) => r.status === 200).map((r) => r.item)
       const failed = results.filter((r) => r.status !== 200)
-      const cart = (await (await fetch(`${a}/cart`, { headers: { cookie } })).json()) as { id: string; items: string[] }
+      const cart = (await (await fetch(`${a}/cart`, { headers: { cookie } })).json()) as {
+        id: string
+        items: string[]
+      }
       // Every 200 add is there; an add that failed says so and is not there.
-      expect(cart.items.filter((item) => okItems.includes(item)).sort()).toEqual([...okItems].sort())
+      expect(cart.items.filter((item) => okItems.includes(item)).sort()).toEqual(
+        [...okItems].sort(),
+      )
       for (const f of failed) {
         expect(cart.items).not.toContain(f.item)
         expect(f.status).toBe(503) // a store error, said as such; never a 500 or a silent loss
@@ -220,12 +278,17 @@ for (const kind of CLIENT_KINDS) {
       // A logout through one process while the other keeps adding: the session stays destroyed.
       const [logout, ...late] = await Promise.all([
         fetch(`${a}/logout`, { method: 'POST', headers: { cookie } }),
-        ...Array.from({ length: 10 }, (_, i) => fetch(`${b}/cart/add/after-${i}`, { method: 'POST', headers: { cookie } })),
+        ...Array.from({ length: 10 }, (_, i) =>
+          fetch(`${b}/cart/add/after-${i}`, { method: 'POST', headers: { cookie } }),
+        ),
       ])
       expect(logout.status).toBe(200)
       for (const res of late) expect([200, 503]).toContain(res.status)
       for (const base of [a, b]) {
-        const after = (await (await fetch(`${base}/cart`, { headers: { cookie } })).json()) as { id: string; items: string[] }
+        const after = (await (await fetch(`${base}/cart`, { headers: { cookie } })).json()) as {
+          id: string
+          items: string[]
+        }
         expect(after.id).not.toBe(cart.id)
       }
       expect(await hashOf(server.url, prefix + cart.id)).toEqual({})
@@ -236,7 +299,10 @@ for (const kind of CLIENT_KINDS) {
 /** Starts test/fixtures/redis-app.ts and resolves to its base URL. */
 async function appProcess(kind: string, url: string, prefix: string): Promise<string> {
   const fixture = join(__dirname, '..', 'fixtures', 'redis-app.ts')
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, kind, url, prefix], { cwd: join(__dirname, '..', '..'), stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, kind, url, prefix], {
+    cwd: join(__dirname, '..', '..'),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
   children.add(child)
   child.once('exit', () => children.delete(child))
   let stderr = ''

@@ -34,7 +34,10 @@ function guard() {
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(() => undefined, (e: unknown) => e)
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   expect(err).toBeInstanceOf(StoreError)
   expect((err as StoreError).status).toBe(503)
   return (err as StoreError).code
@@ -45,10 +48,15 @@ describe('CallGuard', () => {
     const { g } = guard()
     const never = deferred()
     const call = g.run('load of', 'sess:x', Date.now() + 20, 20, () => never.promise)
-    const err = await call.then(() => undefined, (e: unknown) => e as StoreError)
+    const err = await call.then(
+      () => undefined,
+      (e: unknown) => e as StoreError,
+    )
     expect(err).toBeInstanceOf(StoreError)
     expect(err!.code).toBe('ETIMEDOUT')
-    expect(err!.message).toBe('RedisStore: load of sess:x timed out after 20 ms (is Redis reachable?)')
+    expect(err!.message).toBe(
+      'RedisStore: load of sess:x timed out after 20 ms (is Redis reachable?)',
+    )
     never.reject(new Error('late')) // settles after the bound: dropped, not unhandled
     expect(g.down).toBe(true)
   })
@@ -61,7 +69,11 @@ describe('CallGuard', () => {
       ran++
       return 'ok'
     }
-    const codes = await Promise.all(Array.from({ length: 10 }, () => codeOf(g.run('load of', 'k', Date.now() + 60_000, 60_000, work))))
+    const codes = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        codeOf(g.run('load of', 'k', Date.now() + 60_000, 60_000, work)),
+      ),
+    )
     expect(codes).toEqual(Array(10).fill('EUNAVAILABLE'))
     expect(ran).toBe(0)
     expect(pings).toHaveLength(1)
@@ -81,15 +93,27 @@ describe('CallGuard', () => {
     pings[0]!.reject(new Error('connect ECONNREFUSED'))
     await new Promise((resolve) => setImmediate(resolve))
     expect(g.down).toBe(true)
-    expect(await codeOf(g.run('save of', 'k', Date.now() + 60_000, 60_000, async () => 'x'))).toBe('EUNAVAILABLE')
+    expect(await codeOf(g.run('save of', 'k', Date.now() + 60_000, 60_000, async () => 'x'))).toBe(
+      'EUNAVAILABLE',
+    )
     expect(pings).toHaveLength(2)
   })
 
   it('counts an error reply as Redis answering, and a connection failure as Redis down', async () => {
     const { g } = guard()
-    expect(await codeOf(g.run('load of', 'k', Date.now() + 60_000, 60_000, () => Promise.reject(new ReplyError('WRONGTYPE'))))).toBe('EREDIS')
+    expect(
+      await codeOf(
+        g.run('load of', 'k', Date.now() + 60_000, 60_000, () =>
+          Promise.reject(new ReplyError('WRONGTYPE')),
+        ),
+      ),
+    ).toBe('EREDIS')
     expect(g.down).toBe(false)
-    const err = await g.run('load of', 'k', Date.now() + 60_000, 60_000, () => Promise.reject(new Error('Connection is closed.'))).catch((e: StoreError) => e)
+    const err = await g
+      .run('load of', 'k', Date.now() + 60_000, 60_000, () =>
+        Promise.reject(new Error('Connection is closed.')),
+      )
+      .catch((e: StoreError) => e)
     expect(err.code).toBe('EREDIS')
     expect(err.message).toBe('RedisStore: load of k failed: Connection is closed.')
     expect((err.cause as Error).message).toBe('Connection is closed.')
@@ -101,7 +125,9 @@ describe('CallGuard', () => {
     const spy = jest.spyOn(global, 'setTimeout')
     try {
       const calls = Array.from({ length: 100 }, () => deferred<string>())
-      const results = calls.map((c) => g.run('load of', 'k', Date.now() + 60_000, 60_000, () => c.promise))
+      const results = calls.map((c) =>
+        g.run('load of', 'k', Date.now() + 60_000, 60_000, () => c.promise),
+      )
       calls.forEach((c, i) => c.resolve(String(i)))
       expect(await Promise.all(results)).toEqual(calls.map((_, i) => String(i)))
       expect(spy.mock.calls.length).toBeLessThanOrEqual(2)

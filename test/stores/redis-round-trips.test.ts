@@ -30,7 +30,10 @@ async function commandCounter(url: string, client: RedisClient) {
   })
   return {
     /** The commands `client` sent while `work` ran, by name, between two marks sent by `client`. */
-    async during(work: () => Promise<unknown>, mark: (text: string) => Promise<unknown>): Promise<string[]> {
+    async during(
+      work: () => Promise<unknown>,
+      mark: (text: string) => Promise<unknown>,
+    ): Promise<string[]> {
       const id = randomUUID()
       await mark(`start-${id}`)
       await work()
@@ -70,7 +73,12 @@ for (const kind of CLIENT_KINDS) {
       counter = await commandCounter(server.url, client)
       // The marks go through the client under test, so they are ordered with its commands.
       const mark = (text: string) =>
-        client instanceof Redis ? client.echo(text) : (client as unknown as { sendCommand(a: string[]): Promise<unknown> }).sendCommand(['ECHO', text])
+        client instanceof Redis
+          ? client.echo(text)
+          : (client as unknown as { sendCommand(a: string[]): Promise<unknown> }).sendCommand([
+              'ECHO',
+              text,
+            ])
       during = (work) => counter.during(work, mark)
     })
     afterAll(async () => {
@@ -83,16 +91,33 @@ for (const kind of CLIENT_KINDS) {
       const id = randomUUID()
       const now = Date.now()
       // A fresh server does not know the scripts: EVALSHA meets NOSCRIPT, then EVAL, once each.
-      expect(await during(() => store.save(id, newChange({ set: { a: '1' }, createdAt: now, expiresAt: now + HOUR })))).toEqual(['evalsha', 'eval'])
-      expect(await during(() => store.load(id, { touchAt: Date.now(), absoluteTimeout: 2 * HOUR }))).toEqual(['evalsha', 'eval'])
+      expect(
+        await during(() =>
+          store.save(id, newChange({ set: { a: '1' }, createdAt: now, expiresAt: now + HOUR })),
+        ),
+      ).toEqual(['evalsha', 'eval'])
+      expect(
+        await during(() => store.load(id, { touchAt: Date.now(), absoluteTimeout: 2 * HOUR })),
+      ).toEqual(['evalsha', 'eval'])
       expect(await during(() => store.load(id, { touchAt: Date.now() }))).toEqual(['evalsha'])
-      expect(await during(() => store.save(id, newChange({ set: { a: '2' }, expectedVersion: 1 })))).toEqual(['evalsha'])
+      expect(
+        await during(() => store.save(id, newChange({ set: { a: '2' }, expectedVersion: 1 }))),
+      ).toEqual(['evalsha'])
       // A logged-in user's save keeps its owner: still one command.
       const owned = randomUUID()
-      expect(await during(() => store.save(owned, newChange({ userId: 'u1' })))).toEqual(['sadd', 'evalsha'])
-      expect(await during(() => store.save(owned, newChange({ set: { b: '1' }, userId: 'u1', expectedVersion: 1 })))).toEqual(['evalsha'])
+      expect(await during(() => store.save(owned, newChange({ userId: 'u1' })))).toEqual([
+        'sadd',
+        'evalsha',
+      ])
+      expect(
+        await during(() =>
+          store.save(owned, newChange({ set: { b: '1' }, userId: 'u1', expectedVersion: 1 })),
+        ),
+      ).toEqual(['evalsha'])
       // A change of owner: the script asks for the index entry first, then writes.
-      expect(await during(() => store.save(owned, newChange({ userId: 'u2', expectedVersion: 2 })))).toEqual(['evalsha', 'sadd', 'evalsha'])
+      expect(
+        await during(() => store.save(owned, newChange({ userId: 'u2', expectedVersion: 2 }))),
+      ).toEqual(['evalsha', 'sadd', 'evalsha'])
       // Destroying an owned session unlinks it from its owner's index with a second command.
       expect(await during(() => store.destroy(owned))).toEqual(['evalsha', 'eval', 'srem'])
       expect(await during(() => store.destroy(id))).toEqual(['evalsha'])
@@ -101,11 +126,28 @@ for (const kind of CLIENT_KINDS) {
     it('a save runs no TYPE, one HSET, and rewrites only the metadata that changed', async () => {
       const id = randomUUID()
       const now = Date.now()
-      const owned = { cookie: { originalMaxAge: HOUR }, createdAt: now, expiresAt: now + HOUR, idleTimeout: HOUR, userId: 'u-rt' }
+      const owned = {
+        cookie: { originalMaxAge: HOUR },
+        createdAt: now,
+        expiresAt: now + HOUR,
+        idleTimeout: HOUR,
+        userId: 'u-rt',
+      }
       await store.save(id, newChange({ ...owned, set: { a: '1' } }))
       await during(() => Promise.resolve()) // MONITOR has reported everything before this point
       counter.resetScripted()
-      await during(() => store.save(id, newChange({ ...owned, set: { a: '2', b: '3' }, unset: ['c'], expiresAt: now + HOUR + 5, expectedVersion: 1 })))
+      await during(() =>
+        store.save(
+          id,
+          newChange({
+            ...owned,
+            set: { a: '2', b: '3' },
+            unset: ['c'],
+            expiresAt: now + HOUR + 5,
+            expectedVersion: 1,
+          }),
+        ),
+      )
       const key = `${prefix}${id}`
       expect(counter.scripted()).toEqual([
         ['time'],
@@ -117,10 +159,21 @@ for (const kind of CLIENT_KINDS) {
       // A save that drops the owner deletes @userId; one without an owner to drop does not.
       counter.resetScripted()
       await during(() => store.save(id, newChange({ ...owned, userId: null, expectedVersion: 2 })))
-      expect(counter.scripted().map((args) => args[0])).toEqual(['time', 'hmget', 'hset', 'hdel', 'pexpireat'])
+      expect(counter.scripted().map((args) => args[0])).toEqual([
+        'time',
+        'hmget',
+        'hset',
+        'hdel',
+        'pexpireat',
+      ])
       counter.resetScripted()
       await during(() => store.save(id, newChange({ ...owned, userId: null, expectedVersion: 3 })))
-      expect(counter.scripted().map((args) => args[0])).toEqual(['time', 'hmget', 'hset', 'pexpireat'])
+      expect(counter.scripted().map((args) => args[0])).toEqual([
+        'time',
+        'hmget',
+        'hset',
+        'pexpireat',
+      ])
     })
 
     it('after SCRIPT FLUSH (as after a restart) the script is sent again and the call still succeeds', async () => {
@@ -136,7 +189,9 @@ for (const kind of CLIENT_KINDS) {
 
     it('through the middleware: a reading request (rolling) costs one command, a writing request two', async () => {
       const app = express()
-      app.use(session(store, { secret: 'round-trip-secret', rolling: true, cookie: { maxAge: HOUR } }))
+      app.use(
+        session(store, { secret: 'round-trip-secret', rolling: true, cookie: { maxAge: HOUR } }),
+      )
       app.get('/read', (req, res) => res.json({ n: req.session.n ?? 0 }))
       app.post('/write', (req, res) => {
         req.session.n = (req.session.n ?? 0) + 1
@@ -150,12 +205,19 @@ for (const kind of CLIENT_KINDS) {
         const cookie = first.headers.get('set-cookie')!.split(';')[0]!
 
         let read: Response | undefined
-        expect(await during(async () => (read = await fetch(`${base}/read`, { headers: { cookie } })))).toEqual(['evalsha'])
+        expect(
+          await during(async () => (read = await fetch(`${base}/read`, { headers: { cookie } }))),
+        ).toEqual(['evalsha'])
         expect(await read!.json()).toEqual({ n: 1 })
         expect(read!.headers.get('set-cookie')).toMatch(/^connect\.sid=s%3A/) // rolling: the cookie was renewed
 
         let write: Response | undefined
-        expect(await during(async () => (write = await fetch(`${base}/write`, { method: 'POST', headers: { cookie } })))).toEqual(['evalsha', 'evalsha'])
+        expect(
+          await during(
+            async () =>
+              (write = await fetch(`${base}/write`, { method: 'POST', headers: { cookie } })),
+          ),
+        ).toEqual(['evalsha', 'evalsha'])
         expect(await write!.json()).toEqual({ n: 2 })
       } finally {
         await new Promise((resolve) => http.close(resolve))

@@ -21,11 +21,26 @@ const clearAll = async (stores: Store[]) => {
 }
 
 for (const kind of CLIENT_KINDS) {
-  describeStore(`RedisStore on ${kind} (single server)`, async () => new RedisStore({ client: await clients.single(kind), prefix: testPrefix('redis') }), { cleanup: clearAll })
-  describeStore(`RedisStore on ${kind} (3-master cluster)`, async () => new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('cluster') }))
+  describeStore(
+    `RedisStore on ${kind} (single server)`,
+    async () => new RedisStore({ client: await clients.single(kind), prefix: testPrefix('redis') }),
+    { cleanup: clearAll },
+  )
+  describeStore(
+    `RedisStore on ${kind} (3-master cluster)`,
+    async () =>
+      new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('cluster') }),
+  )
 
-  describeMiddlewareOverStore(`RedisStore on ${kind} (single server)`, async () => new RedisStore({ client: await clients.single(kind), prefix: testPrefix('mw') }))
-  describeMiddlewareOverStore(`RedisStore on ${kind} (3-master cluster)`, async () => new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('mw-cluster') }))
+  describeMiddlewareOverStore(
+    `RedisStore on ${kind} (single server)`,
+    async () => new RedisStore({ client: await clients.single(kind), prefix: testPrefix('mw') }),
+  )
+  describeMiddlewareOverStore(
+    `RedisStore on ${kind} (3-master cluster)`,
+    async () =>
+      new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('mw-cluster') }),
+  )
 
   describe(`RedisStore on a ${kind} cluster`, () => {
     it('spreads sessions over the masters, and count, listByUser, destroyByUser and clear cover all of them', async () => {
@@ -33,7 +48,9 @@ for (const kind of CLIENT_KINDS) {
       const store = new RedisStore({ client: await clients.cluster(kind), prefix })
       const ids = Array.from({ length: 30 }, () => randomUUID())
       const user = `spread-${randomUUID()}`
-      await Promise.all(ids.map((id) => store.save(id, newChange({ set: { n: '1' }, userId: user }))))
+      await Promise.all(
+        ids.map((id) => store.save(id, newChange({ set: { n: '1' }, userId: user }))),
+      )
       const perMaster = await Promise.all(
         (await clients.clusterNodes()).map(async ({ host, port }) => {
           const node = new Redis({ host, port })

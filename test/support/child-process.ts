@@ -10,14 +10,22 @@ export interface Run {
   line(pattern: RegExp): Promise<string>
   /** Every stdout line so far. */
   lines(): string[]
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>
+  exit: Promise<{
+    code: number | null
+    signal: NodeJS.Signals | null
+    stdout: string
+    stderr: string
+  }>
 }
 
 const running = new Set<ChildProcess>()
 
 /** Starts `argv` with its output collected. */
 export function run(argv: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Run {
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: { ...process.env, ...options.env } })
+  const child = spawn(argv[0]!, argv.slice(1), {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+  })
   running.add(child)
   let stdout = ''
   let stderr = ''
@@ -33,7 +41,12 @@ export function run(argv: string[], options: { cwd: string; env?: NodeJS.Process
     }
   })
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
+  const exit = new Promise<{
+    code: number | null
+    signal: NodeJS.Signals | null
+    stdout: string
+    stderr: string
+  }>((resolve) =>
     child.once('exit', (code, signal) => {
       running.delete(child)
       resolve({ code, signal, stdout, stderr })
@@ -47,7 +60,9 @@ export function run(argv: string[], options: { cwd: string; env?: NodeJS.Process
       Promise.race([
         new Promise<string>((resolve) => waiters.push({ pattern, resolve })),
         exit.then((e) => {
-          throw new Error(`child exited (${e.code ?? e.signal}) before printing ${pattern}: ${e.stderr}`)
+          throw new Error(
+            `child exited (${e.code ?? e.signal}) before printing ${pattern}: ${e.stderr}`,
+          )
         }),
       ]),
   }

@@ -15,8 +15,16 @@ export function useFakeDate(): { advance(ms: number): void; now(): number } {
   beforeEach(() => {
     jest.useFakeTimers({
       doNotFake: [
-        'hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate',
-        'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout',
+        'hrtime',
+        'nextTick',
+        'performance',
+        'queueMicrotask',
+        'setImmediate',
+        'clearImmediate',
+        'setInterval',
+        'clearInterval',
+        'setTimeout',
+        'clearTimeout',
       ],
     })
     now = Date.now()

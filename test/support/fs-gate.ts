@@ -22,7 +22,10 @@ export function lockExists(path: string): boolean {
  * A gate made of a FIFO: a store that opens it to write (a user index entry) stops in open() until
  * the test opens the other end. So a save can be held inside its lock for as long as a test needs.
  */
-export function fifoGate(path: string): { reached(lock: string): Promise<void>; open(): Promise<void> } {
+export function fifoGate(path: string): {
+  reached(lock: string): Promise<void>
+  open(): Promise<void>
+} {
   mkdirSync(dirname(path), { recursive: true })
   execFileSync('mkfifo', [path])
   return {

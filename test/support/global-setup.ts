@@ -7,6 +7,8 @@ export default async function globalSetup(): Promise<void> {
     process.env.CONCORD_TEST_REDIS_URL = redis.url
     ;(globalThis as { __concordRedis?: { stop(): Promise<void> } }).__concordRedis = redis
   } else if (!process.env.REDIS_URL) {
-    throw new Error('Tests need Redis: install redis-server (apt-get install redis-server) or set REDIS_URL')
+    throw new Error(
+      'Tests need Redis: install redis-server (apt-get install redis-server) or set REDIS_URL',
+    )
   }
 }

@@ -9,7 +9,8 @@ import pg from 'pg'
 
 export const PG_HOST = '127.0.0.1'
 export const PG_PORT = 5432
-export const PG_URL = process.env.CONCORD_TEST_PG_URL ?? `postgres://postgres@${PG_HOST}:${PG_PORT}/test`
+export const PG_URL =
+  process.env.CONCORD_TEST_PG_URL ?? `postgres://postgres@${PG_HOST}:${PG_PORT}/test`
 
 /** A schema name no other run uses: `concord_test_<label>_<random>`. */
 export function testSchema(label: string): string {
@@ -21,7 +22,12 @@ export function makePool(options: Omit<pg.PoolConfig, 'port'> & { port?: number 
   const { port, ...rest } = options
   const url = new URL(PG_URL)
   if (port !== undefined) url.port = String(port)
-  const pool = new pg.Pool({ connectionString: url.toString(), connectionTimeoutMillis: 5000, max: 10, ...rest })
+  const pool = new pg.Pool({
+    connectionString: url.toString(),
+    connectionTimeoutMillis: 5000,
+    max: 10,
+    ...rest,
+  })
   // An idle client whose server went away is reported here; without a listener it would crash.
   pool.on('error', () => {})
   return pool
@@ -29,7 +35,8 @@ export function makePool(options: Omit<pg.PoolConfig, 'port'> & { port?: number 
 
 /** Drops the schema this test created, and only it. */
 export async function dropSchema(schema: string): Promise<void> {
-  if (!/^concord_test_[a-z0-9_]+$/.test(schema)) throw new Error(`refusing to drop ${schema}: not a test schema`)
+  if (!/^concord_test_[a-z0-9_]+$/.test(schema))
+    throw new Error(`refusing to drop ${schema}: not a test schema`)
   const pool = makePool({ max: 1 })
   try {
     await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
@@ -62,10 +69,16 @@ export interface CuttableProxy {
 export async function startProxy(targetPort = PG_PORT): Promise<CuttableProxy> {
   let mode: 'open' | 'cut' | 'hang' = 'open'
   let roundTrips = 0
-  const pairs = new Set<{ client: Socket; upstream: Socket; held: Array<() => void>; heldEver: boolean }>()
+  const pairs = new Set<{
+    client: Socket
+    upstream: Socket
+    held: Array<() => void>
+    heldEver: boolean
+  }>()
   const waiters: Array<() => void> = []
   const settle = () => {
-    if ([...pairs].every((p) => !p.heldEver || (p.held.length === 0 && p.upstream.destroyed))) for (const w of waiters.splice(0)) w()
+    if ([...pairs].every((p) => !p.heldEver || (p.held.length === 0 && p.upstream.destroyed)))
+      for (const w of waiters.splice(0)) w()
   }
 
   const server: Server = createServer({ allowHalfOpen: true }, (client) => {
@@ -101,7 +114,9 @@ export async function startProxy(targetPort = PG_PORT): Promise<CuttableProxy> {
       })
     }
   })
-  await new Promise<void>((resolve, reject) => server.listen(0, PG_HOST, resolve).once('error', reject))
+  await new Promise<void>((resolve, reject) =>
+    server.listen(0, PG_HOST, resolve).once('error', reject),
+  )
 
   return {
     port: (server.address() as AddressInfo).port,
@@ -120,10 +135,11 @@ export async function startProxy(targetPort = PG_PORT): Promise<CuttableProxy> {
       for (const pair of pairs) for (const fn of pair.held.splice(0)) fn()
     },
     roundTrips: () => roundTrips,
-    drained: () => new Promise<void>((resolve) => {
-      waiters.push(resolve)
-      settle()
-    }),
+    drained: () =>
+      new Promise<void>((resolve) => {
+        waiters.push(resolve)
+        settle()
+      }),
     async close() {
       for (const { client, upstream } of pairs) {
         client.destroy()

@@ -39,13 +39,20 @@ export class TestClients {
   }
 
   /** A client of `kind` on one server, connected (unless `noWait`). */
-  async single(kind: ClientKind, url = redisUrl(), options: SingleOptions = {}): Promise<RedisClient> {
+  async single(
+    kind: ClientKind,
+    url = redisUrl(),
+    options: SingleOptions = {},
+  ): Promise<RedisClient> {
     const onError = options.onError ?? (() => {})
     if (kind === 'ioredis') {
       const client = new Redis(url, { enableOfflineQueue: options.offlineQueue ?? true })
       client.on('error', onError)
       this.#closers.push(async () => client.disconnect())
-      if (!options.noWait) await new Promise<void>((resolve) => (client.status === 'ready' ? resolve() : client.once('ready', () => resolve())))
+      if (!options.noWait)
+        await new Promise<void>((resolve) =>
+          client.status === 'ready' ? resolve() : client.once('ready', () => resolve()),
+        )
       return client
     }
     const client = createClient({
@@ -77,7 +84,9 @@ export class TestClients {
       })
       return client
     }
-    const client = createCluster({ rootNodes: nodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })) })
+    const client = createCluster({
+      rootNodes: nodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })),
+    })
     client.on('error', () => {})
     this.#closers.push(async () => {
       if (client.isOpen) client.destroy()

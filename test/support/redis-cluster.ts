@@ -36,7 +36,14 @@ async function freeClusterPort(taken: Set<number>): Promise<number> {
 }
 
 async function clusterState(port: number): Promise<string> {
-  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'cluster', 'info'])
+  const { stdout } = await run('redis-cli', [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    'cluster',
+    'info',
+  ])
   return /cluster_state:(\w+)/.exec(stdout)?.[1] ?? 'unknown'
 }
 
@@ -58,18 +65,37 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
       servers.push(
         await startRedisServer({
           port,
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'],
+          args: [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            'nodes.conf',
+            '--cluster-node-timeout',
+            '5000',
+          ],
         }),
       )
     }
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
-      timeout: 30_000,
-    })
+    await run(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      {
+        timeout: 30_000,
+      },
+    )
     const deadline = Date.now() + 30_000
     for (;;) {
       const states = await Promise.all(ports.map(clusterState))
       if (states.every((s) => s === 'ok')) break
-      if (Date.now() > deadline) throw new Error(`Redis Cluster did not reach state ok: ${states.join(', ')}`)
+      if (Date.now() > deadline)
+        throw new Error(`Redis Cluster did not reach state ok: ${states.join(', ')}`)
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   } catch (err) {

@@ -43,7 +43,8 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
       })
       socket.once('error', () => {
         socket.destroy()
-        if (Date.now() > deadline) reject(new Error(`redis-server did not listen on ${port} within ${timeoutMs}ms`))
+        if (Date.now() > deadline)
+          reject(new Error(`redis-server did not listen on ${port} within ${timeoutMs}ms`))
         else setTimeout(attempt, 25)
       })
     }
@@ -52,12 +53,26 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
 }
 
 /** Starts redis-server on `port` (a free one by default). Extra args go straight to redis-server. */
-export async function startRedisServer(options: { port?: number; args?: string[] } = {}): Promise<RedisProcess> {
+export async function startRedisServer(
+  options: { port?: number; args?: string[] } = {},
+): Promise<RedisProcess> {
   const port = options.port ?? (await freePort())
   const dir = mkdtempSync(join(tmpdir(), 'concord-redis-'))
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(options.args ?? [])],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      ...(options.args ?? []),
+    ],
     { stdio: 'ignore' },
   )
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))

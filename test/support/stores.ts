@@ -2,7 +2,13 @@
  * Wrapper stores for middleware tests, each named for what it does. They wrap a real
  * MemoryStore; nothing here imitates Redis or the file system.
  */
-import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../../lib/store.js'
+import type {
+  LoadOptions,
+  SaveResult,
+  SessionChange,
+  SessionRecord,
+  Store,
+} from '../../lib/store.js'
 import { MemoryStore } from '../../stores/memory.js'
 
 /** Passes every call to a MemoryStore and counts them by method. */
@@ -45,7 +51,10 @@ export class SwitchableOutageStore implements Store {
   down = false
 
   #check(): void {
-    if (this.down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' })
+    if (this.down)
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), {
+        code: 'ECONNREFUSED',
+      })
   }
   async load(id: string, options?: LoadOptions) {
     this.#check()

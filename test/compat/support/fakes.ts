@@ -31,7 +31,8 @@ export class SyncCallbackStore extends EventEmitter {
   touch(sid: string, session: { cookie?: unknown }, callback?: Callback): void {
     this.calls.push(`touch ${sid}`)
     const text = this.sessions.get(sid)
-    if (text !== undefined) this.sessions.set(sid, JSON.stringify({ ...JSON.parse(text), cookie: session.cookie }))
+    if (text !== undefined)
+      this.sessions.set(sid, JSON.stringify({ ...JSON.parse(text), cookie: session.cookie }))
     this.reply(callback, null)
   }
 
@@ -90,7 +91,15 @@ export class DoubleCallbackStore extends SyncCallbackStore {
 export class FailingStore extends SyncCallbackStore {
   failing = true
   protected override reply(callback: Callback | undefined, err: unknown, value?: unknown): void {
-    setImmediate(() => (this.failing ? callback?.(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' })) : callback?.(err, value)))
+    setImmediate(() =>
+      this.failing
+        ? callback?.(
+            Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), {
+              code: 'ECONNREFUSED',
+            }),
+          )
+        : callback?.(err, value),
+    )
   }
 }
 
@@ -107,7 +116,13 @@ export class EnoentStore extends SyncCallbackStore {
   override get(sid: string, callback: Callback): void {
     const text = this.sessions.get(sid)
     if (text === undefined) {
-      setImmediate(() => callback(Object.assign(new Error(`ENOENT: no such file or directory, open '${sid}.json'`), { code: 'ENOENT' })))
+      setImmediate(() =>
+        callback(
+          Object.assign(new Error(`ENOENT: no such file or directory, open '${sid}.json'`), {
+            code: 'ENOENT',
+          }),
+        ),
+      )
     } else {
       setImmediate(() => callback(null, JSON.parse(text)))
     }

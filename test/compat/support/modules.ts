@@ -19,14 +19,18 @@ export interface ExpressSessionModule {
 
 // express-session warns (through depd, once, when it loads) about options left to their
 // defaults; the side-by-side tests do that on purpose.
-process.env.NO_DEPRECATION = [process.env.NO_DEPRECATION, 'express-session'].filter(Boolean).join(',')
+process.env.NO_DEPRECATION = [process.env.NO_DEPRECATION, 'express-session']
+  .filter(Boolean)
+  .join(',')
 
 export const expressSession = require('express-session') as ExpressSessionModule
 
 /** Express 4 under its npm alias. The app type is Express 5's, which is close enough for these tests. */
 export const express4 = require('express4') as () => Express
 
-export type StoreFactory = (session: unknown) => new (options?: Record<string, unknown>) => LegacyStore & Record<string, any>
+export type StoreFactory = (
+  session: unknown,
+) => new (options?: Record<string, unknown>) => LegacyStore & Record<string, any>
 
 /** memorystore: `require('memorystore')(session)`. */
 export const createMemoryStore = require('memorystore') as StoreFactory
@@ -36,7 +40,14 @@ export const createFileStore = require('session-file-store') as StoreFactory
 
 /** connect-redis 9 extends express-session's own Store. */
 export const { RedisStore } = require('connect-redis') as {
-  RedisStore: new (options: { client: unknown; prefix?: string; ttl?: number; disableTouch?: boolean }) => LegacyStore & Record<string, any>
+  RedisStore: new (options: {
+    client: unknown
+    prefix?: string
+    ttl?: number
+    disableTouch?: boolean
+  }) => LegacyStore & Record<string, any>
 }
 
-export const cookieParser = require('cookie-parser') as (secret?: string | string[]) => RequestHandler
+export const cookieParser = require('cookie-parser') as (
+  secret?: string | string[],
+) => RequestHandler

@@ -47,7 +47,11 @@ type App = RequestHandler | ((req: any, res: any) => void)
  * const seen = await runTrace([app], [{ path: '/views' }, { path: '/views' }])
  * ```
  */
-export async function runTrace(apps: App[], steps: Step[], options: TraceOptions = {}): Promise<Seen[]> {
+export async function runTrace(
+  apps: App[],
+  steps: Step[],
+  options: TraceOptions = {},
+): Promise<Seen[]> {
   const ids = new Map<string, string>()
   const alias = (id: string): string => {
     if (options.rawIds) return id
@@ -59,7 +63,12 @@ export async function runTrace(apps: App[], steps: Step[], options: TraceOptions
   const seen: Seen[] = []
 
   for (const step of steps) {
-    const held = step.cookieFrom === 'none' ? new Map() : step.cookieFrom === undefined ? jar : jars[step.cookieFrom]!
+    const held =
+      step.cookieFrom === 'none'
+        ? new Map()
+        : step.cookieFrom === undefined
+          ? jar
+          : jars[step.cookieFrom]!
     let req = request(apps[step.app ?? 0] as never)[step.method ?? 'get'](step.path)
     if (held.size > 0) req = req.set('Cookie', [...held].map(([k, v]) => `${k}=${v}`).join('; '))
     for (const [k, v] of Object.entries(step.headers ?? {})) req = req.set(k, v)
@@ -79,7 +88,11 @@ export async function runTrace(apps: App[], steps: Step[], options: TraceOptions
   return seen
 }
 
-function parseSetCookie(header: string, alias: (id: string) => string, options: TraceOptions): { seen: SeenCookie; raw: string } {
+function parseSetCookie(
+  header: string,
+  alias: (id: string) => string,
+  options: TraceOptions,
+): { seen: SeenCookie; raw: string } {
   const [pair, ...rest] = header.split(';').map((part) => part.trim())
   const eq = pair!.indexOf('=')
   const name = pair!.slice(0, eq)
