@@ -11,6 +11,11 @@ const config: Config = {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 20_000,
+  // A one-screen coverage summary at the end of every run (lines, branches, functions of the
+  // package's own code). Stores that some tests run in child processes are not counted.
+  collectCoverage: true,
+  collectCoverageFrom: ['lib/**/*.ts', 'stores/**/*.ts'],
+  coverageReporters: ['text-summary'],
 }
 
 export default config
