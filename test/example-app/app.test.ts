@@ -4,6 +4,7 @@ import type { Response } from 'supertest'
 import { createApp, describeDevice, type ShopOptions } from '../../example-app/app.js'
 import { OverlapStore } from './overlap-store.js'
 import { testIdText } from './page-text.js'
+import { useFakeDate } from '../support/clock.js'
 
 const stores: OverlapStore[] = []
 afterEach(async () => {
@@ -368,28 +369,8 @@ describe('sign-in, sessions and sign-out', () => {
 describe('timeouts', () => {
   // Only Date is faked: the clock moves when the test says so, and nothing waits for real.
   const MIN = 60_000
-  let now = 0
-  beforeEach(() => {
-    jest.useFakeTimers({
-      doNotFake: [
-        'hrtime',
-        'nextTick',
-        'performance',
-        'queueMicrotask',
-        'setImmediate',
-        'clearImmediate',
-        'setInterval',
-        'clearInterval',
-        'setTimeout',
-        'clearTimeout',
-      ],
-    })
-    now = Date.now()
-  })
-  afterEach(() => {
-    jest.useRealTimers()
-  })
-  const later = (ms: number) => jest.setSystemTime((now += ms))
+  const clock = useFakeDate()
+  const later = (ms: number) => clock.advance(ms)
 
   it('keeps a cart while the shopper is active, and forgets it after the idle timeout', async () => {
     const { agent } = shop({ idleTimeout: 30 * MIN })
