@@ -10,6 +10,7 @@
  * key, both survive; the same path ends with the later write. An array that only grew is
  * replayed as an append, so concurrent `push`es all land; any other array change replaces it.
  */
+import { isPlainObject } from './util.js'
 
 /** A key's value cannot be written as JSON. Status 500: a bug in the app, not in the client. */
 export class SessionDataError extends Error {
@@ -24,7 +25,7 @@ export class SessionDataError extends Error {
   }
 }
 
-/** A session's own `cookie` (an own key under the express-session drop-in) is settings, not data. */
+/** A session's own `cookie` (an own key under the express-session drop-in) is settings, not data */
 const SESSION_COOKIE = 'cookie'
 
 export interface DataDiff {
@@ -198,7 +199,8 @@ export function diffCreated(value: unknown, path: Path = []): PathOp[] {
  *
  * @example
  * ```ts
- * applyOps({ items: ['x'] }, [{ kind: 'append', path: ['items'], items: ['b'], whole: ['a', 'b'] }])
+ * const append = { kind: 'append', path: ['items'], items: ['b'], whole: ['a', 'b'] }
+ * applyOps({ items: ['x'] }, [append])
  * // { items: ['x', 'b'] }
  * ```
  */
@@ -336,10 +338,6 @@ export function defineKey(target: Record<string, unknown>, key: string, value: u
       configurable: true,
     })
   else target[key] = value
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function sameJson(a: unknown, b: unknown): boolean {

@@ -1,59 +1,34 @@
 /**
- * session(): binds the codec, the Session and the store to HTTP. The only file that knows
- * req and res.
+ * session(): binds a request's session (lib/request-session.ts) to HTTP: reads the cookie,
+ * opens the session, sets the cookie as the headers go out, commits before the response ends.
+ * The only file that knows res.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
 import {
-  clearCookie,
   readSessionCookie,
-  serializeCookie,
-  signSessionId,
   VerifiedIdCache,
   verifySessionId,
-  type CookieAttributes,
   type Secret,
   type VerifiedId,
 } from './cookie.js'
-import { BatchQueue } from './keyed-queue.js'
 import {
   resolveOptions,
   type Defaults,
   type ResolvedOptions,
   type SessionOptions,
 } from './options.js'
-import { RecentSaves } from './recent-saves.js'
 import {
-  commitSaves,
-  commitSession,
-  cookieChangedOf,
-  createSession,
-  endSession,
-  resolvedCookieOf,
-  restoreSession,
-  Session,
-  sessionEnded,
-  viewOf,
-  wouldSave,
-  type PendingSave,
-  type SessionHost,
-} from './session.js'
-import { StoreGuard } from './store-guard.js'
+  createShared,
+  RequestSession,
+  type SessionRequest,
+  type Shared,
+} from './request-session.js'
 import type { Store } from './store.js'
 
 const debug = createDebug('concord-session')
 
 type Next = (err?: unknown) => void
-
-interface SessionRequest extends IncomingMessage {
-  session?: Session | null
-  sessionID?: string
-  sessionStore?: Store
-  originalUrl?: string
-  secure?: boolean
-  secret?: string
-  signedCookies?: Record<string, unknown>
-}
 
 /** The request handler `session()` returns. Works with Express 4 and 5, and Connect. */
 export type SessionMiddleware = (req: IncomingMessage, res: ServerResponse, next: Next) => void
@@ -68,29 +43,13 @@ export function createSessionMiddleware(
   maybeOptions?: SessionOptions,
 ): SessionMiddleware {
   const options = resolveOptions(defaults, storeOrOptions, maybeOptions)
-  const shared: Shared = {
-    options,
-    batches: new BatchQueue<PendingSave>((_id, saves, queued) => commitSaves(saves, queued)),
-    guard: new StoreGuard(options.saveTimeout),
-    recent: new RecentSaves(),
-    verified: new VerifiedIdCache(),
-  }
+  const shared = createShared(options, new VerifiedIdCache())
 
   return function concordSession(req: IncomingMessage, res: ServerResponse, next: Next): void {
     const request = req as SessionRequest
     if (request.session) return next() // an outer session middleware already ran
     startSession(request, res, next, shared).catch(next)
   }
-}
-
-/** What every request of one middleware shares. */
-interface Shared {
-  readonly options: ResolvedOptions
-  readonly batches: BatchQueue<PendingSave>
-  readonly guard: StoreGuard
-  readonly recent: RecentSaves
-  /** Cookie values already verified under the configured secrets. */
-  readonly verified: VerifiedIdCache
 }
 
 async function startSession(
@@ -108,14 +67,13 @@ async function startSession(
   if (!secrets) {
     return next(
       new TypeError(
-        'session(): a secret is required. Pass options.secret, or use cookie-parser with a secret before session()',
+        'session(): a secret is required. ' +
+          'Pass options.secret, or use cookie-parser with a secret before session()',
       ),
     )
   }
 
-  const host = new RequestHost(req, shared, cookieDefaults)
-
-  // The cache is for the configured secrets only: cookie-parser's req.secret may differ per request.
+  // The cache is for the configured secrets only: cookie-parser's req.secret may vary per request.
   const incoming =
     readSessionCookie(
       req.headers.cookie,
@@ -127,79 +85,14 @@ async function startSession(
   if (!incoming && debug.enabled && req.headers.cookie?.includes(`${options.name}=`)) {
     debug('cookie %s is unsigned, tampered or malformed: starting a fresh session', options.name)
   }
-  const now = Date.now()
-  let session: Session
+  const life = new RequestSession(req, shared, cookieDefaults, incoming)
   try {
-    const record = incoming
-      ? await shared.guard.call(
-          () =>
-            options.store.load(incoming.id, {
-              touchAt: now,
-              absoluteTimeout: options.absoluteTimeout,
-            }),
-          'load',
-          incoming.id,
-        )
-      : null
-    // An unknown id gets a fresh one, never the client's: https://owasp.org/www-community/attacks/Session_fixation
-    if (incoming && !record)
-      debug('session %s is unknown or expired: starting a fresh one', incoming.id)
-    session = record
-      ? restoreSession(host, incoming!.id, record, now)
-      : createSession(host, await generateId(options, req), now)
+    await life.open(Date.now())
   } catch (err) {
     return next(err)
   }
-
-  host.attach(session)
-  req.sessionStore = options.store
-  hookResponse(req, res, next, host, incoming, session)
+  hookResponse(res, next, life)
   next()
-}
-
-/** What a session needs from its request, as one object per request rather than closures. */
-class RequestHost implements SessionHost {
-  #secure: boolean | undefined
-
-  constructor(
-    readonly req: SessionRequest,
-    readonly shared: Shared,
-    readonly cookieDefaults: CookieAttributes,
-  ) {}
-
-  get options(): ResolvedOptions {
-    return this.shared.options
-  }
-  get store(): Store {
-    return this.shared.options.store
-  }
-  get batches(): BatchQueue<PendingSave> {
-    return this.shared.batches
-  }
-  get guard(): StoreGuard {
-    return this.shared.guard
-  }
-  get recent(): RecentSaves {
-    return this.shared.recent
-  }
-
-  /** Computed once, when a cookie is written or `cookie.secure` is read: Express's req.secure is not free. */
-  get secure(): boolean {
-    return (this.#secure ??= isSecure(this.req, this.options.proxy))
-  }
-
-  generateId(): Promise<string> {
-    return generateId(this.options, this.req)
-  }
-
-  attach(session: Session | undefined): void {
-    if (session) {
-      this.req.session = session
-      this.req.sessionID = session.id
-    } else {
-      delete this.req.session
-    }
-  }
 }
 
 /**
@@ -207,15 +100,7 @@ class RequestHost implements SessionHost {
  * sets the cookie as the headers go out. `res.end`'s arguments are passed through untouched,
  * so no bytes, encodings or callbacks are lost (express-session #87 #477 #766).
  */
-function hookResponse(
-  req: SessionRequest,
-  res: ServerResponse,
-  next: Next,
-  host: RequestHost,
-  incoming: VerifiedId | null,
-  first: Session,
-): void {
-  const { options } = host
+function hookResponse(res: ServerResponse, next: Next, life: RequestSession): void {
   const originalEnd = res.end
   const originalWriteHead = res.writeHead
   let ending = false
@@ -225,7 +110,8 @@ function hookResponse(
   // Every response writes its head once, explicitly or from write()/end() (_implicitHeader).
   res.writeHead = function writeHeadWithCookie(this: ServerResponse, ...args: unknown[]) {
     res.writeHead = originalWriteHead
-    setCookieHeader(req, res, host, incoming, first)
+    const setCookie = life.setCookie(res.statusCode)
+    if (setCookie !== undefined) appendSetCookie(res, setCookie)
     return (originalWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args)
   } as typeof res.writeHead
 
@@ -240,7 +126,7 @@ function hookResponse(
     ending = true
     let pending: Promise<void> | undefined
     try {
-      pending = res.statusCode >= 500 ? undefined : finishSession(req, options, first)
+      pending = life.commit(res.statusCode)
     } catch (err) {
       fail(err)
       return this
@@ -271,72 +157,6 @@ function hookResponse(
   }
 }
 
-/** The end-of-request save, or undefined when there is nothing to write. */
-function finishSession(
-  req: SessionRequest,
-  options: ResolvedOptions,
-  first: Session,
-): Promise<void> | undefined {
-  const current = req.session
-  if (current instanceof Session) return commitSession(current)
-  // req.session was set to null, deleted or replaced by the app, not by destroy().
-  if (options.unset === 'destroy' && !sessionEnded(first)) return endSession(first)
-  return undefined
-}
-
-function setCookieHeader(
-  req: SessionRequest,
-  res: ServerResponse,
-  host: RequestHost,
-  incoming: VerifiedId | null,
-  first: Session,
-): void {
-  const { options } = host
-  if (res.statusCode >= 500) return // nothing was saved
-  // Anything but a Session here (null, deleted, or a plain object the app assigned) counts as unset.
-  const current = req.session instanceof Session ? req.session : undefined
-  if (!current) {
-    // destroy(), or the app unset req.session with unset: 'destroy': drop the browser's cookie.
-    if (incoming && (sessionEnded(first) || options.unset === 'destroy')) {
-      appendSetCookie(res, clearCookie(options.name, resolvedCookieOf(first)))
-    }
-    return
-  }
-  const status = viewOf(current)
-  if (status.ended) {
-    // Destroyed elsewhere while this request ran (a logout racing it): never re-issue it.
-    if (incoming) appendSetCookie(res, clearCookie(options.name, resolvedCookieOf(current)))
-    return
-  }
-  const isNew = status.id !== incoming?.id
-  let send: boolean
-  try {
-    send = isNew
-      ? status.version !== null || wouldSave(current)
-      : options.rolling ||
-        incoming!.rotated ||
-        // A cookie made a browser-session one must reach the browser too, or its old Expires stays.
-        (status.changedThisRequest &&
-          (cookieChangedOf(current) ||
-            current.cookie.expires !== null ||
-            options.absoluteTimeout !== undefined))
-  } catch {
-    return // data that cannot be saved: the save at the end reports it
-  }
-  if (!send) return
-  const cookie = resolvedCookieOf(current)
-  if (cookie.secure && !host.secure) {
-    debug('not sending the Secure cookie of %s over plain HTTP (see the proxy option)', status.id)
-    return
-  }
-  // Same id under the first secret: the value the browser sent is already the right one.
-  const value =
-    incoming?.signed !== undefined && incoming.id === status.id && !incoming.rotated
-      ? incoming.signed
-      : signSessionId(status.id, options.secrets?.[0] ?? req.secret!)
-  appendSetCookie(res, serializeCookie(options.name, value, cookie))
-}
-
 function appendSetCookie(res: ServerResponse, value: string): void {
   const previous = res.getHeader('Set-Cookie')
   if (previous === undefined) res.setHeader('Set-Cookie', value)
@@ -345,16 +165,6 @@ function appendSetCookie(res: ServerResponse, value: string): void {
       ...(Array.isArray(previous) ? previous : [String(previous)]),
       value,
     ])
-}
-
-async function generateId(options: ResolvedOptions, req: IncomingMessage): Promise<string> {
-  const id = await options.genid(req)
-  if (!options.isValidId(id)) {
-    throw new TypeError(
-      `session(): genid returned ${JSON.stringify(id)}; an id must be 1-256 characters of A-Z a-z 0-9 _ - + = .`,
-    )
-  }
-  return id
 }
 
 /** cookie-parser may have parsed and unsigned the cookie already. */
@@ -373,17 +183,4 @@ function pathname(req: SessionRequest): string {
   const url = req.originalUrl || req.url || '/'
   const query = url.indexOf('?')
   return query === -1 ? url : url.slice(0, query)
-}
-
-/** express-session's rule for `secure: 'auto'` and the `proxy` option. */
-function isSecure(req: SessionRequest, proxy: boolean | undefined): boolean {
-  if ((req.socket as { encrypted?: boolean } | undefined)?.encrypted) return true
-  if (proxy === false) return false
-  if (proxy !== true) return req.secure === true
-  const header = req.headers['x-forwarded-proto']
-  const proto = ((Array.isArray(header) ? header[0] : header) ?? '')
-    .split(',')[0]!
-    .trim()
-    .toLowerCase()
-  return proto === 'https'
 }

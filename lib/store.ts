@@ -17,7 +17,10 @@ export interface CookieOverrides {
   /** `'auto'` sets Secure when the request arrived over HTTPS. */
   secure?: boolean | 'auto'
   sameSite?: boolean | 'lax' | 'strict' | 'none'
-  /** CHIPS: https://developer.mozilla.org/docs/Web/Privacy/Guides/Privacy_sandbox/Partitioned_cookies */
+  /**
+   * CHIPS:
+   * https://developer.mozilla.org/docs/Web/Privacy/Guides/Privacy_sandbox/Partitioned_cookies
+   */
   partitioned?: boolean
   priority?: 'low' | 'medium' | 'high'
 }
@@ -53,7 +56,10 @@ export interface SessionChange {
   idleTimeout: number
   /** The owner after this save; `null` unlinks the session from its user. */
   userId: string | null
-  /** `null` creates the session and fails if the id exists; a number must equal the stored version. */
+  /**
+   * `null` creates the session and fails if the id exists; a number must equal the stored
+   * version.
+   */
   expectedVersion: number | null
   /**
    * Epoch ms (the app's clock) after which this save must not take effect. A store that cannot
@@ -72,7 +78,10 @@ export type SaveResult =
 
 /** How `load` may extend the idle expiry in the same call (one round trip for a read). */
 export interface LoadOptions {
-  /** Touch at this epoch ms: `expiresAt = min(touchAt + idleTimeout, createdAt + absoluteTimeout)`. */
+  /**
+   * Touch at this epoch ms:
+   * `expiresAt = min(touchAt + idleTimeout, createdAt + absoluteTimeout)`.
+   */
   touchAt?: number
   /** Caps the touch at `createdAt + absoluteTimeout`. */
   absoluteTimeout?: number
@@ -141,28 +150,14 @@ export class StoreError extends Error {
   }
 }
 
-/**
- * The idle expiry a touch at `touchAt` gives `record`, capped by the absolute timeout.
- * Stores that compute the touch in their own process call this; Redis does the same in Lua.
- *
- * @example
- * ```ts
- * record.expiresAt = touchedExpiry(record, Date.now(), options.absoluteTimeout)
- * ```
- */
-export function touchedExpiry(
-  record: Pick<SessionRecord, 'createdAt' | 'idleTimeout'>,
-  touchAt: number,
-  absoluteTimeout?: number,
-): number {
-  const idle = touchAt + record.idleTimeout
-  return absoluteTimeout === undefined ? idle : Math.min(idle, record.createdAt + absoluteTimeout)
-}
+// The expiry rule lives in one pure module that stores may import directly too.
+export { touchedExpiry } from './expiry.js'
 
 /**
  * Session ids are 1 to 256 characters from a cookie-safe set: letters, digits and `_-+=.`,
- * not starting with a dot. The default id is a UUID v4; express-session's uid-safe ids fit too. The core
- * checks every id read from a cookie or made by `genid`, so a store never sees another shape.
+ * not starting with a dot. The default id is a UUID v4; express-session's uid-safe ids fit too.
+ * The core checks every id read from a cookie or made by `genid`, so a store never sees another
+ * shape.
  * See https://owasp.org/www-community/attacks/Session_fixation
  *
  * @example

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { CookieAttributes, Secret } from '../cookie.js'
 import type { SessionOptions } from '../options.js'
+import { isSecureRequest } from '../secure-request.js'
 
 /** Cookie options as express-session takes them: the core's, plus `expires` and sameSite `'auto'`. */
 export interface ExpressSessionCookieOptions extends Omit<CookieAttributes, 'sameSite' | 'maxAge'> {
@@ -165,7 +166,7 @@ export function translateCookie(
         break
       case 'sameSite':
         if (value === 'auto') {
-          out.sameSite = req && requestIsSecure(req, proxy) ? 'none' : 'lax'
+          out.sameSite = req && isSecureRequest(req, proxy) ? 'none' : 'lax'
         } else if (typeof value === 'string') {
           out.sameSite = value.toLowerCase() as CookieAttributes['sameSite']
         } else if (typeof value === 'boolean') {
@@ -184,14 +185,4 @@ function validTime(key: string, date: Date): number {
   const time = date.getTime()
   if (Number.isNaN(time)) throw new TypeError(`cookie.${key} is an invalid Date`)
   return time
-}
-
-/** express-session's issecure(): TLS socket, or X-Forwarded-Proto when proxy is true, else Express's req.secure. */
-function requestIsSecure(req: IncomingMessage, proxy: unknown): boolean {
-  if ((req.socket as { encrypted?: boolean } | undefined)?.encrypted) return true
-  if (proxy === false) return false
-  if (proxy !== true) return (req as { secure?: boolean }).secure === true
-  const header = req.headers['x-forwarded-proto']
-  const value = Array.isArray(header) ? (header[0] ?? '') : (header ?? '')
-  return value.split(',')[0]!.trim().toLowerCase() === 'https'
 }

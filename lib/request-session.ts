@@ -1,0 +1,261 @@
+/**
+ * One request's session, from the load to the commit. Read top to bottom, its three entry
+ * points follow the request: {@link RequestSession.open} after the cookie is read,
+ * {@link RequestSession.setCookie} as the headers go out, {@link RequestSession.commit} as the
+ * response ends. Knows the request (for `req.session`, `genid` and HTTPS) but not the response:
+ * the middleware binds these to res.
+ */
+import type { IncomingMessage } from 'node:http'
+import createDebug from 'debug'
+import {
+  clearCookie,
+  serializeCookie,
+  signSessionId,
+  type CookieAttributes,
+  type ResolvedCookie,
+  type VerifiedId,
+  type VerifiedIdCache,
+} from './cookie.js'
+import { absoluteEnd } from './expiry.js'
+import { BatchQueue } from './keyed-queue.js'
+import type { ResolvedOptions } from './options.js'
+import { RecentSaves } from './recent-saves.js'
+import { commitSaves, destroyInStore, planSave, writePlan } from './save.js'
+import { isSecureRequest } from './secure-request.js'
+import { createSession, restoreSession, Session } from './session.js'
+import { cookieChanged, resolveCookie } from './session-cookie.js'
+import { stateOf, type PendingSave, type SessionHost, type State } from './session-state.js'
+import { StoreGuard } from './store-guard.js'
+import type { Store } from './store.js'
+
+const debug = createDebug('concord-session')
+
+/** The request as the session sees it: Express's and cookie-parser's fields are optional. */
+export interface SessionRequest extends IncomingMessage {
+  session?: Session | null
+  sessionID?: string
+  sessionStore?: Store
+  originalUrl?: string
+  secure?: boolean
+  secret?: string
+  signedCookies?: Record<string, unknown>
+}
+
+/** What every request of one middleware shares. */
+export interface Shared {
+  readonly options: ResolvedOptions
+  readonly batches: BatchQueue<PendingSave>
+  readonly guard: StoreGuard
+  readonly recent: RecentSaves
+  /** Cookie values already verified under the configured secrets. */
+  readonly verified: VerifiedIdCache
+}
+
+/**
+ * What the requests of one middleware share: the save queue, the store guard, the recent saves.
+ *
+ * @example
+ * ```ts
+ * const shared = createShared(resolveOptions(SAFE_DEFAULTS, store), new VerifiedIdCache())
+ * ```
+ */
+export function createShared(options: ResolvedOptions, verified: VerifiedIdCache): Shared {
+  return {
+    options,
+    batches: new BatchQueue<PendingSave>((_id, saves, queued) => commitSaves(saves, queued)),
+    guard: new StoreGuard(options.saveTimeout),
+    recent: new RecentSaves(),
+    verified,
+  }
+}
+
+/**
+ * One request's session: the host its Session reads the request through, and the owner of its
+ * life. One object per request, with no closures, so the hot path allocates nothing more.
+ *
+ * @example
+ * ```ts
+ * const life = new RequestSession(req, shared, options.cookie(req), incoming)
+ * await life.open(Date.now())
+ * // as the headers go out:
+ * const setCookie = life.setCookie(res.statusCode)
+ * // as the response ends:
+ * const saving = life.commit(res.statusCode)
+ * ```
+ */
+export class RequestSession implements SessionHost {
+  #secure: boolean | undefined
+  /** The session this request started with (req.session may be replaced or unset later). */
+  #first: Session | undefined
+
+  constructor(
+    readonly req: SessionRequest,
+    readonly shared: Shared,
+    readonly cookieDefaults: CookieAttributes,
+    /** The id the request's cookie carried, verified; null without a valid cookie. */
+    readonly incoming: VerifiedId | null,
+  ) {}
+
+  get options(): ResolvedOptions {
+    return this.shared.options
+  }
+  get store(): Store {
+    return this.shared.options.store
+  }
+  get batches(): BatchQueue<PendingSave> {
+    return this.shared.batches
+  }
+  get guard(): StoreGuard {
+    return this.shared.guard
+  }
+  get recent(): RecentSaves {
+    return this.shared.recent
+  }
+
+  /** Computed once, when a cookie is written or `cookie.secure` is read: Express's is not free. */
+  get secure(): boolean {
+    return (this.#secure ??= isSecureRequest(this.req, this.options.proxy))
+  }
+
+  generateId(): Promise<string> {
+    return generateId(this.options, this.req)
+  }
+
+  attach(session: Session | undefined): void {
+    if (session) {
+      this.req.session = session
+      this.req.sessionID = session.id
+    } else {
+      delete this.req.session
+    }
+  }
+
+  /**
+   * 1. After the cookie is read: loads the session (touching it in the same store call), or
+   * starts a fresh one, and puts it on the request. Rejects with the store's error.
+   */
+  async open(now: number): Promise<void> {
+    const { incoming, options } = this
+    const record = incoming
+      ? await this.guard.call(
+          () =>
+            options.store.load(incoming.id, {
+              touchAt: now,
+              absoluteTimeout: options.absoluteTimeout,
+            }),
+          'load',
+          incoming.id,
+        )
+      : null
+    // An unknown id gets a fresh one, never the client's:
+    // https://owasp.org/www-community/attacks/Session_fixation
+    if (incoming && !record)
+      debug('session %s is unknown or expired: starting a fresh one', incoming.id)
+    const session = record
+      ? restoreSession(this, incoming!.id, record, now)
+      : createSession(this, await this.generateId(), now)
+    this.#first = session
+    this.attach(session)
+    this.req.sessionStore = options.store
+  }
+
+  /**
+   * 2. As the headers go out: the Set-Cookie value to add, or undefined for none. Sends the
+   * cookie of a new session that will be saved, of a changed one, or with `rolling`; clears it
+   * after destroy() or `req.session = null` with `unset: 'destroy'`.
+   */
+  setCookie(statusCode: number): string | undefined {
+    const { options, incoming } = this
+    if (statusCode >= 500) return undefined // nothing was saved
+    const first = stateOf(this.#first!)
+    // Anything but a Session here (null, deleted, or a plain object the app assigned) is unset.
+    const current = this.req.session instanceof Session ? this.req.session : undefined
+    if (!current) {
+      // destroy(), or the app unset req.session with unset: 'destroy': drop the browser's cookie.
+      if (incoming && (first.ended || options.unset === 'destroy'))
+        return clearCookie(options.name, resolvedCookie(first))
+      return undefined
+    }
+    const state = stateOf(current)
+    if (state.ended) {
+      // Destroyed elsewhere while this request ran (a logout racing it): never re-issue it.
+      return incoming ? clearCookie(options.name, resolvedCookie(state)) : undefined
+    }
+    let send: boolean
+    try {
+      send = this.#sendsCookie(current, state)
+    } catch {
+      return undefined // data that cannot be saved: the save at the end reports it
+    }
+    if (!send) return undefined
+    const cookie = resolvedCookie(state)
+    if (cookie.secure && !this.secure) {
+      debug('not sending the Secure cookie of %s over plain HTTP (see the proxy option)', state.id)
+      return undefined
+    }
+    // Same id under the first secret: the value the browser sent is already the right one.
+    const value =
+      incoming?.signed !== undefined && incoming.id === state.id && !incoming.rotated
+        ? incoming.signed
+        : signSessionId(state.id, options.secrets?.[0] ?? this.req.secret!)
+    return serializeCookie(options.name, value, cookie)
+  }
+
+  /**
+   * 3. As the response ends: saves what the request changed (always with `resave`), or forgets
+   * the session after `req.session = null` with `unset: 'destroy'`. Undefined when there is
+   * nothing to write, or for a 5xx response. Throws if the data cannot be saved.
+   */
+  commit(statusCode: number): Promise<void> | undefined {
+    if (statusCode >= 500) return undefined
+    const current = this.req.session
+    if (current instanceof Session) {
+      if (stateOf(current).ended) return undefined
+      const plan = planSave(current, false)
+      return plan ? writePlan(current, plan) : undefined
+    }
+    // req.session was set to null, deleted or replaced by the app, not by destroy().
+    const first = stateOf(this.#first!)
+    if (this.options.unset === 'destroy' && !first.ended) return forget(first)
+    return undefined
+  }
+
+  #sendsCookie(current: Session, state: State): boolean {
+    const { options, incoming } = this
+    if (state.id !== incoming?.id)
+      return state.version !== null || planSave(current, false) !== null
+    return (
+      options.rolling ||
+      incoming!.rotated ||
+      // A cookie made a browser-session one must reach the browser too, or its old Expires stays.
+      (state.changedThisRequest &&
+        (cookieChanged(state.cookie) ||
+          state.cookie.expires !== null ||
+          options.absoluteTimeout !== undefined))
+    )
+  }
+}
+
+/** The cookie's attributes for this response, capped by the absolute timeout. */
+function resolvedCookie(state: State): ResolvedCookie {
+  const end = absoluteEnd(state.createdAt, state.host.options.absoluteTimeout)
+  return resolveCookie(state.cookie, end === Infinity ? undefined : end)
+}
+
+/** Forgets the session in the store: `unset: 'destroy'` after `req.session = null`. */
+async function forget(state: State): Promise<void> {
+  await destroyInStore(state)
+  state.ended = 'destroyed'
+}
+
+/** A new id from `genid`, checked like an id from a cookie. */
+export async function generateId(options: ResolvedOptions, req: IncomingMessage): Promise<string> {
+  const id = await options.genid(req)
+  if (!options.isValidId(id)) {
+    throw new TypeError(
+      `session(): genid returned ${JSON.stringify(id)}; ` +
+        'an id must be 1-256 characters of A-Z a-z 0-9 _ - + = .',
+    )
+  }
+  return id
+}

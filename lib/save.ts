@@ -1,0 +1,373 @@
+/**
+ * The save engine: plans what a request's save writes, and writes the saves of one session
+ * that queued up together as one store write, replaying each request's changes onto the newest
+ * state known and retrying on a conflict with another process.
+ */
+import createDebug from 'debug'
+import { defineKey, diffData, ReplayOnto, SessionDataError, unchangedSize } from './changes.js'
+import { absoluteEnd, idleExpiry } from './expiry.js'
+import type { Session } from './session.js'
+import { cookieChanged, cookieOverrides } from './session-cookie.js'
+import {
+  NO_KEYS,
+  NO_TEXTS,
+  stateOf,
+  type PendingSave,
+  type SavePlan,
+  type State,
+} from './session-state.js'
+import type { CookieOverrides, SessionChange } from './store.js'
+import { StoreError } from './store.js'
+import { sleep } from './util.js'
+
+const debug = createDebug('concord-session')
+
+/**
+ * Attempts at one save before a conflict is reported; each attempt replays onto fresher data.
+ * Only other processes' writes conflict (this process's own are replayed onto in memory), and
+ * the save's deadline bounds the attempts in time as well.
+ */
+const MAX_SAVE_ATTEMPTS = 30
+/** Backoff between conflicting attempts: full jitter, doubling from this up to the cap. */
+const BACKOFF_BASE_MS = 2
+const BACKOFF_CAP_MS = 100
+
+/**
+ * What a save would write, or null when there is nothing to write (no object is built then).
+ * `always`: write even when nothing changed (an explicit `save()`).
+ */
+export function planSave(session: Session, always: boolean): SavePlan | null {
+  const state = stateOf(session)
+  const { options } = state.host
+  const cookie = state.cookie
+  const cookieDiffers =
+    cookieChanged(cookie) &&
+    JSON.stringify(cookieOverrides(cookie)) !== JSON.stringify(state.savedCookie)
+  const userChanged = state.userId !== state.savedUserId
+  const unchanged = unchangedSize(session, state.baseline)
+  if (unchanged >= 0) {
+    checkSize(state, unchanged)
+    if (
+      !cookieDiffers &&
+      !userChanged &&
+      !always &&
+      !(state.version === null
+        ? options.saveUninitialized
+        : options.resave && !state.savedThisRequest)
+    ) {
+      return null
+    }
+    return {
+      set: NO_TEXTS,
+      unset: NO_KEYS,
+      texts: state.baseline,
+      size: unchanged,
+      cookie: cookieOverrides(cookie),
+      cookieChanged: cookieDiffers,
+      userChanged,
+    }
+  }
+  const diff = diffData(session, state.baseline)
+  checkSize(state, diff.size)
+  return {
+    set: diff.set,
+    unset: diff.unset,
+    texts: diff.texts,
+    size: diff.size,
+    cookie: cookieOverrides(cookie),
+    cookieChanged: cookieDiffers,
+    userChanged,
+  }
+}
+
+function checkSize(state: State, size: number): void {
+  if (size <= state.host.options.maxSize) return
+  throw new SessionDataError(
+    `session ${state.id} is ${size} characters of JSON, ` +
+      `over maxSize ${state.host.options.maxSize}; ` +
+      'keep large data elsewhere and store a reference in the session',
+    { code: 'ESESSIONTOOLARGE' },
+  )
+}
+
+export function writePlan(session: Session, plan: SavePlan): Promise<void> {
+  const state = stateOf(session)
+  return new Promise<void>((resolve, reject) => {
+    state.host.batches.add(state.id, { session, plan, resolve, reject })
+  })
+}
+
+/** One save waiting its turn. */
+/** A stored state this process knows exactly: loaded, saved by it, or returned in a conflict. */
+interface Known {
+  /** `null` for a session not saved yet. */
+  version: number | null
+  data: Record<string, string>
+  cookie: CookieOverrides
+  userId?: string | undefined
+  createdAt: number
+}
+
+function knownOf(state: State): Known {
+  return {
+    version: state.version,
+    data: state.baseline,
+    cookie: state.savedCookie,
+    userId: state.savedUserId,
+    createdAt: state.createdAt,
+  }
+}
+
+/**
+ * Writes the saves of one session that queued up while its previous write ran, as one store
+ * write: each request's changes are replayed, in arrival order, onto the newest state this
+ * process knows, so 50 concurrent requests on one session cost a handful of store round trips
+ * rather than 50, and none of them meets another's write as a conflict. Each request's own
+ * deadline still holds, and each learns the outcome of the write that carried its changes.
+ */
+export function commitSaves(saves: PendingSave[], queued: boolean): Promise<void> {
+  // A new session (created by one request) is written on its own: its id may have to change.
+  if (saves.length > 1 && saves.some((save) => stateOf(save.session).version === null))
+    return settleEach(saves, queued)
+  return settle(saves, queued)
+}
+
+async function settleEach(saves: PendingSave[], queued: boolean): Promise<void> {
+  for (const save of saves) await settle([save], queued)
+}
+
+async function settle(saves: PendingSave[], queued: boolean): Promise<void> {
+  try {
+    await writeSaves(saves, queued)
+  } catch (err) {
+    for (const save of saves) save.reject(err)
+    return
+  }
+  for (const save of saves) save.resolve()
+}
+
+function notSavedInTime(state: State): StoreError {
+  return new StoreError(
+    `session ${state.id} was not saved within saveTimeout ` +
+      `(${state.host.options.saveTimeout} ms); nothing was written`,
+    { code: 'ETIMEDOUT' },
+  )
+}
+
+async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> {
+  const first = stateOf(saves[0]!.session)
+  const { store, options, guard, recent } = first.host
+  // The store refuses the write after this, so a request answered "not saved" never is.
+  const deadline = Date.now() + options.saveTimeout
+
+  // Start from the newest state known: this process's own last save, or what a request loaded.
+  let newest = first
+  for (const save of saves) {
+    const state = stateOf(save.session)
+    if (state.version !== null && state.version > newest.version!) newest = state
+  }
+  let base = knownOf(newest)
+  if (base.version !== null) {
+    const mine = recent.newerThan(first.id, base.version)
+    if (mine) base = mine
+  }
+
+  for (let attempt = 1; ; attempt++) {
+    const now = Date.now()
+    if (now >= deadline) throw notSavedInTime(first)
+    const { version: expectedVersion, createdAt } = base
+
+    // Every request's changes, in arrival order, onto `base`.
+    let data = base.data
+    let set: Record<string, string> | undefined
+    let unset: string[] | undefined
+    let cookie = base.cookie
+    let userId = base.userId ?? null
+    let cookieFrom = stateOf(saves[saves.length - 1]!.session)
+    let replay: ReplayOnto | undefined
+    for (const save of saves) {
+      const state = stateOf(save.session)
+      const { plan } = save
+      if (replay === undefined && state.baseline === data) {
+        // Nothing landed since this request loaded: its own result stands as it is.
+        data = plan.texts
+        if (saves.length === 1) {
+          set = plan.set
+          unset = plan.unset
+        }
+        cookie = plan.cookie
+        userId = state.userId ?? null
+        cookieFrom = state
+      } else {
+        replay ??= new ReplayOnto(data)
+        replay.apply(state.baseline, plan.set, plan.unset)
+      }
+      if (plan.cookieChanged) {
+        cookie = plan.cookie
+        cookieFrom = state
+      }
+      if (plan.userChanged) userId = state.userId ?? null
+    }
+    if (replay !== undefined) data = replay.texts()
+    if (expectedVersion === null) {
+      set = data // a new session writes every key
+      unset = NO_KEYS
+    } else if (set === undefined || unset === undefined) {
+      ;[set, unset] = diffTexts(base.data, data)
+    }
+
+    const idleTimeout = cookieFrom.cookie.originalMaxAge ?? options.idleTimeout
+    const endsAt = absoluteEnd(createdAt, options.absoluteTimeout)
+    if (endsAt <= now) {
+      // Past its absolute timeout: the session ends rather than being written again.
+      if (expectedVersion !== null) await destroyInStore(first)
+      for (const save of saves) stateOf(save.session).ended = 'gone'
+      return
+    }
+    const change: SessionChange = {
+      set,
+      unset,
+      cookie,
+      createdAt,
+      idleTimeout,
+      userId,
+      expectedVersion,
+      expiresAt: idleExpiry(now, idleTimeout, createdAt, options.absoluteTimeout),
+      deadline,
+    }
+    const id = first.id
+    const result = await guard.call(() => store.save(id, change), 'save', id, queued)
+
+    if (result.ok) {
+      for (const save of saves) {
+        const state = stateOf(save.session)
+        const { plan } = save
+        state.version = result.version
+        state.savedCookie = cookie
+        state.savedUserId = state.userId = userId ?? undefined
+        state.createdAt = createdAt
+        state.savedThisRequest = true
+        if (
+          plan.set !== NO_TEXTS ||
+          plan.unset.length > 0 ||
+          plan.cookieChanged ||
+          plan.userChanged
+        )
+          state.changedThisRequest = true
+        if (data === plan.texts) state.baseline = data
+        else refreshData(save.session, data, plan.texts)
+      }
+      recent.remember(id, {
+        version: result.version,
+        data,
+        cookie,
+        userId: userId ?? undefined,
+        createdAt,
+        size: saves[saves.length - 1]!.plan.size,
+      })
+      return
+    }
+    if (result.reason === 'gone') {
+      debug('session %s was destroyed or expired while this request ran: dropping its save', id)
+      recent.forget(id)
+      for (const save of saves) stateOf(save.session).ended = 'gone' // never bring it back
+      return
+    }
+    if (attempt >= MAX_SAVE_ATTEMPTS) {
+      throw new StoreError(`session ${id}: gave up after ${attempt} conflicting saves`, {
+        code: 'ECONFLICT',
+      })
+    }
+    if (expectedVersion === null) {
+      // The new id is taken (a custom genid repeated itself): never merge into another session.
+      debug('new session id %s is taken: generating another', id)
+      first.id = await first.host.generateId()
+      continue
+    }
+    debug(
+      "session %s: version %d was saved meanwhile, replaying this request's changes (attempt %d)",
+      id,
+      result.current.version,
+      attempt,
+    )
+    base = result.current
+    // Another process is writing this session too: back off with full jitter, so two writers
+    // that keep meeting drift apart, but never past the deadline.
+    if (attempt >= 2)
+      await sleep(
+        Math.min(
+          Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt),
+          Math.max(0, deadline - Date.now()),
+        ),
+      )
+  }
+}
+
+/** The keys to write and to delete to turn `before` into `after`. */
+function diffTexts(
+  before: Record<string, string>,
+  after: Record<string, string>,
+): [Record<string, string>, string[]] {
+  const set: Record<string, string> = {}
+  for (const key of Object.keys(after))
+    if (!Object.hasOwn(before, key) || before[key] !== after[key]) defineKey(set, key, after[key]!)
+  const unset: string[] = []
+  for (const key of Object.keys(before)) if (!Object.hasOwn(after, key)) unset.push(key)
+  return [set, unset]
+}
+
+/**
+ * Makes the session's data `texts`. With `current` (what the session's keys serialized to when
+ * the save was planned), keys whose text did not change are left as they are, not parsed again.
+ */
+export function refreshData(
+  session: Session,
+  texts: Record<string, string>,
+  current?: Record<string, string>,
+): void {
+  const state = stateOf(session)
+  const target = session as unknown as Record<string, unknown>
+  // `cookie` is the session's own (the express-session drop-in shows it among the keys), not data.
+  for (const key of Object.keys(session))
+    if (!Object.hasOwn(texts, key) && key !== 'cookie') delete target[key]
+  if (current === undefined) {
+    parseOnto(target, state.id, texts)
+  } else {
+    for (const key of Object.keys(texts)) {
+      if (key === '__proto__' || (Object.hasOwn(current, key) && current[key] === texts[key]))
+        continue
+      parseOne(target, state.id, key, texts[key]!)
+    }
+  }
+  state.baseline = texts
+}
+
+export function destroyInStore(state: State): Promise<void> {
+  const { host, id } = state
+  host.recent.forget(id)
+  return host.guard.call(() => host.store.destroy(id), 'destroy', id)
+}
+
+/** Parses each key's JSON text onto `target`. */
+export function parseOnto(
+  target: Record<string, unknown>,
+  id: string,
+  texts: Record<string, string>,
+): void {
+  for (const key in texts) {
+    // Never let stored data reach a prototype.
+    if (!Object.hasOwn(texts, key) || key === '__proto__') continue
+    parseOne(target, id, key, texts[key]!)
+  }
+}
+
+function parseOne(target: Record<string, unknown>, id: string, key: string, text: string): void {
+  try {
+    target[key] = JSON.parse(text)
+  } catch (cause) {
+    throw new StoreError(`session ${id}: stored key "${key}" is not valid JSON`, {
+      cause,
+      code: 'ECORRUPT',
+    })
+  }
+}
