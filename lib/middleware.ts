@@ -86,8 +86,11 @@ async function startSession(
     debug('cookie %s is unsigned, tampered or malformed: starting a fresh session', options.name)
   }
   const life = new RequestSession(req, shared, cookieDefaults, incoming)
+  const now = Date.now()
   try {
-    await life.open(Date.now())
+    const loading = life.load(now)
+    const opening = life.open(loading && (await loading), now)
+    if (opening) await opening
   } catch (err) {
     return next(err)
   }

@@ -1,6 +1,6 @@
 /**
  * One request's session, from the load to the commit. Read top to bottom, its three entry
- * points follow the request: {@link RequestSession.open} after the cookie is read,
+ * points follow the request: {@link RequestSession.open} after the load,
  * {@link RequestSession.setCookie} as the headers go out, {@link RequestSession.commit} as the
  * response ends. Knows the request (for `req.session`, `genid` and HTTPS) but not the response:
  * the middleware binds these to res.
@@ -26,7 +26,7 @@ import { createSession, restoreSession, Session } from './session.js'
 import { cookieChanged, resolveCookie } from './session-cookie.js'
 import { stateOf, type PendingSave, type SessionHost, type State } from './session-state.js'
 import { StoreGuard } from './store-guard.js'
-import type { Store } from './store.js'
+import type { SessionRecord, Store } from './store.js'
 
 const debug = createDebug('concord-session')
 
@@ -76,7 +76,8 @@ export function createShared(options: ResolvedOptions, verified: VerifiedIdCache
  * @example
  * ```ts
  * const life = new RequestSession(req, shared, options.cookie(req), incoming)
- * await life.open(Date.now())
+ * const loading = life.load(now)
+ * await life.open(loading && (await loading), now)
  * // as the headers go out:
  * const setCookie = life.setCookie(res.statusCode)
  * // as the response ends:
@@ -131,32 +132,48 @@ export class RequestSession implements SessionHost {
   }
 
   /**
-   * 1. After the cookie is read: loads the session (touching it in the same store call), or
-   * starts a fresh one, and puts it on the request. Rejects with the store's error.
+   * Loads the cookie's session, touching it in the same store call; null without a cookie.
+   * Returns the store's promise as it is: no async frame of its own on the hot path.
    */
-  async open(now: number): Promise<void> {
+  load(now: number): Promise<SessionRecord | null> | null {
     const { incoming, options } = this
-    const record = incoming
-      ? await this.guard.call(
-          () =>
-            options.store.load(incoming.id, {
-              touchAt: now,
-              absoluteTimeout: options.absoluteTimeout,
-            }),
-          'load',
-          incoming.id,
-        )
-      : null
+    if (!incoming) return null
+    return this.guard.call(
+      () =>
+        options.store.load(incoming.id, {
+          touchAt: now,
+          absoluteTimeout: options.absoluteTimeout,
+        }),
+      'load',
+      incoming.id,
+    )
+  }
+
+  /**
+   * 1. After the load: the stored session, or a fresh one when the id is unknown, put on the
+   * request. Returns a promise only when a fresh id has to be generated. Throws a StoreError
+   * for a record it cannot read.
+   */
+  open(record: SessionRecord | null, now: number): Promise<void> | undefined {
+    const { incoming } = this
     // An unknown id gets a fresh one, never the client's:
     // https://owasp.org/www-community/attacks/Session_fixation
-    if (incoming && !record)
-      debug('session %s is unknown or expired: starting a fresh one', incoming.id)
-    const session = record
-      ? restoreSession(this, incoming!.id, record, now)
-      : createSession(this, await this.generateId(), now)
+    if (!record) {
+      if (incoming) debug('session %s is unknown or expired: starting a fresh one', incoming.id)
+      return this.#openFresh(now)
+    }
+    this.#start(restoreSession(this, incoming!.id, record, now))
+    return undefined
+  }
+
+  async #openFresh(now: number): Promise<void> {
+    this.#start(createSession(this, await this.generateId(), now))
+  }
+
+  #start(session: Session): void {
     this.#first = session
     this.attach(session)
-    this.req.sessionStore = options.store
+    this.req.sessionStore = this.options.store
   }
 
   /**
