@@ -12,7 +12,8 @@
  * @example
  * ```ts
  * rejectUnknownKeys('session cookie "sid"', { httponly: false }, ['httpOnly', 'secure'])
- * // TypeError: session cookie "sid": unknown option "httponly" (did you mean "httpOnly"?). Known options: httpOnly, secure
+ * // TypeError: session cookie "sid": unknown option "httponly" (did you mean "httpOnly"?).
+ * //   Known options: httpOnly, secure
  * ```
  */
 export function rejectUnknownKeys(
@@ -23,7 +24,8 @@ export function rejectUnknownKeys(
 ): void {
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue
-    if ((options as Record<string, unknown>)[key] === undefined) continue // spread-in leftovers set nothing
+    // Spread-in leftovers (`{ ...defaults, domain: undefined }`) set nothing.
+    if ((options as Record<string, unknown>)[key] === undefined) continue
     const hint = Object.hasOwn(hints, key) ? `: ${hints[key]}` : suggestion(key, known)
     throw new TypeError(
       `${where}: unknown option "${key}"${hint}. Known options: ${known.join(', ')}`,

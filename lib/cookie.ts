@@ -245,7 +245,8 @@ function sameList(a: readonly Secret[], b: readonly Secret[]): boolean {
  *
  * @example
  * ```ts
- * serializeCookie('sid', 's:abc.mac', { expires: null, path: '/', httpOnly: true, secure: true, sameSite: 'lax' })
+ * const attributes = { expires: null, path: '/', httpOnly: true, secure: true, sameSite: 'lax' }
+ * serializeCookie('sid', 's:abc.mac', attributes)
  * // 'sid=s%3Aabc.mac; Path=/; HttpOnly; Secure; SameSite=Lax'
  * ```
  */
@@ -320,7 +321,8 @@ function invalid(option: string, value: unknown): never {
  *
  * @example
  * ```ts
- * clearCookie('sid', { path: '/', httpOnly: true, secure: false }) // 'sid=; Path=/; Expires=Thu, 01 Jan 1970 ...'
+ * clearCookie('sid', { path: '/', httpOnly: true, secure: false })
+ * // 'sid=; Path=/; Expires=Thu, 01 Jan 1970 ...'
  * ```
  */
 export function clearCookie(name: string, cookie: Omit<ResolvedCookie, 'expires'>): string {

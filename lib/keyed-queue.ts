@@ -6,13 +6,17 @@
  * @example
  * ```ts
  * const queue = new KeyedQueue()
- * await Promise.all([queue.run('sid', saveA), queue.run('sid', saveB)]) // saveB starts after saveA settles
+ * // saveB starts after saveA settles:
+ * await Promise.all([queue.run('sid', saveA), queue.run('sid', saveB)])
  * ```
  */
 export class KeyedQueue {
   readonly #tails = new Map<string, Promise<void>>()
 
-  /** Runs `task` once every earlier task of `key` has settled; `waited` says whether it had to wait. */
+  /**
+   * Runs `task` once every earlier task of `key` has settled; `waited` says whether it had to
+   * wait.
+   */
   run<T>(key: string, task: (waited: boolean) => Promise<T>): Promise<T> {
     const previous = this.#tails.get(key)
     const result = previous ? previous.then(() => task(true)) : task(false)
@@ -50,7 +54,10 @@ export class BatchQueue<T> {
   readonly #waiting = new Map<string, T[] | null>()
 
   constructor(
-    /** Writes one batch. `queued` says whether its items waited behind another batch. It must not reject. */
+    /**
+     * Writes one batch. `queued` says whether its items waited behind another batch.
+     * It must not reject.
+     */
     readonly runBatch: (key: string, items: T[], queued: boolean) => Promise<void>,
   ) {}
 

@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { rejectUnknownKeys } from './check-options.js'
+import { ONE_DAY_MS } from './expiry.js'
 import { validateCookieAttributes, type CookieAttributes, type Secret } from './cookie.js'
 import { isValidSessionId, type Store } from './store.js'
 
@@ -18,7 +19,7 @@ export interface SessionOptions {
    * cookie-parser when unset. A secret may be a string or bytes (a Buffer).
    */
   secret?: Secret | readonly Secret[]
-  /** Cookie name. Default `'connect.sid'`, express-session's, so switching keeps users signed in. */
+  /** Cookie name. Default `'connect.sid'`, express-session's: switching keeps users signed in. */
   name?: string
   /** Cookie attributes, or a function of the request that returns them. */
   cookie?: CookieAttributes | ((req: IncomingMessage) => CookieAttributes)
@@ -82,11 +83,17 @@ export interface Defaults {
   cookie: Readonly<CookieAttributes>
   resave: boolean
   saveUninitialized: boolean
-  /** Throw on an option name `session()` does not know (a typo), or ignore it as express-session does. */
+  /**
+   * Throw on an option name `session()` does not know (a typo), or ignore it as express-session
+   * does.
+   */
   rejectUnknownOptions: boolean
   /** The session ids accepted from `genid` and from cookies. Default {@link isValidSessionId}. */
   isValidId?: (id: unknown) => id is string
-  /** Refuse cookie settings that browsers drop (SameSite=None or Partitioned without Secure). Default true. */
+  /**
+   * Refuse cookie settings that browsers drop (SameSite=None or Partitioned without Secure).
+   * Default true.
+   */
   browserCookieRules?: boolean
 }
 
@@ -104,7 +111,6 @@ export const SAFE_DEFAULTS: Omit<Defaults, 'store'> = Object.freeze({
   rejectUnknownOptions: true,
 })
 
-const DAY = 86_400_000
 const KNOWN = [
   'store',
   'secret',
@@ -155,7 +161,8 @@ export function resolveOptions(
   if (store !== undefined && !isStore(store)) {
     throw new TypeError(
       'session(): store must have load/save/touch/destroy methods. For an express-session store ' +
-        '(get/set/destroy), wrap it: session(adaptLegacyStore(store), options) from "concord-session/express-session"',
+        '(get/set/destroy), wrap it: session(adaptLegacyStore(store), options) ' +
+        'from "concord-session/express-session"',
     )
   }
 
@@ -184,7 +191,7 @@ export function resolveOptions(
       optionalBoolean('saveUninitialized', options.saveUninitialized) ?? defaults.saveUninitialized,
     unset: resolveUnset(options.unset),
     absoluteTimeout: optionalDuration('absoluteTimeout', options.absoluteTimeout),
-    idleTimeout: optionalDuration('idleTimeout', options.idleTimeout) ?? DAY,
+    idleTimeout: optionalDuration('idleTimeout', options.idleTimeout) ?? ONE_DAY_MS,
     maxSize: optionalDuration('maxSize', options.maxSize) ?? 1_048_576,
     isValidId: defaults.isValidId ?? isValidSessionId,
     saveTimeout: optionalDuration('saveTimeout', options.saveTimeout) ?? 2000,
@@ -200,15 +207,18 @@ function checkFirstArgument(first: unknown, second: unknown): void {
   if (isStore(first)) return
   if (looksLikeLegacyStore(first)) {
     throw new TypeError(
-      'session(store): this is an express-session store (get/set/destroy with callbacks), not a concord-session Store. ' +
-        'Wrap it: session(adaptLegacyStore(store), options) with adaptLegacyStore from "concord-session/express-session", ' +
-        'or pass it as options.store to the drop-in: require("concord-session/express-session")({ ...options, store })',
+      'session(store): this is an express-session store (get/set/destroy with callbacks), ' +
+        'not a concord-session Store. Wrap it: session(adaptLegacyStore(store), options) ' +
+        'with adaptLegacyStore from "concord-session/express-session", ' +
+        'or pass it as options.store to the drop-in: ' +
+        'require("concord-session/express-session")({ ...options, store })',
     )
   }
   if (looksLikeRedisClient(first)) {
     throw new TypeError(
       'session(client): this is a Redis client, not a session store. ' +
-        'Wrap it: session(new RedisStore({ client }), options) with RedisStore from "concord-session/redis"',
+        'Wrap it: session(new RedisStore({ client }), options) ' +
+        'with RedisStore from "concord-session/redis"',
     )
   }
   if (second !== undefined) {
@@ -221,8 +231,10 @@ function checkFirstArgument(first: unknown, second: unknown): void {
             ? 'an array'
             : `a ${typeof first}`
     throw new TypeError(
-      `session(store, options): the first argument must be a Store (load/save/touch/destroy), got ${got}. ` +
-        'Pass the store first, as in session(new MemoryStore(), options), or only the options: session(options)',
+      'session(store, options): the first argument must be a Store ' +
+        `(load/save/touch/destroy), got ${got}. ` +
+        'Pass the store first, as in session(new MemoryStore(), options), ' +
+        'or only the options: session(options)',
     )
   }
 }
@@ -268,7 +280,8 @@ function resolveSecrets(secret: SessionOptions['secret']): readonly Secret[] | n
   const valid = (s: unknown) => (typeof s === 'string' || Buffer.isBuffer(s)) && s.length > 0
   if (!Array.isArray(secrets) || secrets.length === 0 || !secrets.every(valid)) {
     throw new TypeError(
-      'session(): secret must be a non-empty string or Buffer, or a non-empty array of them (the first signs, all verify)',
+      'session(): secret must be a non-empty string or Buffer, ' +
+        'or a non-empty array of them (the first signs, all verify)',
     )
   }
   return Object.freeze([...secrets])
@@ -289,7 +302,8 @@ function resolveCookie(
   }
   if (cookie !== undefined && (typeof cookie !== 'object' || cookie === null)) {
     throw new TypeError(
-      'session(): cookie must be an object of attributes or a function of the request that returns one',
+      'session(): cookie must be an object of attributes ' +
+        'or a function of the request that returns one',
     )
   }
   const attributes = Object.freeze({ ...base, ...(cookie ?? {}) })

@@ -17,7 +17,8 @@ export function warnInProduction(store: string): void {
   if (warned || process.env.NODE_ENV !== 'production') return
   warned = true
   console.warn(
-    `Warning: concord-session ${store} keeps sessions in this process only: they are lost when it restarts ` +
-      'and not shared with other processes. Use RedisStore (concord-session/redis) or FileStore (concord-session/file) in production.',
+    `Warning: concord-session ${store} keeps sessions in this process only: ` +
+      'they are lost when it restarts and not shared with other processes. ' +
+      'Use RedisStore (concord-session/redis) or FileStore (concord-session/file) in production.',
   )
 }

@@ -25,7 +25,8 @@ export interface SavedState {
  * @example
  * ```ts
  * const recent = new RecentSaves(1000, 4_000_000)
- * recent.remember('sid', { version: 3, data: { cart: '[]' }, cookie: {}, userId: undefined, createdAt, size: 6 })
+ * const saved = { version: 3, data: { cart: '[]' }, cookie: {}, userId: undefined, createdAt }
+ * recent.remember('sid', { ...saved, size: 6 })
  * recent.newerThan('sid', 2) // that state: a save loaded at version 2 replays onto it
  * ```
  */

@@ -43,7 +43,8 @@ export class StoreGuard {
         this.#probeStartedAt !== 0 && now - this.#probeStartedAt < 2 * this.saveTimeout
       if (queued || probing) {
         throw new StoreError(
-          `session store is unavailable (a recent call failed); ${what} of session ${id} was not attempted`,
+          'session store is unavailable (a recent call failed); ' +
+            `${what} of session ${id} was not attempted`,
           { code: 'EUNAVAILABLE' },
         )
       }

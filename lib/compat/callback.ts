@@ -9,8 +9,12 @@ import { StoreError } from '../store.js'
 
 const debug = createDebug('concord-session:compat')
 
-/** A Node-style callback, as express-session stores call them. */
-export type NodeCallback<T = unknown> = (err?: unknown, value?: T) => void
+/**
+ * A Node-style callback with a value, as express-session stores call them; `any` as in
+ * @types/express-session, so existing stores type-check unchanged. The Session methods' own
+ * callback is the core's `Callback`.
+ */
+export type NodeCallback<T = any> = (err?: any, value?: T) => void
 
 /**
  * Calls `target[method](...args, callback)` and resolves with the callback's value.

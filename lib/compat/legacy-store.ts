@@ -18,8 +18,7 @@ import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } fro
 import { StoreError, touchedExpiry } from '../store.js'
 import { callLegacy } from './callback.js'
 import { fromBlob, META_KEY, toBlob, type Blob } from './blob.js'
-
-type Callback = (err?: any, value?: any) => unknown
+import type { NodeCallback as Callback } from './callback.js'
 
 /**
  * express-session's store interface, as third-party stores implement it

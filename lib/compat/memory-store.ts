@@ -4,10 +4,10 @@
  * expired ones. The drop-in's default store.
  */
 import { rejectUnknownKeys } from '../check-options.js'
+import { ONE_DAY_MS } from '../expiry.js'
 import { warnInProduction } from '../production-warning.js'
 import { Store } from './store-base.js'
-
-type Callback = (err?: any, value?: any) => void
+import type { NodeCallback as Callback } from './callback.js'
 
 export interface MemoryStoreOptions {
   /** Idle lifetime in ms of a session whose cookie has no expiry (express-session keeps those forever). Default 24 h. */
@@ -42,7 +42,7 @@ export class MemoryStore extends Store {
     super()
     rejectUnknownKeys('MemoryStore', options ?? {}, ['ttl', 'checkPeriod'])
     warnInProduction('MemoryStore')
-    const { ttl = 86_400_000, checkPeriod = 60_000 } = options
+    const { ttl = ONE_DAY_MS, checkPeriod = 60_000 } = options
     for (const [name, value] of [
       ['ttl', ttl],
       ['checkPeriod', checkPeriod],

@@ -9,8 +9,7 @@ import { inherits } from 'node:util'
 import { META_KEY } from './blob.js'
 import { callLegacy } from './callback.js'
 import type { LegacyStore } from './legacy-store.js'
-
-type Callback = (err?: any, value?: any) => void
+import type { NodeCallback as Callback } from './callback.js'
 
 /** How long `load` waits for the subclass's `get` to call back. */
 const LOAD_TIMEOUT = 5_000
