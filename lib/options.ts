@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { rejectUnknownKeys } from './check-options.js'
+import { ONE_DAY_MS } from './time.js'
 import { validateCookieAttributes, type CookieAttributes, type Secret } from './cookie.js'
 import { isValidSessionId, type Store } from './store.js'
 
@@ -104,7 +105,6 @@ export const SAFE_DEFAULTS: Omit<Defaults, 'store'> = Object.freeze({
   rejectUnknownOptions: true,
 })
 
-const DAY = 86_400_000
 const KNOWN = [
   'store',
   'secret',
@@ -184,7 +184,7 @@ export function resolveOptions(
       optionalBoolean('saveUninitialized', options.saveUninitialized) ?? defaults.saveUninitialized,
     unset: resolveUnset(options.unset),
     absoluteTimeout: optionalDuration('absoluteTimeout', options.absoluteTimeout),
-    idleTimeout: optionalDuration('idleTimeout', options.idleTimeout) ?? DAY,
+    idleTimeout: optionalDuration('idleTimeout', options.idleTimeout) ?? ONE_DAY_MS,
     maxSize: optionalDuration('maxSize', options.maxSize) ?? 1_048_576,
     isValidId: defaults.isValidId ?? isValidSessionId,
     saveTimeout: optionalDuration('saveTimeout', options.saveTimeout) ?? 2000,

@@ -5,6 +5,7 @@
  */
 import { rejectUnknownKeys } from '../check-options.js'
 import { warnInProduction } from '../production-warning.js'
+import { ONE_DAY_MS } from '../time.js'
 import { Store } from './store-base.js'
 
 type Callback = (err?: any, value?: any) => void
@@ -42,7 +43,7 @@ export class MemoryStore extends Store {
     super()
     rejectUnknownKeys('MemoryStore', options ?? {}, ['ttl', 'checkPeriod'])
     warnInProduction('MemoryStore')
-    const { ttl = 86_400_000, checkPeriod = 60_000 } = options
+    const { ttl = ONE_DAY_MS, checkPeriod = 60_000 } = options
     for (const [name, value] of [
       ['ttl', ttl],
       ['checkPeriod', checkPeriod],

@@ -6,6 +6,9 @@ import type { Dir, Stats } from 'node:fs'
 import * as fs from 'node:fs'
 import { lstat, mkdir, readdir, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { isCode } from '../../lib/store-errors.js'
+
+export { isCode }
 
 // The callback API costs about half of fs/promises' FileHandle per call (no FileHandle object,
 // no close tracking); these wrappers are the only promises made per system call.
@@ -194,10 +197,6 @@ export async function rmdirQuiet(path: string): Promise<void> {
   } catch (err) {
     if (!isCode(err, 'ENOENT') && !isCode(err, 'ENOTEMPTY') && !isCode(err, 'EEXIST')) throw err
   }
-}
-
-export function isCode(err: unknown, code: string): boolean {
-  return (err as NodeJS.ErrnoException | null)?.code === code
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -13,6 +13,8 @@
  */
 import type { CookieOverrides, SessionChange, SessionRecord } from '../../lib/store.js'
 import { StoreError } from '../../lib/store.js'
+import { corruptSession } from '../../lib/store-errors.js'
+import { withOwner } from '../../lib/session-data.js'
 
 /** What a statement returns for a session, every column as PostgreSQL's text. */
 export interface SessionRow {
@@ -30,35 +32,34 @@ export const TEXT_TYPES = { getTypeParser: () => (value: string) => value }
 
 /** A StoreError naming the session whose row cannot be read. */
 export function corrupt(id: string, detail: string, cause?: unknown): StoreError {
-  return new StoreError(`PostgresStore: session ${id} holds data it cannot read: ${detail}`, {
-    code: 'ECORRUPT',
-    cause,
-  })
+  return corruptSession('PostgresStore', id, detail, cause)
 }
 
 /** The record in a row, every column checked. */
 export function toRecord(id: string, row: SessionRow): SessionRecord {
-  const record: SessionRecord = {
-    data: parseData(id, row.data),
-    cookie: parseCookie(id, row.cookie),
-    createdAt: number(id, row.created_ms, 'created_at', Number.isFinite, 'a time'),
-    expiresAt: number(id, row.expires_ms, 'expires_at', Number.isFinite, 'a time'),
-    idleTimeout: number(
-      id,
-      row.idle_timeout,
-      'idle_timeout',
-      (n) => Number.isFinite(n) && n >= 0,
-      'a duration in ms',
-    ),
-    version: number(
-      id,
-      row.version,
-      'version',
-      (n) => Number.isSafeInteger(n) && n >= 1,
-      'a positive integer',
-    ),
-  }
-  if (row.user_id !== null) record.userId = row.user_id
+  const record = withOwner(
+    {
+      data: parseData(id, row.data),
+      cookie: parseCookie(id, row.cookie),
+      createdAt: number(id, row.created_ms, 'created_at', Number.isFinite, 'a time'),
+      expiresAt: number(id, row.expires_ms, 'expires_at', Number.isFinite, 'a time'),
+      idleTimeout: number(
+        id,
+        row.idle_timeout,
+        'idle_timeout',
+        (n) => Number.isFinite(n) && n >= 0,
+        'a duration in ms',
+      ),
+      version: number(
+        id,
+        row.version,
+        'version',
+        (n) => Number.isSafeInteger(n) && n >= 1,
+        'a positive integer',
+      ),
+    },
+    row.user_id,
+  )
   return record
 }
 

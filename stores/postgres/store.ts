@@ -1,15 +1,19 @@
 import type { Pool } from 'pg'
 import createDebug from 'debug'
 import type {
+  Clearable,
+  Closable,
+  Countable,
   LoadOptions,
   SaveResult,
   SessionChange,
   SessionRecord,
   Store,
+  UserIndex,
 } from '../../lib/store.js'
 import { StoreError, isValidSessionId, touchedExpiry } from '../../lib/store.js'
 import { changedKeys, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
-import { fromLegacy, migratedData, type LegacyRow } from './migration.js'
+import { fromLegacy, migratedData, type LegacyRow } from './connect-pg-simple.js'
 import { StatementRunner } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
 import { rejectUnknownKeys } from '../../lib/check-options.js'
@@ -128,7 +132,7 @@ type Row = SessionRow &
  * app.use(session(new PostgresStore({ pool }), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class PostgresStore implements Store {
+export class PostgresStore implements Store, UserIndex, Countable, Clearable, Closable {
   readonly #sql: Statements
   readonly #migrate: string | undefined
   readonly #table: string
