@@ -23,8 +23,8 @@ import {
   type LegacyStoreAdapter as Adapter,
 } from '../lib/compat/legacy-store.js'
 import {
-  MemoryStore as CompatMemoryStore,
-  type MemoryStoreOptions as MemoryOptions,
+  ExpressSessionMemoryStore as CompatMemoryStore,
+  type ExpressSessionMemoryStoreOptions as MemoryOptions,
 } from '../lib/compat/memory-store.js'
 import { createDropIn, EXPRESS_SESSION_DEFAULTS as DEFAULTS } from '../lib/compat/middleware.js'
 import type { ExpressSessionCookieOptions, ExpressSessionOptions } from '../lib/compat/options.js'

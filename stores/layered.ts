@@ -20,7 +20,7 @@ import {
   type Meta,
 } from './layered-entry.js'
 import { MemoryStore } from './memory.js'
-import { rejectUnknownKeys } from '../lib/check-options.js'
+import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
 import { withOwner } from '../lib/session-data.js'
 
 const debug = createDebug('concord-session:layered')
@@ -125,15 +125,7 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
         `LayeredStore: hotTtl must be a number of ms, at least 1000 (it must outlast a refill in flight), got ${String(hotTtl)}`,
       )
     }
-    if (
-      typeof hotRetryAfter !== 'number' ||
-      !Number.isFinite(hotRetryAfter) ||
-      hotRetryAfter <= 0
-    ) {
-      throw new TypeError(
-        `LayeredStore: hotRetryAfter must be a positive number of ms, got ${String(hotRetryAfter)}`,
-      )
-    }
+    requirePositive('LayeredStore', 'hotRetryAfter', hotRetryAfter, 'ms')
     if (hot instanceof MemoryStore && singleProcess !== true) {
       throw new TypeError(
         'LayeredStore: a MemoryStore hot layer lives in one process and would serve stale sessions when other processes write to the cold store. Use a shared hot store (RedisStore), or pass singleProcess: true if this is the only process',

@@ -12,7 +12,7 @@ import type {
 } from '../lib/store.js'
 import { StoreError } from '../lib/store.js'
 import { applyChange, withOwner } from '../lib/session-data.js'
-import { rejectUnknownKeys } from '../lib/check-options.js'
+import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
 import { warnInProduction } from '../lib/production-warning.js'
 
 export interface MemoryStoreOptions {
@@ -86,11 +86,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
     if (max !== Infinity && (!Number.isInteger(max) || max < 1)) {
       throw new TypeError(`MemoryStore: max must be a positive integer, got ${String(max)}`)
     }
-    if (!Number.isFinite(sweepInterval) || sweepInterval <= 0) {
-      throw new TypeError(
-        `MemoryStore: sweepInterval must be a positive number of ms, got ${String(sweepInterval)}`,
-      )
-    }
+    requirePositive('MemoryStore', 'sweepInterval', sweepInterval, 'ms')
     this.#max = max
     this.#timer = setInterval(() => this.sweep(), sweepInterval)
     this.#timer.unref()

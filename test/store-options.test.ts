@@ -113,7 +113,7 @@ describe('MemoryStore under NODE_ENV=production', () => {
     jest.isolateModules(() => {
       const { MemoryStore: Fresh } =
         require('../stores/memory') as typeof import('../stores/memory')
-      const { MemoryStore: FreshDropIn } =
+      const { ExpressSessionMemoryStore: FreshDropIn } =
         require('../lib/compat/memory-store') as typeof import('../lib/compat/memory-store')
       const stores = [new Fresh(), new Fresh(), new FreshDropIn()]
       for (const store of stores) void store.close()

@@ -13,6 +13,7 @@
  *   timeout. A store without `touch` gets the expiry written into the blob and checked here.
  */
 import type { CookieAttributes } from '../cookie.js'
+import { requirePositive } from '../check-options.js'
 import { KeyedQueue } from '../keyed-queue.js'
 import type {
   Clearable,
@@ -107,11 +108,7 @@ export function adaptLegacyStore(
     )
   }
   const timeout = options.timeout ?? 5_000
-  if (!(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0)) {
-    throw new TypeError(
-      `adaptLegacyStore(store, { timeout }): timeout must be a positive number of ms, got ${String(timeout)}`,
-    )
-  }
+  requirePositive('adaptLegacyStore(store, { timeout })', 'timeout', timeout, 'ms')
   if (
     options.cookie !== undefined &&
     (typeof options.cookie !== 'object' || options.cookie === null)

@@ -16,7 +16,7 @@ import { changedKeys, effectiveDeadline, toRecord, type SessionRow } from './cod
 import { fromLegacy, migratedData, type LegacyRow } from './connect-pg-simple.js'
 import { StatementRunner } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
-import { rejectUnknownKeys } from '../../lib/check-options.js'
+import { isPositiveNumber, rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
 
 const KNOWN_OPTIONS = [
   'pool',
@@ -166,19 +166,12 @@ export class PostgresStore implements Store, UserIndex, Countable, Clearable, Cl
       throw new TypeError(
         `PostgresStore: createTable must be true or false, got ${JSON.stringify(createTable)}`,
       )
-    if (
-      pruneInterval !== false &&
-      (typeof pruneInterval !== 'number' || !Number.isFinite(pruneInterval) || pruneInterval <= 0)
-    ) {
+    if (pruneInterval !== false && !isPositiveNumber(pruneInterval)) {
       throw new TypeError(
         `PostgresStore: pruneInterval must be a positive number of ms or false, got ${String(pruneInterval)}`,
       )
     }
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new TypeError(
-        `PostgresStore: timeout must be a positive number of ms, got ${String(timeout)}`,
-      )
-    }
+    requirePositive('PostgresStore', 'timeout', timeout, 'ms')
     const names = tableNames(table, schema, legacyTable)
     this.#table = names.table
     this.#sql = statements(names)
