@@ -14,7 +14,7 @@ const config: Config = {
   // A one-screen coverage summary at the end of every run (lines, branches, functions of the
   // package's own code). Stores that some tests run in child processes are not counted.
   collectCoverage: true,
-  collectCoverageFrom: ['lib/**/*.ts', 'stores/**/*.ts'],
+  collectCoverageFrom: ['entries/**/*.ts', 'lib/**/*.ts', 'stores/**/*.ts'],
   coverageReporters: ['text-summary'],
 }
 

@@ -3,7 +3,7 @@
  * middleware does for a request that changes its session. Reports CPU per write (user + sys of
  * this process, every thread) and, under strace, the file system calls per write by name.
  *
- *   node --import tsx bench/file-store-cost.ts [--store=stores/file.ts] [--sessions=200] [--writes=3000] [--fsync=false] [--strace]
+ *   node --import tsx bench/file-store-cost.ts [--store=entries/file.ts] [--sessions=200] [--writes=3000] [--fsync=false] [--strace]
  *
  * --store picks the FileStore module to measure, so two trees can be compared with one script.
  * --fsync=false leaves out the fsync, whose kernel time otherwise dominates the CPU figure.
@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto'
 
 const { values } = parseArgs({
   options: {
-    store: { type: 'string', default: 'stores/file.ts' },
+    store: { type: 'string', default: 'entries/file.ts' },
     sessions: { type: 'string', default: '200' },
     writes: { type: 'string', default: '3000' },
     strace: { type: 'boolean', default: false },
@@ -70,7 +70,9 @@ async function measure(
   writes: number,
   mark: (label: string) => void,
 ): Promise<{ cpuMicros: number; userMicros: number }> {
-  const { FileStore } = (await import(resolve(values.store!))) as typeof import('../stores/file.js')
+  const { FileStore } = (await import(
+    resolve(values.store!)
+  )) as typeof import('../entries/file.js')
   const dir = mkdtempSync(join(tmpdir(), 'concord-file-cost-'))
   const store = new FileStore({ dir, fsync: values.fsync !== 'false' })
   try {

@@ -7,7 +7,7 @@
  * rounds of 40 000 requests, after 30 000 to warm up, 16 in flight.
  */
 import { GCProfiler } from 'node:v8'
-import session, { MemoryStore } from '../lib/index.js'
+import session, { MemoryStore } from '../entries/index.js'
 import { SKUS } from './http.js'
 import { limitSession } from './limit.js'
 import { expressSession } from './peers.js'

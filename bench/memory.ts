@@ -8,7 +8,7 @@
 import { fork } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
-import { isValidSessionId, MemoryStore } from '../lib/index.js'
+import { isValidSessionId, MemoryStore } from '../entries/index.js'
 import { killOnExit, onCleanup } from './cleanup.js'
 import { expressSession, memorystore, type LegacyStore } from './peers.js'
 import { MAX_AGE_MS } from './systems.js'

@@ -5,7 +5,13 @@
  */
 import { join } from 'node:path'
 import express, { type NextFunction, type Request, type Response } from 'express'
-import session, { Session, sessionInfo, StoreError, type Store } from '../lib/index.js'
+import session, {
+  isUserIndex,
+  Session,
+  sessionInfo,
+  StoreError,
+  type Store,
+} from '../entries/index.js'
 import { PRODUCTS } from './catalog.js'
 import {
   addToCart,
@@ -252,7 +258,7 @@ export function createApp(options: ShopOptions): express.Express {
     if (!user) return res.redirect(303, '/login')
     const now = Date.now()
     let rows: SessionRow[] | null = null
-    if (store.listByUser) {
+    if (isUserIndex(store)) {
       const ids = await store.listByUser(user.id)
       const records = await Promise.all(
         ids.map(async (id) => ({ id, record: await store.load(id) })),
@@ -287,7 +293,7 @@ export function createApp(options: ShopOptions): express.Express {
   app.post('/sessions/sign-out-everywhere', async (req, res) => {
     const user = req.session.shopUser
     if (!user) return res.redirect(303, '/login')
-    if (!store.destroyByUser)
+    if (!isUserIndex(store))
       throw new CartError('This session store cannot sign a user out everywhere')
     const ended = await store.destroyByUser(user.id)
     await req.session.destroy() // this one is gone from the store already; this clears its cookie

@@ -10,7 +10,7 @@
  *                        REDIS_CLIENT=ioredis (default) or node-redis
  * Each store and its client library is imported only when chosen, so the memory store needs none.
  */
-import { MemoryStore, type Store } from '../lib/index.js'
+import { MemoryStore, type Store } from '../entries/index.js'
 
 export interface OpenedStore {
   store: Store
@@ -39,12 +39,12 @@ export async function openStoreFromEnv(env: NodeJS.ProcessEnv = process.env): Pr
       }
     }
     case 'file': {
-      const { FileStore } = await import('../stores/file.js')
+      const { FileStore } = await import('../entries/file.js')
       const store = new FileStore({ dir: env['SESSION_DIR'] || '.sessions' })
       return { store, kind, detail: `files in ${store.dir}`, close: () => store.close() }
     }
     case 'redis': {
-      const { RedisStore } = await import('../stores/redis.js')
+      const { RedisStore } = await import('../entries/redis.js')
       const url = env['REDIS_URL'] || 'redis://127.0.0.1:6379'
       const client = await redisClient(env['REDIS_CLIENT'] || 'ioredis', url)
       const store = new RedisStore({
@@ -70,7 +70,7 @@ export async function openStoreFromEnv(env: NodeJS.ProcessEnv = process.env): Pr
 
 /** A store from SESSION_STORE_URL (and a hot layer over it from SESSION_HOT_STORE_URL). */
 async function openStoreFromUrl(url: string, hotUrl: string | undefined): Promise<OpenedStore> {
-  const { createStore } = await import('../stores/create-store.js')
+  const { createStore } = await import('../entries/create-store.js')
   const store = await createStore(hotUrl ? { hot: hotUrl, cold: url } : url)
   const kind = hotUrl ? 'layered' : schemeKind(url)
   const detail = hotUrl ? `${redactUrl(hotUrl)} over ${redactUrl(url)}` : redactUrl(url)

@@ -10,7 +10,7 @@
  * key, both survive; the same path ends with the later write. An array that only grew is
  * replayed as an append, so concurrent `push`es all land; any other array change replaces it.
  */
-import { isPlainObject } from './util.js'
+import { isPlainObject, defineKey } from './util.js'
 
 /** A key's value cannot be written as JSON. Status 500: a bug in the app, not in the client. */
 export class SessionDataError extends Error {
@@ -326,18 +326,6 @@ export class ReplayOnto {
     if (!this.#loaded.has(text)) this.#loaded.set(text, JSON.parse(text))
     return this.#loaded.get(text)
   }
-}
-
-/** Copies a value to an object without invoking setters, so "__proto__" stays an own key. */
-export function defineKey(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__')
-    Object.defineProperty(target, key, {
-      value,
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    })
-  else target[key] = value
 }
 
 function sameJson(a: unknown, b: unknown): boolean {

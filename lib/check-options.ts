@@ -64,3 +64,37 @@ function editDistance(a: string, b: string): number {
   }
   return previous[b.length]!
 }
+
+/**
+ * True for a finite number above zero: a duration in ms, a size, a count.
+ *
+ * @example
+ * ```ts
+ * isPositiveNumber(2000) // true
+ * isPositiveNumber('2s') // false
+ * ```
+ */
+export function isPositiveNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0
+}
+
+/**
+ * Throws a TypeError unless `value` is a positive number, naming the option and its unit.
+ *
+ * @example
+ * ```ts
+ * requirePositive('FileStore', 'lockTimeout', options.lockTimeout, 'ms')
+ * // TypeError: FileStore: lockTimeout must be a positive number of ms, got 0
+ * ```
+ */
+export function requirePositive(where: string, name: string, value: unknown, unit: string): void {
+  if (!isPositiveNumber(value))
+    throw new TypeError(
+      `${where}: ${name} must be a positive number of ${unit}, got ${shown(value)}`,
+    )
+}
+
+/** A value as a message shows it: text quoted, so `"2s"` reads as the string it is. */
+function shown(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value)
+}

@@ -5,9 +5,6 @@
  * https://cheatsheetseries.owasp.org/cheatsheets/Session_Management_Cheat_Sheet.html
  */
 
-/** One day in ms: the default idle timeout, as express-session's default cookie lifetime. */
-export const ONE_DAY_MS = 86_400_000
-
 /**
  * Epoch ms a session ends however active it is, or `Infinity` without an absolute timeout.
  *

@@ -4,8 +4,8 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
-import { rejectUnknownKeys } from './check-options.js'
-import { ONE_DAY_MS } from './expiry.js'
+import { rejectUnknownKeys, requirePositive } from './check-options.js'
+import { ONE_DAY_MS } from './time.js'
 import { validateCookieAttributes, type CookieAttributes, type Secret } from './cookie.js'
 import { isValidSessionId, type Store } from './store.js'
 
@@ -190,11 +190,11 @@ export function resolveOptions(
     saveUninitialized:
       optionalBoolean('saveUninitialized', options.saveUninitialized) ?? defaults.saveUninitialized,
     unset: resolveUnset(options.unset),
-    absoluteTimeout: optionalDuration('absoluteTimeout', options.absoluteTimeout),
-    idleTimeout: optionalDuration('idleTimeout', options.idleTimeout) ?? ONE_DAY_MS,
-    maxSize: optionalDuration('maxSize', options.maxSize) ?? 1_048_576,
+    absoluteTimeout: optionalPositive('absoluteTimeout', options.absoluteTimeout, 'ms'),
+    idleTimeout: optionalPositive('idleTimeout', options.idleTimeout, 'ms') ?? ONE_DAY_MS,
+    maxSize: optionalPositive('maxSize', options.maxSize, 'characters') ?? 1_048_576,
     isValidId: defaults.isValidId ?? isValidSessionId,
-    saveTimeout: optionalDuration('saveTimeout', options.saveTimeout) ?? 2000,
+    saveTimeout: optionalPositive('saveTimeout', options.saveTimeout, 'ms') ?? 2000,
   }
 }
 
@@ -322,12 +322,10 @@ function optionalBoolean(name: string, value: unknown): boolean | undefined {
   throw new TypeError(`session(): ${name} must be true or false, got ${JSON.stringify(value)}`)
 }
 
-function optionalDuration(name: string, value: unknown): number | undefined {
+function optionalPositive(name: string, value: unknown, unit: string): number | undefined {
   if (value === undefined) return undefined
-  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return value
-  throw new TypeError(
-    `session(): ${name} must be a positive number (ms or characters), got ${JSON.stringify(value)}`,
-  )
+  requirePositive('session()', name, value, unit)
+  return value as number
 }
 
 function optionalFunction<T>(name: string, value: T | undefined): T | undefined {

@@ -4,7 +4,8 @@
  * state known and retrying on a conflict with another process.
  */
 import createDebug from 'debug'
-import { defineKey, diffData, ReplayOnto, SessionDataError, unchangedSize } from './changes.js'
+import { diffData, ReplayOnto, SessionDataError, unchangedSize } from './changes.js'
+import { defineKey } from './util.js'
 import { absoluteEnd, idleExpiry } from './expiry.js'
 import type { Session } from './session.js'
 import { cookieChanged, cookieOverrides } from './session-cookie.js'

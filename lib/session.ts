@@ -4,7 +4,7 @@
  * optional callback. Knows the store but not req or res: what depends on the request
  * comes in through a {@link SessionHost}.
  */
-import { defineKey } from './changes.js'
+import { defineKey } from './util.js'
 import { absoluteEnd, idleExpiry } from './expiry.js'
 import { destroyInStore, parseOnto, planSave, refreshData, writePlan } from './save.js'
 import { Cookie, cookieOverrides, NO_OVERRIDES } from './session-cookie.js'

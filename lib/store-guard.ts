@@ -12,6 +12,7 @@
  *   timeout, and recovery is not met by a storm of retries.
  */
 import { StoreError } from './store.js'
+import { toStoreError } from './store-errors.js'
 
 /** Errors that say something about the session, not about the store being reachable. */
 const NOT_OUTAGES = new Set(['ECONFLICT', 'ECORRUPT', 'EFULL'])
@@ -75,9 +76,5 @@ export async function callStore<T>(call: () => Promise<T>, what: string, id: str
 }
 
 function asStoreError(err: unknown, what: string, id: string): StoreError {
-  if (err instanceof StoreError) return err
-  return new StoreError(
-    `session store ${what} failed for session ${id}: ${(err as Error)?.message ?? String(err)}`,
-    { cause: err },
-  )
+  return toStoreError(err, (why) => `session store ${what} failed for session ${id}: ${why}`)
 }

@@ -111,17 +111,112 @@ export interface Store {
   touch(id: string, expiresAt: number): Promise<void>
   /** Removes the session and its place in the per-user index; a no-op for an unknown id. */
   destroy(id: string): Promise<void>
+}
 
+/**
+ * A store that indexes sessions by owner (`SessionChange.userId`). Optional: a store has it or
+ * not, and {@link isUserIndex} tells which, as a separate trait rather than optional methods.
+ *
+ * @example
+ * ```ts
+ * if (isUserIndex(store)) await store.destroyByUser(user.id) // sign out everywhere
+ * ```
+ */
+export interface UserIndex {
   /** Ids of the user's live sessions. */
-  listByUser?(userId: string): Promise<string[]>
+  listByUser(userId: string): Promise<string[]>
   /** Signs the user out everywhere; resolves to the number of sessions destroyed. */
-  destroyByUser?(userId: string): Promise<number>
+  destroyByUser(userId: string): Promise<number>
+}
+
+/**
+ * A store that can count its live sessions.
+ *
+ * @example
+ * ```ts
+ * if (isCountable(store)) metrics.gauge('sessions', await store.count())
+ * ```
+ */
+export interface Countable {
   /** Number of live sessions. */
-  count?(): Promise<number>
-  /** Removes every session this store holds (within its prefix or directory). */
-  clear?(): Promise<void>
+  count(): Promise<number>
+}
+
+/**
+ * A store that can remove every session it holds (within its prefix, table or directory).
+ *
+ * @example
+ * ```ts
+ * afterAll(async () => { if (isClearable(store)) await store.clear() })
+ * ```
+ */
+export interface Clearable {
+  clear(): Promise<void>
+}
+
+/**
+ * A store that holds timers or connections of its own to release at shutdown.
+ *
+ * @example
+ * ```ts
+ * process.on('SIGTERM', () => void (isClosable(store) && store.close()))
+ * ```
+ */
+export interface Closable {
   /** Releases timers and connections the store opened itself. */
-  close?(): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * True when `store` has the per-user index: both {@link UserIndex} methods.
+ *
+ * @example
+ * ```ts
+ * const ids = isUserIndex(store) ? await store.listByUser(user.id) : []
+ * ```
+ */
+export function isUserIndex<S extends object>(store: S): store is S & UserIndex {
+  return hasMethod(store, 'listByUser') && hasMethod(store, 'destroyByUser')
+}
+
+/**
+ * True when `store` can count its sessions.
+ *
+ * @example
+ * ```ts
+ * if (isCountable(store)) console.log(await store.count())
+ * ```
+ */
+export function isCountable<S extends object>(store: S): store is S & Countable {
+  return hasMethod(store, 'count')
+}
+
+/**
+ * True when `store` can remove every session it holds.
+ *
+ * @example
+ * ```ts
+ * if (isClearable(store)) await store.clear()
+ * ```
+ */
+export function isClearable<S extends object>(store: S): store is S & Clearable {
+  return hasMethod(store, 'clear')
+}
+
+/**
+ * True when `store` has resources of its own to release.
+ *
+ * @example
+ * ```ts
+ * if (isClosable(store)) await store.close()
+ * ```
+ */
+export function isClosable<S extends object>(store: S): store is S & Closable {
+  return hasMethod(store, 'close')
+}
+
+function hasMethod(store: object, name: string): boolean {
+  return typeof (store as Record<string, unknown>)[name] === 'function'
 }
 
 /**

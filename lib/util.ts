@@ -25,3 +25,15 @@ export function sleep(ms: number): Promise<void> {
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
+
+/** Copies a value to an object without invoking setters, so "__proto__" stays an own key. */
+export function defineKey(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__')
+    Object.defineProperty(target, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    })
+  else target[key] = value
+}

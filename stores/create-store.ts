@@ -4,10 +4,11 @@
  * using `memory:` needs neither ioredis nor pg installed.
  */
 import { fileURLToPath } from 'node:url'
-import type { Store } from '../lib/store.js'
+import type { Closable, Store } from '../lib/store.js'
+import { isClosable } from '../lib/store.js'
 
 /** A store made from a URL; `close()` also closes the connection it opened. */
-export type CreatedStore = Store & { close(): Promise<void> }
+export type CreatedStore = Store & Closable
 
 /** A hot store over a cold one, each given by its URL; see LayeredStore. */
 export interface LayeredSpec {
@@ -114,7 +115,7 @@ async function createFile(url: string): Promise<CreatedStore> {
     throw new TypeError(
       'createStore: file: needs a directory, e.g. file:./sessions or file:///var/lib/app/sessions',
     )
-  const { FileStore } = await import('./file.js')
+  const { FileStore } = await import('./file/store.js')
   return closable(new FileStore({ dir }))
 }
 
@@ -128,7 +129,7 @@ async function createRedis(url: URL): Promise<CreatedStore> {
       `createStore: client=${clientName} is not a Redis client it knows; write client=ioredis or client=node-redis`,
     )
   }
-  const { RedisStore } = await import('./redis.js')
+  const { RedisStore } = await import('./redis/store.js')
   // Either client works; without ?client= it takes ioredis if installed, else node-redis.
   const opened =
     clientName === 'node-redis'
@@ -205,7 +206,7 @@ async function createPostgres(url: URL): Promise<CreatedStore> {
   url.searchParams.delete('table')
   url.searchParams.delete('schema')
   const [{ PostgresStore }, pg] = await Promise.all([
-    import('./postgres.js'),
+    import('./postgres/store.js'),
     importClient('pg', url),
   ])
   const Pool = ((pg as { default?: unknown }).default ?? pg) as { Pool: typeof import('pg').Pool }
@@ -246,13 +247,14 @@ function parse(url: string): URL {
 
 /** The store, with a `close` that also runs `release` (the connection it was given). */
 function closable<S extends Store>(store: S, release?: () => Promise<void>): S & CreatedStore {
-  const own = store.close?.bind(store)
-  return Object.assign(store, {
+  const own = isClosable(store) ? store.close.bind(store) : undefined
+  const closable: Closable = {
     async close() {
       await own?.()
       await release?.()
     },
-  })
+  }
+  return Object.assign(store, closable)
 }
 
 /** The URL with any password replaced, for messages. Unparsable text shows only its scheme. */

@@ -14,6 +14,7 @@
  *   while it lives (hotTtl).
  */
 import type { SessionChange, SessionRecord, Store } from '../lib/store.js'
+import { withOwner } from '../lib/session-data.js'
 
 /** The reserved data key of a hot entry. A session key of this name is refused at save. */
 export const META_KEY = '\u0000concord-layer'
@@ -63,15 +64,17 @@ export function toSession(entry: HotEntry): SessionRecord {
   const data: Record<string, string> = Object.create(null)
   for (const key of Object.keys(entry.raw.data))
     if (key !== META_KEY) data[key] = entry.raw.data[key]!
-  const record: SessionRecord = {
-    data: { ...data },
-    cookie: entry.raw.cookie,
-    createdAt: entry.meta.c,
-    expiresAt: entry.meta.e,
-    idleTimeout: entry.raw.idleTimeout,
-    version: entry.meta.v,
-  }
-  if (entry.meta.u !== undefined) record.userId = entry.meta.u
+  const record = withOwner(
+    {
+      data: { ...data },
+      cookie: entry.raw.cookie,
+      createdAt: entry.meta.c,
+      expiresAt: entry.meta.e,
+      idleTimeout: entry.raw.idleTimeout,
+      version: entry.meta.v,
+    },
+    entry.meta.u,
+  )
   return record
 }
 

@@ -1,6 +1,16 @@
 import createDebug from 'debug'
-import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
-import { touchedExpiry } from '../lib/store.js'
+import type {
+  Clearable,
+  Closable,
+  Countable,
+  LoadOptions,
+  SaveResult,
+  SessionChange,
+  SessionRecord,
+  Store,
+  UserIndex,
+} from '../lib/store.js'
+import { isClearable, isClosable, isCountable, isUserIndex, touchedExpiry } from '../lib/store.js'
 import {
   META_KEY,
   putHot,
@@ -10,7 +20,8 @@ import {
   type Meta,
 } from './layered-entry.js'
 import { MemoryStore } from './memory.js'
-import { rejectUnknownKeys } from '../lib/check-options.js'
+import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
+import { withOwner } from '../lib/session-data.js'
 
 const debug = createDebug('concord-session:layered')
 
@@ -68,7 +79,7 @@ const MAX_PENDING = 10_000
  * app.use(session(store, { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class LayeredStore implements Store {
+export class LayeredStore implements Store, UserIndex, Countable, Clearable, Closable {
   readonly #hot: Store
   readonly #cold: Store
   readonly #hotTtl: number
@@ -114,15 +125,7 @@ export class LayeredStore implements Store {
         `LayeredStore: hotTtl must be a number of ms, at least 1000 (it must outlast a refill in flight), got ${String(hotTtl)}`,
       )
     }
-    if (
-      typeof hotRetryAfter !== 'number' ||
-      !Number.isFinite(hotRetryAfter) ||
-      hotRetryAfter <= 0
-    ) {
-      throw new TypeError(
-        `LayeredStore: hotRetryAfter must be a positive number of ms, got ${String(hotRetryAfter)}`,
-      )
-    }
+    requirePositive('LayeredStore', 'hotRetryAfter', hotRetryAfter, 'ms')
     if (hot instanceof MemoryStore && singleProcess !== true) {
       throw new TypeError(
         'LayeredStore: a MemoryStore hot layer lives in one process and would serve stale sessions when other processes write to the cold store. Use a shared hot store (RedisStore), or pass singleProcess: true if this is the only process',
@@ -186,7 +189,7 @@ export class LayeredStore implements Store {
   }
 
   async listByUser(userId: string): Promise<string[]> {
-    return this.#cold.listByUser ? this.#cold.listByUser(userId) : []
+    return isUserIndex(this.#cold) ? this.#cold.listByUser(userId) : []
   }
 
   /** Destroys each of the user's sessions through both layers; a login after the call began stays. */
@@ -197,18 +200,18 @@ export class LayeredStore implements Store {
   }
 
   async count(): Promise<number> {
-    if (!this.#cold.count)
+    if (!isCountable(this.#cold))
       throw new TypeError('LayeredStore: the cold store cannot count its sessions')
     return this.#cold.count()
   }
 
   async clear(): Promise<void> {
-    await this.#cold.clear?.()
-    await this.#hot.clear?.()
+    if (isClearable(this.#cold)) await this.#cold.clear()
+    if (isClearable(this.#hot)) await this.#hot.clear()
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#hot.close?.(), this.#cold.close?.()])
+    await Promise.all([closeIfClosable(this.#hot), closeIfClosable(this.#cold)])
   }
 
   /** A live hot entry as the session, touched as cold would touch it. */
@@ -278,7 +281,7 @@ export class LayeredStore implements Store {
 
   async #repair(): Promise<boolean> {
     try {
-      if (this.#pending.size > MAX_PENDING && this.#hot.clear) {
+      if (this.#pending.size > MAX_PENDING && isClearable(this.#hot)) {
         await this.#hot.clear()
         this.#pending.clear()
         return true
@@ -317,14 +320,20 @@ function metaChange(raw: SessionRecord, meta: Meta): SessionChange {
 
 /** The whole session a create wrote. */
 function recordOf(change: SessionChange, version: number): SessionRecord {
-  const record: SessionRecord = {
-    data: { ...change.set },
-    cookie: change.cookie,
-    createdAt: change.createdAt,
-    expiresAt: change.expiresAt,
-    idleTimeout: change.idleTimeout,
-    version,
-  }
-  if (change.userId !== null) record.userId = change.userId
+  const record = withOwner(
+    {
+      data: { ...change.set },
+      cookie: change.cookie,
+      createdAt: change.createdAt,
+      expiresAt: change.expiresAt,
+      idleTimeout: change.idleTimeout,
+      version,
+    },
+    change.userId,
+  )
   return record
+}
+
+async function closeIfClosable(store: Store): Promise<void> {
+  if (isClosable(store)) await store.close()
 }

@@ -1,13 +1,18 @@
 import type {
+  Clearable,
+  Closable,
   CookieOverrides,
+  Countable,
   LoadOptions,
   SaveResult,
   SessionChange,
   SessionRecord,
   Store,
+  UserIndex,
 } from '../lib/store.js'
 import { StoreError } from '../lib/store.js'
-import { rejectUnknownKeys } from '../lib/check-options.js'
+import { applyChange, withOwner } from '../lib/session-data.js'
+import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
 import { warnInProduction } from '../lib/production-warning.js'
 
 export interface MemoryStoreOptions {
@@ -60,7 +65,7 @@ const NO_COOKIE: CookieOverrides = Object.freeze({})
  * app.use(session(store, { secret: process.env.SESSION_SECRET }))
  * ```
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, UserIndex, Countable, Clearable, Closable {
   readonly #sessions = new Map<string, Entry>()
   /** Owner of each session that has one. */
   readonly #owners = new Map<string, string>()
@@ -81,11 +86,7 @@ export class MemoryStore implements Store {
     if (max !== Infinity && (!Number.isInteger(max) || max < 1)) {
       throw new TypeError(`MemoryStore: max must be a positive integer, got ${String(max)}`)
     }
-    if (!Number.isFinite(sweepInterval) || sweepInterval <= 0) {
-      throw new TypeError(
-        `MemoryStore: sweepInterval must be a positive number of ms, got ${String(sweepInterval)}`,
-      )
-    }
+    requirePositive('MemoryStore', 'sweepInterval', sweepInterval, 'ms')
     this.#max = max
     this.#timer = setInterval(() => this.sweep(), sweepInterval)
     this.#timer.unref()
@@ -127,7 +128,7 @@ export class MemoryStore implements Store {
         return { ok: false, reason: 'conflict', current: this.#toRecord(id, entry) }
     }
 
-    const data = entry ? withChanges(entry.data, change) : withChanges(undefined, change)
+    const data = applyChange(entry?.data, change)
     const cookie = hasKeys(change.cookie) ? { ...change.cookie } : NO_COOKIE
     const userId = change.userId ?? undefined
     if (entry) {
@@ -230,16 +231,18 @@ export class MemoryStore implements Store {
 
   #toRecord(id: string, entry: Entry): SessionRecord {
     // Copies, so a caller may change what it loaded without reaching the store's copy.
-    const record: SessionRecord = {
-      data: { ...entry.data },
-      cookie: entry.cookie === NO_COOKIE ? {} : { ...entry.cookie },
-      createdAt: this.#base + entry.created,
-      expiresAt: this.#base + entry.expires,
-      idleTimeout: entry.idleTimeout,
-      version: entry.version,
-    }
     const userId = this.#owners.get(id)
-    if (userId !== undefined) record.userId = userId
+    const record = withOwner(
+      {
+        data: { ...entry.data },
+        cookie: entry.cookie === NO_COOKIE ? {} : { ...entry.cookie },
+        createdAt: this.#base + entry.created,
+        expiresAt: this.#base + entry.expires,
+        idleTimeout: entry.idleTimeout,
+        version: entry.version,
+      },
+      userId,
+    )
     return record
   }
 
@@ -276,37 +279,6 @@ export class MemoryStore implements Store {
       throw new StoreError('MemoryStore: max reached and nothing to evict', { code: 'EFULL' })
     this.#remove(oldest.value)
   }
-}
-
-/**
- * A new data object: `previous` with the change applied. New rather than changed in place, so
- * a delete never turns it into a slow dictionary-mode object.
- */
-function withChanges(
-  previous: Record<string, string> | undefined,
-  change: SessionChange,
-): Record<string, string> {
-  const data: Record<string, string> = {}
-  if (previous) {
-    for (const key in previous) {
-      if (!change.unset.includes(key) && !Object.hasOwn(change.set, key))
-        put(data, key, previous[key]!)
-    }
-  }
-  for (const key in change.set) if (Object.hasOwn(change.set, key)) put(data, key, change.set[key]!)
-  return data
-}
-
-/** Sets a key without invoking setters, so "__proto__" stays an ordinary key. */
-function put(data: Record<string, string>, key: string, value: string): void {
-  if (key === '__proto__')
-    Object.defineProperty(data, key, {
-      value,
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    })
-  else data[key] = value
 }
 
 function hasKeys(object: object): boolean {

@@ -4,7 +4,7 @@
  */
 import express from 'express'
 import request from 'supertest'
-import session, { MemoryStore } from '../lib/index'
+import session, { MemoryStore } from '../entries/index'
 import { KeyedQueue } from '../lib/keyed-queue'
 import { cookiePair, sessionCookie, sleep } from './support/http'
 import { CountingStore } from './support/stores'

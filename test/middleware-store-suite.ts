@@ -9,8 +9,8 @@
 import express from 'express'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
-import session from '../lib/index.js'
-import type { Store } from '../lib/store.js'
+import session from '../entries/index.js'
+import { isClosable, type Store } from '../lib/store.js'
 
 const SECRET = 'middleware-store-suite-secret'
 
@@ -73,7 +73,7 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
 
     afterAll(async () => {
       await new Promise((resolve) => server.close(resolve))
-      await store.close?.()
+      if (isClosable(store)) await store.close()
     })
 
     async function startSession(): Promise<string> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import Redis from 'ioredis'
-import session, { MemoryStore } from '../lib/index'
-import { MemoryStore as ExpressSessionMemoryStore } from '../lib/compat/index'
+import session, { MemoryStore } from '../entries/index'
+import { MemoryStore as ExpressSessionMemoryStore } from '../entries/express-session'
 
 describe('session() options are validated at setup', () => {
   it.each([

@@ -6,7 +6,7 @@
 import express from 'express'
 import type { AddressInfo } from 'node:net'
 import request from 'supertest'
-import session, { MemoryStore, StoreError, type Store } from '../lib/index'
+import session, { MemoryStore, StoreError, type Store } from '../entries/index'
 import { BatchQueue } from '../lib/keyed-queue'
 import { cookiePair, sessionCookie } from './support/http'
 import { Gate, GatedStore } from './support/stores'

@@ -4,7 +4,7 @@
  */
 import express from 'express'
 import request from 'supertest'
-import session, { MemoryStore, SessionDataError, sessionInfo } from '../lib/index'
+import session, { MemoryStore, SessionDataError, sessionInfo } from '../entries/index'
 import { CountingStore } from './support/stores'
 import { cookiePair, sessionCookie, setCookies } from './support/http'
 

@@ -7,7 +7,15 @@
  * directory), because `count` and `clear` see everything the store holds.
  */
 import { randomUUID } from 'node:crypto'
-import type { SessionChange, SessionRecord, Store } from '../lib/store.js'
+import type {
+  Clearable,
+  Countable,
+  SessionChange,
+  SessionRecord,
+  Store,
+  UserIndex,
+} from '../lib/store.js'
+import { isClearable, isClosable, isCountable, isUserIndex } from '../lib/store.js'
 
 export interface ConformanceOptions {
   /** Called once after the suite with every store it made. */
@@ -58,8 +66,22 @@ export function describeStore(
 
     afterAll(async () => {
       await options.cleanup?.(made)
-      for (const s of made) await s.close?.()
+      for (const s of made) if (isClosable(s)) await s.close()
     })
+
+    // Every store run here has the optional capabilities; the type guards must say so.
+    function indexed(s: Store): Store & UserIndex {
+      if (!isUserIndex(s)) throw new Error(`${name}: isUserIndex(store) is false`)
+      return s
+    }
+    function countable(s: Store): Store & Countable {
+      if (!isCountable(s)) throw new Error(`${name}: isCountable(store) is false`)
+      return s
+    }
+    function clearable(s: Store): Store & Clearable {
+      if (!isClearable(s)) throw new Error(`${name}: isClearable(store) is false`)
+      return s
+    }
 
     async function create(data: Record<string, unknown> = {}, extra: Partial<SessionChange> = {}) {
       const id = randomUUID()
@@ -335,7 +357,7 @@ export function describeStore(
         const a = await create({ a: 1 }, { userId: user })
         const b = await create({ b: 1 }, { userId: user })
         await create({ c: 1 }, { userId: `other-${randomUUID()}` })
-        expect((await store.listByUser!(user)).sort()).toEqual([a, b].sort())
+        expect((await indexed(store).listByUser(user)).sort()).toEqual([a, b].sort())
       })
 
       it('follows a change of owner and an unlink', async () => {
@@ -343,10 +365,10 @@ export function describeStore(
         const second = `user-${randomUUID()}`
         const id = await create({ a: 1 }, { userId: first })
         await store.save(id, newChange({ userId: second, expectedVersion: 1 }))
-        expect(await store.listByUser!(first)).toEqual([])
-        expect(await store.listByUser!(second)).toEqual([id])
+        expect(await indexed(store).listByUser(first)).toEqual([])
+        expect(await indexed(store).listByUser(second)).toEqual([id])
         await store.save(id, newChange({ userId: null, expectedVersion: 2 }))
-        expect(await store.listByUser!(second)).toEqual([])
+        expect(await indexed(store).listByUser(second)).toEqual([])
       })
 
       it('drops destroyed and expired sessions from the list', async () => {
@@ -356,7 +378,7 @@ export function describeStore(
         const expiring = await create({ a: 1 }, { userId: user })
         await store.destroy(destroyed)
         await store.touch(expiring, Date.now() - 1)
-        expect(await store.listByUser!(user)).toEqual([live])
+        expect(await indexed(store).listByUser(user)).toEqual([live])
       })
 
       it('destroyByUser signs the user out everywhere and leaves other users alone', async () => {
@@ -367,34 +389,42 @@ export function describeStore(
           await create({ a: 2 }, { userId: user }),
           await create({ a: 3 }, { userId: user }),
         ]
-        expect(await store.destroyByUser!(user)).toBe(3)
+        expect(await indexed(store).destroyByUser(user)).toBe(3)
         for (const id of ids) expect(await store.load(id)).toBeNull()
-        expect(await store.listByUser!(user)).toEqual([])
+        expect(await indexed(store).listByUser(user)).toEqual([])
         expect(await store.load(other)).not.toBeNull()
-        expect(await store.destroyByUser!(user)).toBe(0)
+        expect(await indexed(store).destroyByUser(user)).toBe(0)
       })
 
       it('a session saved after its user was signed out everywhere is gone, not revived', async () => {
         const user = `user-${randomUUID()}`
         const id = await create({ a: 1 }, { userId: user })
-        await store.destroyByUser!(user)
+        await indexed(store).destroyByUser(user)
         expect(
           await store.save(id, newChange({ set: { a: '2' }, userId: user, expectedVersion: 1 })),
         ).toEqual({ ok: false, reason: 'gone' })
-        expect(await store.listByUser!(user)).toEqual([])
+        expect(await indexed(store).listByUser(user)).toEqual([])
       })
     })
 
     describe('count and clear', () => {
+      it('reports the per-user index, count and clear through the type guards', () => {
+        expect([isUserIndex(store), isCountable(store), isClearable(store)]).toEqual([
+          true,
+          true,
+          true,
+        ])
+      })
+
       it('counts live sessions and clears them all', async () => {
         const own = await fresh()
-        expect(await own.count!()).toBe(0)
+        expect(await countable(own).count()).toBe(0)
         for (let i = 0; i < 5; i++)
           await own.save(randomUUID(), newChange({ set: { i: String(i) }, userId: 'u' }))
-        expect(await own.count!()).toBe(5)
-        await own.clear!()
-        expect(await own.count!()).toBe(0)
-        expect(await own.listByUser!('u')).toEqual([])
+        expect(await countable(own).count()).toBe(5)
+        await clearable(own).clear()
+        expect(await countable(own).count()).toBe(0)
+        expect(await indexed(own).listByUser('u')).toEqual([])
       })
 
       it('does not count expired sessions', async () => {
@@ -402,9 +432,9 @@ export function describeStore(
         const expiring = randomUUID()
         await own.save(expiring, newChange())
         await own.save(randomUUID(), newChange())
-        expect(await own.count!()).toBe(2)
+        expect(await countable(own).count()).toBe(2)
         await own.touch(expiring, Date.now() - 1)
-        expect(await own.count!()).toBe(1)
+        expect(await countable(own).count()).toBe(1)
       })
     })
   })

@@ -4,7 +4,7 @@
  */
 import express from 'express'
 import request from 'supertest'
-import session, { StoreError, type Store } from '../lib/index'
+import session, { StoreError, type Store } from '../entries/index'
 import { signSessionId } from '../lib/cookie'
 import { cookiePair, sessionCookie } from './support/http'
 import {

@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Redis from 'ioredis'
 import { MemoryStore } from '../stores/memory'
-import { RedisStore } from '../stores/redis'
-import { FileStore } from '../stores/file'
-import { MemoryStore as DropInMemoryStore } from '../lib/compat/index'
+import { RedisStore } from '../entries/redis'
+import { FileStore } from '../entries/file'
+import { MemoryStore as DropInMemoryStore } from '../entries/express-session'
 import { Pool } from 'pg'
-import { PostgresStore } from '../stores/postgres'
-import { LayeredStore } from '../stores/layered'
+import { PostgresStore } from '../entries/postgres'
+import { LayeredStore } from '../entries/layered'
 
 describe('unknown store options are a TypeError at construction', () => {
   it("MemoryStore lists its options, and says what replaces ttl and memorystore's checkPeriod", () => {
@@ -113,7 +113,7 @@ describe('MemoryStore under NODE_ENV=production', () => {
     jest.isolateModules(() => {
       const { MemoryStore: Fresh } =
         require('../stores/memory') as typeof import('../stores/memory')
-      const { MemoryStore: FreshDropIn } =
+      const { ExpressSessionMemoryStore: FreshDropIn } =
         require('../lib/compat/memory-store') as typeof import('../lib/compat/memory-store')
       const stores = [new Fresh(), new Fresh(), new FreshDropIn()]
       for (const store of stores) void store.close()

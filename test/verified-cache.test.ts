@@ -4,7 +4,7 @@
  */
 import express from 'express'
 import request from 'supertest'
-import session, { MemoryStore } from '../lib/index'
+import session, { MemoryStore } from '../entries/index'
 import { signSessionId, VerifiedIdCache } from '../lib/cookie'
 import { cookiePair, sessionCookie } from './support/http'
 

@@ -4,10 +4,10 @@
  */
 import Redis from 'ioredis'
 import { createClient } from 'redis'
-import session, { MemoryStore, type Store } from '../../lib/index.js'
-import { FileStore } from '../../stores/file.js'
+import session, { isClosable, MemoryStore, type Store } from '../../entries/index.js'
+import { FileStore } from '../../entries/file.js'
 import { limitSession } from '../limit.js'
-import { RedisStore } from '../../stores/redis.js'
+import { RedisStore } from '../../entries/redis.js'
 import {
   connectRedis,
   expressSession,
@@ -118,7 +118,7 @@ function concord(store: Store, closeClient: () => Promise<void>): BuiltMiddlewar
   return {
     middleware: session(store, { secret: SECRET, cookie: { maxAge: MAX_AGE_MS } }),
     async close() {
-      await store.close?.()
+      if (isClosable(store)) await store.close()
       await closeClient()
     },
   }

@@ -13,11 +13,24 @@
  *   timeout. A store without `touch` gets the expiry written into the blob and checked here.
  */
 import type { CookieAttributes } from '../cookie.js'
+import { requirePositive } from '../check-options.js'
 import { KeyedQueue } from '../keyed-queue.js'
-import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../store.js'
+import type {
+  Clearable,
+  Closable,
+  Countable,
+  LoadOptions,
+  SaveResult,
+  SessionChange,
+  SessionRecord,
+  Store,
+  UserIndex,
+} from '../store.js'
 import { StoreError, touchedExpiry } from '../store.js'
+import { applyChange, withOwner } from '../session-data.js'
+import { isCode, toStoreError } from '../store-errors.js'
 import { callLegacy } from './callback.js'
-import { fromBlob, META_KEY, toBlob, type Blob } from './blob.js'
+import { fromBlob, META_KEY, toBlob, type ExpressSessionData } from '../formats/express-session.js'
 import type { NodeCallback as Callback } from './callback.js'
 
 /**
@@ -59,17 +72,21 @@ export interface AdaptLegacyStoreOptions {
   checkNewIds?: boolean
 }
 
-/** A concord Store over an express-session store; see {@link adaptLegacyStore}. */
-export interface LegacyStoreAdapter extends Store {
+/**
+ * A concord Store over an express-session store; see {@link adaptLegacyStore}. It has the
+ * per-user index, `count` and `clear` when the wrapped store can back them: ask with
+ * `isUserIndex`, `isCountable` and `isClearable`.
+ */
+export interface LegacyStoreAdapter extends Store, Closable {
   /** The express-session store this adapter wraps. */
   readonly legacy: LegacyStore
 }
 
 /**
  * Wraps an express-session store (connect-redis, connect-pg-simple, connect-mongo, memorystore,
- * session-file-store, ...) so the promise-only core can use it. `listByUser`, `destroyByUser`
- * and `count` exist only where the store has `all()` (`count` also with `length()`), and
- * `clear` where it has `clear()`.
+ * session-file-store, ...) so the promise-only core can use it. The per-user index
+ * (`isUserIndex`) exists only where the store has `all()`, `count` (`isCountable`) where it has
+ * `all()` or `length()`, and `clear` (`isClearable`) where it has `clear()`.
  *
  * @example
  * ```ts
@@ -90,11 +107,7 @@ export function adaptLegacyStore(
     )
   }
   const timeout = options.timeout ?? 5_000
-  if (!(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0)) {
-    throw new TypeError(
-      `adaptLegacyStore(store, { timeout }): timeout must be a positive number of ms, got ${String(timeout)}`,
-    )
-  }
+  requirePositive('adaptLegacyStore(store, { timeout })', 'timeout', timeout, 'ms')
   if (
     options.cookie !== undefined &&
     (typeof options.cookie !== 'object' || options.cookie === null)
@@ -160,11 +173,6 @@ class Adapter implements LegacyStoreAdapter {
     this.#connected = true
   }
 
-  readonly listByUser?: (userId: string) => Promise<string[]>
-  readonly destroyByUser?: (userId: string) => Promise<number>
-  readonly count?: () => Promise<number>
-  readonly clear?: () => Promise<void>
-
   constructor(
     legacy: LegacyStore,
     timeout: number,
@@ -182,13 +190,22 @@ class Adapter implements LegacyStoreAdapter {
       legacy.on('disconnect', this.#onDisconnect)
       legacy.on('connect', this.#onConnect)
     }
+    // The capabilities the wrapped store can back, found with isUserIndex, isCountable, ...
     if (typeof legacy.all === 'function') {
-      this.listByUser = (userId) => this.#listByUser(userId)
-      this.destroyByUser = (userId) => this.#destroyByUser(userId)
+      const index: UserIndex = {
+        listByUser: (userId) => this.#listByUser(userId),
+        destroyByUser: (userId) => this.#destroyByUser(userId),
+      }
+      Object.assign(this, index)
     }
-    if (typeof legacy.all === 'function' || typeof legacy.length === 'function')
-      this.count = () => this.#count()
-    if (typeof legacy.clear === 'function') this.clear = () => this.#clear()
+    if (typeof legacy.all === 'function' || typeof legacy.length === 'function') {
+      const countable: Countable = { count: () => this.#count() }
+      Object.assign(this, countable)
+    }
+    if (typeof legacy.clear === 'function') {
+      const clearable: Clearable = { clear: () => this.#clear() }
+      Object.assign(this, clearable)
+    }
   }
 
   load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
@@ -222,20 +239,19 @@ class Adapter implements LegacyStoreAdapter {
         if (current.version !== change.expectedVersion)
           return { ok: false, reason: 'conflict', current }
       }
-      const data: Record<string, string> = Object.create(null)
-      if (current) Object.assign(data, current.data)
-      for (const key of change.unset) delete data[key]
-      for (const key of Object.keys(change.set)) data[key] = change.set[key]!
-      const record: SessionRecord = {
-        data,
-        cookie: change.cookie,
-        // A session first written by express-session has no real createdAt: this write sets it.
-        createdAt: current && current.version > 0 ? current.createdAt : change.createdAt,
-        expiresAt: change.expiresAt,
-        idleTimeout: change.idleTimeout,
-        version: (current?.version ?? 0) + 1,
-      }
-      if (change.userId !== null) record.userId = change.userId
+      const data = applyChange(current?.data, change)
+      const record = withOwner(
+        {
+          data,
+          cookie: change.cookie,
+          // A session first written by express-session has no real createdAt: this write sets it.
+          createdAt: current && current.version > 0 ? current.createdAt : change.createdAt,
+          expiresAt: change.expiresAt,
+          idleTimeout: change.idleTimeout,
+          version: (current?.version ?? 0) + 1,
+        },
+        change.userId,
+      )
       await this.#call('set', id, [id, toBlob(record, this.#cookie)])
       return { ok: true, version: record.version }
     })
@@ -288,7 +304,7 @@ class Adapter implements LegacyStoreAdapter {
     const now = Date.now()
     const ids: string[] = []
     for (const [id, blob] of await this.#all()) {
-      const meta = (blob as Blob)[META_KEY] as { userId?: unknown } | undefined
+      const meta = (blob as ExpressSessionData)[META_KEY] as { userId?: unknown } | undefined
       if (meta?.userId !== userId) continue
       if (this.#live(fromBlob(id, blob, now, this.#cookie), now)) ids.push(id)
     }
@@ -350,22 +366,12 @@ class Adapter implements LegacyStoreAdapter {
       if (err instanceof StoreError) throw err
       // express-session treats ENOENT from get as "no such session" (session-file-store's miss).
       if (method === 'get' && isCode(err, 'ENOENT')) return undefined
-      const message =
-        err instanceof Error
-          ? err.message
-          : Array.isArray(err)
-            ? err.map(String).join('; ')
-            : String(err)
-      const wrapped = new StoreError(
-        `session store ${method} failed for session ${id}: ${message}`,
-        { cause: err },
+      const wrapped = toStoreError(
+        err,
+        (why) => `session store ${method} failed for session ${id}: ${why}`,
       )
       ownErrors.set(wrapped, err)
       throw wrapped
     }
   }
-}
-
-function isCode(err: unknown, code: string): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code
 }

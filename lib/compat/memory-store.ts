@@ -3,13 +3,13 @@
  * `length`, `clear`), without its leak: every session expires, and a timer sweeps the
  * expired ones. The drop-in's default store.
  */
-import { rejectUnknownKeys } from '../check-options.js'
-import { ONE_DAY_MS } from '../expiry.js'
+import { rejectUnknownKeys, requirePositive } from '../check-options.js'
 import { warnInProduction } from '../production-warning.js'
+import { ONE_DAY_MS } from '../time.js'
 import { Store } from './store-base.js'
 import type { NodeCallback as Callback } from './callback.js'
 
-export interface MemoryStoreOptions {
+export interface ExpressSessionMemoryStoreOptions {
   /** Idle lifetime in ms of a session whose cookie has no expiry (express-session keeps those forever). Default 24 h. */
   ttl?: number
   /** How often in ms expired sessions are swept. Default 60 000. */
@@ -33,12 +33,12 @@ interface Entry {
  * store.length((err, n) => console.log(`${n} sessions`))
  * ```
  */
-export class MemoryStore extends Store {
+export class ExpressSessionMemoryStore extends Store {
   readonly #sessions = new Map<string, Entry>()
   readonly #ttl: number
   readonly #timer: NodeJS.Timeout
 
-  constructor(options: MemoryStoreOptions = {}) {
+  constructor(options: ExpressSessionMemoryStoreOptions = {}) {
     super()
     rejectUnknownKeys('MemoryStore', options ?? {}, ['ttl', 'checkPeriod'])
     warnInProduction('MemoryStore')
@@ -47,11 +47,7 @@ export class MemoryStore extends Store {
       ['ttl', ttl],
       ['checkPeriod', checkPeriod],
     ] as const) {
-      if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-        throw new TypeError(
-          `MemoryStore: ${name} must be a positive number of ms, got ${String(value)}`,
-        )
-      }
+      requirePositive('MemoryStore', name, value, 'ms')
     }
     this.#ttl = ttl
     this.#timer = setInterval(() => this.#sweep(Date.now()), checkPeriod)
@@ -141,3 +137,7 @@ export class MemoryStore extends Store {
     return Number.isNaN(at) ? Date.now() + this.#ttl : at
   }
 }
+
+// Users know it as express-session's `MemoryStore` (the name it is exported under), and
+// `store.constructor.name` says so, as with express-session.
+Object.defineProperty(ExpressSessionMemoryStore, 'name', { value: 'MemoryStore' })

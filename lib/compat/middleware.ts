@@ -9,7 +9,7 @@ import { isStore, type Defaults } from '../options.js'
 import type { Session } from '../session.js'
 import type { Store as ConcordStore } from '../store.js'
 import { adaptLegacyStore, isLegacyStore, type LegacyStore } from './legacy-store.js'
-import { MemoryStore } from './memory-store.js'
+import { ExpressSessionMemoryStore } from './memory-store.js'
 import { EXPRESS_SESSION_COOKIE, translateOptions, type ExpressSessionOptions } from './options.js'
 import { hookDropInResponse } from './response.js'
 import { adaptRequestSession, expressSessionError } from './session-methods.js'
@@ -58,7 +58,7 @@ export function createDropIn(options?: ExpressSessionOptions): SessionMiddleware
   let exposed: unknown // what req.sessionStore shows: the store the app passed
   let legacy: LegacyStore | undefined
   if (given === undefined || given === null) {
-    legacy = new MemoryStore()
+    legacy = new ExpressSessionMemoryStore()
   } else if (isLegacyStore(given)) {
     legacy = given
   } else if (!isStore(given)) {

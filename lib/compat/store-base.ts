@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { inherits } from 'node:util'
-import { META_KEY } from './blob.js'
+import { META_KEY } from '../formats/express-session.js'
 import { callLegacy } from './callback.js'
 import type { LegacyStore } from './legacy-store.js'
 import type { NodeCallback as Callback } from './callback.js'

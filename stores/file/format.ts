@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import type { CookieOverrides, SessionRecord } from '../../lib/store.js'
 import { isValidSessionId } from '../../lib/store.js'
 import { fsFstat, fsRead } from './fs.js'
+import { withOwner } from '../../lib/session-data.js'
 
 /** The JSON document in one session file. */
 export interface SessionFile {
@@ -75,15 +76,17 @@ function checkFile(value: unknown): string | undefined {
 }
 
 export function toRecord(file: SessionFile, expiresAt: number): SessionRecord {
-  const record: SessionRecord = {
-    data: file.data,
-    cookie: file.cookie,
-    createdAt: file.createdAt,
-    expiresAt,
-    idleTimeout: file.idleTimeout,
-    version: file.version,
-  }
-  if (file.userId !== undefined) record.userId = file.userId
+  const record = withOwner(
+    {
+      data: file.data,
+      cookie: file.cookie,
+      createdAt: file.createdAt,
+      expiresAt,
+      idleTimeout: file.idleTimeout,
+      version: file.version,
+    },
+    file.userId,
+  )
   return record
 }
 

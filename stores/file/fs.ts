@@ -6,6 +6,9 @@ import type { Dir, Stats } from 'node:fs'
 import * as fs from 'node:fs'
 import { lstat, mkdir, readdir, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { isCode } from '../../lib/store-errors.js'
+
+export { isCode }
 
 // The callback API costs about half of fs/promises' FileHandle per call (no FileHandle object,
 // no close tracking); these wrappers are the only promises made per system call.
@@ -196,10 +199,4 @@ export async function rmdirQuiet(path: string): Promise<void> {
   }
 }
 
-export function isCode(err: unknown, code: string): boolean {
-  return (err as NodeJS.ErrnoException | null)?.code === code
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
+export { sleep } from '../../lib/util.js'

@@ -1,5 +1,5 @@
 /** FileStore's options: what each one means, its default, and the one place they are checked. */
-import { rejectUnknownKeys } from '../../lib/check-options.js'
+import { rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
 
 /**
  * Options for {@link FileStore}. Only `dir` is required; bad values throw a TypeError at construction.
@@ -88,7 +88,5 @@ export function fileStoreSettings(options: FileStoreOptions): FileStoreSettings 
 }
 
 function positive(name: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`FileStore: ${name} must be a positive number of ms, got ${String(value)}`)
-  }
+  requirePositive('FileStore', name, value, 'ms')
 }

@@ -13,13 +13,18 @@ import { join, resolve } from 'node:path'
 import createDebug from 'debug'
 import { KeyedQueue } from '../../lib/keyed-queue.js'
 import type {
+  Clearable,
+  Closable,
+  Countable,
   LoadOptions,
   SaveResult,
   SessionChange,
   SessionRecord,
   Store,
+  UserIndex,
 } from '../../lib/store.js'
 import { isValidSessionId, touchedExpiry } from '../../lib/store.js'
+import { applyChange } from '../../lib/session-data.js'
 import type { StoreError } from '../../lib/store.js'
 import { storeError } from './errors.js'
 import type { Read, SessionFile, Slot } from './format.js'
@@ -31,7 +36,7 @@ import { Locks } from './lock.js'
 import type { FileStoreOptions } from './options.js'
 import { fileStoreSettings } from './options.js'
 import { eachSessionExpiry, eachSessionFile, reap, sweepTemp } from './reaper.js'
-import { UserIndex } from './users.js'
+import { UserDirectory } from './users.js'
 
 const debug = createDebug('concord-session:file')
 const SUBDIRS = ['sessions', 'locks', 'users', 'tmp', 'corrupt'] as const
@@ -63,7 +68,7 @@ const SUBDIRS = ['sessions', 'locks', 'users', 'tmp', 'corrupt'] as const
  * app.use(session(store, { secret: process.env.SESSION_SECRET }))
  * ```
  */
-export class FileStore implements Store {
+export class FileStore implements Store, UserIndex, Countable, Clearable, Closable {
   /** The absolute directory this store keeps its files in. */
   readonly dir: string
   readonly #dirs: { sessions: string; locks: string; users: string; tmp: string; corrupt: string }
@@ -71,7 +76,7 @@ export class FileStore implements Store {
   readonly #lease: number
   readonly #timer: NodeJS.Timeout
   readonly #locks: Locks
-  readonly #users: UserIndex
+  readonly #users: UserDirectory
   readonly #slots: Slots
   readonly #files: SessionFiles
   /** This process's own operations on one session run one at a time, so they never spin on the lock file. */
@@ -95,7 +100,7 @@ export class FileStore implements Store {
     this.#concurrency = settings.concurrency
     this.#lease = settings.staleLockTimeout
     this.#locks = new Locks(this.dir, tmp, settings.staleLockTimeout, settings.lockTimeout)
-    this.#users = new UserIndex(users)
+    this.#users = new UserDirectory(users)
     this.#slots = new Slots(sessions, locks)
     this.#files = new SessionFiles(this.#dirs, settings.fsync, this.#locks)
     this.#timer = setInterval(() => {
@@ -206,11 +211,7 @@ export class FileStore implements Store {
       }
       if (read.kind === 'corrupt') await this.#files.moveAside(slot, read.reason)
 
-      // A null prototype keeps a key such as "__proto__" an ordinary key.
-      const data: Record<string, string> = Object.create(null)
-      if (current) for (const k of Object.keys(current.file.data)) data[k] = current.file.data[k]!
-      for (const k of change.unset) delete data[k]
-      for (const k of Object.keys(change.set)) data[k] = change.set[k]!
+      const data = applyChange(current?.file.data, change)
       const next: SessionFile = {
         format: 1,
         id,

@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises'
 import { KEY, keyOf } from './format.js'
 import { isCode, makeDir, readdirOrEmpty, unlinkQuiet } from './fs.js'
 
-export class UserIndex {
+export class UserDirectory {
   readonly #dir: string
 
   constructor(dir: string) {

@@ -13,6 +13,9 @@
  */
 import type { CookieOverrides, SessionChange, SessionRecord } from '../../lib/store.js'
 import { StoreError } from '../../lib/store.js'
+import { corruptSession } from '../../lib/store-errors.js'
+import { withOwner } from '../../lib/session-data.js'
+import { isPlainObject } from '../../lib/util.js'
 
 /** What a statement returns for a session, every column as PostgreSQL's text. */
 export interface SessionRow {
@@ -30,35 +33,34 @@ export const TEXT_TYPES = { getTypeParser: () => (value: string) => value }
 
 /** A StoreError naming the session whose row cannot be read. */
 export function corrupt(id: string, detail: string, cause?: unknown): StoreError {
-  return new StoreError(`PostgresStore: session ${id} holds data it cannot read: ${detail}`, {
-    code: 'ECORRUPT',
-    cause,
-  })
+  return corruptSession('PostgresStore', id, detail, cause)
 }
 
 /** The record in a row, every column checked. */
 export function toRecord(id: string, row: SessionRow): SessionRecord {
-  const record: SessionRecord = {
-    data: parseData(id, row.data),
-    cookie: parseCookie(id, row.cookie),
-    createdAt: number(id, row.created_ms, 'created_at', Number.isFinite, 'a time'),
-    expiresAt: number(id, row.expires_ms, 'expires_at', Number.isFinite, 'a time'),
-    idleTimeout: number(
-      id,
-      row.idle_timeout,
-      'idle_timeout',
-      (n) => Number.isFinite(n) && n >= 0,
-      'a duration in ms',
-    ),
-    version: number(
-      id,
-      row.version,
-      'version',
-      (n) => Number.isSafeInteger(n) && n >= 1,
-      'a positive integer',
-    ),
-  }
-  if (row.user_id !== null) record.userId = row.user_id
+  const record = withOwner(
+    {
+      data: parseData(id, row.data),
+      cookie: parseCookie(id, row.cookie),
+      createdAt: number(id, row.created_ms, 'created_at', Number.isFinite, 'a time'),
+      expiresAt: number(id, row.expires_ms, 'expires_at', Number.isFinite, 'a time'),
+      idleTimeout: number(
+        id,
+        row.idle_timeout,
+        'idle_timeout',
+        (n) => Number.isFinite(n) && n >= 0,
+        'a duration in ms',
+      ),
+      version: number(
+        id,
+        row.version,
+        'version',
+        (n) => Number.isSafeInteger(n) && n >= 1,
+        'a positive integer',
+      ),
+    },
+    row.user_id,
+  )
   return record
 }
 
@@ -127,10 +129,6 @@ export function changedKeys(set: Record<string, string>): string {
 /** The save's deadline: the caller's, or `fallback` (the store's own timeout) if that comes first. */
 export function effectiveDeadline(change: SessionChange, fallback: number): number {
   return change.deadline === undefined ? fallback : Math.min(change.deadline, fallback)
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function describe(value: unknown): string {

@@ -5,6 +5,7 @@
 import type { Pool, PoolClient } from 'pg'
 import createDebug from 'debug'
 import { StoreError } from '../../lib/store.js'
+import { errorMessage, isCode, toStoreError } from '../../lib/store-errors.js'
 import { TEXT_TYPES } from './codec.js'
 import { DEADLINE_MARKER } from './sql.js'
 
@@ -91,7 +92,7 @@ export class StatementRunner {
         },
         (err: unknown) => {
           clearTimeout(timer)
-          if (!timedOut) reject(toStoreError(err, what, subject, this.table))
+          if (!timedOut) reject(failure(err, what, subject, this.table))
         },
       )
     })
@@ -107,24 +108,20 @@ function isDatabaseError(err: unknown): boolean {
   )
 }
 
-function toStoreError(err: unknown, what: string, subject: string, table: string): StoreError {
+function failure(err: unknown, what: string, subject: string, table: string): StoreError {
   if (err instanceof StoreError) return err
-  const message = err instanceof Error ? err.message : String(err)
-  const code = (err as { code?: unknown })?.code
-  if (code === '22P02' && message.includes(DEADLINE_MARKER)) {
+  const message = errorMessage(err)
+  if (isCode(err, '22P02') && message.includes(DEADLINE_MARKER)) {
     return new StoreError(
       `PostgresStore: ${what} ${subject} reached its deadline before it could be written; it was not saved`,
       { cause: err, code: 'ETIMEDOUT' },
     )
   }
-  if (code === '42P01' || code === '42703') {
+  if (isCode(err, '42P01') || isCode(err, '42703')) {
     return new StoreError(
       `PostgresStore: ${what} ${subject} failed: ${message}. ${table} is missing or is not a concord-session table; let the store create it (createTable: true) or create it as docs/postgres.md shows`,
       { cause: err, code: 'ESCHEMA' },
     )
   }
-  return new StoreError(`PostgresStore: ${what} ${subject} failed: ${message}`, {
-    cause: err,
-    code: 'EPOSTGRES',
-  })
+  return toStoreError(err, (why) => `PostgresStore: ${what} ${subject} failed: ${why}`, 'EPOSTGRES')
 }

@@ -1,18 +1,22 @@
 import type { Pool } from 'pg'
 import createDebug from 'debug'
 import type {
+  Clearable,
+  Closable,
+  Countable,
   LoadOptions,
   SaveResult,
   SessionChange,
   SessionRecord,
   Store,
+  UserIndex,
 } from '../../lib/store.js'
 import { StoreError, isValidSessionId, touchedExpiry } from '../../lib/store.js'
 import { changedKeys, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
-import { fromLegacy, migratedData, type LegacyRow } from './migration.js'
+import { fromLegacy, migratedData, type LegacyRow } from './connect-pg-simple.js'
 import { StatementRunner } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
-import { rejectUnknownKeys } from '../../lib/check-options.js'
+import { isPositiveNumber, rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
 
 const KNOWN_OPTIONS = [
   'pool',
@@ -128,7 +132,7 @@ type Row = SessionRow &
  * app.use(session(new PostgresStore({ pool }), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class PostgresStore implements Store {
+export class PostgresStore implements Store, UserIndex, Countable, Clearable, Closable {
   readonly #sql: Statements
   readonly #migrate: string | undefined
   readonly #table: string
@@ -162,19 +166,12 @@ export class PostgresStore implements Store {
       throw new TypeError(
         `PostgresStore: createTable must be true or false, got ${JSON.stringify(createTable)}`,
       )
-    if (
-      pruneInterval !== false &&
-      (typeof pruneInterval !== 'number' || !Number.isFinite(pruneInterval) || pruneInterval <= 0)
-    ) {
+    if (pruneInterval !== false && !isPositiveNumber(pruneInterval)) {
       throw new TypeError(
         `PostgresStore: pruneInterval must be a positive number of ms or false, got ${String(pruneInterval)}`,
       )
     }
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new TypeError(
-        `PostgresStore: timeout must be a positive number of ms, got ${String(timeout)}`,
-      )
-    }
+    requirePositive('PostgresStore', 'timeout', timeout, 'ms')
     const names = tableNames(table, schema, legacyTable)
     this.#table = names.table
     this.#sql = statements(names)

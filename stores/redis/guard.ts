@@ -12,6 +12,7 @@
  *   that an earlier one has already met.
  */
 import { StoreError } from '../../lib/store.js'
+import { toStoreError } from '../../lib/store-errors.js'
 
 interface Pending {
   at: number
@@ -176,9 +177,5 @@ export class CallGuard {
 }
 
 function failed(what: string, key: string, err: unknown): StoreError {
-  const message = err instanceof Error ? err.message : String(err)
-  return new StoreError(`RedisStore: ${what} ${key} failed: ${message}`, {
-    cause: err,
-    code: 'EREDIS',
-  })
+  return toStoreError(err, (why) => `RedisStore: ${what} ${key} failed: ${why}`, 'EREDIS')
 }

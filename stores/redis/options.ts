@@ -2,7 +2,7 @@
  * RedisStore's options, and the one place they are checked. A bad value throws a TypeError
  * at construction that says what to change; nothing is checked per call.
  */
-import { rejectUnknownKeys } from '../../lib/check-options.js'
+import { rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
 import { connect, type RedisClient, type RedisConnection } from './client.js'
 
 /** What connect-redis users pass, and what to do instead. */
@@ -92,10 +92,6 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
       'RedisStore: on a Redis Cluster legacyPrefix must equal prefix, so each session converts in place within one key (one slot)',
     )
   }
-  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-    throw new TypeError(
-      `RedisStore: timeout must be a positive number of ms, got ${String(timeout)}`,
-    )
-  }
+  requirePositive('RedisStore', 'timeout', timeout, 'ms')
   return { connection, prefix, legacyPrefix, timeout }
 }

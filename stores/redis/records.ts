@@ -4,6 +4,9 @@
  */
 import type { CookieOverrides, SessionChange, SessionRecord } from '../../lib/store.js'
 import { StoreError } from '../../lib/store.js'
+import { withOwner } from '../../lib/session-data.js'
+import { defineKey } from '../../lib/util.js'
+import { corruptSession } from '../../lib/store-errors.js'
 
 /** A script's reply: a tag, then its values (for a hash: field, value, field, value, ...). */
 export type Reply = (string | null)[]
@@ -28,10 +31,7 @@ export function unexpected(key: string, reply: Reply): StoreError {
 }
 
 export function corrupt(key: string, detail: string, cause?: unknown): StoreError {
-  return new StoreError(`RedisStore: session ${key} holds data it cannot read: ${detail}`, {
-    code: 'ECORRUPT',
-    cause,
-  })
+  return corruptSession('RedisStore', key, detail, cause)
 }
 
 /** A user key as a hash field: one more "@" in front of a key that starts with "@". */
@@ -58,11 +58,11 @@ export function parseHash(key: string, reply: Reply): SessionRecord {
     const field = reply[i]!
     const value = reply[i + 1]!
     if (field.charCodeAt(0) !== AT) {
-      setKey(data, field, value)
+      defineKey(data, field, value)
       continue
     }
     if (field.charCodeAt(1) === AT) {
-      setKey(data, field.slice(1), value)
+      defineKey(data, field.slice(1), value)
       continue
     }
     switch (field) {
@@ -86,40 +86,30 @@ export function parseHash(key: string, reply: Reply): SessionRecord {
         break
     }
   }
-  const record: SessionRecord = {
-    data,
-    cookie: parseCookie(key, cookie),
-    createdAt: metaNumber(key, '@createdAt', createdAt, Number.isFinite, 'a time in epoch ms'),
-    expiresAt: metaNumber(key, '@expiresAt', expiresAt, Number.isFinite, 'a time in epoch ms'),
-    idleTimeout: metaNumber(
-      key,
-      '@idleTimeout',
-      idleTimeout,
-      (n) => Number.isFinite(n) && n >= 0,
-      'a duration in ms',
-    ),
-    version: metaNumber(
-      key,
-      '@version',
-      version,
-      (n) => Number.isSafeInteger(n) && n >= 1,
-      'a positive integer',
-    ),
-  }
-  if (userId !== undefined) record.userId = userId
+  const record = withOwner(
+    {
+      data,
+      cookie: parseCookie(key, cookie),
+      createdAt: metaNumber(key, '@createdAt', createdAt, Number.isFinite, 'a time in epoch ms'),
+      expiresAt: metaNumber(key, '@expiresAt', expiresAt, Number.isFinite, 'a time in epoch ms'),
+      idleTimeout: metaNumber(
+        key,
+        '@idleTimeout',
+        idleTimeout,
+        (n) => Number.isFinite(n) && n >= 0,
+        'a duration in ms',
+      ),
+      version: metaNumber(
+        key,
+        '@version',
+        version,
+        (n) => Number.isSafeInteger(n) && n >= 1,
+        'a positive integer',
+      ),
+    },
+    userId,
+  )
   return record
-}
-
-/** Sets a key read from Redis; "__proto__" stays an ordinary key instead of a prototype. */
-export function setKey(data: Record<string, string>, name: string, value: string): void {
-  if (name === '__proto__')
-    Object.defineProperty(data, name, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    })
-  else data[name] = value
 }
 
 function metaNumber(

@@ -7,7 +7,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import express, { type Request, type RequestHandler } from 'express'
 import request from 'supertest'
-import session from '../../lib/compat/index.js'
+import session from '../../entries/express-session.js'
 import { SyncCallbackStore } from './support/fakes.js'
 import { sess } from './support/http.js'
 

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import request from 'supertest'
-import session, { Cookie, MemoryStore } from '../../lib/compat/index.js'
+import session, { Cookie, MemoryStore } from '../../entries/express-session.js'
 import { SyncCallbackStore } from './support/fakes.js'
 
 type Req = IncomingMessage & {

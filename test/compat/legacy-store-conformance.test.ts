@@ -5,7 +5,7 @@
  * and session-file-store have their own files; connect-redis's whole-second TTL is why it runs
  * the middleware suite but not this one (see the README's "Switching from express-session").
  */
-import { adaptLegacyStore, MemoryStore } from '../../lib/compat/index.js'
+import { adaptLegacyStore, MemoryStore } from '../../entries/express-session.js'
 import { describeMiddlewareOverStore } from '../middleware-store-suite.js'
 import { describeStore } from '../store-conformance.js'
 import { NoTouchStore } from './support/fakes.js'

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import express from 'express'
 import request from 'supertest'
-import mainSession from '../../lib/index.js'
-import dropIn, { adaptLegacyStore, type LegacyStore } from '../../lib/compat/index.js'
-import { StoreError } from '../../lib/store.js'
+import mainSession from '../../entries/index.js'
+import dropIn, { adaptLegacyStore, type LegacyStore } from '../../entries/express-session.js'
+import { isClearable, isCountable, isUserIndex, StoreError, type Store } from '../../lib/store.js'
 import { newChange } from '../store-conformance.js'
 import {
   DisconnectingStore,
@@ -248,23 +248,19 @@ describe('adaptLegacyStore: versions and expiry', () => {
 })
 
 describe('adaptLegacyStore: capabilities and setup', () => {
-  it('offers listByUser, destroyByUser, count and clear only where the store has all(), length() and clear()', () => {
+  it('has the per-user index, count and clear only where the store has all(), length() and clear()', () => {
+    const capabilities = (s: Store) => [isUserIndex(s), isCountable(s), isClearable(s)]
     const full = adaptLegacyStore(new SyncCallbackStore())
-    expect(
-      [full.listByUser, full.destroyByUser, full.count, full.clear].map((f) => typeof f),
-    ).toEqual(['function', 'function', 'function', 'function'])
+    expect(capabilities(full)).toEqual([true, true, true])
     const minimal: LegacyStore = {
       get: (_sid, cb) => cb(null, null),
       set: (_sid, _s, cb) => cb?.(),
       destroy: (_sid, cb) => cb?.(),
     }
     const bare = adaptLegacyStore(minimal)
-    expect([bare.listByUser, bare.destroyByUser, bare.count, bare.clear]).toEqual([
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-    ])
+    expect(capabilities(bare)).toEqual([false, false, false])
+    const counted = adaptLegacyStore({ ...minimal, length: (cb) => cb(null, 0) })
+    expect(capabilities(counted)).toEqual([false, true, false])
   })
 
   it('rejects what is not an express-session store, and a bad timeout, saying what to pass', () => {

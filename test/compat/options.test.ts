@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { translateCookie, translateOptions } from '../../lib/compat/options.js'
-import session from '../../lib/compat/index.js'
+import session from '../../entries/express-session.js'
 
 function request(
   headers: Record<string, string> = {},

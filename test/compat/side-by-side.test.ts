@@ -5,7 +5,7 @@
  * the README's "Switching from express-session" lists, which are asserted here one by one.
  */
 import express, { type Express, type Request } from 'express'
-import dropIn from '../../lib/compat/index.js'
+import dropIn from '../../entries/express-session.js'
 import { cookieParser, express4, expressSession } from './support/modules.js'
 import { runTrace, type Seen, type Step, type TraceOptions } from './support/trace.js'
 

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { inherits } from 'node:util'
-import { Store, type LegacyStore } from '../../lib/compat/index.js'
+import { Store, type LegacyStore } from '../../entries/express-session.js'
 
 type Callback = (err?: any, value?: any) => void
 

@@ -4,7 +4,7 @@
  * header, which must show who is signed in and what is in the cart, like every other page.
  */
 import type { Page } from 'playwright-core'
-import { MemoryStore } from '../../lib/index.js'
+import { MemoryStore } from '../../entries/index.js'
 import { artifactPath, describeWithBrowser } from './browser.js'
 import { checkLayout, type LayoutReport } from './layout.js'
 import { addToCart, signIn, textOf } from './pages.js'

@@ -3,7 +3,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Browser } from 'playwright-core'
 import { createApp } from '../../example-app/app.js'
-import type { Store } from '../../lib/index.js'
+import type { Store } from '../../entries/index.js'
 import { launchBrowser } from './browser.js'
 
 export interface ShopUnderTest {

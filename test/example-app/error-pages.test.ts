@@ -12,7 +12,7 @@ import {
   type SaveResult,
   type SessionChange,
   type SessionRecord,
-} from '../../lib/index.js'
+} from '../../entries/index.js'
 import { headerOf, testIdText } from './page-text.js'
 
 /** A MemoryStore that can be made to fail its loads or its saves, as a store that is down does. */

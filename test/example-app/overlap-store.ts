@@ -4,8 +4,8 @@
  * version before any of them saves. It counts the save conflicts that follow, which the core
  * resolves by replaying each request's changes onto the newer version.
  */
-import type { LoadOptions, SaveResult, SessionChange, SessionRecord } from '../../lib/index.js'
-import { MemoryStore } from '../../lib/index.js'
+import type { LoadOptions, SaveResult, SessionChange, SessionRecord } from '../../entries/index.js'
+import { MemoryStore } from '../../entries/index.js'
 
 export class OverlapStore extends MemoryStore {
   conflicts = 0

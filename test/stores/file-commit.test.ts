@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { FileStore } from '../../stores/file'
+import { FileStore } from '../../entries/file'
 import { newChange } from '../store-conformance'
 import { fifoGate, waitUntil } from '../support/fs-gate'
 
@@ -167,7 +167,7 @@ describe('FileStore save without a second read', () => {
       const dir = join(root, `strace-${randomUUID()}`)
       const id = randomUUID()
       const script = `
-      const { FileStore } = require(${JSON.stringify(join(__dirname, '../../stores/file.ts'))});
+      const { FileStore } = require(${JSON.stringify(join(__dirname, '../../entries/file.ts'))});
       const { accessSync, statSync } = require('node:fs');
       const file = ${JSON.stringify(join(dir, 'sessions', `${sha256(id)}.json`))};
       const change = (set, expectedVersion) => ({ set, unset: [], cookie: {}, createdAt: Date.now(), expiresAt: Date.now() + 3600e3, idleTimeout: 3600e3, userId: null, expectedVersion });

@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { SaveResult } from '../../lib/store'
 import { StoreError } from '../../lib/store'
-import { FileStore } from '../../stores/file'
+import { FileStore } from '../../entries/file'
 import { newChange } from '../store-conformance'
 import { killAll, run, type Run } from '../support/child-process'
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { FileStore } from '../../stores/file'
+import { FileStore } from '../../entries/file'
 import { describeMiddlewareOverStore } from '../middleware-store-suite'
 
 const root = mkdtempSync(join(tmpdir(), 'concord-file-mw-'))

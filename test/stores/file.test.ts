@@ -26,7 +26,7 @@ import { join } from 'node:path'
 import { format } from 'node:util'
 import createDebug from 'debug'
 import { StoreError } from '../../lib/store'
-import { FileStore } from '../../stores/file'
+import { FileStore } from '../../entries/file'
 import { describeStore, newChange } from '../store-conformance'
 import { fifoGate, waitUntil } from '../support/fs-gate'
 
@@ -239,7 +239,7 @@ describe('FileStore reading', () => {
       mkdirSync(join(dir, 'sessions'), { recursive: true })
       const id = randomUUID()
       const script = `
-      const { FileStore } = require(${JSON.stringify(join(__dirname, '../../stores/file.ts'))});
+      const { FileStore } = require(${JSON.stringify(join(__dirname, '../../entries/file.ts'))});
       new FileStore({ dir: ${JSON.stringify(dir)} }).load(${JSON.stringify(id)}).then((r) => { if (r !== null) process.exit(2) })`
       const trace = join(root, `strace-${id}.txt`)
       const run = spawnSync(

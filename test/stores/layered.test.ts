@@ -6,10 +6,10 @@
 import { randomUUID } from 'node:crypto'
 import Redis from 'ioredis'
 import type { LoadOptions, SessionChange, SessionRecord, Store } from '../../lib/store'
-import { LayeredStore } from '../../stores/layered'
+import { LayeredStore } from '../../entries/layered'
 import { MemoryStore } from '../../stores/memory'
-import { PostgresStore } from '../../stores/postgres'
-import { RedisStore } from '../../stores/redis'
+import { PostgresStore } from '../../entries/postgres'
+import { RedisStore } from '../../entries/redis'
 import { describeMiddlewareOverStore } from '../middleware-store-suite'
 import { describeStore, newChange } from '../store-conformance'
 import {

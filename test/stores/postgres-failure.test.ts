@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { StoreError } from '../../lib/store'
-import { PostgresStore } from '../../stores/postgres'
+import { PostgresStore } from '../../entries/postgres'
 import { newChange } from '../store-conformance'
 import {
   PG_URL,

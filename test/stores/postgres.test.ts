@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { StoreError } from '../../lib/store'
-import { PostgresStore } from '../../stores/postgres'
+import { PostgresStore } from '../../entries/postgres'
 import { describeMiddlewareOverStore } from '../middleware-store-suite'
 import { describeStore, newChange } from '../store-conformance'
 import { dropSchema, makePool, testSchema } from '../support/postgres'

@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import Redis from 'ioredis'
-import type { Store } from '../../lib/store'
-import { RedisStore } from '../../stores/redis'
+import { isClearable, type Store } from '../../lib/store'
+import { RedisStore } from '../../entries/redis'
 import { describeMiddlewareOverStore } from '../middleware-store-suite'
 import { describeStore, newChange } from '../store-conformance'
 import { CLIENT_KINDS, TestClients } from '../support/redis-clients'
@@ -17,7 +17,7 @@ const clients = new TestClients()
 afterAll(() => clients.closeAll())
 
 const clearAll = async (stores: Store[]) => {
-  for (const store of stores) await store.clear?.()
+  for (const store of stores) if (isClearable(store)) await store.clear()
 }
 
 for (const kind of CLIENT_KINDS) {

@@ -8,7 +8,7 @@
  */
 import Redis, { Cluster } from 'ioredis'
 import { createClient, createCluster } from 'redis'
-import type { RedisClient } from '../../stores/redis'
+import type { RedisClient } from '../../entries/redis'
 import { startRedisCluster, type RedisClusterProcess } from './redis-cluster'
 import { redisUrl, startRedisServer, type RedisProcess } from './redis-server'
 

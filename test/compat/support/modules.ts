@@ -4,7 +4,7 @@
  * required here once.
  */
 import type { Express, RequestHandler } from 'express'
-import type { LegacyStore } from '../../../lib/compat/index.js'
+import type { LegacyStore } from '../../../entries/express-session.js'
 
 type Callback = (err?: any, value?: any) => void
 

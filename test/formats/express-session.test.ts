@@ -1,7 +1,12 @@
-import { fromBlob, LEGACY_IDLE_TIMEOUT, META_KEY, toBlob } from '../../lib/compat/blob.js'
+import {
+  fromBlob,
+  EXPRESS_SESSION_IDLE_TIMEOUT,
+  META_KEY,
+  toBlob,
+} from '../../lib/formats/express-session.js'
 import { EXPRESS_SESSION_COOKIE } from '../../lib/compat/options.js'
 import { StoreError, type SessionRecord } from '../../lib/store.js'
-import { expressSession } from './support/modules.js'
+import { expressSession } from '../compat/support/modules.js'
 
 const HOUR = 3_600_000
 
@@ -149,8 +154,8 @@ describe('fromBlob', () => {
     )
     expect(record).toMatchObject({
       cookie: { originalMaxAge: null },
-      idleTimeout: LEGACY_IDLE_TIMEOUT,
-      expiresAt: now + LEGACY_IDLE_TIMEOUT,
+      idleTimeout: EXPRESS_SESSION_IDLE_TIMEOUT,
+      expiresAt: now + EXPRESS_SESSION_IDLE_TIMEOUT,
     })
   })
 

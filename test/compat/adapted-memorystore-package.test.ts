@@ -5,7 +5,7 @@
  */
 import express from 'express'
 import request from 'supertest'
-import dropIn, { adaptLegacyStore, Store } from '../../lib/compat/index.js'
+import dropIn, { adaptLegacyStore, Store } from '../../entries/express-session.js'
 import { describeMiddlewareOverStore } from '../middleware-store-suite.js'
 import { describeStore } from '../store-conformance.js'
 import { cookieOf, viewsApp } from './support/http.js'

@@ -9,15 +9,16 @@
  * express-session keeps as an ordinary session property and writes back unchanged.
  */
 import type { CookieAttributes } from '../cookie.js'
-import { defineKey } from '../changes.js'
+import { defineKey } from '../util.js'
 import type { CookieOverrides, SessionRecord } from '../store.js'
 import { StoreError } from '../store.js'
+import { ONE_DAY_MS } from '../time.js'
 
-/** The top-level key that holds {@link BlobMeta}. */
+/** The top-level key that holds {@link ExpressSessionMeta}. */
 export const META_KEY = '__concord'
 
 /** What a SessionRecord has that express-session's blob has not. */
-export interface BlobMeta {
+export interface ExpressSessionMeta {
   version: number
   createdAt: number
   /** The idle expiry as of the last write or rewrite by this adapter. */
@@ -30,11 +31,11 @@ export interface BlobMeta {
   reservedKeys?: Record<string, string>
 }
 
-/** An express-session blob: the stored session object. */
-export type Blob = Record<string, unknown> & { cookie?: unknown }
+/** A session as express-session stores it (a "blob"): the stored session object. */
+export type ExpressSessionData = Record<string, unknown> & { cookie?: unknown }
 
 /** The idle period given to a session written by express-session whose cookie has no maxAge. */
-export const LEGACY_IDLE_TIMEOUT = 86_400_000
+export const EXPRESS_SESSION_IDLE_TIMEOUT = ONE_DAY_MS
 
 /**
  * Builds the blob for a record. `cookieDefaults` are the middleware's cookie options; without
@@ -47,9 +48,12 @@ export const LEGACY_IDLE_TIMEOUT = 86_400_000
  * // { cookie: { originalMaxAge: null, expires: null, httpOnly: true, path: '/' }, views: 3, __concord: { version: 2, ... } }
  * ```
  */
-export function toBlob(record: SessionRecord, cookieDefaults?: CookieAttributes): Blob {
-  const blob: Blob = { cookie: blobCookie(record, cookieDefaults) }
-  const meta: BlobMeta = {
+export function toBlob(
+  record: SessionRecord,
+  cookieDefaults?: CookieAttributes,
+): ExpressSessionData {
+  const blob: ExpressSessionData = { cookie: blobCookie(record, cookieDefaults) }
+  const meta: ExpressSessionMeta = {
     version: record.version,
     createdAt: record.createdAt,
     expiresAt: record.expiresAt,
@@ -89,7 +93,7 @@ export function fromBlob(
       { code: 'ECORRUPT' },
     )
   }
-  const source = blob as Blob
+  const source = blob as ExpressSessionData
   const meta = readMeta(source[META_KEY])
   const data: Record<string, string> = {}
   for (const key of Object.keys(source)) {
@@ -129,7 +133,7 @@ export function fromBlob(
     return record
   }
 
-  const idleTimeout = blobMaxAge ?? LEGACY_IDLE_TIMEOUT
+  const idleTimeout = blobMaxAge ?? EXPRESS_SESSION_IDLE_TIMEOUT
   return {
     data,
     cookie: blobMaxAge === undefined ? {} : { originalMaxAge: blobMaxAge },
@@ -182,9 +186,9 @@ function blobCookie(
   return cookie
 }
 
-function readMeta(value: unknown): BlobMeta | undefined {
+function readMeta(value: unknown): ExpressSessionMeta | undefined {
   if (typeof value !== 'object' || value === null) return undefined
-  const meta = value as Partial<BlobMeta>
+  const meta = value as Partial<ExpressSessionMeta>
   const numbers = [meta.version, meta.createdAt, meta.expiresAt, meta.idleTimeout]
   if (!numbers.every((n) => typeof n === 'number' && Number.isFinite(n))) return undefined
   if (meta.userId !== undefined && typeof meta.userId !== 'string') return undefined
@@ -194,7 +198,7 @@ function readMeta(value: unknown): BlobMeta | undefined {
     (typeof meta.reservedKeys !== 'object' || meta.reservedKeys === null)
   )
     return undefined
-  return meta as BlobMeta
+  return meta as ExpressSessionMeta
 }
 
 function toJsonText(id: string, key: string, value: unknown): string | undefined {

@@ -3,5 +3,5 @@
  * The store is in stores/file/: the format, the lock, the per-user index and the reaper each in a
  * file of their own.
  */
-export { FileStore } from './file/store.js'
-export type { FileStoreOptions } from './file/options.js'
+export { FileStore } from '../stores/file/store.js'
+export type { FileStoreOptions } from '../stores/file/options.js'

@@ -10,10 +10,10 @@
  * saveUninitialized true, no SameSite, `secure: false`, unknown options ignored), its options
  * translated, and any express-session store adapted. No compat special case lives in the core.
  */
-import type { SessionMiddleware as CoreSessionMiddleware } from '../middleware.js'
-import { Session as CoreSession, type Callback as CoreCallback } from '../session.js'
-import { StoreError as CoreStoreError } from '../store.js'
-import { Cookie as CompatCookie } from './cookie.js'
+import type { SessionMiddleware as CoreSessionMiddleware } from '../lib/middleware.js'
+import { Session as CoreSession, type Callback as CoreCallback } from '../lib/session.js'
+import { StoreError as CoreStoreError } from '../lib/store.js'
+import { Cookie as CompatCookie } from '../lib/compat/cookie.js'
 import {
   adaptLegacyStore as adaptLegacy,
   isLegacyStore as isLegacy,
@@ -21,18 +21,18 @@ import {
   type AdaptLegacyStoreOptions as AdaptOptions,
   type LegacyStore as Legacy,
   type LegacyStoreAdapter as Adapter,
-} from './legacy-store.js'
+} from '../lib/compat/legacy-store.js'
 import {
-  MemoryStore as CompatMemoryStore,
-  type MemoryStoreOptions as MemoryOptions,
-} from './memory-store.js'
-import { createDropIn, EXPRESS_SESSION_DEFAULTS as DEFAULTS } from './middleware.js'
-import type { ExpressSessionCookieOptions, ExpressSessionOptions } from './options.js'
+  ExpressSessionMemoryStore as CompatMemoryStore,
+  type ExpressSessionMemoryStoreOptions as MemoryOptions,
+} from '../lib/compat/memory-store.js'
+import { createDropIn, EXPRESS_SESSION_DEFAULTS as DEFAULTS } from '../lib/compat/middleware.js'
+import type { ExpressSessionCookieOptions, ExpressSessionOptions } from '../lib/compat/options.js'
 import {
   Store as StoreBase,
   type LoadedSession as Loaded,
   type StoreConstructor as StoreCtor,
-} from './store-base.js'
+} from '../lib/compat/store-base.js'
 
 /**
  * Creates the session middleware exactly as express-session's `session(options)` does,
@@ -117,7 +117,7 @@ type DropInSessionData = SessionData
 type DropInCommonJsSessionData = session.SessionData
 
 // The core's SessionData (what req.session is typed with) takes in what apps declare here.
-declare module '../session.js' {
+declare module '../lib/session.js' {
   interface SessionData extends DropInSessionData, DropInCommonJsSessionData {}
 }
 

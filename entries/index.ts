@@ -14,9 +14,9 @@
  * })
  * ```
  */
-import { createSessionMiddleware, type SessionMiddleware } from './middleware.js'
-import { SAFE_DEFAULTS, type SessionOptions } from './options.js'
-import type { Store } from './store.js'
+import { createSessionMiddleware, type SessionMiddleware } from '../lib/middleware.js'
+import { SAFE_DEFAULTS, type SessionOptions } from '../lib/options.js'
+import type { Store } from '../lib/store.js'
 import { MemoryStore } from '../stores/memory.js'
 
 /**
@@ -52,19 +52,27 @@ export {
   type SessionData,
   type SessionInfo,
   type Callback,
-} from './session.js'
-export { SessionDataError } from './changes.js'
+} from '../lib/session.js'
+export { SessionDataError } from '../lib/changes.js'
 export {
   StoreError,
   isValidSessionId,
   touchedExpiry,
+  isUserIndex,
+  isCountable,
+  isClearable,
+  isClosable,
   type Store,
+  type UserIndex,
+  type Countable,
+  type Clearable,
+  type Closable,
   type SessionRecord,
   type SessionChange,
   type SaveResult,
   type LoadOptions,
   type CookieOverrides,
-} from './store.js'
-export type { SessionOptions } from './options.js'
-export type { SessionMiddleware } from './middleware.js'
-export type { CookieAttributes } from './cookie.js'
+} from '../lib/store.js'
+export type { SessionOptions } from '../lib/options.js'
+export type { SessionMiddleware } from '../lib/middleware.js'
+export type { CookieAttributes } from '../lib/cookie.js'

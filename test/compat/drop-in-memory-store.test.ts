@@ -1,4 +1,4 @@
-import { MemoryStore } from '../../lib/compat/index.js'
+import { MemoryStore } from '../../entries/express-session.js'
 import { useFakeDate } from '../support/clock.js'
 
 type Callback = (err?: any, value?: any) => void

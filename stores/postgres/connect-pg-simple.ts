@@ -1,11 +1,12 @@
 /**
  * Sessions connect-pg-simple wrote (`sid`, `sess json`, `expire`), read through the same codec
- * the drop-in uses for express-session's stored format (lib/compat/blob.ts), so there is one
+ * the drop-in uses for express-session's stored format (lib/formats/express-session.ts), so there is one
  * reader of that format. Such a session counts as version 1; its first save moves it into the
  * concord table as version 2, in one statement that checks the `sess` text is unchanged.
  */
 import type { SessionChange, SessionRecord } from '../../lib/store.js'
-import { fromBlob } from '../../lib/compat/blob.js'
+import { fromBlob } from '../../lib/formats/express-session.js'
+import { applyChange } from '../../lib/session-data.js'
 import { corrupt } from './codec.js'
 
 /** A connect-pg-simple row as the store's statements return it. */
@@ -38,10 +39,5 @@ export function migratedData(
   current: SessionRecord,
   change: SessionChange,
 ): Record<string, string> {
-  // A null prototype keeps a key such as "__proto__" an ordinary key.
-  const data: Record<string, string> = Object.create(null)
-  for (const key of Object.keys(current.data)) data[key] = current.data[key]!
-  for (const key of change.unset) delete data[key]
-  for (const key of Object.keys(change.set)) data[key] = change.set[key]!
-  return data
+  return applyChange(current.data, change)
 }

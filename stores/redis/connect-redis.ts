@@ -2,14 +2,16 @@
  * Sessions that express-session + connect-redis wrote: a JSON string at `legacyPrefix + id`.
  * RedisStore reads them as they are (so a user switching from connect-redis stays signed in)
  * and turns each into a hash on its first save. Only this file knows their format, through the
- * drop-in's codec for express-session's stored form (lib/compat/blob.ts).
+ * drop-in's codec for express-session's stored form (lib/formats/express-session.ts).
  */
 import type { SessionChange, SessionRecord } from '../../lib/store.js'
-import { fromBlob } from '../../lib/compat/blob.js'
-import { corrupt, setKey } from './records.js'
+import { fromBlob } from '../../lib/formats/express-session.js'
+import { applyChange } from '../../lib/session-data.js'
+import { ONE_DAY_MS } from '../../lib/time.js'
+import { corrupt } from './records.js'
 
 /** connect-redis's default ttl (1 day): the idle period of a legacy session without a maxAge. */
-export const LEGACY_IDLE = 86_400_000
+export const CONNECT_REDIS_IDLE = ONE_DAY_MS
 
 /**
  * A session express-session + connect-redis wrote: `{ cookie: {...}, ...data }` as JSON. One the
@@ -57,9 +59,5 @@ export function convertedKeys(
   current: SessionRecord,
   change: Pick<SessionChange, 'set' | 'unset'>,
 ): Record<string, string> {
-  const set: Record<string, string> = {}
-  for (const name of Object.keys(current.data)) setKey(set, name, current.data[name]!)
-  for (const name of change.unset) delete set[name]
-  for (const name of Object.keys(change.set)) setKey(set, name, change.set[name]!)
-  return set
+  return applyChange(current.data, change)
 }

@@ -1,30 +1,26 @@
-import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from '../lib/store.js'
-import { StoreError, isValidSessionId } from '../lib/store.js'
-import type { RedisConnection, RedisNode } from './redis/client.js'
-import { CallGuard } from './redis/guard.js'
-import { LEGACY_IDLE, convertedKeys, parseLegacy } from './redis/legacy.js'
-import { resolveOptions, type RedisStoreOptions } from './redis/options.js'
-import { asReply, parseHash, saveArgs, unexpected } from './redis/records.js'
-import {
-  DESTROY_SCRIPT,
-  LOAD_SCRIPT,
-  SAVE_SCRIPT,
-  TOUCH_SCRIPT,
-  type Script,
-} from './redis/scripts.js'
-
-export type {
-  IoredisClient,
-  NodeRedisClient,
-  NodeRedisCluster,
-  RedisClient,
-} from './redis/client.js'
-export type { RedisStoreOptions } from './redis/options.js'
+import type {
+  Clearable,
+  Closable,
+  Countable,
+  LoadOptions,
+  SaveResult,
+  SessionChange,
+  SessionRecord,
+  Store,
+  UserIndex,
+} from '../../lib/store.js'
+import { StoreError, isValidSessionId } from '../../lib/store.js'
+import type { RedisConnection, RedisNode } from './client.js'
+import { CallGuard } from './guard.js'
+import { CONNECT_REDIS_IDLE, convertedKeys, parseLegacy } from './connect-redis.js'
+import { resolveOptions, type RedisStoreOptions } from './options.js'
+import { asReply, parseHash, saveArgs, unexpected } from './records.js'
+import { DESTROY_SCRIPT, LOAD_SCRIPT, SAVE_SCRIPT, TOUCH_SCRIPT, type Script } from './scripts.js'
 
 /** A save retries after 'link' (index the new owner) and 'legacy' (convert); a few suffice. */
 const MAX_SAVE_STEPS = 6
 const SCAN_COUNT = '1000'
-const LEGACY_IDLE_ARG = String(LEGACY_IDLE)
+const CONNECT_REDIS_IDLE_ARG = String(CONNECT_REDIS_IDLE)
 
 /**
  * A session store on Redis or Redis Cluster, through ioredis or node-redis v5 (the client
@@ -62,7 +58,7 @@ const LEGACY_IDLE_ARG = String(LEGACY_IDLE)
  * app.use(session(new RedisStore({ client }), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class RedisStore implements Store {
+export class RedisStore implements Store, UserIndex, Countable, Clearable, Closable {
   readonly #redis: RedisConnection
   readonly #guard: CallGuard
   readonly #prefix: string
@@ -108,7 +104,7 @@ export class RedisStore implements Store {
         String(now),
         options.touchAt === undefined ? '' : String(options.touchAt),
         options.absoluteTimeout === undefined ? '' : String(options.absoluteTimeout),
-        LEGACY_IDLE_ARG,
+        CONNECT_REDIS_IDLE_ARG,
       ]
       const reply = await this.#script(LOAD_SCRIPT, id, args)
       if (reply === null) return null
