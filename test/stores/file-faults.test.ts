@@ -46,6 +46,21 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** Generous: a save settles within this of its deadline however loaded the machine is. */
 const MARGIN = 3000
 
+/** Threads of `pid` blocked in openat(2) (syscall 257 on x86-64, 56 on arm64), from /proc. */
+function threadsInOpenat(pid: number): number {
+  const openat = process.arch === 'arm64' ? '56' : '257'
+  let blocked = 0
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const call = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').split(' ')[0]
+      if (call === openat) blocked++
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return blocked
+}
+
 async function waitUntil(condition: () => boolean): Promise<void> {
   while (!condition()) await sleep(5)
 }
@@ -117,6 +132,9 @@ async function holder(
   } else {
     expect([...pids]).toEqual([pid])
   }
+  // Holding the locks is not enough: on a loaded machine the holder may not have reached its
+  // gates yet. Wait until one of its threads is blocked opening each gate (a FIFO with no reader).
+  await waitUntil(() => threadsInOpenat(pid) >= ids.length || started.child.exitCode !== null)
   return { run: started, pid, texts, gates }
 }
 
