@@ -3,6 +3,8 @@
  * (test/fixtures/session-app.ts, its store chosen by `env`):
  * - 1000 distinct cart adds on one session, arriving 50 at a time spread over both processes:
  *   every one is answered 200 and every one is kept. Contention alone is no reason for a 503;
+ * - one process killed (kill -9) with adds in flight and started again: every add answered 200
+ *   is kept, none answered 503 is, and only the dead process's adds went unanswered;
  * - a logout in one process racing a slow write in the other: the session stays destroyed,
  *   in both processes;
  * - a logout in one process racing adds in the other: each add is answered 200 or 503, and
@@ -69,6 +71,42 @@ export function describeTwoProcesses(name: string, env: Record<string, string>):
         expect([...seen.items].sort()).toEqual([...all].sort())
         expect(seen.items.filter((item) => refused.includes(item))).toEqual([])
       }
+    })
+
+    it('keeps what each add was told when one process is killed (kill -9) with adds in flight and started again', async () => {
+      const cookie = await start()
+      const status = new Map<string, number | 'no answer'>()
+      const add = async (app: AppProcess, item: string) => {
+        const answer = await post(app, `/cart/add/${item}`, cookie).then(
+          (res) => res.status,
+          () => 'no answer' as const,
+        )
+        status.set(item, answer)
+      }
+      const batch = (from: number) =>
+        Promise.all(Array.from({ length: 50 }, (_, i) => add(apps[i % 2]!, `item-${from + i}`)))
+      await batch(0)
+      // Adds in flight on both; one process dies under its share and a supervisor restarts it.
+      const victim = apps[1]!
+      const inFlight = Promise.all([
+        ...Array.from({ length: 25 }, (_, i) => add(victim, `crash-${i}`)),
+        ...Array.from({ length: 25 }, (_, i) => add(apps[0]!, `alive-${i}`)),
+      ])
+      await victim.stop()
+      await inFlight
+      apps[1] = await startApp(env)
+      await batch(50)
+
+      const seen = new Set((await cart(apps[0]!, cookie)).items)
+      expect(new Set((await cart(apps[1]!, cookie)).items)).toEqual(seen)
+      for (const [item, answer] of status) {
+        // An add answered 200 is kept and one answered 503 is not; an add the dead process never
+        // answered may have been saved or not, and is the only kind that went unanswered.
+        if (answer === 200) expect([item, seen.has(item)]).toEqual([item, true])
+        else if (answer === 'no answer') expect(item).toMatch(/^crash-/)
+        else expect([item, answer, seen.has(item)]).toEqual([item, 503, false])
+      }
+      expect([...seen].filter((item) => !status.has(item))).toEqual(['first'])
     })
 
     it('leaves the session destroyed in both processes when a logout in one races a slow write in the other', async () => {
