@@ -13,7 +13,7 @@
  */
 import type { AddressInfo } from 'node:net'
 import express, { type NextFunction, type Request, type Response } from 'express'
-import session from '../lib/index'
+import session from '../entries/index'
 import type { Store } from '../lib/store'
 
 jest.setTimeout(120_000)

@@ -4,7 +4,7 @@
  * they carry on with cold alone. Either way what each request was told is what is stored, and a
  * logout stays a logout.
  */
-import { LayeredStore } from '../../stores/layered'
+import { LayeredStore } from '../../entries/layered'
 import { describeFaults, type FaultyStore } from '../fault-suite'
 import { faultyPostgres, faultyRedis } from '../support/faulty-stores'
 import { dropSchema, testSchema } from '../support/postgres'

@@ -5,8 +5,8 @@
  * byte at the proxy; killing resets every connection at the proxy and refuses new ones.
  */
 import Redis from 'ioredis'
-import { PostgresStore } from '../../stores/postgres'
-import { RedisStore, type RedisClient } from '../../stores/redis'
+import { PostgresStore } from '../../entries/postgres'
+import { RedisStore, type RedisClient } from '../../entries/redis'
 import type { FaultyStore } from '../fault-suite'
 import { makePool, startProxy } from './postgres'
 import { send, type ClientKind, type NodeRedis, type TestClients } from './redis-clients'
