@@ -1,0 +1,14 @@
+/**
+ * Two app processes on one FileStore directory: 1000 concurrent adds to one cart split between
+ * them are all answered 200 and all kept, and a logout in one process racing writes in the
+ * other leaves the session destroyed.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describeTwoProcesses } from '../two-process-suite'
+
+const dir = mkdtempSync(join(tmpdir(), 'concord-file-two-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describeTwoProcesses('FileStore', { FILE_DIR: dir })
