@@ -66,7 +66,7 @@ for entry in "${compilers[@]}"; do
     # DefinitelyTyped's tsconfig for types/express-session, with Node's types for express's.
     if node "$tsc" --noEmit --pretty false \
       --module "$module" --moduleResolution "$resolution" "${deprecations[@]}" \
-      --lib es2020 --types node --noImplicitAny --noImplicitThis --strictNullChecks \
+      --lib es6 --types node --noImplicitAny --noImplicitThis --strictNullChecks \
       --strictFunctionTypes --forceConsistentCasingInFileNames \
       express-session-tests.ts > tsc.out 2>&1; then
       echo "ok    $name ($version), moduleResolution $resolution: 0 errors"

@@ -26,6 +26,7 @@ export function replaceSessionData<S extends Session>(session: S, sess: object):
   }
   const target = session as unknown as Record<string, unknown>
   const source = sess as Record<string, unknown>
+  const expires = expiresOf(source.cookie) // checked first: a bad date changes nothing
   for (const key of Object.keys(target)) {
     if (key !== 'cookie' && !Object.hasOwn(source, key)) delete target[key]
   }
@@ -35,25 +36,34 @@ export function replaceSessionData<S extends Session>(session: S, sess: object):
     if (key in target && !Object.prototype.propertyIsEnumerable.call(target, key)) continue
     if (target[key] !== source[key]) target[key] = source[key]
   }
-  applyCookie(session.cookie, source.cookie)
+  applyCookie(session.cookie, source.cookie, expires)
   return session
 }
 
-function applyCookie(cookie: CoreCookie, given: unknown): void {
+/** The cookie's expiry: a Date, null for none, or undefined to leave it as it is. */
+function expiresOf(given: unknown): Date | null | undefined {
+  if (typeof given !== 'object' || given === null) return undefined
+  const expires = (given instanceof CoreCookie ? given.data : (given as Record<string, unknown>))
+    .expires
+  if (expires === null || expires === false) return null
+  if (!(expires instanceof Date || typeof expires === 'string')) return undefined
+  const date = new Date(expires) // a string once the session has been through JSON
+  if (Number.isNaN(date.getTime())) {
+    throw new TypeError('Store#createSession(req, sess): sess.cookie.expires is not a date')
+  }
+  return date
+}
+
+function applyCookie(cookie: CoreCookie, given: unknown, expires: Date | null | undefined): void {
   if (given === cookie || typeof given !== 'object' || given === null) return
   const from = given instanceof CoreCookie ? given.data : (given as Record<string, unknown>)
   const to = cookie as unknown as Record<string, unknown>
   for (const key of ATTRIBUTES) {
     if (key in from && from[key] !== to[key]) to[key] = from[key]
   }
-  const expires = from.expires
-  if (expires instanceof Date || typeof expires === 'string') {
-    const date = new Date(expires)
-    if (Number.isNaN(date.getTime())) {
-      throw new TypeError(`Store#createSession(req, sess): sess.cookie.expires is not a date`)
-    }
-    if (date.getTime() !== cookie.expires?.getTime()) cookie.expires = date
-  } else if ((expires === null || expires === false) && cookie.expires !== null) {
-    cookie.expires = null
+  if (expires === null) {
+    if (cookie.expires !== null) cookie.expires = null
+  } else if (expires && expires.getTime() !== cookie.expires?.getTime()) {
+    cookie.expires = expires
   }
 }
