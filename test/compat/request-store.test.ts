@@ -4,7 +4,7 @@
  */
 import express from 'express'
 import request from 'supertest'
-import session, { MemoryStore } from '../../lib/compat/index.js'
+import session, { MemoryStore } from '../../entries/express-session.js'
 import { cookieOf, sess as s } from './support/http.js'
 
 const SECRET = 'request-store-secret'
