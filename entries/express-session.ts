@@ -28,6 +28,10 @@ import {
 } from '../lib/compat/memory-store.js'
 import { createDropIn, EXPRESS_SESSION_DEFAULTS as DEFAULTS } from '../lib/compat/middleware.js'
 import type { ExpressSessionCookieOptions, ExpressSessionOptions } from '../lib/compat/options.js'
+import type {
+  SessionCookieData as StoredCookie,
+  SessionStore as RequestStore,
+} from '../lib/compat/request-store.js'
 import {
   Store as StoreBase,
   type LoadedSession as Loaded,
@@ -99,11 +103,16 @@ declare namespace session {
   export type LegacyStore = Legacy
   export type LegacyStoreAdapter = Adapter
   export type AdaptLegacyStoreOptions = AdaptOptions
+  /** `req.sessionStore`'s type: the store you passed, with express-session's callback API. */
+  export type SessionStore = RequestStore
+  /** `SessionData['cookie']`: the cookie as stores see it. */
+  export type SessionCookieData = StoredCookie
   export type { ExpressSessionOptions, ExpressSessionCookieOptions }
 }
 /**
  * Your session's data, as with @types/express-session: augment it where you imported the
- * drop-in, and `req.session` is typed with it.
+ * drop-in, and `req.session` is typed with it. `cookie` is the cookie as a store sees it in
+ * the stored session.
  *
  * @example
  * ```ts
@@ -112,13 +121,28 @@ declare namespace session {
  * }
  * ```
  */
-export interface SessionData {}
+export interface SessionData {
+  cookie: StoredCookie
+}
 type DropInSessionData = SessionData
 type DropInCommonJsSessionData = session.SessionData
 
-// The core's SessionData (what req.session is typed with) takes in what apps declare here.
+// What the drop-in's types add to the core's, whenever a program imports the drop-in.
 declare module '../lib/session.js' {
-  interface SessionData extends DropInSessionData, DropInCommonJsSessionData {}
+  // The core's SessionData (what req.session is typed with) takes in what apps declare here;
+  // req.session.cookie is the Session's own.
+  interface SessionData
+    extends Omit<DropInSessionData, 'cookie'>, Omit<DropInCommonJsSessionData, 'cookie'> {}
+  // req.sessionStore is the store the app passed to the drop-in.
+  interface RequestSessionStore {
+    store: RequestStore
+  }
+}
+// express-session's Cookie has `signed` (set from options, never read), so the drop-in's has.
+declare module '../lib/session-cookie.js' {
+  interface Cookie {
+    signed?: boolean
+  }
 }
 
 Object.assign(session, {
@@ -159,4 +183,6 @@ export type {
   Legacy as LegacyStore,
   Adapter as LegacyStoreAdapter,
   AdaptOptions as AdaptLegacyStoreOptions,
+  RequestStore as SessionStore,
+  StoredCookie as SessionCookieData,
 }

@@ -294,12 +294,27 @@ function withCallback(promise: Promise<void>, callback: Callback | undefined): P
   )
 }
 
+/**
+ * What `req.sessionStore` is typed as: the core Store, unless an entry point that puts another
+ * store there says so by augmenting this with `{ store: TheStoreType }` (the express-session
+ * drop-in gives `req.sessionStore` the store the app passed, with express-session's API).
+ *
+ * @example
+ * ```ts
+ * // in an entry point under lib/ (the express-session drop-in does this)
+ * declare module '../session.js' {
+ *   interface RequestSessionStore { store: LegacySessionStore }
+ * }
+ * ```
+ */
+export interface RequestSessionStore {}
+
 declare global {
   namespace Express {
     interface Request {
       session: Session & Partial<SessionData>
       sessionID: string
-      sessionStore: Store
+      sessionStore: RequestSessionStore extends { store: infer S } ? S : Store
     }
   }
 }

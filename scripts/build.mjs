@@ -4,7 +4,7 @@
 // did with express-session, so each CommonJS entry is a small shim that makes the default
 // export the module itself while keeping the named exports on it.
 import { execFileSync } from 'node:child_process'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
 
 const tsc = join('node_modules', 'typescript', 'bin', 'tsc')
@@ -76,4 +76,16 @@ for (const [entry, target] of Object.entries(pkg.exports)) {
       '',
     ].join('\n'),
   )
+}
+
+// A class with #private fields is declared with a `#private;` member, which TypeScript 5 rejects
+// (TS18028) when the consumer's target is ES5, its default for "module": "commonjs", unless
+// skipLibCheck is on. A private member that no code can name keeps the class nominal just as
+// well, for every target.
+for (const file of readdirSync('dist', { recursive: true, encoding: 'utf8' })) {
+  if (!/\.d\.c?ts$/.test(file)) continue
+  const path = join('dist', file)
+  const text = readFileSync(path, 'utf8')
+  const patched = text.replace(/^(\s+)#private;$/gm, '$1private "#private";')
+  if (patched !== text) writeFileSync(path, patched)
 }

@@ -278,6 +278,31 @@ describe('the packed package', () => {
       ).toBe('')
     })
 
+    it("compile docs/express-session.md's migration example, SessionData augmentation included, as ESM and CommonJS", () => {
+      const page = readFileSync(join(root, 'docs', 'express-session.md'), 'utf8')
+      const example = /<!-- compiled by test\/package\.test\.ts -->\n```ts\n([\s\S]*?)\n```/.exec(
+        page,
+      )?.[1]
+      expect(example).toContain("declare module 'concord-session/express-session'")
+      for (const file of ['es-doc.mts', 'es-doc.cts']) {
+        writeFileSync(join(project, file), example!)
+        expect(typecheck(tsc, [file], { module: 'nodenext', moduleResolution: 'nodenext' })).toBe(
+          '',
+        )
+      }
+      // The augmentation is what types req.session.views: without it, the example fails.
+      writeFileSync(
+        join(project, 'es-doc-unaugmented.mts'),
+        example!.replace("declare module 'concord-session/express-session'", 'namespace Other'),
+      )
+      expect(
+        typecheck(tsc, ['es-doc-unaugmented.mts'], {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+        }),
+      ).toMatch(/error TS2339: Property 'views' does not exist/)
+    })
+
     it('fail where the program is wrong: a misspelt option, data of the wrong type', () => {
       writeFileSync(
         join(project, 'es-wrong.mts'),

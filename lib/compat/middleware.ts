@@ -11,6 +11,7 @@ import type { Store as ConcordStore } from '../store.js'
 import { adaptLegacyStore, isLegacyStore, type LegacyStore } from './legacy-store.js'
 import { ExpressSessionMemoryStore } from './memory-store.js'
 import { EXPRESS_SESSION_COOKIE, translateOptions, type ExpressSessionOptions } from './options.js'
+import { exposeStore } from './request-store.js'
 import { hookDropInResponse } from './response.js'
 import { adaptRequestSession, expressSessionError } from './session-methods.js'
 
@@ -74,6 +75,7 @@ export function createDropIn(options?: ExpressSessionOptions): SessionMiddleware
     store = given as ConcordStore
     exposed = given
   }
+  exposeStore(exposed)
   const middleware = createSessionMiddleware(
     // A concord store keeps the strict id alphabet; an express-session store takes any id, as before.
     {

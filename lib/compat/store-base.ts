@@ -6,10 +6,12 @@
  */
 import { EventEmitter } from 'node:events'
 import { inherits } from 'node:util'
+import { Session as CoreSession } from '../session.js'
 import { META_KEY } from '../formats/express-session.js'
 import { callLegacy } from './callback.js'
 import type { LegacyStore } from './legacy-store.js'
 import type { NodeCallback as Callback } from './callback.js'
+import { replaceSessionData } from './replace-session.js'
 
 /** How long `load` waits for the subclass's `get` to call back. */
 const LOAD_TIMEOUT = 5_000
@@ -29,7 +31,19 @@ export interface Store extends EventEmitter {
   ): void
   /** Gets a session by id and passes it to `callback(err, session)`; `session` is undefined when unknown. */
   load(sid: string, callback: Callback): void
-  /** Turns a stored session into a {@link LoadedSession}: `cookie.expires` becomes a Date. */
+  /**
+   * As express-session: makes `sess` (stored data, with its `cookie`) the request's session,
+   * under the request's id, and returns `req.session`. Its data is replaced; it is saved at
+   * the end of the request as any change is.
+   */
+  createSession<R extends { session: CoreSession; sessionID: string }>(
+    req: R,
+    sess: object,
+  ): R['session']
+  /**
+   * Turns a stored session into a {@link LoadedSession} (`cookie.expires` becomes a Date),
+   * for an object that is not a request, as `load` does.
+   */
   createSession(req: { sessionID: string }, sess: Record<string, unknown>): LoadedSession
 }
 
@@ -74,7 +88,17 @@ Store.prototype.load = function load(this: Store & LegacyStore, sid, callback) {
   )
 }
 
-Store.prototype.createSession = function createSession(req, sess) {
+Store.prototype.createSession = function createSession(
+  req: { sessionID: string; session?: unknown; headers?: unknown },
+  sess: Record<string, unknown>,
+): any {
+  if (req.session instanceof CoreSession) return replaceSessionData(req.session, sess)
+  if ('session' in req || 'headers' in req) {
+    throw new TypeError(
+      'Store#createSession(req, sess): req has no session from concord-session/express-session ' +
+        '(call it while the drop-in handles the request, after session() ran)',
+    )
+  }
   const cookie: Record<string, unknown> = {
     ...(sess.cookie as Record<string, unknown> | undefined),
   }
