@@ -104,7 +104,7 @@ declare namespace session {
   export type LegacyStoreAdapter = Adapter
   export type AdaptLegacyStoreOptions = AdaptOptions
   /** `req.sessionStore`'s type: the store you passed, with express-session's callback API. */
-  export type SessionStore = RequestStore
+  export type SessionStore = RequestStore<session.SessionData>
   /** `SessionData['cookie']`: the cookie as stores see it. */
   export type SessionCookieData = StoredCookie
   export type { ExpressSessionOptions, ExpressSessionCookieOptions }
@@ -135,7 +135,7 @@ declare module '../lib/session.js' {
     extends Omit<DropInSessionData, 'cookie'>, Omit<DropInCommonJsSessionData, 'cookie'> {}
   // req.sessionStore is the store the app passed to the drop-in.
   interface RequestSessionStore {
-    store: RequestStore
+    store: RequestStore<DropInCommonJsSessionData>
   }
 }
 // express-session's Cookie has `signed` (set from options, never read), so the drop-in's has.

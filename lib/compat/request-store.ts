@@ -3,7 +3,6 @@
  * app passed, with express-session's callback API and `generate`. Also the cookie as stored in
  * a session (`SessionData['cookie']`), which stores read and write.
  */
-import type session from '../../entries/express-session.js'
 import type { Store } from './store-base.js'
 
 /**
@@ -33,7 +32,6 @@ export type SessionCookieData = {
   priority?: 'low' | 'medium' | 'high'
 }
 
-type Data = session.SessionData
 type Err = any // stores pass whatever their driver throws, as @types/express-session types it
 
 /**
@@ -49,7 +47,7 @@ type Err = any // stores pass whatever their driver throws, as @types/express-se
  * })
  * ```
  */
-export interface SessionStore extends Store {
+export interface SessionStore<Data = Record<string, any>> extends Store {
   get(sid: string, callback: (err: Err, session?: Data | null) => void): void
   set(sid: string, session: Data, callback?: (err?: Err) => void): void
   destroy(sid: string, callback?: (err?: Err) => void): void
