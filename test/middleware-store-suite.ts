@@ -38,7 +38,9 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
     beforeAll(async () => {
       store = await makeStore()
       const app = express()
-      app.use(session(store, { secret: SECRET }))
+      // The suite tests merging, not the save bound: on a loaded machine 200 overlapping saves
+      // may take longer than the default 2 s, which would answer 503 rather than lose anything.
+      app.use(session(store, { secret: SECRET, saveTimeout: 60_000 }))
       app.post('/cart/add/:item', async (req, res) => {
         const cart = (req.session.cart ??= { items: [] })
         // Hold the loaded copy a moment, so the requests genuinely overlap.
