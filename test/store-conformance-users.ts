@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import type { SaveResult, SessionChange, Store, UserLimit, UserLimitStore } from '../lib/store.js'
 import { enforcesUserLimit } from '../lib/store.js'
+import session from '../entries/index.js'
 import { newChange } from './store-conformance.js'
 
 const HOUR = 3_600_000
@@ -20,7 +21,10 @@ export function describeUserLimit(getStore: () => Store): void {
       return async () => {
         const store = getStore()
         if (!enforcesUserLimit(store)) {
-          expect((store as { enforcesUserLimit?: unknown }).enforcesUserLimit).toBeUndefined()
+          // The middleware refuses the option up front rather than not enforcing it.
+          expect(() => session(store, { secret: 'conformance', maxSessionsPerUser: 3 })).toThrow(
+            /maxSessionsPerUser needs a store that enforces it/,
+          )
           return
         }
         await body(store)
