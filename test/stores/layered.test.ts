@@ -56,6 +56,11 @@ describeMiddlewareOverStore(
   'LayeredStore (Redis over PostgreSQL)',
   async () => new LayeredStore({ hot: hot(), cold: cold() }),
 )
+describeMiddlewareOverStore(
+  'LayeredStore (Redis over PostgreSQL)',
+  async () => new LayeredStore({ hot: hot(), cold: cold() }),
+  { maxSessionsPerUser: 3, touchAfter: 60_000 },
+)
 
 /** Holds each load's answer until `release()`: a refill that read cold, then stalled. */
 class HeldLoads implements Store {

@@ -26,6 +26,11 @@ describeMiddlewareOverStore(
   'PostgresStore',
   async () => new PostgresStore({ pool, schema, table: nextTable() }),
 )
+describeMiddlewareOverStore(
+  'PostgresStore',
+  async () => new PostgresStore({ pool, schema, table: nextTable() }),
+  { maxSessionsPerUser: 3, touchAfter: 60_000 },
+)
 
 describe('PostgresStore table', () => {
   it('creates one row per session, with data as jsonb a person can read, and indexes on expiry and owner', async () => {
