@@ -5,9 +5,9 @@
  */
 import express from 'express'
 import request from 'supertest'
-import session, { MemoryStore, SessionLimitError, sessionInfo } from '../lib/index'
-import { adaptLegacyStore } from '../lib/compat/index'
-import dropIn from '../lib/compat/index'
+import session, { MemoryStore, SessionLimitError, sessionInfo } from '../entries/index'
+import { adaptLegacyStore } from '../entries/express-session'
+import dropIn from '../entries/express-session'
 import { cookiePair, sessionCookie } from './support/http'
 
 type Data = Record<string, unknown>
