@@ -62,6 +62,9 @@ export {
   isCountable,
   isClearable,
   isClosable,
+  touchIsDue,
+  enforcesUserLimit,
+  type UserLimitStore,
   type Store,
   type UserIndex,
   type Countable,
@@ -73,6 +76,13 @@ export {
   type LoadOptions,
   type CookieOverrides,
 } from '../lib/store.js'
+export {
+  SessionLimitError,
+  planUserLimit,
+  type UserLimit,
+  type MaxSessionsPerUser,
+  type UserSession,
+} from '../lib/user-limit.js'
 export type { SessionOptions } from '../lib/options.js'
 export type { SessionMiddleware } from '../lib/middleware.js'
 export type { CookieAttributes } from '../lib/cookie.js'

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto'
 import { rejectUnknownKeys, requirePositive } from './check-options.js'
 import { ONE_DAY_MS } from './time.js'
 import { validateCookieAttributes, type CookieAttributes, type Secret } from './cookie.js'
-import { isValidSessionId, type Store } from './store.js'
+import { enforcesUserLimit, isValidSessionId, type Store } from './store.js'
+import { resolveUserLimit, type MaxSessionsPerUser, type UserLimit } from './user-limit.js'
 
 /** Options of `session()`. The names and meanings are express-session's, plus a few more. */
 export interface SessionOptions {
@@ -53,6 +54,21 @@ export interface SessionOptions {
    * every request is answered within about this bound. Default 2000.
    */
   saveTimeout?: number
+  /**
+   * At most this many live sessions per user (see `req.session.setUser`), enforced by the store
+   * atomically when a session is linked to its user. A number evicts the user's oldest sessions;
+   * `{ max, onLimit: 'refuse' }` makes the sign-in fail with a SessionLimitError instead. Needs
+   * a store that enforces it (every concord store; not an adapted express-session store).
+   * See docs/users.md.
+   */
+  maxSessionsPerUser?: MaxSessionsPerUser
+  /**
+   * Touch throttling, in ms: where a touch costs a write (file, PostgreSQL, an adapted
+   * express-session store), a read writes the new idle expiry only once it would move it by
+   * this much or more, so the stored expiry is at most this much earlier than without it.
+   * Default: every read touches. See docs/users.md.
+   */
+  touchAfter?: number
 }
 
 export interface ResolvedOptions {
@@ -72,6 +88,8 @@ export interface ResolvedOptions {
   /** Whether an id from `genid` or a cookie is one this middleware accepts. */
   isValidId: (id: unknown) => id is string
   saveTimeout: number
+  maxSessionsPerUser: UserLimit | undefined
+  touchAfter: number | undefined
 }
 
 /**
@@ -126,6 +144,8 @@ const KNOWN = [
   'idleTimeout',
   'maxSize',
   'saveTimeout',
+  'maxSessionsPerUser',
+  'touchAfter',
 ] as const
 // A cookie name is an RFC 7230 token: https://datatracker.ietf.org/doc/html/rfc6265#section-4.1.1
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -173,8 +193,16 @@ export function resolveOptions(
     )
   }
 
+  const resolvedStore = store ?? defaults.store()
+  const maxSessionsPerUser = resolveUserLimit(options.maxSessionsPerUser)
+  if (maxSessionsPerUser && !enforcesUserLimit(resolvedStore)) {
+    throw new TypeError(
+      `session(): maxSessionsPerUser needs a store that enforces it atomically; ${resolvedStore.constructor?.name ?? 'this store'} does not. ` +
+        'Use a concord store (memory, Redis, file, PostgreSQL, or a layered store over one); an adapted express-session store cannot',
+    )
+  }
   return {
-    store: store ?? defaults.store(),
+    store: resolvedStore,
     secrets: resolveSecrets(options.secret),
     name,
     cookie: resolveCookie(
@@ -195,6 +223,8 @@ export function resolveOptions(
     maxSize: optionalPositive('maxSize', options.maxSize, 'characters') ?? 1_048_576,
     isValidId: defaults.isValidId ?? isValidSessionId,
     saveTimeout: optionalPositive('saveTimeout', options.saveTimeout, 'ms') ?? 2000,
+    maxSessionsPerUser,
+    touchAfter: optionalPositive('touchAfter', options.touchAfter, 'ms'),
   }
 }
 

@@ -143,6 +143,7 @@ export class RequestSession implements SessionHost {
         options.store.load(incoming.id, {
           touchAt: now,
           absoluteTimeout: options.absoluteTimeout,
+          touchAfter: options.touchAfter,
         }),
       'load',
       incoming.id,

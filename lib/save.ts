@@ -19,6 +19,7 @@ import {
 } from './session-state.js'
 import type { CookieOverrides, SessionChange } from './store.js'
 import { StoreError } from './store.js'
+import { SessionLimitError } from './user-limit.js'
 import { sleep } from './util.js'
 
 const debug = createDebug('concord-session')
@@ -138,13 +139,18 @@ async function settleEach(saves: PendingSave[], queued: boolean): Promise<void> 
 }
 
 async function settle(saves: PendingSave[], queued: boolean): Promise<void> {
+  let refused: Map<PendingSave, SessionLimitError> | undefined
   try {
-    await writeSaves(saves, queued)
+    refused = await writeSaves(saves, queued)
   } catch (err) {
     for (const save of saves) save.reject(err)
     return
   }
-  for (const save of saves) save.resolve()
+  for (const save of saves) {
+    const error = refused?.get(save)
+    if (error) save.reject(error)
+    else save.resolve()
+  }
 }
 
 function notSavedInTime(state: State): StoreError {
@@ -155,7 +161,12 @@ function notSavedInTime(state: State): StoreError {
   )
 }
 
-async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> {
+/** Writes `saves`; resolves to the saves whose sign-in `maxSessionsPerUser` refused, if any. */
+async function writeSaves(
+  saves: PendingSave[],
+  queued: boolean,
+): Promise<Map<PendingSave, SessionLimitError> | undefined> {
+  let refused: Map<PendingSave, SessionLimitError> | undefined
   const first = stateOf(saves[0]!.session)
   const { store, options, guard, recent } = first.host
   // The store refuses the write after this, so a request answered "not saved" never is.
@@ -223,7 +234,7 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
       // Past its absolute timeout: the session ends rather than being written again.
       if (expectedVersion !== null) await destroyInStore(first)
       for (const save of saves) stateOf(save.session).ended = 'gone'
-      return
+      return refused
     }
     const change: SessionChange = {
       set,
@@ -236,6 +247,9 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
       expiresAt: idleExpiry(now, idleTimeout, createdAt, options.absoluteTimeout),
       deadline,
     }
+    const userLimit = options.maxSessionsPerUser
+    if (userLimit && userId !== null && saves.some((save) => save.plan.userChanged))
+      change.userLimit = userLimit
     const id = first.id
     const result = await guard.call(() => store.save(id, change), 'save', id, queued)
 
@@ -266,13 +280,29 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
         createdAt,
         size: saves[saves.length - 1]!.plan.size,
       })
-      return
+      if (result.evicted) for (const other of result.evicted) recent.forget(other)
+      return refused
     }
     if (result.reason === 'gone') {
       debug('session %s was destroyed or expired while this request ran: dropping its save', id)
       recent.forget(id)
       for (const save of saves) stateOf(save.session).ended = 'gone' // never bring it back
-      return
+      return refused
+    }
+    if (result.reason === 'userLimit') {
+      // The sign-in is refused and nothing was written: undo the link in each request that
+      // asked for it, fail those saves, and write the others' changes without it.
+      debug('session %s: its user is at maxSessionsPerUser; the link was refused', id)
+      refused ??= new Map()
+      for (const save of saves) {
+        if (!save.plan.userChanged) continue
+        const state = stateOf(save.session)
+        state.userId = state.savedUserId
+        refused.set(save, new SessionLimitError(userId!, userLimit!.max))
+      }
+      saves = saves.filter((save) => !refused!.has(save))
+      if (saves.length === 0) return refused
+      continue
     }
     if (attempt >= MAX_SAVE_ATTEMPTS) {
       throw new StoreError(`session ${id}: gave up after ${attempt} conflicting saves`, {

@@ -6,6 +6,9 @@
  * detect changes, so a store never stringifies again, and a Redis hash field or a file can hold
  * the text as it is.
  */
+import type { UserLimit } from './user-limit.js'
+
+export type { UserLimit } from './user-limit.js'
 
 /** Per-session cookie settings that differ from the middleware's configured defaults. */
 export interface CookieOverrides {
@@ -69,12 +72,28 @@ export interface SessionChange {
    * So a request told "not saved" is never saved. Absent: no deadline.
    */
   deadline?: number
+  /**
+   * Present when this save may link the session to `userId` under `maxSessionsPerUser`. A store
+   * that declares {@link UserLimitStore.enforcesUserLimit} applies it only if the stored owner
+   * differs from `userId` (a link, not a save of an already linked session), atomically with
+   * the write: it counts the user's other live sessions and, at `max` or more, either answers
+   * `{ ok: false, reason: 'userLimit' }` writing nothing, or destroys the oldest (earliest
+   * `createdAt`, see `planUserLimit`) and names them in `evicted`. Other stores ignore it.
+   */
+  userLimit?: UserLimit
 }
 
 export type SaveResult =
-  | { ok: true; version: number }
+  | {
+      ok: true
+      version: number
+      /** Sessions of the same user this save destroyed under `userLimit`, if any. */
+      evicted?: string[]
+    }
   | { ok: false; reason: 'conflict'; current: SessionRecord }
   | { ok: false; reason: 'gone' }
+  /** `userLimit` with `onLimit: 'refuse'`: the user is at the limit, and nothing was written. */
+  | { ok: false; reason: 'userLimit' }
 
 /** How `load` may extend the idle expiry in the same call (one round trip for a read). */
 export interface LoadOptions {
@@ -85,6 +104,13 @@ export interface LoadOptions {
   touchAt?: number
   /** Caps the touch at `createdAt + absoluteTimeout`. */
   absoluteTimeout?: number
+  /**
+   * Touch throttling, in ms. A store whose touch costs a write may skip it while the touch would
+   * move the stored expiry later by less than this, so the stored expiry stays within
+   * `touchAfter` ms before the exact one: `exact - touchAfter <= stored <= exact`. The record
+   * returned carries the stored expiry. Stores whose touch rides on the read ignore it.
+   */
+  touchAfter?: number
 }
 
 /**
@@ -217,6 +243,45 @@ export function isClosable<S extends object>(store: S): store is S & Closable {
 
 function hasMethod(store: object, name: string): boolean {
   return typeof (store as Record<string, unknown>)[name] === 'function'
+}
+
+/**
+ * A store that enforces `SessionChange.userLimit` atomically (memory, Redis, file, PostgreSQL,
+ * and a layered store whose cold store does). `maxSessionsPerUser` requires one.
+ *
+ * @example
+ * ```ts
+ * if (!enforcesUserLimit(store)) throw new TypeError('this store cannot limit sessions per user')
+ * ```
+ */
+export interface UserLimitStore extends Store, UserIndex {
+  readonly enforcesUserLimit: true
+}
+
+/**
+ * Whether `store` enforces `SessionChange.userLimit`.
+ *
+ * @example
+ * ```ts
+ * enforcesUserLimit(new MemoryStore()) // true
+ * ```
+ */
+export function enforcesUserLimit(store: Store): store is UserLimitStore {
+  return (store as Partial<UserLimitStore>).enforcesUserLimit === true
+}
+
+/**
+ * Whether a touch that would set `touched` should be written over the stored `stored`, under
+ * `touchAfter` (see {@link LoadOptions.touchAfter}): always when it moves the expiry earlier,
+ * and when it moves it later by `touchAfter` or more.
+ *
+ * @example
+ * ```ts
+ * if (touchIsDue(record.expiresAt, touched, options.touchAfter)) await write(touched)
+ * ```
+ */
+export function touchIsDue(stored: number, touched: number, touchAfter = 0): boolean {
+  return touched < stored || touched - stored >= touchAfter
 }
 
 /**

@@ -10,7 +10,14 @@ import type {
   Store,
   UserIndex,
 } from '../lib/store.js'
-import { isClearable, isClosable, isCountable, isUserIndex, touchedExpiry } from '../lib/store.js'
+import {
+  enforcesUserLimit,
+  isClearable,
+  isClosable,
+  isCountable,
+  isUserIndex,
+  touchedExpiry,
+} from '../lib/store.js'
 import {
   META_KEY,
   putHot,
@@ -137,6 +144,14 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
     this.#retryAfter = hotRetryAfter
   }
 
+  /**
+   * `maxSessionsPerUser` works when the cold store enforces it: cold decides, and the sessions
+   * it evicts are marked dead in hot as a destroy would mark them.
+   */
+  get enforcesUserLimit(): boolean {
+    return enforcesUserLimit(this.#cold)
+  }
+
   async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
     if (await this.#hotUsable()) {
       try {
@@ -165,6 +180,7 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
         change.expectedVersion === null
           ? { kind: 'session', record: recordOf(change, result.version) }
           : { kind: 'change', change, version: result.version }
+      for (const evicted of result.evicted ?? []) await this.#toHot(evicted, { kind: 'dead' })
       await this.#toHot(id, write)
     }
     return result

@@ -13,6 +13,7 @@ import type {
 import { StoreError } from '../lib/store.js'
 import { applyChange, withOwner } from '../lib/session-data.js'
 import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
+import { planUserLimit } from '../lib/user-limit.js'
 import { warnInProduction } from '../lib/production-warning.js'
 
 export interface MemoryStoreOptions {
@@ -66,6 +67,8 @@ const NO_COOKIE: CookieOverrides = Object.freeze({})
  * ```
  */
 export class MemoryStore implements Store, UserIndex, Countable, Clearable, Closable {
+  /** `maxSessionsPerUser` is enforced in the same tick as the save, so it is atomic. */
+  readonly enforcesUserLimit = true
   readonly #sessions = new Map<string, Entry>()
   /** Owner of each session that has one. */
   readonly #owners = new Map<string, string>()
@@ -128,9 +131,17 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
         return { ok: false, reason: 'conflict', current: this.#toRecord(id, entry) }
     }
 
+    const userId = change.userId ?? undefined
+    let evicted: string[] | undefined
+    if (change.userLimit && userId !== undefined && this.#owners.get(id) !== userId) {
+      const others = this.#othersOf(userId, id)
+      const plan = planUserLimit(change.userLimit, others)
+      if (plan === 'refuse') return { ok: false, reason: 'userLimit' }
+      for (const other of plan) this.#remove(other)
+      if (plan.length > 0) evicted = plan
+    }
     const data = applyChange(entry?.data, change)
     const cookie = hasKeys(change.cookie) ? { ...change.cookie } : NO_COOKIE
-    const userId = change.userId ?? undefined
     if (entry) {
       entry.data = data
       entry.cookie = cookie
@@ -138,7 +149,9 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       entry.version++
       this.#link(id, this.#owners.get(id), userId)
       this.#setExpiry(id, entry, change.expiresAt)
-      return { ok: true, version: entry.version }
+      return evicted
+        ? { ok: true, version: entry.version, evicted }
+        : { ok: true, version: entry.version }
     }
     if (this.#sessions.size >= this.#max) this.#evictLeastRecentlyUsed()
     const base = this.#base
@@ -153,7 +166,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
     this.#link(id, undefined, userId)
     this.#sessions.set(id, created)
     this.#expiry.push(change.expiresAt, id)
-    return { ok: true, version: 1 }
+    return evicted ? { ok: true, version: 1, evicted } : { ok: true, version: 1 }
   }
 
   async touch(id: string, expiresAt: number): Promise<void> {
@@ -210,6 +223,16 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       // at or before its expiry, so a touch costs no heap work.
       else if (at < expiresAt) expiry.push(expiresAt, id)
     }
+  }
+
+  /** The user's live sessions other than `id`, with when each began. */
+  #othersOf(userId: string, id: string): { id: string; createdAt: number }[] {
+    const others: { id: string; createdAt: number }[] = []
+    for (const other of this.#byUser.get(userId) ?? []) {
+      const entry = other === id ? undefined : this.#live(other)
+      if (entry) others.push({ id: other, createdAt: this.#base + entry.created })
+    }
+    return others
   }
 
   /** The entry if it exists and has not expired; an expired one is removed on sight. */

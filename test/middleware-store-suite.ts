@@ -5,12 +5,16 @@
  *
  * - 200 concurrent requests on one session, each adding a distinct item: none is lost.
  * - A logout racing a slow write: the session stays destroyed.
+ *
+ * With `options.maxSessionsPerUser` (a number), every session is signed in to a user of its
+ * own first, and 20 concurrent sign-ins of one user leave exactly that many sessions.
  */
 import express from 'express'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import session from '../entries/index.js'
-import { isClosable, type Store } from '../lib/store.js'
+import type { SessionOptions } from '../lib/options.js'
+import { isClosable, isUserIndex, type Store } from '../lib/store.js'
 
 const SECRET = 'middleware-store-suite-secret'
 
@@ -27,8 +31,14 @@ declare module '../lib/session.js' {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-export function describeMiddlewareOverStore(name: string, makeStore: () => Promise<Store>): void {
-  describe(`session() over ${name}`, () => {
+export function describeMiddlewareOverStore(
+  name: string,
+  makeStore: () => Promise<Store>,
+  options: SessionOptions = {},
+): void {
+  const limit = typeof options.maxSessionsPerUser === 'number' ? options.maxSessionsPerUser : 0
+  const features = Object.keys(options).join(', ')
+  describe(`session() over ${name}${features ? ` with ${features}` : ''}`, () => {
     let store: Store
     let server: Server
     let base: string
@@ -40,7 +50,14 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
       const app = express()
       // The suite tests merging, not the save bound: on a loaded machine 200 overlapping saves
       // may take longer than the default 2 s, which would answer 503 rather than lose anything.
-      app.use(session(store, { secret: SECRET, saveTimeout: 60_000 }))
+      app.use(session(store, { secret: SECRET, saveTimeout: 60_000, ...options }))
+      app.post('/signin/:user', async (req, res) => {
+        await req.session.regenerate({ keepData: true })
+        req.session.setUser(req.params.user)
+        req.session.note = `signed in as ${req.params.user}`
+        await req.session.save()
+        res.json({ ok: true, id: req.session.id })
+      })
       app.post('/cart/add/:item', async (req, res) => {
         const cart = (req.session.cart ??= { items: [] })
         // Hold the loaded copy a moment, so the requests genuinely overlap.
@@ -79,6 +96,14 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
     })
 
     async function startSession(): Promise<string> {
+      if (limit > 0) {
+        const signIn = await fetch(`${base}/signin/user-${Math.random()}`, { method: 'POST' })
+        expect(signIn.status).toBe(200)
+        const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!
+        const res = await fetch(`${base}/cart/add/first`, { method: 'POST', headers: { cookie } })
+        expect(res.status).toBe(200)
+        return cookie
+      }
       const res = await fetch(`${base}/cart/add/first`, { method: 'POST' })
       expect(res.status).toBe(200)
       const setCookie = res.headers.get('set-cookie')
@@ -124,6 +149,30 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
       expect(new Set(cart.items)).toEqual(new Set(items))
       expect(cart.items).toHaveLength(200)
     })
+
+    if (limit > 0) {
+      it(`leaves exactly ${limit} sessions after 20 concurrent sign-ins of one user`, async () => {
+        const user = `user-${Math.random()}`
+        const signIns = await Promise.all(
+          Array.from({ length: 20 }, async () => {
+            const res = await fetch(`${base}/signin/${user}`, { method: 'POST' })
+            expect(res.status).toBe(200)
+            const { id } = (await res.json()) as { id: string }
+            return { id, cookie: res.headers.get('set-cookie')!.split(';')[0]! }
+          }),
+        )
+        if (!isUserIndex(store))
+          throw new Error('maxSessionsPerUser needs a store with a user index')
+        expect(await store.listByUser(user)).toHaveLength(limit)
+        let live = 0
+        for (const { id, cookie } of signIns) {
+          if (await store.load(id)) live++
+          // An evicted session's cookie gets a fresh, empty session: it never comes back.
+          else expect((await cartOf(cookie)).id).not.toBe(id)
+        }
+        expect(live).toBe(limit)
+      })
+    }
 
     it('leaves the session destroyed when a logout races a slow write', async () => {
       const cookie = await startSession()

@@ -16,6 +16,7 @@ import type {
   UserIndex,
 } from '../lib/store.js'
 import { isClearable, isClosable, isCountable, isUserIndex } from '../lib/store.js'
+import { describeTouchThrottle, describeUserLimit } from './store-conformance-users.js'
 
 export interface ConformanceOptions {
   /** Called once after the suite with every store it made. */
@@ -406,6 +407,9 @@ export function describeStore(
         expect(await indexed(store).listByUser(user)).toEqual([])
       })
     })
+
+    describeUserLimit(() => store)
+    describeTouchThrottle(() => store)
 
     describe('count and clear', () => {
       it('reports the per-user index, count and clear through the type guards', () => {

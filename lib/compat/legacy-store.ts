@@ -26,7 +26,7 @@ import type {
   Store,
   UserIndex,
 } from '../store.js'
-import { StoreError, touchedExpiry } from '../store.js'
+import { StoreError, touchIsDue, touchedExpiry } from '../store.js'
 import { applyChange, withOwner } from '../session-data.js'
 import { isCode, toStoreError } from '../store-errors.js'
 import { callLegacy } from './callback.js'
@@ -209,18 +209,22 @@ class Adapter implements LegacyStoreAdapter {
   }
 
   load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
-    const { touchAt, absoluteTimeout } = options
+    const { touchAt, absoluteTimeout, touchAfter } = options
     if (touchAt === undefined) return this.#read(id, Date.now())
     return this.#queue.run(id, async () => {
       const now = Date.now()
       const record = await this.#read(id, now)
       if (!record) return null
-      record.expiresAt = touchedExpiry(record, touchAt, absoluteTimeout)
-      if (record.expiresAt <= now) {
+      const touched = touchedExpiry(record, touchAt, absoluteTimeout)
+      if (touched <= now) {
         // Past the absolute timeout: forget it rather than serve it once more.
         await this.#call('destroy', id, [id])
         return null
       }
+      // The recorded expiry is at most the store's own (see #storeExpires), so the real expiry
+      // stays within touchAfter of the exact one when this skips the write.
+      if (!touchIsDue(record.expiresAt, touched, touchAfter)) return record
+      record.expiresAt = touched
       await this.#writeTouch(id, record)
       return record
     })

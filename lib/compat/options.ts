@@ -86,9 +86,16 @@ export function translateOptions(input: ExpressSessionOptions | undefined): Tran
       throw new TypeError('unset option must be "destroy" or "keep"')
     options.unset = opts.unset
   }
-  for (const key of ['absoluteTimeout', 'idleTimeout', 'maxSize', 'saveTimeout'] as const) {
+  for (const key of [
+    'absoluteTimeout',
+    'idleTimeout',
+    'maxSize',
+    'saveTimeout',
+    'touchAfter',
+  ] as const) {
     if (opts[key] !== undefined) options[key] = opts[key]
   }
+  if (opts.maxSessionsPerUser !== undefined) options.maxSessionsPerUser = opts.maxSessionsPerUser
 
   const cookie = opts.cookie
   if (typeof cookie === 'function') {

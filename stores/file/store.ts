@@ -23,12 +23,13 @@ import type {
   Store,
   UserIndex,
 } from '../../lib/store.js'
-import { isValidSessionId, touchedExpiry } from '../../lib/store.js'
+import { isValidSessionId, touchIsDue, touchedExpiry } from '../../lib/store.js'
 import { applyChange } from '../../lib/session-data.js'
+import { planUserLimit, type UserLimit } from '../../lib/user-limit.js'
 import type { StoreError } from '../../lib/store.js'
 import { storeError } from './errors.js'
 import type { Read, SessionFile, Slot } from './format.js'
-import { KEY, Slots, readOpen, seenAt, toRecord } from './format.js'
+import { KEY, Slots, keyOf, readOpen, seenAt, toRecord } from './format.js'
 import { SessionFiles } from './files.js'
 import * as f from './fs.js'
 import type { Held } from './lock.js'
@@ -69,6 +70,8 @@ const SUBDIRS = ['sessions', 'locks', 'users', 'tmp', 'corrupt'] as const
  * ```
  */
 export class FileStore implements Store, UserIndex, Countable, Clearable, Closable {
+  /** `maxSessionsPerUser` is enforced under a per-user lock (see `save`). */
+  readonly enforcesUserLimit = true
   /** The absolute directory this store keeps its files in. */
   readonly dir: string
   readonly #dirs: { sessions: string; locks: string; users: string; tmp: string; corrupt: string }
@@ -151,7 +154,7 @@ export class FileStore implements Store, UserIndex, Countable, Clearable, Closab
             await f
               .fsFutimes(fd, now / 1000, touched / 1000)
               .catch((err: unknown) => debug('could not expire %s: %O', slot.key, err))
-          } else if (touched !== expiresAt) {
+          } else if (touched !== expiresAt && touchIsDue(expiresAt, touched, options.touchAfter)) {
             // The touch is metadata only: the data is never rewritten without the version check.
             await f.fsFutimes(fd, now / 1000, touched / 1000)
             expiresAt = touched
@@ -183,6 +186,51 @@ export class FileStore implements Store, UserIndex, Countable, Clearable, Closab
         `FileStore: invalid session id ${JSON.stringify(String(id).slice(0, 64))}`,
       )
     const slot = this.#slots.get(id)
+    if (change.userLimit === undefined || change.userId === null)
+      return this.#save(slot, id, change)
+    return this.#saveLimited(slot, id, change, change.userId, change.userLimit)
+  }
+
+  /**
+   * A save that may link the session to a user under `maxSessionsPerUser`. Sign-ins of one user
+   * queue on the user's own lock, taken before any session lock and never after one, so
+   * counting the user's sessions, evicting the oldest and linking this one happen as one step.
+   */
+  #saveLimited(
+    slot: Slot,
+    id: string,
+    change: SessionChange,
+    userId: string,
+    limit: UserLimit,
+  ): Promise<SaveResult> {
+    const { deadline } = change
+    const userSlot = this.#slots.byKey(keyOf(`user:${userId}`))
+    return this.#underLock('link a session to its user', userSlot, deadline, async () => {
+      // Only a link that would be written counts; a save that would conflict evicts nothing.
+      const own = await this.#files.read(slot, id)
+      const live = own.kind === 'ok' && own.expiresAt > Date.now() ? own.file : undefined
+      const writes =
+        change.expectedVersion === null ? !live : live?.version === change.expectedVersion
+      if (!writes || live?.userId === userId) return this.#save(slot, id, change)
+      const others = await this.#users.liveSessions(userId, slot.key, (key) =>
+        this.#files.read(this.#slots.byKey(key)),
+      )
+      const plan = planUserLimit(limit, [...others.values()])
+      if (plan === 'refuse') return { ok: false, reason: 'userLimit' }
+      for (const other of plan) {
+        const otherSlot = this.#slots.byKey(others.get(other)!.key)
+        await this.#underLock('evict a session', otherSlot, deadline, async (held) => {
+          const read = await this.#files.read(otherSlot)
+          if (read.kind === 'ok' && read.file.userId === userId)
+            await this.#removeLocked(otherSlot, read, held, 'evicted by maxSessionsPerUser')
+        })
+      }
+      const result = await this.#save(slot, id, change)
+      return result.ok && plan.length > 0 ? { ...result, evicted: plan } : result
+    })
+  }
+
+  #save(slot: Slot, id: string, change: SessionChange): Promise<SaveResult> {
     const { deadline } = change
     return this.#underLock('save a session', slot, deadline, async (held) => {
       const read = await this.#files.readCurrent(slot, id)

@@ -4,6 +4,7 @@
  * leaves at worst an extra entry (pruned when read), never a session missing from its user's index.
  */
 import { open } from 'node:fs/promises'
+import type { Read } from './format.js'
 import { KEY, keyOf } from './format.js'
 import { isCode, makeDir, readdirOrEmpty, unlinkQuiet } from './fs.js'
 
@@ -22,6 +23,25 @@ export class UserDirectory {
   /** Session keys in the user's index directory. */
   async entries(userId: string): Promise<string[]> {
     return (await readdirOrEmpty(this.dirOf(userId))).filter((name) => KEY.test(name))
+  }
+
+  /**
+   * The user's live sessions other than the one at `exceptKey`, by id, with their file key and
+   * when each began: what `maxSessionsPerUser` counts. Run under the user's lock.
+   */
+  async liveSessions(
+    userId: string,
+    exceptKey: string,
+    read: (key: string) => Promise<Read>,
+  ): Promise<Map<string, { id: string; key: string; createdAt: number }>> {
+    const live = new Map<string, { id: string; key: string; createdAt: number }>()
+    for (const key of await this.entries(userId)) {
+      if (key === exceptKey) continue
+      const found = await read(key)
+      if (found.kind === 'ok' && found.file.userId === userId && found.expiresAt > Date.now())
+        live.set(found.file.id, { id: found.file.id, key, createdAt: found.file.createdAt })
+    }
+    return live
   }
 
   async add(userId: string, key: string): Promise<void> {

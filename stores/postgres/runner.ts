@@ -32,6 +32,8 @@ export class StatementRunner {
     text: string,
     values: unknown[],
     until = Date.now() + this.timeout,
+    /** Continues on the same connection after `text` ran (a transaction's body). */
+    then?: (client: PoolClient) => Promise<R[]>,
   ): Promise<R[]> {
     let client: PoolClient | undefined
     let timedOut = false
@@ -54,7 +56,7 @@ export class StatementRunner {
           throw err
         }))
         const result = await borrowed.query({ text, values, types: TEXT_TYPES })
-        return result.rows as R[]
+        return then ? await then(borrowed) : (result.rows as R[])
       } catch (err) {
         failure = err
         throw err
@@ -97,6 +99,39 @@ export class StatementRunner {
       )
     })
   }
+}
+
+/** Runs one statement of a transaction on its connection. */
+export type TransactionQuery = <R>(text: string, values: unknown[]) => Promise<R[]>
+
+/**
+ * Runs `fn` in a transaction on one pooled connection, settling by `until`: COMMIT when `fn`
+ * resolves with `commit: true`, ROLLBACK otherwise or when it throws. After a timeout the
+ * connection is discarded, which ends the transaction on the server without committing it.
+ */
+export function inTransaction<T>(
+  runner: StatementRunner,
+  what: string,
+  subject: string,
+  until: number,
+  fn: (query: TransactionQuery) => Promise<{ value: T; commit: boolean }>,
+): Promise<T> {
+  // The transaction is one "statement" to the runner: BEGIN, then fn's statements, then the end.
+  return runner
+    .run<T>(what, subject, 'BEGIN', [], until, async (client) => {
+      const query: TransactionQuery = async <R>(text: string, values: unknown[]) =>
+        (await client.query({ text, values, types: TEXT_TYPES })).rows as R[]
+      let outcome: { value: T; commit: boolean }
+      try {
+        outcome = await fn(query)
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined)
+        throw err
+      }
+      await client.query(outcome.commit ? 'COMMIT' : 'ROLLBACK')
+      return [outcome.value]
+    })
+    .then((rows) => rows[0]!)
 }
 
 function isDatabaseError(err: unknown): boolean {

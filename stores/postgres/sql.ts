@@ -102,6 +102,17 @@ export interface Statements {
   /** $1 id, $2 now, $3 touchAt, $4 absoluteTimeout or null: touches and returns the live session, or deletes it when the touch ends it. */
   loadTouch: string
   /**
+   * $1 id, $2 now, $3 touchAt, $4 absoluteTimeout or null, $5 touchAfter: as `loadTouch`, but the
+   * row is written only when the touch moves its expiry earlier, or later by $5 ms or more.
+   */
+  loadTouchAfter: string
+  /** $1 lock key (bigint): serializes the sign-ins of one user until the transaction ends. */
+  lockUser: string
+  /** $1 userId, $2 now, $3 id: the user's other live sessions, and whether $3 is live and whose it is. */
+  userSessions: string
+  /** $1 ids, $2 userId: deletes those of the ids the user still owns. */
+  evict: string
+  /**
    * $1 id, $2 now, $3 expected version, $4 removed keys, $5 changed keys (jsonb), $6 expiresAt,
    * $7 idleTimeout, $8 cookie (jsonb), $9 userId, $10 deadline (ms, server clock).
    * Locks the live row, updates it if its version matches and the deadline has not passed, and
@@ -199,6 +210,38 @@ export function statements(names: TableNames): Statements {
       FROM (SELECT 1) one
       LEFT JOIN kept ON true
       ${legacyJoin('kept', 'AND NOT EXISTS (SELECT 1 FROM ended)')}`,
+
+    loadTouchAfter: `WITH cur AS MATERIALIZED (
+        SELECT * FROM ${table} s WHERE s.id = $1 AND s.expires_at > ${ts('$2')}
+      ), kept AS (
+        UPDATE ${table} s SET expires_at = to_timestamp(${touched('s', '$3', '$4')} / 1000)
+        FROM cur
+        WHERE s.id = cur.id AND ${touched('s', '$3', '$4')} > $2::float8
+          AND (${touched('s', '$3', '$4')} < ${ms('s.expires_at')}
+            OR ${touched('s', '$3', '$4')} - ${ms('s.expires_at')} >= $5::float8)
+        RETURNING s.*
+      ), ended AS (
+        DELETE FROM ${table} s
+        WHERE s.id = $1 AND s.expires_at > ${ts('$2')} AND ${touched('s', '$3', '$4')} <= $2::float8
+        RETURNING s.id
+      ), r AS (
+        SELECT * FROM kept
+        UNION ALL
+        SELECT * FROM cur WHERE NOT EXISTS (SELECT 1 FROM kept) AND NOT EXISTS (SELECT 1 FROM ended)
+      )
+      SELECT ${RECORD('r')}${legacyColumns}
+      FROM (SELECT 1) one
+      LEFT JOIN r ON true
+      ${legacyJoin('r', 'AND NOT EXISTS (SELECT 1 FROM ended)')}`,
+
+    lockUser: `SELECT pg_advisory_xact_lock($1::bigint)`,
+
+    userSessions: `SELECT id, ${ms('created_at')}::bigint AS created_ms, user_id, version,
+        id = $3 AS own
+      FROM ${table}
+      WHERE (user_id = $1 OR id = $3) AND expires_at > ${ts('$2')}`,
+
+    evict: `DELETE FROM ${table} WHERE id = ANY($1::text[]) AND user_id = $2`,
 
     // FOR UPDATE returns the newest committed row even if it changed after this statement's
     // snapshot, so a conflict carries the row that beat this save, not an older one.

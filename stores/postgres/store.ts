@@ -1,4 +1,5 @@
 import type { Pool } from 'pg'
+import { createHash } from 'node:crypto'
 import createDebug from 'debug'
 import type {
   Clearable,
@@ -11,10 +12,11 @@ import type {
   Store,
   UserIndex,
 } from '../../lib/store.js'
-import { StoreError, isValidSessionId, touchedExpiry } from '../../lib/store.js'
+import { StoreError, isValidSessionId, touchIsDue, touchedExpiry } from '../../lib/store.js'
+import { planUserLimit, type UserLimit } from '../../lib/user-limit.js'
 import { changedKeys, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
 import { fromLegacy, migratedData, type LegacyRow } from './connect-pg-simple.js'
-import { StatementRunner } from './runner.js'
+import { StatementRunner, inTransaction } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
 import { isPositiveNumber, rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
 
@@ -41,6 +43,32 @@ const CONNECT_PG_SIMPLE_HINTS = {
 }
 
 const debug = createDebug('concord-session:postgres')
+
+/** Runs one of the store's statements (by name, or its text) and returns its rows. */
+type Query = (
+  what: string,
+  subject: string,
+  statement: keyof Statements | string,
+  values: unknown[],
+  until?: number,
+) => Promise<Row[]>
+
+/** A row of `userSessions`. */
+interface UserSessionRow {
+  id: string
+  created_ms: string
+  user_id: string | null
+  own: string
+}
+
+/** The advisory lock key of one user's sign-ins in one table: 64 bits of a SHA-256. */
+function userLockKey(table: string, userId: string): string {
+  return createHash('sha256')
+    .update(`concord-session:${table}:user:${userId}`)
+    .digest()
+    .readBigInt64BE(0)
+    .toString()
+}
 
 /**
  * Options of {@link PostgresStore}, checked when the store is constructed: a bad value throws a
@@ -133,6 +161,8 @@ type Row = SessionRow &
  * ```
  */
 export class PostgresStore implements Store, UserIndex, Countable, Clearable, Closable {
+  /** `maxSessionsPerUser` is enforced in one transaction under a per-user advisory lock. */
+  readonly enforcesUserLimit = true
   readonly #sql: Statements
   readonly #migrate: string | undefined
   readonly #table: string
@@ -204,22 +234,26 @@ export class PostgresStore implements Store, UserIndex, Countable, Clearable, Cl
   async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
     if (!isValidSessionId(id)) return null
     const now = Date.now()
+    const { touchAt, touchAfter } = options
     const [row] =
-      options.touchAt === undefined
+      touchAt === undefined
         ? await this.#query('load of session', id, 'load', [id, now])
-        : await this.#query('load of session', id, 'loadTouch', [
+        : await this.#query('load of session', id, touchAfter ? 'loadTouchAfter' : 'loadTouch', [
             id,
             now,
-            options.touchAt,
+            touchAt,
             options.absoluteTimeout ?? null,
+            ...(touchAfter ? [touchAfter] : []),
           ])
     if (row && row.data !== null) return toRecord(id, row)
     if (!row?.legacy_sess) return null
     // A connect-pg-simple session, until its first save moves it.
     const record = this.#legacy(id, row, now)
-    if (options.touchAt !== undefined) {
-      record.expiresAt = touchedExpiry(record, options.touchAt, options.absoluteTimeout)
-      if (record.expiresAt <= now) return null
+    if (touchAt !== undefined) {
+      const touched = touchedExpiry(record, touchAt, options.absoluteTimeout)
+      if (touched <= now) return null
+      if (!touchIsDue(record.expiresAt, touched, touchAfter)) return record
+      record.expiresAt = touched
       await this.touch(id, record.expiresAt)
     }
     return record
@@ -240,11 +274,60 @@ export class PostgresStore implements Store, UserIndex, Countable, Clearable, Cl
     if (!isValidSessionId(id))
       throw new TypeError(`PostgresStore: save needs a valid session id, got ${JSON.stringify(id)}`)
     const deadline = effectiveDeadline(change, Date.now() + this.#timeout)
+    if (change.userLimit !== undefined && change.userId !== null)
+      return this.#saveLimited(id, change, change.userId, change.userLimit, deadline)
+    return this.#save(id, change, deadline, this.#query.bind(this))
+  }
+
+  /**
+   * A save that may link the session to a user under `maxSessionsPerUser`: one transaction that
+   * takes the user's advisory lock (so sign-ins of one user run one at a time), counts the
+   * user's other live sessions, deletes the oldest or refuses, and saves. A save that does not
+   * write (a conflict, 'gone') rolls the evictions back with it.
+   */
+  #saveLimited(
+    id: string,
+    change: SessionChange,
+    userId: string,
+    limit: UserLimit,
+    deadline: number,
+  ): Promise<SaveResult> {
+    return inTransaction(this.#runner, 'save of session', id, deadline, async (query) => {
+      await query(this.#sql.lockUser, [userLockKey(this.#table, userId)])
+      const rows = await query<UserSessionRow>(this.#sql.userSessions, [userId, Date.now(), id])
+      const own = rows.find((row) => row.own === 't')
+      let evicted: string[] = []
+      if (own?.user_id !== userId) {
+        const others = rows
+          .filter((row) => row.own !== 't')
+          .map((row) => ({ id: row.id, createdAt: Number(row.created_ms) }))
+        const plan = planUserLimit(limit, others)
+        if (plan === 'refuse') return { value: { ok: false, reason: 'userLimit' }, commit: false }
+        if (plan.length > 0) await query(this.#sql.evict, [plan, userId])
+        evicted = plan
+      }
+      const result = await this.#save(id, change, deadline, (_what, _subject, statement, values) =>
+        query<Row>(
+          statement in this.#sql ? this.#sql[statement as keyof Statements] : statement,
+          values,
+        ),
+      )
+      if (!result.ok || evicted.length === 0) return { value: result, commit: result.ok }
+      return { value: { ...result, evicted }, commit: true }
+    })
+  }
+
+  async #save(
+    id: string,
+    change: SessionChange,
+    deadline: number,
+    query: Query,
+  ): Promise<SaveResult> {
     const cookie = JSON.stringify(change.cookie)
     for (let step = 0; step < MAX_SAVE_STEPS; step++) {
       const now = Date.now()
       if (change.expectedVersion === null) {
-        const [row] = await this.#query(
+        const [row] = await query(
           'save of session',
           id,
           'create',
@@ -270,7 +353,7 @@ export class PostgresStore implements Store, UserIndex, Countable, Clearable, Cl
         continue // a create that committed after this statement began: the next one sees it
       }
 
-      const [row] = await this.#query(
+      const [row] = await query(
         'save of session',
         id,
         'update',
@@ -300,7 +383,7 @@ export class PostgresStore implements Store, UserIndex, Countable, Clearable, Cl
       const current = this.#legacy(id, row!, now)
       // A legacy session is version 1; the save that moves it writes version 2.
       if (change.expectedVersion !== 1) return { ok: false, reason: 'conflict', current }
-      const [moved] = await this.#query(
+      const [moved] = await query(
         'save of session',
         id,
         this.#migrate,

@@ -1,3 +1,4 @@
+import createDebug from 'debug'
 import type {
   Clearable,
   Closable,
@@ -16,11 +17,13 @@ import { CONNECT_REDIS_IDLE, convertedKeys, parseLegacy } from './connect-redis.
 import { resolveOptions, type RedisStoreOptions } from './options.js'
 import { asReply, parseHash, saveArgs, unexpected } from './records.js'
 import { DESTROY_SCRIPT, LOAD_SCRIPT, SAVE_SCRIPT, TOUCH_SCRIPT, type Script } from './scripts.js'
+import { UserIndexKeys } from './user-index.js'
 
 /** A save retries after 'link' (index the new owner) and 'legacy' (convert); a few suffice. */
 const MAX_SAVE_STEPS = 6
 const SCAN_COUNT = '1000'
 const CONNECT_REDIS_IDLE_ARG = String(CONNECT_REDIS_IDLE)
+const debug = createDebug('concord-session:redis')
 
 /**
  * A session store on Redis or Redis Cluster, through ioredis or node-redis v5 (the client
@@ -30,7 +33,8 @@ const CONNECT_REDIS_IDLE_ARG = String(CONNECT_REDIS_IDLE)
  * its JSON text; metadata lives in fields starting with `@` (`@version`, `@createdAt`,
  * `@expiresAt`, `@idleTimeout`, `@cookie`, `@userId`), and a user key that starts with `@` gets
  * one more `@`, so the two never collide. The key expires at `@expiresAt` (PEXPIREAT).
- * A user's sessions are indexed in a set at `prefix + 'user:' + userId`.
+ * A user's sessions are indexed in a set at `prefix + 'user:' + userId` (a sorted set once
+ * `maxSessionsPerUser` applied to the user; see redis/user-index.ts).
  *
  * Round trips: `load` (with its touch) is one Lua script call, and so is a `save`, so a reading
  * request costs one round trip and a writing request two. A save that gives the session a new
@@ -59,7 +63,10 @@ const CONNECT_REDIS_IDLE_ARG = String(CONNECT_REDIS_IDLE)
  * ```
  */
 export class RedisStore implements Store, UserIndex, Countable, Clearable, Closable {
+  /** `maxSessionsPerUser` is enforced by one script on the user's index (user-index.ts). */
+  readonly enforcesUserLimit = true
   readonly #redis: RedisConnection
+  readonly #users: UserIndexKeys
   readonly #guard: CallGuard
   readonly #prefix: string
   readonly #legacyPrefix: string | undefined
@@ -79,6 +86,12 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
     this.#timeout = resolved.timeout
     this.#margin = Math.min(100, Math.floor(resolved.timeout / 10))
     const redis = this.#redis
+    this.#users = new UserIndexKeys(
+      redis,
+      (userId) => this.#userKey(userId),
+      (id) => this.#key(id),
+      (id, userId) => this.#script(DESTROY_SCRIPT, id, [String(Date.now()), '1', userId]),
+    )
     this.#guard = new CallGuard(
       (err) => redis.isReply(err),
       (key) => redis.command(key, ['PING']),
@@ -180,10 +193,21 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
     let legacyRaw = ''
     let set = change.set
     let unset = change.unset
-    if (change.expectedVersion === null && change.userId !== null) {
-      await this.#link(change.userId, id)
-      linked = true
+    let evicted: string[] = []
+    const { userId, userLimit } = change
+    // Adds the id to the owner's index (under userLimit: or refuses); false when refused.
+    const link = async (): Promise<boolean> => {
+      if (userLimit === undefined) {
+        await this.#users.add(userId!, id, applyBy)
+        return (linked = true)
+      }
+      const outcome = await this.#users.link(userId!, id, userLimit, applyBy)
+      if (outcome === 'refused') return false
+      evicted = outcome
+      return (linked = true)
     }
+    if (change.expectedVersion === null && userId !== null && !(await link()))
+      return { ok: false, reason: 'userLimit' }
     for (let step = 0; step < MAX_SAVE_STEPS; step++) {
       const reply = asReply(
         await this.#script(
@@ -194,8 +218,17 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
         key,
       )
       switch (reply[0]) {
-        case 'ok':
-          return { ok: true, version: Number(reply[1]) }
+        case 'ok': {
+          const version = Number(reply[1])
+          if (userLimit !== undefined && linked) {
+            // The link is no longer in flight. The save stands either way, so a failure here
+            // only leaves the id counted as in flight until its deadline.
+            await this.#users
+              .settle(userId!, id)
+              .catch((err: unknown) => debug('could not settle the link of %s: %O', key, err))
+          }
+          return evicted.length > 0 ? { ok: true, version, evicted } : { ok: true, version }
+        }
         case 'gone':
           return { ok: false, reason: 'gone' }
         case 'conflict':
@@ -206,8 +239,7 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
             { code: 'ETIMEDOUT' },
           )
         case 'link':
-          await this.#link(change.userId!, id)
-          linked = true
+          if (!(await link())) return { ok: false, reason: 'userLimit' }
           break
         case 'legacy': {
           const current = parseLegacy(key, reply[1]!, Number(reply[2]), Date.now())
@@ -260,10 +292,7 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
     const now = Date.now()
     await this.#call('destroy of', key, now + this.#timeout, async () => {
       const reply = asReply(await this.#script(DESTROY_SCRIPT, id, [String(now), '0', '']), key)
-      if (reply[1]) {
-        const userKey = this.#userKey(reply[1])
-        await this.#redis.command(userKey, ['SREM', userKey, id])
-      }
+      if (reply[1]) await this.#users.remove(reply[1], [id])
     })
   }
 
@@ -281,7 +310,7 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
     const userKey = this.#userKey(userId)
     const now = Date.now()
     return this.#call('listByUser of', userKey, now + this.#timeout, async () => {
-      const ids = (await this.#redis.command(userKey, ['SMEMBERS', userKey])) as string[]
+      const ids = await this.#users.members(userId)
       const states = await Promise.all(
         ids.map((id) => {
           if (!isValidSessionId(id)) return null
@@ -298,7 +327,7 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
         if (!state || state[1] === null || Number(state[1]) <= now) dead.push(id)
         else if (state[0] === userId) live.push(id)
       })
-      if (dead.length > 0) await this.#redis.command(userKey, ['SREM', userKey, ...dead])
+      if (dead.length > 0) await this.#users.remove(userId, dead)
       return live
     })
   }
@@ -318,7 +347,7 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
     const userKey = this.#userKey(userId)
     const now = Date.now()
     return this.#call('destroyByUser of', userKey, now + this.#timeout, async () => {
-      const ids = (await this.#redis.command(userKey, ['SMEMBERS', userKey])) as string[]
+      const ids = await this.#users.members(userId)
       const replies = await Promise.all(
         ids.map(async (id) => {
           if (!isValidSessionId(id)) return 'none'
@@ -331,7 +360,7 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
       )
       // Sessions now owned by someone else ('kept') stay listed until they end; see listByUser.
       const removed = ids.filter((_, i) => replies[i] !== 'kept')
-      if (removed.length > 0) await this.#redis.command(userKey, ['SREM', userKey, ...removed])
+      if (removed.length > 0) await this.#users.remove(userId, removed)
       return replies.filter((r) => r === 'destroyed').length
     })
   }
@@ -388,11 +417,6 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
     const keys =
       this.#legacyPrefix === undefined ? [this.#key(id)] : [this.#key(id), this.#legacyPrefix + id]
     return this.#redis.script(script, keys, args)
-  }
-
-  #link(userId: string, id: string): Promise<unknown> {
-    const userKey = this.#userKey(userId)
-    return this.#redis.command(userKey, ['SADD', userKey, id])
   }
 
   /** Runs `work` under the guard: settled by `until`, failing at once while Redis is down. */

@@ -61,6 +61,11 @@ describeMiddlewareOverStore(
       cold: new PostgresStore({ pool, schema, table: `sessions_${tables++}`, timeout: 60_000 }),
     }),
 )
+describeMiddlewareOverStore(
+  'LayeredStore (Redis over PostgreSQL)',
+  async () => new LayeredStore({ hot: hot(), cold: cold() }),
+  { maxSessionsPerUser: 3, touchAfter: 60_000 },
+)
 
 /** Holds each load's answer until `release()`: a refill that read cold, then stalled. */
 class HeldLoads implements Store {

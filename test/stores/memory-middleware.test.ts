@@ -2,3 +2,7 @@ import { MemoryStore } from '../../stores/memory'
 import { describeMiddlewareOverStore } from '../middleware-store-suite'
 
 describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore())
+describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore(), {
+  maxSessionsPerUser: 3,
+  touchAfter: 60_000,
+})

@@ -27,6 +27,11 @@ describeMiddlewareOverStore(
   // A store bound far above what a loaded machine needs: the suite is about merging.
   async () => new PostgresStore({ pool, schema, table: nextTable(), timeout: 60_000 }),
 )
+describeMiddlewareOverStore(
+  'PostgresStore',
+  async () => new PostgresStore({ pool, schema, table: nextTable() }),
+  { maxSessionsPerUser: 3, touchAfter: 60_000 },
+)
 
 describe('PostgresStore table', () => {
   it('creates one row per session, with data as jsonb a person can read, and indexes on expiry and owner', async () => {

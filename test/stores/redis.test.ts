@@ -41,6 +41,12 @@ for (const kind of CLIENT_KINDS) {
     async () =>
       new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('mw-cluster') }),
   )
+  describeMiddlewareOverStore(
+    `RedisStore on ${kind} (3-master cluster)`,
+    async () =>
+      new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('mw-limit') }),
+    { maxSessionsPerUser: 3, touchAfter: 60_000 },
+  )
 
   describe(`RedisStore on a ${kind} cluster`, () => {
     it('spreads sessions over the masters, and count, listByUser, destroyByUser and clear cover all of them', async () => {
