@@ -17,6 +17,7 @@ import { describeMachine, finishMachine } from './machine.js'
 import { MEMORY_STORES, measureMemory } from './memory.js'
 import { probeLostUpdates, probeResurrection } from './probes.js'
 import { startDelayProxy, type DelayProxy } from './proxy.js'
+import { startBenchPostgres } from './postgres.js'
 import { commandsPerRequest, startBenchRedis, type BenchRedis } from './redis.js'
 import { renderMarkdown, renderSvg } from './report.js'
 import {
@@ -27,7 +28,7 @@ import {
   type Results,
   type RunConfig,
 } from './results.js'
-import { SYSTEMS, systemById, type SystemId } from './systems.js'
+import { needsPostgres, needsRedis, SYSTEMS, systemById, type SystemId } from './systems.js'
 
 const FULL: RunConfig = {
   quick: false,
@@ -83,8 +84,11 @@ async function main(): Promise<void> {
   removeOnExit(scratch)
   const buildDir = buildTree(join(scratch, 'build'))
 
-  const redis = systems.some((id) => systemById(id).needs === 'redis')
+  const redis = systems.some((id) => needsRedis(systemById(id)))
     ? await startBenchRedis()
+    : undefined
+  const postgres = systems.some((id) => needsPostgres(systemById(id)))
+    ? await startBenchPostgres()
     : undefined
   const proxy =
     redis && withRemote ? await startDelayProxy(redis.port, config.proxyDelayMs) : undefined
@@ -93,6 +97,8 @@ async function main(): Promise<void> {
       system: id,
       redisUrl,
       dir: systemById(id).needs === 'dir' ? join(scratch, id) : undefined,
+      pgUrl: postgres?.url,
+      pgSchema: postgres?.schema,
     })
 
   // Every server starts at once, the remote-mode ones (Redis through the proxy) too.
