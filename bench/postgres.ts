@@ -26,6 +26,7 @@ export async function startBenchPostgres(url = PG_URL): Promise<BenchPostgres> {
     await admin.end()
     throw new Error(
       `bench: cannot create a schema on ${redact(url)} (${(err as Error).message}); the PostgreSQL systems need the server the tests use`,
+      { cause: err },
     )
   }
   const stop = onCleanup(async () => {
