@@ -84,8 +84,16 @@ export const SKUS = Array.from({ length: 10 }, (_, i) => `sku-${i}`)
  * Returns the `name=value` cookie to send, or '' for a system without sessions.
  */
 export async function createSession(baseUrl: string, user: number): Promise<string> {
-  const login = await sendOk(baseUrl, 'POST', `/login?u=${user}&items=5`)
-  return login.cookies[0] ?? ''
+  // All servers set up their pools at once: on a busy machine a store may answer 503 (its
+  // deadline passed). That is setup, not a measurement, so it tries again a few times.
+  for (let attempt = 1; ; attempt++) {
+    const login = await send(baseUrl, 'POST', `/login?u=${user}&items=5`)
+    if (login.status >= 200 && login.status <= 299) return login.cookies[0] ?? ''
+    if (login.status !== 503 || attempt === 5)
+      throw new Error(
+        `bench: POST ${baseUrl}/login answered ${login.status} (attempt ${attempt}): ${login.body.slice(0, 300)}`,
+      )
+  }
 }
 
 /** `count` sessions, made a few at a time. */

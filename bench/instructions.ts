@@ -6,8 +6,8 @@
  * settles whether a difference in the HTTP bench's CPU figures is the code or the machine.
  *
  * Each server child runs under `valgrind --tool=callgrind --instr-atstart=no`: uninstrumented
- * (faster) through start-up, session creation and a warm-up, then `callgrind_control -i on`,
- * exactly `requests` requests, a dump, and `-i off`. Under valgrind the server is far slower
+ * (faster) through start-up and session creation; then, for each request type, a warm-up of
+ * `requests` requests, `callgrind_control --zero`, exactly `requests` requests, and a dump. Under valgrind the server is far slower
  * than the load generator, so it always finds requests waiting: the counts are those of a
  * saturated server, the same for every system. Needs valgrind (callgrind_control) on the PATH.
  */
@@ -73,6 +73,8 @@ async function main(): Promise<void> {
       ],
     )
     const pool = await createSessionPool(server.url, 256)
+    // On for good: switching it off and on again loses counts. Each measure is zeroed instead.
+    callgrind('--instr=on', server.pid)
     const mine: Record<string, number> = {}
     for (const workload of WORKLOADS) {
       for (const kind of KINDS) {
@@ -85,11 +87,10 @@ async function main(): Promise<void> {
             seconds: 0,
             amount,
           })
-        await load(requests) // warm-up, uninstrumented
-        callgrind('-i', 'on', server.pid)
+        await load(requests) // warm-up
+        callgrind('--zero', server.pid)
         const result = await load(requests)
-        callgrind('-d', server.pid)
-        callgrind('-i', 'off', server.pid)
+        callgrind('--dump', server.pid)
         if (result.failures > 0)
           throw new Error(`bench: ${id} ${kind} ${workload}: ${result.failures} requests failed`)
         mine[`${kind} ${workload}`] = lastDumpTotal(outDir) / result.requests

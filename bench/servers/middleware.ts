@@ -87,6 +87,7 @@ export async function buildMiddleware(config: ServerConfig): Promise<BuiltMiddle
         schema: required(config.pgSchema, 'pgSchema'),
         table: 'concord_sessions',
       })
+      await store.count() // creates the table now, not inside the first request's deadline
       return concord(store, () => pool.end())
     }
 
@@ -95,13 +96,15 @@ export async function buildMiddleware(config: ServerConfig): Promise<BuiltMiddle
       const redis = new Redis(required(config.redisUrl, 'redisUrl'))
       redis.on('error', (err: Error) => console.error('bench concord-layered:', err.message))
       const pool = pgPool(config)
+      const cold = new PostgresStore({
+        pool,
+        schema: required(config.pgSchema, 'pgSchema'),
+        table: 'concord_layered',
+      })
+      await cold.count() // creates the table now, not inside the first request's deadline
       const store = new LayeredStore({
         hot: new RedisStore({ client: redis, prefix: 'bench:layered:' }),
-        cold: new PostgresStore({
-          pool,
-          schema: required(config.pgSchema, 'pgSchema'),
-          table: 'concord_layered',
-        }),
+        cold,
       })
       return concord(store, async () => {
         await redis.quit()
@@ -159,6 +162,10 @@ export async function buildMiddleware(config: ServerConfig): Promise<BuiltMiddle
         // Prune once a day, like the other stores with a one-day cookie.
         pruneSessionInterval: MAX_AGE_MS / 1000,
       })
+      // Creates the table now, as the concord systems do.
+      await new Promise<void>((resolve, reject) =>
+        store.length((err) => (err ? reject(err as Error) : resolve())),
+      )
       return {
         middleware: expressSession({ ...ES_OPTIONS, store }),
         close: async () => {
