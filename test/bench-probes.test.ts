@@ -9,6 +9,7 @@ import session, { MemoryStore } from '../lib/index'
 import {
   agent,
   CLIENT_IDLE_MS,
+  createSession,
   keepAliveLongerThanClient,
   send,
   SERVER_KEEP_ALIVE_MS,
@@ -78,5 +79,38 @@ describe('the bench client', () => {
     const idle = idleSockets(url)
     expect(idle.length).toBeGreaterThan(0)
     for (const socket of idle) expect(socket.timeout).toBe(4000)
+  })
+})
+
+describe('making the pool of sessions', () => {
+  /** A login that answers each status of `statuses` in turn, then 200 with a cookie. */
+  async function flakyLogin(statuses: number[]): Promise<{ url: string; calls: () => number }> {
+    let calls = 0
+    const server = createServer((_req, res) => {
+      const status = statuses[calls++] ?? 200
+      if (status === 200) res.setHeader('set-cookie', 'sid=abc; Path=/; HttpOnly')
+      res.writeHead(status).end(status === 200 ? '{"ok":true}' : 'store busy')
+    })
+    servers.push(server)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      calls: () => calls,
+    }
+  }
+
+  it('asks again after a 503 and returns the cookie', async () => {
+    const login = await flakyLogin([503, 503])
+    expect(await createSession(login.url, 1)).toBe('sid=abc')
+    expect(login.calls()).toBe(3)
+  })
+
+  it('gives up after five 503s, and at once on any other error, saying which', async () => {
+    const busy = await flakyLogin([503, 503, 503, 503, 503])
+    await expect(createSession(busy.url, 1)).rejects.toThrow(/answered 503 \(attempt 5\)/)
+    expect(busy.calls()).toBe(5)
+    const broken = await flakyLogin([500])
+    await expect(createSession(broken.url, 1)).rejects.toThrow(/answered 500 \(attempt 1\)/)
+    expect(broken.calls()).toBe(1)
   })
 })
