@@ -32,7 +32,7 @@ import { needsPostgres, needsRedis, SYSTEMS, systemById, type SystemId } from '.
 
 const FULL: RunConfig = {
   quick: false,
-  rounds: 9,
+  rounds: 5,
   seconds: 3,
   warmupSeconds: 2,
   connections: 32,

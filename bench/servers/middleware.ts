@@ -162,9 +162,9 @@ export async function buildMiddleware(config: ServerConfig): Promise<BuiltMiddle
         // Prune once a day, like the other stores with a one-day cookie.
         pruneSessionInterval: MAX_AGE_MS / 1000,
       })
-      // Creates the table now, as the concord systems do.
+      // Creates the table now, as the concord systems do (any first query does).
       await new Promise<void>((resolve, reject) =>
-        store.length((err) => (err ? reject(err as Error) : resolve())),
+        store.get('bench-no-such-session', (err) => (err ? reject(err as Error) : resolve())),
       )
       return {
         middleware: expressSession({ ...ES_OPTIONS, store }),
