@@ -70,7 +70,8 @@ export async function startServer(
 
   const port = await new Promise<number>((resolve, reject) => {
     // Under a wrapper such as valgrind, node starts tens of times slower.
-    const startSeconds = wrapperPath ? 600 : 60
+    // A busy machine (load average far above the core count) can take a minute or more too.
+    const startSeconds = wrapperPath ? 600 : 300
     const timer = setTimeout(
       () =>
         reject(new Error(`bench: ${config.system} server did not start within ${startSeconds} s`)),

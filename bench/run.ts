@@ -32,7 +32,7 @@ import { needsPostgres, needsRedis, SYSTEMS, systemById, type SystemId } from '.
 
 const FULL: RunConfig = {
   quick: false,
-  rounds: 5,
+  rounds: 9,
   seconds: 3,
   warmupSeconds: 2,
   connections: 32,
@@ -66,10 +66,20 @@ const REMOTE_SYSTEMS: readonly RemoteSystem[] = ['concord-redis', 'es-connect-re
 
 async function main(): Promise<void> {
   const { values: args } = parseArgs({
-    options: { quick: { type: 'boolean' }, systems: { type: 'string' }, delay: { type: 'string' } },
+    options: {
+      quick: { type: 'boolean' },
+      systems: { type: 'string' },
+      delay: { type: 'string' },
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+    },
   })
   const config: RunConfig = { ...(args.quick ? QUICK : FULL) }
   if (args.delay !== undefined) config.proxyDelayMs = Number(args.delay)
+  // Fewer or shorter rounds when the machine is too busy for a full run in reasonable time;
+  // the report states what was run.
+  if (args.rounds !== undefined) config.rounds = positive('rounds', args.rounds)
+  if (args.seconds !== undefined) config.seconds = positive('seconds', args.seconds)
   const systems = args.systems
     ? args.systems.split(',').map((id) => systemById(id.trim()).id)
     : SYSTEMS.map((s) => s.id)
@@ -219,6 +229,13 @@ async function main(): Promise<void> {
   )
   console.log(markdown)
   log(`bench: wrote ${join(outDir, base)}.md and .svg in ${Math.round(results.durationSeconds)} s`)
+}
+
+function positive(name: string, value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1)
+    throw new TypeError(`bench: --${name} must be a whole number of at least 1, got ${value}`)
+  return n
 }
 
 type Measure = (
