@@ -40,15 +40,20 @@ export function processCpuMicros(pid: number): number {
 
 /**
  * Starts a server child from the compiled tree `buildDir` (bench/build.ts) and resolves once it
- * listens. `nodeArgs` go to node (e.g. `--cpu-prof`).
+ * listens. `nodeArgs` go to node (e.g. `--cpu-prof`); `wrapper` runs node under another program
+ * (e.g. `['valgrind', '--tool=callgrind', ...]`), in the same process, so `pid` stays node's.
  */
 export async function startServer(
   buildDir: string,
   config: ServerConfig,
   nodeArgs: string[] = [],
+  wrapper: readonly string[] = [],
 ): Promise<ServerChild> {
+  const [wrapperPath, ...wrapperArgs] = wrapper
   const child = fork(join(buildDir, 'bench', 'servers', 'main.js'), [JSON.stringify(config)], {
-    execArgv: nodeArgs,
+    ...(wrapperPath
+      ? { execPath: wrapperPath, execArgv: [...wrapperArgs, process.execPath, ...nodeArgs] }
+      : { execArgv: nodeArgs }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   killOnExit(child)
@@ -64,9 +69,13 @@ export async function startServer(
   const unregister = onCleanup(stop)
 
   const port = await new Promise<number>((resolve, reject) => {
+    // Under a wrapper such as valgrind, node starts tens of times slower.
+    // A busy machine (load average far above the core count) can take a minute or more too.
+    const startSeconds = wrapperPath ? 600 : 300
     const timer = setTimeout(
-      () => reject(new Error(`bench: ${config.system} server did not start within 60 s`)),
-      60_000,
+      () =>
+        reject(new Error(`bench: ${config.system} server did not start within ${startSeconds} s`)),
+      startSeconds * 1000,
     )
     child.on('message', (message: FromServer) => {
       clearTimeout(timer)

@@ -19,6 +19,8 @@ export interface LoadOptions {
   pool: readonly string[]
   connections: number
   seconds: number
+  /** Send exactly this many requests instead of loading for `seconds`. */
+  amount?: number
 }
 
 export interface LoadResult {
@@ -44,7 +46,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       {
         url: options.url,
         connections: options.connections,
-        duration: options.seconds,
+        ...(options.amount === undefined
+          ? { duration: options.seconds }
+          : { amount: options.amount, timeout: 600 }),
         requests: [
           {
             method: kind === 'read' ? 'GET' : 'POST',

@@ -51,3 +51,13 @@ export const sessionFileStore = require('session-file-store') as StoreFactory<{
 export const connectRedis = require('connect-redis') as {
   RedisStore: new (options: { client: unknown; prefix: string }) => LegacyStore
 }
+
+export const connectPgSimple = require('connect-pg-simple') as (
+  session: ExpressSession,
+) => new (options: {
+  pool: unknown
+  schemaName: string
+  tableName: string
+  createTableIfMissing: boolean
+  pruneSessionInterval: number | false
+}) => LegacyStore & { close(): void }

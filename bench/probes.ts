@@ -24,8 +24,11 @@ export async function probeLostUpdates(
 ): Promise<LostUpdates> {
   const cookie = (await sendOk(url, 'POST', `/login?u=lost-updates${cartExists ? '&items=1' : ''}`))
     .cookies[0]
+  // A request the connection dropped is a failed update, reported as such, not a failed run.
   const replies = await Promise.all(
-    Array.from({ length: n }, (_, i) => send(url, 'POST', `/cart/add/probe-${i}`, cookie)),
+    Array.from({ length: n }, (_, i) =>
+      send(url, 'POST', `/cart/add/probe-${i}`, cookie).catch(() => ({ status: 0 })),
+    ),
   )
   const failed = replies.filter((r) => r.status < 200 || r.status > 299).length
   const cart = JSON.parse((await sendOk(url, 'GET', '/cart', cookie)).body) as {

@@ -13,8 +13,9 @@ import { startServer } from './children.js'
 import { removeOnExit, runMain } from './cleanup.js'
 import { createSessionPool } from './http.js'
 import { runLoad, type Kind } from './load.js'
+import { startBenchPostgres } from './postgres.js'
 import { startBenchRedis } from './redis.js'
-import { systemById } from './systems.js'
+import { needsPostgres, needsRedis, systemById } from './systems.js'
 
 interface ProfileNode {
   id: number
@@ -36,7 +37,8 @@ async function main(): Promise<void> {
   const scratch = join(__dirname, '.tmp', `profile-${process.pid}`)
   mkdirSync(scratch, { recursive: true })
   removeOnExit(scratch)
-  const redis = system.needs === 'redis' ? await startBenchRedis() : undefined
+  const redis = needsRedis(system) ? await startBenchRedis() : undefined
+  const postgres = needsPostgres(system) ? await startBenchPostgres() : undefined
 
   const server = await startServer(
     buildTree(join(scratch, 'build')),
@@ -44,6 +46,8 @@ async function main(): Promise<void> {
       system: system.id,
       redisUrl: redis?.url,
       dir: system.needs === 'dir' ? join(scratch, 'store') : undefined,
+      pgUrl: postgres?.url,
+      pgSchema: postgres?.schema,
     },
     ['--cpu-prof', '--cpu-prof-dir', scratch],
   )

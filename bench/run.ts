@@ -17,6 +17,7 @@ import { describeMachine, finishMachine } from './machine.js'
 import { MEMORY_STORES, measureMemory } from './memory.js'
 import { probeLostUpdates, probeResurrection } from './probes.js'
 import { startDelayProxy, type DelayProxy } from './proxy.js'
+import { startBenchPostgres } from './postgres.js'
 import { commandsPerRequest, startBenchRedis, type BenchRedis } from './redis.js'
 import { renderMarkdown, renderSvg } from './report.js'
 import {
@@ -27,7 +28,7 @@ import {
   type Results,
   type RunConfig,
 } from './results.js'
-import { SYSTEMS, systemById, type SystemId } from './systems.js'
+import { needsPostgres, needsRedis, SYSTEMS, systemById, type SystemId } from './systems.js'
 
 const FULL: RunConfig = {
   quick: false,
@@ -65,10 +66,20 @@ const REMOTE_SYSTEMS: readonly RemoteSystem[] = ['concord-redis', 'es-connect-re
 
 async function main(): Promise<void> {
   const { values: args } = parseArgs({
-    options: { quick: { type: 'boolean' }, systems: { type: 'string' }, delay: { type: 'string' } },
+    options: {
+      quick: { type: 'boolean' },
+      systems: { type: 'string' },
+      delay: { type: 'string' },
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+    },
   })
   const config: RunConfig = { ...(args.quick ? QUICK : FULL) }
   if (args.delay !== undefined) config.proxyDelayMs = Number(args.delay)
+  // Fewer or shorter rounds when the machine is too busy for a full run in reasonable time;
+  // the report states what was run.
+  if (args.rounds !== undefined) config.rounds = positive('rounds', args.rounds)
+  if (args.seconds !== undefined) config.seconds = positive('seconds', args.seconds)
   const systems = args.systems
     ? args.systems.split(',').map((id) => systemById(id.trim()).id)
     : SYSTEMS.map((s) => s.id)
@@ -83,8 +94,11 @@ async function main(): Promise<void> {
   removeOnExit(scratch)
   const buildDir = buildTree(join(scratch, 'build'))
 
-  const redis = systems.some((id) => systemById(id).needs === 'redis')
+  const redis = systems.some((id) => needsRedis(systemById(id)))
     ? await startBenchRedis()
+    : undefined
+  const postgres = systems.some((id) => needsPostgres(systemById(id)))
+    ? await startBenchPostgres()
     : undefined
   const proxy =
     redis && withRemote ? await startDelayProxy(redis.port, config.proxyDelayMs) : undefined
@@ -93,6 +107,8 @@ async function main(): Promise<void> {
       system: id,
       redisUrl,
       dir: systemById(id).needs === 'dir' ? join(scratch, id) : undefined,
+      pgUrl: postgres?.url,
+      pgSchema: postgres?.schema,
     })
 
   // Every server starts at once, the remote-mode ones (Redis through the proxy) too.
@@ -213,6 +229,13 @@ async function main(): Promise<void> {
   )
   console.log(markdown)
   log(`bench: wrote ${join(outDir, base)}.md and .svg in ${Math.round(results.durationSeconds)} s`)
+}
+
+function positive(name: string, value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1)
+    throw new TypeError(`bench: --${name} must be a whole number of at least 1, got ${value}`)
+  return n
 }
 
 type Measure = (

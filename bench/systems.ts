@@ -10,24 +10,27 @@ export type SystemId =
   | 'concord-redis'
   | 'concord-redis-node'
   | 'concord-file'
+  | 'concord-postgres'
+  | 'concord-layered'
   | 'es-memory'
   | 'es-memorystore'
   | 'es-connect-redis'
   | 'es-file-store'
+  | 'es-pg-simple'
 
 export interface System {
   id: SystemId
   label: string
   family: 'bare' | 'limit' | 'concord' | 'express-session'
   /** What the server needs from the orchestrator. */
-  needs: 'nothing' | 'redis' | 'dir'
+  needs: 'nothing' | 'redis' | 'dir' | 'postgres' | 'redis+postgres'
   /** The express-session setup a concord system replaces, for the "vs express-session" ratio. */
   peer?: SystemId
   /**
    * Systems compared with each other run back to back within a round, so a ratio is taken
    * between measurements seconds apart (bare sits with the memory stores it is compared with).
    */
-  group: 'memory' | 'redis' | 'file'
+  group: 'memory' | 'redis' | 'file' | 'postgres'
 }
 
 export const SYSTEMS: readonly System[] = [
@@ -78,6 +81,23 @@ export const SYSTEMS: readonly System[] = [
     group: 'file',
   },
   {
+    id: 'concord-postgres',
+    label: 'concord-session + PostgresStore',
+    family: 'concord',
+    needs: 'postgres',
+    peer: 'es-pg-simple',
+    group: 'postgres',
+  },
+  {
+    // Compared with concord-redis (same group): a read served by the hot layer should cost
+    // what a read from Redis alone costs.
+    id: 'concord-layered',
+    label: 'concord-session + LayeredStore (Redis over PostgreSQL)',
+    family: 'concord',
+    needs: 'redis+postgres',
+    group: 'redis',
+  },
+  {
     id: 'es-memory',
     label: 'express-session + MemoryStore',
     family: 'express-session',
@@ -105,7 +125,24 @@ export const SYSTEMS: readonly System[] = [
     needs: 'dir',
     group: 'file',
   },
+  {
+    id: 'es-pg-simple',
+    label: 'express-session + connect-pg-simple',
+    family: 'express-session',
+    needs: 'postgres',
+    group: 'postgres',
+  },
 ]
+
+/** Whether a system's store talks to the bench's redis-server. */
+export function needsRedis(system: System): boolean {
+  return system.needs === 'redis' || system.needs === 'redis+postgres'
+}
+
+/** Whether a system's store talks to PostgreSQL (in a schema of the run's own). */
+export function needsPostgres(system: System): boolean {
+  return system.needs === 'postgres' || system.needs === 'redis+postgres'
+}
 
 export function systemById(id: string): System {
   const system = SYSTEMS.find((s) => s.id === id)

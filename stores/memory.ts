@@ -12,6 +12,7 @@ import type {
 } from '../lib/store.js'
 import { StoreError } from '../lib/store.js'
 import { applyChange, withOwner } from '../lib/session-data.js'
+import { defineKey } from '../lib/util.js'
 import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
 import { planUserLimit } from '../lib/user-limit.js'
 import { warnInProduction } from '../lib/production-warning.js'
@@ -30,12 +31,16 @@ export interface MemoryStoreOptions {
  * One session, kept small: a class (one hidden class for all entries), times relative to the
  * store's start (small integers, held unboxed, where epoch ms would each be a separate heap
  * number), one shared object for "no cookie overrides", and the owner in a map of its own
- * since most sessions have none. Data stays JSON text in an ordinary object, not a
- * null-prototype one, which V8 would keep in slower, larger dictionary mode.
+ * since most sessions have none. Data is packed: the values' JSON text joined into one string,
+ * and the keys in a list shared by every session with the same keys (see KeyLists), so a
+ * session holds one string where it would hold an object and a string per key.
  */
 class Entry {
   constructor(
-    public data: Record<string, string>,
+    /** The keys, in the order of the packed values; `undefined` when `data` is not packed. */
+    public keys: readonly string[] | undefined,
+    /** The values joined by SEPARATOR, or (a key or value holding it) the data as an object. */
+    public data: string | Record<string, string>,
     public cookie: CookieOverrides,
     /** ms since the store's base. */
     public created: number,
@@ -44,6 +49,29 @@ class Entry {
     public idleTimeout: number,
     public version: number,
   ) {}
+}
+
+/**
+ * Joins packed values. JSON text never holds a raw U+0000 (JSON.stringify writes it as
+ * `\u0000`, and RFC 8259 section 7 forbids it unescaped), so splitting on it is exact; data
+ * holding one anyway (a key, or text that is not JSON) stays an object.
+ */
+const SEPARATOR = '\u0000'
+
+/**
+ * Key lists shared between entries: sessions of one app mostly have the same few sets of keys.
+ * Bounded, so an app with ever-new key sets costs one list per entry instead, never more.
+ */
+class KeyLists {
+  readonly #lists = new Map<string, readonly string[]>()
+
+  shared(keys: string[]): readonly string[] {
+    const signature = keys.join(SEPARATOR)
+    const known = this.#lists.get(signature)
+    if (known) return known
+    if (this.#lists.size < 1024) this.#lists.set(signature, keys)
+    return keys
+  }
 }
 
 const NO_COOKIE: CookieOverrides = Object.freeze({})
@@ -76,6 +104,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
   /** Epoch ms that entry times count from. */
   readonly #base = Date.now()
   readonly #expiry = new ExpiryHeap()
+  readonly #keyLists = new KeyLists()
   readonly #max: number
   readonly #timer: NodeJS.Timeout
 
@@ -140,10 +169,10 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       for (const other of plan) this.#remove(other)
       if (plan.length > 0) evicted = plan
     }
-    const data = applyChange(entry?.data, change)
+    const data = applyChange(entry ? unpack(entry) : undefined, change)
     const cookie = hasKeys(change.cookie) ? { ...change.cookie } : NO_COOKIE
     if (entry) {
-      entry.data = data
+      this.#pack(entry, data)
       entry.cookie = cookie
       entry.idleTimeout = change.idleTimeout
       entry.version++
@@ -156,13 +185,15 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
     if (this.#sessions.size >= this.#max) this.#evictLeastRecentlyUsed()
     const base = this.#base
     const created = new Entry(
-      data,
+      undefined,
+      '',
       cookie,
       change.createdAt - base,
       change.expiresAt - base,
       change.idleTimeout,
       1,
     )
+    this.#pack(created, data)
     this.#link(id, undefined, userId)
     this.#sessions.set(id, created)
     this.#expiry.push(change.expiresAt, id)
@@ -257,7 +288,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
     const userId = this.#owners.get(id)
     const record = withOwner(
       {
-        data: { ...entry.data },
+        data: unpack(entry),
         cookie: entry.cookie === NO_COOKIE ? {} : { ...entry.cookie },
         createdAt: this.#base + entry.created,
         expiresAt: this.#base + entry.expires,
@@ -267,6 +298,24 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       userId,
     )
     return record
+  }
+
+  /** Stores `data` in `entry`, packed unless a key or value holds the separator. */
+  #pack(entry: Entry, data: Record<string, string>): void {
+    const keys: string[] = []
+    const values: string[] = []
+    for (const key in data) {
+      const value = data[key]!
+      if (key.includes(SEPARATOR) || value.includes(SEPARATOR)) {
+        entry.keys = undefined
+        entry.data = { ...data } // a fresh object: `data` may be in dictionary mode after deletes
+        return
+      }
+      keys.push(key)
+      values.push(value)
+    }
+    entry.keys = this.#keyLists.shared(keys)
+    entry.data = values.join(SEPARATOR) // one flat string, where + would leave a rope
   }
 
   #remove(id: string): void {
@@ -302,6 +351,17 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       throw new StoreError('MemoryStore: max reached and nothing to evict', { code: 'EFULL' })
     this.#remove(oldest.value)
   }
+}
+
+/** A new data object (the caller's to change) with the entry's keys and values. */
+function unpack(entry: Entry): Record<string, string> {
+  const { keys, data } = entry
+  if (keys === undefined) return { ...(data as Record<string, string>) }
+  const out: Record<string, string> = {}
+  if (keys.length === 0) return out
+  const values = (data as string).split(SEPARATOR)
+  for (let i = 0; i < keys.length; i++) defineKey(out, keys[i]!, values[i]!)
+  return out
 }
 
 function hasKeys(object: object): boolean {

@@ -5,6 +5,7 @@
  */
 import type { AddressInfo } from 'node:net'
 import { GCProfiler } from 'node:v8'
+import { keepAliveLongerThanClient } from '../http.js'
 import { cartApp } from './cart-app.js'
 import { buildMiddleware, type ServerConfig } from './middleware.js'
 
@@ -19,6 +20,8 @@ async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig
   const built = await buildMiddleware(config)
   const server = cartApp(built.middleware).listen(0, '127.0.0.1')
+  // Idle connections outlive the bench client's (see http.ts), so the client always closes first.
+  keepAliveLongerThanClient(server)
   await new Promise<void>((resolve, reject) =>
     server.once('listening', resolve).once('error', reject),
   )

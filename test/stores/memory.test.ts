@@ -91,4 +91,54 @@ describe('MemoryStore', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
     await store.close()
   })
+
+  it('keeps keys and values that hold a raw NUL exactly, through later saves too', async () => {
+    const store = new MemoryStore()
+    const id = randomUUID()
+    // Not JSON text (JSON escapes U+0000), but a store must still give back what it was given.
+    const odd = { 'a\u0000b': '"x"', plain: '1', 'nul-value': '"a\u0000b"' }
+    await store.save(id, newChange({ set: odd }))
+    expect((await store.load(id))!.data).toEqual(odd)
+    await store.save(id, newChange({ set: { more: '2' }, unset: ['plain'], expectedVersion: 1 }))
+    const { plain: _, ...rest } = odd
+    expect((await store.load(id))!.data).toEqual({ ...rest, more: '2' })
+    // The NUL gone again: the session is stored like any other and still reads back whole.
+    await store.save(
+      id,
+      newChange({ unset: ['a\u0000b', 'nul-value'], set: { c: '3' }, expectedVersion: 2 }),
+    )
+    expect((await store.load(id))!.data).toEqual({ more: '2', c: '3' })
+    await store.close()
+  })
+
+  it('keeps each session its own keys when sessions with the same keys share a key list', async () => {
+    const store = new MemoryStore()
+    const [a, b] = [randomUUID(), randomUUID()]
+    await store.save(a, newChange({ set: { user: '"ann"', cart: '[1]' } }))
+    await store.save(b, newChange({ set: { user: '"bob"', cart: '[2]' } }))
+    await store.save(a, newChange({ set: { extra: 'true' }, unset: ['cart'], expectedVersion: 1 }))
+    expect((await store.load(a))!.data).toEqual({ user: '"ann"', extra: 'true' })
+    expect((await store.load(b))!.data).toEqual({ user: '"bob"', cart: '[2]' })
+    await store.close()
+  })
+
+  it('reads back sessions with more distinct key sets than it shares lists for', async () => {
+    const store = new MemoryStore()
+    const ids = Array.from({ length: 1500 }, () => randomUUID())
+    for (const [i, id] of ids.entries())
+      await store.save(id, newChange({ set: { [`key-${i}`]: String(i), shared: '""' } }))
+    for (const [i, id] of ids.entries())
+      expect((await store.load(id))!.data).toEqual({ [`key-${i}`]: String(i), shared: '""' })
+    await store.close()
+  })
+
+  it('stores empty strings and a session emptied of every key', async () => {
+    const store = new MemoryStore()
+    const id = randomUUID()
+    await store.save(id, newChange({ set: { a: '', b: '' } }))
+    expect((await store.load(id))!.data).toEqual({ a: '', b: '' })
+    await store.save(id, newChange({ unset: ['a', 'b'], expectedVersion: 1 }))
+    expect((await store.load(id))!.data).toEqual({})
+    await store.close()
+  })
 })
