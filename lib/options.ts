@@ -8,6 +8,7 @@ import { rejectUnknownKeys, requirePositive } from './check-options.js'
 import { ONE_DAY_MS } from './time.js'
 import { validateCookieAttributes, type CookieAttributes, type Secret } from './cookie.js'
 import { isValidSessionId, type Store } from './store.js'
+import { resolveRenew, type RenewOptions, type ResolvedRenew } from './renew.js'
 
 /** Options of `session()`. The names and meanings are express-session's, plus a few more. */
 export interface SessionOptions {
@@ -53,6 +54,12 @@ export interface SessionOptions {
    * every request is answered within about this bound. Default 2000.
    */
   saveTimeout?: number
+  /**
+   * Gives a session a new id every so often, keeping its data: `{ every: '15m' }`,
+   * `{ afterRequests: 1000 }`, or both, with `grace` (default `'30s'`) for requests already
+   * in flight with the old id. Needs a store that can renew. See docs/lifecycle.md.
+   */
+  renew?: RenewOptions
 }
 
 export interface ResolvedOptions {
@@ -72,6 +79,7 @@ export interface ResolvedOptions {
   /** Whether an id from `genid` or a cookie is one this middleware accepts. */
   isValidId: (id: unknown) => id is string
   saveTimeout: number
+  renew: ResolvedRenew | undefined
 }
 
 /**
@@ -126,6 +134,7 @@ const KNOWN = [
   'idleTimeout',
   'maxSize',
   'saveTimeout',
+  'renew',
 ] as const
 // A cookie name is an RFC 7230 token: https://datatracker.ietf.org/doc/html/rfc6265#section-4.1.1
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -173,8 +182,9 @@ export function resolveOptions(
     )
   }
 
+  const resolvedStore = store ?? defaults.store()
   return {
-    store: store ?? defaults.store(),
+    store: resolvedStore,
     secrets: resolveSecrets(options.secret),
     name,
     cookie: resolveCookie(
@@ -195,6 +205,7 @@ export function resolveOptions(
     maxSize: optionalPositive('maxSize', options.maxSize, 'characters') ?? 1_048_576,
     isValidId: defaults.isValidId ?? isValidSessionId,
     saveTimeout: optionalPositive('saveTimeout', options.saveTimeout, 'ms') ?? 2000,
+    renew: resolveRenew(options.renew, resolvedStore),
   }
 }
 

@@ -16,10 +16,13 @@ import type {
   UserIndex,
 } from '../lib/store.js'
 import { isClearable, isClosable, isCountable, isUserIndex } from '../lib/store.js'
+import { describeNoRenewal, describeRenewal } from './renew-conformance.js'
 
 export interface ConformanceOptions {
   /** Called once after the suite with every store it made. */
   cleanup?: (stores: Store[]) => Promise<void>
+  /** Whether the store renews ids (the Renewable capability). Default true. */
+  renewable?: boolean
 }
 
 const HOUR = 3_600_000
@@ -406,6 +409,9 @@ export function describeStore(
         expect(await indexed(store).listByUser(user)).toEqual([])
       })
     })
+
+    if (options.renewable === false) describeNoRenewal(() => store)
+    else describeRenewal(name, () => store, newChange)
 
     describe('count and clear', () => {
       it('reports the per-user index, count and clear through the type guards', () => {
