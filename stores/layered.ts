@@ -4,13 +4,23 @@ import type {
   Closable,
   Countable,
   LoadOptions,
+  Renewable,
+  RenewOptions,
+  RenewResult,
   SaveResult,
   SessionChange,
   SessionRecord,
   Store,
   UserIndex,
 } from '../lib/store.js'
-import { isClearable, isClosable, isCountable, isUserIndex, touchedExpiry } from '../lib/store.js'
+import {
+  isClearable,
+  isClosable,
+  isCountable,
+  isRenewable,
+  isUserIndex,
+  touchedExpiry,
+} from '../lib/store.js'
 import {
   META_KEY,
   putHot,
@@ -79,7 +89,13 @@ const MAX_PENDING = 10_000
  * app.use(session(store, { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class LayeredStore implements Store, UserIndex, Countable, Clearable, Closable {
+/**
+ * A marker no save outnumbers: the hot entry of a renewed id always sends its reads to cold,
+ * which follows the renewal within its grace and answers null after it.
+ */
+const RENEWED_MARKER: HotWrite = { kind: 'marker', version: Number.MAX_SAFE_INTEGER }
+
+export class LayeredStore implements Store, UserIndex, Countable, Clearable, Closable, Renewable {
   readonly #hot: Store
   readonly #cold: Store
   readonly #hotTtl: number
@@ -133,6 +149,9 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
     }
     this.#hot = hot
     this.#cold = cold
+    // Renewal happens in cold: over a cold store without it, this store has none either, so
+    // isRenewable() says so and session({ renew }) refuses it at setup.
+    if (!isRenewable(cold)) Object.defineProperty(this, 'renew', { value: undefined })
     this.#hotTtl = hotTtl
     this.#retryAfter = hotRetryAfter
   }
@@ -148,7 +167,8 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
       }
     }
     const record = await this.#cold.load(id, options)
-    if (record && (await this.#hotUsable())) {
+    // A renewed id is never filled: its hot entry stays the marker that sends reads to cold.
+    if (record && !record.renewedTo && (await this.#hotUsable())) {
       await putHot(this.#hot, id, { kind: 'session', record }, this.#hotTtl).catch((err: unknown) =>
         this.#hotFailed('fill', err),
       )
@@ -165,7 +185,7 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
         change.expectedVersion === null
           ? { kind: 'session', record: recordOf(change, result.version) }
           : { kind: 'change', change, version: result.version }
-      await this.#toHot(id, write)
+      await this.#toHot(result.renewedTo ?? id, write)
     }
     return result
   }
@@ -184,8 +204,26 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
   }
 
   async destroy(id: string): Promise<void> {
+    // An id within the grace of a renewal destroys the session it was renewed to, hot too.
+    const renewedTo = isRenewable(this.#cold) ? (await this.#cold.load(id))?.renewedTo : undefined
     await this.#cold.destroy(id)
     await this.#toHot(id, { kind: 'dead' })
+    if (renewedTo !== undefined) await this.#toHot(renewedTo, { kind: 'dead' })
+  }
+
+  /**
+   * Renews in cold, the source of truth (so the cold store must be Renewable), then marks the
+   * old id in hot so its reads go to cold: through the grace window there, and null after.
+   */
+  async renew(oldId: string, newId: string, options: RenewOptions): Promise<RenewResult> {
+    if (!isRenewable(this.#cold))
+      throw new TypeError(
+        'LayeredStore: the cold store cannot renew ids; use a cold store with renew() ' +
+          '(MemoryStore) or drop the renew option',
+      )
+    const result = await this.#cold.renew(oldId, newId, options)
+    if (result.ok) await this.#toHot(oldId, RENEWED_MARKER)
+    return result
   }
 
   async listByUser(userId: string): Promise<string[]> {
