@@ -93,7 +93,8 @@ const MAX_PENDING = 10_000
  * A marker no save outnumbers: the hot entry of a renewed id always sends its reads to cold,
  * which follows the renewal within its grace and answers null after it.
  */
-const RENEWED_MARKER: HotWrite = { kind: 'marker', version: Number.MAX_SAFE_INTEGER }
+const RENEWED_MARKER_VERSION = Number.MAX_SAFE_INTEGER
+const RENEWED_MARKER: HotWrite = { kind: 'marker', version: RENEWED_MARKER_VERSION }
 
 export class LayeredStore implements Store, UserIndex, Countable, Clearable, Closable, Renewable {
   readonly #hot: Store
@@ -194,7 +195,14 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
     await this.#cold.touch(id, expiresAt)
     if (!(await this.#hotUsable())) return
     try {
-      const entry = readEntry(await this.#hot.load(id))
+      let entry = readEntry(await this.#hot.load(id))
+      if (entry?.meta.marker && entry.meta.v === RENEWED_MARKER_VERSION) {
+        // A renewed id: cold touched the session it forwards to; so must hot.
+        const renewedTo = (await this.#cold.load(id))?.renewedTo
+        if (renewedTo === undefined) return
+        id = renewedTo
+        entry = readEntry(await this.#hot.load(id))
+      }
       if (!entry || entry.meta.dead || entry.meta.marker) return
       // If a save beats this, it carries its own expiry, so the result does not matter.
       await this.#hot.save(id, metaChange(entry.raw, { ...entry.meta, e: expiresAt, k: expiresAt }))
