@@ -9,6 +9,7 @@ import { ONE_DAY_MS } from './time.js'
 import { validateCookieAttributes, type CookieAttributes, type Secret } from './cookie.js'
 import { enforcesUserLimit, isValidSessionId, type Store } from './store.js'
 import { resolveUserLimit, type MaxSessionsPerUser, type UserLimit } from './user-limit.js'
+import { resolveRenew, type RenewOptions, type ResolvedRenew } from './renew.js'
 
 /** Options of `session()`. The names and meanings are express-session's, plus a few more. */
 export interface SessionOptions {
@@ -69,6 +70,12 @@ export interface SessionOptions {
    * Default: every read touches. See docs/users.md.
    */
   touchAfter?: number
+  /**
+   * Gives a session a new id every so often, keeping its data: `{ every: '15m' }`,
+   * `{ afterRequests: 1000 }`, or both, with `grace` (default `'30s'`) for requests already
+   * in flight with the old id. Needs a store that can renew. See docs/lifecycle.md.
+   */
+  renew?: RenewOptions
 }
 
 export interface ResolvedOptions {
@@ -90,6 +97,7 @@ export interface ResolvedOptions {
   saveTimeout: number
   maxSessionsPerUser: UserLimit | undefined
   touchAfter: number | undefined
+  renew: ResolvedRenew | undefined
 }
 
 /**
@@ -146,6 +154,7 @@ const KNOWN = [
   'saveTimeout',
   'maxSessionsPerUser',
   'touchAfter',
+  'renew',
 ] as const
 // A cookie name is an RFC 7230 token: https://datatracker.ietf.org/doc/html/rfc6265#section-4.1.1
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -225,6 +234,7 @@ export function resolveOptions(
     saveTimeout: optionalPositive('saveTimeout', options.saveTimeout, 'ms') ?? 2000,
     maxSessionsPerUser,
     touchAfter: optionalPositive('touchAfter', options.touchAfter, 'ms'),
+    renew: resolveRenew(options.renew, resolvedStore),
   }
 }
 

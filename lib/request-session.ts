@@ -20,6 +20,7 @@ import { absoluteEnd } from './expiry.js'
 import { BatchQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import { RecentSaves } from './recent-saves.js'
+import { renewDue, renewId, RequestCounts } from './renew.js'
 import { commitSaves, destroyInStore, planSave, writePlan } from './save.js'
 import { isSecureRequest } from './secure-request.js'
 import { createSession, restoreSession, Session } from './session.js'
@@ -49,6 +50,8 @@ export interface Shared {
   readonly recent: RecentSaves
   /** Cookie values already verified under the configured secrets. */
   readonly verified: VerifiedIdCache
+  /** Requests per id in this process, for `renew.afterRequests`. */
+  readonly counts: RequestCounts
 }
 
 /**
@@ -66,6 +69,7 @@ export function createShared(options: ResolvedOptions, verified: VerifiedIdCache
     guard: new StoreGuard(options.saveTimeout),
     recent: new RecentSaves(),
     verified,
+    counts: new RequestCounts(),
   }
 }
 
@@ -163,8 +167,38 @@ export class RequestSession implements SessionHost {
       if (incoming) debug('session %s is unknown or expired: starting a fresh one', incoming.id)
       return this.#openFresh(now)
     }
-    this.#start(restoreSession(this, incoming!.id, record, now))
+    // Loaded through the grace window of a renewal: the session lives under its new id.
+    const id = record.renewedTo ?? incoming!.id
+    const { renew } = this.options
+    if (renew !== undefined && renewDue(renew, this.shared.counts, id, record, now))
+      return this.#openRenewed(id, record, now)
+    this.#start(restoreSession(this, id, record, now))
     return undefined
+  }
+
+  /** Opens the session under a new id; the response carries its cookie. */
+  async #openRenewed(id: string, record: SessionRecord, now: number): Promise<void> {
+    const { graceMs } = this.options.renew!
+    const outcome = await renewId(
+      this.store,
+      id,
+      () => this.generateId(),
+      graceMs,
+      now,
+      (fn) => this.guard.call(fn, 'renew', id),
+    )
+    if (!outcome) return this.#openFresh(now) // destroyed meanwhile
+    this.recent.forget(id)
+    this.#start(restoreSession(this, outcome.id, record, now))
+    if (outcome.renewed) this.renewed(id, outcome.id)
+  }
+
+  /**
+   * Called once a request has renewed its session's id, after the new session is on
+   * `req.session`: the place a 'renewed' lifecycle event is emitted from.
+   */
+  renewed(oldId: string, newId: string): void {
+    debug('request renewed session %s as %s', oldId, newId)
   }
 
   async #openFresh(now: number): Promise<void> {

@@ -254,8 +254,12 @@ async function writeSaves(
     const result = await guard.call(() => store.save(id, change), 'save', id, queued)
 
     if (result.ok) {
+      // The id was renewed while this request ran: the save followed it, and so does the cookie.
+      const savedAs = result.renewedTo ?? id
+      if (savedAs !== id) recent.forget(id)
       for (const save of saves) {
         const state = stateOf(save.session)
+        state.id = savedAs
         const { plan } = save
         state.version = result.version
         state.savedCookie = cookie
@@ -272,7 +276,7 @@ async function writeSaves(
         if (data === plan.texts) state.baseline = data
         else refreshData(save.session, data, plan.texts)
       }
-      recent.remember(id, {
+      recent.remember(savedAs, {
         version: result.version,
         data,
         cookie,

@@ -44,6 +44,16 @@ export interface SessionRecord {
   version: number
   /** Owner, for the per-user index. */
   userId?: string
+  /**
+   * Epoch ms this id was issued by {@link Renewable.renew}; absent for an id never renewed
+   * (its age is then `createdAt`'s).
+   */
+  renewedAt?: number
+  /**
+   * Set when the id asked for was renewed within its grace window: the id the session lives
+   * under now. The record is that session's.
+   */
+  renewedTo?: string
 }
 
 /** What one save writes. Only changed keys travel. */
@@ -89,6 +99,8 @@ export type SaveResult =
       version: number
       /** Sessions of the same user this save destroyed under `userLimit`, if any. */
       evicted?: string[]
+      /** The id was renewed and the save followed it into the session this names. */
+      renewedTo?: string
     }
   | { ok: false; reason: 'conflict'; current: SessionRecord }
   | { ok: false; reason: 'gone' }
@@ -239,6 +251,51 @@ export function isClearable<S extends object>(store: S): store is S & Clearable 
  */
 export function isClosable<S extends object>(store: S): store is S & Closable {
   return hasMethod(store, 'close')
+}
+
+/** What {@link Renewable.renew} needs besides the ids. */
+export interface RenewOptions {
+  /** Epoch ms of the renewal (the app's clock): the new id's `renewedAt`. */
+  now: number
+  /** How long, in ms, the old id keeps forwarding to the new one. */
+  graceMs: number
+}
+
+export type RenewResult =
+  | { ok: true }
+  /** The old id is unknown, expired, destroyed, or past the grace of an earlier renewal. */
+  | { ok: false; reason: 'gone' }
+  /** Another request renewed the old id first: the session lives under `id` now. */
+  | { ok: false; reason: 'renewed'; id: string }
+  /** The new id is in use already; nothing changed. */
+  | { ok: false; reason: 'taken' }
+
+/**
+ * A store that can give a session a new id in one atomic step, keeping its data, version,
+ * owner, created time and expiry. The old id forwards to the new one for `graceMs` (never past
+ * the session's own expiry), so requests already in flight with it still load, save, touch
+ * and destroy the renewed session; after that the old id is dead: `load` gives `null`, `save`
+ * gives `'gone'`, and nothing brings it back.
+ *
+ * @example
+ * ```ts
+ * if (isRenewable(store)) await store.renew(oldId, newId, { now: Date.now(), graceMs: 30_000 })
+ * ```
+ */
+export interface Renewable {
+  renew(oldId: string, newId: string, options: RenewOptions): Promise<RenewResult>
+}
+
+/**
+ * True when `store` can renew a session's id with a grace window.
+ *
+ * @example
+ * ```ts
+ * if (!isRenewable(store)) throw new Error('this store cannot renew ids')
+ * ```
+ */
+export function isRenewable<S extends object>(store: S): store is S & Renewable {
+  return hasMethod(store, 'renew')
 }
 
 function hasMethod(store: object, name: string): boolean {

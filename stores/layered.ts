@@ -4,6 +4,9 @@ import type {
   Closable,
   Countable,
   LoadOptions,
+  Renewable,
+  RenewOptions,
+  RenewResult,
   SaveResult,
   SessionChange,
   SessionRecord,
@@ -15,6 +18,7 @@ import {
   isClearable,
   isClosable,
   isCountable,
+  isRenewable,
   isUserIndex,
   touchedExpiry,
 } from '../lib/store.js'
@@ -86,7 +90,14 @@ const MAX_PENDING = 10_000
  * app.use(session(store, { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class LayeredStore implements Store, UserIndex, Countable, Clearable, Closable {
+/**
+ * A marker no save outnumbers: the hot entry of a renewed id always sends its reads to cold,
+ * which follows the renewal within its grace and answers null after it.
+ */
+const RENEWED_MARKER_VERSION = Number.MAX_SAFE_INTEGER
+const RENEWED_MARKER: HotWrite = { kind: 'marker', version: RENEWED_MARKER_VERSION }
+
+export class LayeredStore implements Store, UserIndex, Countable, Clearable, Closable, Renewable {
   readonly #hot: Store
   readonly #cold: Store
   readonly #hotTtl: number
@@ -140,6 +151,9 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
     }
     this.#hot = hot
     this.#cold = cold
+    // Renewal happens in cold: over a cold store without it, this store has none either, so
+    // isRenewable() says so and session({ renew }) refuses it at setup.
+    if (!isRenewable(cold)) Object.defineProperty(this, 'renew', { value: undefined })
     this.#hotTtl = hotTtl
     this.#retryAfter = hotRetryAfter
   }
@@ -163,7 +177,8 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
       }
     }
     const record = await this.#cold.load(id, options)
-    if (record && (await this.#hotUsable())) {
+    // A renewed id is never filled: its hot entry stays the marker that sends reads to cold.
+    if (record && !record.renewedTo && (await this.#hotUsable())) {
       await putHot(this.#hot, id, { kind: 'session', record }, this.#hotTtl).catch((err: unknown) =>
         this.#hotFailed('fill', err),
       )
@@ -181,7 +196,7 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
           ? { kind: 'session', record: recordOf(change, result.version) }
           : { kind: 'change', change, version: result.version }
       for (const evicted of result.evicted ?? []) await this.#toHot(evicted, { kind: 'dead' })
-      await this.#toHot(id, write)
+      await this.#toHot(result.renewedTo ?? id, write)
     }
     return result
   }
@@ -190,7 +205,14 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
     await this.#cold.touch(id, expiresAt)
     if (!(await this.#hotUsable())) return
     try {
-      const entry = readEntry(await this.#hot.load(id))
+      let entry = readEntry(await this.#hot.load(id))
+      if (entry?.meta.marker && entry.meta.v === RENEWED_MARKER_VERSION) {
+        // A renewed id: cold touched the session it forwards to; so must hot.
+        const renewedTo = (await this.#cold.load(id))?.renewedTo
+        if (renewedTo === undefined) return
+        id = renewedTo
+        entry = readEntry(await this.#hot.load(id))
+      }
       if (!entry || entry.meta.dead || entry.meta.marker) return
       // If a save beats this, it carries its own expiry, so the result does not matter.
       await this.#hot.save(id, metaChange(entry.raw, { ...entry.meta, e: expiresAt, k: expiresAt }))
@@ -200,8 +222,26 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
   }
 
   async destroy(id: string): Promise<void> {
+    // An id within the grace of a renewal destroys the session it was renewed to, hot too.
+    const renewedTo = isRenewable(this.#cold) ? (await this.#cold.load(id))?.renewedTo : undefined
     await this.#cold.destroy(id)
     await this.#toHot(id, { kind: 'dead' })
+    if (renewedTo !== undefined) await this.#toHot(renewedTo, { kind: 'dead' })
+  }
+
+  /**
+   * Renews in cold, the source of truth (so the cold store must be Renewable), then marks the
+   * old id in hot so its reads go to cold: through the grace window there, and null after.
+   */
+  async renew(oldId: string, newId: string, options: RenewOptions): Promise<RenewResult> {
+    if (!isRenewable(this.#cold))
+      throw new TypeError(
+        'LayeredStore: the cold store cannot renew ids; use a cold store with renew() ' +
+          '(MemoryStore) or drop the renew option',
+      )
+    const result = await this.#cold.renew(oldId, newId, options)
+    if (result.ok) await this.#toHot(oldId, RENEWED_MARKER)
+    return result
   }
 
   async listByUser(userId: string): Promise<string[]> {

@@ -4,6 +4,9 @@ import type {
   CookieOverrides,
   Countable,
   LoadOptions,
+  Renewable,
+  RenewOptions,
+  RenewResult,
   SaveResult,
   SessionChange,
   SessionRecord,
@@ -48,6 +51,8 @@ class Entry {
     public expires: number,
     public idleTimeout: number,
     public version: number,
+    /** ms since the store's base this id was issued by a renewal; -1 if never renewed. */
+    public renewed = -1,
   ) {}
 }
 
@@ -74,6 +79,15 @@ class KeyLists {
   }
 }
 
+/** An old id forwarding to its renewed session until `until` (epoch ms). */
+interface Alias {
+  to: string
+  until: number
+}
+
+/** Renewals followed in a row at most (each within its own grace window). */
+const MAX_HOPS = 8
+
 const NO_COOKIE: CookieOverrides = Object.freeze({})
 
 /**
@@ -94,10 +108,12 @@ const NO_COOKIE: CookieOverrides = Object.freeze({})
  * app.use(session(store, { secret: process.env.SESSION_SECRET }))
  * ```
  */
-export class MemoryStore implements Store, UserIndex, Countable, Clearable, Closable {
+export class MemoryStore implements Store, UserIndex, Countable, Clearable, Closable, Renewable {
   /** `maxSessionsPerUser` is enforced in the same tick as the save, so it is atomic. */
   readonly enforcesUserLimit = true
   readonly #sessions = new Map<string, Entry>()
+  /** Renewed ids within their grace window. */
+  readonly #aliases = new Map<string, Alias>()
   /** Owner of each session that has one. */
   readonly #owners = new Map<string, string>()
   readonly #byUser = new Map<string, Set<string>>()
@@ -124,7 +140,9 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
     this.#timer.unref()
   }
 
-  async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
+  async load(asked: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
+    const id = this.#resolve(asked)
+    if (id === undefined) return null
     const entry = this.#live(id)
     if (!entry) return null
     if (options.touchAt !== undefined) {
@@ -141,17 +159,26 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       this.#setExpiry(id, entry, expiresAt)
     }
     if (this.#max !== Infinity) this.#markUsed(id, entry)
-    return this.#toRecord(id, entry)
+    const record = this.#toRecord(id, entry)
+    if (id !== asked) record.renewedTo = id
+    return record
   }
 
-  async save(id: string, change: SessionChange): Promise<SaveResult> {
+  async save(asked: string, change: SessionChange): Promise<SaveResult> {
     // Checked in the same tick as the write below: nothing can land after the deadline.
     if (change.deadline !== undefined && Date.now() >= change.deadline) {
-      throw new StoreError(`MemoryStore: save of ${id} is past its deadline; nothing was written`, {
-        code: 'ETIMEDOUT',
-      })
+      throw new StoreError(
+        `MemoryStore: save of ${asked} is past its deadline; nothing was written`,
+        {
+          code: 'ETIMEDOUT',
+        },
+      )
     }
+    const id = this.#resolve(asked)
+    // An old id past its grace is dead: never written again.
+    if (id === undefined) return { ok: false, reason: 'gone' }
     const entry = this.#live(id)
+    const renewed = id === asked ? undefined : id
     if (change.expectedVersion === null) {
       if (entry) return { ok: false, reason: 'conflict', current: this.#toRecord(id, entry) }
     } else {
@@ -178,9 +205,10 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       entry.version++
       this.#link(id, this.#owners.get(id), userId)
       this.#setExpiry(id, entry, change.expiresAt)
-      return evicted
-        ? { ok: true, version: entry.version, evicted }
-        : { ok: true, version: entry.version }
+      const result: SaveResult = { ok: true, version: entry.version }
+      if (evicted) result.evicted = evicted
+      if (renewed !== undefined) result.renewedTo = renewed
+      return result
     }
     if (this.#sessions.size >= this.#max) this.#evictLeastRecentlyUsed()
     const base = this.#base
@@ -200,14 +228,42 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
     return evicted ? { ok: true, version: 1, evicted } : { ok: true, version: 1 }
   }
 
-  async touch(id: string, expiresAt: number): Promise<void> {
-    const entry = this.#live(id)
+  async touch(asked: string, expiresAt: number): Promise<void> {
+    const id = this.#resolve(asked)
+    const entry = id === undefined ? undefined : this.#live(id)
     if (!entry) return
-    this.#setExpiry(id, entry, expiresAt)
+    this.#setExpiry(id!, entry, expiresAt)
   }
 
-  async destroy(id: string): Promise<void> {
-    if (this.#sessions.has(id)) this.#remove(id)
+  async destroy(asked: string): Promise<void> {
+    const id = this.#resolve(asked)
+    this.#aliases.delete(asked)
+    if (id !== undefined && this.#sessions.has(id)) this.#remove(id)
+  }
+
+  async renew(oldId: string, newId: string, options: RenewOptions): Promise<RenewResult> {
+    if (this.#aliases.has(oldId)) {
+      const to = this.#resolve(oldId)
+      return to === undefined
+        ? { ok: false, reason: 'gone' }
+        : { ok: false, reason: 'renewed', id: to }
+    }
+    const entry = this.#live(oldId)
+    if (!entry) return { ok: false, reason: 'gone' }
+    if (this.#live(newId) || this.#aliases.has(newId)) return { ok: false, reason: 'taken' }
+    const owner = this.#owners.get(oldId)
+    this.#sessions.delete(oldId)
+    this.#link(oldId, owner, undefined)
+    entry.renewed = options.now - this.#base
+    this.#sessions.set(newId, entry)
+    this.#link(newId, undefined, owner)
+    const expiresAt = this.#base + entry.expires
+    this.#expiry.push(expiresAt, newId)
+    this.#aliases.set(oldId, {
+      to: newId,
+      until: Math.min(options.now + options.graceMs, expiresAt),
+    })
+    return { ok: true }
   }
 
   async listByUser(userId: string): Promise<string[]> {
@@ -233,6 +289,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
     this.#owners.clear()
     this.#byUser.clear()
     this.#expiry.clear()
+    this.#aliases.clear()
   }
 
   async close(): Promise<void> {
@@ -241,6 +298,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
 
   /** Removes every session whose expiry has passed. Runs on the timer; callable directly. */
   sweep(now = Date.now()): void {
+    for (const [id, alias] of this.#aliases) if (alias.until <= now) this.#aliases.delete(id)
     const expiry = this.#expiry
     while (expiry.size > 0 && expiry.peekAt() <= now) {
       const at = expiry.peekAt()
@@ -264,6 +322,24 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       if (entry) others.push({ id: other, createdAt: this.#base + entry.created })
     }
     return others
+  }
+
+  /**
+   * The id `asked` names now: itself, or the session a renewal moved it to while within its
+   * grace. Undefined for an old id past its grace (which is then forgotten).
+   */
+  #resolve(asked: string): string | undefined {
+    let id = asked
+    for (let hop = 0; hop < MAX_HOPS; hop++) {
+      const alias = this.#aliases.get(id)
+      if (alias === undefined) return id
+      if (alias.until <= Date.now()) {
+        this.#aliases.delete(id)
+        return undefined
+      }
+      id = alias.to
+    }
+    return undefined
   }
 
   /** The entry if it exists and has not expired; an expired one is removed on sight. */
@@ -297,6 +373,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       },
       userId,
     )
+    if (entry.renewed !== -1) record.renewedAt = this.#base + entry.renewed
     return record
   }
 

@@ -17,10 +17,13 @@ import type {
 } from '../lib/store.js'
 import { isClearable, isClosable, isCountable, isUserIndex } from '../lib/store.js'
 import { describeTouchThrottle, describeUserLimit } from './store-conformance-users.js'
+import { describeNoRenewal, describeRenewal } from './renew-conformance.js'
 
 export interface ConformanceOptions {
   /** Called once after the suite with every store it made. */
   cleanup?: (stores: Store[]) => Promise<void>
+  /** Whether the store renews ids (the Renewable capability). Default true. */
+  renewable?: boolean
 }
 
 const HOUR = 3_600_000
@@ -410,6 +413,8 @@ export function describeStore(
 
     describeUserLimit(() => store)
     describeTouchThrottle(() => store)
+    if (options.renewable === false) describeNoRenewal(() => store)
+    else describeRenewal(name, () => store, newChange)
 
     describe('count and clear', () => {
       it('reports the per-user index, count and clear through the type guards', () => {

@@ -72,7 +72,7 @@ function captureDebug(): { lines: string[]; stop(): void } {
   }
 }
 
-describeStore('FileStore', async () => make())
+describeStore('FileStore', async () => make(), { renewable: false })
 
 describe('FileStore options', () => {
   it('rejects bad options at construction, saying what to pass', () => {

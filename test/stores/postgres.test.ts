@@ -20,7 +20,11 @@ afterAll(async () => {
   await pool.end()
 })
 
-describeStore('PostgresStore', async () => new PostgresStore({ pool, schema, table: nextTable() }))
+describeStore(
+  'PostgresStore',
+  async () => new PostgresStore({ pool, schema, table: nextTable() }),
+  { renewable: false },
+)
 
 describeMiddlewareOverStore(
   'PostgresStore',

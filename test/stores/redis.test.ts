@@ -24,12 +24,13 @@ for (const kind of CLIENT_KINDS) {
   describeStore(
     `RedisStore on ${kind} (single server)`,
     async () => new RedisStore({ client: await clients.single(kind), prefix: testPrefix('redis') }),
-    { cleanup: clearAll },
+    { cleanup: clearAll, renewable: false },
   )
   describeStore(
     `RedisStore on ${kind} (3-master cluster)`,
     async () =>
       new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('cluster') }),
+    { renewable: false },
   )
 
   describeMiddlewareOverStore(
