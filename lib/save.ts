@@ -10,6 +10,7 @@ import { absoluteEnd, idleExpiry } from './expiry.js'
 import type { Session } from './session.js'
 import { cookieChanged, cookieOverrides } from './session-cookie.js'
 import {
+  NO_EXPIRES,
   NO_KEYS,
   NO_TEXTS,
   stateOf,
@@ -51,6 +52,7 @@ export function planSave(session: Session, always: boolean): SavePlan | null {
     if (
       !cookieDiffers &&
       !userChanged &&
+      state.ttlSets === undefined &&
       !always &&
       !(state.version === null
         ? options.saveUninitialized
@@ -107,6 +109,7 @@ interface Known {
   cookie: CookieOverrides
   userId?: string | undefined
   createdAt: number
+  keyExpires?: Record<string, number> | undefined
 }
 
 function knownOf(state: State): Known {
@@ -116,6 +119,7 @@ function knownOf(state: State): Known {
     cookie: state.savedCookie,
     userId: state.savedUserId,
     createdAt: state.createdAt,
+    keyExpires: state.keyExpires,
   }
 }
 
@@ -210,6 +214,10 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
       if (plan.userChanged) userId = state.userId ?? null
     }
     if (replay !== undefined) data = replay.texts()
+    let keyExpires = base.keyExpires ?? NO_EXPIRES
+    for (const save of saves)
+      keyExpires = replayLifetimes(keyExpires, save.plan, stateOf(save.session).ttlSets)
+    keyExpires = onlyHeld(keyExpires, data)
     if (expectedVersion === null) {
       set = data // a new session writes every key
       unset = NO_KEYS
@@ -236,6 +244,7 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
       expiresAt: idleExpiry(now, idleTimeout, createdAt, options.absoluteTimeout),
       deadline,
     }
+    if (keyExpires !== NO_EXPIRES) change.keyExpires = keyExpires
     const id = first.id
     const result = await guard.call(() => store.save(id, change), 'save', id, queued)
 
@@ -247,6 +256,8 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
         state.savedCookie = cookie
         state.savedUserId = state.userId = userId ?? undefined
         state.createdAt = createdAt
+        state.keyExpires = keyExpires
+        state.ttlSets = undefined
         state.savedThisRequest = true
         if (
           plan.set !== NO_TEXTS ||
@@ -264,6 +275,7 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
         cookie,
         userId: userId ?? undefined,
         createdAt,
+        keyExpires,
         size: saves[saves.length - 1]!.plan.size,
       })
       return
@@ -302,6 +314,45 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
         ),
       )
   }
+}
+
+/**
+ * One request's effect on the per-key expiries: a key it wrote or deleted loses its lifetime,
+ * then each key it gave a lifetime (`keyTtl`) gets that one. Replayed like the data, so two
+ * processes giving different keys lifetimes both keep theirs. Returns `before` when unchanged.
+ */
+function replayLifetimes(
+  before: Record<string, number>,
+  plan: SavePlan,
+  sets: Record<string, number> | undefined,
+): Record<string, number> {
+  let after = before
+  const drop = (key: string): void => {
+    if (!Object.hasOwn(after, key)) return
+    if (after === before) after = { ...before }
+    delete after[key]
+  }
+  for (const key of Object.keys(plan.set)) drop(key)
+  for (const key of plan.unset) drop(key)
+  if (sets !== undefined) {
+    if (after === before) after = { ...before }
+    for (const key of Object.keys(sets)) defineKey(after, key, sets[key]!)
+  }
+  return after
+}
+
+/** `expires` without entries for keys the data does not hold (deleted, or expired meanwhile). */
+function onlyHeld(
+  expires: Record<string, number>,
+  data: Record<string, string>,
+): Record<string, number> {
+  let kept = expires
+  for (const key of Object.keys(expires)) {
+    if (Object.hasOwn(data, key)) continue
+    if (kept === expires) kept = { ...expires }
+    delete kept[key]
+  }
+  return Object.keys(kept).length === 0 ? NO_EXPIRES : kept
 }
 
 /** The keys to write and to delete to turn `before` into `after`. */

@@ -11,6 +11,7 @@ import type {
   UserIndex,
 } from '../lib/store.js'
 import { StoreError } from '../lib/store.js'
+import { expiredKeys } from '../lib/key-expiry.js'
 import { applyChange, withOwner } from '../lib/session-data.js'
 import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
 import { warnInProduction } from '../lib/production-warning.js'
@@ -42,6 +43,8 @@ class Entry {
     public expires: number,
     public idleTimeout: number,
     public version: number,
+    /** Per-key expiries (epoch ms), or undefined when no key has a lifetime of its own. */
+    public keyExpires: Record<string, number> | undefined = undefined,
   ) {}
 }
 
@@ -95,6 +98,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
   async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
     const entry = this.#live(id)
     if (!entry) return null
+    if (entry.keyExpires !== undefined) dropExpiredKeys(entry, Date.now())
     if (options.touchAt !== undefined) {
       const base = this.#base
       const idle = options.touchAt + entry.idleTimeout
@@ -120,6 +124,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       })
     }
     const entry = this.#live(id)
+    if (entry?.keyExpires !== undefined) dropExpiredKeys(entry, Date.now())
     if (change.expectedVersion === null) {
       if (entry) return { ok: false, reason: 'conflict', current: this.#toRecord(id, entry) }
     } else {
@@ -131,9 +136,14 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
     const data = applyChange(entry?.data, change)
     const cookie = hasKeys(change.cookie) ? { ...change.cookie } : NO_COOKIE
     const userId = change.userId ?? undefined
+    const keyExpires =
+      change.keyExpires !== undefined && hasKeys(change.keyExpires)
+        ? { ...change.keyExpires }
+        : undefined
     if (entry) {
       entry.data = data
       entry.cookie = cookie
+      entry.keyExpires = keyExpires
       entry.idleTimeout = change.idleTimeout
       entry.version++
       this.#link(id, this.#owners.get(id), userId)
@@ -149,6 +159,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       change.expiresAt - base,
       change.idleTimeout,
       1,
+      keyExpires,
     )
     this.#link(id, undefined, userId)
     this.#sessions.set(id, created)
@@ -243,6 +254,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       },
       userId,
     )
+    if (entry.keyExpires !== undefined) record.keyExpires = { ...entry.keyExpires }
     return record
   }
 
@@ -279,6 +291,21 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       throw new StoreError('MemoryStore: max reached and nothing to evict', { code: 'EFULL' })
     this.#remove(oldest.value)
   }
+}
+
+/** Removes the keys whose own lifetime has ended, with their entries. */
+function dropExpiredKeys(entry: Entry, now: number): void {
+  const gone = expiredKeys(entry.keyExpires, now)
+  if (gone.length === 0) return
+  // Copies: a record handed out earlier shares nothing with the entry, but stay safe.
+  const data = { ...entry.data }
+  const keyExpires = { ...entry.keyExpires }
+  for (const key of gone) {
+    delete data[key]
+    delete keyExpires[key]
+  }
+  entry.data = data
+  entry.keyExpires = hasKeys(keyExpires) ? keyExpires : undefined
 }
 
 function hasKeys(object: object): boolean {
