@@ -75,6 +75,7 @@ export function toSession(entry: HotEntry): SessionRecord {
     },
     entry.meta.u,
   )
+  if (entry.raw.keyExpires !== undefined) record.keyExpires = entry.raw.keyExpires
   return record
 }
 
@@ -195,6 +196,7 @@ function buildChange(
         createdAt: record.createdAt,
         expiresAt: ttl(record.expiresAt),
         idleTimeout: record.idleTimeout,
+        ...(record.keyExpires && { keyExpires: record.keyExpires }),
       }
     }
     case 'change': {
@@ -227,6 +229,7 @@ function buildChange(
         idleTimeout: change.idleTimeout,
         userId: null,
         expectedVersion: current.version,
+        ...(change.keyExpires && { keyExpires: change.keyExpires }),
       }
     }
   }

@@ -11,8 +11,14 @@ import type {
   Store,
   UserIndex,
 } from '../../lib/store.js'
-import { StoreError, isValidSessionId, touchedExpiry } from '../../lib/store.js'
-import { changedKeys, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
+import { StoreError, isValidSessionId, touchedExpiry, withoutExpiredKeys } from '../../lib/store.js'
+import {
+  changedKeys,
+  cookieColumn,
+  effectiveDeadline,
+  toRecord,
+  type SessionRow,
+} from './codec.js'
 import { fromLegacy, migratedData, type LegacyRow } from './connect-pg-simple.js'
 import { StatementRunner } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
@@ -213,7 +219,8 @@ export class PostgresStore implements Store, UserIndex, Countable, Clearable, Cl
             options.touchAt,
             options.absoluteTimeout ?? null,
           ])
-    if (row && row.data !== null) return toRecord(id, row)
+    // Keys past their own lifetime are left out; the next save drops them from the row.
+    if (row && row.data !== null) return withoutExpiredKeys(toRecord(id, row), now)
     if (!row?.legacy_sess) return null
     // A connect-pg-simple session, until its first save moves it.
     const record = this.#legacy(id, row, now)
@@ -240,7 +247,7 @@ export class PostgresStore implements Store, UserIndex, Countable, Clearable, Cl
     if (!isValidSessionId(id))
       throw new TypeError(`PostgresStore: save needs a valid session id, got ${JSON.stringify(id)}`)
     const deadline = effectiveDeadline(change, Date.now() + this.#timeout)
-    const cookie = JSON.stringify(change.cookie)
+    const cookie = cookieColumn(change)
     for (let step = 0; step < MAX_SAVE_STEPS; step++) {
       const now = Date.now()
       if (change.expectedVersion === null) {
