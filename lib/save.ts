@@ -244,7 +244,9 @@ async function writeSaves(saves: PendingSave[], queued: boolean): Promise<void> 
       expiresAt: idleExpiry(now, idleTimeout, createdAt, options.absoluteTimeout),
       deadline,
     }
-    if (keyExpires !== NO_EXPIRES) change.keyExpires = keyExpires
+    // Sent when there are expiries to write, or stored ones to clear (then empty).
+    if (keyExpires !== NO_EXPIRES || Object.keys(base.keyExpires ?? NO_EXPIRES).length > 0)
+      change.keyExpires = keyExpires
     const id = first.id
     const result = await guard.call(() => store.save(id, change), 'save', id, queued)
 

@@ -63,8 +63,9 @@ export interface SessionChange {
   /** The owner after this save; `null` unlinks the session from its user. */
   userId: string | null
   /**
-   * Replaces the stored per-key expiries (see `SessionRecord.keyExpires`); absent or empty
-   * clears them. Every entry names a key the session holds after this save.
+   * Replaces the stored per-key expiries (see `SessionRecord.keyExpires`); empty clears them.
+   * Absent means the expected version had none either (the core sends `{}` to clear), so a
+   * store may skip clearing then.
    */
   keyExpires?: Record<string, number>
   /**

@@ -390,7 +390,7 @@ export function describeStore(
         const id = await createWithLifetimes()
         const saved = await store.save(
           id,
-          newChange({ set: { otp: '"654321"' }, expectedVersion: 1 }),
+          newChange({ set: { otp: '"654321"' }, expectedVersion: 1, keyExpires: {} }),
         )
         expect(saved).toEqual({ ok: true, version: 2 })
         clock.advance(30 * MINUTE)

@@ -199,13 +199,14 @@ export function saveArgs(
     applyBy,
     String(names.length),
   ]
-  // The per-key expiries travel as one more metadata field to write, or to delete when none.
+  // The per-key expiries travel as one more metadata field to write, or to delete when the
+  // change clears them (absent: the expected version had none, so there is nothing to delete).
   const expires = change.keyExpires
   const hasExpires = expires !== undefined && Object.keys(expires).length > 0
   args[args.length - 1] = String(names.length + (hasExpires ? 1 : 0))
   for (const name of names) args.push(toField(name), set[name]!)
   if (hasExpires) args.push(KEY_EXPIRES, JSON.stringify(expires))
   for (const name of unset) args.push(toField(name))
-  if (!hasExpires) args.push(KEY_EXPIRES)
+  if (expires !== undefined && !hasExpires) args.push(KEY_EXPIRES)
   return args
 }
