@@ -12,13 +12,7 @@ import type {
   UserIndex,
 } from '../../lib/store.js'
 import { StoreError, isValidSessionId, touchedExpiry, withoutExpiredKeys } from '../../lib/store.js'
-import {
-  changedKeys,
-  cookieColumn,
-  effectiveDeadline,
-  toRecord,
-  type SessionRow,
-} from './codec.js'
+import { changedKeys, cookieColumn, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
 import { fromLegacy, migratedData, type LegacyRow } from './connect-pg-simple.js'
 import { StatementRunner } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'

@@ -13,11 +13,7 @@ import { expressSession } from './support/modules.js'
 
 // An express-session store keeps no per-key expiries.
 const LEGACY = { keyExpiry: false }
-describeStore(
-  'adapted compat MemoryStore',
-  async () => adaptLegacyStore(new MemoryStore()),
-  LEGACY,
-)
+describeStore('adapted compat MemoryStore', async () => adaptLegacyStore(new MemoryStore()), LEGACY)
 describeStore(
   "adapted express-session's own MemoryStore",
   async () => adaptLegacyStore(new expressSession.MemoryStore()),
