@@ -80,7 +80,8 @@ export function keyTtl(session: Session): KeyTtl {
         )
       defineKey(session as unknown as Record<string, unknown>, key, value)
       const sets = (state.ttlSets ??= {})
-      defineKey(sets, key, Date.now() + ms)
+      // Whole ms: every store keeps the time exactly (Redis's JSON keeps 14 digits).
+      defineKey(sets, key, Math.ceil(Date.now() + ms))
     },
     expiresAt(key) {
       const sets = state.ttlSets

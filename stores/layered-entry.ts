@@ -164,6 +164,7 @@ function buildChange(
     createdAt: now,
     expiresAt: ttl(until),
     idleTimeout: 0,
+    keyExpires: {},
   })
   switch (write.kind) {
     case 'dead':
@@ -196,7 +197,8 @@ function buildChange(
         createdAt: record.createdAt,
         expiresAt: ttl(record.expiresAt),
         idleTimeout: record.idleTimeout,
-        ...(record.keyExpires && { keyExpires: record.keyExpires }),
+        // Always sent: the entry it replaces may hold lifetimes this record no longer has.
+        keyExpires: record.keyExpires ?? {},
       }
     }
     case 'change': {
