@@ -54,10 +54,13 @@ export {
   type Callback,
 } from '../lib/session.js'
 export { SessionDataError } from '../lib/changes.js'
+export { keyTtl, type KeyTtl, type Duration } from '../lib/key-ttl.js'
 export {
   StoreError,
   isValidSessionId,
   touchedExpiry,
+  withoutExpiredKeys,
+  expiredKeys,
   isUserIndex,
   isCountable,
   isClearable,

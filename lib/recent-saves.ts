@@ -17,6 +17,8 @@ export interface SavedState {
   cookie: CookieOverrides
   userId: string | undefined
   createdAt: number
+  /** Per-key expiries at that version. */
+  keyExpires: Record<string, number>
   /** Characters of JSON in `data`, for the size bound. */
   size: number
 }
@@ -25,7 +27,8 @@ export interface SavedState {
  * @example
  * ```ts
  * const recent = new RecentSaves(1000, 4_000_000)
- * const saved = { version: 3, data: { cart: '[]' }, cookie: {}, userId: undefined, createdAt }
+ * const saved = { version: 3, data: { cart: '[]' }, cookie: {}, userId: undefined, createdAt,
+ *   keyExpires: {} }
  * recent.remember('sid', { ...saved, size: 6 })
  * recent.newerThan('sid', 2) // that state: a save loaded at version 2 replays onto it
  * ```

@@ -10,6 +10,7 @@ import { absoluteEnd, idleExpiry } from './expiry.js'
 import type { Session } from './session.js'
 import { cookieChanged, cookieOverrides } from './session-cookie.js'
 import {
+  NO_EXPIRES,
   NO_KEYS,
   NO_TEXTS,
   stateOf,
@@ -52,6 +53,7 @@ export function planSave(session: Session, always: boolean): SavePlan | null {
     if (
       !cookieDiffers &&
       !userChanged &&
+      state.ttlSets === undefined &&
       !always &&
       !(state.version === null
         ? options.saveUninitialized
@@ -108,6 +110,7 @@ interface Known {
   cookie: CookieOverrides
   userId?: string | undefined
   createdAt: number
+  keyExpires?: Record<string, number> | undefined
 }
 
 function knownOf(state: State): Known {
@@ -117,6 +120,7 @@ function knownOf(state: State): Known {
     cookie: state.savedCookie,
     userId: state.savedUserId,
     createdAt: state.createdAt,
+    keyExpires: state.keyExpires,
   }
 }
 
@@ -221,6 +225,10 @@ async function writeSaves(
       if (plan.userChanged) userId = state.userId ?? null
     }
     if (replay !== undefined) data = replay.texts()
+    let keyExpires = base.keyExpires ?? NO_EXPIRES
+    for (const save of saves)
+      keyExpires = replayLifetimes(keyExpires, save.plan, stateOf(save.session).ttlSets)
+    keyExpires = onlyHeld(keyExpires, data)
     if (expectedVersion === null) {
       set = data // a new session writes every key
       unset = NO_KEYS
@@ -250,6 +258,9 @@ async function writeSaves(
     const userLimit = options.maxSessionsPerUser
     if (userLimit && userId !== null && saves.some((save) => save.plan.userChanged))
       change.userLimit = userLimit
+    // Sent when there are expiries to write, or stored ones to clear (then empty).
+    if (keyExpires !== NO_EXPIRES || Object.keys(base.keyExpires ?? NO_EXPIRES).length > 0)
+      change.keyExpires = keyExpires
     const id = first.id
     const result = await guard.call(() => store.save(id, change), 'save', id, queued)
 
@@ -265,6 +276,8 @@ async function writeSaves(
         state.savedCookie = cookie
         state.savedUserId = state.userId = userId ?? undefined
         state.createdAt = createdAt
+        state.keyExpires = keyExpires
+        state.ttlSets = undefined
         state.savedThisRequest = true
         if (
           plan.set !== NO_TEXTS ||
@@ -282,6 +295,7 @@ async function writeSaves(
         cookie,
         userId: userId ?? undefined,
         createdAt,
+        keyExpires,
         size: saves[saves.length - 1]!.plan.size,
       })
       if (result.evicted) for (const other of result.evicted) recent.forget(other)
@@ -336,6 +350,45 @@ async function writeSaves(
         ),
       )
   }
+}
+
+/**
+ * One request's effect on the per-key expiries: a key it wrote or deleted loses its lifetime,
+ * then each key it gave a lifetime (`keyTtl`) gets that one. Replayed like the data, so two
+ * processes giving different keys lifetimes both keep theirs. Returns `before` when unchanged.
+ */
+function replayLifetimes(
+  before: Record<string, number>,
+  plan: SavePlan,
+  sets: Record<string, number> | undefined,
+): Record<string, number> {
+  let after = before
+  const drop = (key: string): void => {
+    if (!Object.hasOwn(after, key)) return
+    if (after === before) after = { ...before }
+    delete after[key]
+  }
+  for (const key of Object.keys(plan.set)) drop(key)
+  for (const key of plan.unset) drop(key)
+  if (sets !== undefined) {
+    if (after === before) after = { ...before }
+    for (const key of Object.keys(sets)) defineKey(after, key, sets[key]!)
+  }
+  return after
+}
+
+/** `expires` without entries for keys the data does not hold (deleted, or expired meanwhile). */
+function onlyHeld(
+  expires: Record<string, number>,
+  data: Record<string, string>,
+): Record<string, number> {
+  let kept = expires
+  for (const key of Object.keys(expires)) {
+    if (Object.hasOwn(data, key)) continue
+    if (kept === expires) kept = { ...expires }
+    delete kept[key]
+  }
+  return Object.keys(kept).length === 0 ? NO_EXPIRES : kept
 }
 
 /** The keys to write and to delete to turn `before` into `after`. */

@@ -47,6 +47,10 @@ export interface State {
   /** The cookie overrides as last loaded or saved (never changed in place). */
   savedCookie: CookieOverrides
   cookie: Cookie
+  /** Per-key expiries as last loaded or saved (never changed in place). */
+  keyExpires: Record<string, number>
+  /** Keys given a lifetime by this request, not saved yet: epoch ms by key. */
+  ttlSets?: Record<string, number> | undefined
   /** Saved with a change during this request (decides whether the cookie is re-sent). */
   changedThisRequest: boolean
   /** Saved during this request: `resave` has nothing left to do unless something changed since. */
@@ -81,6 +85,8 @@ export interface PendingSave {
 
 /** No keys to write: shared and frozen, so an unchanged save builds no object. */
 export const NO_TEXTS: Record<string, string> = Object.freeze({}) as Record<string, string>
+/** No per-key expiries. */
+export const NO_EXPIRES: Record<string, number> = Object.freeze({}) as Record<string, number>
 /** No keys to delete. */
 export const NO_KEYS: string[] = Object.freeze([]) as unknown as string[]
 

@@ -8,7 +8,14 @@ import { defineKey } from './util.js'
 import { absoluteEnd, idleExpiry } from './expiry.js'
 import { destroyInStore, parseOnto, planSave, refreshData, writePlan } from './save.js'
 import { Cookie, cookieOverrides, NO_OVERRIDES } from './session-cookie.js'
-import { NO_TEXTS, provideStateOf, stateOf, type SessionHost, type State } from './session-state.js'
+import {
+  NO_EXPIRES,
+  NO_TEXTS,
+  provideStateOf,
+  stateOf,
+  type SessionHost,
+  type State,
+} from './session-state.js'
 import { callStore } from './store-guard.js'
 import type { SessionRecord, Store } from './store.js'
 
@@ -177,6 +184,7 @@ export function createSession(host: SessionHost, id: string, now = Date.now()): 
     savedUserId: undefined,
     savedCookie: NO_OVERRIDES,
     cookie: new Cookie(host.cookieDefaults, NO_OVERRIDES, now, host),
+    keyExpires: NO_EXPIRES,
     changedThisRequest: false,
     ended: undefined,
   })
@@ -202,6 +210,7 @@ export function restoreSession(
     savedUserId: record.userId,
     savedCookie: record.cookie,
     cookie: new Cookie(host.cookieDefaults, record.cookie, now, host),
+    keyExpires: record.keyExpires ?? NO_EXPIRES,
     changedThisRequest: false,
     ended: undefined,
   })
@@ -234,6 +243,9 @@ async function regenerateSession(session: Session, keepData: boolean): Promise<v
     for (const key of Object.keys(session))
       if (key !== 'cookie') defineKey(next as unknown as Record<string, unknown>, key, source[key])
     nextState.userId = state.userId
+    // Keys with a lifetime of their own keep it: the new session saves them with it.
+    const lifetimes = { ...state.keyExpires, ...state.ttlSets }
+    if (Object.keys(lifetimes).length > 0) nextState.ttlSets = lifetimes
     nextState.cookie = new Cookie(
       host.cookieDefaults,
       cookieOverrides(state.cookie),
@@ -269,6 +281,8 @@ async function reloadSession(session: Session): Promise<void> {
   state.version = record.version
   state.userId = state.savedUserId = record.userId
   state.savedCookie = record.cookie
+  state.keyExpires = record.keyExpires ?? NO_EXPIRES
+  state.ttlSets = undefined
   state.cookie = new Cookie(state.host.cookieDefaults, record.cookie, Date.now(), state.host)
   refreshData(session, record.data)
 }

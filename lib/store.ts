@@ -54,6 +54,12 @@ export interface SessionRecord {
    * under now. The record is that session's.
    */
   renewedTo?: string
+  /**
+   * Epoch ms at which each key with a lifetime of its own expires (`keyTtl`). A store's `load`
+   * never returns a key whose expiry is at or before its now, nor that key's entry here.
+   * Absent: no key has a lifetime of its own.
+   */
+  keyExpires?: Record<string, number>
 }
 
 /** What one save writes. Only changed keys travel. */
@@ -69,6 +75,12 @@ export interface SessionChange {
   idleTimeout: number
   /** The owner after this save; `null` unlinks the session from its user. */
   userId: string | null
+  /**
+   * Replaces the stored per-key expiries (see `SessionRecord.keyExpires`); empty clears them.
+   * Absent means the expected version had none either (the core sends `{}` to clear), so a
+   * store may skip clearing then.
+   */
+  keyExpires?: Record<string, number>
   /**
    * `null` creates the session and fails if the id exists; a number must equal the stored
    * version.
@@ -130,6 +142,7 @@ export interface LoadOptions {
  *
  * Semantics every store keeps, checked by the shared conformance suite (test/store-conformance.ts):
  * - `load` returns `null` for an unknown or expired id (a record whose `expiresAt <= now`).
+ * - `load` omits every key whose own expiry (`keyExpires`) is at or before now.
  * - `save` is atomic: the version check and the write happen together. `expectedVersion: null`
  *   creates; a number must match. A session that vanished since it was loaded is `'gone'` and
  *   is not brought back.
@@ -369,6 +382,7 @@ export class StoreError extends Error {
 
 // The expiry rule lives in one pure module that stores may import directly too.
 export { touchedExpiry } from './expiry.js'
+export { withoutExpiredKeys, expiredKeys, type KeyExpiries } from './key-expiry.js'
 
 /**
  * Session ids are 1 to 256 characters from a cookie-safe set: letters, digits and `_-+=.`,

@@ -75,6 +75,7 @@ export function toSession(entry: HotEntry): SessionRecord {
     },
     entry.meta.u,
   )
+  if (entry.raw.keyExpires !== undefined) record.keyExpires = entry.raw.keyExpires
   return record
 }
 
@@ -163,6 +164,7 @@ function buildChange(
     createdAt: now,
     expiresAt: ttl(until),
     idleTimeout: 0,
+    keyExpires: {},
   })
   switch (write.kind) {
     case 'dead':
@@ -195,6 +197,8 @@ function buildChange(
         createdAt: record.createdAt,
         expiresAt: ttl(record.expiresAt),
         idleTimeout: record.idleTimeout,
+        // Always sent: the entry it replaces may hold lifetimes this record no longer has.
+        keyExpires: record.keyExpires ?? {},
       }
     }
     case 'change': {
@@ -227,6 +231,7 @@ function buildChange(
         idleTimeout: change.idleTimeout,
         userId: null,
         expectedVersion: current.version,
+        ...(change.keyExpires && { keyExpires: change.keyExpires }),
       }
     }
   }

@@ -371,6 +371,8 @@ function metaChange(raw: SessionRecord, meta: Meta): SessionChange {
     idleTimeout: raw.idleTimeout,
     userId: null,
     expectedVersion: raw.version,
+    // The hot store replaces its per-key expiries with each save's: keep them.
+    ...(raw.keyExpires && { keyExpires: raw.keyExpires }),
   }
 }
 
@@ -387,6 +389,7 @@ function recordOf(change: SessionChange, version: number): SessionRecord {
     },
     change.userId,
   )
+  if (change.keyExpires !== undefined) record.keyExpires = change.keyExpires
   return record
 }
 

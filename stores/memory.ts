@@ -14,6 +14,7 @@ import type {
   UserIndex,
 } from '../lib/store.js'
 import { StoreError } from '../lib/store.js'
+import { expiredKeys } from '../lib/key-expiry.js'
 import { applyChange, withOwner } from '../lib/session-data.js'
 import { defineKey } from '../lib/util.js'
 import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
@@ -53,6 +54,8 @@ class Entry {
     public version: number,
     /** ms since the store's base this id was issued by a renewal; -1 if never renewed. */
     public renewed = -1,
+    /** Per-key expiries (epoch ms), or undefined when no key has a lifetime of its own. */
+    public keyExpires: Record<string, number> | undefined = undefined,
   ) {}
 }
 
@@ -145,6 +148,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
     if (id === undefined) return null
     const entry = this.#live(id)
     if (!entry) return null
+    if (entry.keyExpires !== undefined) this.#dropExpiredKeys(entry, Date.now())
     if (options.touchAt !== undefined) {
       const base = this.#base
       const idle = options.touchAt + entry.idleTimeout
@@ -179,6 +183,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
     if (id === undefined) return { ok: false, reason: 'gone' }
     const entry = this.#live(id)
     const renewed = id === asked ? undefined : id
+    if (entry?.keyExpires !== undefined) this.#dropExpiredKeys(entry, Date.now())
     if (change.expectedVersion === null) {
       if (entry) return { ok: false, reason: 'conflict', current: this.#toRecord(id, entry) }
     } else {
@@ -198,9 +203,14 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
     }
     const data = applyChange(entry ? unpack(entry) : undefined, change)
     const cookie = hasKeys(change.cookie) ? { ...change.cookie } : NO_COOKIE
+    const keyExpires =
+      change.keyExpires !== undefined && hasKeys(change.keyExpires)
+        ? { ...change.keyExpires }
+        : undefined
     if (entry) {
       this.#pack(entry, data)
       entry.cookie = cookie
+      entry.keyExpires = keyExpires
       entry.idleTimeout = change.idleTimeout
       entry.version++
       this.#link(id, this.#owners.get(id), userId)
@@ -220,6 +230,8 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       change.expiresAt - base,
       change.idleTimeout,
       1,
+      -1,
+      keyExpires,
     )
     this.#pack(created, data)
     this.#link(id, undefined, userId)
@@ -374,10 +386,25 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       userId,
     )
     if (entry.renewed !== -1) record.renewedAt = this.#base + entry.renewed
+    if (entry.keyExpires !== undefined) record.keyExpires = { ...entry.keyExpires }
     return record
   }
 
   /** Stores `data` in `entry`, packed unless a key or value holds the separator. */
+  /** Removes the keys whose own lifetime has ended, with their entries. */
+  #dropExpiredKeys(entry: Entry, now: number): void {
+    const gone = expiredKeys(entry.keyExpires, now)
+    if (gone.length === 0) return
+    const data = unpack(entry)
+    const keyExpires = { ...entry.keyExpires }
+    for (const key of gone) {
+      delete data[key]
+      delete keyExpires[key]
+    }
+    this.#pack(entry, data)
+    entry.keyExpires = hasKeys(keyExpires) ? keyExpires : undefined
+  }
+
   #pack(entry: Entry, data: Record<string, string>): void {
     const keys: string[] = []
     const values: string[] = []

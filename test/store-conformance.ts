@@ -18,12 +18,18 @@ import type {
 import { isClearable, isClosable, isCountable, isUserIndex } from '../lib/store.js'
 import { describeTouchThrottle, describeUserLimit } from './store-conformance-users.js'
 import { describeNoRenewal, describeRenewal } from './renew-conformance.js'
+import { useFakeDate } from './support/clock.js'
 
 export interface ConformanceOptions {
   /** Called once after the suite with every store it made. */
   cleanup?: (stores: Store[]) => Promise<void>
   /** Whether the store renews ids (the Renewable capability). Default true. */
   renewable?: boolean
+  /**
+   * False for a store that keeps no per-key expiries (an adapted express-session store); the
+   * per-key TTL cases are skipped then. Default true.
+   */
+  keyExpiry?: boolean
 }
 
 const HOUR = 3_600_000
@@ -328,6 +334,98 @@ export function describeStore(
         const id = randomUUID()
         expect(await store.save(id, newChange())).toEqual({ ok: true, version: 1 })
         expect((await store.load(id))?.data).toEqual({})
+      })
+    })
+
+    ;(options.keyExpiry === false ? describe.skip : describe)('per-key expiry', () => {
+      // The app's clock (which every store takes its "now" from) moves; nothing sleeps.
+      const clock = useFakeDate()
+      const MINUTE = 60_000
+
+      async function createWithLifetimes(): Promise<string> {
+        return create(
+          { otp: '123456', '@code': 'x', cart: ['tea'] },
+          { keyExpires: { otp: Date.now() + 5 * MINUTE, '@code': Date.now() + 10 * MINUTE } },
+        )
+      }
+
+      it('keeps a key until its own expiry, then leaves it out of every load', async () => {
+        const id = await createWithLifetimes()
+        const before = await store.load(id)
+        expect(before!.data).toEqual({ otp: '"123456"', '@code': '"x"', cart: '["tea"]' })
+        expect(before!.keyExpires).toEqual({
+          otp: clock.now() + 5 * MINUTE,
+          '@code': clock.now() + 10 * MINUTE,
+        })
+
+        clock.advance(5 * MINUTE) // an expiry at now has passed ("<= now", as for sessions)
+        const after = await store.load(id)
+        expect(after!.data).toEqual({ '@code': '"x"', cart: '["tea"]' })
+        expect(after!.keyExpires).toEqual({ '@code': clock.now() + 5 * MINUTE })
+        expect(after!.version).toBe(1) // dropping an expired key is not a write of the app's
+
+        clock.advance(5 * MINUTE)
+        const last = await store.load(id)
+        expect(last!.data).toEqual({ cart: '["tea"]' })
+        expect(last!.keyExpires ?? {}).toEqual({})
+      })
+
+      it('keeps an expired key gone after a later save that does not mention it', async () => {
+        const id = await createWithLifetimes()
+        clock.advance(6 * MINUTE)
+        const loaded = await store.load(id)
+        expect(Object.keys(loaded!.data).sort()).toEqual(['@code', 'cart'])
+        const saved = await store.save(
+          id,
+          newChange({
+            set: { cart: '["tea","cake"]' },
+            expectedVersion: loaded!.version,
+            createdAt: loaded!.createdAt,
+            keyExpires: loaded!.keyExpires!,
+          }),
+        )
+        expect(saved).toEqual({ ok: true, version: 2 })
+        const again = await store.load(id)
+        expect(again!.data).toEqual({ '@code': '"x"', cart: '["tea","cake"]' })
+        expect(again!.keyExpires).toEqual({ '@code': loaded!.keyExpires!['@code'] })
+      })
+
+      it('a save replaces the expiries: without them, the keys stay for good', async () => {
+        const id = await createWithLifetimes()
+        const saved = await store.save(
+          id,
+          newChange({ set: { otp: '"654321"' }, expectedVersion: 1, keyExpires: {} }),
+        )
+        expect(saved).toEqual({ ok: true, version: 2 })
+        clock.advance(30 * MINUTE)
+        const loaded = await store.load(id)
+        expect(loaded!.data).toEqual({ otp: '"654321"', '@code': '"x"', cart: '["tea"]' })
+        expect(loaded!.keyExpires ?? {}).toEqual({})
+      })
+
+      it('a key given a new expiry by a save lives until then', async () => {
+        const id = await createWithLifetimes()
+        clock.advance(4 * MINUTE)
+        const later = clock.now() + 5 * MINUTE
+        await store.save(
+          id,
+          newChange({ set: { otp: '"999"' }, expectedVersion: 1, keyExpires: { otp: later } }),
+        )
+        clock.advance(4 * MINUTE) // past the first expiry, before the new one
+        expect((await store.load(id))!.data.otp).toBe('"999"')
+        clock.advance(MINUTE)
+        expect((await store.load(id))!.data.otp).toBeUndefined()
+      })
+
+      it('a conflict carries the stored expiries, so a replayed save keeps them', async () => {
+        const id = await createWithLifetimes()
+        const result = await store.save(id, newChange({ set: { a: '1' }, expectedVersion: 7 }))
+        expect(result.ok).toBe(false)
+        if (result.ok || result.reason !== 'conflict') throw new Error('expected a conflict')
+        expect(result.current.keyExpires).toEqual({
+          otp: clock.now() + 5 * MINUTE,
+          '@code': clock.now() + 10 * MINUTE,
+        })
       })
     })
 

@@ -8,6 +8,7 @@ import type { CookieOverrides, SessionRecord } from '../../lib/store.js'
 import { isValidSessionId } from '../../lib/store.js'
 import { fsFstat, fsRead } from './fs.js'
 import { withOwner } from '../../lib/session-data.js'
+import { checkKeyExpiries } from '../../lib/key-expiry.js'
 
 /** The JSON document in one session file. */
 export interface SessionFile {
@@ -18,6 +19,8 @@ export interface SessionFile {
   idleTimeout: number
   userId?: string
   cookie: CookieOverrides
+  /** Epoch ms at which each key with a lifetime of its own expires; absent when none has. */
+  keyExpires?: Record<string, number>
   /** Each value is the JSON text the core gave us, embedded as a string so it round-trips exactly. */
   data: Record<string, string>
 }
@@ -69,6 +72,10 @@ function checkFile(value: unknown): string | undefined {
   if (!Number.isFinite(value.createdAt) || !Number.isFinite(value.idleTimeout)) return 'bad times'
   if (value.userId !== undefined && typeof value.userId !== 'string') return 'bad userId'
   if (!isObject(value.cookie)) return 'bad cookie'
+  if (value.keyExpires !== undefined) {
+    const problem = checkKeyExpiries(value.keyExpires)
+    if (problem) return `bad keyExpires: ${problem}`
+  }
   if (!isObject(value.data)) return 'bad data'
   for (const k of Object.keys(value.data))
     if (typeof value.data[k] !== 'string') return `bad data key ${JSON.stringify(k)}`
@@ -87,6 +94,7 @@ export function toRecord(file: SessionFile, expiresAt: number): SessionRecord {
     },
     file.userId,
   )
+  if (file.keyExpires !== undefined) record.keyExpires = file.keyExpires
   return record
 }
 

@@ -23,7 +23,7 @@ import type {
   Store,
   UserIndex,
 } from '../../lib/store.js'
-import { isValidSessionId, touchIsDue, touchedExpiry } from '../../lib/store.js'
+import { isValidSessionId, touchIsDue, touchedExpiry, withoutExpiredKeys } from '../../lib/store.js'
 import { applyChange } from '../../lib/session-data.js'
 import { planUserLimit, type UserLimit } from '../../lib/user-limit.js'
 import type { StoreError } from '../../lib/store.js'
@@ -161,7 +161,8 @@ export class FileStore implements Store, UserIndex, Countable, Clearable, Closab
           }
         }
         if (cleanup === undefined) {
-          record = toRecord(read.file, expiresAt)
+          // Keys past their own lifetime are left out; the next save leaves them out of the file.
+          record = withoutExpiredKeys(toRecord(read.file, expiresAt), now)
           slot.seen = seenAt(st, read.file, openedAt)
         }
       }
@@ -259,7 +260,8 @@ export class FileStore implements Store, UserIndex, Countable, Clearable, Closab
       }
       if (read.kind === 'corrupt') await this.#files.moveAside(slot, read.reason)
 
-      const data = applyChange(current?.file.data, change)
+      const stored = current && withoutExpiredKeys(toRecord(current.file, 0), now).data
+      const data = applyChange(stored, change)
       const next: SessionFile = {
         format: 1,
         id,
@@ -271,6 +273,8 @@ export class FileStore implements Store, UserIndex, Countable, Clearable, Closab
       }
       const userId = change.userId ?? undefined
       if (userId !== undefined) next.userId = userId
+      if (change.keyExpires !== undefined && Object.keys(change.keyExpires).length > 0)
+        next.keyExpires = change.keyExpires
 
       // Index entry first, file second, old entry last: a crash (or a write given up at its
       // deadline) can leave an extra entry, pruned when read, never a session missing from its index.

@@ -16,6 +16,7 @@ import { StoreError } from '../../lib/store.js'
 import { corruptSession } from '../../lib/store-errors.js'
 import { withOwner } from '../../lib/session-data.js'
 import { isPlainObject } from '../../lib/util.js'
+import { checkKeyExpiries } from '../../lib/key-expiry.js'
 
 /** What a statement returns for a session, every column as PostgreSQL's text. */
 export interface SessionRow {
@@ -61,7 +62,34 @@ export function toRecord(id: string, row: SessionRow): SessionRecord {
     },
     row.user_id,
   )
+  const keyExpires = parseKeyExpires(id, record.cookie)
+  if (keyExpires !== undefined) record.keyExpires = keyExpires
   return record
+}
+
+/**
+ * The member of the cookie column that holds per-key expiries (`{"otp": epochMs}`). Cookie
+ * settings never start with "@", so it cannot meet one, and the table needs no new column.
+ */
+export const KEY_EXPIRES = '@keyExpires'
+
+/** The cookie column's value: the cookie overrides, and the per-key expiries when any. */
+export function cookieColumn(change: SessionChange): string {
+  const expires = change.keyExpires
+  if (expires === undefined || Object.keys(expires).length === 0)
+    return JSON.stringify(change.cookie)
+  return JSON.stringify({ ...change.cookie, [KEY_EXPIRES]: expires })
+}
+
+/** Takes the per-key expiries out of the parsed cookie column. */
+function parseKeyExpires(id: string, cookie: CookieOverrides): Record<string, number> | undefined {
+  const holder = cookie as Record<string, unknown>
+  if (!Object.hasOwn(holder, KEY_EXPIRES)) return undefined
+  const expires = holder[KEY_EXPIRES]
+  delete holder[KEY_EXPIRES]
+  const problem = checkKeyExpiries(expires)
+  if (problem) throw corrupt(id, `cookie->'${KEY_EXPIRES}': ${problem}`)
+  return expires as Record<string, number>
 }
 
 function parseData(id: string, text: string | null): Record<string, string> {

@@ -12,6 +12,7 @@
  * write actually happens.
  */
 import { createHash } from 'node:crypto'
+import { KEY_EXPIRES } from './codec.js'
 
 /** A name PostgreSQL accepts unquoted, of at most 63 bytes (NAMEDATALEN - 1). */
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -87,6 +88,14 @@ export const DEADLINE_MARKER = 'concord-session: deadline passed at '
 const deadlineGuard = (wrote: string, d: string) =>
   `CASE WHEN ${wrote} IS NOT NULL AND ${d}::float8 IS NOT NULL AND clock_timestamp() > ${ts(d)}
     THEN ('${DEADLINE_MARKER}' || clock_timestamp()::text)::int END AS deadline_guard`
+
+/**
+ * The keys of row `s` whose own lifetime ended by $now (ms): the per-key expiries ride in the
+ * cookie column's "@keyExpires" member. A save drops them from the data as it writes.
+ */
+const expiredKeys = (s: string, now: string) =>
+  `ARRAY(SELECT e.key FROM jsonb_each_text(COALESCE(${s}.cookie->'${KEY_EXPIRES}', '{}'::jsonb)) e
+    WHERE e.value::float8 <= ${now}::float8)`
 
 /** The idle expiry a touch at $touchAt (ms) gives row `s`, capped at created_at + $absolute when given. */
 const touched = (s: string, touchAt: string, absolute: string) =>
@@ -249,7 +258,8 @@ export function statements(names: TableNames): Statements {
         SELECT * FROM ${table} WHERE id = $1 AND expires_at > ${ts('$2')} FOR UPDATE
       ), upd AS (
         UPDATE ${table} s SET
-          data = (s.data - $4::text[]) || $5::jsonb, version = s.version + 1,
+          data = (s.data - $4::text[] - ${expiredKeys('cur', '$2')}) || $5::jsonb,
+          version = s.version + 1,
           expires_at = ${ts('$6')}, idle_timeout = $7, cookie = $8::jsonb, user_id = $9
         FROM cur
         WHERE s.id = cur.id AND cur.version = $3 AND ($10::float8 IS NULL OR clock_timestamp() <= ${ts('$10')})

@@ -12,9 +12,15 @@ import type {
   Store,
   UserIndex,
 } from '../../lib/store.js'
-import { StoreError, isValidSessionId, touchIsDue, touchedExpiry } from '../../lib/store.js'
+import {
+  StoreError,
+  isValidSessionId,
+  touchIsDue,
+  touchedExpiry,
+  withoutExpiredKeys,
+} from '../../lib/store.js'
 import { planUserLimit, type UserLimit } from '../../lib/user-limit.js'
-import { changedKeys, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
+import { changedKeys, cookieColumn, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
 import { fromLegacy, migratedData, type LegacyRow } from './connect-pg-simple.js'
 import { StatementRunner, inTransaction } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
@@ -245,7 +251,8 @@ export class PostgresStore implements Store, UserIndex, Countable, Clearable, Cl
             options.absoluteTimeout ?? null,
             ...(touchAfter ? [touchAfter] : []),
           ])
-    if (row && row.data !== null) return toRecord(id, row)
+    // Keys past their own lifetime are left out; the next save drops them from the row.
+    if (row && row.data !== null) return withoutExpiredKeys(toRecord(id, row), now)
     if (!row?.legacy_sess) return null
     // A connect-pg-simple session, until its first save moves it.
     const record = this.#legacy(id, row, now)
@@ -323,7 +330,7 @@ export class PostgresStore implements Store, UserIndex, Countable, Clearable, Cl
     deadline: number,
     query: Query,
   ): Promise<SaveResult> {
-    const cookie = JSON.stringify(change.cookie)
+    const cookie = cookieColumn(change)
     for (let step = 0; step < MAX_SAVE_STEPS; step++) {
       const now = Date.now()
       if (change.expectedVersion === null) {

@@ -6,6 +6,7 @@ import type { CookieOverrides, SessionChange, SessionRecord } from '../../lib/st
 import { StoreError } from '../../lib/store.js'
 import { withOwner } from '../../lib/session-data.js'
 import { defineKey } from '../../lib/util.js'
+import { checkKeyExpiries } from '../../lib/key-expiry.js'
 import { corruptSession } from '../../lib/store-errors.js'
 
 /** A script's reply: a tag, then its values (for a hash: field, value, field, value, ...). */
@@ -54,6 +55,7 @@ export function parseHash(key: string, reply: Reply): SessionRecord {
   let idleTimeout: string | undefined
   let cookie: string | undefined
   let userId: string | undefined
+  let keyExpires: string | undefined
   for (let i = 1; i + 1 < reply.length; i += 2) {
     const field = reply[i]!
     const value = reply[i + 1]!
@@ -84,6 +86,9 @@ export function parseHash(key: string, reply: Reply): SessionRecord {
       case '@userId':
         userId = value
         break
+      case KEY_EXPIRES:
+        keyExpires = value
+        break
     }
   }
   const record = withOwner(
@@ -109,7 +114,23 @@ export function parseHash(key: string, reply: Reply): SessionRecord {
     },
     userId,
   )
+  if (keyExpires !== undefined) record.keyExpires = parseKeyExpires(key, keyExpires)
   return record
+}
+
+/** The metadata field holding per-key expiries as JSON: `{"otp": epochMs, ...}`. */
+export const KEY_EXPIRES = '@keyExpires'
+
+function parseKeyExpires(key: string, raw: string): Record<string, number> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw)
+  } catch (err) {
+    throw corrupt(key, `metadata field ${KEY_EXPIRES} is not JSON`, err)
+  }
+  const problem = checkKeyExpiries(parsed)
+  if (problem) throw corrupt(key, `metadata field ${KEY_EXPIRES}: ${problem}`)
+  return parsed as Record<string, number>
 }
 
 function metaNumber(
@@ -178,7 +199,14 @@ export function saveArgs(
     applyBy,
     String(names.length),
   ]
+  // The per-key expiries travel as one more metadata field to write, or to delete when the
+  // change clears them (absent: the expected version had none, so there is nothing to delete).
+  const expires = change.keyExpires
+  const hasExpires = expires !== undefined && Object.keys(expires).length > 0
+  args[args.length - 1] = String(names.length + (hasExpires ? 1 : 0))
   for (const name of names) args.push(toField(name), set[name]!)
+  if (hasExpires) args.push(KEY_EXPIRES, JSON.stringify(expires))
   for (const name of unset) args.push(toField(name))
+  if (expires !== undefined && !hasExpires) args.push(KEY_EXPIRES)
   return args
 }

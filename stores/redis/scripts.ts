@@ -4,7 +4,8 @@
  * connect-redis string key for the same id (the same key name when the prefixes are equal).
  *
  * Hash fields: a user key is a field of the same name holding its JSON text; metadata fields
- * start with "@" (`@version`, `@createdAt`, `@expiresAt`, `@idleTimeout`, `@cookie`, `@userId`);
+ * start with "@" (`@version`, `@createdAt`, `@expiresAt`, `@idleTimeout`, `@cookie`, `@userId`,
+ * `@keyExpires`);
  * a user key that itself starts with "@" is stored with one more "@" in front. So "@x" is always
  * metadata, "@@x" is the user key "@x", and anything else is the user key as written.
  *
@@ -58,6 +59,49 @@ local function legacy_key(key, t)
   if t == 'none' and redis.call('TYPE', lkey)['ok'] == 'string' then return lkey end
   return nil
 end
+-- Keys with a lifetime of their own (field @keyExpires, JSON {key: epoch ms}): the expired
+-- ones are deleted here, so a load drops them in its own round trip (no HEXPIRE, Redis 7.4+).
+-- Returns the HGETALL reply without them. Unreadable JSON is left for the caller to name.
+local function drop_expired_keys(key, h, now)
+  local at_index
+  for i = 1, #h, 2 do
+    if h[i] == '@keyExpires' then at_index = i + 1; break end
+  end
+  if not at_index then return h end
+  local ok, expires = pcall(cjson.decode, h[at_index])
+  if not ok or type(expires) ~= 'table' then return h end
+  local gone, fields, kept, any = {}, {}, {}, false
+  for name, at in pairs(expires) do
+    if type(name) == 'string' and type(at) == 'number' and at <= now then
+      local field = name
+      if string.sub(name, 1, 1) == '@' then field = '@' .. name end
+      gone[field] = true
+      fields[#fields + 1] = field
+    else
+      kept[name] = at
+      any = true
+    end
+  end
+  if #fields == 0 then return h end
+  in_chunks('HDEL', key, fields, 1, #fields)
+  local meta = nil
+  if any then
+    meta = cjson.encode(kept)
+    redis.call('HSET', key, '@keyExpires', meta)
+  else
+    redis.call('HDEL', key, '@keyExpires')
+  end
+  local out = {}
+  for i = 1, #h, 2 do
+    local f = h[i]
+    if f == '@keyExpires' then
+      if meta then out[#out + 1] = f; out[#out + 1] = meta end
+    elseif not gone[f] then
+      out[#out + 1] = f; out[#out + 1] = h[i + 1]
+    end
+  end
+  return out
+end
 -- {'legacy', raw JSON, expiresAt or -1 when the key has no TTL}
 local function legacy_reply(lkey, now)
   local pttl = redis.call('PTTL', lkey)
@@ -110,6 +154,7 @@ elseif #h > 0 then
       redis.call('HSET', key, '@expiresAt', h[expires_index])
       expire_at(key, touched)
     end
+    h = drop_expired_keys(key, h, now)
   end
   for i = 1, #h do r[i + 1] = h[i] end
   return r

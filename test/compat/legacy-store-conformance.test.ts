@@ -11,8 +11,9 @@ import { describeStore } from '../store-conformance.js'
 import { NoTouchStore } from './support/fakes.js'
 import { expressSession } from './support/modules.js'
 
-// An express-session store cannot renew ids: session({ renew }) refuses it at setup.
-const legacy = { renewable: false }
+// An express-session store cannot renew ids (session({ renew }) refuses it at setup), and
+// keeps no per-key expiries.
+const legacy = { renewable: false, keyExpiry: false }
 describeStore('adapted compat MemoryStore', async () => adaptLegacyStore(new MemoryStore()), legacy)
 describeStore(
   "adapted express-session's own MemoryStore",

@@ -176,6 +176,61 @@ for (const kind of CLIENT_KINDS) {
       ])
     })
 
+    it('a load drops a key past its own expiry from the hash in its one command', async () => {
+      const id = randomUUID()
+      const now = Date.now()
+      // Expiries already past at save time: no clock has to move for the load to drop them.
+      await store.save(
+        id,
+        newChange({
+          set: { otp: '"1"', '@code': '"2"', flash: '"hi"', cart: '[]' },
+          keyExpires: { otp: now - 1, '@code': now - 1, flash: now + HOUR },
+        }),
+      )
+      const key = `${prefix}${id}`
+      const inspect = new Redis(server.url)
+      try {
+        const stored = await inspect.hgetall(key)
+        expect(Object.keys(stored).sort()).toEqual(
+          ['@@code', '@cookie', '@createdAt', '@expiresAt', '@idleTimeout', '@keyExpires']
+            .concat(['@version', 'cart', 'flash', 'otp'])
+            .sort(),
+        )
+        await during(() => Promise.resolve())
+        counter.resetScripted()
+        let loaded: Awaited<ReturnType<typeof store.load>> = null
+        expect(
+          await during(async () => {
+            loaded = await store.load(id, { touchAt: Date.now() })
+          }),
+        ).toEqual(['evalsha'])
+        expect(loaded!.data).toEqual({ flash: '"hi"', cart: '[]' })
+        expect(loaded!.keyExpires).toEqual({ flash: now + HOUR })
+        // The script deleted the fields and rewrote the expiries, in the same call.
+        expect(counter.scripted().filter((args) => args[0] === 'hdel')).toEqual([
+          ['hdel', key, expect.stringMatching(/^(otp|@@code)$/), expect.any(String)],
+        ])
+        const after = await inspect.hgetall(key)
+        expect(after.otp).toBeUndefined()
+        expect(after['@@code']).toBeUndefined()
+        expect(after.flash).toBe('"hi"')
+        expect(JSON.parse(after['@keyExpires']!)).toEqual({ flash: now + HOUR })
+
+        // Once the last expiry is gone, so is the metadata field.
+        await store.save(
+          id,
+          newChange({ set: { flash: '"x"' }, expectedVersion: 1, keyExpires: { flash: now - 1 } }),
+        )
+        await store.load(id)
+        const last = await inspect.hgetall(key)
+        expect(last.flash).toBeUndefined()
+        expect(last['@keyExpires']).toBeUndefined()
+        expect(last.cart).toBe('[]')
+      } finally {
+        inspect.disconnect()
+      }
+    })
+
     it('after SCRIPT FLUSH (as after a restart) the script is sent again and the call still succeeds', async () => {
       const id = randomUUID()
       await store.save(id, newChange({ set: { a: '1' } }))
