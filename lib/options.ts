@@ -8,6 +8,7 @@ import { rejectUnknownKeys, requirePositive } from './check-options.js'
 import { ONE_DAY_MS } from './time.js'
 import { validateCookieAttributes, type CookieAttributes, type Secret } from './cookie.js'
 import { isValidSessionId, type Store } from './store.js'
+import { DEFAULT_ID_HASH_KEY, type SessionEventListener } from './events.js'
 
 /** Options of `session()`. The names and meanings are express-session's, plus a few more. */
 export interface SessionOptions {
@@ -53,6 +54,17 @@ export interface SessionOptions {
    * every request is answered within about this bound. Default 2000.
    */
   saveTimeout?: number
+  /**
+   * Called with each lifecycle event (created, regenerated, renewed, destroyed, expired,
+   * signedOutEverywhere), for audit logs. Ids in events are keyed hashes. A listener that
+   * throws or rejects never fails a request: the first failure is a process warning.
+   */
+  onEvent?: SessionEventListener
+  /**
+   * The key of the hash that stands for a session id in events, diagnostics and store keys
+   * (see `hashSessionId`). A string or a non-empty Buffer. Default `'concord-session'`.
+   */
+  idHashKey?: string | Buffer
 }
 
 export interface ResolvedOptions {
@@ -72,6 +84,8 @@ export interface ResolvedOptions {
   /** Whether an id from `genid` or a cookie is one this middleware accepts. */
   isValidId: (id: unknown) => id is string
   saveTimeout: number
+  onEvent: SessionEventListener | undefined
+  idHashKey: string | Buffer
 }
 
 /**
@@ -126,6 +140,8 @@ const KNOWN = [
   'idleTimeout',
   'maxSize',
   'saveTimeout',
+  'onEvent',
+  'idHashKey',
 ] as const
 // A cookie name is an RFC 7230 token: https://datatracker.ietf.org/doc/html/rfc6265#section-4.1.1
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -195,6 +211,8 @@ export function resolveOptions(
     maxSize: optionalPositive('maxSize', options.maxSize, 'characters') ?? 1_048_576,
     isValidId: defaults.isValidId ?? isValidSessionId,
     saveTimeout: optionalPositive('saveTimeout', options.saveTimeout, 'ms') ?? 2000,
+    onEvent: optionalFunction('onEvent', options.onEvent),
+    idHashKey: resolveIdHashKey(options.idHashKey),
   }
 }
 
@@ -326,6 +344,16 @@ function optionalPositive(name: string, value: unknown, unit: string): number | 
   if (value === undefined) return undefined
   requirePositive('session()', name, value, unit)
   return value as number
+}
+
+function resolveIdHashKey(key: unknown): string | Buffer {
+  if (key === undefined) return DEFAULT_ID_HASH_KEY
+  if (typeof key === 'string' || (Buffer.isBuffer(key) && key.length > 0)) return key
+  throw new TypeError(
+    `session(): idHashKey must be a string or a non-empty Buffer (the key of the id hash), got ${
+      Buffer.isBuffer(key) ? 'an empty Buffer' : JSON.stringify(key)
+    }`,
+  )
 }
 
 function optionalFunction<T>(name: string, value: T | undefined): T | undefined {

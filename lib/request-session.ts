@@ -16,7 +16,10 @@ import {
   type VerifiedId,
   type VerifiedIdCache,
 } from './cookie.js'
+import { tracedLoad } from './diagnostics.js'
+import { SessionEvents } from './events.js'
 import { absoluteEnd } from './expiry.js'
+import { IdHashCache } from './id-hash-cache.js'
 import { BatchQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import { RecentSaves } from './recent-saves.js'
@@ -27,6 +30,7 @@ import { cookieChanged, resolveCookie } from './session-cookie.js'
 import { stateOf, type PendingSave, type SessionHost, type State } from './session-state.js'
 import { StoreGuard } from './store-guard.js'
 import type { SessionRecord, Store } from './store.js'
+import { reportsLifecycle } from './store-notices.js'
 
 const debug = createDebug('concord-session')
 
@@ -49,6 +53,10 @@ export interface Shared {
   readonly recent: RecentSaves
   /** Cookie values already verified under the configured secrets. */
   readonly verified: VerifiedIdCache
+  /** The keyed hashes of recent ids, for events and tracing. */
+  readonly idHashes: IdHashCache
+  /** Delivers lifecycle events; undefined without `onEvent`. */
+  readonly events: SessionEvents | undefined
 }
 
 /**
@@ -60,12 +68,19 @@ export interface Shared {
  * ```
  */
 export function createShared(options: ResolvedOptions, verified: VerifiedIdCache): Shared {
+  const idHashes = new IdHashCache(options.idHashKey)
+  const events = options.onEvent && new SessionEvents(options.onEvent, idHashes)
+  // Expiries and sign-outs the store sees on its own reach the listener too.
+  if (events && reportsLifecycle(options.store))
+    options.store.onLifecycle((notice) => events.fromStore(notice))
   return {
     options,
     batches: new BatchQueue<PendingSave>((_id, saves, queued) => commitSaves(saves, queued)),
     guard: new StoreGuard(options.saveTimeout),
     recent: new RecentSaves(),
     verified,
+    idHashes,
+    events,
   }
 }
 
@@ -109,6 +124,12 @@ export class RequestSession implements SessionHost {
   get guard(): StoreGuard {
     return this.shared.guard
   }
+  get events(): SessionEvents | undefined {
+    return this.shared.events
+  }
+  get idHashes(): IdHashCache {
+    return this.shared.idHashes
+  }
   get recent(): RecentSaves {
     return this.shared.recent
   }
@@ -138,14 +159,13 @@ export class RequestSession implements SessionHost {
   load(now: number): Promise<SessionRecord | null> | null {
     const { incoming, options } = this
     if (!incoming) return null
-    return this.guard.call(
-      () =>
-        options.store.load(incoming.id, {
-          touchAt: now,
-          absoluteTimeout: options.absoluteTimeout,
-        }),
-      'load',
-      incoming.id,
+    const { id } = incoming
+    return tracedLoad(this.shared.idHashes, id, true, () =>
+      this.guard.call(
+        () => options.store.load(id, { touchAt: now, absoluteTimeout: options.absoluteTimeout }),
+        'load',
+        id,
+      ),
     )
   }
 
@@ -261,7 +281,8 @@ function resolvedCookie(state: State): ResolvedCookie {
 
 /** Forgets the session in the store: `unset: 'destroy'` after `req.session = null`. */
 async function forget(state: State): Promise<void> {
-  await destroyInStore(state)
+  await destroyInStore(state, 'unset')
+  if (state.version !== null) state.host.events?.destroyed(state.id, state.savedUserId)
   state.ended = 'destroyed'
 }
 

@@ -89,6 +89,8 @@ export function translateOptions(input: ExpressSessionOptions | undefined): Tran
   for (const key of ['absoluteTimeout', 'idleTimeout', 'maxSize', 'saveTimeout'] as const) {
     if (opts[key] !== undefined) options[key] = opts[key]
   }
+  if (opts.onEvent !== undefined) options.onEvent = opts.onEvent
+  if (opts.idHashKey !== undefined) options.idHashKey = opts.idHashKey
 
   const cookie = opts.cookie
   if (typeof cookie === 'function') {
