@@ -83,6 +83,21 @@ export class LifecycleListeners {
     }
   }
 
+  /** Reports an expired session, if anyone listens; `userId` is its owner, if any. */
+  expired(id: string, seenAt: 'load' | 'prune', userId?: string | null): void {
+    if (!this.active) return
+    this.notify(
+      userId === undefined || userId === null
+        ? { type: 'expired', id, seenAt }
+        : { type: 'expired', id, seenAt, userId },
+    )
+  }
+
+  /** Reports a `destroyByUser` call, if anyone listens. */
+  signedOut(userId: string, count: number): void {
+    if (this.active) this.notify({ type: 'signedOutEverywhere', userId, count })
+  }
+
   notify(notice: StoreNotice): void {
     for (const listener of this.#listeners) {
       try {

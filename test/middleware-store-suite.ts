@@ -5,11 +5,20 @@
  *
  * - 200 concurrent requests on one session, each adding a distinct item: none is lost.
  * - A logout racing a slow write: the session stays destroyed.
+ *
+ * With `{ observed: true }` the same runs with an `onEvent` listener and a subscriber on every
+ * diagnostics channel, which must see each request's change carried by exactly one save.
  */
+import diagnostics_channel from 'node:diagnostics_channel'
 import express from 'express'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
-import session from '../entries/index.js'
+import session, {
+  channels,
+  hashSessionId,
+  type SaveContext,
+  type SessionEvent,
+} from '../entries/index.js'
 import { isClosable, type Store } from '../lib/store.js'
 
 const SECRET = 'middleware-store-suite-secret'
@@ -27,18 +36,57 @@ declare module '../lib/session.js' {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-export function describeMiddlewareOverStore(name: string, makeStore: () => Promise<Store>): void {
-  describe(`session() over ${name}`, () => {
+/** What an observed run saw: lifecycle events, finished saves, and failures published. */
+interface Observed {
+  events: SessionEvent[]
+  saves: SaveContext[]
+  errors: unknown[]
+  stop(): void
+}
+
+function observe(): Observed {
+  const seen: Observed = { events: [], saves: [], errors: [], stop: () => {} }
+  const stops: Array<() => void> = []
+  for (const name of Object.keys(channels)) {
+    const handlers = {
+      start() {},
+      end() {},
+      asyncStart() {},
+      asyncEnd(message: unknown) {
+        if (name === 'save') seen.saves.push(message as SaveContext)
+      },
+      error(message: unknown) {
+        seen.errors.push((message as { error: unknown }).error)
+      },
+    }
+    const channel = diagnostics_channel.tracingChannel(`concord-session:${name}`)
+    channel.subscribe(handlers)
+    stops.push(() => channel.unsubscribe(handlers))
+  }
+  seen.stop = () => stops.forEach((stop) => stop())
+  return seen
+}
+
+export function describeMiddlewareOverStore(
+  name: string,
+  makeStore: () => Promise<Store>,
+  { observed = false }: { observed?: boolean } = {},
+): void {
+  const title = observed ? `${name}, with events and tracing on` : name
+  describe(`session() over ${title}`, () => {
     let store: Store
     let server: Server
     let base: string
+    let seen: Observed | undefined
     const gates = new Map<string, () => void>()
     const arrived = new Map<string, () => void>()
 
     beforeAll(async () => {
       store = await makeStore()
       const app = express()
-      app.use(session(store, { secret: SECRET }))
+      seen = observed ? observe() : undefined
+      const onEvent = seen && ((event: SessionEvent) => void seen!.events.push(event))
+      app.use(session(store, { secret: SECRET, ...(onEvent && { onEvent }) }))
       app.post('/cart/add/:item', async (req, res) => {
         const cart = (req.session.cart ??= { items: [] })
         // Hold the loaded copy a moment, so the requests genuinely overlap.
@@ -72,6 +120,7 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
     })
 
     afterAll(async () => {
+      seen?.stop()
       await new Promise((resolve) => server.close(resolve))
       if (isClosable(store)) await store.close()
     })
@@ -104,6 +153,17 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
       const cart = await cartOf(cookie)
       expect(cart.items).toHaveLength(201)
       expect(new Set(cart.items)).toEqual(new Set(['first', ...items]))
+      if (seen) {
+        // Each of the 201 changes was carried by exactly one successful save.
+        const sessionId = hashSessionId(cart.id, 'concord-session')
+        const mine = seen.saves.filter((s) => s.sessionId === sessionId)
+        expect(mine.filter((s) => s.outcome !== 'saved')).toEqual([])
+        expect(mine.reduce((sum, s) => sum + s.batched, 0)).toBe(201)
+        expect(seen.errors).toEqual([])
+        expect(
+          seen.events.filter((e) => e.type === 'created' && e.sessionId === sessionId),
+        ).toHaveLength(1)
+      }
     })
 
     it('keeps every item when 200 concurrent requests all create the cart', async () => {
@@ -145,6 +205,14 @@ export function describeMiddlewareOverStore(name: string, makeStore: () => Promi
       const after = await cartOf(cookie)
       expect(after.id).not.toBe(id)
       expect(after.items).toEqual([])
+      if (seen) {
+        const sessionId = hashSessionId(id, 'concord-session')
+        expect(seen.events.filter((e) => 'sessionId' in e && e.sessionId === sessionId)).toEqual([
+          { type: 'created', sessionId, at: expect.any(Number) },
+          { type: 'destroyed', sessionId, at: expect.any(Number) },
+        ])
+        expect(seen.saves.filter((s) => s.sessionId === sessionId).at(-1)?.outcome).toBe('gone')
+      }
     })
   })
 }

@@ -10,3 +10,8 @@ afterAll(() => rmSync(root, { recursive: true, force: true }))
 // Real files, real locks and fsync: every request of the 200 goes through load, save and, on a
 // version conflict, a replay onto the file's current record.
 describeMiddlewareOverStore('FileStore', async () => new FileStore({ dir: join(root, 'sessions') }))
+describeMiddlewareOverStore(
+  'FileStore',
+  async () => new FileStore({ dir: join(root, 'observed') }),
+  { observed: true },
+)

@@ -72,7 +72,9 @@ function captureDebug(): { lines: string[]; stop(): void } {
   }
 }
 
-describeStore('FileStore', async () => make())
+describeStore('FileStore', async () => make(), {
+  lifecycle: { atLoad: 'idle and absolute', prune: (store) => (store as FileStore).reap() },
+})
 
 describe('FileStore options', () => {
   it('rejects bad options at construction, saying what to pass', () => {

@@ -2,3 +2,4 @@ import { MemoryStore } from '../../stores/memory'
 import { describeMiddlewareOverStore } from '../middleware-store-suite'
 
 describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore())
+describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore(), { observed: true })

@@ -20,11 +20,22 @@ afterAll(async () => {
   await pool.end()
 })
 
-describeStore('PostgresStore', async () => new PostgresStore({ pool, schema, table: nextTable() }))
+describeStore(
+  'PostgresStore',
+  async () => new PostgresStore({ pool, schema, table: nextTable() }),
+  {
+    lifecycle: { atLoad: 'absolute', prune: (store) => (store as PostgresStore).prune() },
+  },
+)
 
 describeMiddlewareOverStore(
   'PostgresStore',
   async () => new PostgresStore({ pool, schema, table: nextTable() }),
+)
+describeMiddlewareOverStore(
+  'PostgresStore',
+  async () => new PostgresStore({ pool, schema, table: nextTable() }),
+  { observed: true },
 )
 
 describe('PostgresStore table', () => {
