@@ -5,7 +5,11 @@
  * Steadier than the HTTP bench on a busy machine: nothing else shares the measured process.
  * `system` is `bare`, `limit`, `concord` (MemoryStore) or `es-memory` (express-session's MemoryStore). Prints one JSON line: medians of 5
  * rounds of 40 000 requests, after 30 000 to warm up, 16 in flight.
+ *
+ * A fifth argument `traced` subscribes a metrics-style listener to concord's diagnostics channels
+ * first, to measure what tracing costs against the same run without one.
  */
+import diagnostics_channel from 'node:diagnostics_channel'
 import { GCProfiler } from 'node:v8'
 import session, { MemoryStore } from '../entries/index.js'
 import { SKUS } from './http.js'
@@ -13,18 +17,17 @@ import { limitSession } from './limit.js'
 import { expressSession } from './peers.js'
 import { MAX_AGE_MS, SECRET } from './systems.js'
 
-const [root = 'concord', kind = 'read', workload = 'pool'] = process.argv.slice(2) as [
-  'bare' | 'limit' | 'concord' | 'es-memory',
-  'read' | 'write',
-  'pool' | 'hot',
-]
+const [root = 'concord', kind = 'read', workload = 'pool', tracing = 'plain'] = process.argv.slice(
+  2,
+) as ['bare' | 'limit' | 'concord' | 'es-memory', 'read' | 'write', 'pool' | 'hot', string]
 if (
   !['bare', 'limit', 'concord', 'es-memory'].includes(root) ||
   !['read', 'write'].includes(kind) ||
-  !['pool', 'hot'].includes(workload)
+  !['pool', 'hot'].includes(workload) ||
+  !['plain', 'traced'].includes(tracing)
 ) {
   console.error(
-    'usage: node --import tsx bench/inprocess.ts <bare|limit|concord|es-memory> <read|write> <pool|hot>',
+    'usage: node --import tsx bench/inprocess.ts <bare|limit|concord|es-memory> <read|write> <pool|hot> [plain|traced]',
   )
   process.exit(2)
 }
@@ -86,7 +89,28 @@ function send(mw: Mw | undefined, path: string, cookie?: string): Promise<FakeRe
   })
 }
 
+/** What a metrics exporter does per operation: count it and sum its duration. */
+function subscribeMetrics(): void {
+  const totals: Record<string, { count: number; ms: number; errors: number }> = {}
+  for (const name of ['load', 'save', 'destroy', 'touch']) {
+    const total = (totals[name] = { count: 0, ms: 0, errors: 0 })
+    diagnostics_channel.tracingChannel(`concord-session:${name}`).subscribe({
+      start() {},
+      end() {},
+      asyncStart() {},
+      asyncEnd(ctx: any) {
+        total.count++
+        total.ms += ctx.duration ?? 0
+      },
+      error() {
+        total.errors++
+      },
+    })
+  }
+}
+
 async function main() {
+  if (tracing === 'traced') subscribeMetrics()
   let mw: Mw | undefined
   if (root === 'limit') {
     mw = limitSession({ secret: SECRET, maxAge: MAX_AGE_MS })
@@ -140,7 +164,14 @@ async function main() {
   }
   const med = (i: number) => results.map((r) => r[i]!).sort((a, b) => a - b)[2]!
   console.log(
-    JSON.stringify({ root, kind, workload, cpuUs: +med(0).toFixed(2), bytes: Math.round(med(1)) }),
+    JSON.stringify({
+      root,
+      kind,
+      workload,
+      ...(tracing === 'traced' && { tracing }),
+      cpuUs: +med(0).toFixed(2),
+      bytes: Math.round(med(1)),
+    }),
   )
 }
 void main()

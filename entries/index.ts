@@ -87,5 +87,22 @@ export {
   type UserSession,
 } from '../lib/user-limit.js'
 export type { SessionOptions } from '../lib/options.js'
+export { hashSessionId } from '../lib/id-hash.js'
+export type { SessionEvent, SessionEventListener } from '../lib/events.js'
+export {
+  channels,
+  type TracedContext,
+  type LoadContext,
+  type SaveContext,
+  type DestroyContext,
+  type TouchContext,
+} from '../lib/diagnostics.js'
+export {
+  reportsLifecycle,
+  LifecycleListeners,
+  type ReportsLifecycle,
+  type StoreNotice,
+  type StoreNoticeListener,
+} from '../lib/store-notices.js'
 export type { SessionMiddleware } from '../lib/middleware.js'
 export type { CookieAttributes } from '../lib/cookie.js'

@@ -10,8 +10,10 @@ import session, {
   Session,
   sessionInfo,
   StoreError,
+  type SessionEvent,
   type Store,
 } from '../entries/index.js'
+import { auditLine } from './audit.js'
 import { PRODUCTS } from './catalog.js'
 import {
   addToCart,
@@ -64,6 +66,8 @@ export interface ShopOptions {
   absoluteTimeout?: number
   /** Cookie name. Default "shop.sid". */
   cookieName?: string
+  /** Gets one line per session lifecycle event (created, destroyed, expired…). Default none. */
+  auditLog?: (line: string) => void
 }
 
 const MINUTE = 60_000
@@ -78,6 +82,7 @@ export function createApp(options: ShopOptions): express.Express {
     idleTimeout = 30 * MINUTE,
     absoluteTimeout = 8 * 60 * MINUTE,
     cookieName = 'shop.sid',
+    auditLog,
   } = options
   const app = express()
   app.disable('x-powered-by')
@@ -103,6 +108,7 @@ export function createApp(options: ShopOptions): express.Express {
       cookie: { maxAge: idleTimeout },
       rolling: true,
       absoluteTimeout,
+      onEvent: auditLog && ((event: SessionEvent) => auditLog(auditLine(event))),
     }),
   )
   // The header as the store holds it, for an error page after a failed request (which saves nothing).

@@ -24,7 +24,12 @@ async function main(): Promise<void> {
   }
 
   const opened = await openStoreFromEnv(process.env)
-  const app = createApp({ store: opened.store, secret, storeName: opened.kind })
+  const app = createApp({
+    store: opened.store,
+    secret,
+    storeName: opened.kind,
+    auditLog: (line) => console.log(line),
+  })
   const server: Server = app.listen(port)
   server.once('error', (err: NodeJS.ErrnoException) => {
     console.error(

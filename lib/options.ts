@@ -10,6 +10,7 @@ import { validateCookieAttributes, type CookieAttributes, type Secret } from './
 import { enforcesUserLimit, isValidSessionId, type Store } from './store.js'
 import { resolveUserLimit, type MaxSessionsPerUser, type UserLimit } from './user-limit.js'
 import { resolveRenew, type RenewOptions, type ResolvedRenew } from './renew.js'
+import { DEFAULT_ID_HASH_KEY, type SessionEventListener } from './events.js'
 
 /** Options of `session()`. The names and meanings are express-session's, plus a few more. */
 export interface SessionOptions {
@@ -76,6 +77,17 @@ export interface SessionOptions {
    * in flight with the old id. Needs a store that can renew. See docs/lifecycle.md.
    */
   renew?: RenewOptions
+  /**
+   * Called with each lifecycle event (created, regenerated, renewed, destroyed, expired,
+   * signedOutEverywhere), for audit logs. Ids in events are keyed hashes. A listener that
+   * throws or rejects never fails a request: the first failure is a process warning.
+   */
+  onEvent?: SessionEventListener
+  /**
+   * The key of the hash that stands for a session id in events, diagnostics and store keys
+   * (see `hashSessionId`). A string or a non-empty Buffer. Default `'concord-session'`.
+   */
+  idHashKey?: string | Buffer
 }
 
 export interface ResolvedOptions {
@@ -98,6 +110,8 @@ export interface ResolvedOptions {
   maxSessionsPerUser: UserLimit | undefined
   touchAfter: number | undefined
   renew: ResolvedRenew | undefined
+  onEvent: SessionEventListener | undefined
+  idHashKey: string | Buffer
 }
 
 /**
@@ -155,6 +169,8 @@ const KNOWN = [
   'maxSessionsPerUser',
   'touchAfter',
   'renew',
+  'onEvent',
+  'idHashKey',
 ] as const
 // A cookie name is an RFC 7230 token: https://datatracker.ietf.org/doc/html/rfc6265#section-4.1.1
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -235,6 +251,8 @@ export function resolveOptions(
     maxSessionsPerUser,
     touchAfter: optionalPositive('touchAfter', options.touchAfter, 'ms'),
     renew: resolveRenew(options.renew, resolvedStore),
+    onEvent: optionalFunction('onEvent', options.onEvent),
+    idHashKey: resolveIdHashKey(options.idHashKey),
   }
 }
 
@@ -366,6 +384,16 @@ function optionalPositive(name: string, value: unknown, unit: string): number | 
   if (value === undefined) return undefined
   requirePositive('session()', name, value, unit)
   return value as number
+}
+
+function resolveIdHashKey(key: unknown): string | Buffer {
+  if (key === undefined) return DEFAULT_ID_HASH_KEY
+  if (typeof key === 'string' || (Buffer.isBuffer(key) && key.length > 0)) return key
+  throw new TypeError(
+    `session(): idHashKey must be a string or a non-empty Buffer (the key of the id hash), got ${
+      Buffer.isBuffer(key) ? 'an empty Buffer' : JSON.stringify(key)
+    }`,
+  )
 }
 
 function optionalFunction<T>(name: string, value: T | undefined): T | undefined {

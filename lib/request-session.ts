@@ -16,7 +16,10 @@ import {
   type VerifiedId,
   type VerifiedIdCache,
 } from './cookie.js'
+import { tracedLoad } from './diagnostics.js'
+import { SessionEvents } from './events.js'
 import { absoluteEnd } from './expiry.js'
+import { IdHashCache } from './id-hash-cache.js'
 import { BatchQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import { RecentSaves } from './recent-saves.js'
@@ -28,6 +31,7 @@ import { cookieChanged, resolveCookie } from './session-cookie.js'
 import { stateOf, type PendingSave, type SessionHost, type State } from './session-state.js'
 import { StoreGuard } from './store-guard.js'
 import type { SessionRecord, Store } from './store.js'
+import { reportsLifecycle } from './store-notices.js'
 
 const debug = createDebug('concord-session')
 
@@ -52,6 +56,10 @@ export interface Shared {
   readonly verified: VerifiedIdCache
   /** Requests per id in this process, for `renew.afterRequests`. */
   readonly counts: RequestCounts
+  /** The keyed hashes of recent ids, for events and tracing. */
+  readonly idHashes: IdHashCache
+  /** Delivers lifecycle events; undefined without `onEvent`. */
+  readonly events: SessionEvents | undefined
 }
 
 /**
@@ -63,6 +71,11 @@ export interface Shared {
  * ```
  */
 export function createShared(options: ResolvedOptions, verified: VerifiedIdCache): Shared {
+  const idHashes = new IdHashCache(options.idHashKey)
+  const events = options.onEvent && new SessionEvents(options.onEvent, idHashes)
+  // Expiries and sign-outs the store sees on its own reach the listener too.
+  if (events && reportsLifecycle(options.store))
+    options.store.onLifecycle((notice) => events.fromStore(notice))
   return {
     options,
     batches: new BatchQueue<PendingSave>((_id, saves, queued) => commitSaves(saves, queued)),
@@ -70,6 +83,8 @@ export function createShared(options: ResolvedOptions, verified: VerifiedIdCache
     recent: new RecentSaves(),
     verified,
     counts: new RequestCounts(),
+    idHashes,
+    events,
   }
 }
 
@@ -113,6 +128,12 @@ export class RequestSession implements SessionHost {
   get guard(): StoreGuard {
     return this.shared.guard
   }
+  get events(): SessionEvents | undefined {
+    return this.shared.events
+  }
+  get idHashes(): IdHashCache {
+    return this.shared.idHashes
+  }
   get recent(): RecentSaves {
     return this.shared.recent
   }
@@ -142,15 +163,18 @@ export class RequestSession implements SessionHost {
   load(now: number): Promise<SessionRecord | null> | null {
     const { incoming, options } = this
     if (!incoming) return null
-    return this.guard.call(
-      () =>
-        options.store.load(incoming.id, {
-          touchAt: now,
-          absoluteTimeout: options.absoluteTimeout,
-          touchAfter: options.touchAfter,
-        }),
-      'load',
-      incoming.id,
+    const { id } = incoming
+    return tracedLoad(this.shared.idHashes, id, true, () =>
+      this.guard.call(
+        () =>
+          options.store.load(id, {
+            touchAt: now,
+            absoluteTimeout: options.absoluteTimeout,
+            touchAfter: options.touchAfter,
+          }),
+        'load',
+        id,
+      ),
     )
   }
 
@@ -296,7 +320,8 @@ function resolvedCookie(state: State): ResolvedCookie {
 
 /** Forgets the session in the store: `unset: 'destroy'` after `req.session = null`. */
 async function forget(state: State): Promise<void> {
-  await destroyInStore(state)
+  await destroyInStore(state, 'unset')
+  if (state.version !== null) state.host.events?.destroyed(state.id, state.savedUserId)
   state.ended = 'destroyed'
 }
 

@@ -6,6 +6,8 @@
 import createDebug from 'debug'
 import { diffData, ReplayOnto, SessionDataError, unchangedSize } from './changes.js'
 import { defineKey } from './util.js'
+import { channels, tracedDestroy, tracedSave } from './diagnostics.js'
+import type { DestroyContext, SaveContext } from './diagnostics.js'
 import { absoluteEnd, idleExpiry } from './expiry.js'
 import type { Session } from './session.js'
 import { cookieChanged, cookieOverrides } from './session-cookie.js'
@@ -145,7 +147,13 @@ async function settleEach(saves: PendingSave[], queued: boolean): Promise<void> 
 async function settle(saves: PendingSave[], queued: boolean): Promise<void> {
   let refused: Map<PendingSave, SessionLimitError> | undefined
   try {
-    refused = await writeSaves(saves, queued)
+    if (!channels.save.hasSubscribers) refused = await writeSaves(saves, queued, undefined)
+    else {
+      const { host, id, version } = stateOf(saves[0]!.session)
+      await tracedSave(host.idHashes, id, saves.length, version === null, async (trace) => {
+        refused = await writeSaves(saves, queued, trace)
+      })
+    }
   } catch (err) {
     for (const save of saves) save.reject(err)
     return
@@ -169,6 +177,7 @@ function notSavedInTime(state: State): StoreError {
 async function writeSaves(
   saves: PendingSave[],
   queued: boolean,
+  trace: SaveContext | undefined,
 ): Promise<Map<PendingSave, SessionLimitError> | undefined> {
   let refused: Map<PendingSave, SessionLimitError> | undefined
   const first = stateOf(saves[0]!.session)
@@ -192,6 +201,7 @@ async function writeSaves(
     const now = Date.now()
     if (now >= deadline) throw notSavedInTime(first)
     const { version: expectedVersion, createdAt } = base
+    if (trace) trace.retries = (trace.attempts = attempt) - 1
 
     // Every request's changes, in arrival order, onto `base`.
     let data = base.data
@@ -240,8 +250,12 @@ async function writeSaves(
     const endsAt = absoluteEnd(createdAt, options.absoluteTimeout)
     if (endsAt <= now) {
       // Past its absolute timeout: the session ends rather than being written again.
-      if (expectedVersion !== null) await destroyInStore(first)
+      if (expectedVersion !== null) {
+        await destroyInStore(first, 'expired')
+        first.host.events?.expired(first.id, 'save', base.userId)
+      }
       for (const save of saves) stateOf(save.session).ended = 'gone'
+      if (trace) trace.outcome = 'expired'
       return refused
     }
     const change: SessionChange = {
@@ -268,6 +282,12 @@ async function writeSaves(
       // The id was renewed while this request ran: the save followed it, and so does the cookie.
       const savedAs = result.renewedTo ?? id
       if (savedAs !== id) recent.forget(id)
+      if (trace) {
+        trace.outcome = 'saved'
+        trace.version = result.version
+      }
+      if (expectedVersion === null && !first.regenerated)
+        first.host.events?.created(id, userId ?? undefined)
       for (const save of saves) {
         const state = stateOf(save.session)
         state.id = savedAs
@@ -305,6 +325,7 @@ async function writeSaves(
       debug('session %s was destroyed or expired while this request ran: dropping its save', id)
       recent.forget(id)
       for (const save of saves) stateOf(save.session).ended = 'gone' // never bring it back
+      if (trace) trace.outcome = 'gone'
       return refused
     }
     if (result.reason === 'userLimit') {
@@ -322,6 +343,7 @@ async function writeSaves(
       if (saves.length === 0) return refused
       continue
     }
+    if (trace && result.reason === 'conflict') trace.conflicts++
     if (attempt >= MAX_SAVE_ATTEMPTS) {
       throw new StoreError(`session ${id}: gave up after ${attempt} conflicting saves`, {
         code: 'ECONFLICT',
@@ -331,6 +353,7 @@ async function writeSaves(
       // The new id is taken (a custom genid repeated itself): never merge into another session.
       debug('new session id %s is taken: generating another', id)
       first.id = await first.host.generateId()
+      if (trace) trace.sessionId = first.host.idHashes.get(first.id)
       continue
     }
     debug(
@@ -430,10 +453,12 @@ export function refreshData(
   state.baseline = texts
 }
 
-export function destroyInStore(state: State): Promise<void> {
+export function destroyInStore(state: State, reason: DestroyContext['reason']): Promise<void> {
   const { host, id } = state
   host.recent.forget(id)
-  return host.guard.call(() => host.store.destroy(id), 'destroy', id)
+  return tracedDestroy(host.idHashes, id, reason, () =>
+    host.guard.call(() => host.store.destroy(id), 'destroy', id),
+  )
 }
 
 /** Parses each key's JSON text onto `target`. */

@@ -4,6 +4,8 @@
  * can import it without importing one another.
  */
 import type { CookieAttributes } from './cookie.js'
+import type { SessionEvents } from './events.js'
+import type { IdHashCache } from './id-hash-cache.js'
 import type { BatchQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import type { RecentSaves } from './recent-saves.js'
@@ -29,6 +31,10 @@ export interface SessionHost {
   generateId(): Promise<string>
   /** Puts `session` on the request (after regenerate), or takes it off (after destroy). */
   attach(session: Session | undefined): void
+  /** Lifecycle events for the `onEvent` listener; undefined without one. */
+  readonly events: SessionEvents | undefined
+  /** The keyed hashes of ids, for events and tracing. */
+  readonly idHashes: IdHashCache
 }
 
 /** How this request's session ended, if it did. */
@@ -56,6 +62,8 @@ export interface State {
   /** Saved during this request: `resave` has nothing left to do unless something changed since. */
   savedThisRequest?: boolean
   ended: SessionEnd | undefined
+  /** Made by regenerate: its first save is part of a `regenerated` event, not a `created` one. */
+  regenerated?: boolean
 }
 
 /**

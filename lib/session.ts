@@ -5,6 +5,7 @@
  * comes in through a {@link SessionHost}.
  */
 import { defineKey } from './util.js'
+import { tracedLoad, tracedTouch } from './diagnostics.js'
 import { absoluteEnd, idleExpiry } from './expiry.js'
 import { destroyInStore, parseOnto, planSave, refreshData, writePlan } from './save.js'
 import { Cookie, cookieOverrides, NO_OVERRIDES } from './session-cookie.js'
@@ -234,9 +235,15 @@ async function saveSession(session: Session): Promise<void> {
 async function regenerateSession(session: Session, keepData: boolean): Promise<void> {
   const state = stateOf(session)
   const { host } = state
-  if (state.version !== null && !state.ended) await destroyInStore(state)
+  const stored = state.version !== null && !state.ended
+  if (stored) await destroyInStore(state, 'regenerate')
   state.ended = 'destroyed'
   const next = createSession(host, await host.generateId())
+  if (stored && host.events) {
+    // Its first save is part of this event, not a `created` one.
+    stateOf(next).regenerated = true
+    host.events.regenerated(state.id, next.id, keepData ? state.userId : undefined)
+  }
   if (keepData) {
     const nextState = stateOf(next)
     const source = session as unknown as Record<string, unknown>
@@ -258,7 +265,10 @@ async function regenerateSession(session: Session, keepData: boolean): Promise<v
 
 async function destroySession(session: Session): Promise<void> {
   const state = stateOf(session)
-  if (!state.ended) await destroyInStore(state)
+  if (!state.ended) {
+    await destroyInStore(state, 'destroy')
+    if (state.version !== null) state.host.events?.destroyed(state.id, state.savedUserId)
+  }
   state.ended = 'destroyed'
   state.host.attach(undefined)
 }
@@ -269,7 +279,9 @@ async function reloadSession(session: Session): Promise<void> {
   const record =
     state.version === null || state.ended
       ? null
-      : await host.guard.call(() => host.store.load(id), 'load', id)
+      : await tracedLoad(host.idHashes, id, false, () =>
+          host.guard.call(() => host.store.load(id), 'load', id),
+        )
   if (!record)
     throw Object.assign(
       new Error(
@@ -296,7 +308,9 @@ async function touchSession(session: Session): Promise<void> {
   const idle = state.cookie.originalMaxAge ?? options.idleTimeout
   const expiresAt = idleExpiry(now, idle, state.createdAt, options.absoluteTimeout)
   const id = state.id
-  await guard.call(() => store.touch(id, expiresAt), 'touch', id)
+  await tracedTouch(state.host.idHashes, id, () =>
+    guard.call(() => store.touch(id, expiresAt), 'touch', id),
+  )
 }
 
 function withCallback(promise: Promise<void>, callback: Callback | undefined): Promise<void> {

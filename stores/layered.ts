@@ -33,6 +33,12 @@ import {
 import { MemoryStore } from './memory.js'
 import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
 import { withOwner } from '../lib/session-data.js'
+import {
+  LifecycleListeners,
+  reportsLifecycle,
+  type ReportsLifecycle,
+  type StoreNoticeListener,
+} from '../lib/store-notices.js'
 
 const debug = createDebug('concord-session:layered')
 
@@ -97,7 +103,9 @@ const MAX_PENDING = 10_000
 const RENEWED_MARKER_VERSION = Number.MAX_SAFE_INTEGER
 const RENEWED_MARKER: HotWrite = { kind: 'marker', version: RENEWED_MARKER_VERSION }
 
-export class LayeredStore implements Store, UserIndex, Countable, Clearable, Closable, Renewable {
+export class LayeredStore
+  implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
+{
   readonly #hot: Store
   readonly #cold: Store
   readonly #hotTtl: number
@@ -106,6 +114,7 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
   /** Sessions written while hot was skipped: what hot must learn before it serves again. */
   readonly #pending = new Map<string, HotWrite>()
   #repairing: Promise<boolean> | undefined
+  readonly #notices = new LifecycleListeners()
 
   constructor(options: LayeredStoreOptions) {
     const {
@@ -252,7 +261,30 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
   async destroyByUser(userId: string): Promise<number> {
     const ids = await this.listByUser(userId)
     for (const id of ids) await this.destroy(id)
+    this.#notices.signedOut(userId, ids.length)
     return ids.length
+  }
+
+  /**
+   * Reports `destroyByUser` calls, and the expiries the cold store reports (it is the source of
+   * truth; the hot layer's own evictions are not expiries). With a cold store that reports
+   * nothing, only sign-outs are reported.
+   *
+   * @example
+   * ```ts
+   * const stop = store.onLifecycle((notice) => console.log(notice.type))
+   * ```
+   */
+  onLifecycle(listener: StoreNoticeListener): () => void {
+    const remove = this.#notices.add(listener)
+    const cold = this.#cold
+    const stopCold = reportsLifecycle(cold)
+      ? cold.onLifecycle((notice) => notice.type === 'expired' && listener(notice))
+      : undefined
+    return () => {
+      remove()
+      stopCold?.()
+    }
   }
 
   async count(): Promise<number> {
@@ -283,6 +315,7 @@ export class LayeredStore implements Store, UserIndex, Countable, Clearable, Clo
     record.expiresAt = touchedExpiry(record, options.touchAt, options.absoluteTimeout)
     if (record.expiresAt <= now) {
       await this.destroy(id) // past its absolute timeout: gone for good, as cold would do
+      this.#notices.expired(id, 'load', record.userId)
       return null
     }
     if (record.expiresAt === entry.meta.e) return record

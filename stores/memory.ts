@@ -20,6 +20,11 @@ import { defineKey } from '../lib/util.js'
 import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
 import { planUserLimit } from '../lib/user-limit.js'
 import { warnInProduction } from '../lib/production-warning.js'
+import {
+  LifecycleListeners,
+  type ReportsLifecycle,
+  type StoreNoticeListener,
+} from '../lib/store-notices.js'
 
 export interface MemoryStoreOptions {
   /**
@@ -111,7 +116,9 @@ const NO_COOKIE: CookieOverrides = Object.freeze({})
  * app.use(session(store, { secret: process.env.SESSION_SECRET }))
  * ```
  */
-export class MemoryStore implements Store, UserIndex, Countable, Clearable, Closable, Renewable {
+export class MemoryStore
+  implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
+{
   /** `maxSessionsPerUser` is enforced in the same tick as the save, so it is atomic. */
   readonly enforcesUserLimit = true
   readonly #sessions = new Map<string, Entry>()
@@ -126,6 +133,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
   readonly #keyLists = new KeyLists()
   readonly #max: number
   readonly #timer: NodeJS.Timeout
+  readonly #notices = new LifecycleListeners()
 
   constructor(options: MemoryStoreOptions = {}) {
     rejectUnknownKeys('MemoryStore', options ?? {}, ['max', 'sweepInterval'], {
@@ -157,7 +165,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
           ? idle
           : Math.min(idle, base + entry.created + options.absoluteTimeout)
       if (expiresAt <= Date.now()) {
-        this.#remove(id)
+        this.#expire(id, 'load')
         return null
       }
       this.#setExpiry(id, entry, expiresAt)
@@ -281,14 +289,28 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
   async listByUser(userId: string): Promise<string[]> {
     const ids = this.#byUser.get(userId)
     if (!ids) return []
-    return [...ids].filter((id) => this.#live(id) !== undefined)
+    return [...ids].filter((id) => this.#live(id, 'prune') !== undefined)
   }
 
   async destroyByUser(userId: string): Promise<number> {
     const ids = await this.listByUser(userId)
     for (const id of ids) await this.destroy(id)
     this.#byUser.delete(userId)
+    this.#notices.signedOut(userId, ids.length)
     return ids.length
+  }
+
+  /**
+   * Reports sessions found expired (at a load, or by the sweep) and `destroyByUser` calls; the
+   * middleware turns them into `expired` and `signedOutEverywhere` events.
+   *
+   * @example
+   * ```ts
+   * const stop = store.onLifecycle((notice) => console.log(notice.type))
+   * ```
+   */
+  onLifecycle(listener: StoreNoticeListener): () => void {
+    return this.#notices.add(listener)
   }
 
   async count(): Promise<number> {
@@ -319,7 +341,7 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
       const entry = this.#sessions.get(id)
       if (!entry) continue // destroyed
       const expiresAt = this.#base + entry.expires
-      if (expiresAt <= now) this.#remove(id)
+      if (expiresAt <= now) this.#expire(id, 'prune')
       // Touched since it was filed: file it again at its new time. An entry keeps one filing
       // at or before its expiry, so a touch costs no heap work.
       else if (at < expiresAt) expiry.push(expiresAt, id)
@@ -355,13 +377,19 @@ export class MemoryStore implements Store, UserIndex, Countable, Clearable, Clos
   }
 
   /** The entry if it exists and has not expired; an expired one is removed on sight. */
-  #live(id: string): Entry | undefined {
+  #live(id: string, seenAt: 'load' | 'prune' = 'load'): Entry | undefined {
     const entry = this.#sessions.get(id)
     if (entry && this.#base + entry.expires <= Date.now()) {
-      this.#remove(id)
+      this.#expire(id, seenAt)
       return undefined
     }
     return entry
+  }
+
+  #expire(id: string, seenAt: 'load' | 'prune'): void {
+    const userId = this.#owners.get(id)
+    this.#remove(id)
+    this.#notices.expired(id, seenAt, userId)
   }
 
   #setExpiry(id: string, entry: Entry, expiresAt: number): void {

@@ -8,11 +8,19 @@
  *
  * With `options.maxSessionsPerUser` (a number), every session is signed in to a user of its
  * own first, and 20 concurrent sign-ins of one user leave exactly that many sessions.
+ * With `{ observed: true }` the same runs with an `onEvent` listener and a subscriber on every
+ * diagnostics channel, which must see each request's change carried by exactly one save.
  */
+import diagnostics_channel from 'node:diagnostics_channel'
 import express from 'express'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
-import session from '../entries/index.js'
+import session, {
+  channels,
+  hashSessionId,
+  type SaveContext,
+  type SessionEvent,
+} from '../entries/index.js'
 import type { SessionOptions } from '../lib/options.js'
 import { isClosable, isUserIndex, type Store } from '../lib/store.js'
 
@@ -31,26 +39,68 @@ declare module '../lib/session.js' {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** What an observed run saw: lifecycle events, finished saves, and failures published. */
+interface Observed {
+  events: SessionEvent[]
+  saves: SaveContext[]
+  errors: unknown[]
+  stop(): void
+}
+
+function observe(): Observed {
+  const seen: Observed = { events: [], saves: [], errors: [], stop: () => {} }
+  const stops: Array<() => void> = []
+  for (const name of Object.keys(channels)) {
+    const handlers = {
+      start() {},
+      end() {},
+      asyncStart() {},
+      asyncEnd(message: unknown) {
+        if (name === 'save') seen.saves.push(message as SaveContext)
+      },
+      error(message: unknown) {
+        seen.errors.push((message as { error: unknown }).error)
+      },
+    }
+    const channel = diagnostics_channel.tracingChannel(`concord-session:${name}`)
+    channel.subscribe(handlers)
+    stops.push(() => channel.unsubscribe(handlers))
+  }
+  seen.stop = () => stops.forEach((stop) => stop())
+  return seen
+}
+
 export function describeMiddlewareOverStore(
   name: string,
   makeStore: () => Promise<Store>,
-  options: SessionOptions = {},
+  { observed = false, ...options }: SessionOptions & { observed?: boolean } = {},
 ): void {
   const limit = typeof options.maxSessionsPerUser === 'number' ? options.maxSessionsPerUser : 0
   const features = Object.keys(options).join(', ')
-  describe(`session() over ${name}${features ? ` with ${features}` : ''}`, () => {
+  const title = `${name}${features ? ` with ${features}` : ''}`
+  describe(`session() over ${observed ? `${title}, with events and tracing on` : title}`, () => {
     let store: Store
     let server: Server
     let base: string
+    let seen: Observed | undefined
     const gates = new Map<string, () => void>()
     const arrived = new Map<string, () => void>()
 
     beforeAll(async () => {
       store = await makeStore()
       const app = express()
+      seen = observed ? observe() : undefined
+      const onEvent = seen && ((event: SessionEvent) => void seen!.events.push(event))
       // The suite tests merging, not the save bound: on a loaded machine 200 overlapping saves
       // may take longer than the default 2 s, which would answer 503 rather than lose anything.
-      app.use(session(store, { secret: SECRET, saveTimeout: 60_000, ...options }))
+      app.use(
+        session(store, {
+          secret: SECRET,
+          saveTimeout: 60_000,
+          ...options,
+          ...(onEvent && { onEvent }),
+        }),
+      )
       app.post('/signin/:user', async (req, res) => {
         await req.session.regenerate({ keepData: true })
         req.session.setUser(req.params.user)
@@ -91,6 +141,7 @@ export function describeMiddlewareOverStore(
     })
 
     afterAll(async () => {
+      seen?.stop()
       await new Promise((resolve) => server.close(resolve))
       if (isClosable(store)) await store.close()
     })
@@ -131,6 +182,17 @@ export function describeMiddlewareOverStore(
       const cart = await cartOf(cookie)
       expect(cart.items).toHaveLength(201)
       expect(new Set(cart.items)).toEqual(new Set(['first', ...items]))
+      if (seen) {
+        // Each of the 201 changes was carried by exactly one successful save.
+        const sessionId = hashSessionId(cart.id, 'concord-session')
+        const mine = seen.saves.filter((s) => s.sessionId === sessionId)
+        expect(mine.filter((s) => s.outcome !== 'saved')).toEqual([])
+        expect(mine.reduce((sum, s) => sum + s.batched, 0)).toBe(201)
+        expect(seen.errors).toEqual([])
+        expect(
+          seen.events.filter((e) => e.type === 'created' && e.sessionId === sessionId),
+        ).toHaveLength(1)
+      }
     })
 
     it('keeps every item when 200 concurrent requests all create the cart', async () => {
@@ -196,6 +258,14 @@ export function describeMiddlewareOverStore(
       const after = await cartOf(cookie)
       expect(after.id).not.toBe(id)
       expect(after.items).toEqual([])
+      if (seen) {
+        const sessionId = hashSessionId(id, 'concord-session')
+        expect(seen.events.filter((e) => 'sessionId' in e && e.sessionId === sessionId)).toEqual([
+          { type: 'created', sessionId, at: expect.any(Number) },
+          { type: 'destroyed', sessionId, at: expect.any(Number) },
+        ])
+        expect(seen.saves.filter((s) => s.sessionId === sessionId).at(-1)?.outcome).toBe('gone')
+      }
     })
   })
 }

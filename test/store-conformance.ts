@@ -19,6 +19,7 @@ import { isClearable, isClosable, isCountable, isUserIndex } from '../lib/store.
 import { describeTouchThrottle, describeUserLimit } from './store-conformance-users.js'
 import { describeNoRenewal, describeRenewal } from './renew-conformance.js'
 import { useFakeDate } from './support/clock.js'
+import { reportsLifecycle, type StoreNotice } from '../lib/store-notices.js'
 
 export interface ConformanceOptions {
   /** Called once after the suite with every store it made. */
@@ -30,6 +31,19 @@ export interface ConformanceOptions {
    * per-key TTL cases are skipped then. Default true.
    */
   keyExpiry?: boolean
+  /**
+   * What the store reports to `onLifecycle` listeners. Absent: the store must not claim the
+   * capability.
+   */
+  lifecycle?: {
+    /**
+     * The expiries a load can see: past the idle expiry and at the absolute timeout, or only the
+     * absolute timeout (Redis removes an idle key by its TTL; PostgreSQL's load skips the row).
+     */
+    atLoad: 'idle and absolute' | 'absolute'
+    /** Runs the store's sweep now, for a store that has one. */
+    prune?: (store: Store) => Promise<unknown>
+  }
 }
 
 const HOUR = 3_600_000
@@ -513,6 +527,119 @@ export function describeStore(
     describeTouchThrottle(() => store)
     if (options.renewable === false) describeNoRenewal(() => store)
     else describeRenewal(name, () => store, newChange)
+    describe('lifecycle reports', () => {
+      const lifecycle = options.lifecycle
+
+      if (!lifecycle) {
+        it('does not claim to report expiries and sign-outs', () => {
+          expect(reportsLifecycle(store)).toBe(false)
+        })
+        return
+      }
+
+      async function listening(): Promise<{ own: Store; notices: StoreNotice[] }> {
+        const own = await fresh()
+        if (!reportsLifecycle(own)) throw new Error('the store has no onLifecycle')
+        const notices: StoreNotice[] = []
+        own.onLifecycle((notice) => notices.push(notice))
+        return { own, notices }
+      }
+
+      it('reports destroyByUser with the number of live sessions it destroyed', async () => {
+        const { own, notices } = await listening()
+        const user = `user-${randomUUID()}`
+        await own.save(randomUUID(), newChange({ userId: user }))
+        await own.save(randomUUID(), newChange({ userId: user }))
+        expect(await indexed(own).destroyByUser(user)).toBe(2)
+        expect(notices).toEqual([{ type: 'signedOutEverywhere', userId: user, count: 2 }])
+      })
+
+      it('reports a session a load finds past its absolute timeout, once, with its owner', async () => {
+        const { own, notices } = await listening()
+        const user = `user-${randomUUID()}`
+        const id = randomUUID()
+        const createdAt = Date.now() - 10_000
+        await own.save(id, newChange({ createdAt, userId: user }))
+        const other = randomUUID()
+        await own.save(other, newChange())
+        expect(await own.load(id, { touchAt: Date.now(), absoluteTimeout: 5_000 })).toBeNull()
+        expect(await own.load(id, { touchAt: Date.now(), absoluteTimeout: 5_000 })).toBeNull()
+        expect(
+          await own.load(other, { touchAt: Date.now(), absoluteTimeout: 5_000 }),
+        ).not.toBeNull()
+        expect(notices).toEqual([{ type: 'expired', id, seenAt: 'load', userId: user }])
+      })
+
+      if (lifecycle.atLoad === 'idle and absolute') {
+        it('reports a session a load finds past its idle expiry, once', async () => {
+          const { own, notices } = await listening()
+          const id = randomUUID()
+          await own.save(id, newChange())
+          await own.touch(id, Date.now() - 1)
+          expect(await own.load(id)).toBeNull()
+          expect(await own.load(id)).toBeNull()
+          expect(notices).toEqual([{ type: 'expired', id, seenAt: 'load' }])
+        })
+      }
+
+      if (lifecycle.prune) {
+        const prune = lifecycle.prune
+        it('reports each session its sweep removes, and no live one', async () => {
+          const { own, notices } = await listening()
+          const user = `user-${randomUUID()}`
+          const expired = [randomUUID(), randomUUID()]
+          for (const id of expired) {
+            await own.save(id, newChange({ userId: user }))
+            await own.touch(id, Date.now() - 1)
+          }
+          const live = randomUUID()
+          await own.save(live, newChange({ userId: user }))
+          await prune(own)
+          expect(notices.map((n) => n.type === 'expired' && n.id).sort()).toEqual(expired.sort())
+          expect(notices).toContainEqual({
+            type: 'expired',
+            id: expired[0],
+            seenAt: 'prune',
+            userId: user,
+          })
+          expect(await own.load(live)).not.toBeNull()
+        })
+      }
+
+      it('stops reporting to a listener that was removed', async () => {
+        const own = await fresh()
+        if (!reportsLifecycle(own)) throw new Error('the store has no onLifecycle')
+        const notices: StoreNotice[] = []
+        const stop = own.onLifecycle((notice) => notices.push(notice))
+        const user = `user-${randomUUID()}`
+        await own.save(randomUUID(), newChange({ userId: user }))
+        stop()
+        expect(await indexed(own).destroyByUser(user)).toBe(1)
+        expect(notices).toEqual([])
+      })
+
+      it('a listener that throws fails neither the store call nor the other listeners', async () => {
+        const { own, notices } = await listening()
+        if (!reportsLifecycle(own)) throw new Error('the store has no onLifecycle')
+        own.onLifecycle(() => {
+          throw new Error('listener bug')
+        })
+        const later: StoreNotice[] = []
+        own.onLifecycle((notice) => later.push(notice))
+        const user = `user-${randomUUID()}`
+        await own.save(randomUUID(), newChange({ userId: user }))
+        expect(await indexed(own).destroyByUser(user)).toBe(1)
+        const expected = [{ type: 'signedOutEverywhere', userId: user, count: 1 }]
+        expect(notices).toEqual(expected)
+        expect(later).toEqual(expected)
+      })
+
+      it('refuses a listener that is not a function', async () => {
+        const own = await fresh()
+        if (!reportsLifecycle(own)) throw new Error('the store has no onLifecycle')
+        expect(() => own.onLifecycle('log' as never)).toThrow(/listener must be a function/)
+      })
+    })
 
     describe('count and clear', () => {
       it('reports the per-user index, count and clear through the type guards', () => {

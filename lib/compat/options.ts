@@ -96,6 +96,8 @@ export function translateOptions(input: ExpressSessionOptions | undefined): Tran
     if (opts[key] !== undefined) options[key] = opts[key]
   }
   if (opts.maxSessionsPerUser !== undefined) options.maxSessionsPerUser = opts.maxSessionsPerUser
+  if (opts.onEvent !== undefined) options.onEvent = opts.onEvent
+  if (opts.idHashKey !== undefined) options.idHashKey = opts.idHashKey
 
   const cookie = opts.cookie
   if (typeof cookie === 'function') {

@@ -27,6 +27,11 @@ import { isValidSessionId, touchIsDue, touchedExpiry, withoutExpiredKeys } from 
 import { applyChange } from '../../lib/session-data.js'
 import { planUserLimit, type UserLimit } from '../../lib/user-limit.js'
 import type { StoreError } from '../../lib/store.js'
+import {
+  LifecycleListeners,
+  type ReportsLifecycle,
+  type StoreNoticeListener,
+} from '../../lib/store-notices.js'
 import { storeError } from './errors.js'
 import type { Read, SessionFile, Slot } from './format.js'
 import { KEY, Slots, keyOf, readOpen, seenAt, toRecord } from './format.js'
@@ -69,7 +74,9 @@ const SUBDIRS = ['sessions', 'locks', 'users', 'tmp', 'corrupt'] as const
  * app.use(session(store, { secret: process.env.SESSION_SECRET }))
  * ```
  */
-export class FileStore implements Store, UserIndex, Countable, Clearable, Closable {
+export class FileStore
+  implements Store, UserIndex, Countable, Clearable, Closable, ReportsLifecycle
+{
   /** `maxSessionsPerUser` is enforced under a per-user lock (see `save`). */
   readonly enforcesUserLimit = true
   /** The absolute directory this store keeps its files in. */
@@ -87,6 +94,7 @@ export class FileStore implements Store, UserIndex, Countable, Clearable, Closab
   #ready: Promise<void> | undefined
   #reaping: Promise<number> | undefined
   readonly #swept: Promise<unknown>
+  readonly #notices = new LifecycleListeners()
 
   constructor(options: FileStoreOptions) {
     const settings = fileStoreSettings(options)
@@ -348,7 +356,22 @@ export class FileStore implements Store, UserIndex, Countable, Clearable, Closab
       })
       await f.rmdirQuiet(this.#users.dirOf(userId))
     })
+    this.#notices.signedOut(userId, destroyed)
     return destroyed
+  }
+
+  /**
+   * Reports sessions this process found expired (at a load, or by its reap) and its
+   * `destroyByUser` calls; the middleware turns them into `expired` and `signedOutEverywhere`
+   * events. Each expiry is reported once, by the process that removed the file.
+   *
+   * @example
+   * ```ts
+   * const stop = store.onLifecycle((notice) => console.log(notice.type))
+   * ```
+   */
+  onLifecycle(listener: StoreNoticeListener): () => void {
+    return this.#notices.add(listener)
   }
 
   async count(): Promise<number> {
@@ -417,7 +440,7 @@ export class FileStore implements Store, UserIndex, Countable, Clearable, Closab
         lease: this.#lease,
         locks: this.#locks,
         eachSessionExpiry: (fn) => eachSessionExpiry(this.#dirs.sessions, this.#concurrency, fn),
-        removeIfExpired: (key) => this.#removeIfExpired(this.#slots.byKey(key)),
+        removeIfExpired: (key) => this.#removeIfExpired(this.#slots.byKey(key), 'prune'),
       }),
     )
       .then((removed) => {
@@ -445,7 +468,7 @@ export class FileStore implements Store, UserIndex, Countable, Clearable, Closab
   /** Removes an expired or corrupt file that `load` found, once its lock is held and it is checked again. */
   async #cleanup(slot: Slot, what: 'expired' | 'corrupt', reason: string): Promise<void> {
     if (what === 'expired') {
-      await this.#removeIfExpired(slot)
+      await this.#removeIfExpired(slot, 'load')
       return
     }
     await this.#underLock('move a corrupt session aside', slot, undefined, async () => {
@@ -454,12 +477,14 @@ export class FileStore implements Store, UserIndex, Countable, Clearable, Closab
     })
   }
 
-  async #removeIfExpired(slot: Slot): Promise<boolean> {
+  async #removeIfExpired(slot: Slot, seen: 'load' | 'prune'): Promise<boolean> {
     return this.#underLock('remove an expired session', slot, undefined, async (held) => {
       const read = await this.#files.read(slot)
       if (read.kind === 'ok' && read.expiresAt > Date.now()) return false // saved or touched meanwhile
       await this.#removeLocked(slot, read, held, 'expired')
-      return read.kind === 'ok'
+      if (read.kind !== 'ok') return false
+      this.#notices.expired(read.file.id, seen, read.file.userId)
+      return true
     })
   }
 

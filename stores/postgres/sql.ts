@@ -148,6 +148,8 @@ export interface Statements {
   clear: string
   /** $1 now: deletes expired rows, returns how many. */
   prune: string
+  /** $1 now: deletes expired rows, returns each one's id and user_id (for lifecycle listeners). */
+  pruneListed: string
 }
 
 /** Every statement of one store, for a table and (optionally) a connect-pg-simple table. */
@@ -213,9 +215,10 @@ export function statements(names: TableNames): Statements {
       ), ended AS (
         DELETE FROM ${table} s
         WHERE s.id = $1 AND s.expires_at > ${ts('$2')} AND ${touched('s', '$3', '$4')} <= $2::float8
-        RETURNING s.id
+        RETURNING s.id, s.user_id
       )
-      SELECT ${RECORD('kept')}${legacyColumns}
+      SELECT ${RECORD('kept')}${legacyColumns},
+        (SELECT coalesce(user_id, '') FROM ended) AS ended_user
       FROM (SELECT 1) one
       LEFT JOIN kept ON true
       ${legacyJoin('kept', 'AND NOT EXISTS (SELECT 1 FROM ended)')}`,
@@ -319,6 +322,13 @@ export function statements(names: TableNames): Statements {
         : `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1),
           old AS (DELETE FROM ${legacy} WHERE expire <= ${ts('$1')} RETURNING 1)
         SELECT ((SELECT count(*) FROM gone) + (SELECT count(*) FROM old))::int AS n`,
+
+    pruneListed:
+      legacy === undefined
+        ? `DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id`
+        : `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id),
+          old AS (DELETE FROM ${legacy} WHERE expire <= ${ts('$1')} RETURNING sid)
+        SELECT id, user_id FROM gone UNION ALL SELECT sid, NULL FROM old`,
   }
 }
 

@@ -25,6 +25,11 @@ import { fromLegacy, migratedData, type LegacyRow } from './connect-pg-simple.js
 import { StatementRunner, inTransaction } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
 import { isPositiveNumber, rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
+import {
+  LifecycleListeners,
+  type ReportsLifecycle,
+  type StoreNoticeListener,
+} from '../../lib/store-notices.js'
 
 const KNOWN_OPTIONS = [
   'pool',
@@ -135,6 +140,8 @@ type Row = SessionRow &
     open?: string
     legacy_sess?: string | null
     legacy_expires_ms?: string | null
+    /** loadTouch: the owner ('' for none) of a row the touch ended, null when none ended. */
+    ended_user?: string | null
   }
 
 /**
@@ -166,10 +173,13 @@ type Row = SessionRow &
  * app.use(session(new PostgresStore({ pool }), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class PostgresStore implements Store, UserIndex, Countable, Clearable, Closable {
+export class PostgresStore
+  implements Store, UserIndex, Countable, Clearable, Closable, ReportsLifecycle
+{
   /** `maxSessionsPerUser` is enforced in one transaction under a per-user advisory lock. */
   readonly enforcesUserLimit = true
   readonly #sql: Statements
+  readonly #notices = new LifecycleListeners()
   readonly #migrate: string | undefined
   readonly #table: string
   readonly #timeout: number
@@ -253,6 +263,8 @@ export class PostgresStore implements Store, UserIndex, Countable, Clearable, Cl
           ])
     // Keys past their own lifetime are left out; the next save drops them from the row.
     if (row && row.data !== null) return withoutExpiredKeys(toRecord(id, row), now)
+    if (typeof row?.ended_user === 'string')
+      this.#notices.expired(id, 'load', row.ended_user || null)
     if (!row?.legacy_sess) return null
     // A connect-pg-simple session, until its first save moves it.
     const record = this.#legacy(id, row, now)
@@ -470,7 +482,9 @@ export class PostgresStore implements Store, UserIndex, Countable, Clearable, Cl
       userId,
       Date.now(),
     ])
-    return Number((row as unknown as { n: string }).n)
+    const count = Number((row as unknown as { n: string }).n)
+    this.#notices.signedOut(userId, count)
+    return count
   }
 
   /**
@@ -508,8 +522,31 @@ export class PostgresStore implements Store, UserIndex, Countable, Clearable, Cl
    * ```
    */
   async prune(): Promise<number> {
+    if (this.#notices.active) {
+      // Listed only while someone listens: a plain prune returns one number.
+      const rows = (await this.#query('prune of', this.#table, 'pruneListed', [
+        Date.now(),
+      ])) as unknown as Array<{ id: string; user_id: string | null }>
+      for (const row of rows) this.#notices.expired(row.id, 'prune', row.user_id)
+      return rows.length
+    }
     const [row] = await this.#query('prune of', this.#table, 'prune', [Date.now()])
     return Number((row as unknown as { n: string }).n)
+  }
+
+  /**
+   * Reports rows removed expired (by `prune`, or at a load whose touch met the absolute
+   * timeout) and `destroyByUser` calls; the middleware turns them into `expired` and
+   * `signedOutEverywhere` events. A row past its idle expiry is invisible to a load, so it is
+   * reported by the prune that deletes it.
+   *
+   * @example
+   * ```ts
+   * const stop = store.onLifecycle((notice) => console.log(notice.type))
+   * ```
+   */
+  onLifecycle(listener: StoreNoticeListener): () => void {
+    return this.#notices.add(listener)
   }
 
   /** Stops the prune timer. The pool is the caller's: end it yourself. */

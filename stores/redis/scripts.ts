@@ -114,8 +114,11 @@ end
 /**
  * load(KEYS, now, touchAt | '', absoluteTimeout | '', legacyIdle)
  * -> false | {'hash', field, value, ...} | {'legacy', raw, expiresAt} | {'wrongtype', type}
+ *    | {'expired', userId or ''}
  * With touchAt, the idle expiry moves to min(touchAt + idle, createdAt + absoluteTimeout),
- * as touchedExpiry() computes it; an expiry at or before now deletes the session.
+ * as touchedExpiry() computes it; an expiry at or before now deletes the session and answers
+ * 'expired' (Redis removes a key at its TTL silently, so this is seen only when the app's
+ * clock or the absolute timeout ends a session before its TTL does).
  */
 const LOAD = `${PRELUDE}
 local key = KEYS[1]
@@ -129,26 +132,27 @@ local t = 'none'
 if h.err then
   t = redis.call('TYPE', key)['ok']
 elseif #h > 0 then
-  local expires_at, created_at, idle, expires_index
+  local expires_at, created_at, idle, expires_index, owner
   for i = 1, #h, 2 do
     local f = h[i]
     if f == '@expiresAt' then expires_at, expires_index = tonumber(h[i + 1]), i + 1
     elseif f == '@createdAt' then created_at = tonumber(h[i + 1])
-    elseif f == '@idleTimeout' then idle = tonumber(h[i + 1]) end
+    elseif f == '@idleTimeout' then idle = tonumber(h[i + 1])
+    elseif f == '@userId' then owner = h[i + 1] end
   end
   local r = { 'hash' }
   -- Unreadable metadata: hand the record over untouched; the caller names what is wrong.
   if expires_at and created_at and idle then
     if expires_at <= now then
       redis.call('UNLINK', key)
-      return false
+      return { 'expired', owner or '' }
     end
     if touch_at then
       local touched = touch_at + idle
       if absolute then touched = math.min(touched, created_at + absolute) end
       if touched <= now then
         redis.call('UNLINK', key)
-        return false
+        return { 'expired', owner or '' }
       end
       h[expires_index] = num(touched)
       redis.call('HSET', key, '@expiresAt', h[expires_index])

@@ -12,6 +12,11 @@ import type {
 } from '../../lib/store.js'
 import { StoreError, isValidSessionId } from '../../lib/store.js'
 import type { RedisConnection, RedisNode } from './client.js'
+import {
+  LifecycleListeners,
+  type ReportsLifecycle,
+  type StoreNoticeListener,
+} from '../../lib/store-notices.js'
 import { CallGuard } from './guard.js'
 import { CONNECT_REDIS_IDLE, convertedKeys, parseLegacy } from './connect-redis.js'
 import { resolveOptions, type RedisStoreOptions } from './options.js'
@@ -62,7 +67,9 @@ const debug = createDebug('concord-session:redis')
  * app.use(session(new RedisStore({ client }), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class RedisStore implements Store, UserIndex, Countable, Clearable, Closable {
+export class RedisStore
+  implements Store, UserIndex, Countable, Clearable, Closable, ReportsLifecycle
+{
   /** `maxSessionsPerUser` is enforced by one script on the user's index (user-index.ts). */
   readonly enforcesUserLimit = true
   readonly #redis: RedisConnection
@@ -77,6 +84,7 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
    * failure into a write.
    */
   readonly #margin: number
+  readonly #notices = new LifecycleListeners()
 
   constructor(options: RedisStoreOptions) {
     const resolved = resolveOptions(options)
@@ -127,6 +135,9 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
           return parseHash(key, tagged)
         case 'legacy':
           return parseLegacy(key, tagged[1]!, Number(tagged[2]), now)
+        case 'expired':
+          this.#notices.expired(id, 'load', tagged[1] || undefined)
+          return null
         default:
           throw unexpected(key, tagged)
       }
@@ -361,8 +372,25 @@ export class RedisStore implements Store, UserIndex, Countable, Clearable, Closa
       // Sessions now owned by someone else ('kept') stay listed until they end; see listByUser.
       const removed = ids.filter((_, i) => replies[i] !== 'kept')
       if (removed.length > 0) await this.#users.remove(userId, removed)
-      return replies.filter((r) => r === 'destroyed').length
+      const count = replies.filter((r) => r === 'destroyed').length
+      this.#notices.signedOut(userId, count)
+      return count
     })
+  }
+
+  /**
+   * Reports `destroyByUser` calls, and sessions a load found ended: past the absolute timeout
+   * at its touch, or past their expiry on the app's clock before Redis's TTL removed them.
+   * Redis deletes a key at its TTL without telling anyone, so a session that simply idles out
+   * is not reported (see docs/events.md).
+   *
+   * @example
+   * ```ts
+   * const stop = store.onLifecycle((notice) => console.log(notice.type))
+   * ```
+   */
+  onLifecycle(listener: StoreNoticeListener): () => void {
+    return this.#notices.add(listener)
   }
 
   /**

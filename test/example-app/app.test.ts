@@ -422,3 +422,37 @@ describe('describeDevice', () => {
     expect(describeDevice(ua)).toBe(expected)
   })
 })
+
+describe('audit log', () => {
+  it('logs each session lifecycle event as one line, with hashed ids only', async () => {
+    const lines: string[] = []
+    const { agent } = shop({ auditLog: (line) => lines.push(line) })
+    const browser = agent()
+    const first = await browser.get('/').expect(200)
+    const id = cookieId(first)!
+    await browser.post('/login').type('form').send({ username: 'Ada' }).expect(303)
+    await browser.post('/logout').expect(303)
+
+    const hash = '[A-Za-z0-9_-]{43}'
+    const at = 'at=\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z'
+    expect(lines).toHaveLength(3)
+    expect(lines[0]).toMatch(new RegExp(`^session created ${at} sessionId=${hash}$`))
+    expect(lines[1]).toMatch(
+      new RegExp(`^session regenerated ${at} sessionId=${hash} previousSessionId=${hash}$`),
+    )
+    expect(lines[2]).toMatch(new RegExp(`^session destroyed ${at} sessionId=${hash} userId=ada$`))
+    // The cookie's id never reaches the log.
+    for (const line of lines) expect(line).not.toContain(id)
+  })
+
+  it('logs nothing without an audit log', async () => {
+    const log = jest.spyOn(console, 'log').mockImplementation(() => {})
+    try {
+      const { agent } = shop()
+      await agent().post('/login').type('form').send({ username: 'Ada' }).expect(303)
+      expect(log).not.toHaveBeenCalled()
+    } finally {
+      log.mockRestore()
+    }
+  })
+})

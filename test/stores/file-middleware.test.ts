@@ -15,3 +15,8 @@ describeMiddlewareOverStore(
   async () => new FileStore({ dir: join(root, 'limited') }),
   { maxSessionsPerUser: 3, touchAfter: 60_000 },
 )
+describeMiddlewareOverStore(
+  'FileStore',
+  async () => new FileStore({ dir: join(root, 'observed') }),
+  { observed: true },
+)

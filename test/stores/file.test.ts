@@ -72,7 +72,10 @@ function captureDebug(): { lines: string[]; stop(): void } {
   }
 }
 
-describeStore('FileStore', async () => make(), { renewable: false })
+describeStore('FileStore', async () => make(), {
+  renewable: false,
+  lifecycle: { atLoad: 'idle and absolute', prune: (store) => (store as FileStore).reap() },
+})
 
 describe('FileStore options', () => {
   it('rejects bad options at construction, saying what to pass', () => {

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import Redis from 'ioredis'
 import type { LoadOptions, SessionChange, SessionRecord, Store } from '../../lib/store'
-import { LayeredStore } from '../../entries/layered'
+import { LayeredStore, type LayeredStoreOptions } from '../../entries/layered'
 import { MemoryStore } from '../../stores/memory'
 import { PostgresStore } from '../../entries/postgres'
 import { RedisStore } from '../../entries/redis'
@@ -44,20 +44,33 @@ const cold = (table = `sessions_${tables++}`) => new PostgresStore({ pool, schem
 const hot = (client = redis(), prefix = testPrefix('hot')) =>
   new RedisStore({ client, prefix, timeout: 500 })
 
+/** Each layered store's cold layer, so the suite can run its prune. */
+const colds = new WeakMap<Store, PostgresStore>()
+function layered(options: Omit<LayeredStoreOptions, 'cold'>): LayeredStore {
+  const store = cold()
+  const made = new LayeredStore({ ...options, cold: store })
+  colds.set(made, store)
+  return made
+}
+const lifecycle = {
+  atLoad: 'absolute',
+  prune: (store: Store) => colds.get(store)!.prune(),
+} as const
+
 // PostgresStore cannot renew ids yet, so neither can a LayeredStore over it.
-describeStore(
-  'LayeredStore (Redis over PostgreSQL)',
-  async () => new LayeredStore({ hot: hot(), cold: cold() }),
-  { renewable: false },
-)
+describeStore('LayeredStore (Redis over PostgreSQL)', async () => layered({ hot: hot() }), {
+  renewable: false,
+  lifecycle,
+})
 describeStore(
   'LayeredStore (one-process memory over PostgreSQL)',
-  async () => new LayeredStore({ hot: new MemoryStore(), cold: cold(), singleProcess: true }),
-  { renewable: false },
+  async () => layered({ hot: new MemoryStore(), singleProcess: true }),
+  { renewable: false, lifecycle },
 )
 describeStore(
   'LayeredStore (Redis over a renewing MemoryStore)',
   async () => new LayeredStore({ hot: hot(), cold: new MemoryStore() }),
+  { lifecycle: { atLoad: 'absolute' } },
 )
 describeMiddlewareOverStore(
   'LayeredStore (Redis over PostgreSQL)',
@@ -72,6 +85,11 @@ describeMiddlewareOverStore(
   'LayeredStore (Redis over PostgreSQL)',
   async () => new LayeredStore({ hot: hot(), cold: cold() }),
   { maxSessionsPerUser: 3, touchAfter: 60_000 },
+)
+describeMiddlewareOverStore(
+  'LayeredStore (Redis over PostgreSQL)',
+  async () => new LayeredStore({ hot: hot(), cold: cold() }),
+  { observed: true },
 )
 
 /** Holds each load's answer until `release()`: a refill that read cold, then stalled. */

@@ -6,3 +6,4 @@ describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore(), {
   maxSessionsPerUser: 3,
   touchAfter: 60_000,
 })
+describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore(), { observed: true })

@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto'
 import { MemoryStore } from '../../stores/memory'
 import { describeStore, newChange } from '../store-conformance'
 
-describeStore('MemoryStore', async () => new MemoryStore())
+describeStore('MemoryStore', async () => new MemoryStore(), {
+  lifecycle: {
+    atLoad: 'idle and absolute',
+    prune: async (store) => (store as MemoryStore).sweep(),
+  },
+})
 
 describe('MemoryStore', () => {
   it('rejects a max or sweep interval that is not a positive number, saying which', () => {

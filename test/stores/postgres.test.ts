@@ -23,7 +23,10 @@ afterAll(async () => {
 describeStore(
   'PostgresStore',
   async () => new PostgresStore({ pool, schema, table: nextTable() }),
-  { renewable: false },
+  {
+    renewable: false,
+    lifecycle: { atLoad: 'absolute', prune: (store) => (store as PostgresStore).prune() },
+  },
 )
 
 describeMiddlewareOverStore(
@@ -35,6 +38,11 @@ describeMiddlewareOverStore(
   'PostgresStore',
   async () => new PostgresStore({ pool, schema, table: nextTable() }),
   { maxSessionsPerUser: 3, touchAfter: 60_000 },
+)
+describeMiddlewareOverStore(
+  'PostgresStore',
+  async () => new PostgresStore({ pool, schema, table: nextTable() }),
+  { observed: true },
 )
 
 describe('PostgresStore table', () => {

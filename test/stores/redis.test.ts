@@ -24,18 +24,23 @@ for (const kind of CLIENT_KINDS) {
   describeStore(
     `RedisStore on ${kind} (single server)`,
     async () => new RedisStore({ client: await clients.single(kind), prefix: testPrefix('redis') }),
-    { cleanup: clearAll, renewable: false },
+    { cleanup: clearAll, renewable: false, lifecycle: { atLoad: 'absolute' } },
   )
   describeStore(
     `RedisStore on ${kind} (3-master cluster)`,
     async () =>
       new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('cluster') }),
-    { renewable: false },
+    { renewable: false, lifecycle: { atLoad: 'absolute' } },
   )
 
   describeMiddlewareOverStore(
     `RedisStore on ${kind} (single server)`,
     async () => new RedisStore({ client: await clients.single(kind), prefix: testPrefix('mw') }),
+  )
+  describeMiddlewareOverStore(
+    `RedisStore on ${kind} (single server)`,
+    async () => new RedisStore({ client: await clients.single(kind), prefix: testPrefix('mw') }),
+    { observed: true },
   )
   describeMiddlewareOverStore(
     `RedisStore on ${kind} (3-master cluster)`,

@@ -1,0 +1,33 @@
+/**
+ * The keyed hashes of recently seen session ids, so tracing and events hash each id once rather
+ * than on every operation (an HMAC costs more than the rest of a traced call). Bounded: the
+ * oldest entry goes first once `max` are held.
+ */
+import { hashSessionId } from './id-hash.js'
+
+export class IdHashCache {
+  readonly #entries = new Map<string, string>()
+
+  constructor(
+    readonly key: string | Buffer,
+    readonly max = 10_000,
+  ) {}
+
+  /**
+   * The keyed hash of `id`.
+   *
+   * @example
+   * ```ts
+   * new IdHashCache('concord-session').get(req.sessionID) // same as hashSessionId(id, key)
+   * ```
+   */
+  get(id: string): string {
+    const hit = this.#entries.get(id)
+    if (hit !== undefined) return hit
+    const hash = hashSessionId(id, this.key)
+    if (this.#entries.size >= this.max)
+      this.#entries.delete(this.#entries.keys().next().value as string)
+    this.#entries.set(id, hash)
+    return hash
+  }
+}
