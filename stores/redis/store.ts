@@ -70,8 +70,13 @@ const debug = createDebug('concord-session:redis')
 export class RedisStore
   implements Store, UserIndex, Countable, Clearable, Closable, ReportsLifecycle
 {
-  /** `maxSessionsPerUser` is enforced by one script on the user's index (user-index.ts). */
-  readonly enforcesUserLimit = true
+  /**
+   * `maxSessionsPerUser` is enforced by one script on the user's index (user-index.ts) on a
+   * single server. On a cluster the evicted sessions live in other slots than the index, so
+   * eviction and a concurrent sign-in's own write cannot be one atomic step: `session()` refuses
+   * the option there rather than enforce it loosely.
+   */
+  readonly enforcesUserLimit: boolean
   readonly #redis: RedisConnection
   readonly #users: UserIndexKeys
   readonly #guard: CallGuard
@@ -89,6 +94,7 @@ export class RedisStore
   constructor(options: RedisStoreOptions) {
     const resolved = resolveOptions(options)
     this.#redis = resolved.connection
+    this.enforcesUserLimit = !resolved.connection.isCluster
     this.#prefix = resolved.prefix
     this.#legacyPrefix = resolved.legacyPrefix
     this.#timeout = resolved.timeout
