@@ -1,6 +1,6 @@
 /**
- * Compiles lib/, stores/ and bench/ to CommonJS the way the published build does (TypeScript,
- * target ES2022, one file at a time, which isolatedModules makes equal to a full tsc emit), into
+ * Compiles entries/, lib/, stores/ and bench/ to CommonJS the way the published build does
+ * (TypeScript, target ES2022, one file at a time, which isolatedModules makes equal to a full tsc emit), into
  * a scratch directory the children (servers, memory) run from with plain node.
  *
  * Why not run the .ts through tsx, as the orchestrator does: tsx adds a `__name()` call wherever
@@ -14,11 +14,11 @@ import { dirname, join, relative } from 'node:path'
 import ts from 'typescript'
 
 const ROOT = join(__dirname, '..')
-const SOURCES = ['lib', 'stores', 'bench']
+const SOURCES = ['entries', 'lib', 'stores', 'bench']
 /** Scratch space, including earlier builds. */
 const SKIP = join(ROOT, 'bench', '.tmp')
 
-/** Writes the compiled tree under `outDir` (lib/, stores/, bench/) and returns `outDir`. */
+/** Writes the compiled tree (entries/, lib/, stores/, bench/) under `outDir`; returns `outDir`. */
 export function buildTree(outDir: string): string {
   for (const dir of SOURCES) {
     for (const file of walk(join(ROOT, dir))) {
