@@ -1,7 +1,7 @@
 /**
  * Compiles entries/, lib/, stores/ and bench/ to CommonJS the way the published build does
- * (TypeScript, target ES2022, one file at a time, which isolatedModules makes equal to a full tsc emit), into
- * a scratch directory the children (servers, memory) run from with plain node.
+ * (TypeScript, target ES2022, one file at a time, which isolatedModules makes equal to a full
+ * tsc emit), into a scratch directory the children (servers, memory) run from with plain node.
  *
  * Why not run the .ts through tsx, as the orchestrator does: tsx adds a `__name()` call wherever
  * a named function is created (keepNames) and squeezes each file onto a couple of lines, so
