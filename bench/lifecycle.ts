@@ -130,8 +130,16 @@ export async function measureLifecycle(
   return results
 }
 
-/** Runs one job in a child from the compiled tree; resolves to the JSON line it prints. */
-function runChild<T>(buildDir: string, job: LifecycleJob): Promise<T> {
+/**
+ * Runs one job in a child from the compiled tree (bench/build.ts); resolves to the JSON line it
+ * prints, rejects with the child's stderr if it fails.
+ *
+ * @example
+ * ```ts
+ * const rows = await runChild<ObserverRow[]>(buildDir, { type: 'events', requests: 64, rounds: 1, warmup: 16 })
+ * ```
+ */
+export function runChild<T>(buildDir: string, job: LifecycleJob): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
