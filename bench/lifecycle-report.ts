@@ -146,10 +146,16 @@ function observerTable(
   for (const r of rows)
     out.push(
       `| ${labels[r.workload] ?? r.workload} | ${r.plainUs.toFixed(1)} | ${r.observedUs.toFixed(1)} | ` +
-        `${r.diffUs >= 0 ? '+' : '−'}${Math.abs(r.diffUs).toFixed(1)} | ${r.seenPerOp.toFixed(2)} |`,
+        `${signed(r.diffUs)} | ${r.seenPerOp.toFixed(2)} |`,
     )
   out.push('')
   return out
+}
+
+/** One decimal, with its sign; a difference that rounds to zero is shown as 0.0. */
+function signed(us: number): string {
+  const text = Math.abs(us).toFixed(1)
+  return text === '0.0' ? text : `${us > 0 ? '+' : '−'}${text}`
 }
 
 function seconds(ms: number): string {
