@@ -24,7 +24,6 @@ describeStore(
   'PostgresStore',
   async () => new PostgresStore({ pool, schema, table: nextTable() }),
   {
-    renewable: false,
     lifecycle: { atLoad: 'absolute', prune: (store) => (store as PostgresStore).prune() },
   },
 )
@@ -43,6 +42,12 @@ describeMiddlewareOverStore(
   'PostgresStore',
   async () => new PostgresStore({ pool, schema, table: nextTable() }),
   { observed: true },
+)
+// Ids renewed every few requests while 200 run at once: requests straddle renewals.
+describeMiddlewareOverStore(
+  'PostgresStore',
+  async () => new PostgresStore({ pool, schema, table: nextTable(), timeout: 60_000 }),
+  { renew: { afterRequests: 15 } },
 )
 
 describe('PostgresStore table', () => {
