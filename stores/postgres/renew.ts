@@ -8,8 +8,8 @@
  * them in the same statement, so a load costs one round trip still, and save, touch and destroy
  * follow them (see sql.ts). Prune deletes forwards past their grace with the expired rows.
  */
-import type { RenewOptions, RenewResult, SaveResult, SessionRecord } from '../../lib/store.js'
-import { checkRenewOptions } from '../../lib/renew-options.js'
+import type { RenewOptions, RenewResult, SaveResult } from '../../lib/store.js'
+import { checkRenewOptions } from '../../lib/store-renewal.js'
 import type { TableNames } from './sql.js'
 
 const ts = (param: string) => `to_timestamp(${param}::float8 / 1000)`
@@ -158,17 +158,4 @@ export async function followSave(
   if (to === undefined) return { ok: false, reason: 'gone' }
   const result = await saveTo(to)
   return result.ok ? { ...result, renewedTo: result.renewedTo ?? to } : result
-}
-
-/**
- * The record a load through a forward found under `to`, marked as renewed (or null).
- *
- * @example
- * ```ts
- * return forwarded(await this.load(row.renewed_to, options), row.renewed_to)
- * ```
- */
-export function forwarded(record: SessionRecord | null, to: string): SessionRecord | null {
-  if (record !== null && record.renewedTo === undefined) record.renewedTo = to
-  return record
 }

@@ -27,7 +27,8 @@ import { changedKeys, cookieColumn, effectiveDeadline, toRecord, type SessionRow
 import { fromLegacy, migratedData, type LegacyRow } from './connect-pg-simple.js'
 import { StatementRunner, inTransaction } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
-import { followSave, forwarded, renewalStatements, renewSession } from './renew.js'
+import { followSave, renewalStatements, renewSession } from './renew.js'
+import { forwarded } from '../../lib/store-renewal.js'
 import { isPositiveNumber, rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
 import {
   LifecycleListeners,
