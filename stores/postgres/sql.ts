@@ -68,6 +68,9 @@ export function tableNames(table: unknown, schema: unknown, legacyTable: unknown
   return names
 }
 
+/** Forwards followed in a row at most: ids renewed again, each within its own grace. */
+const MAX_HOPS = 8
+
 const ts = (param: string) => `to_timestamp(${param}::float8 / 1000)`
 const ms = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`
 
@@ -182,10 +185,14 @@ export function statements(names: TableNames): Statements {
       ? ''
       : `UNION ALL SELECT 1 FROM ${legacy} l WHERE l.expire > ${ts('$1')} AND NOT EXISTS (SELECT 1 FROM ${table} c WHERE c.id = l.sid)`
 
-  // An id within the grace of a renewal touches (one hop) and destroys the session it names.
-  const followed = `COALESCE((SELECT f.renewed_to FROM ${forwards} f WHERE f.id = $1 AND f.until > ${ts('$3')}), $1)`
-  const dropForward = `f AS (DELETE FROM ${forwards} WHERE id = $1 RETURNING renewed_to, until)`
-  const forwardedTo = `(SELECT renewed_to FROM f WHERE until > ${ts('$2')})`
+  // An id within the grace of a renewal touches and destroys the session it names: `hop` is
+  // $1 and the ids its live forwards lead to, renewed again within their grace or not.
+  const hop = (now: string) =>
+    `RECURSIVE hop(id, n) AS (SELECT $1::text, 0 UNION ALL
+      SELECT f.renewed_to, hop.n + 1 FROM ${forwards} f JOIN hop ON f.id = hop.id
+      WHERE f.until > ${ts(now)} AND hop.n < ${MAX_HOPS})`
+  const followed = `ANY(ARRAY(SELECT id FROM hop))`
+  const dropForward = `f AS (DELETE FROM ${forwards} WHERE id = $1)`
   const pruneForwards = `pf AS (DELETE FROM ${forwards} WHERE until <= ${ts('$1')})`
 
   return {
@@ -312,16 +319,17 @@ export function statements(names: TableNames): Statements {
 
     touch:
       legacy === undefined
-        ? `UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = ${followed} AND expires_at > ${ts('$3')}`
-        : `WITH c AS (
+        ? `WITH ${hop('$3')}
+          UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = ${followed} AND expires_at > ${ts('$3')}`
+        : `WITH ${hop('$3')}, c AS (
           UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = ${followed} AND expires_at > ${ts('$3')} RETURNING id
         )
         UPDATE ${legacy} SET expire = ${ts('$2')} WHERE sid = $1 AND expire > ${ts('$3')} AND NOT EXISTS (SELECT 1 FROM c)`,
 
     destroy:
       legacy === undefined
-        ? `WITH ${dropForward} DELETE FROM ${table} WHERE id IN ($1, ${forwardedTo})`
-        : `WITH ${dropForward}, c AS (DELETE FROM ${table} WHERE id IN ($1, ${forwardedTo}))
+        ? `WITH ${hop('$2')}, ${dropForward} DELETE FROM ${table} WHERE id = ${followed}`
+        : `WITH ${hop('$2')}, ${dropForward}, c AS (DELETE FROM ${table} WHERE id = ${followed})
           DELETE FROM ${legacy} WHERE sid = $1`,
 
     listByUser: `SELECT id FROM ${table} WHERE user_id = $1 AND expires_at > ${ts('$2')} ORDER BY id`,
