@@ -142,7 +142,10 @@ export interface Statements {
   create: string
   /** $1 id, $2 expiresAt, $3 now. */
   touch: string
-  /** $1 id, $2 now: deletes the session, or the one a renewal within its grace moved it to. */
+  /**
+   * $1 id, $2 now: deletes the session, or the one renewals within their grace moved it to;
+   * returns how many rows it deleted and the last id its forwards led to.
+   */
   destroy: string
   /** $1 userId, $2 now. */
   listByUser: string
@@ -326,11 +329,11 @@ export function statements(names: TableNames): Statements {
         )
         UPDATE ${legacy} SET expire = ${ts('$2')} WHERE sid = $1 AND expire > ${ts('$3')} AND NOT EXISTS (SELECT 1 FROM c)`,
 
-    destroy:
-      legacy === undefined
-        ? `WITH ${hop('$2')}, ${dropForward} DELETE FROM ${table} WHERE id = ${followed}`
-        : `WITH ${hop('$2')}, ${dropForward}, c AS (DELETE FROM ${table} WHERE id = ${followed})
-          DELETE FROM ${legacy} WHERE sid = $1`,
+    destroy: `WITH ${hop('$2')}, ${dropForward},
+        d AS (DELETE FROM ${table} WHERE id = ${followed} RETURNING 1)
+        ${legacy === undefined ? '' : `, l AS (DELETE FROM ${legacy} WHERE sid = $1)`}
+      SELECT (SELECT count(*) FROM d)::int AS deleted,
+        (SELECT id FROM hop ORDER BY n DESC LIMIT 1) AS last`,
 
     listByUser: `SELECT id FROM ${table} WHERE user_id = $1 AND expires_at > ${ts('$2')} ORDER BY id`,
 

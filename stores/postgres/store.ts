@@ -492,7 +492,10 @@ export class PostgresStore
    */
   async destroy(id: string): Promise<void> {
     if (!isValidSessionId(id)) return
-    await this.#query('destroy of session', id, 'destroy', [id, Date.now()])
+    const [row] = await this.#query('destroy of session', id, 'destroy', [id, Date.now()])
+    // The session its forwards led to was renewed again as this ran: follow that renewal too.
+    const { deleted, last } = row as unknown as { deleted: string; last: string }
+    if (Number(deleted) === 0 && last !== id) await this.destroy(last)
   }
 
   /**

@@ -114,44 +114,77 @@ describe('PostgresStore renewal: forwards', () => {
     })
   })
 
+  /**
+   * A renewal of `oldId` to `newId` as renew() makes it, in a transaction that holds the old row
+   * until `commit()`, once `waiter` is seen waiting for that row.
+   */
+  async function heldRenewal(table: string, oldId: string, newId: string) {
+    const client = await pool.connect()
+    await client.query('BEGIN')
+    await client.query(`SELECT 1 FROM "${schema}"."${table}" WHERE id = $1 FOR UPDATE`, [oldId])
+    return {
+      /** Resolves once a statement on the table waits for the row lock: the event itself. */
+      async waiter(): Promise<void> {
+        for (;;) {
+          const { rows } = await pool.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%'`,
+            [`"${schema}"."${table}"`],
+          )
+          if ((rows[0] as { n: number }).n > 0) return
+          await new Promise((resolve) => setImmediate(resolve))
+        }
+      },
+      async commit(): Promise<void> {
+        try {
+          await client.query(
+            `INSERT INTO "${schema}"."${table}"
+               SELECT $2, data, version, created_at, expires_at, idle_timeout, cookie, user_id,
+                 now()
+               FROM "${schema}"."${table}" WHERE id = $1`,
+            [oldId, newId],
+          )
+          await client.query(`DELETE FROM "${schema}"."${table}" WHERE id = $1`, [oldId])
+          await client.query(
+            `INSERT INTO "${schema}"."${table}_renewals"
+               VALUES ($1, $2, now() + interval '1 hour')`,
+            [oldId, newId],
+          )
+          await client.query('COMMIT')
+        } finally {
+          client.release()
+        }
+      },
+    }
+  }
+
   it('a touching load that waited for a renewal holding the row finds the renewed session', async () => {
     const table = nextTable()
     const store = new PostgresStore({ pool, schema, table })
     const oldId = await created(store)
     const newId = randomUUID()
-    // Hold the row as the renewal statement does, so the load's touch waits for it.
-    const client = await pool.connect()
-    try {
-      await client.query('BEGIN')
-      await client.query(`SELECT 1 FROM "${schema}"."${table}" WHERE id = $1 FOR UPDATE`, [oldId])
-      const loading = store.load(oldId, { touchAt: Date.now() })
-      // Waits for the event itself: the load's statement shows up waiting for the row lock.
-      for (;;) {
-        const { rows } = await pool.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-           WHERE wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%'`,
-          [`"${schema}"."${table}"`],
-        )
-        if ((rows[0] as { n: number }).n > 0) break
-        await new Promise((resolve) => setImmediate(resolve))
-      }
-      // What renew() does, in the transaction that holds the row.
-      await client.query(
-        `INSERT INTO "${schema}"."${table}"
-           SELECT $2, data, version, created_at, expires_at, idle_timeout, cookie, user_id, now()
-           FROM "${schema}"."${table}" WHERE id = $1`,
-        [oldId, newId],
-      )
-      await client.query(`DELETE FROM "${schema}"."${table}" WHERE id = $1`, [oldId])
-      await client.query(
-        `INSERT INTO "${schema}"."${table}_renewals" VALUES ($1, $2, now() + interval '1 hour')`,
-        [oldId, newId],
-      )
-      await client.query('COMMIT')
-      expect(await loading).toMatchObject({ renewedTo: newId, data: { cart: '["tea"]' } })
-    } finally {
-      client.release()
-    }
+    const renewal = await heldRenewal(table, oldId, newId)
+    const loading = store.load(oldId, { touchAt: Date.now() })
+    await renewal.waiter()
+    await renewal.commit()
+    expect(await loading).toMatchObject({ renewedTo: newId, data: { cart: '["tea"]' } })
+  })
+
+  it('a destroy through an old id that waited for another renewal destroys the session there', async () => {
+    const table = nextTable()
+    const store = new PostgresStore({ pool, schema, table })
+    const first = await created(store)
+    const second = randomUUID()
+    const third = randomUUID()
+    await store.renew(first, second, { now: Date.now(), graceMs: LONG_GRACE })
+    const renewal = await heldRenewal(table, second, third)
+    const destroying = store.destroy(first)
+    await renewal.waiter()
+    await renewal.commit()
+    await destroying
+    expect(await store.load(third)).toBeNull()
+    expect(await store.load(first)).toBeNull()
+    expect(await store.count()).toBe(0)
   })
 
   it('rejects bad ids and options with a TypeError, changing nothing', async () => {
