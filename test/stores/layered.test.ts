@@ -90,6 +90,16 @@ describeMiddlewareOverStore(
   async () => new LayeredStore({ hot: hot(), cold: cold() }),
   { observed: true },
 )
+// Renewal happens in the PostgreSQL cold store; requests straddle it through both layers.
+describeMiddlewareOverStore(
+  'LayeredStore (Redis over PostgreSQL)',
+  async () =>
+    new LayeredStore({
+      hot: hot(),
+      cold: new PostgresStore({ pool, schema, table: `sessions_${tables++}`, timeout: 60_000 }),
+    }),
+  { renew: { afterRequests: 15 } },
+)
 
 /** Holds each load's answer until `release()`: a refill that read cold, then stalled. */
 class HeldLoads implements Store {
