@@ -231,7 +231,7 @@ ${maxDevices === undefined ? '' : deviceLimitNote(maxDevices)}
 /** The device limit, in words: how many stay signed in and what one more sign-in does. */
 function deviceLimitNote(max: number): SafeHtml {
   const devices = max === 1 ? '1 device stays' : `${max} devices stay`
-  return html`<p class="note" data-testid="device-limit">At most <strong>${devices}</strong> signed in at once. Signing in on another device signs out the one that signed in longest ago.</p>`
+  return html`<p class="limit" data-testid="device-limit">At most <strong>${devices}</strong> signed in at once. Signing in on another device signs out the one that signed in longest ago.</p>`
 }
 
 export function errorPage(message: string): SafeHtml {
@@ -320,7 +320,7 @@ tr.total td { font-weight: 700; font-size: 17px; padding-bottom: 14px; }
 .note { background: #fff8e1; border: 1px solid #f0dca0; border-radius: 8px; padding: 8px 12px; margin: 0 0 14px; font-size: 14px; }
 .sessions tr.current td { background: #f3f8f5; }
 .tag { white-space: nowrap; font-size: 12px; background: var(--accent); color: #fff; border-radius: 10px; padding: 1px 8px; margin-left: 6px; }
-.note { background: #fdf8ec; border: 1px solid #ecd9a6; border-radius: 8px; padding: 10px 14px; margin: 0 0 20px; }
+.limit { background: #fdf8ec; border: 1px solid #ecd9a6; border-radius: 8px; padding: 10px 14px; margin: 0 0 20px; }
 .danger { margin-top: 20px; background: #fff5f4; border: 1px solid #f3c9c4; border-radius: 10px; padding: 14px 16px; }
 .danger p { margin: 0 0 10px; }
 .panel { margin-top: 36px; margin-bottom: 30px; }
