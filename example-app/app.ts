@@ -21,6 +21,7 @@ import {
   deviceLimitFor,
   EvictionNotices,
   renewalFor,
+  describeRenewal,
   type ShopRenew,
 } from './lifecycle.js'
 import { PRODUCTS } from './catalog.js'
@@ -39,6 +40,7 @@ import type { SafeHtml } from './html.js'
 import {
   cartPage,
   catalogPage,
+  duration,
   errorPage,
   layout,
   loginPage,
@@ -111,6 +113,7 @@ export function createApp(options: ShopOptions): express.Express {
   // Devices the limit signed out, to tell them so on their next page.
   const evicted = new EvictionNotices(idleTimeout)
   const secrets = typeof secret === 'string' ? [secret] : secret
+  const renewal = renew && describeRenewal(renew, duration)
   const app = express()
   app.disable('x-powered-by')
 
@@ -208,6 +211,7 @@ export function createApp(options: ShopOptions): express.Express {
       absoluteTimeout,
       storeName,
       now,
+      renewal,
     }
   }
 

@@ -90,6 +90,29 @@ function positiveInteger(name: string, text: string): number {
   )
 }
 
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/**
+ * The renewal in words for the page footer, with `duration` rendering ms.
+ *
+ * @example
+ * ```ts
+ * describeRenewal({ every: '15m' }, duration) // 'every 15 min'
+ * describeRenewal({ every: '15m', afterRequests: 3 }, duration) // 'every 15 min or 3 requests'
+ * ```
+ */
+export function describeRenewal(renew: ShopRenew, duration: (ms: number) => string): string {
+  const parts: string[] = []
+  if (renew.every !== undefined) {
+    const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(String(renew.every).trim())
+    const ms = match ? Number(match[1]) * UNIT_MS[match[2]!]! : Number(renew.every)
+    parts.push(duration(ms))
+  }
+  if (renew.afterRequests !== undefined)
+    parts.push(`${renew.afterRequests} ${renew.afterRequests === 1 ? 'request' : 'requests'}`)
+  return `every ${parts.join(' or ')}`
+}
+
 /**
  * The renewal the store can do: `renew` itself, or undefined (with one line to `log`) when the
  * store cannot renew ids, since `session()` refuses `renew` for such a store at setup.

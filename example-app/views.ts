@@ -16,6 +16,8 @@ export interface SessionPanel {
   absoluteTimeout: number | undefined
   storeName: string
   now: number
+  /** How often the id is renewed, e.g. "every 15 min"; undefined without renewal. */
+  renewal?: string
 }
 
 /** What the header says about the visitor. */
@@ -86,7 +88,7 @@ function sessionPanel(p: SessionPanel): SafeHtml {
   <h2>This session</h2>
   <dl>
     <div><dt>Visits</dt><dd data-testid="visits">${p.visits}</dd></div>
-    <div><dt>Session id</dt><dd><code data-testid="session-id">${p.idPrefix}…</code> <small>new at every sign-in</small></dd></div>
+    <div><dt>Session id</dt><dd><code data-testid="session-id">${p.idPrefix}…</code> <small>new at every sign-in${p.renewal ? ` and ${p.renewal}` : ''}</small></dd></div>
     <div><dt>Idle expiry</dt><dd data-testid="idle-expiry">${relative(p.idleExpiresAt, p.now)} ${clock(p.idleExpiresAt)}
       <small>${duration(p.idleTimeout)} after your last request</small></dd></div>
     <div><dt>Absolute expiry</dt><dd data-testid="absolute-expiry">${

@@ -8,9 +8,11 @@ import type { Response } from 'supertest'
 import { sign } from 'cookie-signature'
 import session, { MemoryStore } from '../../entries/index.js'
 import { createApp, type ShopOptions } from '../../example-app/app.js'
+import { duration } from '../../example-app/views.js'
 import {
   cookieSessionId,
   DEFAULT_RENEW,
+  describeRenewal,
   EvictionNotices,
   lifecycleFromEnv,
 } from '../../example-app/lifecycle.js'
@@ -88,6 +90,7 @@ describe('id renewal', () => {
     expect(testIdText(renewed.text, 'user')).toBe('Ada')
     expect(testIdText(renewed.text, 'cart-count')).toBe('1')
     expect(testIdText(renewed.text, 'session-id')).toBe(`${newId.slice(0, 8)}…`)
+    expect(renewed.text).toContain('<small>new at every sign-in and every 15 min</small>')
     expect(await store.listByUser('ada')).toEqual([newId])
     expect(audit.filter((line) => line.startsWith('session renewed '))).toHaveLength(1)
     expect(audit.find((line) => line.startsWith('session renewed '))).toMatch(
@@ -142,6 +145,7 @@ describe('id renewal', () => {
     const page = await browser.get('/').expect(200)
     expect(testIdText(page.text, 'user')).toBe('Ada')
     expect(cookieValue(page)).toBe(cookieValue(login)) // the same id: no renewal
+    expect(page.text).toContain('<small>new at every sign-in</small>')
   })
 })
 
@@ -312,6 +316,17 @@ describe('lifecycleFromEnv', () => {
     ['SESSION_MAX_DEVICES', 'three', /SESSION_MAX_DEVICES must be a whole number/],
   ])('refuses %s=%s, naming it', (name, value, message) => {
     expect(() => lifecycleFromEnv({ [name]: value })).toThrow(message)
+  })
+})
+
+describe('describeRenewal', () => {
+  it.each([
+    [{ every: '15m' }, 'every 15 min'],
+    [{ every: 7_200_000 }, 'every 2 h'],
+    [{ every: '1.5h', afterRequests: 1000 }, 'every 1 h 30 min or 1000 requests'],
+    [{ afterRequests: 1 }, 'every 1 request'],
+  ])('%j -> %s', (renew, words) => {
+    expect(describeRenewal(renew, duration)).toBe(words)
   })
 })
 
