@@ -14,7 +14,7 @@ import {
 /** The `renew` option as the shop passes it to `session()`. */
 export type ShopRenew = NonNullable<SessionOptions['renew']>
 
-/** A new id 15 minutes after the last one; the old id still works for 30 s of requests in flight. */
+/** A new id 15 minutes after the last; the old id still works 30 s, for requests in flight. */
 export const DEFAULT_RENEW: ShopRenew = Object.freeze({ every: '15m', grace: '30s' })
 /** Devices one user may be signed in on at once; a sign-in past it signs out the oldest. */
 export const DEFAULT_MAX_DEVICES = 3
@@ -61,7 +61,7 @@ export function lifecycleFromEnv(env: NodeJS.ProcessEnv): {
       : {
           ...(every === false ? {} : { every }),
           ...(afterRequests === undefined ? {} : { afterRequests }),
-          ...(grace === false ? {} : { grace }), // never false: it takes no `off`
+          grace: grace as string | number, // durationFrom(…, false) never answers false
         }
   const maxDevices =
     devicesText === undefined
@@ -150,7 +150,8 @@ export function deviceLimitFor(
   if (max === false) return undefined
   if (enforcesUserLimit(store)) return max
   log(
-    `The limit of ${max} signed-in devices per user is off: ${storeLabel(store)} cannot enforce it.`,
+    `The limit of ${max} signed-in devices per user is off: ` +
+      `${storeLabel(store)} cannot enforce it.`,
   )
   return undefined
 }

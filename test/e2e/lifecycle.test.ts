@@ -105,7 +105,7 @@ describeWithBrowser('the device limit in a browser (memory store)', () => {
     await store.close()
   })
 
-  it('signs the first of 4 devices out and tells it; the sessions page says at most 3', async () => {
+  it('signs the first of 4 devices out and tells it; the sessions page says 3', async () => {
     const devices = []
     for (let i = 0; i < 4; i++) {
       const context = await newContext(shop.browser, shop.baseURL)

@@ -71,7 +71,7 @@ function without(capability: 'renew' | 'enforcesUserLimit'): MemoryStore {
 describe('id renewal', () => {
   const clock = useFakeDate()
 
-  it('gives a signed-in session a new id after 15 minutes; cart, sign-in and audit line follow', async () => {
+  it('renews a signed-in id after 15 min; cart, sign-in and audit line follow', async () => {
     const { app, agent, store, audit } = shop()
     const browser = agent()
     const login = await signIn(browser, 'Ada')
@@ -114,7 +114,7 @@ describe('id renewal', () => {
     expect(await store.load(oldId)).toBeNull()
   })
 
-  it('renews after a number of requests when asked to, and not at all with renew: false', async () => {
+  it('renews after N requests when asked to, and never with renew: false', async () => {
     const counted = shop({ renew: { afterRequests: 3 } }).agent()
     const ids: (string | undefined)[] = []
     for (let i = 0; i < 5; i++) ids.push(idOf(cookieValue(await counted.get('/').expect(200))))
