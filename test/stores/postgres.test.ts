@@ -40,7 +40,8 @@ describeMiddlewareOverStore(
 )
 describeMiddlewareOverStore(
   'PostgresStore',
-  async () => new PostgresStore({ pool, schema, table: nextTable() }),
+  // Generous for the same reason: a loaded machine must not turn slow statements into 503s.
+  async () => new PostgresStore({ pool, schema, table: nextTable(), timeout: 60_000 }),
   { observed: true },
 )
 // Ids renewed every few requests while 200 run at once: requests straddle renewals.
