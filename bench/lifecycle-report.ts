@@ -129,7 +129,7 @@ function touchRow(store: string, v: TouchVariant): string {
     `| ${store} | ${v.touchAfterMs === null ? 'none' : seconds(v.touchAfterMs)} | ` +
     `${perThousand.toFixed(0)} | ${counted || 'none'} (${v.reads}) | ${v.nodeCpuUs.toFixed(0)} | ` +
     `${v.backendCpuUs === undefined ? 'n/a' : v.backendCpuUs.toFixed(0)} | ` +
-    `${v.wallUs.toFixed(0)} | ${(v.lagMs / 1000).toFixed(1)} s |`
+    `${v.wallUs.toFixed(0)} | ${lag(v.lagMs)} |`
   )
 }
 
@@ -156,6 +156,12 @@ function observerTable(
 function signed(us: number): string {
   const text = Math.abs(us).toFixed(1)
   return text === '0.0' ? text : `${us > 0 ? '+' : '−'}${text}`
+}
+
+/** Seconds, one decimal; connect-pg-simple's whole seconds can put it a little ahead. */
+function lag(ms: number): string {
+  const text = (Math.abs(ms) / 1000).toFixed(1)
+  return text === '0.0' || ms >= 0 ? `${text} s` : `${text} s ahead`
 }
 
 function seconds(ms: number): string {
