@@ -57,7 +57,7 @@ export async function createStore(spec: string | LayeredSpec): Promise<CreatedSt
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
   switch (scheme) {
     case 'memory': {
-      const { MemoryStore } = await import('./memory.js')
+      const { MemoryStore } = await import('./memory/store.js')
       return closable(new MemoryStore())
     }
     case 'file':

@@ -30,7 +30,7 @@ import {
   type HotWrite,
   type Meta,
 } from './layered-entry.js'
-import { MemoryStore } from './memory.js'
+import { MemoryStore } from './memory/store.js'
 import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
 import { withOwner } from '../lib/session-data.js'
 import {
