@@ -1,8 +1,5 @@
 import createDebug from 'debug'
 import type {
-  Clearable,
-  Closable,
-  Countable,
   LoadOptions,
   Renewable,
   RenewOptions,
@@ -11,8 +8,8 @@ import type {
   SessionChange,
   SessionRecord,
   Store,
-  UserIndex,
 } from '../lib/store.js'
+import type { FullStore } from '../lib/full-store.js'
 import {
   enforcesUserLimit,
   isClearable,
@@ -38,7 +35,6 @@ import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
 import {
   LifecycleListeners,
   reportsLifecycle,
-  type ReportsLifecycle,
   type StoreNoticeListener,
 } from '../lib/store-notices.js'
 
@@ -102,9 +98,7 @@ export interface LayeredStoreOptions {
 const RENEWED_MARKER_VERSION = Number.MAX_SAFE_INTEGER
 const RENEWED_MARKER: HotWrite = { kind: 'marker', version: RENEWED_MARKER_VERSION }
 
-export class LayeredStore
-  implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
-{
+export class LayeredStore implements FullStore, Renewable {
   readonly #hot: Store
   readonly #cold: Store
   readonly #hotTtl: number

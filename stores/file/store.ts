@@ -11,25 +11,12 @@
  */
 import { join, resolve } from 'node:path'
 import createDebug from 'debug'
-import type {
-  Clearable,
-  Closable,
-  Countable,
-  LoadOptions,
-  SaveResult,
-  SessionChange,
-  SessionRecord,
-  Store,
-  UserIndex,
-} from '../../lib/store.js'
+import type { LoadOptions, SaveResult, SessionChange, SessionRecord } from '../../lib/store.js'
+import type { FullStore } from '../../lib/full-store.js'
 import { isValidSessionId, withoutExpiredKeys } from '../../lib/store.js'
 import { applyChange } from '../../lib/session-data.js'
 import type { StoreError } from '../../lib/store.js'
-import {
-  LifecycleListeners,
-  type ReportsLifecycle,
-  type StoreNoticeListener,
-} from '../../lib/store-notices.js'
+import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import { storeError } from './errors.js'
 import type { Read, SessionFile, Slot } from './format.js'
 import { KEY, Slots, toRecord } from './format.js'
@@ -74,9 +61,7 @@ const debug = createDebug('concord-session:file')
  * app.use(session(store, { secret: process.env.SESSION_SECRET }))
  * ```
  */
-export class FileStore
-  implements Store, UserIndex, Countable, Clearable, Closable, ReportsLifecycle
-{
+export class FileStore implements FullStore {
   /** `maxSessionsPerUser` is enforced under a per-user lock (see `save`). */
   readonly enforcesUserLimit = true
   /** The absolute directory this store keeps its files in. */

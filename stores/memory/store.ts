@@ -1,7 +1,4 @@
 import type {
-  Clearable,
-  Closable,
-  Countable,
   LoadOptions,
   Renewable,
   RenewOptions,
@@ -9,20 +6,15 @@ import type {
   SaveResult,
   SessionChange,
   SessionRecord,
-  Store,
-  UserIndex,
 } from '../../lib/store.js'
+import type { FullStore } from '../../lib/full-store.js'
 import { StoreError } from '../../lib/store.js'
 import { expiredKeys } from '../../lib/key-expiry.js'
 import { applyChange, withOwner } from '../../lib/session-data.js'
 import { rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
 import { planUserLimit } from '../../lib/user-limit.js'
 import { warnInProduction } from '../../lib/production-warning.js'
-import {
-  LifecycleListeners,
-  type ReportsLifecycle,
-  type StoreNoticeListener,
-} from '../../lib/store-notices.js'
+import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import { Entry, KeyLists, NO_COOKIE, hasKeys, pack, unpack } from './entry.js'
 import { ExpiryHeap } from './expiry-heap.js'
 
@@ -63,9 +55,7 @@ const MAX_HOPS = 8
  * app.use(session(store, { secret: process.env.SESSION_SECRET }))
  * ```
  */
-export class MemoryStore
-  implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
-{
+export class MemoryStore implements FullStore, Renewable {
   /** `maxSessionsPerUser` is enforced in the same tick as the save, so it is atomic. */
   readonly enforcesUserLimit = true
   readonly #sessions = new Map<string, Entry>()

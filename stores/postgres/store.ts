@@ -1,25 +1,12 @@
 import createDebug from 'debug'
-import type {
-  Clearable,
-  Closable,
-  Countable,
-  LoadOptions,
-  SaveResult,
-  SessionChange,
-  SessionRecord,
-  Store,
-  UserIndex,
-} from '../../lib/store.js'
+import type { LoadOptions, SaveResult, SessionChange, SessionRecord } from '../../lib/store.js'
+import type { FullStore } from '../../lib/full-store.js'
 import { isValidSessionId, touchIsDue, touchedExpiry, withoutExpiredKeys } from '../../lib/store.js'
 import { effectiveDeadline, toRecord } from './codec.js'
 import { StatementRunner } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
 import { isPositiveNumber, rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
-import {
-  LifecycleListeners,
-  type ReportsLifecycle,
-  type StoreNoticeListener,
-} from '../../lib/store-notices.js'
+import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import {
   CONNECT_PG_SIMPLE_HINTS,
   DEFAULT_PRUNE_INTERVAL,
@@ -62,9 +49,7 @@ const debug = createDebug('concord-session:postgres')
  * app.use(session(new PostgresStore({ pool }), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class PostgresStore
-  implements Store, UserIndex, Countable, Clearable, Closable, ReportsLifecycle
-{
+export class PostgresStore implements FullStore {
   /** `maxSessionsPerUser` is enforced in one transaction under a per-user advisory lock. */
   readonly enforcesUserLimit = true
   readonly #sql: Statements

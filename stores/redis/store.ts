@@ -1,21 +1,8 @@
-import type {
-  Clearable,
-  Closable,
-  Countable,
-  LoadOptions,
-  SaveResult,
-  SessionChange,
-  SessionRecord,
-  Store,
-  UserIndex,
-} from '../../lib/store.js'
+import type { LoadOptions, SaveResult, SessionChange, SessionRecord } from '../../lib/store.js'
+import type { FullStore } from '../../lib/full-store.js'
 import { StoreError, isValidSessionId } from '../../lib/store.js'
 import type { RedisConnection } from './client.js'
-import {
-  LifecycleListeners,
-  type ReportsLifecycle,
-  type StoreNoticeListener,
-} from '../../lib/store-notices.js'
+import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import { CallGuard } from './guard.js'
 import { CONNECT_REDIS_IDLE_ARG, legacyKeys, loadLegacy } from './connect-redis.js'
 import { resolveOptions, type RedisStoreOptions } from './options.js'
@@ -62,9 +49,7 @@ import { UserIndexKeys } from './user-index.js'
  * app.use(session(new RedisStore({ client }), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class RedisStore
-  implements Store, UserIndex, Countable, Clearable, Closable, ReportsLifecycle
-{
+export class RedisStore implements FullStore {
   /**
    * `maxSessionsPerUser` is enforced by one script on the user's index (user-index.ts) on a
    * single server. On a cluster the evicted sessions live in other slots than the index, so
