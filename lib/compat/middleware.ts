@@ -8,7 +8,7 @@ import { createSessionMiddleware, type SessionMiddleware } from '../middleware.j
 import { isStore, type Defaults } from '../options.js'
 import type { Session } from '../session.js'
 import type { Store as ConcordStore } from '../store.js'
-import { adaptLegacyStore, isLegacyStore, type LegacyStore } from './legacy-store.js'
+import { adaptLegacyStore, isLegacyStore, type LegacyStore } from './adapted-store.js'
 import { ExpressSessionMemoryStore } from './memory-store.js'
 import { EXPRESS_SESSION_COOKIE, translateOptions, type ExpressSessionOptions } from './options.js'
 import { exposeStore } from './request-store.js'

@@ -11,7 +11,7 @@
  */
 import { Cookie as CoreCookie, Session, type Callback } from '../session.js'
 import { adoptCookie } from './cookie.js'
-import { storeOwnError } from './legacy-store.js'
+import { storeOwnError } from './adapted-store.js'
 
 const METHODS = ['save', 'regenerate', 'destroy', 'reload', 'touch'] as const
 const adaptedSessions = new WeakSet<object>()

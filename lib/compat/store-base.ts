@@ -9,7 +9,7 @@ import { inherits } from 'node:util'
 import { Session as CoreSession } from '../session.js'
 import { META_KEY } from '../formats/express-session.js'
 import { callLegacy } from './callback.js'
-import type { LegacyStore } from './legacy-store.js'
+import type { LegacyStore } from './adapted-store.js'
 import type { NodeCallback as Callback } from './callback.js'
 import { replaceSessionData } from './replace-session.js'
 
