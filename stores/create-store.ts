@@ -29,8 +29,10 @@ const SCHEMES = 'memory:, file:<dir>, redis://, rediss://, postgres:// or postgr
  * |-----|-------|
  * | `memory:` | MemoryStore (one process) |
  * | `file:./sessions`, `file:///var/lib/app/sessions` | FileStore in that directory |
- * | `redis://[:password@]host:port[/db][?prefix=app:sess:&client=node-redis]`, `rediss://…` (TLS) | RedisStore through ioredis (if installed) or node-redis |
- * | `postgres://user:password@host/db[?table=…&schema=…]`, `postgresql://…` | PostgresStore on a pg Pool |
+ * | `redis://[:password@]host:port[/db][?prefix=app:sess:&client=node-redis]`, `rediss://…` (TLS) |
+ * RedisStore through ioredis (if installed) or node-redis |
+ * | `postgres://user:password@host/db[?table=…&schema=…]`, `postgresql://…` | PostgresStore on a pg
+ * Pool |
  * | `{ hot: 'redis://…', cold: 'postgres://…', hotTtl }` | LayeredStore of the two |
  *
  * A URL it cannot use is a TypeError naming the schemes it knows. A password in a URL never

@@ -79,7 +79,10 @@ export function toSession(entry: HotEntry): SessionRecord {
   return record
 }
 
-/** What to make the hot entry: a whole session, a change onto its previous version, a marker or a tombstone. */
+/**
+ * What to make the hot entry: a whole session, a change onto its previous version, a marker or a
+ * tombstone.
+ */
 export type HotWrite =
   | { kind: 'session'; record: SessionRecord }
   | { kind: 'change'; change: SessionChange; version: number }

@@ -54,7 +54,10 @@ export interface LayeredStoreOptions {
   hot: Store
   /** The durable store, the source of truth, e.g. a PostgresStore. */
   cold: Store
-  /** The longest, in ms, a session stays in the hot layer after it was read from cold. Default 5 minutes. */
+  /**
+   * The longest, in ms, a session stays in the hot layer after it was read from cold. Default 5
+   * minutes.
+   */
   hotTtl?: number
   /**
    * Required, as `true`, when the hot layer lives in this process (a MemoryStore): nothing tells
@@ -62,7 +65,10 @@ export interface LayeredStoreOptions {
    * only process using the cold store.
    */
   singleProcess?: boolean
-  /** After a hot-layer failure, how long in ms to use the cold store alone before trying hot again. Default 1000. */
+  /**
+   * After a hot-layer failure, how long in ms to use the cold store alone before trying hot again.
+   * Default 1000.
+   */
   hotRetryAfter?: number
 }
 
@@ -246,7 +252,9 @@ export class LayeredStore implements FullStore, Renewable {
     return isUserIndex(this.#cold) ? this.#cold.listByUser(userId) : []
   }
 
-  /** Destroys each of the user's sessions through both layers; a login after the call began stays. */
+  /**
+   * Destroys each of the user's sessions through both layers; a login after the call began stays.
+   */
   async destroyByUser(userId: string): Promise<number> {
     const ids = await this.listByUser(userId)
     for (const id of ids) await this.destroy(id)

@@ -42,7 +42,10 @@ export interface LegacyStore {
   set(sid: string, session: any, callback?: Callback): unknown
   destroy(sid: string, callback?: Callback): unknown
   touch?(sid: string, session: any, callback?: Callback): unknown
-  /** Every session: an object keyed by id (express-session, memorystore) or an array of sessions with `id` (connect-redis). */
+  /**
+   * Every session: an object keyed by id (express-session, memorystore) or an array of sessions
+   * with `id` (connect-redis).
+   */
   all?(callback: Callback): unknown
   length?(callback: Callback): unknown
   clear?(callback?: Callback): unknown
@@ -334,7 +337,10 @@ class Adapter implements LegacyStoreAdapter {
     await this.#call('clear', '*', [])
   }
 
-  /** `all()` normalized: express-session answers an object keyed by id, connect-redis an array of sessions with `id`. */
+  /**
+   * `all()` normalized: express-session answers an object keyed by id, connect-redis an array of
+   * sessions with `id`.
+   */
   async #all(): Promise<Array<[string, object]>> {
     const result = await this.#call('all', '*', [])
     const entries: Array<[string, object]> = []

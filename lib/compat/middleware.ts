@@ -32,7 +32,10 @@ export const EXPRESS_SESSION_DEFAULTS: Omit<Defaults, 'store'> = Object.freeze({
   browserCookieRules: false,
 })
 
-/** express-session takes any string as an id, from genid or a signed cookie; its cookie is URL-encoded. */
+/**
+ * express-session takes any string as an id, from genid or a signed cookie; its cookie is
+ * URL-encoded.
+ */
 function anyStringId(id: unknown): id is string {
   return typeof id === 'string' && id.length > 0 && id.length <= 4096
 }
@@ -77,7 +80,8 @@ export function createDropIn(options?: ExpressSessionOptions): SessionMiddleware
   }
   exposeStore(exposed)
   const middleware = createSessionMiddleware(
-    // A concord store keeps the strict id alphabet; an express-session store takes any id, as before.
+    // A concord store keeps the strict id alphabet; an express-session store takes any id, as
+    // before.
     {
       ...EXPRESS_SESSION_DEFAULTS,
       ...(legacy ? { isValidId: anyStringId } : {}),

@@ -16,7 +16,10 @@ import { replaceSessionData } from './replace-session.js'
 /** How long `load` waits for the subclass's `get` to call back. */
 const LOAD_TIMEOUT = 5_000
 
-/** A session as `Store#load` and `Store#createSession` hand it out: the stored data, with `cookie.expires` as a Date. */
+/**
+ * A session as `Store#load` and `Store#createSession` hand it out: the stored data, with
+ * `cookie.expires` as a Date.
+ */
 export type LoadedSession = Record<string, unknown> & {
   readonly id: string
   cookie: Record<string, unknown>
@@ -29,7 +32,10 @@ export interface Store extends EventEmitter {
     req: { sessionID?: string; session?: { regenerate?: (cb: Callback) => unknown } },
     callback: Callback,
   ): void
-  /** Gets a session by id and passes it to `callback(err, session)`; `session` is undefined when unknown. */
+  /**
+   * Gets a session by id and passes it to `callback(err, session)`; `session` is undefined when
+   * unknown.
+   */
   load(sid: string, callback: Callback): void
   /**
    * As express-session: makes `sess` (stored data, with its `cookie`) the request's session,

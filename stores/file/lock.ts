@@ -73,7 +73,10 @@ export class Locks {
     this.#timer.unref()
   }
 
-  /** Takes the lock at `path`, waiting for a live holder until `lockTimeout` or `deadline`, whichever is first. */
+  /**
+   * Takes the lock at `path`, waiting for a live holder until `lockTimeout` or `deadline`,
+   * whichever is first.
+   */
   async acquire(path: string, deadline?: number): Promise<Held> {
     const started = Date.now()
     const byTimeout = started + this.#lockTimeout
@@ -99,7 +102,8 @@ export class Locks {
               { code: 'ETIMEDOUT', cause: err },
             )
           }
-          // Holds last milliseconds; back off with jitter so waiting processes do not march in step.
+          // Holds last milliseconds; back off with jitter so waiting processes do not march in
+          // step.
           await sleep(Math.min(50, 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2))
         }
         continue
@@ -229,7 +233,9 @@ interface LockInfo {
 // restarted). It lives on globalThis so the ESM and CJS builds, loaded together, agree on it.
 const PROCESS = processIdentity()
 
-/** Lock paths this process holds now, shared by every FileStore (and both builds) in the process. */
+/**
+ * Lock paths this process holds now, shared by every FileStore (and both builds) in the process.
+ */
 const HELD: Set<string> = ((globalThis as unknown as Record<symbol, Set<string> | undefined>)[
   Symbol.for('concord-session.file.held')
 ] ??= new Set<string>())
@@ -250,7 +256,9 @@ function processIdentity(): { place: string; nonce: string } {
 }
 
 let counter = 0
-/** Unique within this host: the process nonce and a counter (cheaper than random bytes per call). */
+/**
+ * Unique within this host: the process nonce and a counter (cheaper than random bytes per call).
+ */
 export function unique(): string {
   return `${PROCESS.nonce}${(++counter).toString(36)}`
 }
@@ -266,7 +274,10 @@ export function tempOwner(name: string): { key: string; text: string } | undefin
   return match ? { key: match[1]!, text: match[2]! } : undefined
 }
 
-/** Reads a lock: a symlink's target, or (anything else in its place) a regular file's text. Null if it is gone. */
+/**
+ * Reads a lock: a symlink's target, or (anything else in its place) a regular file's text. Null if
+ * it is gone.
+ */
 export async function readLock(path: string): Promise<{ text: string; st: Stats } | null> {
   try {
     const st = await lstat(path)

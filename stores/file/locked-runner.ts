@@ -15,7 +15,10 @@ export class LockedRunner {
   readonly #dir: string
   readonly #dirs: Record<(typeof SUBDIRS)[number], string>
   readonly #locks: Locks
-  /** This process's own operations on one session run one at a time, so they never spin on the lock file. */
+  /**
+   * This process's own operations on one session run one at a time, so they never spin on the lock
+   * file.
+   */
   readonly #queue = new KeyedQueue()
   #ready: Promise<void> | undefined
 

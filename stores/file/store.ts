@@ -47,7 +47,8 @@ const debug = createDebug('concord-session:file')
  *   namespace not at all), and a holder that lost its lease applies nothing.
  * - A save with a `deadline` is applied before it or not at all: the check is made under the lock,
  *   just before the rename.
- * - A read is one open; touch-on-load sets the file's mtime (the idle expiry) and never rewrites data.
+ * - A read is one open; touch-on-load sets the file's mtime (the idle expiry) and never rewrites
+ *   data.
  * - An unknown id costs one failed open and returns `null`: no retries, no logging.
  * - Every failure (read-only or missing directory, disk full) is a {@link StoreError} with status
  *   503 naming the directory; existing sessions are never lost to it.
@@ -185,7 +186,8 @@ export class FileStore implements FullStore {
         next.keyExpires = change.keyExpires
 
       // Index entry first, file second, old entry last: a crash (or a write given up at its
-      // deadline) can leave an extra entry, pruned when read, never a session missing from its index.
+      // deadline) can leave an extra entry, pruned when read, never a session missing from its
+      // index.
       const before = read.kind === 'ok' ? read.file.userId : undefined
       if (userId !== undefined && userId !== before) await this.#users.add(userId, slot.key)
       await this.#files.write(slot, held, JSON.stringify(next), change.expiresAt, deadline)
@@ -307,7 +309,8 @@ export class FileStore implements FullStore {
    * Deletes expired sessions (and their index entries), temp files of writes that will never
    * finish, and stale locks. Runs on an unref'd timer every `reapInterval`; callable directly. It
    * streams the directory and works on at most `concurrency` files at once, so it never runs out
-   * of file descriptors however many sessions there are. Resolves to the number of sessions deleted.
+   * of file descriptors however many sessions there are. Resolves to the number of sessions
+   * deleted.
    *
    * @example
    * ```ts
@@ -348,7 +351,10 @@ export class FileStore implements FullStore {
     if (why !== 'destroyed') debug('removed session %s (%s)', slot.key, why)
   }
 
-  /** Removes an expired or corrupt file that `load` found, once its lock is held and it is checked again. */
+  /**
+   * Removes an expired or corrupt file that `load` found, once its lock is held and it is checked
+   * again.
+   */
   async #cleanup(slot: Slot, what: 'expired' | 'corrupt', reason: string): Promise<void> {
     if (what === 'expired') {
       await this.#removeIfExpired(slot, 'load')
@@ -371,7 +377,10 @@ export class FileStore implements FullStore {
     })
   }
 
-  /** Drops an index entry whose session is gone or has another owner, checked under the session's lock. */
+  /**
+   * Drops an index entry whose session is gone or has another owner, checked under the session's
+   * lock.
+   */
   async #pruneEntry(userId: string, slot: Slot): Promise<void> {
     await this.#underLock('prune the user index', slot, undefined, async () => {
       const read = await this.#files.read(slot)

@@ -154,7 +154,9 @@ export function changedKeys(set: Record<string, string>): string {
   return JSON.stringify(set)
 }
 
-/** The save's deadline: the caller's, or `fallback` (the store's own timeout) if that comes first. */
+/**
+ * The save's deadline: the caller's, or `fallback` (the store's own timeout) if that comes first.
+ */
 export function effectiveDeadline(change: SessionChange, fallback: number): number {
   return change.deadline === undefined ? fallback : Math.min(change.deadline, fallback)
 }

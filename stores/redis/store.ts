@@ -346,7 +346,8 @@ export class RedisStore implements FullStore {
       this.#scanning,
       async (node, keys) => {
         if (keys.length === 0) return
-        // One UNLINK per key, sent together: on a cluster, keys of one node live in different slots.
+        // One UNLINK per key, sent together: on a cluster, keys of one node live in different
+        // slots.
         await this.#call('clear of', `${this.#prefix}*`, Date.now() + this.#timeout, () =>
           Promise.all(keys.map((key) => node.command(['UNLINK', key]))),
         )
