@@ -72,7 +72,8 @@ export async function createStore(spec: string | LayeredSpec): Promise<CreatedSt
       return createPostgres(parse(url))
     default:
       throw new TypeError(
-        `createStore: ${scheme === undefined ? 'not a URL' : `unsupported scheme "${scheme}:"`} in ${redact(url)}; use ${SCHEMES}`,
+        `createStore: ${scheme === undefined ? 'not a URL' : `unsupported scheme "${scheme}:"`} ` +
+          `in ${redact(url)}; use ${SCHEMES}`,
       )
   }
 }
@@ -110,7 +111,8 @@ async function createFile(url: string): Promise<CreatedStore> {
       : decodeURIComponent(url.slice('file:'.length))
   } catch {
     throw new TypeError(
-      `createStore: ${redact(url)} is not a usable file URL; write file:./sessions or file:///absolute/path`,
+      `createStore: ${redact(url)} is not a usable file URL; write file:./sessions or ` +
+        `file:///absolute/path`,
     )
   }
   if (dir === '')
@@ -128,7 +130,8 @@ async function createRedis(url: URL): Promise<CreatedStore> {
   url.searchParams.delete('client')
   if (clientName !== undefined && clientName !== 'ioredis' && clientName !== 'node-redis') {
     throw new TypeError(
-      `createStore: client=${clientName} is not a Redis client it knows; write client=ioredis or client=node-redis`,
+      `createStore: client=${clientName} is not a Redis client it knows; write client=ioredis or ` +
+        `client=node-redis`,
     )
   }
   const { RedisStore } = await import('./redis/store.js')
@@ -155,7 +158,8 @@ async function ioredisOrNodeRedis(url: URL, required: boolean): Promise<OpenedCl
   } catch (cause) {
     if (required)
       throw new TypeError(
-        `createStore: ${url.protocol}// with client=ioredis needs the ioredis package; npm install ioredis`,
+        `createStore: ${url.protocol}// with client=ioredis needs the ioredis package; npm ` +
+          `install ioredis`,
         { cause },
       )
     return nodeRedis(url)

@@ -137,20 +137,24 @@ export class LayeredStore implements FullStore, Renewable {
         typeof store.destroy !== 'function'
       ) {
         throw new TypeError(
-          `LayeredStore: ${name} must be a concord-session Store (load, save, touch, destroy), got ${String(store)}`,
+          `LayeredStore: ${name} must be a concord-session Store (load, save, touch, destroy), ` +
+            `got ${String(store)}`,
         )
       }
     }
     if (hot === cold) throw new TypeError('LayeredStore: hot and cold must be two different stores')
     if (typeof hotTtl !== 'number' || !Number.isFinite(hotTtl) || hotTtl < 1000) {
       throw new TypeError(
-        `LayeredStore: hotTtl must be a number of ms, at least 1000 (it must outlast a refill in flight), got ${String(hotTtl)}`,
+        `LayeredStore: hotTtl must be a number of ms, at least 1000 (it must outlast a refill in ` +
+          `flight), got ${String(hotTtl)}`,
       )
     }
     requirePositive('LayeredStore', 'hotRetryAfter', hotRetryAfter, 'ms')
     if (hot instanceof MemoryStore && singleProcess !== true) {
       throw new TypeError(
-        'LayeredStore: a MemoryStore hot layer lives in one process and would serve stale sessions when other processes write to the cold store. Use a shared hot store (RedisStore), or pass singleProcess: true if this is the only process',
+        'LayeredStore: a MemoryStore hot layer lives in one process and would serve stale ' +
+          'sessions when other processes write to the cold store. Use a shared hot store ' +
+          '(RedisStore), or pass singleProcess: true if this is the only process',
       )
     }
     this.#hot = hot

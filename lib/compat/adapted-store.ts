@@ -106,7 +106,8 @@ export function adaptLegacyStore(
 ): LegacyStoreAdapter {
   if (!isLegacyStore(store)) {
     throw new TypeError(
-      "adaptLegacyStore(store): store must have express-session's get(sid, cb), set(sid, session, cb) and destroy(sid, cb) methods",
+      "adaptLegacyStore(store): store must have express-session's get(sid, cb), set(sid, " +
+        'session, cb) and destroy(sid, cb) methods',
     )
   }
   const timeout = options.timeout ?? 5_000
@@ -116,7 +117,8 @@ export function adaptLegacyStore(
     (typeof options.cookie !== 'object' || options.cookie === null)
   ) {
     throw new TypeError(
-      'adaptLegacyStore(store, { cookie }): cookie must be the cookie options object you give session()',
+      'adaptLegacyStore(store, { cookie }): cookie must be the cookie options object you give ' +
+        'session()',
     )
   }
   return new Adapter(store, timeout, options.cookie, options.checkNewIds !== false)
@@ -366,7 +368,8 @@ class Adapter implements LegacyStoreAdapter {
   async #call(method: string, id: string, args: unknown[]): Promise<unknown> {
     if (!this.#connected) {
       throw new StoreError(
-        `session store is disconnected (it emitted "disconnect"); ${method} for session ${id} fails until it emits "connect"`,
+        `session store is disconnected (it emitted "disconnect"); ${method} for session ${id} ` +
+          `fails until it emits "connect"`,
         { code: 'EDISCONNECTED' },
       )
     }

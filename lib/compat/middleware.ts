@@ -67,7 +67,8 @@ export function createDropIn(options?: ExpressSessionOptions): SessionMiddleware
     legacy = given
   } else if (!isStore(given)) {
     throw new TypeError(
-      'session({ store }): store must be an express-session store (get/set/destroy with callbacks) ' +
+      'session({ store }): store must be an express-session store (get/set/destroy with ' +
+        'callbacks) ' +
         'or a concord-session Store (load/save/touch/destroy)',
     )
   }

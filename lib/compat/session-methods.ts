@@ -53,7 +53,8 @@ export function adaptRequestSession(req: RequestWithSession): void {
       const current = coreCookie.call(session)
       if (!(value instanceof CoreCookie)) {
         throw new TypeError(
-          'req.session.cookie cannot be replaced; set its attributes instead, e.g. req.session.cookie.maxAge = 3_600_000',
+          'req.session.cookie cannot be replaced; set its attributes instead, e.g. ' +
+            'req.session.cookie.maxAge = 3_600_000',
         )
       }
       if (value !== current && value.originalMaxAge !== current.originalMaxAge)

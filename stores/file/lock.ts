@@ -124,7 +124,8 @@ export class Locks {
     const now = Date.now()
     if (deadline !== undefined && now >= deadline) {
       throw new StoreError(
-        `FileStore: a save in ${this.#dir} reached its deadline before it was written; it was not applied`,
+        `FileStore: a save in ${this.#dir} reached its deadline before it was written; it was ` +
+          `not applied`,
         {
           code: 'ETIMEDOUT',
         },
@@ -132,7 +133,8 @@ export class Locks {
     }
     if (now - held.renewedAt >= this.#cutoff) {
       throw new StoreError(
-        `FileStore: this process could not renew its lock on a session in ${this.#dir} for ${now - held.renewedAt} ms ` +
+        `FileStore: this process could not renew its lock on a session in ${this.#dir} for ` +
+          `${now - held.renewedAt} ms ` +
           `(paused or overloaded), so another may have taken it; the write was not applied`,
         { code: 'ETIMEDOUT' },
       )

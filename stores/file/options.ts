@@ -63,7 +63,9 @@ export function fileStoreSettings(options: FileStoreOptions): FileStoreSettings 
     options,
     ['dir', 'reapInterval', 'concurrency', 'lockTimeout', 'staleLockTimeout', 'fsync'],
     {
-      ttl: "that is session-file-store's option; a session's lifetime follows its cookie here: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
+      ttl:
+        "that is session-file-store's option; a session's lifetime follows its cookie here: " +
+        'set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies',
       path: "that is session-file-store's option; pass the directory as dir",
       retries:
         "that is session-file-store's option; an unknown id is one failed open, never retried",
@@ -79,7 +81,8 @@ export function fileStoreSettings(options: FileStoreOptions): FileStoreSettings 
   } = options
   if (typeof dir !== 'string' || dir.length === 0 || dir.includes('\0')) {
     throw new TypeError(
-      "FileStore: dir must be a non-empty path to the sessions directory, e.g. new FileStore({ dir: './sessions' })",
+      'FileStore: dir must be a non-empty path to the sessions directory, e.g. new FileStore({ ' +
+        "dir: './sessions' })",
     )
   }
   positive('reapInterval', reapInterval)

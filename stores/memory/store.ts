@@ -74,7 +74,9 @@ export class MemoryStore implements FullStore, Renewable {
 
   constructor(options: MemoryStoreOptions = {}) {
     rejectUnknownKeys('MemoryStore', options ?? {}, ['max', 'sweepInterval'], {
-      ttl: "a session's lifetime follows its cookie: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
+      ttl:
+        "a session's lifetime follows its cookie: set session({ cookie: { maxAge } }), and " +
+        'idleTimeout for browser-session cookies',
       checkPeriod: "that is memorystore's option; use sweepInterval",
     })
     warnInProduction('MemoryStore')

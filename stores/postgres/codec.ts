@@ -108,7 +108,8 @@ function parseData(id: string, text: string | null): Record<string, string> {
     if (typeof value !== 'string') {
       throw corrupt(
         id,
-        `data->${JSON.stringify(key)} should be the key's JSON text as a string, found ${describe(value)}`,
+        `data->${JSON.stringify(key)} should be the key's JSON text as a string, found ` +
+          `${describe(value)}`,
       )
     }
     try {

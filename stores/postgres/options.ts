@@ -12,12 +12,16 @@ export const KNOWN_OPTIONS = [
 ]
 /** What connect-pg-simple users pass, and what to do instead. */
 export const CONNECT_PG_SIMPLE_HINTS = {
-  ttl: "that is connect-pg-simple's option; a session's lifetime follows its cookie here: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
+  ttl:
+    "that is connect-pg-simple's option; a session's lifetime follows its cookie here: set " +
+    'session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies',
   tableName:
-    "that is connect-pg-simple's option; use table (and legacyTable: 'session' to read its sessions)",
+    "that is connect-pg-simple's option; use table (and legacyTable: 'session' to read its " +
+    'sessions)',
   schemaName: "that is connect-pg-simple's option; use schema",
   conString:
-    "that is connect-pg-simple's option; pass a pg Pool: { pool: new pg.Pool({ connectionString }) }",
+    "that is connect-pg-simple's option; pass a pg Pool: { pool: new pg.Pool({ connectionString " +
+    '}) }',
   conObject: "that is connect-pg-simple's option; pass a pg Pool: { pool: new pg.Pool(conObject) }",
   pruneSessionInterval: "that is connect-pg-simple's option; use pruneInterval (ms, or false)",
   createTableIfMissing: "that is connect-pg-simple's option; use createTable (default true)",

@@ -121,7 +121,8 @@ export async function saveRow(
     // The legacy row changed or was moved meanwhile: look again.
   }
   throw new StoreError(
-    `PostgresStore: save of session ${id} did not settle in ${MAX_SAVE_STEPS} steps (it kept changing)`,
+    `PostgresStore: save of session ${id} did not settle in ${MAX_SAVE_STEPS} steps (it kept ` +
+      `changing)`,
     { code: 'EBUSY' },
   )
 }
@@ -134,7 +135,8 @@ export function legacyRecord(id: string, row: Row, now: number): SessionRecord {
 /** The error of a save whose deadline passed before it could be written. */
 export function lateSave(id: string, deadline: number): StoreError {
   return new StoreError(
-    `PostgresStore: save of session ${id} reached its deadline (${new Date(deadline).toISOString()}) before it could be written; it was not saved`,
+    `PostgresStore: save of session ${id} reached its deadline ` +
+      `(${new Date(deadline).toISOString()}) before it could be written; it was not saved`,
     { code: 'ETIMEDOUT' },
   )
 }

@@ -80,7 +80,8 @@ export class PostgresStore implements FullStore {
       typeof (pool as { totalCount?: unknown }).totalCount !== 'number'
     ) {
       throw new TypeError(
-        'PostgresStore: pool must be a node-postgres Pool, e.g. new PostgresStore({ pool: new pg.Pool({ connectionString }) })',
+        'PostgresStore: pool must be a node-postgres Pool, e.g. new PostgresStore({ pool: new ' +
+          'pg.Pool({ connectionString }) })',
       )
     }
     if (typeof createTable !== 'boolean')
@@ -89,7 +90,8 @@ export class PostgresStore implements FullStore {
       )
     if (pruneInterval !== false && !isPositiveNumber(pruneInterval)) {
       throw new TypeError(
-        `PostgresStore: pruneInterval must be a positive number of ms or false, got ${String(pruneInterval)}`,
+        `PostgresStore: pruneInterval must be a positive number of ms or false, got ` +
+          `${String(pruneInterval)}`,
       )
     }
     requirePositive('PostgresStore', 'timeout', timeout, 'ms')
