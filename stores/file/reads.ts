@@ -6,7 +6,8 @@ import createDebug from 'debug'
 import type { LoadOptions, SessionRecord, StoreError } from '../../lib/store.js'
 import { isValidSessionId, touchIsDue, touchedExpiry, withoutExpiredKeys } from '../../lib/store.js'
 import type { Slot, Slots } from './format.js'
-import { readOpen, seenAt, toRecord } from './format.js'
+import { isForwardStat, readOpen, seenAt, toRecord } from './format.js'
+import { forwarded } from '../../lib/store-renewal.js'
 import * as f from './fs.js'
 
 const debug = createDebug('concord-session:file')
@@ -38,13 +39,18 @@ export async function loadSession(
   }
 
   let record: SessionRecord | null = null
+  let forward: string | undefined
   let cleanup: 'expired' | 'corrupt' | undefined
   let reason = ''
   slot.seen = undefined
   try {
     const st = await f.fsFstat(fd)
     const read = await readOpen(fd, id, st)
-    if (read.kind !== 'ok') {
+    if (read.kind === 'forward') {
+      // A renewed id: within its grace it reaches the session it was renewed to.
+      if (read.expiresAt > Date.now()) forward = read.to
+      else cleanup = 'expired'
+    } else if (read.kind !== 'ok') {
       cleanup = 'corrupt'
       reason = read.kind === 'corrupt' ? read.reason : 'empty'
     } else {
@@ -85,6 +91,7 @@ export async function loadSession(
       .cleanup(slot, cleanup, reason)
       .catch((err: unknown) => debug('could not clean up %s: %O', slot.key, err))
   }
+  if (forward !== undefined) return forwarded(await loadSession(store, forward, options), forward)
   return record
 }
 
@@ -102,13 +109,21 @@ export async function touchSession(
     if (f.isCode(err, 'ENOENT')) return
     throw store.fail('touch a session', err)
   }
+  let forward: string | undefined
   try {
     // An expired session stays expired: a touch must not bring it back.
-    const { mtimeMs } = await f.fsFstat(fd)
-    if (Math.round(mtimeMs) > Date.now()) await f.fsFutimes(fd, Date.now() / 1000, expiresAt / 1000)
+    const st = await f.fsFstat(fd)
+    if (Math.round(st.mtimeMs) <= Date.now()) return
+    if (!isForwardStat(st)) await f.fsFutimes(fd, Date.now() / 1000, expiresAt / 1000)
+    else {
+      // A renewed id within its grace: the touch is for the session it forwards to.
+      const read = await readOpen(fd, id, st)
+      if (read.kind === 'forward') forward = read.to
+    }
   } catch (err) {
     throw store.fail('touch a session', err)
   } finally {
     await f.fsClose(fd).catch(f.ignore)
   }
+  if (forward !== undefined) await touchSession(store, forward, expiresAt)
 }

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path'
 import { StoreError } from '../../lib/store.js'
-import { KEY, SESSION_FILE } from './format.js'
+import { KEY, SESSION_FILE, isForwardStat } from './format.js'
 import {
   forEachLimited,
   fsReadlink,
@@ -31,10 +31,7 @@ export interface ReapTarget {
   removeIfExpired(key: string): Promise<boolean>
 }
 
-/**
- * Deletes expired sessions and what crashed writers left; resolves to the number of sessions
- * deleted.
- */
+/** Deletes expired sessions and what crashed writers left; resolves to the number of sessions deleted. */
 export async function reap(target: ReapTarget): Promise<number> {
   const { dirs, concurrency, lease, locks } = target
   let removed = 0
@@ -111,10 +108,7 @@ export async function sweepTemp(
   return removed
 }
 
-/**
- * Calls `fn` with the key of each session file, at most `concurrency` at once, streaming the
- * directory.
- */
+/** Calls `fn` with the key of each session file, at most `concurrency` at once, streaming the directory. */
 export async function eachSessionFile(
   sessions: string,
   concurrency: number,
@@ -131,14 +125,15 @@ export async function eachSessionFile(
 
 /**
  * Like eachSessionFile, with each session's expiry (its mtime) from one stat; no file is opened.
+ * `forward` is true for a renewed id's forward, whose mtime is the end of its grace.
  */
 export async function eachSessionExpiry(
   sessions: string,
   concurrency: number,
-  fn: (key: string, expiresAt: number) => Promise<unknown>,
+  fn: (key: string, expiresAt: number, forward: boolean) => Promise<unknown>,
 ): Promise<void> {
   await eachSessionFile(sessions, concurrency, async (key) => {
     const st = await statOrNull(`${sessions}/${key}.json`)
-    if (st) await fn(key, Math.round(st.mtimeMs))
+    if (st) await fn(key, Math.round(st.mtimeMs), isForwardStat(st))
   })
 }

@@ -11,7 +11,15 @@
  */
 import { join, resolve } from 'node:path'
 import createDebug from 'debug'
-import type { LoadOptions, SaveResult, SessionChange, SessionRecord } from '../../lib/store.js'
+import type {
+  LoadOptions,
+  Renewable,
+  RenewOptions,
+  RenewResult,
+  SaveResult,
+  SessionChange,
+  SessionRecord,
+} from '../../lib/store.js'
 import type { FullStore } from '../../lib/full-store.js'
 import { isValidSessionId, withoutExpiredKeys } from '../../lib/store.js'
 import { applyChange } from '../../lib/session-data.js'
@@ -29,6 +37,7 @@ import { fileStoreSettings } from './options.js'
 import { LockedRunner, SUBDIRS } from './locked-runner.js'
 import { loadSession, touchSession, type SessionReads } from './reads.js'
 import { saveLimited, type LimitedSave } from './user-limit.js'
+import { movedResult, movedTo, renewFile, type RenewTarget } from './renew.js'
 import { eachSessionExpiry, eachSessionFile, reap, sweepTemp } from './reaper.js'
 import { UserDirectory } from './users.js'
 
@@ -62,7 +71,7 @@ const debug = createDebug('concord-session:file')
  * app.use(session(store, { secret: process.env.SESSION_SECRET }))
  * ```
  */
-export class FileStore implements FullStore {
+export class FileStore implements FullStore, Renewable {
   /** `maxSessionsPerUser` is enforced under a per-user lock (see `save`). */
   readonly enforcesUserLimit = true
   /** The absolute directory this store keeps its files in. */
@@ -135,9 +144,34 @@ export class FileStore implements FullStore {
         `FileStore: invalid session id ${JSON.stringify(String(id).slice(0, 64))}`,
       )
     const slot = this.#slots.get(id)
-    if (change.userLimit === undefined || change.userId === null)
-      return this.#save(slot, id, change)
-    return saveLimited(this.#limited, slot, id, change, change.userId, change.userLimit)
+    const result =
+      change.userLimit === undefined || change.userId === null
+        ? await this.#save(slot, id, change)
+        : await saveLimited(this.#limited, slot, id, change, change.userId, change.userLimit)
+    // The id was renewed: the save goes to the session it forwards to, its lock let go of.
+    const to = movedTo(result)
+    if (to === undefined) return result
+    const followed = await this.save(to, change)
+    return followed.ok ? { ...followed, renewedTo: followed.renewedTo ?? to } : followed
+  }
+
+  /**
+   * Moves the session to `newId` under the locks of both ids, keeping its data, version, owner
+   * and times; `oldId` forwards to it for `graceMs` (never past its expiry). See `Renewable`.
+   *
+   * @example
+   * ```ts
+   * await store.renew(oldId, newId, { now: Date.now(), graceMs: 30_000 })
+   * ```
+   */
+  renew(oldId: string, newId: string, options: RenewOptions): Promise<RenewResult> {
+    const target: RenewTarget = {
+      slots: this.#slots,
+      files: this.#files,
+      users: this.#users,
+      underLock: (what, slot, fn) => this.#underLock(what, slot, undefined, fn),
+    }
+    return renewFile(target, oldId, newId, options)
   }
 
   #save(slot: Slot, id: string, change: SessionChange): Promise<SaveResult> {
@@ -145,6 +179,7 @@ export class FileStore implements FullStore {
     return this.#underLock('save a session', slot, deadline, async (held) => {
       const read = await this.#files.readCurrent(slot, id)
       const now = Date.now()
+      if (read.kind === 'forward' && read.expiresAt > now) return movedResult(read.to)
       const current = read.kind === 'ok' && read.expiresAt > now ? read : undefined
 
       if (change.expectedVersion === null) {
@@ -182,6 +217,7 @@ export class FileStore implements FullStore {
       }
       const userId = change.userId ?? undefined
       if (userId !== undefined) next.userId = userId
+      if (current?.file.renewedAt !== undefined) next.renewedAt = current.file.renewedAt
       if (change.keyExpires !== undefined && Object.keys(change.keyExpires).length > 0)
         next.keyExpires = change.keyExpires
 
@@ -203,9 +239,13 @@ export class FileStore implements FullStore {
   async destroy(id: string): Promise<void> {
     if (!isValidSessionId(id)) return
     const slot = this.#slots.get(id)
-    await this.#underLock('destroy a session', slot, undefined, async (held) => {
-      await this.#removeLocked(slot, await this.#files.read(slot, id), held, 'destroyed')
+    const forward = await this.#underLock('destroy a session', slot, undefined, async (held) => {
+      const read = await this.#files.read(slot, id)
+      await this.#removeLocked(slot, read, held, 'destroyed')
+      return read.kind === 'forward' && read.expiresAt > Date.now() ? read.to : undefined
     })
+    // A renewed id within its grace: the session it forwards to goes too.
+    if (forward !== undefined) await this.destroy(forward)
   }
 
   async listByUser(userId: string): Promise<string[]> {
@@ -217,7 +257,7 @@ export class FileStore implements FullStore {
         if (read.kind === 'ok' && read.file.userId === userId) {
           if (read.expiresAt > Date.now())
             found.push({ id: read.file.id, createdAt: read.file.createdAt })
-        } else if (read.kind === 'missing' || read.kind === 'ok') {
+        } else if (read.kind !== 'corrupt') {
           await this.#pruneEntry(userId, slot)
         }
       })
@@ -263,8 +303,9 @@ export class FileStore implements FullStore {
     let live = 0
     await this.#guard('count sessions', async () => {
       const now = Date.now()
-      await eachSessionExpiry(this.#dirs.sessions, this.#concurrency, async (_key, expiresAt) => {
-        if (expiresAt > now) live++
+      // A renewed id's forward is not a session.
+      await eachSessionExpiry(this.#dirs.sessions, this.#concurrency, async (_, at, forward) => {
+        if (at > now && !forward) live++
       })
     })
     return live
@@ -346,6 +387,7 @@ export class FileStore implements FullStore {
     if (read.kind === 'missing') return
     this.#locks.assertHeld(held)
     if (read.kind === 'corrupt') return this.#files.moveAside(slot, read.reason)
+    if (read.kind === 'forward') return f.unlinkQuiet(slot.file)
     await f.unlinkQuiet(slot.file)
     if (read.file.userId !== undefined) await this.#users.remove(read.file.userId, slot.key)
     if (why !== 'destroyed') debug('removed session %s (%s)', slot.key, why)
@@ -384,7 +426,7 @@ export class FileStore implements FullStore {
   async #pruneEntry(userId: string, slot: Slot): Promise<void> {
     await this.#underLock('prune the user index', slot, undefined, async () => {
       const read = await this.#files.read(slot)
-      if (read.kind === 'missing' || (read.kind === 'ok' && read.file.userId !== userId))
+      if (read.kind !== 'corrupt' && (read.kind !== 'ok' || read.file.userId !== userId))
         await this.#users.remove(userId, slot.key)
     })
   }

@@ -43,7 +43,8 @@ export function saveLimited(
     const live = own.kind === 'ok' && own.expiresAt > Date.now() ? own.file : undefined
     const writes =
       change.expectedVersion === null ? !live : live?.version === change.expectedVersion
-    if (!writes || live?.userId === userId) return store.save(slot, id, change)
+    if (!writes || live?.userId === userId || own.kind === 'forward')
+      return store.save(slot, id, change)
     const others = await store.users.liveSessions(userId, slot.key, (key) =>
       store.files.read(store.slots.byKey(key)),
     )

@@ -14,6 +14,10 @@ export type Row = SessionRow &
     legacy_expires_ms?: string | null
     /** loadTouch: the owner ('' for none) of a row the touch ended, null when none ended. */
     ended_user?: string | null
+    /** A load: the id a renewal within its grace moved this id's session to. */
+    renewed_to?: string | null
+    /** loadTouch: 't' when the row was live as the statement began (see `load`). */
+    seen?: string
   }
 
 /** Runs one of the store's statements (by name, or its text) and returns its rows. */

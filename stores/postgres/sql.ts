@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto'
 import { KEY_EXPIRES } from './codec.js'
+import { renewalSchema, renewalsTable } from './renew.js'
 
 /** A name PostgreSQL accepts unquoted, of at most 63 bytes (NAMEDATALEN - 1). */
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -21,8 +22,7 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
 export function quoteIdentifier(name: unknown, what: string): string {
   if (typeof name !== 'string' || !IDENTIFIER.test(name) || Buffer.byteLength(name) > 63) {
     throw new TypeError(
-      `PostgresStore: ${what} must be a plain SQL identifier (letters, digits and _, ` +
-        `not starting with a digit, at most 63 characters), got ${JSON.stringify(name)}`,
+      `PostgresStore: ${what} must be a plain SQL identifier (letters, digits and _, not starting with a digit, at most 63 characters), got ${JSON.stringify(name)}`,
     )
   }
   return `"${name}"`
@@ -58,17 +58,18 @@ export function tableNames(table: unknown, schema: unknown, legacyTable: unknown
     const parts = typeof legacyTable === 'string' ? legacyTable.split('.') : [legacyTable]
     if (parts.length > 2)
       throw new TypeError(
-        "PostgresStore: legacyTable must be 'table' or 'schema.table', got " +
-          JSON.stringify(legacyTable),
+        `PostgresStore: legacyTable must be 'table' or 'schema.table', got ${JSON.stringify(legacyTable)}`,
       )
     names.legacy =
       parts.length === 2
-        ? `${quoteIdentifier(parts[0], 'legacyTable schema')}.` +
-          quoteIdentifier(parts[1], 'legacyTable')
+        ? `${quoteIdentifier(parts[0], 'legacyTable schema')}.${quoteIdentifier(parts[1], 'legacyTable')}`
         : qualify(quoteIdentifier(parts[0], 'legacyTable'))
   }
   return names
 }
+
+/** Forwards followed in a row at most: ids renewed again, each within its own grace. */
+const MAX_HOPS = 8
 
 const ts = (param: string) => `to_timestamp(${param}::float8 / 1000)`
 const ms = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`
@@ -76,12 +77,10 @@ const ms = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`
 /** The columns every statement that returns a session selects, from a row source `s`. */
 const RECORD = (s: string, data = `${s}.data`) =>
   `${data} AS data, ${s}.cookie, ${s}.version, ${ms(`${s}.created_at`)}::bigint AS created_ms, ` +
-  `${ms(`${s}.expires_at`)}::bigint AS expires_ms, ${s}.idle_timeout, ${s}.user_id`
+  `${ms(`${s}.expires_at`)}::bigint AS expires_ms, ${s}.idle_timeout, ${s}.user_id, ` +
+  `${ms(`${s}.renewed_at`)}::bigint AS renewed_ms`
 
-/**
- * Marks the error a save's statement raises when it wrote after its deadline (and so undoes the
- * write).
- */
+/** Marks the error a save's statement raises when it wrote after its deadline (and so undoes the write). */
 export const DEADLINE_MARKER = 'concord-session: deadline passed at '
 
 /**
@@ -103,30 +102,18 @@ const expiredKeys = (s: string, now: string) =>
   `ARRAY(SELECT e.key FROM jsonb_each_text(COALESCE(${s}.cookie->'${KEY_EXPIRES}', '{}'::jsonb)) e
     WHERE e.value::float8 <= ${now}::float8)`
 
-/**
- * The idle expiry a touch at $touchAt (ms) gives row `s`, capped at created_at + $absolute when
- * given.
- */
+/** The idle expiry a touch at $touchAt (ms) gives row `s`, capped at created_at + $absolute when given. */
 const touched = (s: string, touchAt: string, absolute: string) =>
-  `LEAST(${touchAt}::float8 + ${s}.idle_timeout, COALESCE(${ms(`${s}.created_at`)} +
-    ${absolute}::float8, 'Infinity'::float8))`
+  `LEAST(${touchAt}::float8 + ${s}.idle_timeout, COALESCE(${ms(`${s}.created_at`)} + ${absolute}::float8, 'Infinity'::float8))`
 
 export interface Statements {
-  /**
-   * Creates the table and its indexes, under an advisory lock; a simple (multi-statement) query.
-   */
+  /** Creates the table and its indexes, under an advisory lock; a simple (multi-statement) query. */
   createTable: string
   /** Fails unless the table has every column the store uses. */
   checkTable: string
-  /**
-   * $1 id, $2 now: one row, with the live session's columns or NULLs (and the connect-pg-simple
-   * row's).
-   */
+  /** $1 id, $2 now: one row, with the live session's columns or NULLs (and the connect-pg-simple row's). */
   load: string
-  /**
-   * $1 id, $2 now, $3 touchAt, $4 absoluteTimeout or null: touches and returns the live session,
-   * or deletes it when the touch ends it.
-   */
+  /** $1 id, $2 now, $3 touchAt, $4 absoluteTimeout or null: touches and returns the live session, or deletes it when the touch ends it. */
   loadTouch: string
   /**
    * $1 id, $2 now, $3 touchAt, $4 absoluteTimeout or null, $5 touchAfter: as `loadTouch`, but the
@@ -135,10 +122,7 @@ export interface Statements {
   loadTouchAfter: string
   /** $1 lock key (bigint): serializes the sign-ins of one user until the transaction ends. */
   lockUser: string
-  /**
-   * $1 userId, $2 now, $3 id: the user's other live sessions, and whether $3 is live and whose
-   * it is.
-   */
+  /** $1 userId, $2 now, $3 id: the user's other live sessions, and whether $3 is live and whose it is. */
   userSessions: string
   /** $1 ids, $2 userId: deletes those of the ids the user still owns. */
   evict: string
@@ -158,7 +142,10 @@ export interface Statements {
   create: string
   /** $1 id, $2 expiresAt, $3 now. */
   touch: string
-  /** $1 id. */
+  /**
+   * $1 id, $2 now: deletes the session, or the one renewals within their grace moved it to;
+   * returns how many rows it deleted and the last id its forwards led to.
+   */
   destroy: string
   /** $1 userId, $2 now. */
   listByUser: string
@@ -176,6 +163,10 @@ export interface Statements {
 /** Every statement of one store, for a table and (optionally) a connect-pg-simple table. */
 export function statements(names: TableNames): Statements {
   const { table, legacy } = names
+  // Forwards of renewed ids (see renew.ts): a load joins them when the id has no session row.
+  const forwards = renewalsTable(names)
+  const forward = (s: string) =>
+    `LEFT JOIN ${forwards} f ON f.id = $1 AND f.until > ${ts('$2')} AND ${s}.id IS NULL`
   const index = (suffix: string) => `"${names.bare}_${suffix}"`
   const lockKey = createHash('sha256')
     .update(`concord-session:${table}`)
@@ -183,8 +174,7 @@ export function statements(names: TableNames): Statements {
     .readBigInt64BE(0)
     .toString()
 
-  // A load returns the connect-pg-simple row too, in the same statement, when there is no
-  // concord row.
+  // A load returns the connect-pg-simple row too, in the same statement, when there is no concord row.
   const legacyColumns =
     legacy === undefined
       ? ''
@@ -192,13 +182,21 @@ export function statements(names: TableNames): Statements {
   const legacyJoin = (s: string, extra = '') =>
     legacy === undefined
       ? ''
-      : `LEFT JOIN ${legacy} l ON l.sid = $1 AND l.expire > ${ts('$2')} AND ${s}.id IS NULL
-        ${extra}`
+      : `LEFT JOIN ${legacy} l ON l.sid = $1 AND l.expire > ${ts('$2')} AND ${s}.id IS NULL ${extra}`
   const legacyLive =
     legacy === undefined
       ? ''
-      : `UNION ALL SELECT 1 FROM ${legacy} l WHERE l.expire > ${ts('$1')} AND NOT EXISTS (SELECT 1
-        FROM ${table} c WHERE c.id = l.sid)`
+      : `UNION ALL SELECT 1 FROM ${legacy} l WHERE l.expire > ${ts('$1')} AND NOT EXISTS (SELECT 1 FROM ${table} c WHERE c.id = l.sid)`
+
+  // An id within the grace of a renewal touches and destroys the session it names: `hop` is
+  // $1 and the ids its live forwards lead to, renewed again within their grace or not.
+  const hop = (now: string) =>
+    `RECURSIVE hop(id, n) AS (SELECT $1::text, 0 UNION ALL
+      SELECT f.renewed_to, hop.n + 1 FROM ${forwards} f JOIN hop ON f.id = hop.id
+      WHERE f.until > ${ts(now)} AND hop.n < ${MAX_HOPS})`
+  const followed = `ANY(ARRAY(SELECT id FROM hop))`
+  const dropForward = `f AS (DELETE FROM ${forwards} WHERE id = $1)`
+  const pruneForwards = `pf AS (DELETE FROM ${forwards} WHERE until <= ${ts('$1')})`
 
   return {
     createTable: [
@@ -214,23 +212,25 @@ export function statements(names: TableNames): Statements {
         expires_at timestamptz NOT NULL,
         idle_timeout bigint NOT NULL,
         cookie jsonb NOT NULL,
-        user_id text
+        user_id text,
+        renewed_at timestamptz
       )`,
+      ...renewalSchema(names),
       `CREATE INDEX IF NOT EXISTS ${index('expires_at')} ON ${table} (expires_at)`,
-      `CREATE INDEX IF NOT EXISTS ${index('user_id')} ON ${table} (user_id) WHERE user_id IS NOT
-        NULL`,
+      `CREATE INDEX IF NOT EXISTS ${index('user_id')} ON ${table} (user_id) WHERE user_id IS NOT NULL`,
     ]
       .filter(Boolean)
       .join(';\n'),
 
     checkTable:
-      `SELECT id, data, version, created_at, expires_at, idle_timeout, cookie, user_id FROM
-        ${table} LIMIT 0` +
+      `SELECT id, data, version, created_at, expires_at, idle_timeout, cookie, user_id, renewed_at FROM ${table} LIMIT 0;\n` +
+      `SELECT id, renewed_to, until FROM ${forwards} LIMIT 0` +
       (legacy === undefined ? '' : `;\nSELECT sid, sess, expire FROM ${legacy} LIMIT 0`),
 
-    load: `SELECT ${RECORD('s')}${legacyColumns}
+    load: `SELECT ${RECORD('s')}${legacyColumns}, f.renewed_to
       FROM (SELECT 1) one
       LEFT JOIN ${table} s ON s.id = $1 AND s.expires_at > ${ts('$2')}
+      ${forward('s')}
       ${legacyJoin('s')}`,
 
     // UPDATE and DELETE have exclusive conditions, so at most one of them changes the row.
@@ -243,10 +243,12 @@ export function statements(names: TableNames): Statements {
         WHERE s.id = $1 AND s.expires_at > ${ts('$2')} AND ${touched('s', '$3', '$4')} <= $2::float8
         RETURNING s.id, s.user_id
       )
-      SELECT ${RECORD('kept')}${legacyColumns},
-        (SELECT coalesce(user_id, '') FROM ended) AS ended_user
+      SELECT ${RECORD('kept')}${legacyColumns}, f.renewed_to,
+        (SELECT coalesce(user_id, '') FROM ended) AS ended_user,
+        EXISTS (SELECT 1 FROM ${table} c WHERE c.id = $1 AND c.expires_at > ${ts('$2')}) AS seen
       FROM (SELECT 1) one
       LEFT JOIN kept ON true
+      ${forward('kept')}
       ${legacyJoin('kept', 'AND NOT EXISTS (SELECT 1 FROM ended)')}`,
 
     loadTouchAfter: `WITH cur AS MATERIALIZED (
@@ -267,9 +269,10 @@ export function statements(names: TableNames): Statements {
         UNION ALL
         SELECT * FROM cur WHERE NOT EXISTS (SELECT 1 FROM kept) AND NOT EXISTS (SELECT 1 FROM ended)
       )
-      SELECT ${RECORD('r')}${legacyColumns}
+      SELECT ${RECORD('r')}${legacyColumns}, f.renewed_to
       FROM (SELECT 1) one
       LEFT JOIN r ON true
+      ${forward('r')}
       ${legacyJoin('r', 'AND NOT EXISTS (SELECT 1 FROM ended)')}`,
 
     lockUser: `SELECT pg_advisory_xact_lock($1::bigint)`,
@@ -291,12 +294,10 @@ export function statements(names: TableNames): Statements {
           version = s.version + 1,
           expires_at = ${ts('$6')}, idle_timeout = $7, cookie = $8::jsonb, user_id = $9
         FROM cur
-        WHERE s.id = cur.id AND cur.version = $3 AND ($10::float8 IS NULL OR clock_timestamp() <=
-          ${ts('$10')})
+        WHERE s.id = cur.id AND cur.version = $3 AND ($10::float8 IS NULL OR clock_timestamp() <= ${ts('$10')})
         RETURNING s.version
       )
-      SELECT upd.version AS saved, cur.id IS NOT NULL AS found,
-        ${deadlineGuard('upd.version', '$10')},
+      SELECT upd.version AS saved, cur.id IS NOT NULL AS found, ${deadlineGuard('upd.version', '$10')},
         ${RECORD('cur', 'CASE WHEN upd.version IS NULL THEN cur.data END')}${legacyColumns}
       FROM (SELECT 1) one LEFT JOIN cur ON true LEFT JOIN upd ON true
       ${legacyJoin('cur')}`,
@@ -304,72 +305,59 @@ export function statements(names: TableNames): Statements {
     create: `WITH gate AS MATERIALIZED (
         SELECT $9::float8 IS NULL OR clock_timestamp() <= ${ts('$9')} AS open
       ), ins AS (
-        INSERT INTO ${table} AS s (id, data, version, created_at, expires_at, idle_timeout, cookie,
-          user_id)
-        SELECT $1, $4::jsonb, 1, ${ts('$3')}, ${ts('$5')}, $6, $7::jsonb, $8 FROM gate WHERE
-          gate.open
-          ${
-            legacy === undefined
-              ? ''
-              : `AND NOT EXISTS (SELECT 1 FROM ${legacy} l WHERE l.sid = $1
-            AND l.expire > ${ts('$2')})`
-          }
+        INSERT INTO ${table} AS s (id, data, version, created_at, expires_at, idle_timeout, cookie, user_id)
+        SELECT $1, $4::jsonb, 1, ${ts('$3')}, ${ts('$5')}, $6, $7::jsonb, $8 FROM gate WHERE gate.open
+          ${legacy === undefined ? '' : `AND NOT EXISTS (SELECT 1 FROM ${legacy} l WHERE l.sid = $1 AND l.expire > ${ts('$2')})`}
         ON CONFLICT (id) DO UPDATE SET
-          data = excluded.data, version = 1, created_at = excluded.created_at, expires_at =
-            excluded.expires_at,
+          data = excluded.data, version = 1, created_at = excluded.created_at, expires_at = excluded.expires_at,
           idle_timeout = excluded.idle_timeout, cookie = excluded.cookie, user_id = excluded.user_id
         WHERE s.expires_at <= ${ts('$2')}
         RETURNING s.version
       ), cur AS (
         SELECT * FROM ${table} WHERE id = $1 AND expires_at > ${ts('$2')}
       )
-      SELECT ins.version AS saved, cur.id IS NOT NULL AS found, gate.open,
-        ${deadlineGuard('ins.version', '$9')}, ${RECORD('cur')}${legacyColumns}
+      SELECT ins.version AS saved, cur.id IS NOT NULL AS found, gate.open, ${deadlineGuard('ins.version', '$9')}, ${RECORD('cur')}${legacyColumns}
       FROM gate LEFT JOIN ins ON true LEFT JOIN cur ON ins.version IS NULL
       ${legacyJoin('cur', 'AND ins.version IS NULL')}`,
 
     touch:
       legacy === undefined
-        ? `UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = $1 AND expires_at > ${ts('$3')}`
-        : `WITH c AS (
-          UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = $1 AND expires_at > ${ts('$3')}
-            RETURNING id
+        ? `WITH ${hop('$3')}
+          UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = ${followed} AND expires_at > ${ts('$3')}`
+        : `WITH ${hop('$3')}, c AS (
+          UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = ${followed} AND expires_at > ${ts('$3')} RETURNING id
         )
-        UPDATE ${legacy} SET expire = ${ts('$2')} WHERE sid = $1 AND expire > ${ts('$3')} AND NOT
-          EXISTS (SELECT 1 FROM c)`,
+        UPDATE ${legacy} SET expire = ${ts('$2')} WHERE sid = $1 AND expire > ${ts('$3')} AND NOT EXISTS (SELECT 1 FROM c)`,
 
-    destroy:
-      legacy === undefined
-        ? `DELETE FROM ${table} WHERE id = $1`
-        : `WITH c AS (DELETE FROM ${table} WHERE id = $1) DELETE FROM ${legacy} WHERE sid = $1`,
+    destroy: `WITH ${hop('$2')}, ${dropForward},
+        d AS (DELETE FROM ${table} WHERE id = ${followed} RETURNING 1)
+        ${legacy === undefined ? '' : `, l AS (DELETE FROM ${legacy} WHERE sid = $1)`}
+      SELECT (SELECT count(*) FROM d)::int AS deleted,
+        (SELECT id FROM hop ORDER BY n DESC LIMIT 1) AS last`,
 
-    listByUser: `SELECT id FROM ${table} WHERE user_id = $1 AND expires_at > ${ts('$2')} ORDER BY
-      id`,
+    listByUser: `SELECT id FROM ${table} WHERE user_id = $1 AND expires_at > ${ts('$2')} ORDER BY id`,
 
     destroyByUser: `WITH gone AS (DELETE FROM ${table} WHERE user_id = $1 RETURNING expires_at)
       SELECT count(*) FILTER (WHERE expires_at > ${ts('$2')})::int AS n FROM gone`,
 
-    count: `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${table} WHERE expires_at > ${ts('$1')}
-      ${legacyLive}) live`,
+    count: `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${table} WHERE expires_at > ${ts('$1')} ${legacyLive}) live`,
 
     clear:
       legacy === undefined
-        ? `DELETE FROM ${table}`
-        : `WITH c AS (DELETE FROM ${table}) DELETE FROM ${legacy}`,
+        ? `WITH f AS (DELETE FROM ${forwards}) DELETE FROM ${table}`
+        : `WITH f AS (DELETE FROM ${forwards}), c AS (DELETE FROM ${table}) DELETE FROM ${legacy}`,
 
     prune:
       legacy === undefined
-        ? `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1) SELECT
-          count(*)::int AS n FROM gone`
-        : `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1),
+        ? `WITH ${pruneForwards}, gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1) SELECT count(*)::int AS n FROM gone`
+        : `WITH ${pruneForwards}, gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1),
           old AS (DELETE FROM ${legacy} WHERE expire <= ${ts('$1')} RETURNING 1)
         SELECT ((SELECT count(*) FROM gone) + (SELECT count(*) FROM old))::int AS n`,
 
     pruneListed:
       legacy === undefined
-        ? `DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id`
-        : `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id,
-          user_id),
+        ? `WITH ${pruneForwards} DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id`
+        : `WITH ${pruneForwards}, gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id),
           old AS (DELETE FROM ${legacy} WHERE expire <= ${ts('$1')} RETURNING sid)
         SELECT id, user_id FROM gone UNION ALL SELECT sid, NULL FROM old`,
   }
@@ -385,15 +373,12 @@ export function migrateStatement(table: string, legacy: string): string {
   return `WITH gate AS MATERIALIZED (
       SELECT $9::float8 IS NULL OR clock_timestamp() <= ${ts('$9')} AS open
     ), old AS (
-      DELETE FROM ${legacy} l USING gate WHERE gate.open AND l.sid = $1 AND l.sess::text = $2
-        RETURNING l.sid
+      DELETE FROM ${legacy} l USING gate WHERE gate.open AND l.sid = $1 AND l.sess::text = $2 RETURNING l.sid
     ), ins AS (
-      INSERT INTO ${table} (id, data, version, created_at, expires_at, idle_timeout, cookie,
-        user_id)
+      INSERT INTO ${table} (id, data, version, created_at, expires_at, idle_timeout, cookie, user_id)
       SELECT old.sid, $3::jsonb, 2, ${ts('$4')}, ${ts('$5')}, $6, $7::jsonb, $8 FROM old
       ON CONFLICT (id) DO NOTHING
       RETURNING version
     )
-    SELECT ins.version AS saved, gate.open, ${deadlineGuard('ins.version', '$9')} FROM gate LEFT
-      JOIN ins ON true`
+    SELECT ins.version AS saved, gate.open, ${deadlineGuard('ins.version', '$9')} FROM gate LEFT JOIN ins ON true`
 }

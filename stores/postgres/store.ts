@@ -1,10 +1,20 @@
 import createDebug from 'debug'
-import type { LoadOptions, SaveResult, SessionChange, SessionRecord } from '../../lib/store.js'
+import type {
+  LoadOptions,
+  Renewable,
+  RenewOptions,
+  RenewResult,
+  SaveResult,
+  SessionChange,
+  SessionRecord,
+} from '../../lib/store.js'
 import type { FullStore } from '../../lib/full-store.js'
 import { isValidSessionId, touchIsDue, touchedExpiry, withoutExpiredKeys } from '../../lib/store.js'
 import { effectiveDeadline, toRecord } from './codec.js'
 import { StatementRunner } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
+import { followSave, renewalStatements, renewSession } from './renew.js'
+import { forwarded } from '../../lib/store-renewal.js'
 import { isPositiveNumber, rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
 import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import {
@@ -49,10 +59,11 @@ const debug = createDebug('concord-session:postgres')
  * app.use(session(new PostgresStore({ pool }), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class PostgresStore implements FullStore {
+export class PostgresStore implements FullStore, Renewable {
   /** `maxSessionsPerUser` is enforced in one transaction under a per-user advisory lock. */
   readonly enforcesUserLimit = true
   readonly #sql: Statements
+  readonly #renewal: ReturnType<typeof renewalStatements>
   readonly #notices = new LifecycleListeners()
   readonly #migrate: string | undefined
   readonly #table: string
@@ -98,6 +109,7 @@ export class PostgresStore implements FullStore {
     const names = tableNames(table, schema, legacyTable)
     this.#table = names.table
     this.#sql = statements(names)
+    this.#renewal = renewalStatements(names)
     this.#migrate =
       names.legacy === undefined ? undefined : migrateStatement(names.table, names.legacy)
     this.#timeout = timeout
@@ -141,6 +153,9 @@ export class PostgresStore implements FullStore {
           ])
     // Keys past their own lifetime are left out; the next save drops them from the row.
     if (row && row.data !== null) return withoutExpiredKeys(toRecord(id, row), now)
+    if (row?.renewed_to) return forwarded(await this.load(row.renewed_to, options), row.renewed_to)
+    // The row was live, but a renewal or destroy that held it took it meanwhile: look again.
+    if (row?.seen === 't' && row.ended_user === null) return this.load(id, options)
     if (typeof row?.ended_user === 'string')
       this.#notices.expired(id, 'load', row.ended_user || null)
     if (!row?.legacy_sess) return null
@@ -171,9 +186,35 @@ export class PostgresStore implements FullStore {
     if (!isValidSessionId(id))
       throw new TypeError(`PostgresStore: save needs a valid session id, got ${JSON.stringify(id)}`)
     const deadline = effectiveDeadline(change, Date.now() + this.#timeout)
-    if (change.userLimit !== undefined && change.userId !== null)
-      return saveLimited(this.#limited, id, change, change.userId, change.userLimit, deadline)
-    return saveRow(id, change, deadline, this.#query.bind(this), this.#migrate)
+    const result =
+      change.userLimit !== undefined && change.userId !== null
+        ? await saveLimited(this.#limited, id, change, change.userId, change.userLimit, deadline)
+        : await saveRow(id, change, deadline, this.#query.bind(this), this.#migrate)
+    if (result.ok || result.reason !== 'gone') return result
+    return followSave(this.#run(id), this.#renewal, id, (to) => this.save(to, change))
+  }
+
+  /**
+   * Moves the session to `newId` in one statement, keeping its data, version, owner and times;
+   * `oldId` forwards to it for `graceMs` (never past its expiry). See `Renewable`.
+   *
+   * @example
+   * ```ts
+   * await store.renew(oldId, newId, { now: Date.now(), graceMs: 30_000 })
+   * ```
+   */
+  async renew(oldId: string, newId: string, options: RenewOptions): Promise<RenewResult> {
+    for (const id of [oldId, newId])
+      if (!isValidSessionId(id))
+        throw new TypeError(
+          `PostgresStore: renew needs valid session ids, got ${JSON.stringify(id)}`,
+        )
+    return renewSession(this.#run(oldId), this.#renewal, oldId, newId, options)
+  }
+
+  #run(id: string) {
+    return (text: string, values: unknown[]) =>
+      this.#runner.run<Record<string, unknown>>('renewal of session', id, text, values)
   }
 
   /**
@@ -199,7 +240,10 @@ export class PostgresStore implements FullStore {
    */
   async destroy(id: string): Promise<void> {
     if (!isValidSessionId(id)) return
-    await this.#query('destroy of session', id, 'destroy', [id])
+    const [row] = await this.#query('destroy of session', id, 'destroy', [id, Date.now()])
+    // The session its forwards led to was renewed again as this ran: follow that renewal too.
+    const { deleted, last } = row as unknown as { deleted: string; last: string }
+    if (Number(deleted) === 0 && last !== id) await this.destroy(last)
   }
 
   /**
