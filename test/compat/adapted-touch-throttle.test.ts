@@ -91,6 +91,14 @@ function app(legacy: LegacyStore, touchAfter: number | undefined, rememberExpiri
     req.session.cookie.maxAge = IDLE / 2
     res.json({ id: req.session.id })
   })
+  a.post('/logout', async (req, res) => {
+    await req.session.destroy()
+    res.json({ ok: true })
+  })
+  a.post('/regenerate', async (req, res) => {
+    await req.session.regenerate({ keepData: true })
+    res.json({ id: req.session.id })
+  })
   a.get('/cart', (req, res) => res.json({ id: (req.session as { id?: string }).id ?? null }))
   return a
 }
@@ -226,6 +234,33 @@ describe('touchAfter on connect-pg-simple through adaptLegacyStore', () => {
     // write, then every minute again from there.
     expect(writesOf(x.id)).toEqual([60, 120, 130, 190, 250])
   })
+
+  it.each(['destroy', 'regenerate'] as const)(
+    'forgets an id on %s, so it does not push a live one out of the memory',
+    async (how) => {
+      const { legacy, touches } = await pgSimple()
+      const a = app(legacy, TOUCH_AFTER, 2)
+      const y = await signIn(a)
+      const x = await signIn(a)
+      const start = clock.now()
+      clock.advance(60_000)
+      await request(a).get('/cart').set('Cookie', y.cookie).expect(200) // touches y
+      await request(a).get('/cart').set('Cookie', x.cookie).expect(200) // touches x, after y
+      clock.advance(10_000)
+      if (how === 'destroy') {
+        await request(a).post('/logout').set('Cookie', x.cookie).expect(200)
+        await signIn(a) // a third session: x's place, had x been kept
+      } else {
+        const res = await request(a).post('/regenerate').set('Cookie', x.cookie).expect(200)
+        expect(res.body.id).not.toBe(x.id)
+      }
+      // y is still remembered (touched at 60 s): 40 s later, no write. Had x been kept, y would
+      // be the least recently used of three and forgotten, and this read would write.
+      clock.advance(30_000)
+      await request(a).get('/cart').set('Cookie', y.cookie).expect(200)
+      expect(touches.filter((t) => t.id === y.id).map((t) => (t.at - start) / 1000)).toEqual([60])
+    },
+  )
 })
 
 describe('WrittenExpiries: the bounded memory of written expiries', () => {
