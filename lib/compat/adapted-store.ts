@@ -79,7 +79,7 @@ export interface AdaptLegacyStoreOptions {
   /**
    * Session ids whose last written expiry this process remembers (least recently used forgotten
    * first), so `touchAfter` throttles stores whose `touch()` moves only their TTL. Default
-   * 10 000 (about 150 bytes each); 0 turns it off. See written-expiries.ts.
+   * 10 000 (about 180 bytes each); 0 turns it off. See written-expiries.ts.
    */
   rememberExpiries?: number
 }
