@@ -27,6 +27,8 @@ import {
   putHot,
   readEntry,
   toSession,
+  type HotEntry,
+  type HotVersion,
   type HotWrite,
   type Meta,
 } from './layered-entry.js'
@@ -70,14 +72,18 @@ export interface LayeredStoreOptions {
 
 /** More ids than this to repair after a hot outage, and the hot layer is cleared instead. */
 const MAX_PENDING = 10_000
+/** How many sessions' hot versions are remembered, so a save goes onto its entry in one call. */
+const MAX_SEEN = 10_000
 
 /**
  * A fast hot store over a durable cold one. Cold is the source of truth: every save is
  * version-checked there, then reaches hot before it is answered.
  *
- * - **Reads** go to hot. On a miss they go to cold and fill hot. An entry lives in hot at most
- *   `hotTtl` after it was filled, so hot holds only active sessions; a read served by hot moves the
- *   idle expiry in hot, and in cold (without waiting for it) once it has run `hotTtl` ahead of it.
+ * - **Reads** go to hot, one call: the hot store's load moves the idle expiry as it reads, as it
+ *   would on its own. On a miss they go to cold and fill hot. Hot serves an entry at most `hotTtl`
+ *   after it was filled or saved; the next read asks cold and refills it. Cold learns the idle
+ *   expiry (without the read waiting) once hot has run `min(hotTtl, idleTimeout / 2)` ahead of
+ *   it, so cold's copy outlives every read by half the idle timeout.
  * - **Writes** go to cold, then to hot by compare-and-set on a version kept in each hot entry, so a
  *   refill that read cold earlier never overwrites them: hot never serves a version older than
  *   one a request was told was saved. A destroy leaves a tombstone in hot for `hotTtl`, so no
@@ -113,6 +119,8 @@ export class LayeredStore
   #hotDownUntil = 0
   /** Sessions written while hot was skipped: what hot must learn before it serves again. */
   readonly #pending = new Map<string, HotWrite>()
+  /** The hot entries this process last read or wrote, for a save's compare-and-set. */
+  readonly #seen = new Map<string, HotVersion>()
   #repairing: Promise<boolean> | undefined
   readonly #notices = new LifecycleListeners()
 
@@ -176,11 +184,16 @@ export class LayeredStore
   }
 
   async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
-    if (await this.#hotUsable()) {
+    if (this.#hotReady() || (await this.#hotUsable())) {
       try {
-        const entry = readEntry(await this.#hot.load(id))
+        // The hot store touches its own entry as it reads it: a read is this one call. The
+        // absolute timeout is applied here, against the session's own creation time.
+        const { touchAt } = options
+        const raw = await this.#hot.load(id, touchAt === undefined ? undefined : { touchAt })
+        const entry = readEntry(raw)
         if (entry?.meta.dead) return null
-        if (entry && !entry.meta.marker) return await this.#served(id, entry, options)
+        if (entry && !entry.meta.marker && (entry.meta.h ?? 0) > Date.now())
+          return await this.#served(id, entry, options)
       } catch (err) {
         this.#hotFailed('load', err)
       }
@@ -188,9 +201,10 @@ export class LayeredStore
     const record = await this.#cold.load(id, options)
     // A renewed id is never filled: its hot entry stays the marker that sends reads to cold.
     if (record && !record.renewedTo && (await this.#hotUsable())) {
-      await putHot(this.#hot, id, { kind: 'session', record }, this.#hotTtl).catch((err: unknown) =>
-        this.#hotFailed('fill', err),
+      const written = await putHot(this.#hot, id, { kind: 'session', record }, this.#hotTtl).catch(
+        (err: unknown) => this.#hotFailed('fill', err),
       )
+      if (written) this.#remember(id, written)
     }
     return record
   }
@@ -224,7 +238,7 @@ export class LayeredStore
       }
       if (!entry || entry.meta.dead || entry.meta.marker) return
       // If a save beats this, it carries its own expiry, so the result does not matter.
-      await this.#hot.save(id, metaChange(entry.raw, { ...entry.meta, e: expiresAt, k: expiresAt }))
+      await this.#hot.save(id, metaChange(entry.raw, { ...entry.meta, k: expiresAt }, expiresAt))
     } catch (err) {
       this.#hotFailed('touch', err)
     }
@@ -234,6 +248,7 @@ export class LayeredStore
     // An id within the grace of a renewal destroys the session it was renewed to, hot too.
     const renewedTo = isRenewable(this.#cold) ? (await this.#cold.load(id))?.renewedTo : undefined
     await this.#cold.destroy(id)
+    this.#seen.delete(id)
     await this.#toHot(id, { kind: 'dead' })
     if (renewedTo !== undefined) await this.#toHot(renewedTo, { kind: 'dead' })
   }
@@ -302,43 +317,70 @@ export class LayeredStore
     await Promise.all([closeIfClosable(this.#hot), closeIfClosable(this.#cold)])
   }
 
-  /** A live hot entry as the session, touched as cold would touch it. */
-  async #served(
-    id: string,
-    entry: { meta: Meta; raw: SessionRecord },
-    options: LoadOptions,
-  ): Promise<SessionRecord | null> {
+  /**
+   * A live hot entry as the session. The hot store's load already moved its idle expiry; this
+   * caps it at the absolute timeout, and tells cold when hot has run far enough ahead of it.
+   * Neither write is awaited, and a normal read makes neither.
+   */
+  async #served(id: string, entry: HotEntry, options: LoadOptions): Promise<SessionRecord | null> {
     const now = Date.now()
     const record = toSession(entry)
-    if (record.expiresAt <= now) return null
-    if (options.touchAt === undefined) return record
-    record.expiresAt = touchedExpiry(record, options.touchAt, options.absoluteTimeout)
-    if (record.expiresAt <= now) {
-      await this.destroy(id) // past its absolute timeout: gone for good, as cold would do
-      this.#notices.expired(id, 'load', record.userId)
-      return null
+    const { touchAt, absoluteTimeout } = options
+    let meta: Meta | undefined
+    if (touchAt !== undefined && absoluteTimeout !== undefined) {
+      const end = entry.meta.c + absoluteTimeout
+      if (end <= now) {
+        await this.destroy(id) // past its absolute timeout: gone for good, as cold would do
+        this.#notices.expired(id, 'load', record.userId)
+        return null
+      }
+      if (end < record.expiresAt) {
+        // Kept in hot once, so a load without the option still sees the capped expiry.
+        record.expiresAt = end
+        if (entry.meta.a !== end) meta = { ...entry.meta, a: end }
+      }
     }
-    if (record.expiresAt === entry.meta.e) return record
-    // Cold learns the new expiry once it runs hotTtl ahead of what cold holds; neither write
-    // holds up the read. One hot connection keeps the order, so the next read sees it.
-    const meta: Meta = { ...entry.meta, e: record.expiresAt }
-    if (record.expiresAt - entry.meta.k > this.#hotTtl) {
-      meta.k = record.expiresAt
+    if (record.expiresAt <= now) return null
+    const ahead = record.expiresAt - entry.meta.k
+    if (touchAt !== undefined && ahead > 0 && ahead >= coldLag(record, this.#hotTtl)) {
+      meta = { ...(meta ?? entry.meta), k: record.expiresAt }
       this.#cold
         .touch(id, record.expiresAt)
         .catch((err: unknown) => debug('touch of %s in cold failed: %O', id, err))
     }
-    this.#hot
-      .save(id, metaChange(entry.raw, meta))
-      .catch((err: unknown) => this.#hotFailed('touch', err))
+    if (meta === undefined) {
+      this.#remember(id, { hot: entry.raw.version, cold: entry.meta.v })
+    } else {
+      // One hot connection keeps the order, so the next read sees it; a save that beats it
+      // carries its own expiry.
+      this.#hot.save(id, metaChange(entry.raw, meta)).then(
+        (result) => result.ok && this.#remember(id, { hot: result.version, cold: meta.v }),
+        (err: unknown) => this.#hotFailed('touch', err),
+      )
+    }
     return record
+  }
+
+  /** Remembers the hot entry a read or write of this process saw last, a bounded number. */
+  #remember(id: string, version: HotVersion): void {
+    const seen = this.#seen
+    if (seen.size >= MAX_SEEN && !seen.has(id)) seen.delete(seen.keys().next().value!)
+    seen.set(id, version)
+  }
+
+  /** Hot is usable with nothing to repair: the check a read makes without waiting. */
+  #hotReady(): boolean {
+    return this.#pending.size === 0 && Date.now() >= this.#hotDownUntil
   }
 
   /** Writes to hot, or remembers what hot must learn when it is back. */
   async #toHot(id: string, write: HotWrite): Promise<void> {
-    if (await this.#hotUsable()) {
+    if (this.#hotReady() || (await this.#hotUsable())) {
       try {
-        await putHot(this.#hot, id, write, this.#hotTtl)
+        const seen = write.kind === 'change' ? this.#seen.get(id) : undefined
+        const written = await putHot(this.#hot, id, write, this.#hotTtl, Date.now(), seen)
+        if (written) this.#remember(id, written)
+        else this.#seen.delete(id)
         return
       } catch (err) {
         this.#hotFailed('write', err)
@@ -394,13 +436,13 @@ export class LayeredStore
 }
 
 /** A hot save that changes only an entry's meta, against the version it was read at. */
-function metaChange(raw: SessionRecord, meta: Meta): SessionChange {
+function metaChange(raw: SessionRecord, meta: Meta, expiresAt = raw.expiresAt): SessionChange {
   return {
     set: { [META_KEY]: JSON.stringify(meta) },
     unset: [],
     cookie: raw.cookie,
     createdAt: raw.createdAt,
-    expiresAt: raw.expiresAt,
+    expiresAt,
     idleTimeout: raw.idleTimeout,
     userId: null,
     expectedVersion: raw.version,
@@ -424,6 +466,15 @@ function recordOf(change: SessionChange, version: number): SessionRecord {
   )
   if (change.keyExpires !== undefined) record.keyExpires = change.keyExpires
   return record
+}
+
+/**
+ * How far hot's idle expiry may run ahead of cold's before cold is told: a read from hot writes
+ * cold at most once per this, and cold's copy still outlives the last read by half the idle
+ * timeout, so it never ends while the session is in use.
+ */
+function coldLag(record: SessionRecord, hotTtl: number): number {
+  return Math.min(hotTtl, record.idleTimeout / 2)
 }
 
 async function closeIfClosable(store: Store): Promise<void> {
