@@ -20,7 +20,6 @@ import {
   isCountable,
   isRenewable,
   isUserIndex,
-  touchedExpiry,
 } from '../lib/store.js'
 import {
   META_KEY,
