@@ -123,7 +123,8 @@ function supersedes(existing: HotEntry, write: HotWrite, version: number, now: n
  * by compare-and-set on the hot store's own versions: a refill that read cold before a save
  * (or a destroy) can never overwrite what the save put here.
  *
- * `seen`, the entry a load of this process saw, lets a change go straight onto it in one call;
+ * `seen`, the versions of the entry a load of this process saw, lets a change go straight onto
+ * it in one call, and `current`, the entry a load just read, lets a refill replace it in one:
  * if the entry has moved since, the compare-and-set fails and the write starts over from what
  * the hot store answers. Resolves to the live entry written, if any.
  *
@@ -139,9 +140,9 @@ export async function putHot(
   hotTtl: number,
   now = Date.now(),
   seen?: HotVersion,
+  current: SessionRecord | null = null,
 ): Promise<HotVersion | undefined> {
   const version = versionOf(write)
-  let current: SessionRecord | null = null
   for (let attempt = 0; attempt < 6; attempt++) {
     let planned: { change: SessionChange; live: boolean }
     if (attempt === 0 && write.kind === 'change' && seen?.cold === write.version - 1) {

@@ -183,6 +183,9 @@ export class LayeredStore
   }
 
   async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
+    // What hot holds when it cannot serve it (a marker, an entry due for a check against cold),
+    // so the refill replaces it by compare-and-set in one call.
+    let held: SessionRecord | null = null
     if (this.#hotReady() || (await this.#hotUsable())) {
       try {
         // The hot store touches its own entry as it reads it: a read is this one call. The
@@ -193,6 +196,7 @@ export class LayeredStore
         if (entry?.meta.dead) return null
         if (entry && !entry.meta.marker && (entry.meta.h ?? 0) > Date.now())
           return await this.#served(id, entry, options)
+        held = raw
       } catch (err) {
         this.#hotFailed('load', err)
       }
@@ -200,9 +204,16 @@ export class LayeredStore
     const record = await this.#cold.load(id, options)
     // A renewed id is never filled: its hot entry stays the marker that sends reads to cold.
     if (record && !record.renewedTo && (await this.#hotUsable())) {
-      const written = await putHot(this.#hot, id, { kind: 'session', record }, this.#hotTtl).catch(
-        (err: unknown) => this.#hotFailed('fill', err),
-      )
+      const fill: HotWrite = { kind: 'session', record }
+      const written = await putHot(
+        this.#hot,
+        id,
+        fill,
+        this.#hotTtl,
+        Date.now(),
+        undefined,
+        held,
+      ).catch((err: unknown) => this.#hotFailed('fill', err))
       if (written) this.#remember(id, written)
     }
     return record
