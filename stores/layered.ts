@@ -57,7 +57,10 @@ export interface LayeredStoreOptions {
   hot: Store
   /** The durable store, the source of truth, e.g. a PostgresStore. */
   cold: Store
-  /** The longest, in ms, a session stays in the hot layer after it was read from cold. Default 5 minutes. */
+  /**
+   * The longest, in ms, hot serves an entry after it was filled or saved; the next read checks
+   * cold and refills it. Default 5 minutes.
+   */
   hotTtl?: number
   /**
    * Required, as `true`, when the hot layer lives in this process (a MemoryStore): nothing tells
