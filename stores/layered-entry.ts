@@ -16,7 +16,6 @@
  *   while it lives (hotTtl).
  */
 import type { SessionChange, SessionRecord, Store } from '../lib/store.js'
-import { withOwner } from '../lib/session-data.js'
 
 /** The reserved data key of a hot entry. A session key of this name is refused at save. */
 export const META_KEY = '\u0000concord-layer'
@@ -60,24 +59,19 @@ export function readEntry(raw: SessionRecord | null): HotEntry | null {
 
 /** The session in a live hot entry, as the cold store would return it. */
 export function toSession(entry: HotEntry): SessionRecord {
-  const data: Record<string, string> = Object.create(null)
-  for (const key of Object.keys(entry.raw.data))
-    if (key !== META_KEY) data[key] = entry.raw.data[key]!
-  const record = withOwner(
-    {
-      data: { ...data },
-      cookie: entry.raw.cookie,
-      createdAt: entry.meta.c,
-      expiresAt:
-        entry.meta.a === undefined
-          ? entry.raw.expiresAt
-          : Math.min(entry.raw.expiresAt, entry.meta.a),
-      idleTimeout: entry.raw.idleTimeout,
-      version: entry.meta.v,
-    },
-    entry.meta.u,
-  )
-  if (entry.raw.keyExpires !== undefined) record.keyExpires = entry.raw.keyExpires
+  const { raw, meta } = entry
+  // One copy without the reserved key; object rest defines each key, so none reaches a prototype.
+  const { [META_KEY]: _meta, ...data } = raw.data
+  const record: SessionRecord = {
+    data,
+    cookie: raw.cookie,
+    createdAt: meta.c,
+    expiresAt: meta.a === undefined ? raw.expiresAt : Math.min(raw.expiresAt, meta.a),
+    idleTimeout: raw.idleTimeout,
+    version: meta.v,
+  }
+  if (meta.u !== undefined) record.userId = meta.u
+  if (raw.keyExpires !== undefined) record.keyExpires = raw.keyExpires
   return record
 }
 

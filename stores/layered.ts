@@ -198,7 +198,7 @@ export class LayeredStore
         const entry = readEntry(raw)
         if (entry?.meta.dead) return null
         if (entry && !entry.meta.marker && (entry.meta.h ?? 0) > Date.now())
-          return await this.#served(id, entry, options)
+          return this.#served(id, entry, options)
         held = raw
       } catch (err) {
         this.#hotFailed('load', err)
@@ -333,20 +333,20 @@ export class LayeredStore
   /**
    * A live hot entry as the session. The hot store's load already moved its idle expiry; this
    * caps it at the absolute timeout, and tells cold when hot has run far enough ahead of it.
-   * Neither write is awaited, and a normal read makes neither.
+   * Neither write is awaited, and a normal read makes neither (nor a promise of its own).
    */
-  async #served(id: string, entry: HotEntry, options: LoadOptions): Promise<SessionRecord | null> {
+  #served(
+    id: string,
+    entry: HotEntry,
+    options: LoadOptions,
+  ): SessionRecord | null | Promise<SessionRecord | null> {
     const now = Date.now()
     const record = toSession(entry)
     const { touchAt, absoluteTimeout } = options
     let meta: Meta | undefined
     if (touchAt !== undefined && absoluteTimeout !== undefined) {
       const end = entry.meta.c + absoluteTimeout
-      if (end <= now) {
-        await this.destroy(id) // past its absolute timeout: gone for good, as cold would do
-        this.#notices.expired(id, 'load', record.userId)
-        return null
-      }
+      if (end <= now) return this.#endedAt(id, record.userId)
       if (end < record.expiresAt) {
         // Kept in hot once, so a load without the option still sees the capped expiry.
         record.expiresAt = end
@@ -372,6 +372,13 @@ export class LayeredStore
       )
     }
     return record
+  }
+
+  /** Destroys a session a read found past its absolute timeout: gone for good, as in cold. */
+  async #endedAt(id: string, userId: string | undefined): Promise<null> {
+    await this.destroy(id)
+    this.#notices.expired(id, 'load', userId)
+    return null
   }
 
   /** Remembers the hot entry a read or write of this process saw last, a bounded number. */
