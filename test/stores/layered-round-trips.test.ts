@@ -203,7 +203,7 @@ describe('LayeredStore (Redis over PostgreSQL) idle expiry, on an injected clock
     expect(await store.load(id)).toBeNull()
   })
 
-  it('keeps the session in cold past its last read, so a read after hot lost it is served', async () => {
+  it('keeps the session in cold past its last read, for a read after hot lost it', async () => {
     const { store, id, last, hotKey } = await readFromHot()
     clock.advance(6 * MINUTE) // past the expiry cold held after the read before the last
     await admin.del(hotKey) // hot loses the entry, as an eviction would
