@@ -16,6 +16,7 @@
  *   while it lives (hotTtl).
  */
 import type { SessionChange, SessionRecord, Store } from '../lib/store.js'
+import { withOwner } from '../lib/session-data.js'
 
 /** The reserved data key of a hot entry. A session key of this name is refused at save. */
 export const META_KEY = '\u0000concord-layer'
@@ -75,7 +76,10 @@ export function toSession(entry: HotEntry): SessionRecord {
   return record
 }
 
-/** What to make the hot entry: a whole session, a change onto its previous version, a marker or a tombstone. */
+/**
+ * What to make the hot entry: a whole session, a change onto its previous version, a marker or a
+ * tombstone.
+ */
 export type HotWrite =
   | { kind: 'session'; record: SessionRecord }
   | { kind: 'change'; change: SessionChange; version: number }
@@ -258,4 +262,44 @@ function changeOnto(
     expectedVersion: hotVersion,
     ...(change.keyExpires && { keyExpires: change.keyExpires }),
   }
+}
+
+/**
+ * A hot save that changes only an entry's meta (and, for a touch, its expiry), against the
+ * version it was read at.
+ */
+export function metaChange(
+  raw: SessionRecord,
+  meta: Meta,
+  expiresAt = raw.expiresAt,
+): SessionChange {
+  return {
+    set: { [META_KEY]: JSON.stringify(meta) },
+    unset: [],
+    cookie: raw.cookie,
+    createdAt: raw.createdAt,
+    expiresAt,
+    idleTimeout: raw.idleTimeout,
+    userId: null,
+    expectedVersion: raw.version,
+    // The hot store replaces its per-key expiries with each save's: keep them.
+    ...(raw.keyExpires && { keyExpires: raw.keyExpires }),
+  }
+}
+
+/** The whole session a create wrote. */
+export function recordOf(change: SessionChange, version: number): SessionRecord {
+  const record = withOwner(
+    {
+      data: { ...change.set },
+      cookie: change.cookie,
+      createdAt: change.createdAt,
+      expiresAt: change.expiresAt,
+      idleTimeout: change.idleTimeout,
+      version,
+    },
+    change.userId,
+  )
+  if (change.keyExpires !== undefined) record.keyExpires = change.keyExpires
+  return record
 }

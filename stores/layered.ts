@@ -1,8 +1,5 @@
 import createDebug from 'debug'
 import type {
-  Clearable,
-  Closable,
-  Countable,
   LoadOptions,
   Renewable,
   RenewOptions,
@@ -11,8 +8,8 @@ import type {
   SessionChange,
   SessionRecord,
   Store,
-  UserIndex,
 } from '../lib/store.js'
+import type { FullStore } from '../lib/full-store.js'
 import {
   enforcesUserLimit,
   isClearable,
@@ -27,17 +24,18 @@ import {
   readEntry,
   toSession,
   type HotEntry,
-  type HotVersion,
+  metaChange,
+  recordOf,
   type HotWrite,
   type Meta,
 } from './layered-entry.js'
-import { MemoryStore } from './memory.js'
+import { HotLayer } from './layered-hot.js'
+import { SeenVersions } from './layered-seen.js'
+import { MemoryStore } from './memory/store.js'
 import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
-import { withOwner } from '../lib/session-data.js'
 import {
   LifecycleListeners,
   reportsLifecycle,
-  type ReportsLifecycle,
   type StoreNoticeListener,
 } from '../lib/store-notices.js'
 
@@ -68,14 +66,12 @@ export interface LayeredStoreOptions {
    * only process using the cold store.
    */
   singleProcess?: boolean
-  /** After a hot-layer failure, how long in ms to use the cold store alone before trying hot again. Default 1000. */
+  /**
+   * After a hot-layer failure, how long in ms to use the cold store alone before trying hot again.
+   * Default 1000.
+   */
   hotRetryAfter?: number
 }
-
-/** More ids than this to repair after a hot outage, and the hot layer is cleared instead. */
-const MAX_PENDING = 10_000
-/** How many sessions' hot versions are remembered, so a save goes onto its entry in one call. */
-const MAX_SEEN = 10_000
 
 /**
  * A fast hot store over a durable cold one. Cold is the source of truth: every save is
@@ -111,19 +107,13 @@ const MAX_SEEN = 10_000
 const RENEWED_MARKER_VERSION = Number.MAX_SAFE_INTEGER
 const RENEWED_MARKER: HotWrite = { kind: 'marker', version: RENEWED_MARKER_VERSION }
 
-export class LayeredStore
-  implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
-{
+export class LayeredStore implements FullStore, Renewable {
   readonly #hot: Store
   readonly #cold: Store
   readonly #hotTtl: number
-  readonly #retryAfter: number
-  #hotDownUntil = 0
-  /** Sessions written while hot was skipped: what hot must learn before it serves again. */
-  readonly #pending = new Map<string, HotWrite>()
+  readonly #hotLayer: HotLayer
   /** The hot entries this process last read or wrote, for a save's compare-and-set. */
-  readonly #seen = new Map<string, HotVersion>()
-  #repairing: Promise<boolean> | undefined
+  readonly #seen = new SeenVersions()
   readonly #notices = new LifecycleListeners()
 
   constructor(options: LayeredStoreOptions) {
@@ -152,20 +142,24 @@ export class LayeredStore
         typeof store.destroy !== 'function'
       ) {
         throw new TypeError(
-          `LayeredStore: ${name} must be a concord-session Store (load, save, touch, destroy), got ${String(store)}`,
+          `LayeredStore: ${name} must be a concord-session Store (load, save, touch, destroy), ` +
+            `got ${String(store)}`,
         )
       }
     }
     if (hot === cold) throw new TypeError('LayeredStore: hot and cold must be two different stores')
     if (typeof hotTtl !== 'number' || !Number.isFinite(hotTtl) || hotTtl < 1000) {
       throw new TypeError(
-        `LayeredStore: hotTtl must be a number of ms, at least 1000 (it must outlast a refill in flight), got ${String(hotTtl)}`,
+        `LayeredStore: hotTtl must be a number of ms, at least 1000 (it must outlast a refill in ` +
+          `flight), got ${String(hotTtl)}`,
       )
     }
     requirePositive('LayeredStore', 'hotRetryAfter', hotRetryAfter, 'ms')
     if (hot instanceof MemoryStore && singleProcess !== true) {
       throw new TypeError(
-        'LayeredStore: a MemoryStore hot layer lives in one process and would serve stale sessions when other processes write to the cold store. Use a shared hot store (RedisStore), or pass singleProcess: true if this is the only process',
+        'LayeredStore: a MemoryStore hot layer lives in one process and would serve stale ' +
+          'sessions when other processes write to the cold store. Use a shared hot store ' +
+          '(RedisStore), or pass singleProcess: true if this is the only process',
       )
     }
     this.#hot = hot
@@ -174,7 +168,7 @@ export class LayeredStore
     // isRenewable() says so and session({ renew }) refuses it at setup.
     if (!isRenewable(cold)) Object.defineProperty(this, 'renew', { value: undefined })
     this.#hotTtl = hotTtl
-    this.#retryAfter = hotRetryAfter
+    this.#hotLayer = new HotLayer(hot, hotTtl, hotRetryAfter)
   }
 
   /**
@@ -189,7 +183,7 @@ export class LayeredStore
     // What hot holds when it cannot serve it (a marker, an entry due for a check against cold),
     // so the refill replaces it by compare-and-set in one call.
     let held: SessionRecord | null = null
-    if (this.#hotReady() || (await this.#hotUsable())) {
+    if (this.#hotLayer.ready() || (await this.#hotUsable())) {
       try {
         // The hot store touches its own entry as it reads it: a read is this one call. The
         // absolute timeout is applied here, against the session's own creation time.
@@ -217,7 +211,7 @@ export class LayeredStore
         undefined,
         held,
       ).catch((err: unknown) => this.#hotFailed('fill', err))
-      if (written) this.#remember(id, written)
+      if (written) this.#seen.remember(id, written)
     }
     return record
   }
@@ -261,7 +255,7 @@ export class LayeredStore
     // An id within the grace of a renewal destroys the session it was renewed to, hot too.
     const renewedTo = isRenewable(this.#cold) ? (await this.#cold.load(id))?.renewedTo : undefined
     await this.#cold.destroy(id)
-    this.#seen.delete(id)
+    this.#seen.forget(id)
     await this.#toHot(id, { kind: 'dead' })
     if (renewedTo !== undefined) await this.#toHot(renewedTo, { kind: 'dead' })
   }
@@ -285,7 +279,9 @@ export class LayeredStore
     return isUserIndex(this.#cold) ? this.#cold.listByUser(userId) : []
   }
 
-  /** Destroys each of the user's sessions through both layers; a login after the call began stays. */
+  /**
+   * Destroys each of the user's sessions through both layers; a login after the call began stays.
+   */
   async destroyByUser(userId: string): Promise<number> {
     const ids = await this.listByUser(userId)
     for (const id of ids) await this.destroy(id)
@@ -362,12 +358,12 @@ export class LayeredStore
         .catch((err: unknown) => debug('touch of %s in cold failed: %O', id, err))
     }
     if (meta === undefined) {
-      this.#remember(id, { hot: entry.raw.version, cold: entry.meta.v })
+      this.#seen.remember(id, { hot: entry.raw.version, cold: entry.meta.v })
     } else {
       // One hot connection keeps the order, so the next read sees it; a save that beats it
       // carries its own expiry.
       this.#hot.save(id, metaChange(entry.raw, meta)).then(
-        (result) => result.ok && this.#remember(id, { hot: result.version, cold: meta.v }),
+        (result) => result.ok && this.#seen.remember(id, { hot: result.version, cold: meta.v }),
         (err: unknown) => this.#hotFailed('touch', err),
       )
     }
@@ -381,111 +377,22 @@ export class LayeredStore
     return null
   }
 
-  /** Remembers the hot entry a read or write of this process saw last, a bounded number. */
-  #remember(id: string, version: HotVersion): void {
-    const seen = this.#seen
-    if (seen.size >= MAX_SEEN && !seen.has(id)) seen.delete(seen.keys().next().value!)
-    seen.set(id, version)
-  }
-
-  /** Hot is usable with nothing to repair: the check a read makes without waiting. */
-  #hotReady(): boolean {
-    return this.#pending.size === 0 && Date.now() >= this.#hotDownUntil
-  }
-
   /** Writes to hot, or remembers what hot must learn when it is back. */
   async #toHot(id: string, write: HotWrite): Promise<void> {
-    if (this.#hotReady() || (await this.#hotUsable())) {
-      try {
-        const seen = write.kind === 'change' ? this.#seen.get(id) : undefined
-        const written = await putHot(this.#hot, id, write, this.#hotTtl, Date.now(), seen)
-        if (written) this.#remember(id, written)
-        else this.#seen.delete(id)
-        return
-      } catch (err) {
-        this.#hotFailed('write', err)
-      }
-    }
-    // Hot could not take it: mark the session there before hot serves again.
-    this.#pending.set(
-      id,
-      write.kind === 'dead'
-        ? write
-        : {
-            kind: 'marker',
-            version:
-              write.kind === 'session'
-                ? write.record.version
-                : write.kind === 'change'
-                  ? write.version
-                  : 0,
-          },
-    )
+    const seen = write.kind === 'change' ? this.#seen.get(id) : undefined
+    const written = await this.#hotLayer.write(id, write, seen)
+    if (written) this.#seen.remember(id, written)
+    else this.#seen.forget(id)
   }
 
   /** Hot is usable unless it failed within hotRetryAfter, and once what it missed is repaired. */
-  async #hotUsable(): Promise<boolean> {
-    if (Date.now() < this.#hotDownUntil) return false
-    if (this.#pending.size === 0) return true
-    return (this.#repairing ??= this.#repair().finally(() => (this.#repairing = undefined)))
-  }
-
-  async #repair(): Promise<boolean> {
-    try {
-      if (this.#pending.size > MAX_PENDING && isClearable(this.#hot)) {
-        await this.#hot.clear()
-        this.#pending.clear()
-        return true
-      }
-      for (const [id, write] of [...this.#pending]) {
-        await putHot(this.#hot, id, write, this.#hotTtl)
-        if (this.#pending.get(id) === write) this.#pending.delete(id)
-      }
-      return true
-    } catch (err) {
-      this.#hotFailed('repair', err)
-      return false
-    }
+  #hotUsable(): Promise<boolean> {
+    return this.#hotLayer.usable()
   }
 
   #hotFailed(what: string, err: unknown): void {
-    if (Date.now() >= this.#hotDownUntil)
-      debug('hot layer failed (%s); using cold alone for %d ms: %O', what, this.#retryAfter, err)
-    this.#hotDownUntil = Date.now() + this.#retryAfter
+    this.#hotLayer.failed(what, err)
   }
-}
-
-/** A hot save that changes only an entry's meta, against the version it was read at. */
-function metaChange(raw: SessionRecord, meta: Meta, expiresAt = raw.expiresAt): SessionChange {
-  return {
-    set: { [META_KEY]: JSON.stringify(meta) },
-    unset: [],
-    cookie: raw.cookie,
-    createdAt: raw.createdAt,
-    expiresAt,
-    idleTimeout: raw.idleTimeout,
-    userId: null,
-    expectedVersion: raw.version,
-    // The hot store replaces its per-key expiries with each save's: keep them.
-    ...(raw.keyExpires && { keyExpires: raw.keyExpires }),
-  }
-}
-
-/** The whole session a create wrote. */
-function recordOf(change: SessionChange, version: number): SessionRecord {
-  const record = withOwner(
-    {
-      data: { ...change.set },
-      cookie: change.cookie,
-      createdAt: change.createdAt,
-      expiresAt: change.expiresAt,
-      idleTimeout: change.idleTimeout,
-      version,
-    },
-    change.userId,
-  )
-  if (change.keyExpires !== undefined) record.keyExpires = change.keyExpires
-  return record
 }
 
 /**
