@@ -267,6 +267,11 @@ function changeOnto(
 /**
  * A hot save that changes only an entry's meta (and, for a touch, its expiry), against the
  * version it was read at.
+ *
+ * @example
+ * ```ts
+ * await hot.save(id, metaChange(entry.raw, { ...entry.meta, k: expiresAt }, expiresAt))
+ * ```
  */
 export function metaChange(
   raw: SessionRecord,
@@ -287,7 +292,14 @@ export function metaChange(
   }
 }
 
-/** The whole session a create wrote. */
+/**
+ * The whole session a create wrote.
+ *
+ * @example
+ * ```ts
+ * await putHot(hot, id, { kind: 'session', record: recordOf(change, result.version) }, hotTtl)
+ * ```
+ */
 export function recordOf(change: SessionChange, version: number): SessionRecord {
   const record = withOwner(
     {

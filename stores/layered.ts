@@ -1,4 +1,3 @@
-import createDebug from 'debug'
 import type {
   LoadOptions,
   Renewable,
@@ -22,15 +21,13 @@ import {
   META_KEY,
   putHot,
   readEntry,
-  toSession,
-  type HotEntry,
   metaChange,
   recordOf,
   type HotWrite,
-  type Meta,
 } from './layered-entry.js'
 import { HotLayer } from './layered-hot.js'
 import { SeenVersions } from './layered-seen.js'
+import { served, type HotReader } from './layered-read.js'
 import { MemoryStore } from './memory/store.js'
 import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
 import {
@@ -39,14 +36,16 @@ import {
   type StoreNoticeListener,
 } from '../lib/store-notices.js'
 
-const debug = createDebug('concord-session:layered')
-
 /**
  * Options of {@link LayeredStore}, checked when it is constructed.
  *
  * @example
  * ```ts
- * new LayeredStore({ hot: new RedisStore({ client: redis }), cold: new PostgresStore({ pool }), hotTtl: 5 * 60_000 })
+ * new LayeredStore({
+ *   hot: new RedisStore({ client: redis }),
+ *   cold: new PostgresStore({ pool }),
+ *   hotTtl: 5 * 60_000,
+ * })
  * new LayeredStore({ hot: new MemoryStore({ max: 10_000 }), cold, singleProcess: true })
  * ```
  */
@@ -96,7 +95,11 @@ export interface LayeredStoreOptions {
  * @example
  * ```ts
  * import { LayeredStore } from 'concord-session/layered'
- * const store = new LayeredStore({ hot: new RedisStore({ client: redis }), cold: new PostgresStore({ pool }), hotTtl: 5 * 60_000 })
+ * const store = new LayeredStore({
+ *   hot: new RedisStore({ client: redis }),
+ *   cold: new PostgresStore({ pool }),
+ *   hotTtl: 5 * 60_000,
+ * })
  * app.use(session(store, { secret: process.env.SESSION_SECRET! }))
  * ```
  */
@@ -114,6 +117,8 @@ export class LayeredStore implements FullStore, Renewable {
   readonly #hotLayer: HotLayer
   /** The hot entries this process last read or wrote, for a save's compare-and-set. */
   readonly #seen = new SeenVersions()
+  /** What a read served from hot reaches. */
+  readonly #reader: HotReader
   readonly #notices = new LifecycleListeners()
 
   constructor(options: LayeredStoreOptions) {
@@ -169,6 +174,14 @@ export class LayeredStore implements FullStore, Renewable {
     if (!isRenewable(cold)) Object.defineProperty(this, 'renew', { value: undefined })
     this.#hotTtl = hotTtl
     this.#hotLayer = new HotLayer(hot, hotTtl, hotRetryAfter)
+    this.#reader = {
+      hot,
+      cold,
+      hotTtl,
+      seen: this.#seen,
+      failed: (what, err) => this.#hotFailed(what, err),
+      ended: (id, userId) => this.#endedAt(id, userId),
+    }
   }
 
   /**
@@ -192,7 +205,7 @@ export class LayeredStore implements FullStore, Renewable {
         const entry = readEntry(raw)
         if (entry?.meta.dead) return null
         if (entry && !entry.meta.marker && (entry.meta.h ?? 0) > Date.now())
-          return this.#served(id, entry, options)
+          return served(this.#reader, id, entry, options)
         held = raw
       } catch (err) {
         this.#hotFailed('load', err)
@@ -326,50 +339,6 @@ export class LayeredStore implements FullStore, Renewable {
     await Promise.all([closeIfClosable(this.#hot), closeIfClosable(this.#cold)])
   }
 
-  /**
-   * A live hot entry as the session. The hot store's load already moved its idle expiry; this
-   * caps it at the absolute timeout, and tells cold when hot has run far enough ahead of it.
-   * Neither write is awaited, and a normal read makes neither (nor a promise of its own).
-   */
-  #served(
-    id: string,
-    entry: HotEntry,
-    options: LoadOptions,
-  ): SessionRecord | null | Promise<SessionRecord | null> {
-    const now = Date.now()
-    const record = toSession(entry)
-    const { touchAt, absoluteTimeout } = options
-    let meta: Meta | undefined
-    if (touchAt !== undefined && absoluteTimeout !== undefined) {
-      const end = entry.meta.c + absoluteTimeout
-      if (end <= now) return this.#endedAt(id, record.userId)
-      if (end < record.expiresAt) {
-        // Kept in hot once, so a load without the option still sees the capped expiry.
-        record.expiresAt = end
-        if (entry.meta.a !== end) meta = { ...entry.meta, a: end }
-      }
-    }
-    if (record.expiresAt <= now) return null
-    const ahead = record.expiresAt - entry.meta.k
-    if (touchAt !== undefined && ahead > 0 && ahead >= coldLag(record, this.#hotTtl)) {
-      meta = { ...(meta ?? entry.meta), k: record.expiresAt }
-      this.#cold
-        .touch(id, record.expiresAt)
-        .catch((err: unknown) => debug('touch of %s in cold failed: %O', id, err))
-    }
-    if (meta === undefined) {
-      this.#seen.remember(id, { hot: entry.raw.version, cold: entry.meta.v })
-    } else {
-      // One hot connection keeps the order, so the next read sees it; a save that beats it
-      // carries its own expiry.
-      this.#hot.save(id, metaChange(entry.raw, meta)).then(
-        (result) => result.ok && this.#seen.remember(id, { hot: result.version, cold: meta.v }),
-        (err: unknown) => this.#hotFailed('touch', err),
-      )
-    }
-    return record
-  }
-
   /** Destroys a session a read found past its absolute timeout: gone for good, as in cold. */
   async #endedAt(id: string, userId: string | undefined): Promise<null> {
     await this.destroy(id)
@@ -393,15 +362,6 @@ export class LayeredStore implements FullStore, Renewable {
   #hotFailed(what: string, err: unknown): void {
     this.#hotLayer.failed(what, err)
   }
-}
-
-/**
- * How far hot's idle expiry may run ahead of cold's before cold is told: a read from hot writes
- * cold at most once per this, and cold's copy still outlives the last read by half the idle
- * timeout, so it never ends while the session is in use.
- */
-function coldLag(record: SessionRecord, hotTtl: number): number {
-  return Math.min(hotTtl, record.idleTimeout / 2)
 }
 
 async function closeIfClosable(store: Store): Promise<void> {
