@@ -4,6 +4,9 @@ import type {
   Closable,
   Countable,
   LoadOptions,
+  Renewable,
+  RenewOptions,
+  RenewResult,
   SaveResult,
   SessionChange,
   SessionRecord,
@@ -22,7 +25,8 @@ import { CONNECT_REDIS_IDLE, convertedKeys, parseLegacy } from './connect-redis.
 import { resolveOptions, type RedisStoreOptions } from './options.js'
 import { asReply, parseHash, saveArgs, unexpected } from './records.js'
 import { DESTROY_SCRIPT, LOAD_SCRIPT, SAVE_SCRIPT, TOUCH_SCRIPT, type Script } from './scripts.js'
-import { UserIndexKeys } from './user-index.js'
+import { isWrongType, UserIndexKeys } from './user-index.js'
+import { MAX_HOPS, renewSession, type RenewalContext } from './renew.js'
 
 /** A save retries after 'link' (index the new owner) and 'legacy' (convert); a few suffice. */
 const MAX_SAVE_STEPS = 6
@@ -68,7 +72,7 @@ const debug = createDebug('concord-session:redis')
  * ```
  */
 export class RedisStore
-  implements Store, UserIndex, Countable, Clearable, Closable, ReportsLifecycle
+  implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
 {
   /**
    * `maxSessionsPerUser` is enforced by one script on the user's index (user-index.ts) on a
@@ -133,12 +137,16 @@ export class RedisStore
         options.absoluteTimeout === undefined ? '' : String(options.absoluteTimeout),
         CONNECT_REDIS_IDLE_ARG,
       ]
-      const reply = await this.#script(LOAD_SCRIPT, id, args)
-      if (reply === null) return null
+      let reply = await this.#script(LOAD_SCRIPT, id, args)
+      // An id renewed within its grace: load the session it moved to (another round trip).
+      let to = id
+      for (let hop = 0; isForward(reply) && hop < MAX_HOPS; hop++)
+        reply = await this.#script(LOAD_SCRIPT, (to = reply[1]), args)
+      if (reply === null || isForward(reply)) return null
       const tagged = asReply(reply, key)
       switch (tagged[0]) {
         case 'hash':
-          return parseHash(key, tagged)
+          return to === id ? parseHash(key, tagged) : { ...parseHash(key, tagged), renewedTo: to }
         case 'legacy':
           return parseLegacy(key, tagged[1]!, Number(tagged[2]), now)
         case 'expired':
@@ -206,6 +214,7 @@ export class RedisStore
     change: SessionChange,
     applyBy: string,
   ): Promise<SaveResult> {
+    let renewedTo: string | undefined
     let linked = false
     let legacyRaw = ''
     let set = change.set
@@ -244,8 +253,17 @@ export class RedisStore
               .settle(userId!, id)
               .catch((err: unknown) => debug('could not settle the link of %s: %O', key, err))
           }
-          return evicted.length > 0 ? { ok: true, version, evicted } : { ok: true, version }
+          const saved: SaveResult = { ok: true, version }
+          if (evicted.length > 0) saved.evicted = evicted
+          if (renewedTo !== undefined) saved.renewedTo = renewedTo
+          return saved
         }
+        case 'forward':
+          // The id was renewed within its grace: the save follows it to the session's new id.
+          id = renewedTo = reply[1]!
+          key = this.#key(id)
+          linked = false
+          break
         case 'gone':
           return { ok: false, reason: 'gone' }
         case 'conflict':
@@ -288,9 +306,13 @@ export class RedisStore
   async touch(id: string, expiresAt: number): Promise<void> {
     if (!isValidSessionId(id)) return
     const now = Date.now()
-    await this.#call('touch of', this.#key(id), now + this.#timeout, () =>
-      this.#script(TOUCH_SCRIPT, id, [String(expiresAt), String(now)]),
-    )
+    await this.#call('touch of', this.#key(id), now + this.#timeout, async () => {
+      const args = [String(expiresAt), String(now)]
+      let reply = await this.#script(TOUCH_SCRIPT, id, args)
+      // A renewed id within its grace answers with the id to touch instead.
+      for (let hop = 0; typeof reply === 'string' && hop < MAX_HOPS; hop++)
+        reply = await this.#script(TOUCH_SCRIPT, reply, args)
+    })
   }
 
   /**
@@ -308,8 +330,15 @@ export class RedisStore
     const key = this.#key(id)
     const now = Date.now()
     await this.#call('destroy of', key, now + this.#timeout, async () => {
-      const reply = asReply(await this.#script(DESTROY_SCRIPT, id, [String(now), '0', '']), key)
-      if (reply[1]) await this.#users.remove(reply[1], [id])
+      // An old id within its grace is removed and the call follows it to the renewed session.
+      for (let hop = 0, at = id; hop <= MAX_HOPS; hop++) {
+        const reply = asReply(await this.#script(DESTROY_SCRIPT, at, [String(now), '0', '']), key)
+        if (reply[0] !== 'forward') {
+          if (reply[1]) await this.#users.remove(reply[1], [at])
+          return
+        }
+        at = reply[1]!
+      }
     })
   }
 
@@ -332,9 +361,15 @@ export class RedisStore
         ids.map((id) => {
           if (!isValidSessionId(id)) return null
           const key = this.#key(id)
-          return this.#redis.command(key, ['HMGET', key, '@userId', '@expiresAt']) as Promise<
-            (string | null)[]
-          >
+          // An old id of a renewed session is a forward, not a hash: not a live session.
+          return (
+            this.#redis.command(key, ['HMGET', key, '@userId', '@expiresAt']) as Promise<
+              (string | null)[]
+            >
+          ).catch((err: unknown) => {
+            if (isWrongType(err)) return null
+            throw err
+          })
         }),
       )
       const live: string[] = []
@@ -383,6 +418,59 @@ export class RedisStore
       return count
     })
   }
+
+  /**
+   * Gives the session a new id, keeping its data, version, owner, created time and expiry; the
+   * old id forwards to it for `graceMs` (never past the session's expiry). One atomic script on
+   * a single server; on a cluster, a copy then a version-fenced move (see redis/renew.ts).
+   *
+   * @example
+   * ```ts
+   * const result = await store.renew(oldId, randomUUID(), { now: Date.now(), graceMs: 30_000 })
+   * ```
+   */
+  renew(oldId: string, newId: string, options: RenewOptions): Promise<RenewResult> {
+    if (!isValidSessionId(oldId)) return Promise.resolve({ ok: false, reason: 'gone' })
+    if (!isValidSessionId(newId) || newId === oldId)
+      return Promise.reject(
+        new TypeError(
+          `RedisStore: renew needs a valid new session id, got ${JSON.stringify(newId)}`,
+        ),
+      )
+    const key = this.#key(oldId)
+    const until = Date.now() + this.#timeout
+    return this.#call('renewal of', key, until, () =>
+      renewSession(this.#renewal(), oldId, newId, options, until - this.#margin),
+    )
+  }
+
+  #renewal = (): RenewalContext => ({
+    redis: this.#redis,
+    users: this.#users,
+    key: (id) => this.#key(id),
+    sessionKeys: (id) => this.#sessionKeys(id),
+    userKey: (userId) => this.#userKey(userId),
+    legacyExists: async (id) =>
+      this.#legacyPrefix !== undefined &&
+      (await this.#redis.command(this.#legacyPrefix + id, ['EXISTS', this.#legacyPrefix + id])) ===
+        1,
+    convertLegacy: async (id) => {
+      if (this.#legacyPrefix === undefined) return false
+      const record = await this.load(id)
+      if (record === null || record.version !== 1 || record.renewedTo !== undefined) return false
+      const result = await this.save(id, {
+        set: {},
+        unset: [],
+        cookie: record.cookie,
+        createdAt: record.createdAt,
+        expiresAt: record.expiresAt,
+        idleTimeout: record.idleTimeout,
+        userId: record.userId ?? null,
+        expectedVersion: 1,
+      })
+      return result.ok
+    },
+  })
 
   /**
    * Reports `destroyByUser` calls, and sessions a load found ended: past the absolute timeout
@@ -448,9 +536,13 @@ export class RedisStore
 
   /** Runs `script` on the session's key, with the legacy key too when that is on. */
   #script(script: Script, id: string, args: string[]): Promise<unknown> {
-    const keys =
-      this.#legacyPrefix === undefined ? [this.#key(id)] : [this.#key(id), this.#legacyPrefix + id]
-    return this.#redis.script(script, keys, args)
+    return this.#redis.script(script, this.#sessionKeys(id), args)
+  }
+
+  #sessionKeys(id: string): string[] {
+    return this.#legacyPrefix === undefined
+      ? [this.#key(id)]
+      : [this.#key(id), this.#legacyPrefix + id]
   }
 
   /** Runs `work` under the guard: settled by `until`, failing at once while Redis is down. */
@@ -538,6 +630,11 @@ export class RedisStore
       await onKeys(keys)
     } while (cursor !== '0')
   }
+}
+
+/** A script's answer for an id renewed within its grace: `['forward', newId]`. */
+function isForward(reply: unknown): reply is ['forward', string] {
+  return Array.isArray(reply) && reply[0] === 'forward' && typeof reply[1] === 'string'
 }
 
 function escapeGlob(text: string): string {

@@ -180,7 +180,10 @@ export class UserIndexKeys {
   /** After the save that linked `id` landed, it no longer counts as in flight. */
   async settle(userId: string, id: string): Promise<void> {
     const key = this.keyOf(userId)
-    await this.redis.command(key, ['ZADD', key, 'XX', '0', id])
+    await this.redis.command(key, ['ZADD', key, 'XX', '0', id]).catch((err: unknown) => {
+      // A plain set has no members in flight.
+      if (!isWrongType(err)) throw err
+    })
   }
 
   /** Runs the set form of a command, and the sorted-set form on a WRONGTYPE reply. */
@@ -188,8 +191,23 @@ export class UserIndexKeys {
     try {
       return await this.redis.command(key, ofSet)
     } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('WRONGTYPE')) throw err
+      if (!isWrongType(err)) throw err
       return this.redis.command(key, ofSortedSet)
     }
   }
+}
+
+/**
+ * Whether `err` is Redis's WRONGTYPE reply: the key holds another type than the command reads.
+ *
+ * @example
+ * ```ts
+ * const state = await redis.command(key, ['HMGET', key, '@userId']).catch((err) => {
+ *   if (isWrongType(err)) return null // an old id forwarding to its renewed session
+ *   throw err
+ * })
+ * ```
+ */
+export function isWrongType(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('WRONGTYPE')
 }

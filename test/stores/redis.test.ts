@@ -24,13 +24,13 @@ for (const kind of CLIENT_KINDS) {
   describeStore(
     `RedisStore on ${kind} (single server)`,
     async () => new RedisStore({ client: await clients.single(kind), prefix: testPrefix('redis') }),
-    { cleanup: clearAll, renewable: false, lifecycle: { atLoad: 'absolute' } },
+    { cleanup: clearAll, lifecycle: { atLoad: 'absolute' } },
   )
   describeStore(
     `RedisStore on ${kind} (3-master cluster)`,
     async () =>
       new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('cluster') }),
-    { renewable: false, lifecycle: { atLoad: 'absolute' } },
+    { lifecycle: { atLoad: 'absolute' } },
   )
 
   describeMiddlewareOverStore(

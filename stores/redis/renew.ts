@@ -1,0 +1,246 @@
+/**
+ * Id renewal for RedisStore (the `Renewable` capability of lib/store.ts).
+ *
+ * Layout: the session moves to `prefix + newId` with all its fields (data, `@version`,
+ * `@userId`, `@createdAt`, `@expiresAt`, ...) and a `@renewedAt` field. The old key becomes a
+ * sorted set with one member, the new id, scored by the end of the grace window
+ * (`min(now + graceMs, expiresAt)`) and expiring then. The session scripts answer 'forward' for
+ * it and the store repeats the call on the new id (a second round trip, only for an old id in
+ * its grace); past the grace it is dead: `load` is null, `save` is 'gone', `touch` does nothing,
+ * and no script ever writes a hash there again. `count` scans hashes only, so forwards are not
+ * counted as sessions.
+ *
+ * Single server: one script does the whole move, index included (RENEW_SCRIPT).
+ *
+ * Cluster: the two keys are in different slots, so the move takes two atomic steps, with the
+ * old key's version as the fence:
+ * 1. Read the session (the load script, without a touch): its fields at version v. If it has an
+ *    owner, add the new id to the owner's index first, so a session never names an owner whose
+ *    index does not list it.
+ * 2. Write the copy at the new key (PLACE_SCRIPT), unless that id is in use.
+ * 3. In the old key's slot (COMMIT_SCRIPT): if the session is still at version v, replace it with
+ *    the forward; otherwise delete the copy and start again from 1.
+ *
+ * Why this is safe: step 3 is the single point where the session moves. Before it, the old key
+ * is the session and the copy is unreachable (nobody has been told the new id); after it, the old
+ * key only forwards, and the copy equals the session as it was at version v, which the version
+ * check proves is still its latest state, since every save bumps the version. A save through the
+ * old id racing the move either lands before step 3 (then step 3 refuses and the move is retried
+ * on the new state) or after it (then it follows the forward into the copy). Of concurrent
+ * renewals each writes its own copy and only one commits: the others see the forward, delete
+ * their copies and answer 'renewed'. A touch does not bump the version, so step 3 replies with the
+ * session's expiry at that moment and the copy is caught up if it moved later.
+ * If the process dies, or Redis becomes unreachable, between steps 2 and 3, the copy is left under
+ * an id nobody was given: it cannot be loaded through any cookie, and it expires with the
+ * session's own expiry; until then `count` includes it and the owner's `listByUser` may list it.
+ */
+import createDebug from 'debug'
+import type { RenewOptions, RenewResult } from '../../lib/store.js'
+import { StoreError } from '../../lib/store.js'
+import type { RedisConnection } from './client.js'
+import { asReply, unexpected, type Reply } from './records.js'
+import { LOAD_SCRIPT } from './scripts.js'
+import { CATCH_UP_SCRIPT, COMMIT_SCRIPT, PLACE_SCRIPT, RENEW_SCRIPT } from './renew-scripts.js'
+import type { UserIndexKeys } from './user-index.js'
+
+const debug = createDebug('concord-session:redis')
+
+/** Forwards followed in a row at most (an id renewed again within its grace). */
+export const MAX_HOPS = 8
+
+/** Attempts of a cluster move when saves keep landing between the copy and the commit. */
+const MAX_MOVES = 5
+
+/** What renewal needs from its store. */
+export interface RenewalContext {
+  readonly redis: RedisConnection
+  readonly users: UserIndexKeys
+  key(id: string): string
+  /** The keys the session scripts get for `id`: its key, and its legacy key when that is on. */
+  sessionKeys(id: string): string[]
+  userKey(userId: string): string
+  /** Whether a connect-redis session exists at `id` (false when legacy reading is off). */
+  legacyExists(id: string): Promise<boolean>
+  /**
+   * Converts the connect-redis session `id` to a hash (a save that changes nothing); false if
+   * there is none to convert.
+   */
+  convertLegacy(id: string): Promise<boolean>
+}
+
+/**
+ * Renews `oldId` as `newId` (see the file's comment for how). `applyBy`: epoch ms after which no
+ * step may write (the call's deadline, by Redis's clock).
+ *
+ * @example
+ * ```ts
+ * const result = await renewSession(context, 'old', 'new', { now: Date.now(), graceMs: 30_000 }, deadline)
+ * ```
+ */
+export async function renewSession(
+  context: RenewalContext,
+  oldId: string,
+  newId: string,
+  options: RenewOptions,
+  applyBy: number,
+): Promise<RenewResult> {
+  if (await context.legacyExists(newId)) return { ok: false, reason: 'taken' }
+  const move = context.redis.isCluster ? moveAcrossSlots : moveInOneScript
+  const result = await move(context, oldId, newId, options, applyBy)
+  // A connect-redis session is converted to a hash first; then it moves like any other.
+  if (!result.ok && result.reason === 'gone' && (await context.convertLegacy(oldId)))
+    return move(context, oldId, newId, options, applyBy)
+  return result
+}
+
+async function moveInOneScript(
+  context: RenewalContext,
+  oldId: string,
+  newId: string,
+  { now, graceMs }: RenewOptions,
+): Promise<RenewResult> {
+  const oldKey = context.key(oldId)
+  let owner = ''
+  // Twice at most: the first call may learn the owner whose index the script must name.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const keys = [oldKey, context.key(newId)]
+    if (owner !== '') keys.push(context.userKey(owner))
+    const args = [String(now), String(graceMs), owner, oldId, newId]
+    const reply = asReply(await context.redis.script(RENEW_SCRIPT, keys, args), oldKey)
+    const settled = settledReply(oldKey, reply)
+    if (settled) return settled
+    if (reply[0] !== 'owner') throw unexpected(oldKey, reply)
+    owner = reply[1] ?? ''
+  }
+  throw new StoreError(`RedisStore: renewal of ${oldKey} kept changing owner; not renewed`, {
+    code: 'EBUSY',
+  })
+}
+
+async function moveAcrossSlots(
+  context: RenewalContext,
+  oldId: string,
+  newId: string,
+  { now, graceMs }: RenewOptions,
+  applyBy: number,
+): Promise<RenewResult> {
+  const { redis, users } = context
+  const oldKey = context.key(oldId)
+  const newKey = context.key(newId)
+  for (let attempt = 0; attempt < MAX_MOVES; attempt++) {
+    // 1. The session as it is, at version v.
+    const read = await redis.script(LOAD_SCRIPT, context.sessionKeys(oldId), [
+      String(now),
+      '',
+      '',
+      '0',
+    ])
+    if (read === null) return { ok: false, reason: 'gone' }
+    const snapshot = asReply(read, oldKey)
+    if (snapshot[0] === 'forward') return { ok: false, reason: 'renewed', id: snapshot[1]! }
+    if (snapshot[0] !== 'hash') {
+      if (snapshot[0] === 'expired' || snapshot[0] === 'legacy')
+        return { ok: false, reason: 'gone' }
+      throw unexpected(oldKey, snapshot)
+    }
+    const fields = snapshot.slice(1) as string[]
+    const version = fieldOf(fields, '@version')
+    const expiresAt = fieldOf(fields, '@expiresAt')
+    if (version === undefined || expiresAt === undefined)
+      throw unexpected(oldKey, ['corrupt', 'metadata field @version or @expiresAt is missing'])
+    const owner = fieldOf(fields, '@userId')
+    if (owner !== undefined) await users.add(owner, newId, String(applyBy))
+
+    // 2. The copy, under the new id nobody knows yet.
+    const copy = withField(fields, '@renewedAt', String(now))
+    const placed = asReply(
+      await redis.script(PLACE_SCRIPT, [newKey], [String(applyBy), expiresAt, ...copy]),
+      newKey,
+    )
+    // The index keeps the new id: a spare entry is pruned later, a missing one would hide a
+    // session from destroyByUser if that id belongs to this owner already.
+    if (placed[0] === 'taken') return { ok: false, reason: 'taken' }
+    if (placed[0] === 'late')
+      throw new StoreError(`RedisStore: renewal of ${oldKey} ran past its deadline; not renewed`, {
+        code: 'ETIMEDOUT',
+      })
+    if (placed[0] !== 'ok') throw unexpected(newKey, placed)
+
+    // 3. The move itself, fenced by the version.
+    const committed = asReply(
+      await redis.script(COMMIT_SCRIPT, [oldKey], [String(now), String(graceMs), version, newId]),
+      oldKey,
+    )
+    if (committed[0] === 'ok') {
+      await settle(context, oldId, newId, owner, committed[1]!, expiresAt)
+      return { ok: true }
+    }
+    // Not moved: the copy must not outlive this attempt.
+    await redis.command(newKey, ['UNLINK', newKey])
+    if (owner !== undefined) await users.remove(owner, [newId])
+    if (committed[0] === 'changed') continue
+    const settled = settledReply(oldKey, committed)
+    if (settled) return settled
+    throw unexpected(oldKey, committed)
+  }
+  throw new StoreError(
+    `RedisStore: renewal of ${oldKey} did not settle in ${MAX_MOVES} attempts (saves kept landing)`,
+    { code: 'EBUSY' },
+  )
+}
+
+/**
+ * After a cluster move: the copy catches up with a touch the old id got meanwhile, and the index
+ * drops the old id. The renewal stands either way: a failure here leaves an expiry a touch
+ * behind, or a dead id in the index that `listByUser` prunes.
+ */
+async function settle(
+  context: RenewalContext,
+  oldId: string,
+  newId: string,
+  owner: string | undefined,
+  expiresAt: string,
+  copied: string,
+): Promise<void> {
+  const newKey = context.key(newId)
+  try {
+    if (Number(expiresAt) > Number(copied))
+      await context.redis.script(CATCH_UP_SCRIPT, [newKey], [expiresAt])
+    if (owner !== undefined) {
+      await context.users.remove(owner, [oldId])
+      await context.users.settle(owner, newId)
+    }
+  } catch (err) {
+    debug('renewal of %s as %s: could not settle: %O', oldId, newKey, err)
+  }
+}
+
+function settledReply(key: string, reply: Reply): RenewResult | undefined {
+  switch (reply[0]) {
+    case 'ok':
+      return { ok: true }
+    case 'renewed':
+      return { ok: false, reason: 'renewed', id: reply[1]! }
+    case 'gone':
+      return { ok: false, reason: 'gone' }
+    case 'taken':
+      return { ok: false, reason: 'taken' }
+    case 'corrupt':
+      throw unexpected(key, reply)
+    default:
+      return undefined
+  }
+}
+
+function fieldOf(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]
+  return undefined
+}
+
+function withField(fields: string[], name: string, value: string): string[] {
+  const out: string[] = []
+  for (let i = 0; i + 1 < fields.length; i += 2)
+    if (fields[i] !== name) out.push(fields[i]!, fields[i + 1]!)
+  out.push(name, value)
+  return out
+}
