@@ -89,15 +89,16 @@ return { 'ok' }
 `)
 
 /**
- * commit(KEYS[1] = old, now, graceMs, version, newId)
- * -> {'ok', expiresAt} | {'changed'} | {'renewed', newId} | {'gone'}
+ * mark(KEYS[1] = old, now, newId, applyBy)
+ * -> {'hash', field, value, ...} | {'busy'} | {'renewed', newId} | {'gone'} | {'legacy'}
  *
- * Cluster step 2, in the old id's slot: replaces the session with the forward only if its
- * version is still the one copied. 'changed': a save landed since the copy was taken; the
- * caller drops its copy and starts again. Replies with the session's expiry at this moment,
- * which a touch (no version bump) may have moved since the copy.
+ * Cluster step 1, in the old id's slot: marks the session as moving to newId until `applyBy`
+ * (fields `@movingTo`, `@movingUntil`) and replies with its fields, without the mark. While the
+ * mark holds, the save script answers 'moving' and the saver waits, so the copy stays the
+ * session's latest state. 'busy': another renewal holds the mark. A mark past `@movingUntil` is
+ * ignored (its renewal gave up or died), so it never locks the session for longer.
  */
-export const COMMIT_SCRIPT = script(`${HELPERS}
+export const MARK_SCRIPT = script(`${HELPERS}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local t = redis.call('TYPE', key)['ok']
@@ -107,12 +108,53 @@ if t == 'zset' then
   return { 'gone' }
 end
 if t ~= 'hash' then return { 'gone' } end
-local m = redis.call('HMGET', key, '@version', '@expiresAt')
+local m = redis.call('HMGET', key, '@expiresAt', '@movingUntil')
+local expires_at = tonumber(m[1])
+if not expires_at or expires_at <= now then return { 'gone' } end
+if m[2] and tonumber(m[2]) > now then return { 'busy' } end
+local h = redis.call('HGETALL', key)
+redis.call('HSET', key, '@movingTo', ARGV[2], '@movingUntil', ARGV[3])
+local r = { 'hash' }
+for i = 1, #h, 2 do
+  if h[i] ~= '@movingTo' and h[i] ~= '@movingUntil' then
+    r[#r + 1] = h[i]; r[#r + 1] = h[i + 1]
+  end
+end
+return r
+`)
+
+/**
+ * commit(KEYS[1] = old, now, graceMs, version, newId)
+ * -> {'ok', expiresAt} | {'changed'} | {'gone'}
+ *
+ * Cluster step 3, in the old id's slot: replaces the session with the forward only if it still
+ * carries this renewal's mark and the version copied. 'changed': the mark ran out and a save
+ * landed (or another renewal marked it); the caller drops its copy and starts again. Replies
+ * with the session's expiry at this moment, which a touch (no version bump) may have moved.
+ */
+export const COMMIT_SCRIPT = script(`${HELPERS}
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local t = redis.call('TYPE', key)['ok']
+if t ~= 'hash' then return { 'gone' } end
+local m = redis.call('HMGET', key, '@version', '@expiresAt', '@movingTo')
 local expires_at = tonumber(m[2])
 if not expires_at or expires_at <= now then return { 'gone' } end
-if m[1] ~= ARGV[3] then return { 'changed' } end
+if m[1] ~= ARGV[3] or m[3] ~= ARGV[4] then return { 'changed' } end
 forward(key, ARGV[4], now, tonumber(ARGV[2]), expires_at)
 return { 'ok', m[2] }
+`)
+
+/**
+ * unmark(KEYS[1] = old, newId) -> 1 | 0: lifts this renewal's mark after it failed, so saves
+ * need not wait for the mark to run out.
+ */
+export const UNMARK_SCRIPT = script(`
+local key = KEYS[1]
+if redis.call('TYPE', key)['ok'] ~= 'hash' then return 0 end
+if redis.call('HGET', key, '@movingTo') ~= ARGV[1] then return 0 end
+redis.call('HDEL', key, '@movingTo', '@movingUntil')
+return 1
 `)
 
 /**

@@ -12,24 +12,27 @@
  *
  * Single server: one script does the whole move, index included (RENEW_SCRIPT).
  *
- * Cluster: the two keys are in different slots, so the move takes two atomic steps, with the
- * old key's version as the fence:
- * 1. Read the session (the load script, without a touch): its fields at version v. If it has an
- *    owner, add the new id to the owner's index first, so a session never names an owner whose
- *    index does not list it.
- * 2. Write the copy at the new key (PLACE_SCRIPT), unless that id is in use.
- * 3. In the old key's slot (COMMIT_SCRIPT): if the session is still at version v, replace it with
- *    the forward; otherwise delete the copy and start again from 1.
+ * Cluster: the two keys are in different slots, so the move takes three steps, each atomic in
+ * its own slot, fenced by a mark and the session's version:
+ * 1. In the old key's slot (MARK_SCRIPT): mark the session as moving to the new id until the
+ *    call's deadline, and read it: its fields at version v. While the mark holds, the save
+ *    script answers 'moving' and savers wait a moment. If the session has an owner, the new id
+ *    is added to the owner's index next, so a session never names an owner whose index does not
+ *    list it.
+ * 2. In the new key's slot (PLACE_SCRIPT): write the copy, unless that id is in use.
+ * 3. In the old key's slot (COMMIT_SCRIPT): if the session still carries this mark and version
+ *    v, replace it with the forward; otherwise delete the copy and start again from 1.
  *
  * Why this is safe: step 3 is the single point where the session moves. Before it, the old key
  * is the session and the copy is unreachable (nobody has been told the new id); after it, the old
- * key only forwards, and the copy equals the session as it was at version v, which the version
- * check proves is still its latest state, since every save bumps the version. A save through the
- * old id racing the move either lands before step 3 (then step 3 refuses and the move is retried
- * on the new state) or after it (then it follows the forward into the copy). Of concurrent
- * renewals each writes its own copy and only one commits: the others see the forward, delete
- * their copies and answer 'renewed'. A touch does not bump the version, so step 3 replies with the
- * session's expiry at that moment and the copy is caught up if it moved later.
+ * key only forwards, and the copy equals the session at version v, which the check proves is
+ * still its latest state, since every save bumps the version. A save through the old id racing
+ * the move waits while the mark holds and then follows the forward; if the mark ran out first
+ * (a step slower than the deadline), the save lands, step 3 refuses, and the copy is deleted.
+ * Of concurrent renewals only one marks the session; the others wait for its forward and answer
+ * 'renewed'. A touch does not bump the version, so step 3 replies with the session's expiry at
+ * that moment and the copy catches up if it moved later. A mark lives until the renewal's
+ * deadline at most, and a failed renewal lifts it at once, so it never locks a session for long.
  * If the process dies, or Redis becomes unreachable, between steps 2 and 3, the copy is left under
  * an id nobody was given: it cannot be loaded through any cookie, and it expires with the
  * session's own expiry; until then `count` includes it and the owner's `listByUser` may list it.
@@ -39,8 +42,14 @@ import type { RenewOptions, RenewResult } from '../../lib/store.js'
 import { StoreError } from '../../lib/store.js'
 import type { RedisConnection } from './client.js'
 import { asReply, unexpected, type Reply } from './records.js'
-import { LOAD_SCRIPT } from './scripts.js'
-import { CATCH_UP_SCRIPT, COMMIT_SCRIPT, PLACE_SCRIPT, RENEW_SCRIPT } from './renew-scripts.js'
+import {
+  CATCH_UP_SCRIPT,
+  COMMIT_SCRIPT,
+  MARK_SCRIPT,
+  PLACE_SCRIPT,
+  RENEW_SCRIPT,
+  UNMARK_SCRIPT,
+} from './renew-scripts.js'
 import type { UserIndexKeys } from './user-index.js'
 
 const debug = createDebug('concord-session:redis')
@@ -48,7 +57,7 @@ const debug = createDebug('concord-session:redis')
 /** Forwards followed in a row at most (an id renewed again within its grace). */
 export const MAX_HOPS = 8
 
-/** Attempts of a cluster move when saves keep landing between the copy and the commit. */
+/** Attempts of a cluster move whose mark ran out before its commit (a very slow step). */
 const MAX_MOVES = 5
 
 /** What renewal needs from its store. */
@@ -56,8 +65,6 @@ export interface RenewalContext {
   readonly redis: RedisConnection
   readonly users: UserIndexKeys
   key(id: string): string
-  /** The keys the session scripts get for `id`: its key, and its legacy key when that is on. */
-  sessionKeys(id: string): string[]
   userKey(userId: string): string
   /** Whether a connect-redis session exists at `id` (false when legacy reading is off). */
   legacyExists(id: string): Promise<boolean>
@@ -124,69 +131,101 @@ async function moveAcrossSlots(
   { now, graceMs }: RenewOptions,
   applyBy: number,
 ): Promise<RenewResult> {
+  const { redis } = context
+  const oldKey = context.key(oldId)
+  for (let attempt = 1; ; attempt++) {
+    if (attempt > MAX_MOVES || Date.now() >= applyBy)
+      throw new StoreError(
+        `RedisStore: renewal of ${oldKey} did not settle by its deadline; not renewed`,
+        { code: 'ETIMEDOUT' },
+      )
+    // 1. Mark the session as moving (saves wait) and read it: its fields at version v.
+    const marked = asReply(
+      await redis.script(MARK_SCRIPT, [oldKey], [String(now), newId, String(applyBy)]),
+      oldKey,
+    )
+    if (marked[0] === 'busy') {
+      // Another renewal is moving it: wait for its forward (or for its mark to run out).
+      await pause(attempt)
+      attempt--
+      continue
+    }
+    const settled = settledReply(oldKey, marked)
+    if (settled) return settled
+    if (marked[0] !== 'hash') throw unexpected(oldKey, marked)
+    try {
+      const result = await copyAndCommit(context, oldId, newId, marked, now, graceMs, applyBy)
+      if (result !== 'again') return result
+    } catch (err) {
+      await redis
+        .script(UNMARK_SCRIPT, [oldKey], [newId])
+        .catch((cause: unknown) => debug('could not unmark %s: %O', oldKey, cause))
+      throw err
+    }
+  }
+}
+
+/** Steps 2 and 3 of a cluster move, for the session read as `marked`. */
+async function copyAndCommit(
+  context: RenewalContext,
+  oldId: string,
+  newId: string,
+  marked: Reply,
+  now: number,
+  graceMs: number,
+  applyBy: number,
+): Promise<RenewResult | 'again'> {
   const { redis, users } = context
   const oldKey = context.key(oldId)
   const newKey = context.key(newId)
-  for (let attempt = 0; attempt < MAX_MOVES; attempt++) {
-    // 1. The session as it is, at version v.
-    const read = await redis.script(LOAD_SCRIPT, context.sessionKeys(oldId), [
-      String(now),
-      '',
-      '',
-      '0',
-    ])
-    if (read === null) return { ok: false, reason: 'gone' }
-    const snapshot = asReply(read, oldKey)
-    if (snapshot[0] === 'forward') return { ok: false, reason: 'renewed', id: snapshot[1]! }
-    if (snapshot[0] !== 'hash') {
-      if (snapshot[0] === 'expired' || snapshot[0] === 'legacy')
-        return { ok: false, reason: 'gone' }
-      throw unexpected(oldKey, snapshot)
-    }
-    const fields = snapshot.slice(1) as string[]
-    const version = fieldOf(fields, '@version')
-    const expiresAt = fieldOf(fields, '@expiresAt')
-    if (version === undefined || expiresAt === undefined)
-      throw unexpected(oldKey, ['corrupt', 'metadata field @version or @expiresAt is missing'])
-    const owner = fieldOf(fields, '@userId')
-    if (owner !== undefined) await users.add(owner, newId, String(applyBy))
+  const fields = marked.slice(1) as string[]
+  const version = fieldOf(fields, '@version')
+  const expiresAt = fieldOf(fields, '@expiresAt')
+  if (version === undefined || expiresAt === undefined)
+    throw unexpected(oldKey, ['corrupt', 'metadata field @version or @expiresAt is missing'])
+  const owner = fieldOf(fields, '@userId')
+  // The index lists the new id before any session names the owner under it.
+  if (owner !== undefined) await users.add(owner, newId, String(applyBy))
 
-    // 2. The copy, under the new id nobody knows yet.
-    const copy = withField(fields, '@renewedAt', String(now))
-    const placed = asReply(
-      await redis.script(PLACE_SCRIPT, [newKey], [String(applyBy), expiresAt, ...copy]),
-      newKey,
-    )
-    // The index keeps the new id: a spare entry is pruned later, a missing one would hide a
-    // session from destroyByUser if that id belongs to this owner already.
-    if (placed[0] === 'taken') return { ok: false, reason: 'taken' }
-    if (placed[0] === 'late')
-      throw new StoreError(`RedisStore: renewal of ${oldKey} ran past its deadline; not renewed`, {
-        code: 'ETIMEDOUT',
-      })
-    if (placed[0] !== 'ok') throw unexpected(newKey, placed)
-
-    // 3. The move itself, fenced by the version.
-    const committed = asReply(
-      await redis.script(COMMIT_SCRIPT, [oldKey], [String(now), String(graceMs), version, newId]),
-      oldKey,
-    )
-    if (committed[0] === 'ok') {
-      await settle(context, oldId, newId, owner, committed[1]!, expiresAt)
-      return { ok: true }
-    }
-    // Not moved: the copy must not outlive this attempt.
-    await redis.command(newKey, ['UNLINK', newKey])
-    if (owner !== undefined) await users.remove(owner, [newId])
-    if (committed[0] === 'changed') continue
-    const settled = settledReply(oldKey, committed)
-    if (settled) return settled
-    throw unexpected(oldKey, committed)
-  }
-  throw new StoreError(
-    `RedisStore: renewal of ${oldKey} did not settle in ${MAX_MOVES} attempts (saves kept landing)`,
-    { code: 'EBUSY' },
+  // 2. The copy, under the new id nobody knows yet.
+  const copy = withField(fields, '@renewedAt', String(now))
+  const placed = asReply(
+    await redis.script(PLACE_SCRIPT, [newKey], [String(applyBy), expiresAt, ...copy]),
+    newKey,
   )
+  // The index keeps the new id: a spare entry is pruned later, while removing it could hide a
+  // session of this owner that already has that id.
+  if (placed[0] === 'taken') {
+    await redis.script(UNMARK_SCRIPT, [oldKey], [newId])
+    return { ok: false, reason: 'taken' }
+  }
+  if (placed[0] === 'late')
+    throw new StoreError(`RedisStore: renewal of ${oldKey} ran past its deadline; not renewed`, {
+      code: 'ETIMEDOUT',
+    })
+  if (placed[0] !== 'ok') throw unexpected(newKey, placed)
+
+  // 3. The move itself, fenced by the mark and the version.
+  const committed = asReply(
+    await redis.script(COMMIT_SCRIPT, [oldKey], [String(now), String(graceMs), version, newId]),
+    oldKey,
+  )
+  if (committed[0] === 'ok') {
+    await settle(context, oldId, newId, owner, committed[1]!, expiresAt)
+    return { ok: true }
+  }
+  // Not moved: the copy must not outlive this attempt.
+  await redis.command(newKey, ['UNLINK', newKey])
+  if (owner !== undefined) await users.remove(owner, [newId])
+  if (committed[0] === 'changed') return 'again'
+  const settled = settledReply(oldKey, committed)
+  if (settled) return settled
+  throw unexpected(oldKey, committed)
+}
+
+/** Waits a little before asking again: longer on each attempt, and never in step with others. */
+function pause(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(20, 2 * attempt)))
 }
 
 /**

@@ -201,12 +201,14 @@ return { 'wrongtype', t }
  *      nSet, field, value, ..., unsetField, ...)
  * -> {'ok', version} | {'gone'} | {'conflict', field, value, ...} | {'link'} | {'late', serverNow}
  *    | {'legacy', raw, expiresAt} | {'wrongtype', type} | {'corrupt', detail} | {'forward', newId}
+ *    | {'moving'}
  *
  * Nothing is written unless every check passes. 'late': Redis's clock is past `deadline` (epoch
  * ms), so the caller has already been told, or is about to be told, that the save failed; it
  * must not land now. 'link' asks the caller to add the id to the new owner's index first
  * (another key, maybe another cluster slot) and call again with linked=1, so a session is never
- * owned by a user whose index does not list it. 'legacy' hands a connect-redis string to the
+ * owned by a user whose index does not list it. 'moving': a renewal on a cluster holds the session
+ * while it copies it (see renew.ts); the caller tries again shortly. 'legacy' hands a connect-redis string to the
  * caller, which converts it (exact JSON, in JS) and calls again with that string and the full
  * converted data: the string is replaced only if it is unchanged.
  *
@@ -230,7 +232,8 @@ if deadline then
 end
 
 -- pcall: a key of another type is an error table, and only then is TYPE asked.
-local m = redis.pcall('HMGET', key, '@version', '@expiresAt', '@userId', '@idleTimeout', '@cookie')
+local m = redis.pcall('HMGET', key, '@version', '@expiresAt', '@userId', '@idleTimeout', '@cookie',
+  '@movingUntil')
 local t, version, owner, stored_idle, stored_cookie, converting = 'none', nil, false, false, false, nil
 if m.err then
   t = redis.call('TYPE', key)['ok']
@@ -243,6 +246,8 @@ elseif m[1] or m[2] or redis.call('EXISTS', key) == 1 then
     redis.call('UNLINK', key)
     t, version = 'none', nil
   else
+    -- A renewal on a cluster is copying the session to its new id: wait, then follow it.
+    if m[6] and tonumber(m[6]) > now then return { 'moving' } end
     owner, stored_idle, stored_cookie = m[3], m[4], m[5]
   end
 end

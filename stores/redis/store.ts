@@ -258,6 +258,16 @@ export class RedisStore
           if (renewedTo !== undefined) saved.renewedTo = renewedTo
           return saved
         }
+        case 'moving':
+          // A renewal is moving the session (for a few round trips at most): wait, not a step.
+          if (Date.now() >= Number(applyBy))
+            throw new StoreError(
+              `RedisStore: save of ${key} waited for a renewal past its deadline; not saved`,
+              { code: 'ETIMEDOUT' },
+            )
+          await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * 5))
+          step--
+          break
         case 'forward':
           // The id was renewed within its grace: the save follows it to the session's new id.
           id = renewedTo = reply[1]!
@@ -448,7 +458,6 @@ export class RedisStore
     redis: this.#redis,
     users: this.#users,
     key: (id) => this.#key(id),
-    sessionKeys: (id) => this.#sessionKeys(id),
     userKey: (userId) => this.#userKey(userId),
     legacyExists: async (id) =>
       this.#legacyPrefix !== undefined &&

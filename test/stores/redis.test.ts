@@ -54,6 +54,19 @@ for (const kind of CLIENT_KINDS) {
     { maxSessionsPerUser: 3, touchAfter: 60_000 },
   )
 
+  describeMiddlewareOverStore(
+    `RedisStore on ${kind} (single server)`,
+    async () =>
+      new RedisStore({ client: await clients.single(kind), prefix: testPrefix('mw-renew') }),
+    { renew: { afterRequests: 50 } },
+  )
+  describeMiddlewareOverStore(
+    `RedisStore on ${kind} (3-master cluster)`,
+    async () =>
+      new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('mw-renew') }),
+    { renew: { afterRequests: 50 } },
+  )
+
   describe(`RedisStore on a ${kind} cluster`, () => {
     it('spreads sessions over the masters, and count, listByUser, destroyByUser and clear cover all of them', async () => {
       const prefix = testPrefix('spread')
