@@ -125,7 +125,7 @@ return r
 
 /**
  * commit(KEYS[1] = old, now, graceMs, version, newId)
- * -> {'ok', expiresAt} | {'changed'} | {'gone'}
+ * -> {'ok', expiresAt} | {'changed'} | {'renewed', newId} | {'gone'}
  *
  * Cluster step 3, in the old id's slot: replaces the session with the forward only if it still
  * carries this renewal's mark and the version copied. 'changed': the mark ran out and a save
@@ -136,6 +136,11 @@ export const COMMIT_SCRIPT = script(`${HELPERS}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local t = redis.call('TYPE', key)['ok']
+if t == 'zset' then
+  local to = forward_of(key, now)
+  if to then return { 'renewed', to } end
+  return { 'gone' }
+end
 if t ~= 'hash' then return { 'gone' } end
 local m = redis.call('HMGET', key, '@version', '@expiresAt', '@movingTo')
 local expires_at = tonumber(m[2])

@@ -33,9 +33,11 @@
  * 'renewed'. A touch does not bump the version, so step 3 replies with the session's expiry at
  * that moment and the copy catches up if it moved later. A mark lives until the renewal's
  * deadline at most, and a failed renewal lifts it at once, so it never locks a session for long.
- * If the process dies, or Redis becomes unreachable, between steps 2 and 3, the copy is left under
- * an id nobody was given: it cannot be loaded through any cookie, and it expires with the
- * session's own expiry; until then `count` includes it and the owner's `listByUser` may list it.
+ * A renewal that fails after step 2 lifts its mark and, if the mark was still its own (so step 3
+ * never happened and now never can), deletes its copy. Only if the process dies, or Redis stays
+ * unreachable, between steps 2 and 3 is the copy left, under an id nobody was given: no cookie
+ * can reach it, and it expires with the session's own expiry; until then `count` includes it
+ * and the owner's `listByUser` may list it.
  */
 import createDebug from 'debug'
 import type { RenewOptions, RenewResult } from '../../lib/store.js'
@@ -81,7 +83,7 @@ export interface RenewalContext {
  *
  * @example
  * ```ts
- * const result = await renewSession(context, 'old', 'new', { now: Date.now(), graceMs: 30_000 }, deadline)
+ * const result = await renewSession(context, oldId, newId, { now, graceMs: 30_000 }, deadline)
  * ```
  */
 export async function renewSession(
@@ -153,15 +155,48 @@ async function moveAcrossSlots(
     const settled = settledReply(oldKey, marked)
     if (settled) return settled
     if (marked[0] !== 'hash') throw unexpected(oldKey, marked)
+    const progress = { placed: false, owner: undefined as string | undefined }
     try {
-      const result = await copyAndCommit(context, oldId, newId, marked, now, graceMs, applyBy)
+      const result = await copyAndCommit(
+        context,
+        oldId,
+        newId,
+        marked,
+        progress,
+        now,
+        graceMs,
+        applyBy,
+      )
       if (result !== 'again') return result
     } catch (err) {
-      await redis
-        .script(UNMARK_SCRIPT, [oldKey], [newId])
-        .catch((cause: unknown) => debug('could not unmark %s: %O', oldKey, cause))
+      await abandon(context, oldId, newId, progress)
       throw err
     }
+  }
+}
+
+/**
+ * After a failure: lifts the mark, and if it was still this renewal's (so the commit never
+ * happened and now never can), deletes the copy and its index entry. When the mark is gone the
+ * commit may have landed, and the copy is the session: it stays. Best effort: a step that fails
+ * here leaves the mark to run out at its deadline, or an unreachable copy (see the file's
+ * comment).
+ */
+async function abandon(
+  context: RenewalContext,
+  oldId: string,
+  newId: string,
+  progress: { placed: boolean; owner: string | undefined },
+): Promise<void> {
+  const oldKey = context.key(oldId)
+  try {
+    const unmarked = await context.redis.script(UNMARK_SCRIPT, [oldKey], [newId])
+    if (unmarked !== 1 || !progress.placed) return
+    const newKey = context.key(newId)
+    await context.redis.command(newKey, ['UNLINK', newKey])
+    if (progress.owner !== undefined) await context.users.remove(progress.owner, [newId])
+  } catch (err) {
+    debug('renewal of %s as %s failed, and so did its clean-up: %O', oldId, newId, err)
   }
 }
 
@@ -171,6 +206,7 @@ async function copyAndCommit(
   oldId: string,
   newId: string,
   marked: Reply,
+  progress: { placed: boolean; owner: string | undefined },
   now: number,
   graceMs: number,
   applyBy: number,
@@ -183,7 +219,7 @@ async function copyAndCommit(
   const expiresAt = fieldOf(fields, '@expiresAt')
   if (version === undefined || expiresAt === undefined)
     throw unexpected(oldKey, ['corrupt', 'metadata field @version or @expiresAt is missing'])
-  const owner = fieldOf(fields, '@userId')
+  const owner = (progress.owner = fieldOf(fields, '@userId'))
   // The index lists the new id before any session names the owner under it.
   if (owner !== undefined) await users.add(owner, newId, String(applyBy))
 
@@ -204,6 +240,7 @@ async function copyAndCommit(
       code: 'ETIMEDOUT',
     })
   if (placed[0] !== 'ok') throw unexpected(newKey, placed)
+  progress.placed = true
 
   // 3. The move itself, fenced by the mark and the version.
   const committed = asReply(
