@@ -75,12 +75,11 @@ export class RedisStore
   implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
 {
   /**
-   * `maxSessionsPerUser` is enforced by one script on the user's index (user-index.ts) on a
-   * single server. On a cluster the evicted sessions live in other slots than the index, so
-   * eviction and a concurrent sign-in's own write cannot be one atomic step: `session()` refuses
-   * the option there rather than enforce it loosely.
+   * `maxSessionsPerUser` is decided by one script on the user's index (user-index.ts), on a
+   * single server and on a cluster: the evicted are marked there in the same step, then
+   * destroyed before the sign-in's save (see user-index.ts for a failure in between).
    */
-  readonly enforcesUserLimit: boolean
+  readonly enforcesUserLimit = true
   readonly #redis: RedisConnection
   readonly #users: UserIndexKeys
   readonly #guard: CallGuard
@@ -98,7 +97,6 @@ export class RedisStore
   constructor(options: RedisStoreOptions) {
     const resolved = resolveOptions(options)
     this.#redis = resolved.connection
-    this.enforcesUserLimit = !resolved.connection.isCluster
     this.#prefix = resolved.prefix
     this.#legacyPrefix = resolved.legacyPrefix
     this.#timeout = resolved.timeout
@@ -366,7 +364,7 @@ export class RedisStore
     const userKey = this.#userKey(userId)
     const now = Date.now()
     return this.#call('listByUser of', userKey, now + this.#timeout, async () => {
-      const ids = await this.#users.members(userId)
+      const ids = await this.#users.current(userId)
       const states = await Promise.all(
         ids.map((id) => {
           if (!isValidSessionId(id)) return null
@@ -409,7 +407,7 @@ export class RedisStore
     const userKey = this.#userKey(userId)
     const now = Date.now()
     return this.#call('destroyByUser of', userKey, now + this.#timeout, async () => {
-      const ids = await this.#users.members(userId)
+      const ids = await this.#users.current(userId)
       const replies = await Promise.all(
         ids.map(async (id) => {
           if (!isValidSessionId(id)) return 'none'
