@@ -240,7 +240,13 @@ export class UserIndexKeys {
         case 'evicted': {
           // Decided and marked; if this fails, the next operation on the user's index finishes it.
           const evicted = reply.slice(1) as string[]
-          await this.#finish(userId, evicted)
+          try {
+            await this.#finish(userId, evicted)
+          } catch (err) {
+            // This sign-in will not be saved: it need not count as in flight until its deadline.
+            await this.remove(userId, [id]).catch(() => {})
+            throw err
+          }
           return evicted
         }
         case 'busy':

@@ -11,7 +11,8 @@ import { RedisStore, type RedisClient } from '../../entries/redis'
 import { COMMIT_SCRIPT, PLACE_SCRIPT } from '../../stores/redis/renew-scripts'
 import type { SessionRecord } from '../../lib/store'
 import { newChange } from '../store-conformance'
-import { CLIENT_KINDS, TestClients, type ClientKind } from '../support/redis-clients'
+import { CLIENT_KINDS, TestClients } from '../support/redis-clients'
+import { commandOn, hooked } from '../support/hooked-client'
 import { testPrefix } from '../support/redis-server'
 
 jest.setTimeout(90_000)
@@ -21,46 +22,6 @@ afterAll(() => clients.closeAll())
 
 const HOUR = 3_600_000
 const GRACE = 10 * 60_000
-
-/**
- * `client`, whose EVALSHA of the script `sha` first runs `before` (once, unless `every`).
- * Everything else goes straight to the client.
- */
-function hooked(client: RedisClient, sha: string, before: () => Promise<void>): RedisClient {
-  let done = false
-  const run = async (scriptSha: unknown) => {
-    if (scriptSha !== sha || done) return
-    done = true
-    await before()
-  }
-  return new Proxy(client, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown
-      if (typeof value !== 'function') return value
-      if (prop === 'evalsha')
-        return async (...args: unknown[]) => {
-          await run(args[0])
-          return (value as (...a: unknown[]) => unknown).apply(target, args)
-        }
-      if (prop === 'sendCommand')
-        return async (...args: unknown[]) => {
-          const command = args.find(Array.isArray) as string[] | undefined
-          if (command?.[0] === 'EVALSHA') await run(command[1])
-          return (value as (...a: unknown[]) => unknown).apply(target, args)
-        }
-      return (value as (...a: unknown[]) => unknown).bind(target)
-    },
-  })
-}
-
-/** One command on the cluster node that holds `key`. */
-function raw(kind: ClientKind, client: RedisClient, key: string, args: string[]): Promise<unknown> {
-  if (kind === 'ioredis')
-    return (client as unknown as { call(...a: string[]): Promise<unknown> }).call(...args)
-  return (
-    client as unknown as { sendCommand(k: string, ro: boolean, a: string[]): Promise<unknown> }
-  ).sendCommand(key, false, args)
-}
 
 for (const kind of CLIENT_KINDS) {
   describe(`RedisStore renewal on a ${kind} cluster, between its steps`, () => {
@@ -98,7 +59,7 @@ for (const kind of CLIENT_KINDS) {
       const store = storeHooking(PLACE_SCRIPT.sha, async () => {
         // Marked now: the session names the renewal that holds it.
         const key = prefix + oldId
-        expect(await raw(kind, client, key, ['HGET', key, '@movingTo'])).toBe(newId)
+        expect(await commandOn(client, key, ['HGET', key, '@movingTo'])).toBe(newId)
         save = plain.save(oldId, newChange({ set: { paid: 'true' }, expectedVersion: 1 }))
       })
       expect(await store.renew(oldId, newId, { now: Date.now(), graceMs: GRACE })).toEqual({
@@ -116,7 +77,7 @@ for (const kind of CLIENT_KINDS) {
       const key = prefix + oldId
       const store = storeHooking(COMMIT_SCRIPT.sha, async () => {
         // As if the renewal had stalled past its mark: the mark is gone and a save lands.
-        await raw(kind, client, key, ['HDEL', key, '@movingTo', '@movingUntil'])
+        await commandOn(client, key, ['HDEL', key, '@movingTo', '@movingUntil'])
         expect(
           await plain.save(oldId, newChange({ set: { paid: 'true' }, expectedVersion: 1 })),
         ).toEqual({ ok: true, version: 2 })
@@ -156,7 +117,7 @@ for (const kind of CLIENT_KINDS) {
         /the connection broke before the commit/,
       )
       const key = prefix + oldId
-      expect(await raw(kind, client, key, ['HGET', key, '@movingTo'])).toBeNull()
+      expect(await commandOn(client, key, ['HGET', key, '@movingTo'])).toBeNull()
       const record = await plain.load(oldId)
       expect(record).toMatchObject({ version: 1, data: { cart: '["tea"]' } })
       expect(record?.renewedTo).toBeUndefined()
@@ -186,7 +147,7 @@ for (const kind of CLIENT_KINDS) {
       const key = prefix + oldId
       const store = storeHooking(COMMIT_SCRIPT.sha, async () => {
         // The other renewal takes over once this one's mark is gone (as if it had run out).
-        await raw(kind, client, key, ['HDEL', key, '@movingTo', '@movingUntil'])
+        await commandOn(client, key, ['HDEL', key, '@movingTo', '@movingUntil'])
         expect(await plain.renew(oldId, winner, { now: Date.now(), graceMs: GRACE })).toEqual({
           ok: true,
         })
