@@ -163,3 +163,37 @@ for (const kind of CLIENT_KINDS) {
     })
   })
 }
+
+for (const kind of CLIENT_KINDS) {
+  describe(`RedisStore renewal on ${kind} (single server): bad input`, () => {
+    let store: RedisStore
+    beforeAll(async () => {
+      store = new RedisStore({
+        client: await clients.single(kind),
+        prefix: testPrefix('renew-input'),
+        timeout: 60_000,
+      })
+    })
+    afterAll(() => store.clear())
+
+    it('refuses a new id that is not a session id, or is the old id, and changes nothing', async () => {
+      const id = randomUUID()
+      expect(await store.save(id, newChange({ set: { cart: '["tea"]' } }))).toEqual({
+        ok: true,
+        version: 1,
+      })
+      const options = { now: Date.now(), graceMs: GRACE }
+      await expect(store.renew(id, '../etc/passwd', options)).rejects.toThrow(
+        /renew needs a valid new session id, got "..\/etc\/passwd"/,
+      )
+      await expect(store.renew(id, id, options)).rejects.toThrow(TypeError)
+      expect(await store.load(id)).toMatchObject({ version: 1, data: { cart: '["tea"]' } })
+      expect((await store.load(id))?.renewedTo).toBeUndefined()
+      // An old id that cannot name a session names none.
+      expect(await store.renew('../etc/passwd', randomUUID(), options)).toEqual({
+        ok: false,
+        reason: 'gone',
+      })
+    })
+  })
+}
