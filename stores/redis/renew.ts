@@ -40,7 +40,7 @@
  * and the owner's `listByUser` may list it.
  */
 import createDebug from 'debug'
-import type { RenewOptions, RenewResult } from '../../lib/store.js'
+import type { RenewOptions, RenewResult, Store } from '../../lib/store.js'
 import { StoreError } from '../../lib/store.js'
 import type { RedisConnection } from './client.js'
 import { asReply, unexpected, type Reply } from './records.js'
@@ -64,17 +64,14 @@ const MAX_MOVES = 5
 
 /** What renewal needs from its store. */
 export interface RenewalContext {
+  /** The store itself, for its public load and save (converting a connect-redis session). */
+  readonly store: Pick<Store, 'load' | 'save'>
   readonly redis: RedisConnection
   readonly users: UserIndexKeys
   key(id: string): string
   userKey(userId: string): string
-  /** Whether a connect-redis session exists at `id` (false when legacy reading is off). */
-  legacyExists(id: string): Promise<boolean>
-  /**
-   * Converts the connect-redis session `id` to a hash (a save that changes nothing); false if
-   * there is none to convert.
-   */
-  convertLegacy(id: string): Promise<boolean>
+  /** The prefix of connect-redis sessions, when the store reads them. */
+  readonly legacyPrefix: string | undefined
 }
 
 /**
@@ -93,13 +90,51 @@ export async function renewSession(
   options: RenewOptions,
   applyBy: number,
 ): Promise<RenewResult> {
-  if (await context.legacyExists(newId)) return { ok: false, reason: 'taken' }
-  const move = context.redis.isCluster ? moveAcrossSlots : moveInOneScript
-  const result = await move(context, oldId, newId, options, applyBy)
-  // A connect-redis session is converted to a hash first; then it moves like any other.
-  if (!result.ok && result.reason === 'gone' && (await context.convertLegacy(oldId)))
-    return move(context, oldId, newId, options, applyBy)
-  return result
+  const { legacyPrefix, redis } = context
+  if (legacyPrefix !== undefined) {
+    const legacyKey = legacyPrefix + newId
+    if ((await redis.command(legacyKey, ['EXISTS', legacyKey])) === 1)
+      return { ok: false, reason: 'taken' }
+  }
+  const move = redis.isCluster ? moveAcrossSlots : moveInOneScript
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const result = await move(context, oldId, newId, options, applyBy)
+    if (result.ok || result.reason !== 'gone') return result
+    // A connect-redis session is converted to a hash first; then it moves like any other.
+    if ((await convertLegacy(context, oldId)) === 'none') return result
+  }
+  throw new StoreError(
+    `RedisStore: renewal of ${context.key(oldId)}: the connect-redis session kept changing ` +
+      'while it was converted; not renewed',
+    { code: 'EBUSY' },
+  )
+}
+
+/**
+ * Converts the connect-redis session `id` to a hash with a save that changes nothing:
+ * 'converted', 'none' when there is no such session, or 'changed' when something else wrote
+ * it meanwhile (the caller tries the move again).
+ */
+async function convertLegacy(
+  context: RenewalContext,
+  id: string,
+): Promise<'converted' | 'none' | 'changed'> {
+  if (context.legacyPrefix === undefined) return 'none'
+  const record = await context.store.load(id)
+  if (record === null) return 'none'
+  if (record.version !== 1 || record.renewedTo !== undefined) return 'changed'
+  const result = await context.store.save(id, {
+    set: {},
+    unset: [],
+    cookie: record.cookie,
+    createdAt: record.createdAt,
+    expiresAt: record.expiresAt,
+    idleTimeout: record.idleTimeout,
+    userId: record.userId ?? null,
+    expectedVersion: 1,
+  })
+  if (result.ok) return 'converted'
+  return result.reason === 'gone' ? 'none' : 'changed'
 }
 
 async function moveInOneScript(

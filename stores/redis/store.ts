@@ -453,30 +453,12 @@ export class RedisStore
   }
 
   #renewal = (): RenewalContext => ({
+    store: this,
     redis: this.#redis,
     users: this.#users,
     key: (id) => this.#key(id),
     userKey: (userId) => this.#userKey(userId),
-    legacyExists: async (id) =>
-      this.#legacyPrefix !== undefined &&
-      (await this.#redis.command(this.#legacyPrefix + id, ['EXISTS', this.#legacyPrefix + id])) ===
-        1,
-    convertLegacy: async (id) => {
-      if (this.#legacyPrefix === undefined) return false
-      const record = await this.load(id)
-      if (record === null || record.version !== 1 || record.renewedTo !== undefined) return false
-      const result = await this.save(id, {
-        set: {},
-        unset: [],
-        cookie: record.cookie,
-        createdAt: record.createdAt,
-        expiresAt: record.expiresAt,
-        idleTimeout: record.idleTimeout,
-        userId: record.userId ?? null,
-        expectedVersion: 1,
-      })
-      return result.ok
-    },
+    legacyPrefix: this.#legacyPrefix,
   })
 
   /**
