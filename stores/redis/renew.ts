@@ -62,7 +62,15 @@ export const MAX_HOPS = 8
 /** Attempts of a cluster move whose mark ran out before its commit (a very slow step). */
 const MAX_MOVES = 5
 
-/** What renewal needs from its store. */
+/**
+ * What renewal needs from its store: the store's own public calls, its connection, its user
+ * index and how it names keys.
+ *
+ * @example
+ * ```ts
+ * const context: RenewalContext = { store, redis, users, key, userKey, legacyPrefix: undefined }
+ * ```
+ */
 export interface RenewalContext {
   /** The store itself, for its public load and save (converting a connect-redis session). */
   readonly store: Pick<Store, 'load' | 'save'>
