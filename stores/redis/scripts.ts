@@ -346,10 +346,10 @@ if t == 'hash' then
   return { 'destroyed', owner }
 end
 if t == 'zset' then
-  -- An old id of a renewed session: it dies now; a plain destroy follows it to the session.
+  -- An old id of a renewed session: it dies now, and the caller may follow it to the session.
   local to = forward_of(key, now)
   redis.call('UNLINK', key)
-  if to and not only_if_owner then return { 'forward', to } end
+  if to then return { 'forward', to } end
   return { 'none', '' }
 end
 local lkey = legacy_key(key, t)

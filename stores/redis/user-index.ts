@@ -165,7 +165,7 @@ export class UserIndexKeys {
 
   /** Destroys evicted sessions, then drops their marks. */
   async #finish(userId: string, evicted: string[]): Promise<void> {
-    await Promise.all(evicted.map((other) => this.destroy(other, userId)))
+    await Promise.all(evicted.map((other) => this.#destroyFollowing(other, userId)))
     const key = this.keyOf(userId)
     await this.redis.command(key, ['ZREM', key, ...evicted])
   }
@@ -268,6 +268,19 @@ export class UserIndexKeys {
   async settle(userId: string, id: string): Promise<void> {
     const key = this.keyOf(userId)
     await this.redis.script(SETTLE, [key], [id])
+  }
+
+  /**
+   * Destroys the session `id` of `userId`, and if `id` was renewed meanwhile, the session it
+   * moved to: an evicted session must not live on under a new id.
+   */
+  async #destroyFollowing(id: string, userId: string): Promise<void> {
+    let at = id
+    for (let hop = 0; hop < 8; hop++) {
+      const reply = await this.destroy(at, userId)
+      if (!Array.isArray(reply) || reply[0] !== 'forward' || typeof reply[1] !== 'string') return
+      at = reply[1]
+    }
   }
 
   /** Runs the set form of a command, and the sorted-set form on a WRONGTYPE reply. */

@@ -113,6 +113,30 @@ for (const kind of CLIENT_KINDS) {
         for (const id of ids) expect(await plain.load(id)).toBeNull()
       })
 
+      it('a session renewed between the decision and its destroy dies under its new id too', async () => {
+        const { user, ids } = await threeSessions()
+        const [oldest, ...rest] = ids
+        const renewed = randomUUID()
+        const evicting = new RedisStore({
+          client: hooked(client, DESTROY_SCRIPT.sha, async () => {
+            expect(
+              await plain.renew(oldest!, renewed, { now: Date.now(), graceMs: GRACE }),
+            ).toEqual({ ok: true })
+          }),
+          prefix,
+          timeout: 60_000,
+        })
+        const next = randomUUID()
+        expect(await evicting.save(next, newChange({ userId: user, userLimit: EVICT }))).toEqual({
+          ok: true,
+          version: 1,
+          evicted: [oldest],
+        })
+        expect(await plain.load(renewed)).toBeNull()
+        expect(await plain.load(oldest!)).toBeNull()
+        expect((await plain.listByUser(user)).sort()).toEqual([...rest, next].sort())
+      })
+
       it('a renewed session keeps its place under the limit, and its old id dies with it when evicted', async () => {
         const { user, ids } = await threeSessions()
         const [oldest, ...rest] = ids
