@@ -207,10 +207,10 @@ return { 'wrongtype', t }
  * ms), so the caller has already been told, or is about to be told, that the save failed; it
  * must not land now. 'link' asks the caller to add the id to the new owner's index first
  * (another key, maybe another cluster slot) and call again with linked=1, so a session is never
- * owned by a user whose index does not list it. 'moving': a renewal on a cluster holds the session
- * while it copies it (see renew.ts); the caller tries again shortly. 'legacy' hands a connect-redis string to the
- * caller, which converts it (exact JSON, in JS) and calls again with that string and the full
- * converted data: the string is replaced only if it is unchanged.
+ * owned by a user whose index does not list it. 'moving': a renewal on a cluster holds the
+ * session while it copies it (see renew.ts); the caller tries again shortly. 'legacy' hands a
+ * connect-redis string to the caller, which converts it (exact JSON, in JS) and calls again with
+ * that string and the full converted data: the string is replaced only if it is unchanged.
  *
  * The write is one HSET of the changed fields, the new version and expiry, and of the metadata
  * that differs from what is stored; an owner that is not there is not deleted.

@@ -35,8 +35,8 @@ import { script, type Script } from './scripts.js'
  *      | {'wrongtype', type}
  * Live ids are the caller's reading of sessions that exist, are unexpired and name this user;
  * dead ids are the rest it read, each with the score it read before reading the session: one
- * whose score changed since (its save landed and settled) is not removed. 'busy': the user is at the limit and only sign-ins still in
- * flight could make room; the caller reads again.
+ * whose score changed since (its save landed and settled) is not removed. 'busy': the user is
+ * at the limit and only sign-ins still in flight could make room; the caller reads again.
  */
 const LINK = script(`
 local key = KEYS[1]
