@@ -265,7 +265,9 @@ export function createApp(options: ShopOptions): express.Express {
     const now = Date.now()
     let rows: SessionRow[] | null = null
     if (isUserIndex(store)) {
+      // Stored ids: the keyed hashes the store keys sessions by, never ids a cookie could carry.
       const ids = await store.listByUser(user.id)
+      const { storedId } = sessionInfo(req.session)
       const records = await Promise.all(
         ids.map(async (id) => ({ id, record: await store.load(id) })),
       )
@@ -275,7 +277,7 @@ export function createApp(options: ShopOptions): express.Express {
         const owner = parseStored(record.data['shopUser']) as { signedInAt?: unknown } | undefined
         const device = parseStored(record.data['shopDevice'])
         rows.push({
-          current: id === req.session.id,
+          current: id === storedId,
           device: typeof device === 'string' ? device : 'Unknown device',
           signedInAt: typeof owner?.signedInAt === 'number' ? owner.signedInAt : undefined,
           lastActiveAt: record.expiresAt - record.idleTimeout,

@@ -21,7 +21,8 @@ export interface EncryptOptions {
 /** Marks an encrypted value; the version lets the format change later. */
 const PREFIX = 'cs1.'
 /** What an encrypted value looks like as the JSON text a store holds. */
-const ENVELOPE = /^"cs1\.([A-Za-z0-9_-]{8})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]{22})"$/
+const ENVELOPE =
+  /^"cs1\.([A-Za-z0-9_-]{8})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]{22})"$/
 
 const HOW =
   'Pass encrypt: { keys: [newest, ...older] }, each key 32 bytes: a Buffer, 64 hex digits, ' +
@@ -63,7 +64,8 @@ function keyBytes(key: unknown): Buffer | undefined {
 
 function describe(key: unknown, bytes: Buffer | undefined): string {
   if (bytes) return `${bytes.length} bytes`
-  if (typeof key === 'string') return `a string of ${key.length} characters that is not hex or base64 of 32 bytes`
+  if (typeof key === 'string')
+    return `a string of ${key.length} characters that is not hex or base64 of 32 bytes`
   return key === null ? 'null' : typeof key
 }
 

@@ -273,7 +273,12 @@ export class AtRestStore implements Store {
       let anyStale = false
       const data: Record<string, string> = {}
       for (const name of Object.keys(record.data)) {
-        const { text, stale: old } = this.#cipher.open(key, name, record.data[name]!, this.#shown(key))
+        const { text, stale: old } = this.#cipher.open(
+          key,
+          name,
+          record.data[name]!,
+          this.#shown(key),
+        )
         data[name] = text
         if (old) {
           stale[name] = text

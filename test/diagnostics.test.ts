@@ -198,7 +198,11 @@ describe('diagnostics_channel tracing', () => {
       version: 3,
     })
     expect(gated.conflicts).toBe(1)
-    expect((await shared.load(hashSessionId(id, KEY)))?.data).toEqual({ a: '"1"', x: '"mine"', y: '"theirs"' })
+    expect((await shared.load(hashSessionId(id, KEY)))?.data).toEqual({
+      a: '"1"',
+      x: '"mine"',
+      y: '"theirs"',
+    })
   })
 
   it('publishes a store failure on error, with the StoreError and the duration', async () => {

@@ -42,7 +42,9 @@ describe('save()', () => {
     })
     const res = await request(app).post('/two-step')
     expect(seenMidway).toEqual({ step: '1' })
-    expect((await store.load(storedId(res.body.id, 'session-api-secret')))?.data).toEqual({ step: '2' })
+    expect((await store.load(storedId(res.body.id, 'session-api-secret')))?.data).toEqual({
+      step: '2',
+    })
   })
 
   it('takes a callback instead of a promise', async () => {
@@ -53,7 +55,9 @@ describe('save()', () => {
     })
     const res = await request(app).post('/cb')
     expect(res.body.err).toBeNull()
-    expect((await store.load(storedId(res.body.id, 'session-api-secret')))?.data).toEqual({ viaCallback: 'true' })
+    expect((await store.load(storedId(res.body.id, 'session-api-secret')))?.data).toEqual({
+      viaCallback: 'true',
+    })
   })
 })
 
@@ -174,7 +178,9 @@ describe('touch()', () => {
       res.end()
     })
     await request(app).post('/touch').set('Cookie', before.cookie)
-    expect((await store.load(storedId(before.id, 'session-api-secret')))!.expiresAt).toBeGreaterThan(expiresBefore)
+    expect(
+      (await store.load(storedId(before.id, 'session-api-secret')))!.expiresAt,
+    ).toBeGreaterThan(expiresBefore)
   })
 })
 
@@ -236,7 +242,9 @@ describe('what is kept in the session', () => {
     expect(res.text).toMatch(
       /session key &quot;total&quot; cannot be saved as JSON|session key "total" cannot be saved as JSON/,
     )
-    expect((await store.load(storedId(before.id, 'session-api-secret')))?.data).toEqual({ cart: '["tea"]' })
+    expect((await store.load(storedId(before.id, 'session-api-secret')))?.data).toEqual({
+      cart: '["tea"]',
+    })
   })
 
   it('refuses a session over maxSize with a clear 500, and keeps the stored data', async () => {
@@ -258,7 +266,9 @@ describe('what is kept in the session', () => {
     expect(error).toBeInstanceOf(SessionDataError)
     expect((error as Error).message).toMatch(/over maxSize 1000; keep large data elsewhere/)
     expect(setCookies(res)).toEqual([])
-    expect((await store.load(storedId(before.id, 'session-api-secret')))?.data).toEqual({ cart: '["tea"]' })
+    expect((await store.load(storedId(before.id, 'session-api-secret')))?.data).toEqual({
+      cart: '["tea"]',
+    })
   })
 })
 
