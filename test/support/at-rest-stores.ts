@@ -194,18 +194,17 @@ export class AtRestStores {
         const { rows } = await pool.query(`SELECT * FROM ${at}`)
         return JSON.stringify(rows)
       },
+      // The table holds each value's JSON text as a jsonb string.
       getValue: async (id, key) => {
-        const { rows } = await pool.query(
-          `SELECT data->>$2 AS v, data->$2 AS j FROM ${at} WHERE id = $1`,
-          [id, key],
-        )
-        return rows[0]?.j === undefined || rows[0]?.j === null
-          ? undefined
-          : JSON.stringify(rows[0].j)
+        const { rows } = await pool.query(`SELECT data->>$2 AS v FROM ${at} WHERE id = $1`, [
+          id,
+          key,
+        ])
+        return (rows[0]?.v as string | null | undefined) ?? undefined
       },
       setValue: async (id, key, text) => {
         await pool.query(
-          `UPDATE ${at} SET data = jsonb_set(data, ARRAY[$2], $3::jsonb) WHERE id = $1`,
+          `UPDATE ${at} SET data = jsonb_set(data, ARRAY[$2], to_jsonb($3::text)) WHERE id = $1`,
           [id, key, text],
         )
       },
