@@ -96,7 +96,8 @@ export class ValueCipher {
     cipher.setAAD(aad(storedId, name))
     const body = Buffer.concat([cipher.update(text, 'utf8'), cipher.final()])
     const tag = cipher.getAuthTag()
-    return `"${PREFIX}${this.#ids[0]}.${iv.toString('base64url')}.${body.toString('base64url')}.${tag.toString('base64url')}"`
+    const parts = [iv, body, tag].map((bytes) => bytes.toString('base64url'))
+    return `"${PREFIX}${this.#ids[0]}.${parts.join('.')}"`
   }
 
   /**

@@ -14,7 +14,10 @@ import session, {
   type Store,
 } from '../entries/index'
 import dropIn from '../entries/express-session'
-import { isUserIndex } from '../lib/store'
+import { MOVED_KEY } from '../lib/at-rest'
+import { isUserIndex, type LoadOptions, type SessionChange } from '../lib/store'
+import { MemoryStore } from '../stores/memory'
+import { Gate } from './support/stores'
 import { storedId } from './support/at-rest'
 import { AtRestStores } from './support/at-rest-stores'
 import { cookiePair, sessionCookie } from './support/http'
@@ -255,5 +258,104 @@ describe('what is not hashed by default', () => {
     expect(() => session(store, { secret: SECRET, hashIds: 'yes' as never })).toThrow(
       /hashIds must be true or false, got "yes"/,
     )
+  })
+})
+
+/** A MemoryStore whose creates wait at a gate while `held` is set. */
+class HeldCreates implements Store {
+  readonly inner = new MemoryStore()
+  held: Gate | undefined
+  load(id: string, options?: LoadOptions) {
+    return this.inner.load(id, options)
+  }
+  async save(id: string, change: SessionChange) {
+    if (change.expectedVersion === null) await this.held?.pass()
+    return this.inner.save(id, change)
+  }
+  touch(id: string, expiresAt: number) {
+    return this.inner.touch(id, expiresAt)
+  }
+  destroy(id: string) {
+    return this.inner.destroy(id)
+  }
+}
+
+describe('moving a session stored under its raw id', () => {
+  it('a destroy of the raw id while the move runs leaves the session destroyed', async () => {
+    const store = new HeldCreates()
+    const first = await request(shop(store, { hashIds: false }))
+      .post('/add/tea')
+      .expect(200)
+    const { id } = first.body as { id: string }
+    const gate = (store.held = new Gate())
+    const reading = request(shop(store))
+      .get('/cart')
+      .set('Cookie', cookiePair(sessionCookie(first)))
+      .then((res) => res)
+    await gate.arrived(1) // marked at its raw id; its copy under the hash not yet made
+    await store.inner.destroy(id) // the old app signs the user out meanwhile
+    gate.open()
+    const res = await reading
+    expect(res.status).toBe(200)
+    expect(res.body.id).not.toBe(id) // a fresh session, not the destroyed one
+    expect(res.body.cart).toEqual([])
+    expect(await store.inner.load(id)).toBeNull()
+    expect(await store.inner.load(storedId(id, SECRET))).toBeNull()
+  })
+
+  it('a move cut short after marking the old place is finished by the next load', async () => {
+    const store = new MemoryStore()
+    const first = await request(shop(store, { hashIds: false }))
+      .post('/add/tea')
+      .expect(200)
+    const { id } = first.body as { id: string }
+    const record = (await store.load(id))!
+    // As a process that died between marking and copying would leave it.
+    await store.save(id, {
+      set: { [MOVED_KEY]: JSON.stringify(storedId(id, SECRET)) },
+      unset: [],
+      cookie: record.cookie,
+      createdAt: record.createdAt,
+      expiresAt: record.expiresAt,
+      idleTimeout: record.idleTimeout,
+      userId: null,
+      expectedVersion: record.version,
+    })
+    const read = await request(shop(store))
+      .get('/cart')
+      .set('Cookie', cookiePair(sessionCookie(first)))
+      .expect(200)
+    expect(read.body).toMatchObject({ id, cart: ['tea'] })
+    expect(await store.load(id)).toBeNull()
+    expect((await store.load(storedId(id, SECRET)))?.data).toEqual({ cart: '["tea"]' })
+  })
+
+  it('a save the old app makes to the raw id after the mark conflicts instead of being lost', async () => {
+    const store = new HeldCreates()
+    const first = await request(shop(store, { hashIds: false }))
+      .post('/add/tea')
+      .expect(200)
+    const { id } = first.body as { id: string }
+    const loaded = (await store.inner.load(id))!
+    const gate = (store.held = new Gate())
+    const reading = request(shop(store))
+      .get('/cart')
+      .set('Cookie', cookiePair(sessionCookie(first)))
+      .then((res) => res)
+    await gate.arrived(1)
+    // The old app saves what it loaded before the mark: the version check refuses it.
+    const late = await store.inner.save(id, {
+      set: { cart: '["tea","lost?"]' },
+      unset: [],
+      cookie: loaded.cookie,
+      createdAt: loaded.createdAt,
+      expiresAt: loaded.expiresAt,
+      idleTimeout: loaded.idleTimeout,
+      userId: null,
+      expectedVersion: loaded.version,
+    })
+    expect(late).toMatchObject({ ok: false, reason: 'conflict' })
+    gate.open()
+    expect((await reading).body).toMatchObject({ id, cart: ['tea'] })
   })
 })
