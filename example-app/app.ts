@@ -6,6 +6,8 @@
 import { join } from 'node:path'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import session, {
+  deriveIdHashKey,
+  hashSessionId,
   isUserIndex,
   Session,
   sessionInfo,
@@ -155,7 +157,9 @@ export function createApp(options: ShopOptions): express.Express {
     if (evicted.size === 0 || !(req.session instanceof Session) || req.session.shopUser)
       return next()
     const id = cookieSessionId(req.headers.cookie, cookieName, secrets)
-    if (id && id !== req.session.id && evicted.take(id, Date.now()))
+    // The limit names sessions by their stored id: the keyed hash the store keeps them under.
+    const stored = id && hashSessionId(id, deriveIdHashKey(secrets[0]!))
+    if (id && stored && id !== req.session.id && evicted.take(stored, Date.now()))
       req.session.shopFlash = signedOutByLimit(maxDevices ?? 0)
     next()
   })
@@ -287,7 +291,8 @@ export function createApp(options: ShopOptions): express.Express {
       )
     }
     // A new session id, so an id planted before sign-in is worthless after it; the cart comes along.
-    const previousId = req.session.id // ended by the regenerate, not by the limit
+    // Ended by the regenerate, not by the limit; as listByUser names it, by its stored id.
+    const previousId = sessionInfo(req.session).storedId
     await req.session.regenerate({ keepData: true })
     const userId = name.toLowerCase()
     // At the limit, this sign-in signs the oldest device out: note who is signed in before.
