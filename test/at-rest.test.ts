@@ -4,6 +4,7 @@
  * as a cookie; sessions stored under their raw id (from before) still load and move under the
  * hash; "sign out that device" works on the stored ids `listByUser` returns.
  */
+import { randomBytes } from 'node:crypto'
 import express from 'express'
 import request from 'supertest'
 import session, {
@@ -228,6 +229,37 @@ describe.each(stores.kinds.map((kind) => [kind.name, kind] as const))('%s', (_na
   })
 })
 
+describe('the express-session drop-in over a concord store', () => {
+  it('moves sessions it stored under raw ids before, and can encrypt', async () => {
+    const { store, dump, getValue } = await stores.redis()
+    const routes = (app: express.Express) => {
+      app.post('/add/:item', (req, res) => {
+        const s = req.session as unknown as Data
+        s.cart = [...(s.cart ?? []), req.params.item as string]
+        res.json({ id: req.sessionID, storedId: sessionInfo(req.session).storedId })
+      })
+      return app
+    }
+    const old = express()
+    old.use(dropIn({ secret: SECRET, store, hashIds: false, resave: false }))
+    const first = await request(routes(old)).post('/add/tea').expect(200)
+    const { id } = first.body as { id: string }
+    expect(await dump()).toContain(id)
+
+    const now = express()
+    now.use(dropIn({ secret: SECRET, store, resave: false, encrypt: { keys: [randomBytes(32)] } }))
+    const next = await request(routes(now))
+      .post('/add/jam')
+      .set('Cookie', cookiePair(sessionCookie(first)))
+      .expect(200)
+    expect(next.body).toEqual({ id, storedId: storedId(id, SECRET) })
+    const text = (await dump())!
+    expect(text).not.toContain(id)
+    expect(text).not.toContain('jam')
+    expect(await getValue(storedId(id, SECRET), 'cart')).toMatch(/^"cs1\./)
+  })
+})
+
 describe('what is not hashed by default', () => {
   it("leaves the drop-in over express-session's own store keyed by raw ids", async () => {
     const legacy = new expressSession.MemoryStore()
@@ -241,6 +273,20 @@ describe('what is not hashed by default', () => {
     })
     const res = await request(app).post('/add').expect(200)
     expect(Object.keys(legacy.sessions)).toEqual([(res.body as { id: string }).id])
+  })
+
+  it("hashes ids for the drop-in over express-session's store with hashIds: true", async () => {
+    const legacy = new expressSession.MemoryStore()
+    const app = express()
+    app.use(dropIn({ secret: SECRET, store: legacy as never, hashIds: true }))
+    app.post('/add', (req, res) => {
+      ;(req.session as unknown as Data).cart = ['tea']
+      res.json({ id: req.sessionID })
+    })
+    const res = await request(app).post('/add').expect(200)
+    expect(Object.keys(legacy.sessions)).toEqual([
+      storedId((res.body as { id: string }).id, SECRET),
+    ])
   })
 
   it('an explicit idHashKey keys the store hash, events and sessionInfo alike', async () => {
