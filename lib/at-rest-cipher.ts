@@ -4,7 +4,7 @@
  * so a value copied into another session or under another key fails to decrypt. The newest
  * key encrypts; every listed key decrypts, so keys rotate without signing anyone out.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
 import { hashSessionId } from './id-hash.js'
 import { StoreError } from './store.js'
 
@@ -83,6 +83,14 @@ export class ValueCipher {
   readonly #keys: Buffer[]
   /** A short public name of each key, stored with each value to pick the key that opens it. */
   readonly #ids: string[]
+  /**
+   * Values this process sealed or opened lately, by their ciphertext (unique: each has its own
+   * random IV), so a session read again costs a lookup, not an AES-GCM pass per value. Holds
+   * no more than the process already keeps of recent sessions; a hit must match the session
+   * and key name too, so a copied value still fails.
+   */
+  readonly #opened = new Map<string, Opened & { storedId: string; name: string }>()
+  #chars = 0
 
   constructor(keys: Buffer[]) {
     this.#keys = keys
@@ -91,13 +99,15 @@ export class ValueCipher {
 
   /** `text` (JSON) encrypted under the newest key, as JSON text (a string) a store can hold. */
   seal(storedId: string, name: string, text: string): string {
-    const iv = randomBytes(12)
+    const iv = nextIv()
     const cipher = createCipheriv('aes-256-gcm', this.#keys[0]!, iv)
     cipher.setAAD(aad(storedId, name))
     const body = Buffer.concat([cipher.update(text, 'utf8'), cipher.final()])
     const tag = cipher.getAuthTag()
     const parts = [iv, body, tag].map((bytes) => bytes.toString('base64url'))
-    return `"${PREFIX}${this.#ids[0]}.${parts.join('.')}"`
+    const sealed = `"${PREFIX}${this.#ids[0]}.${parts.join('.')}"`
+    this.#remember(sealed, { storedId, name, text, stale: false })
+    return sealed
   }
 
   /**
@@ -107,6 +117,8 @@ export class ValueCipher {
    */
   open(storedId: string, name: string, stored: string, shownId: string): Opened {
     if (!stored.startsWith(`"${PREFIX}`)) return { text: stored, stale: true }
+    const known = this.#opened.get(stored)
+    if (known !== undefined && known.storedId === storedId && known.name === name) return known
     const parts = ENVELOPE.exec(stored)
     const index = parts ? this.#ids.indexOf(parts[1]!) : -1
     if (!parts || index === -1)
@@ -125,7 +137,9 @@ export class ValueCipher {
       decipher.setAuthTag(Buffer.from(parts[4]!, 'base64url'))
       const body = Buffer.from(parts[3]!, 'base64url')
       const text = Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8')
-      return { text, stale: index !== 0 }
+      const opened = { storedId, name, text, stale: index !== 0 }
+      this.#remember(stored, opened)
+      return opened
     } catch (err) {
       throw unreadable(
         shownId,
@@ -135,7 +149,36 @@ export class ValueCipher {
       )
     }
   }
+
+  #remember(stored: string, opened: Opened & { storedId: string; name: string }): void {
+    const size = stored.length + opened.text.length
+    if (size > MAX_OPENED_CHARS / 100) return // a large value is not worth the memory
+    this.#opened.set(stored, opened)
+    this.#chars += size
+    while (this.#opened.size > MAX_OPENED || this.#chars > MAX_OPENED_CHARS) {
+      const [oldest, entry] = this.#opened.entries().next().value!
+      this.#opened.delete(oldest)
+      this.#chars -= oldest.length + entry.text.length
+    }
+  }
 }
+
+/** IVs come from a pool the CSPRNG fills in one call: a call per IV costs as much as the AES. */
+const IV_POOL = Buffer.alloc(12 * 512)
+let ivAt = IV_POOL.length
+
+function nextIv(): Buffer {
+  if (ivAt === IV_POOL.length) {
+    randomFillSync(IV_POOL)
+    ivAt = 0
+  }
+  ivAt += 12
+  return IV_POOL.subarray(ivAt - 12, ivAt)
+}
+
+/** Bounds of the cache of opened values: entries, and characters of ciphertext and text. */
+const MAX_OPENED = 10_000
+const MAX_OPENED_CHARS = 16_000_000
 
 export interface Opened {
   text: string
