@@ -141,9 +141,9 @@ export class AtRestStore implements Store {
     this.#renewed.set(to, newId)
     const result = await this.inner.renew(this.storedId(oldId), to, options)
     if (result.ok || result.reason !== 'renewed') return result
-    const id = this.#renewed.get(result.id)
-    // Renewed by a request this process does not know of: the old id forwards there anyway.
-    return id === undefined ? { ok: false, reason: 'gone' } : { ok: false, reason: 'renewed', id }
+    // Renewed by another process, whose new id only it knows (the store holds its hash): this
+    // request goes on with the old id, which the store forwards through the grace window.
+    return { ok: false, reason: 'renewed', id: this.#renewed.get(result.id) ?? oldId }
   }
 
   /** Stored ids (keyed hashes) of the user's sessions: `store.destroy(storedId)` ends one. */
@@ -320,8 +320,9 @@ export class AtRestStore implements Store {
 }
 
 /**
- * Renewals are shared by every middleware over one store: a renewable store lives in this
- * process (memory, or layered over memory), so each renewal made through it is seen here.
+ * Renewals made in this process, shared by every middleware over one store object. Another
+ * process's renewal is not known here: its requests with the old id go on under the old id,
+ * which the store forwards through the grace window.
  */
 const RENEWED = new WeakMap<Store, BoundedMap<string, string>>()
 
