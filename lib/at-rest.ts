@@ -30,6 +30,7 @@ import {
   type Store,
 } from './store.js'
 import { BoundedMap } from './at-rest-map.js'
+import { isInProcess, leaveRenewalNote, readRenewalNote } from './at-rest-notes.js'
 
 /**
  * Written into a session moving to its hashed id, before the move: a stale save to the old
@@ -82,7 +83,12 @@ export class AtRestStore implements Store {
   async load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
     const key = this.storedId(id)
     const record = await this.inner.load(key, options)
-    if (record) return this.#open(key, record)
+    if (record) {
+      const opened = this.#open(key, record)
+      if (record.renewedTo === undefined || opened.renewedTo !== undefined) return opened
+      const to = await this.#renewedElsewhere(id, record.renewedTo)
+      return to === undefined ? opened : { ...opened, renewedTo: to }
+    }
     if (!this.config.hashIds) return null
     for (const place of this.#olderPlaces(id)) {
       const found = await this.inner.load(place)
@@ -107,7 +113,10 @@ export class AtRestStore implements Store {
     const result = await this.inner.save(key, set === change.set ? change : { ...change, set })
     if (result.ok) {
       const evicted = result.evicted?.flatMap((stored) => this.#original(stored) ?? [])
-      const renewedTo = result.renewedTo && this.#renewed.get(result.renewedTo)
+      const renewedTo =
+        result.renewedTo &&
+        (this.#renewed.get(result.renewedTo) ??
+          (await this.#renewedElsewhere(id, result.renewedTo)))
       if (result.evicted === undefined && result.renewedTo === undefined) return result
       return {
         ok: true,
@@ -140,10 +149,25 @@ export class AtRestStore implements Store {
     const to = this.storedId(newId)
     this.#renewed.set(to, newId)
     const result = await this.inner.renew(this.storedId(oldId), to, options)
-    if (result.ok || result.reason !== 'renewed') return result
-    // Renewed by another process, whose new id only it knows (the store holds its hash): this
-    // request goes on with the old id, which the store forwards through the grace window.
-    return { ok: false, reason: 'renewed', id: this.#renewed.get(result.id) ?? oldId }
+    if (result.ok) {
+      if (this.config.hashIds && !isInProcess(this.inner))
+        await leaveRenewalNote(this.inner, this.config.idHashKey, oldId, newId, options)
+      return result
+    }
+    if (result.reason !== 'renewed') return result
+    // Renewed by another process: its note gives the new id; without it, this request goes
+    // on with the old id, which the store forwards through the grace window.
+    const id = this.#renewed.get(result.id) ?? (await this.#renewedElsewhere(oldId, result.id))
+    return { ok: false, reason: 'renewed', id: id ?? oldId }
+  }
+
+  /** The id another process renewed `oldId` to, from the note it left, if any. */
+  async #renewedElsewhere(oldId: string, storedTo: string): Promise<string | undefined> {
+    if (!this.config.hashIds) return undefined
+    const id = await readRenewalNote(this.inner, this.config.idHashKey, oldId)
+    if (id === undefined || this.storedId(id) !== storedTo) return undefined
+    this.#renewed.set(storedTo, id)
+    return id
   }
 
   /** Stored ids (keyed hashes) of the user's sessions: `store.destroy(storedId)` ends one. */

@@ -19,6 +19,8 @@ import { MOVED_KEY } from '../lib/at-rest'
 import { isUserIndex, type LoadOptions, type SessionChange } from '../lib/store'
 import { MemoryStore } from '../stores/memory'
 import { Gate } from './support/stores'
+import { useFakeDate } from './support/clock'
+import { FileStore } from '../stores/file/store'
 import { storedId } from './support/at-rest'
 import { AtRestStores } from './support/at-rest-stores'
 import { cookiePair, sessionCookie } from './support/http'
@@ -403,5 +405,35 @@ describe('moving a session stored under its raw id', () => {
     expect(late).toMatchObject({ ok: false, reason: 'conflict' })
     gate.open()
     expect((await reading).body).toMatchObject({ id, cart: ['tea'] })
+  })
+})
+
+describe('renewal across processes, with ids hashed at rest', () => {
+  const clock = useFakeDate()
+
+  it('a process that did not renew the id hands the browser the new one within the grace', async () => {
+    const files = await stores.file()
+    const { dir } = files
+    // Two processes: two stores over one directory, each with its own middleware.
+    const [a, b] = [new FileStore({ dir }), new FileStore({ dir })]
+    const renew = { every: '1m', grace: '30s' }
+    const appA = shop(a, { renew, rolling: true })
+    const appB = shop(b, { renew, rolling: true })
+    const first = await request(appA).post('/add/tea').expect(200)
+    const { id } = first.body as { id: string }
+    const oldCookie = cookiePair(sessionCookie(first))
+    clock.advance(2 * 60_000)
+    const renewed = await request(appA).get('/cart').set('Cookie', oldCookie).expect(200)
+    const newId = (renewed.body as { id: string }).id
+    expect(newId).not.toBe(id)
+    // A request of the other process still carrying the old cookie, within the grace.
+    const late = await request(appB).get('/cart').set('Cookie', oldCookie).expect(200)
+    expect(late.body).toMatchObject({ id: newId, cart: ['tea'] })
+    expect(cookiePair(sessionCookie(late))).toBe(cookiePair(sessionCookie(renewed)))
+    // The note that carried the new id holds it encrypted: no id is in the files.
+    const text = (await files.dump())!
+    expect(text).not.toContain(newId)
+    expect(text).not.toContain(id)
+    await Promise.all([a.close(), b.close()])
   })
 })
