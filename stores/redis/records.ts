@@ -144,7 +144,8 @@ function metaNumber(
   if (!check(n))
     throw corrupt(
       key,
-      `metadata field ${field} should be ${what}, found ${raw === undefined ? 'nothing' : JSON.stringify(raw)}`,
+      `metadata field ${field} should be ${what}, found ` +
+        `${raw === undefined ? 'nothing' : JSON.stringify(raw)}`,
     )
   return n
 }

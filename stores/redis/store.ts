@@ -1,34 +1,16 @@
-import createDebug from 'debug'
-import type {
-  Clearable,
-  Closable,
-  Countable,
-  LoadOptions,
-  SaveResult,
-  SessionChange,
-  SessionRecord,
-  Store,
-  UserIndex,
-} from '../../lib/store.js'
+import type { LoadOptions, SaveResult, SessionChange, SessionRecord } from '../../lib/store.js'
+import type { FullStore } from '../../lib/full-store.js'
 import { StoreError, isValidSessionId } from '../../lib/store.js'
-import type { RedisConnection, RedisNode } from './client.js'
-import {
-  LifecycleListeners,
-  type ReportsLifecycle,
-  type StoreNoticeListener,
-} from '../../lib/store-notices.js'
+import type { RedisConnection } from './client.js'
+import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import { CallGuard } from './guard.js'
-import { CONNECT_REDIS_IDLE, convertedKeys, parseLegacy } from './connect-redis.js'
+import { CONNECT_REDIS_IDLE_ARG, legacyKeys, loadLegacy } from './connect-redis.js'
 import { resolveOptions, type RedisStoreOptions } from './options.js'
-import { asReply, parseHash, saveArgs, unexpected } from './records.js'
-import { DESTROY_SCRIPT, LOAD_SCRIPT, SAVE_SCRIPT, TOUCH_SCRIPT, type Script } from './scripts.js'
+import { asReply, parseHash, unexpected } from './records.js'
+import { saveSteps, type SaveContext } from './save.js'
+import { scanSessions, type ScanContext } from './scan.js'
+import { DESTROY_SCRIPT, LOAD_SCRIPT, TOUCH_SCRIPT, type Script } from './scripts.js'
 import { UserIndexKeys } from './user-index.js'
-
-/** A save retries after 'link' (index the new owner) and 'legacy' (convert); a few suffice. */
-const MAX_SAVE_STEPS = 6
-const SCAN_COUNT = '1000'
-const CONNECT_REDIS_IDLE_ARG = String(CONNECT_REDIS_IDLE)
-const debug = createDebug('concord-session:redis')
 
 /**
  * A session store on Redis or Redis Cluster, through ioredis or node-redis v5 (the client
@@ -67,9 +49,7 @@ const debug = createDebug('concord-session:redis')
  * app.use(session(new RedisStore({ client }), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class RedisStore
-  implements Store, UserIndex, Countable, Clearable, Closable, ReportsLifecycle
-{
+export class RedisStore implements FullStore {
   /**
    * `maxSessionsPerUser` is enforced by one script on the user's index (user-index.ts) on a
    * single server. On a cluster the evicted sessions live in other slots than the index, so
@@ -90,6 +70,8 @@ export class RedisStore
    */
   readonly #margin: number
   readonly #notices = new LifecycleListeners()
+  readonly #saving: SaveContext
+  readonly #scanning: ScanContext
 
   constructor(options: RedisStoreOptions) {
     const resolved = resolveOptions(options)
@@ -111,6 +93,17 @@ export class RedisStore
       (key) => redis.command(key, ['PING']),
       resolved.timeout,
     )
+    this.#saving = {
+      users: this.#users,
+      script: (script, id, args) => this.#script(script, id, args),
+    }
+    this.#scanning = {
+      redis,
+      prefix: this.#prefix,
+      legacyPrefix: this.#legacyPrefix,
+      call: (what, key, until, work) => this.#call(what, key, until, work),
+      timeout: this.#timeout,
+    }
   }
 
   /**
@@ -140,7 +133,7 @@ export class RedisStore
         case 'hash':
           return parseHash(key, tagged)
         case 'legacy':
-          return parseLegacy(key, tagged[1]!, Number(tagged[2]), now)
+          return loadLegacy(key, tagged, now)
         case 'expired':
           this.#notices.expired(id, 'load', tagged[1] || undefined)
           return null
@@ -195,85 +188,8 @@ export class RedisStore
       'save of',
       key,
       until,
-      () => this.#save(id, key, change, String(applyBy)),
+      () => saveSteps(this.#saving, id, key, change, String(applyBy)),
       until - start,
-    )
-  }
-
-  async #save(
-    id: string,
-    key: string,
-    change: SessionChange,
-    applyBy: string,
-  ): Promise<SaveResult> {
-    let linked = false
-    let legacyRaw = ''
-    let set = change.set
-    let unset = change.unset
-    let evicted: string[] = []
-    const { userId, userLimit } = change
-    // Adds the id to the owner's index (under userLimit: or refuses); false when refused.
-    const link = async (): Promise<boolean> => {
-      if (userLimit === undefined) {
-        await this.#users.add(userId!, id, applyBy)
-        return (linked = true)
-      }
-      const outcome = await this.#users.link(userId!, id, userLimit, applyBy)
-      if (outcome === 'refused') return false
-      evicted = outcome
-      return (linked = true)
-    }
-    if (change.expectedVersion === null && userId !== null && !(await link()))
-      return { ok: false, reason: 'userLimit' }
-    for (let step = 0; step < MAX_SAVE_STEPS; step++) {
-      const reply = asReply(
-        await this.#script(
-          SAVE_SCRIPT,
-          id,
-          saveArgs(change, set, unset, linked, legacyRaw, applyBy),
-        ),
-        key,
-      )
-      switch (reply[0]) {
-        case 'ok': {
-          const version = Number(reply[1])
-          if (userLimit !== undefined && linked) {
-            // The link is no longer in flight. The save stands either way, so a failure here
-            // only leaves the id counted as in flight until its deadline.
-            await this.#users
-              .settle(userId!, id)
-              .catch((err: unknown) => debug('could not settle the link of %s: %O', key, err))
-          }
-          return evicted.length > 0 ? { ok: true, version, evicted } : { ok: true, version }
-        }
-        case 'gone':
-          return { ok: false, reason: 'gone' }
-        case 'conflict':
-          return { ok: false, reason: 'conflict', current: parseHash(key, reply) }
-        case 'late':
-          throw new StoreError(
-            `RedisStore: save of ${key} reached Redis after its deadline and was not applied`,
-            { code: 'ETIMEDOUT' },
-          )
-        case 'link':
-          if (!(await link())) return { ok: false, reason: 'userLimit' }
-          break
-        case 'legacy': {
-          const current = parseLegacy(key, reply[1]!, Number(reply[2]), Date.now())
-          // A legacy session is version 1; its first save writes version 2.
-          if (change.expectedVersion !== 1) return { ok: false, reason: 'conflict', current }
-          legacyRaw = reply[1]!
-          set = convertedKeys(current, change)
-          unset = []
-          break
-        }
-        default:
-          throw unexpected(key, reply)
-      }
-    }
-    throw new StoreError(
-      `RedisStore: save of ${key} did not settle in ${MAX_SAVE_STEPS} steps (it kept changing)`,
-      { code: 'EBUSY' },
     )
   }
 
@@ -410,7 +326,7 @@ export class RedisStore
    */
   async count(): Promise<number> {
     let total = 0
-    await this.#scanSessions((_node, keys) => {
+    await scanSessions(this.#scanning, (_node, keys) => {
       total += keys.length
     })
     return total
@@ -426,13 +342,18 @@ export class RedisStore
    * ```
    */
   async clear(): Promise<void> {
-    await this.#scanSessions(async (node, keys) => {
-      if (keys.length === 0) return
-      // One UNLINK per key, sent together: on a cluster, keys of one node live in different slots.
-      await this.#call('clear of', `${this.#prefix}*`, Date.now() + this.#timeout, () =>
-        Promise.all(keys.map((key) => node.command(['UNLINK', key]))),
-      )
-    }, true)
+    await scanSessions(
+      this.#scanning,
+      async (node, keys) => {
+        if (keys.length === 0) return
+        // One UNLINK per key, sent together: on a cluster, keys of one node live in different
+        // slots.
+        await this.#call('clear of', `${this.#prefix}*`, Date.now() + this.#timeout, () =>
+          Promise.all(keys.map((key) => node.command(['UNLINK', key]))),
+        )
+      },
+      true,
+    )
   }
 
   /** The client belongs to the caller, so there is nothing to release. */
@@ -448,9 +369,7 @@ export class RedisStore
 
   /** Runs `script` on the session's key, with the legacy key too when that is on. */
   #script(script: Script, id: string, args: string[]): Promise<unknown> {
-    const keys =
-      this.#legacyPrefix === undefined ? [this.#key(id)] : [this.#key(id), this.#legacyPrefix + id]
-    return this.#redis.script(script, keys, args)
+    return this.#redis.script(script, [this.#key(id), ...legacyKeys(this.#legacyPrefix, id)], args)
   }
 
   /** Runs `work` under the guard: settled by `until`, failing at once while Redis is down. */
@@ -463,83 +382,4 @@ export class RedisStore
   ): Promise<T> {
     return this.#guard.run(what, key, until, ms, work)
   }
-
-  /**
-   * Calls `onKeys` with batches of session keys (and, with `withIndexes`, user index keys)
-   * found by SCAN on each master. Keys are checked by shape, so unrelated keys that share
-   * the prefix are never counted or removed.
-   */
-  async #scanSessions(
-    onKeys: (node: RedisNode, keys: string[]) => void | Promise<void>,
-    withIndexes = false,
-  ): Promise<void> {
-    const prefix = this.#prefix
-    const legacy = this.#legacyPrefix
-    const isSession = (key: string, from: string) => isValidSessionId(key.slice(from.length))
-    const masters = await this.#call(
-      'connecting to',
-      'the cluster',
-      Date.now() + this.#timeout,
-      () => this.#redis.masters(),
-    )
-    for (const node of masters) {
-      if (withIndexes) {
-        // Sessions, indexes, and legacy strings when they share the prefix: everything of ours.
-        await this.#scan(node, prefix, undefined, (keys) =>
-          onKeys(
-            node,
-            keys.filter((k) => isSession(k, prefix) || k.startsWith(`${prefix}user:`)),
-          ),
-        )
-      } else {
-        await this.#scan(node, prefix, 'hash', (keys) =>
-          onKeys(
-            node,
-            keys.filter((k) => isSession(k, prefix)),
-          ),
-        )
-        if (legacy === prefix) {
-          await this.#scan(node, prefix, 'string', (keys) =>
-            onKeys(
-              node,
-              keys.filter((k) => isSession(k, prefix)),
-            ),
-          )
-        }
-      }
-      if (legacy !== undefined && legacy !== prefix) {
-        await this.#scan(node, legacy, 'string', (keys) =>
-          onKeys(
-            node,
-            keys.filter((k) => isSession(k, legacy)),
-          ),
-        )
-      }
-    }
-  }
-
-  async #scan(
-    node: RedisNode,
-    prefix: string,
-    type: string | undefined,
-    onKeys: (keys: string[]) => void | Promise<void>,
-  ): Promise<void> {
-    const pattern = `${escapeGlob(prefix)}*`
-    const args =
-      type === undefined
-        ? ['MATCH', pattern, 'COUNT', SCAN_COUNT]
-        : ['MATCH', pattern, 'COUNT', SCAN_COUNT, 'TYPE', type]
-    let cursor = '0'
-    do {
-      const [next, keys] = (await this.#call('scan of', pattern, Date.now() + this.#timeout, () =>
-        node.command(['SCAN', cursor, ...args]),
-      )) as [string, string[]]
-      cursor = next
-      await onKeys(keys)
-    } while (cursor !== '0')
-  }
-}
-
-function escapeGlob(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&')
 }

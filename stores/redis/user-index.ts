@@ -165,7 +165,8 @@ export class UserIndexKeys {
         case 'busy':
           if (Date.now() >= Number(applyBy))
             throw new StoreError(
-              `RedisStore: sign-in to ${key} waited for other sign-ins of the user past its deadline; it was not saved`,
+              `RedisStore: sign-in to ${key} waited for other sign-ins of the user past its ` +
+                `deadline; it was not saved`,
               { code: 'ETIMEDOUT' },
             )
           // Other sign-ins of this user are between their link and their save: let them land.

@@ -1,4 +1,4 @@
-import { MemoryStore } from '../../stores/memory'
+import { MemoryStore } from '../../stores/memory/store'
 import { describeMiddlewareOverStore } from '../middleware-store-suite'
 
 describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore())
