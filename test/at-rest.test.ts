@@ -17,7 +17,7 @@ import session, {
 import dropIn from '../entries/express-session'
 import { MOVED_KEY } from '../lib/at-rest'
 import { isUserIndex, type LoadOptions, type SessionChange } from '../lib/store'
-import { MemoryStore } from '../stores/memory'
+import { MemoryStore } from '../stores/memory/store'
 import { Gate } from './support/stores'
 import { useFakeDate } from './support/clock'
 import { FileStore } from '../stores/file/store'

@@ -4,7 +4,7 @@
  * on, over real stores: sealing each value must lose no update and bring nothing back.
  */
 import { randomBytes } from 'node:crypto'
-import { MemoryStore } from '../../stores/memory'
+import { MemoryStore } from '../../stores/memory/store'
 import { RedisStore } from '../../entries/redis'
 import { describeMiddlewareOverStore } from '../middleware-store-suite'
 import { TestClients } from '../support/redis-clients'
