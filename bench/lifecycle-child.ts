@@ -14,7 +14,13 @@ import diagnostics_channel from 'node:diagnostics_channel'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import pg from 'pg'
-import session, { MemoryStore, type SessionEvent, type Store } from '../entries/index.js'
+import session, {
+  deriveIdHashKey,
+  hashSessionId,
+  MemoryStore,
+  type SessionEvent,
+  type Store,
+} from '../entries/index.js'
 import dropIn from '../entries/express-session.js'
 import { FileStore } from '../entries/file.js'
 import { PostgresStore } from '../entries/postgres.js'
@@ -23,6 +29,9 @@ import { drive, sessionCookie, type Handler, type Mw } from './fake-http.js'
 import { median } from './load.js'
 import { connectPgSimple, type ExpressSession } from './peers.js'
 import { MAX_AGE_MS, SECRET } from './systems.js'
+
+/** A concord store keeps a session under the keyed hash of its id (see docs/at-rest.md). */
+const storedId = (id: string) => hashSessionId(id, deriveIdHashKey(SECRET))
 
 export type TouchStore = 'file' | 'postgres' | 'pg-simple'
 
@@ -259,7 +268,7 @@ async function touchSetup(
     const store = new FileStore({ dir: join(required(job.dir, 'dir'), name) })
     mw = concord(store, touchAfter)
     writesSoFar = async () => ({ ...fsCounts })
-    storedExpiry = async (id) => (await store.load(id))!.expiresAt
+    storedExpiry = async (id) => (await store.load(storedId(id)))!.expiresAt
     close = () => store.close()
   } else {
     const pool = onePool(required(job.pgUrl, 'pgUrl'))
@@ -270,7 +279,7 @@ async function touchSetup(
       await store.count() // creates the table
       mw = concord(store, touchAfter)
       writesSoFar = tableUpdates(pool, admin!, schema, table)
-      storedExpiry = async (id) => (await store.load(id))!.expiresAt
+      storedExpiry = async (id) => (await store.load(storedId(id)))!.expiresAt
       close = async () => {
         await store.close()
         await pool.end()

@@ -30,6 +30,7 @@ import { createSession, restoreSession, Session } from './session.js'
 import { cookieChanged, resolveCookie } from './session-cookie.js'
 import { stateOf, type PendingSave, type SessionHost, type State } from './session-state.js'
 import { StoreGuard } from './store-guard.js'
+import { protectAtRest } from './at-rest.js'
 import type { SessionRecord, Store } from './store.js'
 import { reportsLifecycle } from './store-notices.js'
 
@@ -60,6 +61,8 @@ export interface Shared {
   readonly idHashes: IdHashCache
   /** Delivers lifecycle events; undefined without `onEvent`. */
   readonly events: SessionEvents | undefined
+  /** The store the core talks to: `options.store` with hashed ids and encryption at rest. */
+  readonly store: Store
 }
 
 /**
@@ -73,9 +76,9 @@ export interface Shared {
 export function createShared(options: ResolvedOptions, verified: VerifiedIdCache): Shared {
   const idHashes = new IdHashCache(options.idHashKey)
   const events = options.onEvent && new SessionEvents(options.onEvent, idHashes)
+  const store = protectAtRest(options.store, options.atRest, idHashes)
   // Expiries and sign-outs the store sees on its own reach the listener too.
-  if (events && reportsLifecycle(options.store))
-    options.store.onLifecycle((notice) => events.fromStore(notice))
+  if (events && reportsLifecycle(store)) store.onLifecycle((notice) => events.fromStore(notice))
   return {
     options,
     batches: new BatchQueue<PendingSave>((_id, saves, queued) => commitSaves(saves, queued)),
@@ -85,6 +88,7 @@ export function createShared(options: ResolvedOptions, verified: VerifiedIdCache
     counts: new RequestCounts(),
     idHashes,
     events,
+    store,
   }
 }
 
@@ -120,7 +124,7 @@ export class RequestSession implements SessionHost {
     return this.shared.options
   }
   get store(): Store {
-    return this.shared.options.store
+    return this.shared.store
   }
   get batches(): BatchQueue<PendingSave> {
     return this.shared.batches
@@ -167,7 +171,7 @@ export class RequestSession implements SessionHost {
     return tracedLoad(this.shared.idHashes, id, true, () =>
       this.guard.call(
         () =>
-          options.store.load(id, {
+          this.shared.store.load(id, {
             touchAt: now,
             absoluteTimeout: options.absoluteTimeout,
             touchAfter: options.touchAfter,

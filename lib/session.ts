@@ -18,6 +18,7 @@ import {
   type State,
 } from './session-state.js'
 import { callStore } from './store-guard.js'
+import { storedIdIn } from './at-rest.js'
 import type { SessionRecord, Store } from './store.js'
 
 export { callStore, Cookie }
@@ -145,6 +146,12 @@ export interface SessionInfo {
   isNew: boolean
   /** The owner set with `setUser`. */
   userId: string | undefined
+  /**
+   * The id the store keeps this session under: the keyed hash of `id` (with `hashIds`, the
+   * default), as `store.listByUser` returns it. Mark "this device" in a list of sessions with
+   * it; `store.destroy(storedId)` signs one of them out.
+   */
+  storedId: string
 }
 
 /**
@@ -170,6 +177,7 @@ export function sessionInfo(session: Session, now = Date.now()): SessionInfo {
     absoluteExpiresAt: end === Infinity ? null : end,
     isNew: state.version === null,
     userId: state.userId,
+    storedId: storedIdIn(state.host.store, state.id),
   }
 }
 

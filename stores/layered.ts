@@ -174,6 +174,11 @@ export class LayeredStore implements FullStore, Renewable {
     return enforcesUserLimit(this.#cold)
   }
 
+  /** Its sessions live in this process only when the cold store's do. */
+  get inProcess(): boolean {
+    return (this.#cold as { inProcess?: boolean }).inProcess === true
+  }
+
   async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
     if (await this.#hotUsable()) {
       try {

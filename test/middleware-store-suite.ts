@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import session, {
   channels,
+  deriveIdHashKey,
   hashSessionId,
   type SaveContext,
   type SessionEvent,
@@ -79,6 +80,9 @@ export function describeMiddlewareOverStore(
   { observed = false, ...options }: SessionOptions & { observed?: boolean } = {},
 ): void {
   const limit = typeof options.maxSessionsPerUser === 'number' ? options.maxSessionsPerUser : 0
+  // Events show the keyed hash the store keys sessions by (see docs/at-rest.md).
+  const eventId = (id: string) => hashSessionId(id, options.idHashKey ?? deriveIdHashKey(SECRET))
+  const storedId = (id: string) => (options.hashIds === false ? id : eventId(id))
   const features = Object.keys(options).join(', ')
   const title = `${name}${features ? ` with ${features}` : ''}`
   describe(`session() over ${observed ? `${title}, with events and tracing on` : title}`, () => {
@@ -200,7 +204,7 @@ export function describeMiddlewareOverStore(
       if (firstId !== undefined) expect(cart.id).not.toBe(firstId)
       if (seen) {
         // Each of the 201 changes was carried by exactly one successful save.
-        const sessionId = hashSessionId(cart.id, 'concord-session')
+        const sessionId = eventId(cart.id)
         const mine = seen.saves.filter((s) => s.sessionId === sessionId)
         expect(mine.filter((s) => s.outcome !== 'saved')).toEqual([])
         expect(mine.reduce((sum, s) => sum + s.batched, 0)).toBe(201)
@@ -244,7 +248,7 @@ export function describeMiddlewareOverStore(
         expect(await store.listByUser(user)).toHaveLength(limit)
         let live = 0
         for (const { id, cookie } of signIns) {
-          if (await store.load(id)) live++
+          if (await store.load(storedId(id))) live++
           // An evicted session's cookie gets a fresh, empty session: it never comes back.
           else expect((await cartOf(cookie)).id).not.toBe(id)
         }
@@ -323,12 +327,12 @@ export function describeMiddlewareOverStore(
       // The slow response must not hand the dead session back to the browser.
       expect(late.headers.get('set-cookie') ?? '').not.toMatch(/connect\.sid=s%3A/)
 
-      expect(await store.load(id)).toBeNull()
+      expect(await store.load(storedId(id))).toBeNull()
       const after = await cartOf(cookie)
       expect(after.id).not.toBe(id)
       expect(after.items).toEqual([])
       if (seen) {
-        const sessionId = hashSessionId(id, 'concord-session')
+        const sessionId = eventId(id)
         expect(seen.events.filter((e) => 'sessionId' in e && e.sessionId === sessionId)).toEqual([
           { type: 'created', sessionId, at: expect.any(Number) },
           { type: 'destroyed', sessionId, at: expect.any(Number) },

@@ -58,6 +58,8 @@ const MAX_HOPS = 8
 export class MemoryStore implements FullStore, Renewable {
   /** `maxSessionsPerUser` is enforced in the same tick as the save, so it is atomic. */
   readonly enforcesUserLimit = true
+  /** Its sessions live in this process only (see `InProcess` in lib/at-rest-notes.ts). */
+  readonly inProcess = true
   readonly #sessions = new Map<string, Entry>()
   /** Renewed ids within their grace window. */
   readonly #aliases = new Map<string, Alias>()
