@@ -4,13 +4,13 @@
  * state known and retrying on a conflict with another process.
  */
 import createDebug from 'debug'
-import { diffData, ReplayOnto, SessionDataError, unchangedSize } from './changes.js'
-import { defineKey } from './util.js'
+import { changesSince, ReplayOnto, SessionDataError } from './changes.js'
 import { channels, tracedDestroy, tracedSave } from './diagnostics.js'
 import type { DestroyContext, SaveContext } from './diagnostics.js'
 import { absoluteEnd, idleExpiry } from './expiry.js'
 import type { Session } from './session.js'
 import { cookieChanged, cookieOverrides } from './session-cookie.js'
+import { diffTexts, onlyHeld, refreshData, replayLifetimes } from './save-data.js'
 import {
   NO_EXPIRES,
   NO_KEYS,
@@ -49,9 +49,9 @@ export function planSave(session: Session, always: boolean): SavePlan | null {
     cookieChanged(cookie) &&
     JSON.stringify(cookieOverrides(cookie)) !== JSON.stringify(state.savedCookie)
   const userChanged = state.userId !== state.savedUserId
-  const unchanged = unchangedSize(session, state.baseline)
-  if (unchanged >= 0) {
-    checkSize(state, unchanged)
+  const diff = changesSince(session, state.baseline)
+  if (typeof diff === 'number') {
+    checkSize(state, diff)
     if (
       !cookieDiffers &&
       !userChanged &&
@@ -67,13 +67,12 @@ export function planSave(session: Session, always: boolean): SavePlan | null {
       set: NO_TEXTS,
       unset: NO_KEYS,
       texts: state.baseline,
-      size: unchanged,
+      size: diff,
       cookie: cookieOverrides(cookie),
       cookieChanged: cookieDiffers,
       userChanged,
     }
   }
-  const diff = diffData(session, state.baseline)
   checkSize(state, diff.size)
   return {
     set: diff.set,
@@ -103,7 +102,6 @@ export function writePlan(session: Session, plan: SavePlan): Promise<void> {
   })
 }
 
-/** One save waiting its turn. */
 /** A stored state this process knows exactly: loaded, saved by it, or returned in a conflict. */
 interface Known {
   /** `null` for a session not saved yet. */
@@ -273,8 +271,7 @@ async function writeSaves(
     if (userLimit && userId !== null && saves.some((save) => save.plan.userChanged))
       change.userLimit = userLimit
     // Sent when there are expiries to write, or stored ones to clear (then empty).
-    if (keyExpires !== NO_EXPIRES || Object.keys(base.keyExpires ?? NO_EXPIRES).length > 0)
-      change.keyExpires = keyExpires
+    if (keyExpires !== NO_EXPIRES || hasKeys(base.keyExpires)) change.keyExpires = keyExpires
     const id = first.id
     const result = await guard.call(() => store.save(id, change), 'save', id, queued)
 
@@ -375,84 +372,6 @@ async function writeSaves(
   }
 }
 
-/**
- * One request's effect on the per-key expiries: a key it wrote or deleted loses its lifetime,
- * then each key it gave a lifetime (`keyTtl`) gets that one. Replayed like the data, so two
- * processes giving different keys lifetimes both keep theirs. Returns `before` when unchanged.
- */
-function replayLifetimes(
-  before: Record<string, number>,
-  plan: SavePlan,
-  sets: Record<string, number> | undefined,
-): Record<string, number> {
-  let after = before
-  const drop = (key: string): void => {
-    if (!Object.hasOwn(after, key)) return
-    if (after === before) after = { ...before }
-    delete after[key]
-  }
-  for (const key of Object.keys(plan.set)) drop(key)
-  for (const key of plan.unset) drop(key)
-  if (sets !== undefined) {
-    if (after === before) after = { ...before }
-    for (const key of Object.keys(sets)) defineKey(after, key, sets[key]!)
-  }
-  return after
-}
-
-/** `expires` without entries for keys the data does not hold (deleted, or expired meanwhile). */
-function onlyHeld(
-  expires: Record<string, number>,
-  data: Record<string, string>,
-): Record<string, number> {
-  let kept = expires
-  for (const key of Object.keys(expires)) {
-    if (Object.hasOwn(data, key)) continue
-    if (kept === expires) kept = { ...expires }
-    delete kept[key]
-  }
-  return Object.keys(kept).length === 0 ? NO_EXPIRES : kept
-}
-
-/** The keys to write and to delete to turn `before` into `after`. */
-function diffTexts(
-  before: Record<string, string>,
-  after: Record<string, string>,
-): [Record<string, string>, string[]] {
-  const set: Record<string, string> = {}
-  for (const key of Object.keys(after))
-    if (!Object.hasOwn(before, key) || before[key] !== after[key]) defineKey(set, key, after[key]!)
-  const unset: string[] = []
-  for (const key of Object.keys(before)) if (!Object.hasOwn(after, key)) unset.push(key)
-  return [set, unset]
-}
-
-/**
- * Makes the session's data `texts`. With `current` (what the session's keys serialized to when
- * the save was planned), keys whose text did not change are left as they are, not parsed again.
- */
-export function refreshData(
-  session: Session,
-  texts: Record<string, string>,
-  current?: Record<string, string>,
-): void {
-  const state = stateOf(session)
-  const target = session as unknown as Record<string, unknown>
-  // `cookie` is the session's own (the express-session drop-in shows it among the keys), not data.
-  for (const key of Object.keys(session))
-    if (!Object.hasOwn(texts, key) && key !== 'cookie') delete target[key]
-  if (current === undefined) {
-    parseOnto(target, state.id, texts)
-  } else {
-    for (const key of Object.keys(texts)) {
-      if (key === '__proto__' || (Object.hasOwn(current, key) && current[key] === texts[key]))
-        continue
-      parseOne(target, state.id, key, texts[key]!)
-    }
-  }
-  state.baseline = texts
-}
-
 export function destroyInStore(state: State, reason: DestroyContext['reason']): Promise<void> {
   const { host, id } = state
   host.recent.forget(id)
@@ -461,26 +380,8 @@ export function destroyInStore(state: State, reason: DestroyContext['reason']): 
   )
 }
 
-/** Parses each key's JSON text onto `target`. */
-export function parseOnto(
-  target: Record<string, unknown>,
-  id: string,
-  texts: Record<string, string>,
-): void {
-  for (const key in texts) {
-    // Never let stored data reach a prototype.
-    if (!Object.hasOwn(texts, key) || key === '__proto__') continue
-    parseOne(target, id, key, texts[key]!)
-  }
-}
-
-function parseOne(target: Record<string, unknown>, id: string, key: string, text: string): void {
-  try {
-    target[key] = JSON.parse(text)
-  } catch (cause) {
-    throw new StoreError(`session ${id}: stored key "${key}" is not valid JSON`, {
-      cause,
-      code: 'ECORRUPT',
-    })
-  }
+function hasKeys(object: Record<string, number> | undefined): boolean {
+  if (object === undefined || object === NO_EXPIRES) return false
+  for (const key in object) if (Object.hasOwn(object, key)) return true
+  return false
 }
