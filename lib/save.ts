@@ -1,15 +1,14 @@
 /**
- * The save engine: plans what a request's save writes, and writes the saves of one session
- * that queued up together as one store write, replaying each request's changes onto the newest
- * state known and retrying on a conflict with another process.
+ * The save engine: writes the saves of one session that queued up together as one store
+ * write, replaying each request's changes onto the newest state known and retrying on a
+ * conflict with another process. What a save writes is planned in save-plan.ts.
  */
 import createDebug from 'debug'
-import { changesSince, ReplayOnto, SessionDataError } from './changes.js'
+import { ReplayOnto } from './changes.js'
 import { channels, tracedDestroy, tracedSave } from './diagnostics.js'
 import type { DestroyContext, SaveContext } from './diagnostics.js'
 import { absoluteEnd, idleExpiry } from './expiry.js'
 import type { Session } from './session.js'
-import { cookieChanged, cookieOverrides } from './session-cookie.js'
 import { diffTexts, onlyHeld, refreshData, replayLifetimes } from './save-data.js'
 import {
   NO_EXPIRES,
@@ -36,64 +35,6 @@ const MAX_SAVE_ATTEMPTS = 30
 /** Backoff between conflicting attempts: full jitter, doubling from this up to the cap. */
 const BACKOFF_BASE_MS = 2
 const BACKOFF_CAP_MS = 100
-
-/**
- * What a save would write, or null when there is nothing to write (no object is built then).
- * `always`: write even when nothing changed (an explicit `save()`).
- */
-export function planSave(session: Session, always: boolean): SavePlan | null {
-  const state = stateOf(session)
-  const { options } = state.host
-  const cookie = state.cookie
-  const cookieDiffers =
-    cookieChanged(cookie) &&
-    JSON.stringify(cookieOverrides(cookie)) !== JSON.stringify(state.savedCookie)
-  const userChanged = state.userId !== state.savedUserId
-  const diff = changesSince(session, state.baseline)
-  if (typeof diff === 'number') {
-    checkSize(state, diff)
-    if (
-      !cookieDiffers &&
-      !userChanged &&
-      state.ttlSets === undefined &&
-      !always &&
-      !(state.version === null
-        ? options.saveUninitialized
-        : options.resave && !state.savedThisRequest)
-    ) {
-      return null
-    }
-    return {
-      set: NO_TEXTS,
-      unset: NO_KEYS,
-      texts: state.baseline,
-      size: diff,
-      cookie: cookieOverrides(cookie),
-      cookieChanged: cookieDiffers,
-      userChanged,
-    }
-  }
-  checkSize(state, diff.size)
-  return {
-    set: diff.set,
-    unset: diff.unset,
-    texts: diff.texts,
-    size: diff.size,
-    cookie: cookieOverrides(cookie),
-    cookieChanged: cookieDiffers,
-    userChanged,
-  }
-}
-
-function checkSize(state: State, size: number): void {
-  if (size <= state.host.options.maxSize) return
-  throw new SessionDataError(
-    `session ${state.id} is ${size} characters of JSON, ` +
-      `over maxSize ${state.host.options.maxSize}; ` +
-      'keep large data elsewhere and store a reference in the session',
-    { code: 'ESESSIONTOOLARGE' },
-  )
-}
 
 export function writePlan(session: Session, plan: SavePlan): Promise<void> {
   const state = stateOf(session)
@@ -198,55 +139,11 @@ async function writeSaves(
   for (let attempt = 1; ; attempt++) {
     const now = Date.now()
     if (now >= deadline) throw notSavedInTime(first)
-    const { version: expectedVersion, createdAt } = base
+    const expectedVersion = base.version
     if (trace) trace.retries = (trace.attempts = attempt) - 1
 
-    // Every request's changes, in arrival order, onto `base`.
-    let data = base.data
-    let set: Record<string, string> | undefined
-    let unset: string[] | undefined
-    let cookie = base.cookie
-    let userId = base.userId ?? null
-    let cookieFrom = stateOf(saves[saves.length - 1]!.session)
-    let replay: ReplayOnto | undefined
-    for (const save of saves) {
-      const state = stateOf(save.session)
-      const { plan } = save
-      if (replay === undefined && state.baseline === data) {
-        // Nothing landed since this request loaded: its own result stands as it is.
-        data = plan.texts
-        if (saves.length === 1) {
-          set = plan.set
-          unset = plan.unset
-        }
-        cookie = plan.cookie
-        userId = state.userId ?? null
-        cookieFrom = state
-      } else {
-        replay ??= new ReplayOnto(data)
-        replay.apply(state.baseline, plan.set, plan.unset)
-      }
-      if (plan.cookieChanged) {
-        cookie = plan.cookie
-        cookieFrom = state
-      }
-      if (plan.userChanged) userId = state.userId ?? null
-    }
-    if (replay !== undefined) data = replay.texts()
-    let keyExpires = base.keyExpires ?? NO_EXPIRES
-    for (const save of saves)
-      keyExpires = replayLifetimes(keyExpires, save.plan, stateOf(save.session).ttlSets)
-    keyExpires = onlyHeld(keyExpires, data)
-    if (expectedVersion === null) {
-      set = data // a new session writes every key
-      unset = NO_KEYS
-    } else if (set === undefined || unset === undefined) {
-      ;[set, unset] = diffTexts(base.data, data)
-    }
-
-    const idleTimeout = cookieFrom.cookie.originalMaxAge ?? options.idleTimeout
-    const endsAt = absoluteEnd(createdAt, options.absoluteTimeout)
-    if (endsAt <= now) {
+    const next = buildAttempt(saves, base, now, deadline)
+    if (next === null) {
       // Past its absolute timeout: the session ends rather than being written again.
       if (expectedVersion !== null) {
         await destroyInStore(first, 'expired')
@@ -256,22 +153,7 @@ async function writeSaves(
       if (trace) trace.outcome = 'expired'
       return refused
     }
-    const change: SessionChange = {
-      set,
-      unset,
-      cookie,
-      createdAt,
-      idleTimeout,
-      userId,
-      expectedVersion,
-      expiresAt: idleExpiry(now, idleTimeout, createdAt, options.absoluteTimeout),
-      deadline,
-    }
-    const userLimit = options.maxSessionsPerUser
-    if (userLimit && userId !== null && saves.some((save) => save.plan.userChanged))
-      change.userLimit = userLimit
-    // Sent when there are expiries to write, or stored ones to clear (then empty).
-    if (keyExpires !== NO_EXPIRES || hasKeys(base.keyExpires)) change.keyExpires = keyExpires
+    const { change } = next
     const id = first.id
     const result = await guard.call(() => store.save(id, change), 'save', id, queued)
 
@@ -284,37 +166,8 @@ async function writeSaves(
         trace.version = result.version
       }
       if (expectedVersion === null && !first.regenerated)
-        first.host.events?.created(id, userId ?? undefined)
-      for (const save of saves) {
-        const state = stateOf(save.session)
-        state.id = savedAs
-        const { plan } = save
-        state.version = result.version
-        state.savedCookie = cookie
-        state.savedUserId = state.userId = userId ?? undefined
-        state.createdAt = createdAt
-        state.keyExpires = keyExpires
-        state.ttlSets = undefined
-        state.savedThisRequest = true
-        if (
-          plan.set !== NO_TEXTS ||
-          plan.unset.length > 0 ||
-          plan.cookieChanged ||
-          plan.userChanged
-        )
-          state.changedThisRequest = true
-        if (data === plan.texts) state.baseline = data
-        else refreshData(save.session, data, plan.texts)
-      }
-      recent.remember(savedAs, {
-        version: result.version,
-        data,
-        cookie,
-        userId: userId ?? undefined,
-        createdAt,
-        keyExpires,
-        size: saves[saves.length - 1]!.plan.size,
-      })
+        first.host.events?.created(id, change.userId ?? undefined)
+      applySaved(saves, savedAs, result.version, next)
       if (result.evicted) for (const other of result.evicted) recent.forget(other)
       return refused
     }
@@ -334,7 +187,7 @@ async function writeSaves(
         if (!save.plan.userChanged) continue
         const state = stateOf(save.session)
         state.userId = state.savedUserId
-        refused.set(save, new SessionLimitError(userId!, userLimit!.max))
+        refused.set(save, new SessionLimitError(change.userId!, change.userLimit!.max))
       }
       saves = saves.filter((save) => !refused!.has(save))
       if (saves.length === 0) return refused
@@ -378,6 +231,120 @@ export function destroyInStore(state: State, reason: DestroyContext['reason']): 
   return tracedDestroy(host.idHashes, id, reason, () =>
     host.guard.call(() => host.store.destroy(id), 'destroy', id),
   )
+}
+
+/** One attempt's write: the change for the store, and the state it leaves if it succeeds. */
+interface Attempt {
+  change: SessionChange
+  data: Record<string, string>
+  keyExpires: Record<string, number>
+}
+
+/**
+ * Every request's changes, in arrival order, onto `base`: the change to write, or null when
+ * the session is past its absolute timeout. Synchronous, so the save's async frame stays small.
+ */
+function buildAttempt(
+  saves: PendingSave[],
+  base: Known,
+  now: number,
+  deadline: number,
+): Attempt | null {
+  const { options } = stateOf(saves[0]!.session).host
+  const { version: expectedVersion, createdAt } = base
+  let data = base.data
+  let set: Record<string, string> | undefined
+  let unset: string[] | undefined
+  let cookie = base.cookie
+  let userId = base.userId ?? null
+  let cookieFrom = stateOf(saves[saves.length - 1]!.session)
+  let replay: ReplayOnto | undefined
+  for (const save of saves) {
+    const state = stateOf(save.session)
+    const { plan } = save
+    if (replay === undefined && state.baseline === data) {
+      // Nothing landed since this request loaded: its own result stands as it is.
+      data = plan.texts
+      if (saves.length === 1) {
+        set = plan.set
+        unset = plan.unset
+      }
+      cookie = plan.cookie
+      userId = state.userId ?? null
+      cookieFrom = state
+    } else {
+      replay ??= new ReplayOnto(data)
+      replay.apply(state.baseline, plan.set, plan.unset)
+    }
+    if (plan.cookieChanged) {
+      cookie = plan.cookie
+      cookieFrom = state
+    }
+    if (plan.userChanged) userId = state.userId ?? null
+  }
+  if (replay !== undefined) data = replay.texts()
+  let keyExpires = base.keyExpires ?? NO_EXPIRES
+  for (const save of saves)
+    keyExpires = replayLifetimes(keyExpires, save.plan, stateOf(save.session).ttlSets)
+  keyExpires = onlyHeld(keyExpires, data)
+  if (expectedVersion === null) {
+    set = data // a new session writes every key
+    unset = NO_KEYS
+  } else if (set === undefined || unset === undefined) {
+    ;[set, unset] = diffTexts(base.data, data)
+  }
+
+  const idleTimeout = cookieFrom.cookie.originalMaxAge ?? options.idleTimeout
+  if (absoluteEnd(createdAt, options.absoluteTimeout) <= now) return null
+  const change: SessionChange = {
+    set,
+    unset,
+    cookie,
+    createdAt,
+    idleTimeout,
+    userId,
+    expectedVersion,
+    expiresAt: idleExpiry(now, idleTimeout, createdAt, options.absoluteTimeout),
+    deadline,
+  }
+  const userLimit = options.maxSessionsPerUser
+  if (userLimit && userId !== null && saves.some((save) => save.plan.userChanged))
+    change.userLimit = userLimit
+  // Sent when there are expiries to write, or stored ones to clear (then empty).
+  if (keyExpires !== NO_EXPIRES || hasKeys(base.keyExpires)) change.keyExpires = keyExpires
+  return { change, data, keyExpires }
+}
+
+/** After a successful write: each request's session is at the saved state, and so is `recent`. */
+function applySaved(saves: PendingSave[], savedAs: string, version: number, done: Attempt): void {
+  const { change, data, keyExpires } = done
+  const { cookie, createdAt } = change
+  const userId = change.userId ?? undefined
+  for (const save of saves) {
+    const state = stateOf(save.session)
+    state.id = savedAs
+    const { plan } = save
+    state.version = version
+    state.savedCookie = cookie
+    state.savedUserId = state.userId = userId
+    state.createdAt = createdAt
+    state.keyExpires = keyExpires
+    state.ttlSets = undefined
+    state.savedThisRequest = true
+    if (plan.set !== NO_TEXTS || plan.unset.length > 0 || plan.cookieChanged || plan.userChanged)
+      state.changedThisRequest = true
+    if (data === plan.texts) state.baseline = data
+    else refreshData(save.session, data, plan.texts)
+  }
+  stateOf(saves[0]!.session).host.recent.remember(savedAs, {
+    version,
+    data,
+    cookie,
+    userId,
+    createdAt,
+    keyExpires,
+    size: saves[saves.length - 1]!.plan.size,
+  })
 }
 
 function hasKeys(object: Record<string, number> | undefined): boolean {
