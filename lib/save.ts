@@ -83,26 +83,33 @@ async function settleEach(saves: PendingSave[], queued: boolean): Promise<void> 
   for (const save of saves) await settle([save], queued)
 }
 
-async function settle(saves: PendingSave[], queued: boolean): Promise<void> {
-  let refused: Map<PendingSave, SessionLimitError> | undefined
-  try {
-    if (!channels.save.hasSubscribers) refused = await writeSaves(saves, queued, undefined)
-    else {
-      const { host, id, version } = stateOf(saves[0]!.session)
-      await tracedSave(host.idHashes, id, saves.length, version === null, async (trace) => {
-        refused = await writeSaves(saves, queued, trace)
-      })
-    }
-  } catch (err) {
-    for (const save of saves) save.reject(err)
-    return
+/** Writes `saves` and settles each one's promise. Never rejects. Promises, no async frame. */
+function settle(saves: PendingSave[], queued: boolean): Promise<void> {
+  let writing: Promise<Refused>
+  if (!channels.save.hasSubscribers) writing = writeSaves(saves, queued, undefined)
+  else {
+    const { host, id, version } = stateOf(saves[0]!.session)
+    let refused: Refused
+    writing = tracedSave(host.idHashes, id, saves.length, version === null, async (trace) => {
+      refused = await writeSaves(saves, queued, trace)
+    }).then(() => refused)
   }
-  for (const save of saves) {
-    const error = refused?.get(save)
-    if (error) save.reject(error)
-    else save.resolve()
-  }
+  return writing.then(
+    (refused) => {
+      for (const save of saves) {
+        const error = refused?.get(save)
+        if (error) save.reject(error)
+        else save.resolve()
+      }
+    },
+    (err: unknown) => {
+      for (const save of saves) save.reject(err)
+    },
+  )
 }
+
+/** The saves whose sign-in `maxSessionsPerUser` refused, if any. */
+type Refused = Map<PendingSave, SessionLimitError> | undefined
 
 function notSavedInTime(state: State): StoreError {
   return new StoreError(

@@ -25,6 +25,9 @@ import { DESTROY_SCRIPT, LOAD_SCRIPT, SAVE_SCRIPT, TOUCH_SCRIPT, type Script } f
 import { UserIndexKeys } from './user-index.js'
 
 /** A save retries after 'link' (index the new owner) and 'legacy' (convert); a few suffice. */
+/** No evicted ids: shared, never changed. */
+const NO_IDS: string[] = []
+
 const MAX_SAVE_STEPS = 6
 const SCAN_COUNT = '1000'
 const CONNECT_REDIS_IDLE_ARG = String(CONNECT_REDIS_IDLE)
@@ -126,28 +129,33 @@ export class RedisStore
     if (!isValidSessionId(id)) return Promise.resolve(null)
     const key = this.#key(id)
     const now = Date.now()
-    return this.#call('load of', key, now + this.#timeout, async () => {
-      const args = [
-        String(now),
-        options.touchAt === undefined ? '' : String(options.touchAt),
-        options.absoluteTimeout === undefined ? '' : String(options.absoluteTimeout),
-        CONNECT_REDIS_IDLE_ARG,
-      ]
-      const reply = await this.#script(LOAD_SCRIPT, id, args)
-      if (reply === null) return null
-      const tagged = asReply(reply, key)
-      switch (tagged[0]) {
-        case 'hash':
-          return parseHash(key, tagged)
-        case 'legacy':
-          return parseLegacy(key, tagged[1]!, Number(tagged[2]), now)
-        case 'expired':
-          this.#notices.expired(id, 'load', tagged[1] || undefined)
-          return null
-        default:
-          throw unexpected(key, tagged)
-      }
-    })
+    const args = [
+      String(now),
+      options.touchAt === undefined ? '' : String(options.touchAt),
+      options.absoluteTimeout === undefined ? '' : String(options.absoluteTimeout),
+      CONNECT_REDIS_IDLE_ARG,
+    ]
+    // Promises rather than an async function: a load is on every request.
+    return this.#call('load of', key, now + this.#timeout, () =>
+      this.#script(LOAD_SCRIPT, id, args).then((reply) => this.#loaded(id, key, now, reply)),
+    )
+  }
+
+  /** The record in a load script's reply, or null. */
+  #loaded(id: string, key: string, now: number, reply: unknown): SessionRecord | null {
+    if (reply === null) return null
+    const tagged = asReply(reply, key)
+    switch (tagged[0]) {
+      case 'hash':
+        return parseHash(key, tagged)
+      case 'legacy':
+        return parseLegacy(key, tagged[1]!, Number(tagged[2]), now)
+      case 'expired':
+        this.#notices.expired(id, 'load', tagged[1] || undefined)
+        return null
+      default:
+        throw unexpected(key, tagged)
+    }
   }
 
   /**
@@ -210,21 +218,13 @@ export class RedisStore
     let legacyRaw = ''
     let set = change.set
     let unset = change.unset
-    let evicted: string[] = []
+    let evicted: string[] | undefined
     const { userId, userLimit } = change
-    // Adds the id to the owner's index (under userLimit: or refuses); false when refused.
-    const link = async (): Promise<boolean> => {
-      if (userLimit === undefined) {
-        await this.#users.add(userId!, id, applyBy)
-        return (linked = true)
-      }
-      const outcome = await this.#users.link(userId!, id, userLimit, applyBy)
-      if (outcome === 'refused') return false
-      evicted = outcome
-      return (linked = true)
+    if (change.expectedVersion === null && userId !== null) {
+      evicted = await this.#linkOwner(userId, id, userLimit, applyBy)
+      if (evicted === undefined) return { ok: false, reason: 'userLimit' }
+      linked = true
     }
-    if (change.expectedVersion === null && userId !== null && !(await link()))
-      return { ok: false, reason: 'userLimit' }
     for (let step = 0; step < MAX_SAVE_STEPS; step++) {
       const reply = asReply(
         await this.#script(
@@ -244,7 +244,9 @@ export class RedisStore
               .settle(userId!, id)
               .catch((err: unknown) => debug('could not settle the link of %s: %O', key, err))
           }
-          return evicted.length > 0 ? { ok: true, version, evicted } : { ok: true, version }
+          return evicted !== undefined && evicted.length > 0
+            ? { ok: true, version, evicted }
+            : { ok: true, version }
         }
         case 'gone':
           return { ok: false, reason: 'gone' }
@@ -256,7 +258,9 @@ export class RedisStore
             { code: 'ETIMEDOUT' },
           )
         case 'link':
-          if (!(await link())) return { ok: false, reason: 'userLimit' }
+          evicted = await this.#linkOwner(userId!, id, userLimit, applyBy)
+          if (evicted === undefined) return { ok: false, reason: 'userLimit' }
+          linked = true
           break
         case 'legacy': {
           const current = parseLegacy(key, reply[1]!, Number(reply[2]), Date.now())
@@ -275,6 +279,25 @@ export class RedisStore
       `RedisStore: save of ${key} did not settle in ${MAX_SAVE_STEPS} steps (it kept changing)`,
       { code: 'EBUSY' },
     )
+  }
+
+  /**
+   * Adds the id to the owner's index (under `userLimit`: or refuses). Resolves to the ids
+   * evicted to make room (none without a limit), or undefined when the link was refused.
+   * A method rather than a closure in the save, which would be built on every save.
+   */
+  async #linkOwner(
+    userId: string,
+    id: string,
+    userLimit: SessionChange['userLimit'],
+    applyBy: string,
+  ): Promise<string[] | undefined> {
+    if (userLimit === undefined) {
+      await this.#users.add(userId, id, applyBy)
+      return NO_IDS
+    }
+    const outcome = await this.#users.link(userId, id, userLimit, applyBy)
+    return outcome === 'refused' ? undefined : outcome
   }
 
   /**
