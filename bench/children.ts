@@ -83,9 +83,10 @@ export async function startServer(
       else if (message.type === 'failed')
         reject(new Error(`bench: ${config.system} server failed:\n${message.message}`))
     })
-    void exited.then(() =>
-      reject(new Error(`bench: ${config.system} server exited before it was ready`)),
-    )
+    void exited.then(() => {
+      clearTimeout(timer)
+      reject(new Error(`bench: ${config.system} server exited before it was ready`))
+    })
   }).catch(async (err: unknown) => {
     await unregister()
     throw err

@@ -2,6 +2,7 @@
  * The report: markdown tables (printed, and written to results.md) and a hand-written SVG bar
  * chart of median req/s.
  */
+import { renderLifecycle } from './lifecycle-report.js'
 import type { Kind } from './load.js'
 import type { LostUpdates } from './probes.js'
 import type { Results, Summary } from './results.js'
@@ -71,6 +72,8 @@ export function renderMarkdown(results: Results, chartFile: string): string {
     out.push(`## Memory per 100k idle sessions`, '')
     out.push(memoryTable(results), '')
   }
+
+  if (results.lifecycle) out.push(...renderLifecycle(results.lifecycle))
 
   out.push('## Targets (reported, not asserted)', '')
   out.push('| Target | Measured | Met |', '|---|---|---|')

@@ -2,6 +2,7 @@
  * What a bench run produces: the shapes shared by the orchestrator, the target check and the
  * report, and the medians over rounds.
  */
+import type { LifecycleResults } from './lifecycle.js'
 import type { Kind, LoadResult } from './load.js'
 import { median } from './load.js'
 import type { MemoryResult } from './memory.js'
@@ -85,6 +86,8 @@ export interface Results {
   lostUpdates: Partial<Record<SystemId, { existingCart: LostUpdates; newCart: LostUpdates }>>
   resurrection: Partial<Record<SystemId, Resurrections>>
   memory: MemoryResult[]
+  /** Touch throttling, tracing and events, side by side (runs that cover every system). */
+  lifecycle?: LifecycleResults
   durationSeconds: number
 }
 

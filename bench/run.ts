@@ -12,6 +12,7 @@ import { buildTree } from './build.js'
 import { startServer, type ServerChild } from './children.js'
 import { removeOnExit, runMain } from './cleanup.js'
 import { createSessionPool, send } from './http.js'
+import { LIFECYCLE_FULL, LIFECYCLE_QUICK, measureLifecycle } from './lifecycle.js'
 import { KINDS, runLoad, WORKLOADS, type Kind, type LoadResult, type Workload } from './load.js'
 import { describeMachine, finishMachine } from './machine.js'
 import { MEMORY_STORES, measureMemory } from './memory.js'
@@ -214,6 +215,19 @@ async function main(): Promise<void> {
   )
   for (const m of results.memory)
     log(`  memory ${m.store}: ${Math.round(m.heapDeltaBytes / m.sessions)} bytes/session`)
+
+  // A run over every system measures the lifecycle features too; a --systems run is for
+  // comparing the systems it names.
+  if (args.systems === undefined) {
+    log('bench: lifecycle features')
+    results.lifecycle = await measureLifecycle(
+      buildDir,
+      scratch,
+      config.quick ? LIFECYCLE_QUICK : LIFECYCLE_FULL,
+      postgres,
+      log,
+    )
+  }
 
   finishMachine(machine)
   results.durationSeconds = (Date.now() - started) / 1000

@@ -67,6 +67,8 @@ export {
   isClosable,
   touchIsDue,
   enforcesUserLimit,
+  isRenewable,
+  type Renewable,
   type UserLimitStore,
   type Store,
   type UserIndex,

@@ -14,6 +14,16 @@ import session, {
   type Store,
 } from '../entries/index.js'
 import { auditLine } from './audit.js'
+import {
+  cookieSessionId,
+  DEFAULT_MAX_DEVICES,
+  DEFAULT_RENEW,
+  deviceLimitFor,
+  EvictionNotices,
+  renewalFor,
+  describeRenewal,
+  type ShopRenew,
+} from './lifecycle.js'
 import { PRODUCTS } from './catalog.js'
 import {
   addToCart,
@@ -30,6 +40,7 @@ import type { SafeHtml } from './html.js'
 import {
   cartPage,
   catalogPage,
+  duration,
   errorPage,
   layout,
   loginPage,
@@ -68,6 +79,18 @@ export interface ShopOptions {
   cookieName?: string
   /** Gets one line per session lifecycle event (created, destroyed, expired…). Default none. */
   auditLog?: (line: string) => void
+  /**
+   * Periodic id renewal, or false for none. Default every 15 min with a 30 s grace. Turned off,
+   * with a line to `log`, on a store that cannot renew ids.
+   */
+  renew?: ShopRenew | false
+  /**
+   * Devices one user stays signed in on; a sign-in past it signs out the oldest. False for no
+   * limit. Default 3. Turned off, with a line to `log`, on a store that cannot enforce it.
+   */
+  maxDevices?: number | false
+  /** Gets the set-up notices (a feature the store cannot do). Default console.warn. */
+  log?: (line: string) => void
 }
 
 const MINUTE = 60_000
@@ -83,7 +106,14 @@ export function createApp(options: ShopOptions): express.Express {
     absoluteTimeout = 8 * 60 * MINUTE,
     cookieName = 'shop.sid',
     auditLog,
+    log = (line: string) => console.warn(line),
   } = options
+  const renew = renewalFor(store, options.renew ?? DEFAULT_RENEW, log)
+  const maxDevices = deviceLimitFor(store, options.maxDevices ?? DEFAULT_MAX_DEVICES, log)
+  // Devices the limit signed out, to tell them so on their next page.
+  const evicted = new EvictionNotices(idleTimeout)
+  const secrets = typeof secret === 'string' ? [secret] : secret
+  const renewal = renew && describeRenewal(renew, duration)
   const app = express()
   app.disable('x-powered-by')
 
@@ -108,6 +138,8 @@ export function createApp(options: ShopOptions): express.Express {
       cookie: { maxAge: idleTimeout },
       rolling: true,
       absoluteTimeout,
+      renew,
+      maxSessionsPerUser: maxDevices,
       onEvent: auditLog && ((event: SessionEvent) => auditLog(auditLine(event))),
     }),
   )
@@ -116,6 +148,15 @@ export function createApp(options: ShopOptions): express.Express {
   app.use((req, _res, next) => {
     const visitor = visitorOf(req)
     if (visitor) loaded.set(req, visitor)
+    next()
+  })
+  // A cookie whose session the device limit ended: say so once, on this device's next page.
+  app.use((req, _res, next) => {
+    if (evicted.size === 0 || !(req.session instanceof Session) || req.session.shopUser)
+      return next()
+    const id = cookieSessionId(req.headers.cookie, cookieName, secrets)
+    if (id && id !== req.session.id && evicted.take(id, Date.now()))
+      req.session.shopFlash = signedOutByLimit(maxDevices ?? 0)
     next()
   })
   app.use(express.urlencoded({ extended: false, limit: '10kb' }))
@@ -170,6 +211,7 @@ export function createApp(options: ShopOptions): express.Express {
       absoluteTimeout,
       storeName,
       now,
+      renewal,
     }
   }
 
@@ -245,12 +287,22 @@ export function createApp(options: ShopOptions): express.Express {
       )
     }
     // A new session id, so an id planted before sign-in is worthless after it; the cart comes along.
+    const previousId = req.session.id // ended by the regenerate, not by the limit
     await req.session.regenerate({ keepData: true })
     const userId = name.toLowerCase()
+    // At the limit, this sign-in signs the oldest device out: note who is signed in before.
+    const before =
+      maxDevices !== undefined && isUserIndex(store) ? await store.listByUser(userId) : []
     req.session.setUser(userId) // indexes the session under the user, for listByUser/destroyByUser
     req.session.shopUser = { id: userId, name, signedInAt: Date.now() }
     req.session.shopDevice = describeDevice(req.get('user-agent'))
     req.session.shopFlash = `Welcome, ${name}. Your cart came with you.`
+    if (maxDevices !== undefined && isUserIndex(store) && before.length >= maxDevices) {
+      await req.session.save() // the store applies the limit here
+      const after = new Set(await store.listByUser(userId))
+      const now = Date.now()
+      for (const id of before) if (id !== previousId && !after.has(id)) evicted.add(id, now)
+    }
     res.redirect(303, '/')
   })
 
@@ -292,7 +344,7 @@ export function createApp(options: ShopOptions): express.Express {
       req,
       res,
       { title: 'Your sessions', active: 'sessions' },
-      sessionsPage(user.name, rows, now),
+      sessionsPage(user.name, rows, now, maxDevices),
     )
   })
 
@@ -346,6 +398,14 @@ export function createApp(options: ShopOptions): express.Express {
   })
 
   return app
+}
+
+/** What a device signed out by the device limit sees on its next page. */
+export function signedOutByLimit(maxDevices: number): string {
+  return (
+    `You were signed out on this device because you signed in on another one: ` +
+    `at most ${maxDevices} ${maxDevices === 1 ? 'device stays' : 'devices stay'} signed in.`
+  )
 }
 
 /** The signed-in name and cart count of the request's session; undefined without a session. */

@@ -1,10 +1,13 @@
 /**
  * `npm start`: runs the shop on the store the environment picks (see store-from-env.ts).
  *   PORT (default 3000), SESSION_SECRET, SESSION_STORE_URL, SESSION_HOT_STORE_URL,
- *   or SESSION_STORE, SESSION_DIR, REDIS_URL, REDIS_PREFIX
+ *   or SESSION_STORE, SESSION_DIR, REDIS_URL, REDIS_PREFIX;
+ *   SESSION_RENEW_EVERY, SESSION_RENEW_AFTER_REQUESTS, SESSION_RENEW_GRACE, SESSION_MAX_DEVICES
+ *   (see lifecycle.ts)
  */
 import type { Server } from 'node:http'
 import { createApp } from './app.js'
+import { lifecycleFromEnv } from './lifecycle.js'
 import { openStoreFromEnv } from './store-from-env.js'
 
 // For trying the shop on your machine only. Anyone who knows it can forge session cookies.
@@ -23,12 +26,15 @@ async function main(): Promise<void> {
     secret = DEV_SECRET
   }
 
+  const lifecycle = lifecycleFromEnv(process.env) // before the store: a typo opens nothing
   const opened = await openStoreFromEnv(process.env)
   const app = createApp({
     store: opened.store,
     secret,
     storeName: opened.kind,
     auditLog: (line) => console.log(line),
+    renew: lifecycle.renew,
+    maxDevices: lifecycle.maxDevices,
   })
   const server: Server = app.listen(port)
   server.once('error', (err: NodeJS.ErrnoException) => {

@@ -16,6 +16,8 @@ export interface SessionPanel {
   absoluteTimeout: number | undefined
   storeName: string
   now: number
+  /** How often the id is renewed, e.g. "every 15 min"; undefined without renewal. */
+  renewal?: string
 }
 
 /** What the header says about the visitor. */
@@ -86,7 +88,7 @@ function sessionPanel(p: SessionPanel): SafeHtml {
   <h2>This session</h2>
   <dl>
     <div><dt>Visits</dt><dd data-testid="visits">${p.visits}</dd></div>
-    <div><dt>Session id</dt><dd><code data-testid="session-id">${p.idPrefix}…</code> <small>new at every sign-in</small></dd></div>
+    <div><dt>Session id</dt><dd><code data-testid="session-id">${p.idPrefix}…</code> <small>new at every sign-in${p.renewal ? ` and ${p.renewal}` : ''}</small></dd></div>
     <div><dt>Idle expiry</dt><dd data-testid="idle-expiry">${relative(p.idleExpiresAt, p.now)} ${clock(p.idleExpiresAt)}
       <small>${duration(p.idleTimeout)} after your last request</small></dd></div>
     <div><dt>Absolute expiry</dt><dd data-testid="absolute-expiry">${
@@ -196,12 +198,18 @@ export interface SessionRow {
   absoluteExpiresAt: number | null
 }
 
-export function sessionsPage(user: string, rows: SessionRow[] | null, now: number): SafeHtml {
+export function sessionsPage(
+  user: string,
+  rows: SessionRow[] | null,
+  now: number,
+  maxDevices?: number,
+): SafeHtml {
   if (rows === null) {
     return html`<h1>Your sessions</h1><p>This session store keeps no per-user index, so it cannot list your sessions.</p>`
   }
   return html`<h1>Your sessions</h1>
 <p class="lead">Where <strong>${user}</strong> is signed in right now: ${rows.length} ${rows.length === 1 ? 'session' : 'sessions'}.</p>
+${maxDevices === undefined ? '' : deviceLimitNote(maxDevices)}
 <table class="sessions" data-testid="sessions">
   <thead><tr><th>Device</th><th>Signed in</th><th>Last active</th><th>Ends if idle</th><th>Ends at the latest</th></tr></thead>
   <tbody>
@@ -220,6 +228,12 @@ export function sessionsPage(user: string, rows: SessionRow[] | null, now: numbe
   <p>Lost a device, or signed in somewhere you shouldn't have? This ends every session above, this one included.</p>
   <button type="submit" class="warn" data-testid="sign-out-everywhere">Sign out everywhere</button>
 </form>`
+}
+
+/** The device limit, in words: how many stay signed in and what one more sign-in does. */
+function deviceLimitNote(max: number): SafeHtml {
+  const devices = max === 1 ? '1 device stays' : `${max} devices stay`
+  return html`<p class="limit" data-testid="device-limit">At most <strong>${devices}</strong> signed in at once. Signing in on another device signs out the one that signed in longest ago.</p>`
 }
 
 export function errorPage(message: string): SafeHtml {
@@ -308,6 +322,7 @@ tr.total td { font-weight: 700; font-size: 17px; padding-bottom: 14px; }
 .note { background: #fff8e1; border: 1px solid #f0dca0; border-radius: 8px; padding: 8px 12px; margin: 0 0 14px; font-size: 14px; }
 .sessions tr.current td { background: #f3f8f5; }
 .tag { white-space: nowrap; font-size: 12px; background: var(--accent); color: #fff; border-radius: 10px; padding: 1px 8px; margin-left: 6px; }
+.limit { background: #fdf8ec; border: 1px solid #ecd9a6; border-radius: 8px; padding: 10px 14px; margin: 0 0 20px; }
 .danger { margin-top: 20px; background: #fff5f4; border: 1px solid #f3c9c4; border-radius: 10px; padding: 14px 16px; }
 .danger p { margin: 0 0 10px; }
 .panel { margin-top: 36px; margin-bottom: 30px; }

@@ -220,15 +220,16 @@ export class RequestSession implements SessionHost {
     if (!outcome) return this.#openFresh(now) // destroyed meanwhile
     this.recent.forget(id)
     this.#start(restoreSession(this, outcome.id, record, now))
-    if (outcome.renewed) this.renewed(id, outcome.id)
+    if (outcome.renewed) this.renewed(id, outcome.id, record.userId)
   }
 
   /**
    * Called once a request has renewed its session's id, after the new session is on
    * `req.session`: the place a 'renewed' lifecycle event is emitted from.
    */
-  renewed(oldId: string, newId: string): void {
+  renewed(oldId: string, newId: string, userId: string | undefined): void {
     debug('request renewed session %s as %s', oldId, newId)
+    this.events?.renewed(oldId, newId, userId)
   }
 
   async #openFresh(now: number): Promise<void> {

@@ -246,7 +246,7 @@ export class LayeredStore
     if (!isRenewable(this.#cold))
       throw new TypeError(
         'LayeredStore: the cold store cannot renew ids; use a cold store with renew() ' +
-          '(MemoryStore) or drop the renew option',
+          '(MemoryStore, PostgresStore) or drop the renew option',
       )
     const result = await this.#cold.renew(oldId, newId, options)
     if (result.ok) await this.#toHot(oldId, RENEWED_MARKER)

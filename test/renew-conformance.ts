@@ -122,6 +122,30 @@ export function describeRenewal(
       })
     })
 
+    it('an id renewed twice within the grace reaches the session through both forwards', async () => {
+      const store = renewable()
+      const first = await create()
+      const second = randomUUID()
+      const third = randomUUID()
+      await store.renew(first, second, { now: Date.now(), graceMs: LONG_GRACE })
+      expect(await store.renew(second, third, { now: Date.now(), graceMs: LONG_GRACE })).toEqual({
+        ok: true,
+      })
+      expect(await store.load(first)).toMatchObject({ renewedTo: third, version: 1 })
+      expect(await store.load(second)).toMatchObject({ renewedTo: third, version: 1 })
+      expect(await store.save(first, change({ set: { n: '1' }, expectedVersion: 1 }))).toEqual({
+        ok: true,
+        version: 2,
+        renewedTo: third,
+      })
+      const later = Date.now() + 2 * HOUR
+      await store.touch(first, later)
+      expect(await store.load(third)).toMatchObject({ expiresAt: later, data: { n: '1' } })
+      await store.destroy(first)
+      expect(await store.load(third)).toBeNull()
+      expect(await store.load(second)).toBeNull()
+    })
+
     it('destroying the old id within the grace destroys the renewed session', async () => {
       const store = renewable()
       const oldId = await create()

@@ -68,6 +68,7 @@ export class SessionFiles {
 
   /**
    * Writes a whole session file atomically: temp file, (fsync), rename. Its mtime is the expiry.
+   * `mode` is 0o600, or FORWARD_MODE for a renewal's forward (see format.ts).
    * The temp file is named after the lock, so a sweep can tell an unfinished write from a live one.
    */
   async write(
@@ -76,11 +77,12 @@ export class SessionFiles {
     text: string,
     expiresAt: number,
     deadline: number | undefined,
+    mode = 0o600,
   ): Promise<void> {
     const temp = `${this.#tmp}/${slot.key}.${held.text}`
     let fd: number | undefined
     try {
-      fd = await f.fsOpen(temp, 'wx', 0o600)
+      fd = await f.fsOpen(temp, 'wx', mode)
       await f.fsWriteAll(fd, Buffer.from(text, 'utf8'))
       // After the last write, or the write would move the mtime again.
       await f.fsFutimes(fd, Date.now() / 1000, expiresAt / 1000)

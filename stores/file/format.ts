@@ -23,12 +23,35 @@ export interface SessionFile {
   keyExpires?: Record<string, number>
   /** Each value is the JSON text the core gave us, embedded as a string so it round-trips exactly. */
   data: Record<string, string>
+  /** Epoch ms this id was issued by a renewal; absent for an id never renewed. */
+  renewedAt?: number
+}
+
+/**
+ * What a renewal leaves at the old id's name (see renew.ts): the id the session moved to. The
+ * file's mtime is the end of the grace, and the file is read-only (no owner write bit), so a
+ * listing that only stats files (count) tells it from a session.
+ */
+export interface ForwardFile {
+  format: 1
+  id: string
+  renewedTo: string
+}
+
+/** The mode of a forward file; session files are 0o600. */
+export const FORWARD_MODE = 0o400
+
+/** True when `st` is a forward file's stat (see {@link ForwardFile}). */
+export function isForwardStat(st: Stats): boolean {
+  return (st.mode & 0o200) === 0
 }
 
 export type Read =
   | { kind: 'missing' }
   | { kind: 'corrupt'; reason: string }
   | { kind: 'ok'; file: SessionFile; expiresAt: number }
+  /** A renewed id: `to` is where the session went; `expiresAt` is the end of the grace. */
+  | { kind: 'forward'; to: string; expiresAt: number }
 
 /** A digest file name: 64 hex digits. */
 export const KEY = /^[0-9a-f]{64}$/
@@ -55,13 +78,16 @@ export async function readOpen(fd: number, id: string | undefined, st?: Stats): 
   } catch (err) {
     return { kind: 'corrupt', reason: `not JSON: ${(err as Error).message}` }
   }
-  const problem = checkFile(parsed)
+  const problem =
+    isObject(parsed) && 'renewedTo' in parsed ? checkForward(parsed) : checkFile(parsed)
   if (problem) return { kind: 'corrupt', reason: problem }
-  const file = parsed as SessionFile
+  const file = parsed as SessionFile | ForwardFile
   if (id !== undefined && file.id !== id)
     return { kind: 'corrupt', reason: 'the id inside does not match the file name' }
   // utimes stores the expiry with sub-ms precision loss; rounding gives back the exact ms.
-  return { kind: 'ok', file, expiresAt: Math.round(st.mtimeMs) }
+  const expiresAt = Math.round(st.mtimeMs)
+  if ('renewedTo' in file) return { kind: 'forward', to: file.renewedTo, expiresAt }
+  return { kind: 'ok', file, expiresAt }
 }
 
 function checkFile(value: unknown): string | undefined {
@@ -76,9 +102,17 @@ function checkFile(value: unknown): string | undefined {
     const problem = checkKeyExpiries(value.keyExpires)
     if (problem) return `bad keyExpires: ${problem}`
   }
+  if (value.renewedAt !== undefined && !Number.isFinite(value.renewedAt)) return 'bad renewedAt'
   if (!isObject(value.data)) return 'bad data'
   for (const k of Object.keys(value.data))
     if (typeof value.data[k] !== 'string') return `bad data key ${JSON.stringify(k)}`
+  return undefined
+}
+
+function checkForward(value: Record<string, unknown>): string | undefined {
+  if (value.format !== 1) return 'unknown format'
+  if (typeof value.id !== 'string' || !isValidSessionId(value.id)) return 'bad id'
+  if (!isValidSessionId(value.renewedTo)) return 'bad renewedTo'
   return undefined
 }
 
@@ -95,6 +129,7 @@ export function toRecord(file: SessionFile, expiresAt: number): SessionRecord {
     file.userId,
   )
   if (file.keyExpires !== undefined) record.keyExpires = file.keyExpires
+  if (file.renewedAt !== undefined) record.renewedAt = file.renewedAt
   return record
 }
 

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path'
 import { StoreError } from '../../lib/store.js'
-import { KEY, SESSION_FILE } from './format.js'
+import { KEY, SESSION_FILE, isForwardStat } from './format.js'
 import {
   forEachLimited,
   fsReadlink,
@@ -123,14 +123,17 @@ export async function eachSessionFile(
   })
 }
 
-/** Like eachSessionFile, with each session's expiry (its mtime) from one stat; no file is opened. */
+/**
+ * Like eachSessionFile, with each session's expiry (its mtime) from one stat; no file is opened.
+ * `forward` is true for a renewed id's forward, whose mtime is the end of its grace.
+ */
 export async function eachSessionExpiry(
   sessions: string,
   concurrency: number,
-  fn: (key: string, expiresAt: number) => Promise<unknown>,
+  fn: (key: string, expiresAt: number, forward: boolean) => Promise<unknown>,
 ): Promise<void> {
   await eachSessionFile(sessions, concurrency, async (key) => {
     const st = await statOrNull(`${sessions}/${key}.json`)
-    if (st) await fn(key, Math.round(st.mtimeMs))
+    if (st) await fn(key, Math.round(st.mtimeMs), isForwardStat(st))
   })
 }

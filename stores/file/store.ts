@@ -17,6 +17,9 @@ import type {
   Closable,
   Countable,
   LoadOptions,
+  Renewable,
+  RenewOptions,
+  RenewResult,
   SaveResult,
   SessionChange,
   SessionRecord,
@@ -34,7 +37,9 @@ import {
 } from '../../lib/store-notices.js'
 import { storeError } from './errors.js'
 import type { Read, SessionFile, Slot } from './format.js'
-import { KEY, Slots, keyOf, readOpen, seenAt, toRecord } from './format.js'
+import { KEY, Slots, isForwardStat, keyOf, readOpen, seenAt, toRecord } from './format.js'
+import { forwarded } from '../../lib/store-renewal.js'
+import { movedResult, movedTo, renewFile, type RenewTarget } from './renew.js'
 import { SessionFiles } from './files.js'
 import * as f from './fs.js'
 import type { Held } from './lock.js'
@@ -75,7 +80,7 @@ const SUBDIRS = ['sessions', 'locks', 'users', 'tmp', 'corrupt'] as const
  * ```
  */
 export class FileStore
-  implements Store, UserIndex, Countable, Clearable, Closable, ReportsLifecycle
+  implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
 {
   /** `maxSessionsPerUser` is enforced under a per-user lock (see `save`). */
   readonly enforcesUserLimit = true
@@ -139,13 +144,18 @@ export class FileStore
     }
 
     let record: SessionRecord | null = null
+    let forward: string | undefined
     let cleanup: 'expired' | 'corrupt' | undefined
     let reason = ''
     slot.seen = undefined
     try {
       const st = await f.fsFstat(fd)
       const read = await readOpen(fd, id, st)
-      if (read.kind !== 'ok') {
+      if (read.kind === 'forward') {
+        // A renewed id: within its grace it reaches the session it was renewed to.
+        if (read.expiresAt > Date.now()) forward = read.to
+        else cleanup = 'expired'
+      } else if (read.kind !== 'ok') {
         cleanup = 'corrupt'
         reason = read.kind === 'corrupt' ? read.reason : 'empty'
       } else {
@@ -186,6 +196,7 @@ export class FileStore
         debug('could not clean up %s: %O', slot.key, err),
       )
     }
+    if (forward !== undefined) return forwarded(await this.load(forward, options), forward)
     return record
   }
 
@@ -195,9 +206,34 @@ export class FileStore
         `FileStore: invalid session id ${JSON.stringify(String(id).slice(0, 64))}`,
       )
     const slot = this.#slots.get(id)
-    if (change.userLimit === undefined || change.userId === null)
-      return this.#save(slot, id, change)
-    return this.#saveLimited(slot, id, change, change.userId, change.userLimit)
+    const result =
+      change.userLimit === undefined || change.userId === null
+        ? await this.#save(slot, id, change)
+        : await this.#saveLimited(slot, id, change, change.userId, change.userLimit)
+    // The id was renewed: the save goes to the session it forwards to, its lock let go of.
+    const to = movedTo(result)
+    if (to === undefined) return result
+    const followed = await this.save(to, change)
+    return followed.ok ? { ...followed, renewedTo: followed.renewedTo ?? to } : followed
+  }
+
+  /**
+   * Moves the session to `newId` under the locks of both ids, keeping its data, version, owner
+   * and times; `oldId` forwards to it for `graceMs` (never past its expiry). See `Renewable`.
+   *
+   * @example
+   * ```ts
+   * await store.renew(oldId, newId, { now: Date.now(), graceMs: 30_000 })
+   * ```
+   */
+  renew(oldId: string, newId: string, options: RenewOptions): Promise<RenewResult> {
+    const target: RenewTarget = {
+      slots: this.#slots,
+      files: this.#files,
+      users: this.#users,
+      underLock: (what, slot, fn) => this.#underLock(what, slot, undefined, fn),
+    }
+    return renewFile(target, oldId, newId, options)
   }
 
   /**
@@ -220,7 +256,8 @@ export class FileStore
       const live = own.kind === 'ok' && own.expiresAt > Date.now() ? own.file : undefined
       const writes =
         change.expectedVersion === null ? !live : live?.version === change.expectedVersion
-      if (!writes || live?.userId === userId) return this.#save(slot, id, change)
+      if (!writes || live?.userId === userId || own.kind === 'forward')
+        return this.#save(slot, id, change)
       const others = await this.#users.liveSessions(userId, slot.key, (key) =>
         this.#files.read(this.#slots.byKey(key)),
       )
@@ -244,6 +281,7 @@ export class FileStore
     return this.#underLock('save a session', slot, deadline, async (held) => {
       const read = await this.#files.readCurrent(slot, id)
       const now = Date.now()
+      if (read.kind === 'forward' && read.expiresAt > now) return movedResult(read.to)
       const current = read.kind === 'ok' && read.expiresAt > now ? read : undefined
 
       if (change.expectedVersion === null) {
@@ -281,6 +319,7 @@ export class FileStore
       }
       const userId = change.userId ?? undefined
       if (userId !== undefined) next.userId = userId
+      if (current?.file.renewedAt !== undefined) next.renewedAt = current.file.renewedAt
       if (change.keyExpires !== undefined && Object.keys(change.keyExpires).length > 0)
         next.keyExpires = change.keyExpires
 
@@ -303,24 +342,35 @@ export class FileStore
       if (f.isCode(err, 'ENOENT')) return
       throw this.#fail('touch a session', err)
     }
+    let forward: string | undefined
     try {
       // An expired session stays expired: a touch must not bring it back.
-      const { mtimeMs } = await f.fsFstat(fd)
-      if (Math.round(mtimeMs) > Date.now())
-        await f.fsFutimes(fd, Date.now() / 1000, expiresAt / 1000)
+      const st = await f.fsFstat(fd)
+      if (Math.round(st.mtimeMs) <= Date.now()) return
+      if (!isForwardStat(st)) await f.fsFutimes(fd, Date.now() / 1000, expiresAt / 1000)
+      else {
+        // A renewed id within its grace: the touch is for the session it forwards to.
+        const read = await readOpen(fd, id, st)
+        if (read.kind === 'forward') forward = read.to
+      }
     } catch (err) {
       throw this.#fail('touch a session', err)
     } finally {
       await f.fsClose(fd).catch(f.ignore)
     }
+    if (forward !== undefined) await this.touch(forward, expiresAt)
   }
 
   async destroy(id: string): Promise<void> {
     if (!isValidSessionId(id)) return
     const slot = this.#slots.get(id)
-    await this.#underLock('destroy a session', slot, undefined, async (held) => {
-      await this.#removeLocked(slot, await this.#files.read(slot, id), held, 'destroyed')
+    const forward = await this.#underLock('destroy a session', slot, undefined, async (held) => {
+      const read = await this.#files.read(slot, id)
+      await this.#removeLocked(slot, read, held, 'destroyed')
+      return read.kind === 'forward' && read.expiresAt > Date.now() ? read.to : undefined
     })
+    // A renewed id within its grace: the session it forwards to goes too.
+    if (forward !== undefined) await this.destroy(forward)
   }
 
   async listByUser(userId: string): Promise<string[]> {
@@ -332,7 +382,7 @@ export class FileStore
         if (read.kind === 'ok' && read.file.userId === userId) {
           if (read.expiresAt > Date.now())
             found.push({ id: read.file.id, createdAt: read.file.createdAt })
-        } else if (read.kind === 'missing' || read.kind === 'ok') {
+        } else if (read.kind !== 'corrupt') {
           await this.#pruneEntry(userId, slot)
         }
       })
@@ -378,8 +428,9 @@ export class FileStore
     let live = 0
     await this.#guard('count sessions', async () => {
       const now = Date.now()
-      await eachSessionExpiry(this.#dirs.sessions, this.#concurrency, async (_key, expiresAt) => {
-        if (expiresAt > now) live++
+      // A renewed id's forward is not a session.
+      await eachSessionExpiry(this.#dirs.sessions, this.#concurrency, async (_, at, forward) => {
+        if (at > now && !forward) live++
       })
     })
     return live
@@ -460,6 +511,7 @@ export class FileStore
     if (read.kind === 'missing') return
     this.#locks.assertHeld(held)
     if (read.kind === 'corrupt') return this.#files.moveAside(slot, read.reason)
+    if (read.kind === 'forward') return f.unlinkQuiet(slot.file)
     await f.unlinkQuiet(slot.file)
     if (read.file.userId !== undefined) await this.#users.remove(read.file.userId, slot.key)
     if (why !== 'destroyed') debug('removed session %s (%s)', slot.key, why)
@@ -492,7 +544,7 @@ export class FileStore
   async #pruneEntry(userId: string, slot: Slot): Promise<void> {
     await this.#underLock('prune the user index', slot, undefined, async () => {
       const read = await this.#files.read(slot)
-      if (read.kind === 'missing' || (read.kind === 'ok' && read.file.userId !== userId))
+      if (read.kind !== 'corrupt' && (read.kind !== 'ok' || read.file.userId !== userId))
         await this.#users.remove(userId, slot.key)
     })
   }

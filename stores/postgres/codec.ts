@@ -27,6 +27,8 @@ export interface SessionRow {
   expires_ms: string | null
   idle_timeout: string | null
   user_id: string | null
+  /** Absent from statements that do not select it; null for an id never renewed. */
+  renewed_ms?: string | null
 }
 
 /** Every column as text: the per-query type parser of the store's statements. */
@@ -62,6 +64,8 @@ export function toRecord(id: string, row: SessionRow): SessionRecord {
     },
     row.user_id,
   )
+  if (row.renewed_ms !== undefined && row.renewed_ms !== null)
+    record.renewedAt = number(id, row.renewed_ms, 'renewed_at', Number.isFinite, 'a time')
   const keyExpires = parseKeyExpires(id, record.cookie)
   if (keyExpires !== undefined) record.keyExpires = keyExpires
   return record

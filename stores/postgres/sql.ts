@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto'
 import { KEY_EXPIRES } from './codec.js'
+import { renewalSchema, renewalsTable } from './renew.js'
 
 /** A name PostgreSQL accepts unquoted, of at most 63 bytes (NAMEDATALEN - 1). */
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -67,13 +68,17 @@ export function tableNames(table: unknown, schema: unknown, legacyTable: unknown
   return names
 }
 
+/** Forwards followed in a row at most: ids renewed again, each within its own grace. */
+const MAX_HOPS = 8
+
 const ts = (param: string) => `to_timestamp(${param}::float8 / 1000)`
 const ms = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`
 
 /** The columns every statement that returns a session selects, from a row source `s`. */
 const RECORD = (s: string, data = `${s}.data`) =>
   `${data} AS data, ${s}.cookie, ${s}.version, ${ms(`${s}.created_at`)}::bigint AS created_ms, ` +
-  `${ms(`${s}.expires_at`)}::bigint AS expires_ms, ${s}.idle_timeout, ${s}.user_id`
+  `${ms(`${s}.expires_at`)}::bigint AS expires_ms, ${s}.idle_timeout, ${s}.user_id, ` +
+  `${ms(`${s}.renewed_at`)}::bigint AS renewed_ms`
 
 /** Marks the error a save's statement raises when it wrote after its deadline (and so undoes the write). */
 export const DEADLINE_MARKER = 'concord-session: deadline passed at '
@@ -137,7 +142,10 @@ export interface Statements {
   create: string
   /** $1 id, $2 expiresAt, $3 now. */
   touch: string
-  /** $1 id. */
+  /**
+   * $1 id, $2 now: deletes the session, or the one renewals within their grace moved it to;
+   * returns how many rows it deleted and the last id its forwards led to.
+   */
   destroy: string
   /** $1 userId, $2 now. */
   listByUser: string
@@ -155,6 +163,10 @@ export interface Statements {
 /** Every statement of one store, for a table and (optionally) a connect-pg-simple table. */
 export function statements(names: TableNames): Statements {
   const { table, legacy } = names
+  // Forwards of renewed ids (see renew.ts): a load joins them when the id has no session row.
+  const forwards = renewalsTable(names)
+  const forward = (s: string) =>
+    `LEFT JOIN ${forwards} f ON f.id = $1 AND f.until > ${ts('$2')} AND ${s}.id IS NULL`
   const index = (suffix: string) => `"${names.bare}_${suffix}"`
   const lockKey = createHash('sha256')
     .update(`concord-session:${table}`)
@@ -176,6 +188,16 @@ export function statements(names: TableNames): Statements {
       ? ''
       : `UNION ALL SELECT 1 FROM ${legacy} l WHERE l.expire > ${ts('$1')} AND NOT EXISTS (SELECT 1 FROM ${table} c WHERE c.id = l.sid)`
 
+  // An id within the grace of a renewal touches and destroys the session it names: `hop` is
+  // $1 and the ids its live forwards lead to, renewed again within their grace or not.
+  const hop = (now: string) =>
+    `RECURSIVE hop(id, n) AS (SELECT $1::text, 0 UNION ALL
+      SELECT f.renewed_to, hop.n + 1 FROM ${forwards} f JOIN hop ON f.id = hop.id
+      WHERE f.until > ${ts(now)} AND hop.n < ${MAX_HOPS})`
+  const followed = `ANY(ARRAY(SELECT id FROM hop))`
+  const dropForward = `f AS (DELETE FROM ${forwards} WHERE id = $1)`
+  const pruneForwards = `pf AS (DELETE FROM ${forwards} WHERE until <= ${ts('$1')})`
+
   return {
     createTable: [
       // Two processes starting at once must not both run CREATE TABLE: the second would fail
@@ -190,8 +212,10 @@ export function statements(names: TableNames): Statements {
         expires_at timestamptz NOT NULL,
         idle_timeout bigint NOT NULL,
         cookie jsonb NOT NULL,
-        user_id text
+        user_id text,
+        renewed_at timestamptz
       )`,
+      ...renewalSchema(names),
       `CREATE INDEX IF NOT EXISTS ${index('expires_at')} ON ${table} (expires_at)`,
       `CREATE INDEX IF NOT EXISTS ${index('user_id')} ON ${table} (user_id) WHERE user_id IS NOT NULL`,
     ]
@@ -199,12 +223,14 @@ export function statements(names: TableNames): Statements {
       .join(';\n'),
 
     checkTable:
-      `SELECT id, data, version, created_at, expires_at, idle_timeout, cookie, user_id FROM ${table} LIMIT 0` +
+      `SELECT id, data, version, created_at, expires_at, idle_timeout, cookie, user_id, renewed_at FROM ${table} LIMIT 0;\n` +
+      `SELECT id, renewed_to, until FROM ${forwards} LIMIT 0` +
       (legacy === undefined ? '' : `;\nSELECT sid, sess, expire FROM ${legacy} LIMIT 0`),
 
-    load: `SELECT ${RECORD('s')}${legacyColumns}
+    load: `SELECT ${RECORD('s')}${legacyColumns}, f.renewed_to
       FROM (SELECT 1) one
       LEFT JOIN ${table} s ON s.id = $1 AND s.expires_at > ${ts('$2')}
+      ${forward('s')}
       ${legacyJoin('s')}`,
 
     // UPDATE and DELETE have exclusive conditions, so at most one of them changes the row.
@@ -217,10 +243,12 @@ export function statements(names: TableNames): Statements {
         WHERE s.id = $1 AND s.expires_at > ${ts('$2')} AND ${touched('s', '$3', '$4')} <= $2::float8
         RETURNING s.id, s.user_id
       )
-      SELECT ${RECORD('kept')}${legacyColumns},
-        (SELECT coalesce(user_id, '') FROM ended) AS ended_user
+      SELECT ${RECORD('kept')}${legacyColumns}, f.renewed_to,
+        (SELECT coalesce(user_id, '') FROM ended) AS ended_user,
+        EXISTS (SELECT 1 FROM ${table} c WHERE c.id = $1 AND c.expires_at > ${ts('$2')}) AS seen
       FROM (SELECT 1) one
       LEFT JOIN kept ON true
+      ${forward('kept')}
       ${legacyJoin('kept', 'AND NOT EXISTS (SELECT 1 FROM ended)')}`,
 
     loadTouchAfter: `WITH cur AS MATERIALIZED (
@@ -241,9 +269,10 @@ export function statements(names: TableNames): Statements {
         UNION ALL
         SELECT * FROM cur WHERE NOT EXISTS (SELECT 1 FROM kept) AND NOT EXISTS (SELECT 1 FROM ended)
       )
-      SELECT ${RECORD('r')}${legacyColumns}
+      SELECT ${RECORD('r')}${legacyColumns}, f.renewed_to
       FROM (SELECT 1) one
       LEFT JOIN r ON true
+      ${forward('r')}
       ${legacyJoin('r', 'AND NOT EXISTS (SELECT 1 FROM ended)')}`,
 
     lockUser: `SELECT pg_advisory_xact_lock($1::bigint)`,
@@ -293,16 +322,18 @@ export function statements(names: TableNames): Statements {
 
     touch:
       legacy === undefined
-        ? `UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = $1 AND expires_at > ${ts('$3')}`
-        : `WITH c AS (
-          UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = $1 AND expires_at > ${ts('$3')} RETURNING id
+        ? `WITH ${hop('$3')}
+          UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = ${followed} AND expires_at > ${ts('$3')}`
+        : `WITH ${hop('$3')}, c AS (
+          UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = ${followed} AND expires_at > ${ts('$3')} RETURNING id
         )
         UPDATE ${legacy} SET expire = ${ts('$2')} WHERE sid = $1 AND expire > ${ts('$3')} AND NOT EXISTS (SELECT 1 FROM c)`,
 
-    destroy:
-      legacy === undefined
-        ? `DELETE FROM ${table} WHERE id = $1`
-        : `WITH c AS (DELETE FROM ${table} WHERE id = $1) DELETE FROM ${legacy} WHERE sid = $1`,
+    destroy: `WITH ${hop('$2')}, ${dropForward},
+        d AS (DELETE FROM ${table} WHERE id = ${followed} RETURNING 1)
+        ${legacy === undefined ? '' : `, l AS (DELETE FROM ${legacy} WHERE sid = $1)`}
+      SELECT (SELECT count(*) FROM d)::int AS deleted,
+        (SELECT id FROM hop ORDER BY n DESC LIMIT 1) AS last`,
 
     listByUser: `SELECT id FROM ${table} WHERE user_id = $1 AND expires_at > ${ts('$2')} ORDER BY id`,
 
@@ -313,20 +344,20 @@ export function statements(names: TableNames): Statements {
 
     clear:
       legacy === undefined
-        ? `DELETE FROM ${table}`
-        : `WITH c AS (DELETE FROM ${table}) DELETE FROM ${legacy}`,
+        ? `WITH f AS (DELETE FROM ${forwards}) DELETE FROM ${table}`
+        : `WITH f AS (DELETE FROM ${forwards}), c AS (DELETE FROM ${table}) DELETE FROM ${legacy}`,
 
     prune:
       legacy === undefined
-        ? `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1) SELECT count(*)::int AS n FROM gone`
-        : `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1),
+        ? `WITH ${pruneForwards}, gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1) SELECT count(*)::int AS n FROM gone`
+        : `WITH ${pruneForwards}, gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1),
           old AS (DELETE FROM ${legacy} WHERE expire <= ${ts('$1')} RETURNING 1)
         SELECT ((SELECT count(*) FROM gone) + (SELECT count(*) FROM old))::int AS n`,
 
     pruneListed:
       legacy === undefined
-        ? `DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id`
-        : `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id),
+        ? `WITH ${pruneForwards} DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id`
+        : `WITH ${pruneForwards}, gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id),
           old AS (DELETE FROM ${legacy} WHERE expire <= ${ts('$1')} RETURNING sid)
         SELECT id, user_id FROM gone UNION ALL SELECT sid, NULL FROM old`,
   }

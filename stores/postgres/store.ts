@@ -6,6 +6,9 @@ import type {
   Closable,
   Countable,
   LoadOptions,
+  Renewable,
+  RenewOptions,
+  RenewResult,
   SaveResult,
   SessionChange,
   SessionRecord,
@@ -24,6 +27,8 @@ import { changedKeys, cookieColumn, effectiveDeadline, toRecord, type SessionRow
 import { fromLegacy, migratedData, type LegacyRow } from './connect-pg-simple.js'
 import { StatementRunner, inTransaction } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
+import { followSave, renewalStatements, renewSession } from './renew.js'
+import { forwarded } from '../../lib/store-renewal.js'
 import { isPositiveNumber, rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
 import {
   LifecycleListeners,
@@ -142,6 +147,10 @@ type Row = SessionRow &
     legacy_expires_ms?: string | null
     /** loadTouch: the owner ('' for none) of a row the touch ended, null when none ended. */
     ended_user?: string | null
+    /** A load: the id a renewal within its grace moved this id's session to. */
+    renewed_to?: string | null
+    /** loadTouch: 't' when the row was live as the statement began (see `load`). */
+    seen?: string
   }
 
 /**
@@ -174,11 +183,12 @@ type Row = SessionRow &
  * ```
  */
 export class PostgresStore
-  implements Store, UserIndex, Countable, Clearable, Closable, ReportsLifecycle
+  implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
 {
   /** `maxSessionsPerUser` is enforced in one transaction under a per-user advisory lock. */
   readonly enforcesUserLimit = true
   readonly #sql: Statements
+  readonly #renewal: ReturnType<typeof renewalStatements>
   readonly #notices = new LifecycleListeners()
   readonly #migrate: string | undefined
   readonly #table: string
@@ -221,6 +231,7 @@ export class PostgresStore
     const names = tableNames(table, schema, legacyTable)
     this.#table = names.table
     this.#sql = statements(names)
+    this.#renewal = renewalStatements(names)
     this.#migrate =
       names.legacy === undefined ? undefined : migrateStatement(names.table, names.legacy)
     this.#timeout = timeout
@@ -263,6 +274,9 @@ export class PostgresStore
           ])
     // Keys past their own lifetime are left out; the next save drops them from the row.
     if (row && row.data !== null) return withoutExpiredKeys(toRecord(id, row), now)
+    if (row?.renewed_to) return forwarded(await this.load(row.renewed_to, options), row.renewed_to)
+    // The row was live, but a renewal or destroy that held it took it meanwhile: look again.
+    if (row?.seen === 't' && row.ended_user === null) return this.load(id, options)
     if (typeof row?.ended_user === 'string')
       this.#notices.expired(id, 'load', row.ended_user || null)
     if (!row?.legacy_sess) return null
@@ -293,9 +307,35 @@ export class PostgresStore
     if (!isValidSessionId(id))
       throw new TypeError(`PostgresStore: save needs a valid session id, got ${JSON.stringify(id)}`)
     const deadline = effectiveDeadline(change, Date.now() + this.#timeout)
-    if (change.userLimit !== undefined && change.userId !== null)
-      return this.#saveLimited(id, change, change.userId, change.userLimit, deadline)
-    return this.#save(id, change, deadline, this.#query.bind(this))
+    const result =
+      change.userLimit !== undefined && change.userId !== null
+        ? await this.#saveLimited(id, change, change.userId, change.userLimit, deadline)
+        : await this.#save(id, change, deadline, this.#query.bind(this))
+    if (result.ok || result.reason !== 'gone') return result
+    return followSave(this.#run(id), this.#renewal, id, (to) => this.save(to, change))
+  }
+
+  /**
+   * Moves the session to `newId` in one statement, keeping its data, version, owner and times;
+   * `oldId` forwards to it for `graceMs` (never past its expiry). See `Renewable`.
+   *
+   * @example
+   * ```ts
+   * await store.renew(oldId, newId, { now: Date.now(), graceMs: 30_000 })
+   * ```
+   */
+  async renew(oldId: string, newId: string, options: RenewOptions): Promise<RenewResult> {
+    for (const id of [oldId, newId])
+      if (!isValidSessionId(id))
+        throw new TypeError(
+          `PostgresStore: renew needs valid session ids, got ${JSON.stringify(id)}`,
+        )
+    return renewSession(this.#run(oldId), this.#renewal, oldId, newId, options)
+  }
+
+  #run(id: string) {
+    return (text: string, values: unknown[]) =>
+      this.#runner.run<Record<string, unknown>>('renewal of session', id, text, values)
   }
 
   /**
@@ -452,7 +492,10 @@ export class PostgresStore
    */
   async destroy(id: string): Promise<void> {
     if (!isValidSessionId(id)) return
-    await this.#query('destroy of session', id, 'destroy', [id])
+    const [row] = await this.#query('destroy of session', id, 'destroy', [id, Date.now()])
+    // The session its forwards led to was renewed again as this ran: follow that renewal too.
+    const { deleted, last } = row as unknown as { deleted: string; last: string }
+    if (Number(deleted) === 0 && last !== id) await this.destroy(last)
   }
 
   /**

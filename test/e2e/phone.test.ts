@@ -98,6 +98,20 @@ describeWithBrowser('the shop on a 390 px wide screen', () => {
     await page.goto('/sessions')
     expect(await page.getByTestId('session-row').count()).toBe(1)
     expectFits(await checkLayout(page, PHONE.width), 'sessions')
+    // The device limit's message: shown, and whole within the screen (it wraps, never scrolls).
+    const limit = page.getByTestId('device-limit')
+    expect(await textOf(page, 'device-limit')).toMatch(
+      /^At most 3 devices stay signed in at once\./,
+    )
+    const limitBox = await limit.boundingBox()
+    expect(limitBox).not.toBeNull()
+    expect(limitBox!.x).toBeGreaterThanOrEqual(0)
+    expect(limitBox!.x + limitBox!.width).toBeLessThanOrEqual(PHONE.width)
+    expect(
+      await limit.evaluate(
+        (el: { scrollWidth: number; clientWidth: number }) => el.scrollWidth - el.clientWidth,
+      ),
+    ).toBe(0)
     await expectOnScreen(page)
     await page.screenshot({ path: artifactPath('phone-sessions.png'), fullPage: true })
 

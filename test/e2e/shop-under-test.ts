@@ -2,7 +2,7 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Browser } from 'playwright-core'
-import { createApp } from '../../example-app/app.js'
+import { createApp, type ShopOptions } from '../../example-app/app.js'
 import type { Store } from '../../entries/index.js'
 import { launchBrowser } from './browser.js'
 
@@ -15,7 +15,7 @@ export interface ShopUnderTest {
 }
 
 /**
- * Starts the shop on `store` and launches the browser.
+ * Starts the shop on `store` (with any other `createApp` options) and launches the browser.
  *
  * @example
  * ```ts
@@ -23,9 +23,12 @@ export interface ShopUnderTest {
  * const context = await shop.browser.newContext({ baseURL: shop.baseURL })
  * ```
  */
-export async function startShop(store: Store): Promise<ShopUnderTest> {
+export async function startShop(
+  store: Store,
+  options: Partial<ShopOptions> = {},
+): Promise<ShopUnderTest> {
   const browser = await launchBrowser()
-  const app = createApp({ store, secret: 'e2e-secret', storeName: 'memory' })
+  const app = createApp({ store, secret: 'e2e-secret', storeName: 'memory', ...options })
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s))
   })

@@ -48,3 +48,19 @@ it('refuses an unknown SESSION_STORE with a message and exit code 1', async () =
   expect(code).toBe(1)
   expect(output).toContain('SESSION_STORE must be memory, file or redis; got "mongo"')
 })
+
+it('renews ids and limits devices on the memory store without a word, and refuses a bad setting', async () => {
+  server = await startServer({ PORT: String(await freePort()), SESSION_STORE: 'memory' })
+  expect(server.output()).not.toContain('is off')
+  await server.stop()
+
+  const { code, output } = await runServerToExit({
+    PORT: String(await freePort()),
+    SESSION_STORE: 'memory',
+    SESSION_MAX_DEVICES: 'lots',
+  })
+  expect(code).toBe(1)
+  expect(output).toContain(
+    'SESSION_MAX_DEVICES must be a whole number of at least 1, or off; got "lots"',
+  )
+})

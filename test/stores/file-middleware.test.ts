@@ -20,3 +20,9 @@ describeMiddlewareOverStore(
   async () => new FileStore({ dir: join(root, 'observed') }),
   { observed: true },
 )
+// Ids renewed every few requests while 200 run at once: requests straddle renewals.
+describeMiddlewareOverStore(
+  'FileStore',
+  async () => new FileStore({ dir: join(root, 'renewing') }),
+  { renew: { afterRequests: 15 } },
+)

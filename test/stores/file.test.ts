@@ -73,7 +73,6 @@ function captureDebug(): { lines: string[]; stop(): void } {
 }
 
 describeStore('FileStore', async () => make(), {
-  renewable: false,
   lifecycle: { atLoad: 'idle and absolute', prune: (store) => (store as FileStore).reap() },
 })
 

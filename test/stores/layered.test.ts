@@ -57,15 +57,14 @@ const lifecycle = {
   prune: (store: Store) => colds.get(store)!.prune(),
 } as const
 
-// PostgresStore cannot renew ids yet, so neither can a LayeredStore over it.
+// PostgresStore renews ids, so a LayeredStore over it does (the renewal cases run here too).
 describeStore('LayeredStore (Redis over PostgreSQL)', async () => layered({ hot: hot() }), {
-  renewable: false,
   lifecycle,
 })
 describeStore(
   'LayeredStore (one-process memory over PostgreSQL)',
   async () => layered({ hot: new MemoryStore(), singleProcess: true }),
-  { renewable: false, lifecycle },
+  { lifecycle },
 )
 describeStore(
   'LayeredStore (Redis over a renewing MemoryStore)',
@@ -90,6 +89,16 @@ describeMiddlewareOverStore(
   'LayeredStore (Redis over PostgreSQL)',
   async () => new LayeredStore({ hot: hot(), cold: cold() }),
   { observed: true },
+)
+// Renewal happens in the PostgreSQL cold store; requests straddle it through both layers.
+describeMiddlewareOverStore(
+  'LayeredStore (Redis over PostgreSQL)',
+  async () =>
+    new LayeredStore({
+      hot: hot(),
+      cold: new PostgresStore({ pool, schema, table: `sessions_${tables++}`, timeout: 60_000 }),
+    }),
+  { renew: { afterRequests: 15 } },
 )
 
 /** Holds each load's answer until `release()`: a refill that read cold, then stalled. */

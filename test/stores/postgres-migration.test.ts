@@ -86,7 +86,8 @@ async function legacySession(data: Record<string, unknown>, maxAge = HOUR): Prom
 const tableOf = new WeakMap<PostgresStore, string>()
 function store(): PostgresStore {
   const table = `sessions_${tables++}`
-  const s = new PostgresStore({ pool, schema, table, legacyTable: 'session' })
+  // Generous bounds: a loaded machine must not turn a slow statement into a failed test.
+  const s = new PostgresStore({ pool, schema, table, legacyTable: 'session', timeout: 60_000 })
   tableOf.set(s, table)
   return s
 }
@@ -123,7 +124,9 @@ describe('switching from express-session + connect-pg-simple', () => {
 
     const s = store()
     const after = express()
-    after.use(session(s, { secret: SECRET, cookie: { maxAge: HOUR }, rolling: true }))
+    after.use(
+      session(s, { secret: SECRET, cookie: { maxAge: HOUR }, rolling: true, saveTimeout: 60_000 }),
+    )
     after.get('/me', (req, res) =>
       res.json({
         id: req.session.id,
