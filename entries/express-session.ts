@@ -21,7 +21,7 @@ import {
   type AdaptLegacyStoreOptions as AdaptOptions,
   type LegacyStore as Legacy,
   type LegacyStoreAdapter as Adapter,
-} from '../lib/compat/legacy-store.js'
+} from '../lib/compat/adapted-store.js'
 import {
   ExpressSessionMemoryStore as CompatMemoryStore,
   type ExpressSessionMemoryStoreOptions as MemoryOptions,

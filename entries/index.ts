@@ -17,7 +17,7 @@
 import { createSessionMiddleware, type SessionMiddleware } from '../lib/middleware.js'
 import { SAFE_DEFAULTS, type SessionOptions } from '../lib/options.js'
 import type { Store } from '../lib/store.js'
-import { MemoryStore } from '../stores/memory.js'
+import { MemoryStore } from '../stores/memory/store.js'
 
 /**
  * Creates the session middleware: `session(store, options)` or express-session's
@@ -44,7 +44,7 @@ export function session(
 
 export default session
 
-export { MemoryStore, type MemoryStoreOptions } from '../stores/memory.js'
+export { MemoryStore, type MemoryStoreOptions } from '../stores/memory/store.js'
 export {
   Session,
   Cookie,

@@ -222,8 +222,10 @@ export function resolveOptions(
   const maxSessionsPerUser = resolveUserLimit(options.maxSessionsPerUser)
   if (maxSessionsPerUser && !enforcesUserLimit(resolvedStore)) {
     throw new TypeError(
-      `session(): maxSessionsPerUser needs a store that enforces it atomically; ${resolvedStore.constructor?.name ?? 'this store'} does not. ` +
-        'Use a concord store (memory, Redis, file, PostgreSQL, or a layered store over one); an adapted express-session store cannot',
+      `session(): maxSessionsPerUser needs a store that enforces it atomically; ` +
+        `${resolvedStore.constructor?.name ?? 'this store'} does not. ` +
+        'Use a concord store (memory, Redis, file, PostgreSQL, or a layered store over one); an ' +
+        'adapted express-session store cannot',
     )
   }
   return {

@@ -40,7 +40,8 @@ export function resolveUserLimit(value: unknown): UserLimit | undefined {
   const onLimit = object?.onLimit ?? 'evictOldest'
   if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) {
     throw new TypeError(
-      `session(): maxSessionsPerUser must be at least 1 session; ${hint}, got ${JSON.stringify(value)}`,
+      `session(): maxSessionsPerUser must be at least 1 session; ${hint}, got ` +
+        `${JSON.stringify(value)}`,
     )
   }
   if (object) {
@@ -50,7 +51,8 @@ export function resolveUserLimit(value: unknown): UserLimit | undefined {
   }
   if (onLimit !== 'evictOldest' && onLimit !== 'refuse') {
     throw new TypeError(
-      `session(): maxSessionsPerUser.onLimit must be 'evictOldest' or 'refuse', got ${JSON.stringify(onLimit)}`,
+      `session(): maxSessionsPerUser.onLimit must be 'evictOldest' or 'refuse', got ` +
+        `${JSON.stringify(onLimit)}`,
     )
   }
   return Object.freeze({ max, onLimit })
@@ -116,7 +118,8 @@ export class SessionLimitError extends Error {
 
   constructor(userId: string, max: number) {
     super(
-      `this user already has ${max} session${max === 1 ? '' : 's'}, the most maxSessionsPerUser allows; sign out elsewhere first`,
+      `this user already has ${max} session${max === 1 ? '' : 's'}, the most maxSessionsPerUser ` +
+        `allows; sign out elsewhere first`,
     )
     this.userId = userId
     this.max = max

@@ -29,8 +29,10 @@ const SCHEMES = 'memory:, file:<dir>, redis://, rediss://, postgres:// or postgr
  * |-----|-------|
  * | `memory:` | MemoryStore (one process) |
  * | `file:./sessions`, `file:///var/lib/app/sessions` | FileStore in that directory |
- * | `redis://[:password@]host:port[/db][?prefix=app:sess:&client=node-redis]`, `rediss://…` (TLS) | RedisStore through ioredis (if installed) or node-redis |
- * | `postgres://user:password@host/db[?table=…&schema=…]`, `postgresql://…` | PostgresStore on a pg Pool |
+ * | `redis://[:password@]host:port[/db][?prefix=app:sess:&client=node-redis]`, `rediss://…` (TLS) |
+ * RedisStore through ioredis (if installed) or node-redis |
+ * | `postgres://user:password@host/db[?table=…&schema=…]`, `postgresql://…` | PostgresStore on a pg
+ * Pool |
  * | `{ hot: 'redis://…', cold: 'postgres://…', hotTtl }` | LayeredStore of the two |
  *
  * A URL it cannot use is a TypeError naming the schemes it knows. A password in a URL never
@@ -57,7 +59,7 @@ export async function createStore(spec: string | LayeredSpec): Promise<CreatedSt
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
   switch (scheme) {
     case 'memory': {
-      const { MemoryStore } = await import('./memory.js')
+      const { MemoryStore } = await import('./memory/store.js')
       return closable(new MemoryStore())
     }
     case 'file':
@@ -70,7 +72,8 @@ export async function createStore(spec: string | LayeredSpec): Promise<CreatedSt
       return createPostgres(parse(url))
     default:
       throw new TypeError(
-        `createStore: ${scheme === undefined ? 'not a URL' : `unsupported scheme "${scheme}:"`} in ${redact(url)}; use ${SCHEMES}`,
+        `createStore: ${scheme === undefined ? 'not a URL' : `unsupported scheme "${scheme}:"`} ` +
+          `in ${redact(url)}; use ${SCHEMES}`,
       )
   }
 }
@@ -108,7 +111,8 @@ async function createFile(url: string): Promise<CreatedStore> {
       : decodeURIComponent(url.slice('file:'.length))
   } catch {
     throw new TypeError(
-      `createStore: ${redact(url)} is not a usable file URL; write file:./sessions or file:///absolute/path`,
+      `createStore: ${redact(url)} is not a usable file URL; write file:./sessions or ` +
+        `file:///absolute/path`,
     )
   }
   if (dir === '')
@@ -126,7 +130,8 @@ async function createRedis(url: URL): Promise<CreatedStore> {
   url.searchParams.delete('client')
   if (clientName !== undefined && clientName !== 'ioredis' && clientName !== 'node-redis') {
     throw new TypeError(
-      `createStore: client=${clientName} is not a Redis client it knows; write client=ioredis or client=node-redis`,
+      `createStore: client=${clientName} is not a Redis client it knows; write client=ioredis or ` +
+        `client=node-redis`,
     )
   }
   const { RedisStore } = await import('./redis/store.js')
@@ -153,7 +158,8 @@ async function ioredisOrNodeRedis(url: URL, required: boolean): Promise<OpenedCl
   } catch (cause) {
     if (required)
       throw new TypeError(
-        `createStore: ${url.protocol}// with client=ioredis needs the ioredis package; npm install ioredis`,
+        `createStore: ${url.protocol}// with client=ioredis needs the ioredis package; npm ` +
+          `install ioredis`,
         { cause },
       )
     return nodeRedis(url)

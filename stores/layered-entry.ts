@@ -79,7 +79,10 @@ export function toSession(entry: HotEntry): SessionRecord {
   return record
 }
 
-/** What to make the hot entry: a whole session, a change onto its previous version, a marker or a tombstone. */
+/**
+ * What to make the hot entry: a whole session, a change onto its previous version, a marker or a
+ * tombstone.
+ */
 export type HotWrite =
   | { kind: 'session'; record: SessionRecord }
   | { kind: 'change'; change: SessionChange; version: number }
@@ -235,4 +238,37 @@ function buildChange(
       }
     }
   }
+}
+
+/** A hot save that changes only an entry's meta, against the version it was read at. */
+export function metaChange(raw: SessionRecord, meta: Meta): SessionChange {
+  return {
+    set: { [META_KEY]: JSON.stringify(meta) },
+    unset: [],
+    cookie: raw.cookie,
+    createdAt: raw.createdAt,
+    expiresAt: raw.expiresAt,
+    idleTimeout: raw.idleTimeout,
+    userId: null,
+    expectedVersion: raw.version,
+    // The hot store replaces its per-key expiries with each save's: keep them.
+    ...(raw.keyExpires && { keyExpires: raw.keyExpires }),
+  }
+}
+
+/** The whole session a create wrote. */
+export function recordOf(change: SessionChange, version: number): SessionRecord {
+  const record = withOwner(
+    {
+      data: { ...change.set },
+      cookie: change.cookie,
+      createdAt: change.createdAt,
+      expiresAt: change.expiresAt,
+      idleTimeout: change.idleTimeout,
+      version,
+    },
+    change.userId,
+  )
+  if (change.keyExpires !== undefined) record.keyExpires = change.keyExpires
+  return record
 }

@@ -1,8 +1,5 @@
 import createDebug from 'debug'
 import type {
-  Clearable,
-  Closable,
-  Countable,
   LoadOptions,
   Renewable,
   RenewOptions,
@@ -11,8 +8,8 @@ import type {
   SessionChange,
   SessionRecord,
   Store,
-  UserIndex,
 } from '../lib/store.js'
+import type { FullStore } from '../lib/full-store.js'
 import {
   enforcesUserLimit,
   isClearable,
@@ -27,16 +24,17 @@ import {
   putHot,
   readEntry,
   toSession,
+  metaChange,
+  recordOf,
   type HotWrite,
   type Meta,
 } from './layered-entry.js'
-import { MemoryStore } from './memory.js'
+import { HotLayer } from './layered-hot.js'
+import { MemoryStore } from './memory/store.js'
 import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
-import { withOwner } from '../lib/session-data.js'
 import {
   LifecycleListeners,
   reportsLifecycle,
-  type ReportsLifecycle,
   type StoreNoticeListener,
 } from '../lib/store-notices.js'
 
@@ -56,7 +54,10 @@ export interface LayeredStoreOptions {
   hot: Store
   /** The durable store, the source of truth, e.g. a PostgresStore. */
   cold: Store
-  /** The longest, in ms, a session stays in the hot layer after it was read from cold. Default 5 minutes. */
+  /**
+   * The longest, in ms, a session stays in the hot layer after it was read from cold. Default 5
+   * minutes.
+   */
   hotTtl?: number
   /**
    * Required, as `true`, when the hot layer lives in this process (a MemoryStore): nothing tells
@@ -64,12 +65,12 @@ export interface LayeredStoreOptions {
    * only process using the cold store.
    */
   singleProcess?: boolean
-  /** After a hot-layer failure, how long in ms to use the cold store alone before trying hot again. Default 1000. */
+  /**
+   * After a hot-layer failure, how long in ms to use the cold store alone before trying hot again.
+   * Default 1000.
+   */
   hotRetryAfter?: number
 }
-
-/** More ids than this to repair after a hot outage, and the hot layer is cleared instead. */
-const MAX_PENDING = 10_000
 
 /**
  * A fast hot store over a durable cold one. Cold is the source of truth: every save is
@@ -103,17 +104,11 @@ const MAX_PENDING = 10_000
 const RENEWED_MARKER_VERSION = Number.MAX_SAFE_INTEGER
 const RENEWED_MARKER: HotWrite = { kind: 'marker', version: RENEWED_MARKER_VERSION }
 
-export class LayeredStore
-  implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
-{
+export class LayeredStore implements FullStore, Renewable {
   readonly #hot: Store
   readonly #cold: Store
   readonly #hotTtl: number
-  readonly #retryAfter: number
-  #hotDownUntil = 0
-  /** Sessions written while hot was skipped: what hot must learn before it serves again. */
-  readonly #pending = new Map<string, HotWrite>()
-  #repairing: Promise<boolean> | undefined
+  readonly #hotLayer: HotLayer
   readonly #notices = new LifecycleListeners()
 
   constructor(options: LayeredStoreOptions) {
@@ -142,20 +137,24 @@ export class LayeredStore
         typeof store.destroy !== 'function'
       ) {
         throw new TypeError(
-          `LayeredStore: ${name} must be a concord-session Store (load, save, touch, destroy), got ${String(store)}`,
+          `LayeredStore: ${name} must be a concord-session Store (load, save, touch, destroy), ` +
+            `got ${String(store)}`,
         )
       }
     }
     if (hot === cold) throw new TypeError('LayeredStore: hot and cold must be two different stores')
     if (typeof hotTtl !== 'number' || !Number.isFinite(hotTtl) || hotTtl < 1000) {
       throw new TypeError(
-        `LayeredStore: hotTtl must be a number of ms, at least 1000 (it must outlast a refill in flight), got ${String(hotTtl)}`,
+        `LayeredStore: hotTtl must be a number of ms, at least 1000 (it must outlast a refill in ` +
+          `flight), got ${String(hotTtl)}`,
       )
     }
     requirePositive('LayeredStore', 'hotRetryAfter', hotRetryAfter, 'ms')
     if (hot instanceof MemoryStore && singleProcess !== true) {
       throw new TypeError(
-        'LayeredStore: a MemoryStore hot layer lives in one process and would serve stale sessions when other processes write to the cold store. Use a shared hot store (RedisStore), or pass singleProcess: true if this is the only process',
+        'LayeredStore: a MemoryStore hot layer lives in one process and would serve stale ' +
+          'sessions when other processes write to the cold store. Use a shared hot store ' +
+          '(RedisStore), or pass singleProcess: true if this is the only process',
       )
     }
     this.#hot = hot
@@ -164,7 +163,7 @@ export class LayeredStore
     // isRenewable() says so and session({ renew }) refuses it at setup.
     if (!isRenewable(cold)) Object.defineProperty(this, 'renew', { value: undefined })
     this.#hotTtl = hotTtl
-    this.#retryAfter = hotRetryAfter
+    this.#hotLayer = new HotLayer(hot, hotTtl, hotRetryAfter)
   }
 
   /**
@@ -257,7 +256,9 @@ export class LayeredStore
     return isUserIndex(this.#cold) ? this.#cold.listByUser(userId) : []
   }
 
-  /** Destroys each of the user's sessions through both layers; a login after the call began stays. */
+  /**
+   * Destroys each of the user's sessions through both layers; a login after the call began stays.
+   */
   async destroyByUser(userId: string): Promise<number> {
     const ids = await this.listByUser(userId)
     for (const id of ids) await this.destroy(id)
@@ -335,95 +336,18 @@ export class LayeredStore
   }
 
   /** Writes to hot, or remembers what hot must learn when it is back. */
-  async #toHot(id: string, write: HotWrite): Promise<void> {
-    if (await this.#hotUsable()) {
-      try {
-        await putHot(this.#hot, id, write, this.#hotTtl)
-        return
-      } catch (err) {
-        this.#hotFailed('write', err)
-      }
-    }
-    // Hot could not take it: mark the session there before hot serves again.
-    this.#pending.set(
-      id,
-      write.kind === 'dead'
-        ? write
-        : {
-            kind: 'marker',
-            version:
-              write.kind === 'session'
-                ? write.record.version
-                : write.kind === 'change'
-                  ? write.version
-                  : 0,
-          },
-    )
+  #toHot(id: string, write: HotWrite): Promise<void> {
+    return this.#hotLayer.write(id, write)
   }
 
   /** Hot is usable unless it failed within hotRetryAfter, and once what it missed is repaired. */
-  async #hotUsable(): Promise<boolean> {
-    if (Date.now() < this.#hotDownUntil) return false
-    if (this.#pending.size === 0) return true
-    return (this.#repairing ??= this.#repair().finally(() => (this.#repairing = undefined)))
-  }
-
-  async #repair(): Promise<boolean> {
-    try {
-      if (this.#pending.size > MAX_PENDING && isClearable(this.#hot)) {
-        await this.#hot.clear()
-        this.#pending.clear()
-        return true
-      }
-      for (const [id, write] of [...this.#pending]) {
-        await putHot(this.#hot, id, write, this.#hotTtl)
-        if (this.#pending.get(id) === write) this.#pending.delete(id)
-      }
-      return true
-    } catch (err) {
-      this.#hotFailed('repair', err)
-      return false
-    }
+  #hotUsable(): Promise<boolean> {
+    return this.#hotLayer.usable()
   }
 
   #hotFailed(what: string, err: unknown): void {
-    if (Date.now() >= this.#hotDownUntil)
-      debug('hot layer failed (%s); using cold alone for %d ms: %O', what, this.#retryAfter, err)
-    this.#hotDownUntil = Date.now() + this.#retryAfter
+    this.#hotLayer.failed(what, err)
   }
-}
-
-/** A hot save that changes only an entry's meta, against the version it was read at. */
-function metaChange(raw: SessionRecord, meta: Meta): SessionChange {
-  return {
-    set: { [META_KEY]: JSON.stringify(meta) },
-    unset: [],
-    cookie: raw.cookie,
-    createdAt: raw.createdAt,
-    expiresAt: raw.expiresAt,
-    idleTimeout: raw.idleTimeout,
-    userId: null,
-    expectedVersion: raw.version,
-    // The hot store replaces its per-key expiries with each save's: keep them.
-    ...(raw.keyExpires && { keyExpires: raw.keyExpires }),
-  }
-}
-
-/** The whole session a create wrote. */
-function recordOf(change: SessionChange, version: number): SessionRecord {
-  const record = withOwner(
-    {
-      data: { ...change.set },
-      cookie: change.cookie,
-      createdAt: change.createdAt,
-      expiresAt: change.expiresAt,
-      idleTimeout: change.idleTimeout,
-      version,
-    },
-    change.userId,
-  )
-  if (change.keyExpires !== undefined) record.keyExpires = change.keyExpires
-  return record
 }
 
 async function closeIfClosable(store: Store): Promise<void> {

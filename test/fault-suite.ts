@@ -11,10 +11,10 @@
  *
  * Each request is measured from its own start to its answer; nothing waits on a clock.
  */
-import type { AddressInfo } from 'node:net'
-import express, { type NextFunction, type Request, type Response } from 'express'
+import express from 'express'
 import session from '../entries/index'
 import type { Store } from '../lib/store'
+import { jsonErrors, serve } from './support/serve'
 
 jest.setTimeout(120_000)
 
@@ -94,20 +94,8 @@ export function describeFaults(
         await req.session.destroy()
         res.json({ ok: true })
       })
-      app.use(
-        (
-          err: { status?: number; message: string },
-          _req: Request,
-          res: Response,
-          _next: NextFunction,
-        ) => {
-          res.status(err.status ?? 500).json({ error: err.message })
-        },
-      )
-      const http = app.listen(0, '127.0.0.1')
-      await new Promise((resolve) => http.once('listening', resolve))
-      base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
-      close = () => new Promise((resolve) => http.close(() => resolve()))
+      jsonErrors(app)
+      ;({ base, close } = await serve(app))
     })
     afterAll(async () => {
       await close?.()

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Redis from 'ioredis'
-import { MemoryStore } from '../stores/memory'
+import { MemoryStore } from '../stores/memory/store'
 import { RedisStore } from '../entries/redis'
 import { FileStore } from '../entries/file'
 import { MemoryStore as DropInMemoryStore } from '../entries/express-session'
@@ -112,7 +112,7 @@ describe('MemoryStore under NODE_ENV=production', () => {
     process.env.NODE_ENV = 'production'
     jest.isolateModules(() => {
       const { MemoryStore: Fresh } =
-        require('../stores/memory') as typeof import('../stores/memory')
+        require('../stores/memory/store') as typeof import('../stores/memory/store')
       const { ExpressSessionMemoryStore: FreshDropIn } =
         require('../lib/compat/memory-store') as typeof import('../lib/compat/memory-store')
       const stores = [new Fresh(), new Fresh(), new FreshDropIn()]
@@ -129,7 +129,7 @@ describe('MemoryStore under NODE_ENV=production', () => {
     process.env.NODE_ENV = 'development'
     jest.isolateModules(() => {
       const { MemoryStore: Fresh } =
-        require('../stores/memory') as typeof import('../stores/memory')
+        require('../stores/memory/store') as typeof import('../stores/memory/store')
       void new Fresh().close()
     })
     expect(warn).not.toHaveBeenCalled()

@@ -28,14 +28,18 @@ export class Cookie extends CoreCookie {
       throw new TypeError('argument options must be a object') // express-session's message
     }
     super(EXPRESS_SESSION_COOKIE)
-    // As express-session: each option in order through its setter, so of maxAge and expires the later wins.
+    // As express-session: each option in order through its setter, so of maxAge and expires the
+    // later wins.
     const target = this as unknown as Record<string, unknown>
     for (const key of Object.keys(options ?? {})) {
       if (key !== 'data') target[key] = options![key]
     }
   }
 
-  /** A Set-Cookie value for `name=value` with this cookie's attributes (express-session's `serialize`). */
+  /**
+   * A Set-Cookie value for `name=value` with this cookie's attributes (express-session's
+   * `serialize`).
+   */
   serialize(name: string, value: string): string {
     const { expires, domain, path, httpOnly, sameSite, partitioned, priority } = this
     return serialize(name, value, {
@@ -50,7 +54,9 @@ export class Cookie extends CoreCookie {
     })
   }
 
-  /** A session's cookie, made by the core, counts as one: `req.session.cookie instanceof Cookie`. */
+  /**
+   * A session's cookie, made by the core, counts as one: `req.session.cookie instanceof Cookie`.
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return value instanceof CoreCookie
   }

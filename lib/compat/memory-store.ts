@@ -10,7 +10,10 @@ import { Store } from './store-base.js'
 import type { NodeCallback as Callback } from './callback.js'
 
 export interface ExpressSessionMemoryStoreOptions {
-  /** Idle lifetime in ms of a session whose cookie has no expiry (express-session keeps those forever). Default 24 h. */
+  /**
+   * Idle lifetime in ms of a session whose cookie has no expiry (express-session keeps those
+   * forever). Default 24 h.
+   */
   ttl?: number
   /** How often in ms expired sessions are swept. Default 60 000. */
   checkPeriod?: number

@@ -8,7 +8,7 @@ import { createSessionMiddleware, type SessionMiddleware } from '../middleware.j
 import { isStore, type Defaults } from '../options.js'
 import type { Session } from '../session.js'
 import type { Store as ConcordStore } from '../store.js'
-import { adaptLegacyStore, isLegacyStore, type LegacyStore } from './legacy-store.js'
+import { adaptLegacyStore, isLegacyStore, type LegacyStore } from './adapted-store.js'
 import { ExpressSessionMemoryStore } from './memory-store.js'
 import { EXPRESS_SESSION_COOKIE, translateOptions, type ExpressSessionOptions } from './options.js'
 import { exposeStore } from './request-store.js'
@@ -32,7 +32,10 @@ export const EXPRESS_SESSION_DEFAULTS: Omit<Defaults, 'store'> = Object.freeze({
   browserCookieRules: false,
 })
 
-/** express-session takes any string as an id, from genid or a signed cookie; its cookie is URL-encoded. */
+/**
+ * express-session takes any string as an id, from genid or a signed cookie; its cookie is
+ * URL-encoded.
+ */
 function anyStringId(id: unknown): id is string {
   return typeof id === 'string' && id.length > 0 && id.length <= 4096
 }
@@ -64,7 +67,8 @@ export function createDropIn(options?: ExpressSessionOptions): SessionMiddleware
     legacy = given
   } else if (!isStore(given)) {
     throw new TypeError(
-      'session({ store }): store must be an express-session store (get/set/destroy with callbacks) ' +
+      'session({ store }): store must be an express-session store (get/set/destroy with ' +
+        'callbacks) ' +
         'or a concord-session Store (load/save/touch/destroy)',
     )
   }
@@ -77,7 +81,8 @@ export function createDropIn(options?: ExpressSessionOptions): SessionMiddleware
   }
   exposeStore(exposed)
   const middleware = createSessionMiddleware(
-    // A concord store keeps the strict id alphabet; an express-session store takes any id, as before.
+    // A concord store keeps the strict id alphabet; an express-session store takes any id, as
+    // before.
     {
       ...EXPRESS_SESSION_DEFAULTS,
       ...(legacy ? { isValidId: anyStringId } : {}),

@@ -8,11 +8,16 @@ import type { CookieAttributes, Secret } from '../cookie.js'
 import type { SessionOptions } from '../options.js'
 import { isSecureRequest } from '../secure-request.js'
 
-/** Cookie options as express-session takes them: the core's, plus `expires` and sameSite `'auto'`. */
+/**
+ * Cookie options as express-session takes them: the core's, plus `expires` and sameSite `'auto'`.
+ */
 export interface ExpressSessionCookieOptions extends Omit<CookieAttributes, 'sameSite' | 'maxAge'> {
   /** Lifetime in ms; a Date sets the expiry instead, as `expires` does. */
   maxAge?: number | Date | null | false
-  /** One fixed date: each new session's cookie expires then (express-session advises maxAge instead). */
+  /**
+   * One fixed date: each new session's cookie expires then (express-session advises maxAge
+   * instead).
+   */
   expires?: Date | null | false
   /** `'auto'`: None over HTTPS, Lax over HTTP. */
   sameSite?: CookieAttributes['sameSite'] | 'auto'
@@ -20,7 +25,10 @@ export interface ExpressSessionCookieOptions extends Omit<CookieAttributes, 'sam
   [other: string]: unknown
 }
 
-/** The options of express-session 1.19: the core's, with express-session's looser store, secret and cookie. */
+/**
+ * The options of express-session 1.19: the core's, with express-session's looser store, secret and
+ * cookie.
+ */
 export interface ExpressSessionOptions extends Omit<
   SessionOptions,
   'store' | 'secret' | 'cookie' | 'genid'
@@ -45,10 +53,15 @@ export const EXPRESS_SESSION_COOKIE: Readonly<CookieAttributes> = Object.freeze(
   maxAge: null,
 })
 
-/** The core's options for these express-session options, and the static cookie when there is one. */
+/**
+ * The core's options for these express-session options, and the static cookie when there is one.
+ */
 export interface TranslatedOptions {
   options: SessionOptions
-  /** The cookie options when they do not depend on the request (the adapter records them in the blob). */
+  /**
+   * The cookie options when they do not depend on the request (the adapter records them in the
+   * blob).
+   */
   staticCookie: CookieAttributes | undefined
 }
 
@@ -118,7 +131,9 @@ export function translateOptions(input: ExpressSessionOptions | undefined): Tran
   return { options, staticCookie: { ...EXPRESS_SESSION_COOKIE, ...attributes } }
 }
 
-/** `expires` is a fixed date (so maxAge shrinks per request) and sameSite 'auto' reads the request. */
+/**
+ * `expires` is a fixed date (so maxAge shrinks per request) and sameSite 'auto' reads the request.
+ */
 function dependsOnRequest(cookie: ExpressSessionCookieOptions): boolean {
   return (
     (cookie.expires !== undefined && cookie.expires !== null && cookie.expires !== false) ||

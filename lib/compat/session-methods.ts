@@ -11,7 +11,7 @@
  */
 import { Cookie as CoreCookie, Session, type Callback } from '../session.js'
 import { adoptCookie } from './cookie.js'
-import { storeOwnError } from './legacy-store.js'
+import { storeOwnError } from './adapted-store.js'
 
 const METHODS = ['save', 'regenerate', 'destroy', 'reload', 'touch'] as const
 const adaptedSessions = new WeakSet<object>()
@@ -53,7 +53,8 @@ export function adaptRequestSession(req: RequestWithSession): void {
       const current = coreCookie.call(session)
       if (!(value instanceof CoreCookie)) {
         throw new TypeError(
-          'req.session.cookie cannot be replaced; set its attributes instead, e.g. req.session.cookie.maxAge = 3_600_000',
+          'req.session.cookie cannot be replaced; set its attributes instead, e.g. ' +
+            'req.session.cookie.maxAge = 3_600_000',
         )
       }
       if (value !== current && value.originalMaxAge !== current.originalMaxAge)

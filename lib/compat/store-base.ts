@@ -9,14 +9,17 @@ import { inherits } from 'node:util'
 import { Session as CoreSession } from '../session.js'
 import { META_KEY } from '../formats/express-session.js'
 import { callLegacy } from './callback.js'
-import type { LegacyStore } from './legacy-store.js'
+import type { LegacyStore } from './adapted-store.js'
 import type { NodeCallback as Callback } from './callback.js'
 import { replaceSessionData } from './replace-session.js'
 
 /** How long `load` waits for the subclass's `get` to call back. */
 const LOAD_TIMEOUT = 5_000
 
-/** A session as `Store#load` and `Store#createSession` hand it out: the stored data, with `cookie.expires` as a Date. */
+/**
+ * A session as `Store#load` and `Store#createSession` hand it out: the stored data, with
+ * `cookie.expires` as a Date.
+ */
 export type LoadedSession = Record<string, unknown> & {
   readonly id: string
   cookie: Record<string, unknown>
@@ -29,7 +32,10 @@ export interface Store extends EventEmitter {
     req: { sessionID?: string; session?: { regenerate?: (cb: Callback) => unknown } },
     callback: Callback,
   ): void
-  /** Gets a session by id and passes it to `callback(err, session)`; `session` is undefined when unknown. */
+  /**
+   * Gets a session by id and passes it to `callback(err, session)`; `session` is undefined when
+   * unknown.
+   */
   load(sid: string, callback: Callback): void
   /**
    * As express-session: makes `sess` (stored data, with its `cookie`) the request's session,

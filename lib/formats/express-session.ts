@@ -89,7 +89,8 @@ export function fromBlob(
 ): SessionRecord {
   if (typeof blob !== 'object' || blob === null || Array.isArray(blob)) {
     throw new StoreError(
-      `session ${id}: the store returned ${blob === null ? 'null' : typeof blob}, not a session object`,
+      `session ${id}: the store returned ${blob === null ? 'null' : typeof blob}, not a session ` +
+        `object`,
       { code: 'ECORRUPT' },
     )
   }

@@ -1,4 +1,6 @@
-/** The StoreError a file system failure becomes: it names the directory and says the cause in words. */
+/**
+ * The StoreError a file system failure becomes: it names the directory and says the cause in words.
+ */
 import { StoreError } from '../../lib/store.js'
 
 /** Wraps `err` (a StoreError passes through) as the 503 for `what` in `dir`. */

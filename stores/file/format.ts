@@ -21,7 +21,9 @@ export interface SessionFile {
   cookie: CookieOverrides
   /** Epoch ms at which each key with a lifetime of its own expires; absent when none has. */
   keyExpires?: Record<string, number>
-  /** Each value is the JSON text the core gave us, embedded as a string so it round-trips exactly. */
+  /**
+   * Each value is the JSON text the core gave us, embedded as a string so it round-trips exactly.
+   */
   data: Record<string, string>
   /** Epoch ms this id was issued by a renewal; absent for an id never renewed. */
   renewedAt?: number
@@ -62,7 +64,10 @@ export function keyOf(value: string): string {
   return createHash('sha256').update(value).digest('hex')
 }
 
-/** Reads the whole file behind `fd` and checks its shape. The size comes from fstat: a file is never modified after its rename. */
+/**
+ * Reads the whole file behind `fd` and checks its shape. The size comes from fstat: a file is never
+ * modified after its rename.
+ */
 export async function readOpen(fd: number, id: string | undefined, st?: Stats): Promise<Read> {
   st ??= await fsFstat(fd)
   const buf = Buffer.allocUnsafe(st.size)
@@ -158,7 +163,10 @@ export interface Seen {
 /** How far before a load a file's birth must be for the load's view to be trusted later. */
 const RACY_MS = 50
 
-/** A `Seen` for the file a load opened at `openedAt`, or undefined when a later stat could not tell it apart. */
+/**
+ * A `Seen` for the file a load opened at `openedAt`, or undefined when a later stat could not tell
+ * it apart.
+ */
 export function seenAt(st: Stats, file: SessionFile, openedAt: number): Seen | undefined {
   if (!(st.birthtimeMs > 0 && st.birthtimeMs < openedAt - RACY_MS)) return undefined
   return { ino: st.ino, size: st.size, birthtimeMs: st.birthtimeMs, file }

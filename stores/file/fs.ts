@@ -99,7 +99,10 @@ export function fsRename(from: string, to: string): Promise<void> {
   )
 }
 
-/** Runs `fn` on each item with at most `limit` in flight. An async iterator is pulled by the workers in turn. */
+/**
+ * Runs `fn` on each item with at most `limit` in flight. An async iterator is pulled by the workers
+ * in turn.
+ */
 export async function forEachLimited<T>(
   items: Iterable<T> | AsyncIterable<T>,
   limit: number,
@@ -130,7 +133,10 @@ export async function forEachLimited<T>(
   }
 }
 
-/** Streams a directory's entries (memory stays flat however many there are); nothing if it is missing. */
+/**
+ * Streams a directory's entries (memory stays flat however many there are); nothing if it is
+ * missing.
+ */
 export async function openDirOrNull(path: string): Promise<Dir | null> {
   try {
     return await fs.promises.opendir(path, { bufferSize: 64 })

@@ -73,7 +73,10 @@ export class Locks {
     this.#timer.unref()
   }
 
-  /** Takes the lock at `path`, waiting for a live holder until `lockTimeout` or `deadline`, whichever is first. */
+  /**
+   * Takes the lock at `path`, waiting for a live holder until `lockTimeout` or `deadline`,
+   * whichever is first.
+   */
   async acquire(path: string, deadline?: number): Promise<Held> {
     const started = Date.now()
     const byTimeout = started + this.#lockTimeout
@@ -99,7 +102,8 @@ export class Locks {
               { code: 'ETIMEDOUT', cause: err },
             )
           }
-          // Holds last milliseconds; back off with jitter so waiting processes do not march in step.
+          // Holds last milliseconds; back off with jitter so waiting processes do not march in
+          // step.
           await sleep(Math.min(50, 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2))
         }
         continue
@@ -120,7 +124,8 @@ export class Locks {
     const now = Date.now()
     if (deadline !== undefined && now >= deadline) {
       throw new StoreError(
-        `FileStore: a save in ${this.#dir} reached its deadline before it was written; it was not applied`,
+        `FileStore: a save in ${this.#dir} reached its deadline before it was written; it was ` +
+          `not applied`,
         {
           code: 'ETIMEDOUT',
         },
@@ -128,7 +133,8 @@ export class Locks {
     }
     if (now - held.renewedAt >= this.#cutoff) {
       throw new StoreError(
-        `FileStore: this process could not renew its lock on a session in ${this.#dir} for ${now - held.renewedAt} ms ` +
+        `FileStore: this process could not renew its lock on a session in ${this.#dir} for ` +
+          `${now - held.renewedAt} ms ` +
           `(paused or overloaded), so another may have taken it; the write was not applied`,
         { code: 'ETIMEDOUT' },
       )
@@ -229,7 +235,9 @@ interface LockInfo {
 // restarted). It lives on globalThis so the ESM and CJS builds, loaded together, agree on it.
 const PROCESS = processIdentity()
 
-/** Lock paths this process holds now, shared by every FileStore (and both builds) in the process. */
+/**
+ * Lock paths this process holds now, shared by every FileStore (and both builds) in the process.
+ */
 const HELD: Set<string> = ((globalThis as unknown as Record<symbol, Set<string> | undefined>)[
   Symbol.for('concord-session.file.held')
 ] ??= new Set<string>())
@@ -250,7 +258,9 @@ function processIdentity(): { place: string; nonce: string } {
 }
 
 let counter = 0
-/** Unique within this host: the process nonce and a counter (cheaper than random bytes per call). */
+/**
+ * Unique within this host: the process nonce and a counter (cheaper than random bytes per call).
+ */
 export function unique(): string {
   return `${PROCESS.nonce}${(++counter).toString(36)}`
 }
@@ -266,7 +276,10 @@ export function tempOwner(name: string): { key: string; text: string } | undefin
   return match ? { key: match[1]!, text: match[2]! } : undefined
 }
 
-/** Reads a lock: a symlink's target, or (anything else in its place) a regular file's text. Null if it is gone. */
+/**
+ * Reads a lock: a symlink's target, or (anything else in its place) a regular file's text. Null if
+ * it is gone.
+ */
 export async function readLock(path: string): Promise<{ text: string; st: Stats } | null> {
   try {
     const st = await lstat(path)

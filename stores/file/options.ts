@@ -2,7 +2,8 @@
 import { rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
 
 /**
- * Options for {@link FileStore}. Only `dir` is required; bad values throw a TypeError at construction.
+ * Options for {@link FileStore}. Only `dir` is required; bad values throw a TypeError at
+ * construction.
  *
  * @example
  * ```ts
@@ -15,9 +16,14 @@ export interface FileStoreOptions {
   dir: string
   /** How often, in ms, expired sessions are deleted from disk. Default 300 000 (5 minutes). */
   reapInterval?: number
-  /** How many files the reaper (and `count`, `listByUser`, `clear`) works on at once. Default 16. */
+  /**
+   * How many files the reaper (and `count`, `listByUser`, `clear`) works on at once. Default 16.
+   */
   concurrency?: number
-  /** How long, in ms, a save waits for another process's lock before failing with a 503. Default 5000. */
+  /**
+   * How long, in ms, a save waits for another process's lock before failing with a 503. Default
+   * 5000.
+   */
   lockTimeout?: number
   /**
    * The lock lease, in ms. A holder renews its lock while it works; a lock not renewed for this
@@ -28,7 +34,10 @@ export interface FileStoreOptions {
    * one directory the same value. Default 3000.
    */
   staleLockTimeout?: number
-  /** fsync each session file before renaming it into place. Default true; false only for throwaway data. */
+  /**
+   * fsync each session file before renaming it into place. Default true; false only for throwaway
+   * data.
+   */
   fsync?: boolean
 }
 
@@ -54,7 +63,9 @@ export function fileStoreSettings(options: FileStoreOptions): FileStoreSettings 
     options,
     ['dir', 'reapInterval', 'concurrency', 'lockTimeout', 'staleLockTimeout', 'fsync'],
     {
-      ttl: "that is session-file-store's option; a session's lifetime follows its cookie here: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
+      ttl:
+        "that is session-file-store's option; a session's lifetime follows its cookie here: " +
+        'set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies',
       path: "that is session-file-store's option; pass the directory as dir",
       retries:
         "that is session-file-store's option; an unknown id is one failed open, never retried",
@@ -70,7 +81,8 @@ export function fileStoreSettings(options: FileStoreOptions): FileStoreSettings 
   } = options
   if (typeof dir !== 'string' || dir.length === 0 || dir.includes('\0')) {
     throw new TypeError(
-      "FileStore: dir must be a non-empty path to the sessions directory, e.g. new FileStore({ dir: './sessions' })",
+      'FileStore: dir must be a non-empty path to the sessions directory, e.g. new FileStore({ ' +
+        "dir: './sessions' })",
     )
   }
   positive('reapInterval', reapInterval)

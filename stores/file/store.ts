@@ -11,11 +11,7 @@
  */
 import { join, resolve } from 'node:path'
 import createDebug from 'debug'
-import { KeyedQueue } from '../../lib/keyed-queue.js'
 import type {
-  Clearable,
-  Closable,
-  Countable,
   LoadOptions,
   Renewable,
   RenewOptions,
@@ -23,34 +19,29 @@ import type {
   SaveResult,
   SessionChange,
   SessionRecord,
-  Store,
-  UserIndex,
 } from '../../lib/store.js'
-import { isValidSessionId, touchIsDue, touchedExpiry, withoutExpiredKeys } from '../../lib/store.js'
+import type { FullStore } from '../../lib/full-store.js'
+import { isValidSessionId, withoutExpiredKeys } from '../../lib/store.js'
 import { applyChange } from '../../lib/session-data.js'
-import { planUserLimit, type UserLimit } from '../../lib/user-limit.js'
 import type { StoreError } from '../../lib/store.js'
-import {
-  LifecycleListeners,
-  type ReportsLifecycle,
-  type StoreNoticeListener,
-} from '../../lib/store-notices.js'
+import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import { storeError } from './errors.js'
 import type { Read, SessionFile, Slot } from './format.js'
-import { KEY, Slots, isForwardStat, keyOf, readOpen, seenAt, toRecord } from './format.js'
-import { forwarded } from '../../lib/store-renewal.js'
-import { movedResult, movedTo, renewFile, type RenewTarget } from './renew.js'
+import { KEY, Slots, toRecord } from './format.js'
 import { SessionFiles } from './files.js'
 import * as f from './fs.js'
 import type { Held } from './lock.js'
 import { Locks } from './lock.js'
 import type { FileStoreOptions } from './options.js'
 import { fileStoreSettings } from './options.js'
+import { LockedRunner, SUBDIRS } from './locked-runner.js'
+import { loadSession, touchSession, type SessionReads } from './reads.js'
+import { saveLimited, type LimitedSave } from './user-limit.js'
+import { movedResult, movedTo, renewFile, type RenewTarget } from './renew.js'
 import { eachSessionExpiry, eachSessionFile, reap, sweepTemp } from './reaper.js'
 import { UserDirectory } from './users.js'
 
 const debug = createDebug('concord-session:file')
-const SUBDIRS = ['sessions', 'locks', 'users', 'tmp', 'corrupt'] as const
 
 /**
  * A session store that keeps one JSON file per session in a directory, for development or for
@@ -65,7 +56,8 @@ const SUBDIRS = ['sessions', 'locks', 'users', 'tmp', 'corrupt'] as const
  *   namespace not at all), and a holder that lost its lease applies nothing.
  * - A save with a `deadline` is applied before it or not at all: the check is made under the lock,
  *   just before the rename.
- * - A read is one open; touch-on-load sets the file's mtime (the idle expiry) and never rewrites data.
+ * - A read is one open; touch-on-load sets the file's mtime (the idle expiry) and never rewrites
+ *   data.
  * - An unknown id costs one failed open and returns `null`: no retries, no logging.
  * - Every failure (read-only or missing directory, disk full) is a {@link StoreError} with status
  *   503 naming the directory; existing sessions are never lost to it.
@@ -79,9 +71,7 @@ const SUBDIRS = ['sessions', 'locks', 'users', 'tmp', 'corrupt'] as const
  * app.use(session(store, { secret: process.env.SESSION_SECRET }))
  * ```
  */
-export class FileStore
-  implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
-{
+export class FileStore implements FullStore, Renewable {
   /** `maxSessionsPerUser` is enforced under a per-user lock (see `save`). */
   readonly enforcesUserLimit = true
   /** The absolute directory this store keeps its files in. */
@@ -94,9 +84,9 @@ export class FileStore
   readonly #users: UserDirectory
   readonly #slots: Slots
   readonly #files: SessionFiles
-  /** This process's own operations on one session run one at a time, so they never spin on the lock file. */
-  readonly #queue = new KeyedQueue()
-  #ready: Promise<void> | undefined
+  readonly #runner: LockedRunner
+  readonly #reads: SessionReads
+  readonly #limited: LimitedSave
   #reaping: Promise<number> | undefined
   readonly #swept: Promise<unknown>
   readonly #notices = new LifecycleListeners()
@@ -119,6 +109,20 @@ export class FileStore
     this.#users = new UserDirectory(users)
     this.#slots = new Slots(sessions, locks)
     this.#files = new SessionFiles(this.#dirs, settings.fsync, this.#locks)
+    this.#runner = new LockedRunner(this.dir, this.#dirs, this.#locks)
+    this.#reads = {
+      slots: this.#slots,
+      fail: (what, err) => this.#fail(what, err),
+      cleanup: (slot, what, reason) => this.#cleanup(slot, what, reason),
+    }
+    this.#limited = {
+      slots: this.#slots,
+      files: this.#files,
+      users: this.#users,
+      underLock: (what, slot, deadline, fn) => this.#underLock(what, slot, deadline, fn),
+      removeLocked: (slot, read, held, why) => this.#removeLocked(slot, read, held, why),
+      save: (slot, id, change) => this.#save(slot, id, change),
+    }
     this.#timer = setInterval(() => {
       this.reap().catch((err: unknown) => debug('reap of %s failed: %O', this.dir, err))
     }, settings.reapInterval)
@@ -131,73 +135,7 @@ export class FileStore
   }
 
   async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
-    if (!isValidSessionId(id)) return null
-    const slot = this.#slots.get(id)
-    const openedAt = Date.now()
-    let fd: number
-    try {
-      fd = await f.fsOpen(slot.file, 'r')
-    } catch (err) {
-      slot.seen = undefined
-      if (f.isCode(err, 'ENOENT')) return null // unknown id: one failed open, nothing else
-      throw this.#fail('read a session', err)
-    }
-
-    let record: SessionRecord | null = null
-    let forward: string | undefined
-    let cleanup: 'expired' | 'corrupt' | undefined
-    let reason = ''
-    slot.seen = undefined
-    try {
-      const st = await f.fsFstat(fd)
-      const read = await readOpen(fd, id, st)
-      if (read.kind === 'forward') {
-        // A renewed id: within its grace it reaches the session it was renewed to.
-        if (read.expiresAt > Date.now()) forward = read.to
-        else cleanup = 'expired'
-      } else if (read.kind !== 'ok') {
-        cleanup = 'corrupt'
-        reason = read.kind === 'corrupt' ? read.reason : 'empty'
-      } else {
-        const now = Date.now()
-        let expiresAt = read.expiresAt
-        if (expiresAt <= now) {
-          cleanup = 'expired'
-        } else if (options.touchAt !== undefined) {
-          const touched = touchedExpiry(read.file, options.touchAt, options.absoluteTimeout)
-          if (touched <= now) {
-            // Past its absolute timeout: mark this very inode expired (a save that replaced the
-            // file meanwhile is not affected), then remove it below.
-            cleanup = 'expired'
-            await f
-              .fsFutimes(fd, now / 1000, touched / 1000)
-              .catch((err: unknown) => debug('could not expire %s: %O', slot.key, err))
-          } else if (touched !== expiresAt && touchIsDue(expiresAt, touched, options.touchAfter)) {
-            // The touch is metadata only: the data is never rewritten without the version check.
-            await f.fsFutimes(fd, now / 1000, touched / 1000)
-            expiresAt = touched
-          }
-        }
-        if (cleanup === undefined) {
-          // Keys past their own lifetime are left out; the next save leaves them out of the file.
-          record = withoutExpiredKeys(toRecord(read.file, expiresAt), now)
-          slot.seen = seenAt(st, read.file, openedAt)
-        }
-      }
-    } catch (err) {
-      throw this.#fail('read a session', err)
-    } finally {
-      await f.fsClose(fd).catch(f.ignore)
-    }
-
-    if (cleanup !== undefined) {
-      // Best effort: the answer is null either way, and the reaper retries what fails here.
-      await this.#cleanup(slot, cleanup, reason).catch((err: unknown) =>
-        debug('could not clean up %s: %O', slot.key, err),
-      )
-    }
-    if (forward !== undefined) return forwarded(await this.load(forward, options), forward)
-    return record
+    return loadSession(this.#reads, id, options)
   }
 
   async save(id: string, change: SessionChange): Promise<SaveResult> {
@@ -209,7 +147,7 @@ export class FileStore
     const result =
       change.userLimit === undefined || change.userId === null
         ? await this.#save(slot, id, change)
-        : await this.#saveLimited(slot, id, change, change.userId, change.userLimit)
+        : await saveLimited(this.#limited, slot, id, change, change.userId, change.userLimit)
     // The id was renewed: the save goes to the session it forwards to, its lock let go of.
     const to = movedTo(result)
     if (to === undefined) return result
@@ -234,46 +172,6 @@ export class FileStore
       underLock: (what, slot, fn) => this.#underLock(what, slot, undefined, fn),
     }
     return renewFile(target, oldId, newId, options)
-  }
-
-  /**
-   * A save that may link the session to a user under `maxSessionsPerUser`. Sign-ins of one user
-   * queue on the user's own lock, taken before any session lock and never after one, so
-   * counting the user's sessions, evicting the oldest and linking this one happen as one step.
-   */
-  #saveLimited(
-    slot: Slot,
-    id: string,
-    change: SessionChange,
-    userId: string,
-    limit: UserLimit,
-  ): Promise<SaveResult> {
-    const { deadline } = change
-    const userSlot = this.#slots.byKey(keyOf(`user:${userId}`))
-    return this.#underLock('link a session to its user', userSlot, deadline, async () => {
-      // Only a link that would be written counts; a save that would conflict evicts nothing.
-      const own = await this.#files.read(slot, id)
-      const live = own.kind === 'ok' && own.expiresAt > Date.now() ? own.file : undefined
-      const writes =
-        change.expectedVersion === null ? !live : live?.version === change.expectedVersion
-      if (!writes || live?.userId === userId || own.kind === 'forward')
-        return this.#save(slot, id, change)
-      const others = await this.#users.liveSessions(userId, slot.key, (key) =>
-        this.#files.read(this.#slots.byKey(key)),
-      )
-      const plan = planUserLimit(limit, [...others.values()])
-      if (plan === 'refuse') return { ok: false, reason: 'userLimit' }
-      for (const other of plan) {
-        const otherSlot = this.#slots.byKey(others.get(other)!.key)
-        await this.#underLock('evict a session', otherSlot, deadline, async (held) => {
-          const read = await this.#files.read(otherSlot)
-          if (read.kind === 'ok' && read.file.userId === userId)
-            await this.#removeLocked(otherSlot, read, held, 'evicted by maxSessionsPerUser')
-        })
-      }
-      const result = await this.#save(slot, id, change)
-      return result.ok && plan.length > 0 ? { ...result, evicted: plan } : result
-    })
   }
 
   #save(slot: Slot, id: string, change: SessionChange): Promise<SaveResult> {
@@ -324,7 +222,8 @@ export class FileStore
         next.keyExpires = change.keyExpires
 
       // Index entry first, file second, old entry last: a crash (or a write given up at its
-      // deadline) can leave an extra entry, pruned when read, never a session missing from its index.
+      // deadline) can leave an extra entry, pruned when read, never a session missing from its
+      // index.
       const before = read.kind === 'ok' ? read.file.userId : undefined
       if (userId !== undefined && userId !== before) await this.#users.add(userId, slot.key)
       await this.#files.write(slot, held, JSON.stringify(next), change.expiresAt, deadline)
@@ -334,31 +233,7 @@ export class FileStore
   }
 
   async touch(id: string, expiresAt: number): Promise<void> {
-    if (!isValidSessionId(id)) return
-    let fd: number
-    try {
-      fd = await f.fsOpen(this.#slots.get(id).file, 'r')
-    } catch (err) {
-      if (f.isCode(err, 'ENOENT')) return
-      throw this.#fail('touch a session', err)
-    }
-    let forward: string | undefined
-    try {
-      // An expired session stays expired: a touch must not bring it back.
-      const st = await f.fsFstat(fd)
-      if (Math.round(st.mtimeMs) <= Date.now()) return
-      if (!isForwardStat(st)) await f.fsFutimes(fd, Date.now() / 1000, expiresAt / 1000)
-      else {
-        // A renewed id within its grace: the touch is for the session it forwards to.
-        const read = await readOpen(fd, id, st)
-        if (read.kind === 'forward') forward = read.to
-      }
-    } catch (err) {
-      throw this.#fail('touch a session', err)
-    } finally {
-      await f.fsClose(fd).catch(f.ignore)
-    }
-    if (forward !== undefined) await this.touch(forward, expiresAt)
+    return touchSession(this.#reads, id, expiresAt)
   }
 
   async destroy(id: string): Promise<void> {
@@ -475,7 +350,8 @@ export class FileStore
    * Deletes expired sessions (and their index entries), temp files of writes that will never
    * finish, and stale locks. Runs on an unref'd timer every `reapInterval`; callable directly. It
    * streams the directory and works on at most `concurrency` files at once, so it never runs out
-   * of file descriptors however many sessions there are. Resolves to the number of sessions deleted.
+   * of file descriptors however many sessions there are. Resolves to the number of sessions
+   * deleted.
    *
    * @example
    * ```ts
@@ -517,7 +393,10 @@ export class FileStore
     if (why !== 'destroyed') debug('removed session %s (%s)', slot.key, why)
   }
 
-  /** Removes an expired or corrupt file that `load` found, once its lock is held and it is checked again. */
+  /**
+   * Removes an expired or corrupt file that `load` found, once its lock is held and it is checked
+   * again.
+   */
   async #cleanup(slot: Slot, what: 'expired' | 'corrupt', reason: string): Promise<void> {
     if (what === 'expired') {
       await this.#removeIfExpired(slot, 'load')
@@ -540,7 +419,10 @@ export class FileStore
     })
   }
 
-  /** Drops an index entry whose session is gone or has another owner, checked under the session's lock. */
+  /**
+   * Drops an index entry whose session is gone or has another owner, checked under the session's
+   * lock.
+   */
   async #pruneEntry(userId: string, slot: Slot): Promise<void> {
     await this.#underLock('prune the user index', slot, undefined, async () => {
       const read = await this.#files.read(slot)
@@ -551,50 +433,14 @@ export class FileStore
 
   // ---- plumbing ----
 
-  /**
-   * Runs `fn` holding the session's lock: one at a time in this process (a queue), and between
-   * processes (the lock file). Makes the directories on first use, and again if they vanished;
-   * maps errors to StoreError.
-   */
+  /** Runs `fn` holding the session's lock (see LockedRunner.run). */
   #underLock<T>(
     what: string,
     slot: Slot,
     deadline: number | undefined,
     fn: (held: Held) => Promise<T>,
   ): Promise<T> {
-    return this.#queue.run(slot.key, async () => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await this.#setup()
-          const held = await this.#locks.acquire(slot.lock, deadline)
-          try {
-            return await fn(held)
-          } finally {
-            await this.#locks.release(held)
-          }
-        } catch (err) {
-          // ENOENT here is a directory removed under us (the session file's own absence never
-          // throws): make the layout again once, before the commit point, and redo the operation.
-          if (f.isCode(err, 'ENOENT') && attempt === 0) {
-            this.#ready = undefined
-            continue
-          }
-          throw this.#fail(what, err)
-        }
-      }
-    })
-  }
-
-  /** Makes the directory layout once (again after a directory was removed). */
-  #setup(): Promise<void> {
-    this.#ready ??= (async () => {
-      await f.makeDir(this.dir)
-      for (const sub of SUBDIRS) await f.makeDir(this.#dirs[sub])
-    })().catch((err: unknown) => {
-      this.#ready = undefined
-      throw err
-    })
-    return this.#ready
+    return this.#runner.run(what, slot, deadline, fn)
   }
 
   async #guard<T>(what: string, fn: () => Promise<T>): Promise<T> {

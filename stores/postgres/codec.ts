@@ -112,7 +112,8 @@ function parseData(id: string, text: string | null): Record<string, string> {
     if (typeof value !== 'string') {
       throw corrupt(
         id,
-        `data->${JSON.stringify(key)} should be the key's JSON text as a string, found ${describe(value)}`,
+        `data->${JSON.stringify(key)} should be the key's JSON text as a string, found ` +
+          `${describe(value)}`,
       )
     }
     try {
@@ -158,7 +159,9 @@ export function changedKeys(set: Record<string, string>): string {
   return JSON.stringify(set)
 }
 
-/** The save's deadline: the caller's, or `fallback` (the store's own timeout) if that comes first. */
+/**
+ * The save's deadline: the caller's, or `fallback` (the store's own timeout) if that comes first.
+ */
 export function effectiveDeadline(change: SessionChange, fallback: number): number {
   return change.deadline === undefined ? fallback : Math.min(change.deadline, fallback)
 }

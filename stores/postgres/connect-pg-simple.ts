@@ -1,6 +1,7 @@
 /**
  * Sessions connect-pg-simple wrote (`sid`, `sess json`, `expire`), read through the same codec
- * the drop-in uses for express-session's stored format (lib/formats/express-session.ts), so there is one
+ * the drop-in uses for express-session's stored format (lib/formats/express-session.ts), so there
+ * is one
  * reader of that format. Such a session counts as version 1; its first save moves it into the
  * concord table as version 2, in one statement that checks the `sess` text is unchanged.
  */

@@ -77,7 +77,8 @@ export class StatementRunner {
           timedOut = true
           reject(
             new StoreError(
-              `PostgresStore: ${what} ${subject} timed out after ${Math.max(0, until - started)} ms (is PostgreSQL reachable?)`,
+              `PostgresStore: ${what} ${subject} timed out after ${Math.max(0, until - started)} ` +
+                `ms (is PostgreSQL reachable?)`,
               { code: 'ETIMEDOUT' },
             ),
           )
@@ -148,13 +149,16 @@ function failure(err: unknown, what: string, subject: string, table: string): St
   const message = errorMessage(err)
   if (isCode(err, '22P02') && message.includes(DEADLINE_MARKER)) {
     return new StoreError(
-      `PostgresStore: ${what} ${subject} reached its deadline before it could be written; it was not saved`,
+      `PostgresStore: ${what} ${subject} reached its deadline before it could be written; it was ` +
+        `not saved`,
       { cause: err, code: 'ETIMEDOUT' },
     )
   }
   if (isCode(err, '42P01') || isCode(err, '42703')) {
     return new StoreError(
-      `PostgresStore: ${what} ${subject} failed: ${message}. ${table} is missing or is not a concord-session table; let the store create it (createTable: true) or create it as docs/postgres.md shows`,
+      `PostgresStore: ${what} ${subject} failed: ${message}. ${table} is missing or is not a ` +
+        `concord-session table; let the store create it (createTable: true) or create it as ` +
+        `docs/postgres.md shows`,
       { cause: err, code: 'ESCHEMA' },
     )
   }

@@ -1,10 +1,5 @@
-import type { Pool } from 'pg'
-import { createHash } from 'node:crypto'
 import createDebug from 'debug'
 import type {
-  Clearable,
-  Closable,
-  Countable,
   LoadOptions,
   Renewable,
   RenewOptions,
@@ -12,146 +7,28 @@ import type {
   SaveResult,
   SessionChange,
   SessionRecord,
-  Store,
-  UserIndex,
 } from '../../lib/store.js'
-import {
-  StoreError,
-  isValidSessionId,
-  touchIsDue,
-  touchedExpiry,
-  withoutExpiredKeys,
-} from '../../lib/store.js'
-import { planUserLimit, type UserLimit } from '../../lib/user-limit.js'
-import { changedKeys, cookieColumn, effectiveDeadline, toRecord, type SessionRow } from './codec.js'
-import { fromLegacy, migratedData, type LegacyRow } from './connect-pg-simple.js'
-import { StatementRunner, inTransaction } from './runner.js'
+import type { FullStore } from '../../lib/full-store.js'
+import { isValidSessionId, touchIsDue, touchedExpiry, withoutExpiredKeys } from '../../lib/store.js'
+import { effectiveDeadline, toRecord } from './codec.js'
+import { StatementRunner } from './runner.js'
 import { migrateStatement, statements, tableNames, type Statements } from './sql.js'
 import { followSave, renewalStatements, renewSession } from './renew.js'
 import { forwarded } from '../../lib/store-renewal.js'
 import { isPositiveNumber, rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
+import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import {
-  LifecycleListeners,
-  type ReportsLifecycle,
-  type StoreNoticeListener,
-} from '../../lib/store-notices.js'
+  CONNECT_PG_SIMPLE_HINTS,
+  DEFAULT_PRUNE_INTERVAL,
+  KNOWN_OPTIONS,
+  type PostgresStoreOptions,
+} from './options.js'
+import { legacyRecord, saveRow, type Row } from './save.js'
+import { saveLimited, type LimitedSaveContext } from './user-limit.js'
 
-const KNOWN_OPTIONS = [
-  'pool',
-  'table',
-  'schema',
-  'createTable',
-  'pruneInterval',
-  'timeout',
-  'legacyTable',
-]
-/** What connect-pg-simple users pass, and what to do instead. */
-const CONNECT_PG_SIMPLE_HINTS = {
-  ttl: "that is connect-pg-simple's option; a session's lifetime follows its cookie here: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
-  tableName:
-    "that is connect-pg-simple's option; use table (and legacyTable: 'session' to read its sessions)",
-  schemaName: "that is connect-pg-simple's option; use schema",
-  conString:
-    "that is connect-pg-simple's option; pass a pg Pool: { pool: new pg.Pool({ connectionString }) }",
-  conObject: "that is connect-pg-simple's option; pass a pg Pool: { pool: new pg.Pool(conObject) }",
-  pruneSessionInterval: "that is connect-pg-simple's option; use pruneInterval (ms, or false)",
-  createTableIfMissing: "that is connect-pg-simple's option; use createTable (default true)",
-}
+export type { PostgresStoreOptions } from './options.js'
 
 const debug = createDebug('concord-session:postgres')
-
-/** Runs one of the store's statements (by name, or its text) and returns its rows. */
-type Query = (
-  what: string,
-  subject: string,
-  statement: keyof Statements | string,
-  values: unknown[],
-  until?: number,
-) => Promise<Row[]>
-
-/** A row of `userSessions`. */
-interface UserSessionRow {
-  id: string
-  created_ms: string
-  user_id: string | null
-  own: string
-}
-
-/** The advisory lock key of one user's sign-ins in one table: 64 bits of a SHA-256. */
-function userLockKey(table: string, userId: string): string {
-  return createHash('sha256')
-    .update(`concord-session:${table}:user:${userId}`)
-    .digest()
-    .readBigInt64BE(0)
-    .toString()
-}
-
-/**
- * Options of {@link PostgresStore}, checked when the store is constructed: a bad value throws a
- * TypeError that says what to change.
- *
- * @example
- * ```ts
- * new PostgresStore({ pool, schema: 'app', table: 'sessions', pruneInterval: 5 * 60_000 })
- * new PostgresStore({ pool, legacyTable: 'session' }) // read connect-pg-simple's sessions too
- * ```
- */
-export interface PostgresStoreOptions {
-  /**
-   * A node-postgres `Pool`. The store borrows a client per call and never ends the pool; close
-   * it yourself. Give it `connectionTimeoutMillis` so a connect to an unreachable server ends.
-   * If the pool has no 'error' listener, the store adds one (a dropped idle connection would
-   * otherwise crash the process); add your own to log them.
-   */
-  pool: Pool
-  /** The table, a plain identifier. Default `'concord_sessions'`. */
-  table?: string
-  /** The table's schema, a plain identifier. Default: the first schema on the search_path. */
-  schema?: string
-  /**
-   * Create the schema, table and indexes on first use if they are missing. Default `true`.
-   * Safe when several processes start at once (an advisory lock serializes them). With `false`
-   * the store only checks that the table has its columns.
-   */
-  createTable?: boolean
-  /**
-   * How often, in ms, expired rows are deleted (each wait is jittered by ±25% so processes do not
-   * prune in step), or `false` to prune only when you call {@link PostgresStore.prune}.
-   * Default 15 minutes. Expired rows are never returned either way.
-   */
-  pruneInterval?: number | false
-  /**
-   * How long, in ms, one store call may take before it fails with a StoreError (status 503,
-   * code `ETIMEDOUT`), for example while PostgreSQL is unreachable. Default 2000. A save
-   * carries the earlier of this and the middleware's deadline into its statement, so a save
-   * that timed out never takes effect later.
-   */
-  timeout?: number
-  /**
-   * connect-pg-simple's table (`'session'`, or `'schema.session'`): its sessions are read as
-   * well, and each moves into this store's table on its first save.
-   */
-  legacyTable?: string
-}
-
-/** A save meets a concurrent create or a legacy row's change at most a few times in a row. */
-const MAX_SAVE_STEPS = 4
-const DEFAULT_PRUNE_INTERVAL = 15 * 60_000
-
-type Row = SessionRow &
-  Partial<LegacyRow> & {
-    saved?: string | null
-    found?: string
-    open?: string
-    legacy_sess?: string | null
-    legacy_expires_ms?: string | null
-    /** loadTouch: the owner ('' for none) of a row the touch ended, null when none ended. */
-    ended_user?: string | null
-    /** A load: the id a renewal within its grace moved this id's session to. */
-    renewed_to?: string | null
-    /** loadTouch: 't' when the row was live as the statement began (see `load`). */
-    seen?: string
-  }
 
 /**
  * A session store on PostgreSQL, through node-postgres.
@@ -182,9 +59,7 @@ type Row = SessionRow &
  * app.use(session(new PostgresStore({ pool }), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class PostgresStore
-  implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
-{
+export class PostgresStore implements FullStore, Renewable {
   /** `maxSessionsPerUser` is enforced in one transaction under a per-user advisory lock. */
   readonly enforcesUserLimit = true
   readonly #sql: Statements
@@ -195,6 +70,7 @@ export class PostgresStore
   readonly #timeout: number
   readonly #pruneInterval: number | false
   readonly #runner: StatementRunner
+  readonly #limited: LimitedSaveContext
   #timer: NodeJS.Timeout | undefined
   #closed = false
 
@@ -215,7 +91,8 @@ export class PostgresStore
       typeof (pool as { totalCount?: unknown }).totalCount !== 'number'
     ) {
       throw new TypeError(
-        'PostgresStore: pool must be a node-postgres Pool, e.g. new PostgresStore({ pool: new pg.Pool({ connectionString }) })',
+        'PostgresStore: pool must be a node-postgres Pool, e.g. new PostgresStore({ pool: new ' +
+          'pg.Pool({ connectionString }) })',
       )
     }
     if (typeof createTable !== 'boolean')
@@ -224,7 +101,8 @@ export class PostgresStore
       )
     if (pruneInterval !== false && !isPositiveNumber(pruneInterval)) {
       throw new TypeError(
-        `PostgresStore: pruneInterval must be a positive number of ms or false, got ${String(pruneInterval)}`,
+        `PostgresStore: pruneInterval must be a positive number of ms or false, got ` +
+          `${String(pruneInterval)}`,
       )
     }
     requirePositive('PostgresStore', 'timeout', timeout, 'ms')
@@ -246,6 +124,7 @@ export class PostgresStore
       if (createTable) await client.query(sql.createTable)
       await client.query(sql.checkTable)
     })
+    this.#limited = { runner: this.#runner, sql, table: names.table, migrate: this.#migrate }
     this.#schedulePrune()
   }
 
@@ -281,7 +160,7 @@ export class PostgresStore
       this.#notices.expired(id, 'load', row.ended_user || null)
     if (!row?.legacy_sess) return null
     // A connect-pg-simple session, until its first save moves it.
-    const record = this.#legacy(id, row, now)
+    const record = legacyRecord(id, row, now)
     if (touchAt !== undefined) {
       const touched = touchedExpiry(record, touchAt, options.absoluteTimeout)
       if (touched <= now) return null
@@ -309,8 +188,8 @@ export class PostgresStore
     const deadline = effectiveDeadline(change, Date.now() + this.#timeout)
     const result =
       change.userLimit !== undefined && change.userId !== null
-        ? await this.#saveLimited(id, change, change.userId, change.userLimit, deadline)
-        : await this.#save(id, change, deadline, this.#query.bind(this))
+        ? await saveLimited(this.#limited, id, change, change.userId, change.userLimit, deadline)
+        : await saveRow(id, change, deadline, this.#query.bind(this), this.#migrate)
     if (result.ok || result.reason !== 'gone') return result
     return followSave(this.#run(id), this.#renewal, id, (to) => this.save(to, change))
   }
@@ -336,137 +215,6 @@ export class PostgresStore
   #run(id: string) {
     return (text: string, values: unknown[]) =>
       this.#runner.run<Record<string, unknown>>('renewal of session', id, text, values)
-  }
-
-  /**
-   * A save that may link the session to a user under `maxSessionsPerUser`: one transaction that
-   * takes the user's advisory lock (so sign-ins of one user run one at a time), counts the
-   * user's other live sessions, deletes the oldest or refuses, and saves. A save that does not
-   * write (a conflict, 'gone') rolls the evictions back with it.
-   */
-  #saveLimited(
-    id: string,
-    change: SessionChange,
-    userId: string,
-    limit: UserLimit,
-    deadline: number,
-  ): Promise<SaveResult> {
-    return inTransaction(this.#runner, 'save of session', id, deadline, async (query) => {
-      await query(this.#sql.lockUser, [userLockKey(this.#table, userId)])
-      const rows = await query<UserSessionRow>(this.#sql.userSessions, [userId, Date.now(), id])
-      const own = rows.find((row) => row.own === 't')
-      let evicted: string[] = []
-      if (own?.user_id !== userId) {
-        const others = rows
-          .filter((row) => row.own !== 't')
-          .map((row) => ({ id: row.id, createdAt: Number(row.created_ms) }))
-        const plan = planUserLimit(limit, others)
-        if (plan === 'refuse') return { value: { ok: false, reason: 'userLimit' }, commit: false }
-        if (plan.length > 0) await query(this.#sql.evict, [plan, userId])
-        evicted = plan
-      }
-      const result = await this.#save(id, change, deadline, (_what, _subject, statement, values) =>
-        query<Row>(
-          statement in this.#sql ? this.#sql[statement as keyof Statements] : statement,
-          values,
-        ),
-      )
-      if (!result.ok || evicted.length === 0) return { value: result, commit: result.ok }
-      return { value: { ...result, evicted }, commit: true }
-    })
-  }
-
-  async #save(
-    id: string,
-    change: SessionChange,
-    deadline: number,
-    query: Query,
-  ): Promise<SaveResult> {
-    const cookie = cookieColumn(change)
-    for (let step = 0; step < MAX_SAVE_STEPS; step++) {
-      const now = Date.now()
-      if (change.expectedVersion === null) {
-        const [row] = await query(
-          'save of session',
-          id,
-          'create',
-          [
-            id,
-            now,
-            change.createdAt,
-            changedKeys(change.set),
-            change.expiresAt,
-            change.idleTimeout,
-            cookie,
-            change.userId,
-            deadline,
-          ],
-          deadline,
-        )
-        if (row!.saved) return { ok: true, version: Number(row!.saved) }
-        if (row!.found === 't')
-          return { ok: false, reason: 'conflict', current: toRecord(id, row!) }
-        if (row!.legacy_sess)
-          return { ok: false, reason: 'conflict', current: this.#legacy(id, row!, now) }
-        if (row!.open !== 't') throw this.#late(id, deadline)
-        continue // a create that committed after this statement began: the next one sees it
-      }
-
-      const [row] = await query(
-        'save of session',
-        id,
-        'update',
-        [
-          id,
-          now,
-          change.expectedVersion,
-          change.unset,
-          changedKeys(change.set),
-          change.expiresAt,
-          change.idleTimeout,
-          cookie,
-          change.userId,
-          deadline,
-        ],
-        deadline,
-      )
-      if (row!.saved) return { ok: true, version: Number(row!.saved) }
-      if (row!.found === 't') {
-        const current = toRecord(id, row!)
-        if (current.version !== change.expectedVersion)
-          return { ok: false, reason: 'conflict', current }
-        throw this.#late(id, deadline)
-      }
-      if (!row!.legacy_sess || this.#migrate === undefined) return { ok: false, reason: 'gone' }
-
-      const current = this.#legacy(id, row!, now)
-      // A legacy session is version 1; the save that moves it writes version 2.
-      if (change.expectedVersion !== 1) return { ok: false, reason: 'conflict', current }
-      const [moved] = await query(
-        'save of session',
-        id,
-        this.#migrate,
-        [
-          id,
-          row!.legacy_sess,
-          changedKeys(migratedData(current, change)),
-          current.createdAt,
-          change.expiresAt,
-          change.idleTimeout,
-          cookie,
-          change.userId,
-          deadline,
-        ],
-        deadline,
-      )
-      if (moved!.saved) return { ok: true, version: Number(moved!.saved) }
-      if (moved!.open !== 't') throw this.#late(id, deadline)
-      // The legacy row changed or was moved meanwhile: look again.
-    }
-    throw new StoreError(
-      `PostgresStore: save of session ${id} did not settle in ${MAX_SAVE_STEPS} steps (it kept changing)`,
-      { code: 'EBUSY' },
-    )
   }
 
   /**
@@ -608,17 +356,6 @@ export class PostgresStore
         .finally(() => this.#schedulePrune())
     }, wait)
     this.#timer.unref()
-  }
-
-  #legacy(id: string, row: Row, now: number): SessionRecord {
-    return fromLegacy(id, { sess: row.legacy_sess!, expires_ms: row.legacy_expires_ms ?? '' }, now)
-  }
-
-  #late(id: string, deadline: number): StoreError {
-    return new StoreError(
-      `PostgresStore: save of session ${id} reached its deadline (${new Date(deadline).toISOString()}) before it could be written; it was not saved`,
-      { code: 'ETIMEDOUT' },
-    )
   }
 
   #query(

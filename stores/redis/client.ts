@@ -62,7 +62,8 @@ export interface RedisConnection {
 }
 
 const ACCEPTED =
-  'an ioredis Redis or Cluster, or a node-redis v5 client from createClient() or cluster from createCluster(), ' +
+  'an ioredis Redis or Cluster, or a node-redis v5 client from createClient() or cluster from ' +
+  'createCluster(), ' +
   'e.g. new RedisStore({ client: createClient({ url }) }) after await client.connect()'
 
 /**

@@ -8,10 +8,59 @@ import type { SessionChange, SessionRecord } from '../../lib/store.js'
 import { fromBlob } from '../../lib/formats/express-session.js'
 import { applyChange } from '../../lib/session-data.js'
 import { ONE_DAY_MS } from '../../lib/time.js'
-import { corrupt } from './records.js'
+import { corrupt, type Reply } from './records.js'
 
 /** connect-redis's default ttl (1 day): the idle period of a legacy session without a maxAge. */
 export const CONNECT_REDIS_IDLE = ONE_DAY_MS
+/** The load script's argument for it. */
+export const CONNECT_REDIS_IDLE_ARG = String(CONNECT_REDIS_IDLE)
+
+/**
+ * The keys a script takes after the session's own: the connect-redis key of the same id while
+ * reading those is on (`legacyPrefix`), else none.
+ *
+ * @example
+ * ```ts
+ * legacyKeys('sess:', 'abc') // ['sess:abc']
+ * ```
+ */
+export function legacyKeys(legacyPrefix: string | undefined, id: string): string[] {
+  return legacyPrefix === undefined ? [] : [legacyPrefix + id]
+}
+
+/**
+ * A load script's `{'legacy', raw, expiresAt}` reply as a record.
+ *
+ * @example
+ * ```ts
+ * const record = loadLegacy('sess:abc', reply, Date.now())
+ * ```
+ */
+export function loadLegacy(key: string, reply: Reply, now: number): SessionRecord {
+  return parseLegacy(key, reply[1]!, Number(reply[2]), now)
+}
+
+/**
+ * What a save does on a `{'legacy', raw, expiresAt}` reply: a conflict with the connect-redis
+ * session unless the save expected its version 1, else the arguments of the converting retry
+ * (the string it replaces, and the whole session with the change on top).
+ *
+ * @example
+ * ```ts
+ * const conversion = convertOnSave(key, reply, change)
+ * ```
+ */
+export function convertOnSave(
+  key: string,
+  reply: Reply,
+  change: SessionChange,
+):
+  { current: SessionRecord } | { legacyRaw: string; set: Record<string, string>; unset: string[] } {
+  const current = parseLegacy(key, reply[1]!, Number(reply[2]), Date.now())
+  // A legacy session is version 1; its first save writes version 2.
+  if (change.expectedVersion !== 1) return { current }
+  return { legacyRaw: reply[1]!, set: convertedKeys(current, change), unset: [] }
+}
 
 /**
  * A session express-session + connect-redis wrote: `{ cookie: {...}, ...data }` as JSON. One the

@@ -21,7 +21,8 @@ export function adaptIoredis(client: Redis | Cluster): RedisConnection {
   ).options
   if (options?.keyPrefix || options?.redisOptions?.keyPrefix) {
     throw new TypeError(
-      "RedisStore: the client has ioredis's keyPrefix set; remove it and pass the store's prefix option instead (SCAN does not apply keyPrefix)",
+      "RedisStore: the client has ioredis's keyPrefix set; remove it and pass the store's prefix " +
+        'option instead (SCAN does not apply keyPrefix)',
     )
   }
   return new IoredisConnection(client)

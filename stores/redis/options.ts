@@ -7,9 +7,12 @@ import { connect, type RedisClient, type RedisConnection } from './client.js'
 
 /** What connect-redis users pass, and what to do instead. */
 const CONNECT_REDIS_HINTS = {
-  ttl: "that is connect-redis's option; a session's lifetime follows its cookie here: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
+  ttl:
+    "that is connect-redis's option; a session's lifetime follows its cookie here: set " +
+    'session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies',
   disableTouch:
-    "that is connect-redis's option; a read touches the session in the same round trip as its load, so there is nothing to disable",
+    "that is connect-redis's option; a read touches the session in the same round trip as its " +
+    'load, so there is nothing to disable',
   disableTTL: "that is connect-redis's option; every session key expires with the session",
   serializer:
     "that is connect-redis's option; each session key is stored as its own JSON text in a hash",
@@ -79,17 +82,20 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   const connection = connect(client)
   if (typeof prefix !== 'string' || prefix === '') {
     throw new TypeError(
-      `RedisStore: prefix must be a non-empty string (so count() and clear() see only this store's keys), got ${JSON.stringify(prefix)}`,
+      `RedisStore: prefix must be a non-empty string (so count() and clear() see only this ` +
+        `store's keys), got ${JSON.stringify(prefix)}`,
     )
   }
   if (legacyPrefix !== undefined && (typeof legacyPrefix !== 'string' || legacyPrefix === '')) {
     throw new TypeError(
-      `RedisStore: legacyPrefix must be a non-empty string such as 'sess:', got ${JSON.stringify(legacyPrefix)}`,
+      `RedisStore: legacyPrefix must be a non-empty string such as 'sess:', got ` +
+        `${JSON.stringify(legacyPrefix)}`,
     )
   }
   if (legacyPrefix !== undefined && connection.isCluster && legacyPrefix !== prefix) {
     throw new TypeError(
-      'RedisStore: on a Redis Cluster legacyPrefix must equal prefix, so each session converts in place within one key (one slot)',
+      'RedisStore: on a Redis Cluster legacyPrefix must equal prefix, so each session converts ' +
+        'in place within one key (one slot)',
     )
   }
   requirePositive('RedisStore', 'timeout', timeout, 'ms')

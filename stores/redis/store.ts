@@ -1,37 +1,25 @@
-import createDebug from 'debug'
 import type {
-  Clearable,
-  Closable,
-  Countable,
   LoadOptions,
+  Renewable,
+  RenewOptions,
+  RenewResult,
   SaveResult,
   SessionChange,
   SessionRecord,
-  Store,
-  UserIndex,
 } from '../../lib/store.js'
+import type { FullStore } from '../../lib/full-store.js'
 import { StoreError, isValidSessionId } from '../../lib/store.js'
-import type { RedisConnection, RedisNode } from './client.js'
-import {
-  LifecycleListeners,
-  type ReportsLifecycle,
-  type StoreNoticeListener,
-} from '../../lib/store-notices.js'
+import type { RedisConnection } from './client.js'
+import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import { CallGuard } from './guard.js'
-import { CONNECT_REDIS_IDLE, convertedKeys, parseLegacy } from './connect-redis.js'
+import { CONNECT_REDIS_IDLE_ARG, legacyKeys, loadLegacy } from './connect-redis.js'
 import { resolveOptions, type RedisStoreOptions } from './options.js'
-import { asReply, parseHash, saveArgs, unexpected } from './records.js'
-import { DESTROY_SCRIPT, LOAD_SCRIPT, SAVE_SCRIPT, TOUCH_SCRIPT, type Script } from './scripts.js'
-import { UserIndexKeys } from './user-index.js'
-
-/** A save retries after 'link' (index the new owner) and 'legacy' (convert); a few suffice. */
-/** No evicted ids: shared, never changed. */
-const NO_IDS: string[] = []
-
-const MAX_SAVE_STEPS = 6
-const SCAN_COUNT = '1000'
-const CONNECT_REDIS_IDLE_ARG = String(CONNECT_REDIS_IDLE)
-const debug = createDebug('concord-session:redis')
+import { asReply, parseHash, unexpected } from './records.js'
+import { saveSteps, type SaveContext } from './save.js'
+import { scanSessions, type ScanContext } from './scan.js'
+import { DESTROY_SCRIPT, LOAD_SCRIPT, TOUCH_SCRIPT, type Script } from './scripts.js'
+import { isWrongType, UserIndexKeys } from './user-index.js'
+import { MAX_HOPS, renewSession, type RenewalContext } from './renew.js'
 
 /**
  * A session store on Redis or Redis Cluster, through ioredis or node-redis v5 (the client
@@ -70,16 +58,13 @@ const debug = createDebug('concord-session:redis')
  * app.use(session(new RedisStore({ client }), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class RedisStore
-  implements Store, UserIndex, Countable, Clearable, Closable, ReportsLifecycle
-{
+export class RedisStore implements FullStore, Renewable {
   /**
-   * `maxSessionsPerUser` is enforced by one script on the user's index (user-index.ts) on a
-   * single server. On a cluster the evicted sessions live in other slots than the index, so
-   * eviction and a concurrent sign-in's own write cannot be one atomic step: `session()` refuses
-   * the option there rather than enforce it loosely.
+   * `maxSessionsPerUser` is decided by one script on the user's index (user-index.ts), on a
+   * single server and on a cluster: the evicted are marked there in the same step, then
+   * destroyed before the sign-in's save (see user-index.ts for a failure in between).
    */
-  readonly enforcesUserLimit: boolean
+  readonly enforcesUserLimit = true
   readonly #redis: RedisConnection
   readonly #users: UserIndexKeys
   readonly #guard: CallGuard
@@ -93,11 +78,12 @@ export class RedisStore
    */
   readonly #margin: number
   readonly #notices = new LifecycleListeners()
+  readonly #saving: SaveContext
+  readonly #scanning: ScanContext
 
   constructor(options: RedisStoreOptions) {
     const resolved = resolveOptions(options)
     this.#redis = resolved.connection
-    this.enforcesUserLimit = !resolved.connection.isCluster
     this.#prefix = resolved.prefix
     this.#legacyPrefix = resolved.legacyPrefix
     this.#timeout = resolved.timeout
@@ -114,6 +100,18 @@ export class RedisStore
       (key) => redis.command(key, ['PING']),
       resolved.timeout,
     )
+    this.#saving = {
+      users: this.#users,
+      key: (id) => this.#key(id),
+      script: (script, id, args) => this.#script(script, id, args),
+    }
+    this.#scanning = {
+      redis,
+      prefix: this.#prefix,
+      legacyPrefix: this.#legacyPrefix,
+      call: (what, key, until, work) => this.#call(what, key, until, work),
+      timeout: this.#timeout,
+    }
   }
 
   /**
@@ -129,33 +127,32 @@ export class RedisStore
     if (!isValidSessionId(id)) return Promise.resolve(null)
     const key = this.#key(id)
     const now = Date.now()
-    const args = [
-      String(now),
-      options.touchAt === undefined ? '' : String(options.touchAt),
-      options.absoluteTimeout === undefined ? '' : String(options.absoluteTimeout),
-      CONNECT_REDIS_IDLE_ARG,
-    ]
-    // Promises rather than an async function: a load is on every request.
-    return this.#call('load of', key, now + this.#timeout, () =>
-      this.#script(LOAD_SCRIPT, id, args).then((reply) => this.#loaded(id, key, now, reply)),
-    )
-  }
-
-  /** The record in a load script's reply, or null. */
-  #loaded(id: string, key: string, now: number, reply: unknown): SessionRecord | null {
-    if (reply === null) return null
-    const tagged = asReply(reply, key)
-    switch (tagged[0]) {
-      case 'hash':
-        return parseHash(key, tagged)
-      case 'legacy':
-        return parseLegacy(key, tagged[1]!, Number(tagged[2]), now)
-      case 'expired':
-        this.#notices.expired(id, 'load', tagged[1] || undefined)
-        return null
-      default:
-        throw unexpected(key, tagged)
-    }
+    return this.#call('load of', key, now + this.#timeout, async () => {
+      const args = [
+        String(now),
+        options.touchAt === undefined ? '' : String(options.touchAt),
+        options.absoluteTimeout === undefined ? '' : String(options.absoluteTimeout),
+        CONNECT_REDIS_IDLE_ARG,
+      ]
+      let reply = await this.#script(LOAD_SCRIPT, id, args)
+      // An id renewed within its grace: load the session it moved to (another round trip).
+      let to = id
+      for (let hop = 0; isForward(reply) && hop < MAX_HOPS; hop++)
+        reply = await this.#script(LOAD_SCRIPT, (to = reply[1]), args)
+      if (reply === null || isForward(reply)) return null
+      const tagged = asReply(reply, key)
+      switch (tagged[0]) {
+        case 'hash':
+          return to === id ? parseHash(key, tagged) : { ...parseHash(key, tagged), renewedTo: to }
+        case 'legacy':
+          return loadLegacy(key, tagged, now)
+        case 'expired':
+          this.#notices.expired(id, 'load', tagged[1] || undefined)
+          return null
+        default:
+          throw unexpected(key, tagged)
+      }
+    })
   }
 
   /**
@@ -203,101 +200,9 @@ export class RedisStore
       'save of',
       key,
       until,
-      () => this.#save(id, key, change, String(applyBy)),
+      () => saveSteps(this.#saving, id, key, change, String(applyBy)),
       until - start,
     )
-  }
-
-  async #save(
-    id: string,
-    key: string,
-    change: SessionChange,
-    applyBy: string,
-  ): Promise<SaveResult> {
-    let linked = false
-    let legacyRaw = ''
-    let set = change.set
-    let unset = change.unset
-    let evicted: string[] | undefined
-    const { userId, userLimit } = change
-    if (change.expectedVersion === null && userId !== null) {
-      evicted = await this.#linkOwner(userId, id, userLimit, applyBy)
-      if (evicted === undefined) return { ok: false, reason: 'userLimit' }
-      linked = true
-    }
-    for (let step = 0; step < MAX_SAVE_STEPS; step++) {
-      const reply = asReply(
-        await this.#script(
-          SAVE_SCRIPT,
-          id,
-          saveArgs(change, set, unset, linked, legacyRaw, applyBy),
-        ),
-        key,
-      )
-      switch (reply[0]) {
-        case 'ok': {
-          const version = Number(reply[1])
-          if (userLimit !== undefined && linked) {
-            // The link is no longer in flight. The save stands either way, so a failure here
-            // only leaves the id counted as in flight until its deadline.
-            await this.#users
-              .settle(userId!, id)
-              .catch((err: unknown) => debug('could not settle the link of %s: %O', key, err))
-          }
-          return evicted !== undefined && evicted.length > 0
-            ? { ok: true, version, evicted }
-            : { ok: true, version }
-        }
-        case 'gone':
-          return { ok: false, reason: 'gone' }
-        case 'conflict':
-          return { ok: false, reason: 'conflict', current: parseHash(key, reply) }
-        case 'late':
-          throw new StoreError(
-            `RedisStore: save of ${key} reached Redis after its deadline and was not applied`,
-            { code: 'ETIMEDOUT' },
-          )
-        case 'link':
-          evicted = await this.#linkOwner(userId!, id, userLimit, applyBy)
-          if (evicted === undefined) return { ok: false, reason: 'userLimit' }
-          linked = true
-          break
-        case 'legacy': {
-          const current = parseLegacy(key, reply[1]!, Number(reply[2]), Date.now())
-          // A legacy session is version 1; its first save writes version 2.
-          if (change.expectedVersion !== 1) return { ok: false, reason: 'conflict', current }
-          legacyRaw = reply[1]!
-          set = convertedKeys(current, change)
-          unset = []
-          break
-        }
-        default:
-          throw unexpected(key, reply)
-      }
-    }
-    throw new StoreError(
-      `RedisStore: save of ${key} did not settle in ${MAX_SAVE_STEPS} steps (it kept changing)`,
-      { code: 'EBUSY' },
-    )
-  }
-
-  /**
-   * Adds the id to the owner's index (under `userLimit`: or refuses). Resolves to the ids
-   * evicted to make room (none without a limit), or undefined when the link was refused.
-   * A method rather than a closure in the save, which would be built on every save.
-   */
-  async #linkOwner(
-    userId: string,
-    id: string,
-    userLimit: SessionChange['userLimit'],
-    applyBy: string,
-  ): Promise<string[] | undefined> {
-    if (userLimit === undefined) {
-      await this.#users.add(userId, id, applyBy)
-      return NO_IDS
-    }
-    const outcome = await this.#users.link(userId, id, userLimit, applyBy)
-    return outcome === 'refused' ? undefined : outcome
   }
 
   /**
@@ -311,9 +216,13 @@ export class RedisStore
   async touch(id: string, expiresAt: number): Promise<void> {
     if (!isValidSessionId(id)) return
     const now = Date.now()
-    await this.#call('touch of', this.#key(id), now + this.#timeout, () =>
-      this.#script(TOUCH_SCRIPT, id, [String(expiresAt), String(now)]),
-    )
+    await this.#call('touch of', this.#key(id), now + this.#timeout, async () => {
+      const args = [String(expiresAt), String(now)]
+      let reply = await this.#script(TOUCH_SCRIPT, id, args)
+      // A renewed id within its grace answers with the id to touch instead.
+      for (let hop = 0; typeof reply === 'string' && hop < MAX_HOPS; hop++)
+        reply = await this.#script(TOUCH_SCRIPT, reply, args)
+    })
   }
 
   /**
@@ -331,8 +240,15 @@ export class RedisStore
     const key = this.#key(id)
     const now = Date.now()
     await this.#call('destroy of', key, now + this.#timeout, async () => {
-      const reply = asReply(await this.#script(DESTROY_SCRIPT, id, [String(now), '0', '']), key)
-      if (reply[1]) await this.#users.remove(reply[1], [id])
+      // An old id within its grace is removed and the call follows it to the renewed session.
+      for (let hop = 0, at = id; hop <= MAX_HOPS; hop++) {
+        const reply = asReply(await this.#script(DESTROY_SCRIPT, at, [String(now), '0', '']), key)
+        if (reply[0] !== 'forward') {
+          if (reply[1]) await this.#users.remove(reply[1], [at])
+          return
+        }
+        at = reply[1]!
+      }
     })
   }
 
@@ -350,14 +266,20 @@ export class RedisStore
     const userKey = this.#userKey(userId)
     const now = Date.now()
     return this.#call('listByUser of', userKey, now + this.#timeout, async () => {
-      const ids = await this.#users.members(userId)
+      const ids = await this.#users.current(userId)
       const states = await Promise.all(
         ids.map((id) => {
           if (!isValidSessionId(id)) return null
           const key = this.#key(id)
-          return this.#redis.command(key, ['HMGET', key, '@userId', '@expiresAt']) as Promise<
-            (string | null)[]
-          >
+          // An old id of a renewed session is a forward, not a hash: not a live session.
+          return (
+            this.#redis.command(key, ['HMGET', key, '@userId', '@expiresAt']) as Promise<
+              (string | null)[]
+            >
+          ).catch((err: unknown) => {
+            if (isWrongType(err)) return null
+            throw err
+          })
         }),
       )
       const live: string[] = []
@@ -387,7 +309,7 @@ export class RedisStore
     const userKey = this.#userKey(userId)
     const now = Date.now()
     return this.#call('destroyByUser of', userKey, now + this.#timeout, async () => {
-      const ids = await this.#users.members(userId)
+      const ids = await this.#users.current(userId)
       const replies = await Promise.all(
         ids.map(async (id) => {
           if (!isValidSessionId(id)) return 'none'
@@ -406,6 +328,41 @@ export class RedisStore
       return count
     })
   }
+
+  /**
+   * Gives the session a new id, keeping its data, version, owner, created time and expiry; the
+   * old id forwards to it for `graceMs` (never past the session's expiry). One atomic script on
+   * a single server; on a cluster, a mark, a copy and a version-checked move (see
+   * redis/renew.ts).
+   *
+   * @example
+   * ```ts
+   * const result = await store.renew(oldId, randomUUID(), { now: Date.now(), graceMs: 30_000 })
+   * ```
+   */
+  renew(oldId: string, newId: string, options: RenewOptions): Promise<RenewResult> {
+    if (!isValidSessionId(oldId)) return Promise.resolve({ ok: false, reason: 'gone' })
+    if (!isValidSessionId(newId) || newId === oldId)
+      return Promise.reject(
+        new TypeError(
+          `RedisStore: renew needs a valid new session id, got ${JSON.stringify(newId)}`,
+        ),
+      )
+    const key = this.#key(oldId)
+    const until = Date.now() + this.#timeout
+    return this.#call('renewal of', key, until, () =>
+      renewSession(this.#renewal(), oldId, newId, options, until - this.#margin),
+    )
+  }
+
+  #renewal = (): RenewalContext => ({
+    store: this,
+    redis: this.#redis,
+    users: this.#users,
+    key: (id) => this.#key(id),
+    userKey: (userId) => this.#userKey(userId),
+    legacyPrefix: this.#legacyPrefix,
+  })
 
   /**
    * Reports `destroyByUser` calls, and sessions a load found ended: past the absolute timeout
@@ -433,7 +390,7 @@ export class RedisStore
    */
   async count(): Promise<number> {
     let total = 0
-    await this.#scanSessions((_node, keys) => {
+    await scanSessions(this.#scanning, (_node, keys) => {
       total += keys.length
     })
     return total
@@ -449,13 +406,18 @@ export class RedisStore
    * ```
    */
   async clear(): Promise<void> {
-    await this.#scanSessions(async (node, keys) => {
-      if (keys.length === 0) return
-      // One UNLINK per key, sent together: on a cluster, keys of one node live in different slots.
-      await this.#call('clear of', `${this.#prefix}*`, Date.now() + this.#timeout, () =>
-        Promise.all(keys.map((key) => node.command(['UNLINK', key]))),
-      )
-    }, true)
+    await scanSessions(
+      this.#scanning,
+      async (node, keys) => {
+        if (keys.length === 0) return
+        // One UNLINK per key, sent together: on a cluster, keys of one node live in different
+        // slots.
+        await this.#call('clear of', `${this.#prefix}*`, Date.now() + this.#timeout, () =>
+          Promise.all(keys.map((key) => node.command(['UNLINK', key]))),
+        )
+      },
+      true,
+    )
   }
 
   /** The client belongs to the caller, so there is nothing to release. */
@@ -471,9 +433,7 @@ export class RedisStore
 
   /** Runs `script` on the session's key, with the legacy key too when that is on. */
   #script(script: Script, id: string, args: string[]): Promise<unknown> {
-    const keys =
-      this.#legacyPrefix === undefined ? [this.#key(id)] : [this.#key(id), this.#legacyPrefix + id]
-    return this.#redis.script(script, keys, args)
+    return this.#redis.script(script, [this.#key(id), ...legacyKeys(this.#legacyPrefix, id)], args)
   }
 
   /** Runs `work` under the guard: settled by `until`, failing at once while Redis is down. */
@@ -486,83 +446,9 @@ export class RedisStore
   ): Promise<T> {
     return this.#guard.run(what, key, until, ms, work)
   }
-
-  /**
-   * Calls `onKeys` with batches of session keys (and, with `withIndexes`, user index keys)
-   * found by SCAN on each master. Keys are checked by shape, so unrelated keys that share
-   * the prefix are never counted or removed.
-   */
-  async #scanSessions(
-    onKeys: (node: RedisNode, keys: string[]) => void | Promise<void>,
-    withIndexes = false,
-  ): Promise<void> {
-    const prefix = this.#prefix
-    const legacy = this.#legacyPrefix
-    const isSession = (key: string, from: string) => isValidSessionId(key.slice(from.length))
-    const masters = await this.#call(
-      'connecting to',
-      'the cluster',
-      Date.now() + this.#timeout,
-      () => this.#redis.masters(),
-    )
-    for (const node of masters) {
-      if (withIndexes) {
-        // Sessions, indexes, and legacy strings when they share the prefix: everything of ours.
-        await this.#scan(node, prefix, undefined, (keys) =>
-          onKeys(
-            node,
-            keys.filter((k) => isSession(k, prefix) || k.startsWith(`${prefix}user:`)),
-          ),
-        )
-      } else {
-        await this.#scan(node, prefix, 'hash', (keys) =>
-          onKeys(
-            node,
-            keys.filter((k) => isSession(k, prefix)),
-          ),
-        )
-        if (legacy === prefix) {
-          await this.#scan(node, prefix, 'string', (keys) =>
-            onKeys(
-              node,
-              keys.filter((k) => isSession(k, prefix)),
-            ),
-          )
-        }
-      }
-      if (legacy !== undefined && legacy !== prefix) {
-        await this.#scan(node, legacy, 'string', (keys) =>
-          onKeys(
-            node,
-            keys.filter((k) => isSession(k, legacy)),
-          ),
-        )
-      }
-    }
-  }
-
-  async #scan(
-    node: RedisNode,
-    prefix: string,
-    type: string | undefined,
-    onKeys: (keys: string[]) => void | Promise<void>,
-  ): Promise<void> {
-    const pattern = `${escapeGlob(prefix)}*`
-    const args =
-      type === undefined
-        ? ['MATCH', pattern, 'COUNT', SCAN_COUNT]
-        : ['MATCH', pattern, 'COUNT', SCAN_COUNT, 'TYPE', type]
-    let cursor = '0'
-    do {
-      const [next, keys] = (await this.#call('scan of', pattern, Date.now() + this.#timeout, () =>
-        node.command(['SCAN', cursor, ...args]),
-      )) as [string, string[]]
-      cursor = next
-      await onKeys(keys)
-    } while (cursor !== '0')
-  }
 }
 
-function escapeGlob(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&')
+/** A script's answer for an id renewed within its grace: `['forward', newId]`. */
+function isForward(reply: unknown): reply is ['forward', string] {
+  return Array.isArray(reply) && reply[0] === 'forward' && typeof reply[1] === 'string'
 }

@@ -1,4 +1,4 @@
-import { MemoryStore } from '../../stores/memory'
+import { MemoryStore } from '../../stores/memory/store'
 import { describeMiddlewareOverStore } from '../middleware-store-suite'
 
 describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore())
@@ -7,3 +7,6 @@ describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore(), {
   touchAfter: 60_000,
 })
 describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore(), { observed: true })
+describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore(), {
+  renew: { afterRequests: 50 },
+})

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { MemoryStore } from '../../stores/memory'
+import { MemoryStore } from '../../stores/memory/store'
 import { describeStore, newChange } from '../store-conformance'
 
 describeStore('MemoryStore', async () => new MemoryStore(), {

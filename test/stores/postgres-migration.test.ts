@@ -30,7 +30,9 @@ interface LegacyStore {
 const SECRET = 'the same secret in both apps'
 const HOUR = 3_600_000
 const schema = testSchema('migrate')
-const pool = makePool()
+// express-session drops a store error once the response is on its way, so a connect that times
+// out under load would only show as a missing session later: give connects ample time.
+const pool = makePool({ connectionTimeoutMillis: 60_000 })
 const PgSession = connectPgSimple(expressSession)
 const legacy = new PgSession({
   pool,

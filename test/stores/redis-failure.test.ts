@@ -6,8 +6,7 @@
  * again once Redis is back.
  */
 import { randomUUID } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
-import express, { type NextFunction, type Request, type Response } from 'express'
+import express from 'express'
 import Redis from 'ioredis'
 import session from '../../entries/index'
 import { StoreError } from '../../lib/store'
@@ -15,6 +14,7 @@ import { RedisStore } from '../../entries/redis'
 import { newChange } from '../store-conformance'
 import { CLIENT_KINDS, TestClients, type NodeRedis } from '../support/redis-clients'
 import { freePort, testPrefix } from '../support/redis-server'
+import { jsonErrors, serve } from '../support/serve'
 
 jest.setTimeout(60_000)
 
@@ -188,19 +188,9 @@ for (const kind of CLIENT_KINDS) {
         req.session.visits = (req.session.visits ?? 0) + 1
         res.json({ visits: req.session.visits })
       })
-      app.use(
-        (
-          err: { status?: number; message: string },
-          _req: Request,
-          res: Response,
-          _next: NextFunction,
-        ) => {
-          res.status(err.status ?? 500).json({ error: err.message })
-        },
-      )
-      const http = app.listen(0, '127.0.0.1')
-      await new Promise((resolve) => http.once('listening', resolve))
-      const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/visit`
+      jsonErrors(app)
+      const http = await serve(app)
+      const url = `${http.base}/visit`
       try {
         const first = await fetch(url, { method: 'POST' })
         expect(await first.json()).toEqual({ visits: 1 })
@@ -222,7 +212,7 @@ for (const kind of CLIENT_KINDS) {
         // The restarted server lost the data, so this is a fresh session; the point is that it works.
         expect(await back.json()).toEqual({ visits: 1 })
       } finally {
-        await new Promise((resolve) => http.close(resolve))
+        await http.close()
       }
     })
 

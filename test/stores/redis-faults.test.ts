@@ -8,8 +8,7 @@
  * fault class in redis-middleware-faults.test.ts.
  */
 import { randomUUID } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
-import express, { type NextFunction, type Request, type Response } from 'express'
+import express from 'express'
 import Redis from 'ioredis'
 import session from '../../entries/index'
 import { StoreError } from '../../lib/store'
@@ -17,6 +16,7 @@ import { RedisStore } from '../../entries/redis'
 import { newChange } from '../store-conformance'
 import { CLIENT_KINDS, TestClients, send } from '../support/redis-clients'
 import { testPrefix } from '../support/redis-server'
+import { jsonErrors, serve } from '../support/serve'
 
 jest.setTimeout(90_000)
 
@@ -157,19 +157,9 @@ for (const kind of CLIENT_KINDS) {
         res.json({ ok: true })
       })
       app.get('/cart', (req, res) => res.json({ items: req.session.cart?.items ?? [] }))
-      app.use(
-        (
-          err: { status?: number; message: string },
-          _req: Request,
-          res: Response,
-          _next: NextFunction,
-        ) => {
-          res.status(err.status ?? 500).json({ error: err.message })
-        },
-      )
-      const http = app.listen(0, '127.0.0.1')
-      await new Promise((resolve) => http.once('listening', resolve))
-      const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
+      jsonErrors(app)
+      const http = await serve(app)
+      const { base } = http
       const add = async (item: string, cookie?: string) => {
         const started = Date.now()
         const res = await fetch(`${base}/cart/add/${item}`, {
@@ -225,7 +215,7 @@ for (const kind of CLIENT_KINDS) {
         })()
         expect(new Set(cart)).toEqual(new Set(['first', ...before.map((r) => r.item)]))
       } finally {
-        await new Promise((resolve) => http.close(resolve))
+        await http.close()
       }
     })
   })

@@ -12,7 +12,7 @@ import Redis from 'ioredis'
 import { createClient } from 'redis'
 import session from '../../entries/index'
 import { StoreError } from '../../lib/store'
-import { adaptLegacyStore } from '../../lib/compat/legacy-store'
+import { adaptLegacyStore } from '../../lib/compat/adapted-store'
 import { RedisStore, type RedisClient } from '../../entries/redis'
 import { newChange } from '../store-conformance'
 import { CLIENT_KINDS } from '../support/redis-clients'
@@ -289,6 +289,25 @@ for (const kind of CLIENT_KINDS)
         ),
       ).toEqual({ ok: true, version: 2 })
       expect(await store.listByUser('ann')).toEqual([id])
+    })
+
+    it('renews a legacy session: converted to a hash first, then moved; a legacy id is taken', async () => {
+      const id = await legacySession(legacy, { n: 1 }, 2 * HOUR)
+      const other = await legacySession(legacy, { n: 2 }, 2 * HOUR)
+      const grace = { now: Date.now(), graceMs: 10 * 60_000 }
+      expect(await store.renew(id, other, grace)).toEqual({ ok: false, reason: 'taken' })
+      expect((await store.load(other))?.data).toEqual({ n: '2' })
+      const newId = randomUUID()
+      expect(await store.renew(id, newId, grace)).toEqual({ ok: true })
+      // The conversion is a save (version 2); the move keeps it.
+      expect(await store.load(newId)).toMatchObject({
+        data: { n: '1' },
+        version: 2,
+        renewedAt: grace.now,
+        idleTimeout: 2 * HOUR,
+      })
+      expect(await client.type(prefix + id)).toBe('zset')
+      expect((await store.load(id))?.renewedTo).toBe(newId)
     })
 
     it('touches a legacy session in the same call, as express-session would', async () => {

@@ -9,7 +9,7 @@ import type {
   SessionRecord,
   Store,
 } from '../../lib/store.js'
-import { MemoryStore } from '../../stores/memory.js'
+import { MemoryStore } from '../../stores/memory/store.js'
 
 /** Passes every call to a MemoryStore and counts them by method. */
 export class CountingStore implements Store {

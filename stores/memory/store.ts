@@ -1,8 +1,4 @@
 import type {
-  Clearable,
-  Closable,
-  CookieOverrides,
-  Countable,
   LoadOptions,
   Renewable,
   RenewOptions,
@@ -10,21 +6,17 @@ import type {
   SaveResult,
   SessionChange,
   SessionRecord,
-  Store,
-  UserIndex,
-} from '../lib/store.js'
-import { StoreError } from '../lib/store.js'
-import { expiredKeys } from '../lib/key-expiry.js'
-import { applyChange, withOwner } from '../lib/session-data.js'
-import { defineKey } from '../lib/util.js'
-import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
-import { planUserLimit } from '../lib/user-limit.js'
-import { warnInProduction } from '../lib/production-warning.js'
-import {
-  LifecycleListeners,
-  type ReportsLifecycle,
-  type StoreNoticeListener,
-} from '../lib/store-notices.js'
+} from '../../lib/store.js'
+import type { FullStore } from '../../lib/full-store.js'
+import { StoreError } from '../../lib/store.js'
+import { expiredKeys } from '../../lib/key-expiry.js'
+import { applyChange, withOwner } from '../../lib/session-data.js'
+import { rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
+import { planUserLimit } from '../../lib/user-limit.js'
+import { warnInProduction } from '../../lib/production-warning.js'
+import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
+import { Entry, KeyLists, NO_COOKIE, hasKeys, pack, unpack } from './entry.js'
+import { ExpiryHeap } from './expiry-heap.js'
 
 export interface MemoryStoreOptions {
   /**
@@ -36,57 +28,6 @@ export interface MemoryStoreOptions {
   sweepInterval?: number
 }
 
-/**
- * One session, kept small: a class (one hidden class for all entries), times relative to the
- * store's start (small integers, held unboxed, where epoch ms would each be a separate heap
- * number), one shared object for "no cookie overrides", and the owner in a map of its own
- * since most sessions have none. Data is packed: the values' JSON text joined into one string,
- * and the keys in a list shared by every session with the same keys (see KeyLists), so a
- * session holds one string where it would hold an object and a string per key.
- */
-class Entry {
-  constructor(
-    /** The keys, in the order of the packed values; `undefined` when `data` is not packed. */
-    public keys: readonly string[] | undefined,
-    /** The values joined by SEPARATOR, or (a key or value holding it) the data as an object. */
-    public data: string | Record<string, string>,
-    public cookie: CookieOverrides,
-    /** ms since the store's base. */
-    public created: number,
-    /** ms since the store's base. */
-    public expires: number,
-    public idleTimeout: number,
-    public version: number,
-    /** ms since the store's base this id was issued by a renewal; -1 if never renewed. */
-    public renewed = -1,
-    /** Per-key expiries (epoch ms), or undefined when no key has a lifetime of its own. */
-    public keyExpires: Record<string, number> | undefined = undefined,
-  ) {}
-}
-
-/**
- * Joins packed values. JSON text never holds a raw U+0000 (JSON.stringify writes it as
- * `\u0000`, and RFC 8259 section 7 forbids it unescaped), so splitting on it is exact; data
- * holding one anyway (a key, or text that is not JSON) stays an object.
- */
-const SEPARATOR = '\u0000'
-
-/**
- * Key lists shared between entries: sessions of one app mostly have the same few sets of keys.
- * Bounded, so an app with ever-new key sets costs one list per entry instead, never more.
- */
-class KeyLists {
-  readonly #lists = new Map<string, readonly string[]>()
-
-  shared(keys: string[]): readonly string[] {
-    const signature = keys.join(SEPARATOR)
-    const known = this.#lists.get(signature)
-    if (known) return known
-    if (this.#lists.size < 1024) this.#lists.set(signature, keys)
-    return keys
-  }
-}
-
 /** An old id forwarding to its renewed session until `until` (epoch ms). */
 interface Alias {
   to: string
@@ -95,8 +36,6 @@ interface Alias {
 
 /** Renewals followed in a row at most (each within its own grace window). */
 const MAX_HOPS = 8
-
-const NO_COOKIE: CookieOverrides = Object.freeze({})
 
 /**
  * An in-process store with the full contract: versions, conflicts, TTL, touch-on-load and the
@@ -116,9 +55,7 @@ const NO_COOKIE: CookieOverrides = Object.freeze({})
  * app.use(session(store, { secret: process.env.SESSION_SECRET }))
  * ```
  */
-export class MemoryStore
-  implements Store, UserIndex, Countable, Clearable, Closable, Renewable, ReportsLifecycle
-{
+export class MemoryStore implements FullStore, Renewable {
   /** `maxSessionsPerUser` is enforced in the same tick as the save, so it is atomic. */
   readonly enforcesUserLimit = true
   readonly #sessions = new Map<string, Entry>()
@@ -137,7 +74,9 @@ export class MemoryStore
 
   constructor(options: MemoryStoreOptions = {}) {
     rejectUnknownKeys('MemoryStore', options ?? {}, ['max', 'sweepInterval'], {
-      ttl: "a session's lifetime follows its cookie: set session({ cookie: { maxAge } }), and idleTimeout for browser-session cookies",
+      ttl:
+        "a session's lifetime follows its cookie: set session({ cookie: { maxAge } }), and " +
+        'idleTimeout for browser-session cookies',
       checkPeriod: "that is memorystore's option; use sweepInterval",
     })
     warnInProduction('MemoryStore')
@@ -216,7 +155,7 @@ export class MemoryStore
         ? { ...change.keyExpires }
         : undefined
     if (entry) {
-      this.#pack(entry, data)
+      pack(entry, data, this.#keyLists)
       entry.cookie = cookie
       entry.keyExpires = keyExpires
       entry.idleTimeout = change.idleTimeout
@@ -241,7 +180,7 @@ export class MemoryStore
       -1,
       keyExpires,
     )
-    this.#pack(created, data)
+    pack(created, data, this.#keyLists)
     this.#link(id, undefined, userId)
     this.#sessions.set(id, created)
     this.#expiry.push(change.expiresAt, id)
@@ -418,7 +357,6 @@ export class MemoryStore
     return record
   }
 
-  /** Stores `data` in `entry`, packed unless a key or value holds the separator. */
   /** Removes the keys whose own lifetime has ended, with their entries. */
   #dropExpiredKeys(entry: Entry, now: number): void {
     const gone = expiredKeys(entry.keyExpires, now)
@@ -429,25 +367,8 @@ export class MemoryStore
       delete data[key]
       delete keyExpires[key]
     }
-    this.#pack(entry, data)
+    pack(entry, data, this.#keyLists)
     entry.keyExpires = hasKeys(keyExpires) ? keyExpires : undefined
-  }
-
-  #pack(entry: Entry, data: Record<string, string>): void {
-    const keys: string[] = []
-    const values: string[] = []
-    for (const key in data) {
-      const value = data[key]!
-      if (key.includes(SEPARATOR) || value.includes(SEPARATOR)) {
-        entry.keys = undefined
-        entry.data = { ...data } // a fresh object: `data` may be in dictionary mode after deletes
-        return
-      }
-      keys.push(key)
-      values.push(value)
-    }
-    entry.keys = this.#keyLists.shared(keys)
-    entry.data = values.join(SEPARATOR) // one flat string, where + would leave a rope
   }
 
   #remove(id: string): void {
@@ -482,82 +403,5 @@ export class MemoryStore
     if (oldest.done)
       throw new StoreError('MemoryStore: max reached and nothing to evict', { code: 'EFULL' })
     this.#remove(oldest.value)
-  }
-}
-
-/** A new data object (the caller's to change) with the entry's keys and values. */
-function unpack(entry: Entry): Record<string, string> {
-  const { keys, data } = entry
-  if (keys === undefined) return { ...(data as Record<string, string>) }
-  const out: Record<string, string> = {}
-  if (keys.length === 0) return out
-  const values = (data as string).split(SEPARATOR)
-  for (let i = 0; i < keys.length; i++) defineKey(out, keys[i]!, values[i]!)
-  return out
-}
-
-function hasKeys(object: object): boolean {
-  for (const key in object) if (Object.hasOwn(object, key)) return true
-  return false
-}
-
-/** A binary min-heap of (time, id), earliest first. */
-class ExpiryHeap {
-  #times: number[] = []
-  #ids: string[] = []
-
-  get size(): number {
-    return this.#times.length
-  }
-
-  peekAt(): number {
-    return this.#times[0]!
-  }
-
-  peekId(): string {
-    return this.#ids[0]!
-  }
-
-  push(at: number, id: string): void {
-    const times = this.#times
-    const ids = this.#ids
-    let i = times.length
-    times.push(at)
-    ids.push(id)
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (times[parent]! <= at) break
-      times[i] = times[parent]!
-      ids[i] = ids[parent]!
-      i = parent
-    }
-    times[i] = at
-    ids[i] = id
-  }
-
-  pop(): void {
-    const times = this.#times
-    const ids = this.#ids
-    const lastAt = times.pop()!
-    const lastId = ids.pop()!
-    const n = times.length
-    if (n === 0) return
-    let i = 0
-    for (;;) {
-      let child = 2 * i + 1
-      if (child >= n) break
-      if (child + 1 < n && times[child + 1]! < times[child]!) child++
-      if (times[child]! >= lastAt) break
-      times[i] = times[child]!
-      ids[i] = ids[child]!
-      i = child
-    }
-    times[i] = lastAt
-    ids[i] = lastId
-  }
-
-  clear(): void {
-    this.#times = []
-    this.#ids = []
   }
 }

@@ -42,7 +42,10 @@ export interface LegacyStore {
   set(sid: string, session: any, callback?: Callback): unknown
   destroy(sid: string, callback?: Callback): unknown
   touch?(sid: string, session: any, callback?: Callback): unknown
-  /** Every session: an object keyed by id (express-session, memorystore) or an array of sessions with `id` (connect-redis). */
+  /**
+   * Every session: an object keyed by id (express-session, memorystore) or an array of sessions
+   * with `id` (connect-redis).
+   */
   all?(callback: Callback): unknown
   length?(callback: Callback): unknown
   clear?(callback?: Callback): unknown
@@ -103,7 +106,8 @@ export function adaptLegacyStore(
 ): LegacyStoreAdapter {
   if (!isLegacyStore(store)) {
     throw new TypeError(
-      "adaptLegacyStore(store): store must have express-session's get(sid, cb), set(sid, session, cb) and destroy(sid, cb) methods",
+      "adaptLegacyStore(store): store must have express-session's get(sid, cb), set(sid, " +
+        'session, cb) and destroy(sid, cb) methods',
     )
   }
   const timeout = options.timeout ?? 5_000
@@ -113,7 +117,8 @@ export function adaptLegacyStore(
     (typeof options.cookie !== 'object' || options.cookie === null)
   ) {
     throw new TypeError(
-      'adaptLegacyStore(store, { cookie }): cookie must be the cookie options object you give session()',
+      'adaptLegacyStore(store, { cookie }): cookie must be the cookie options object you give ' +
+        'session()',
     )
   }
   return new Adapter(store, timeout, options.cookie, options.checkNewIds !== false)
@@ -334,7 +339,10 @@ class Adapter implements LegacyStoreAdapter {
     await this.#call('clear', '*', [])
   }
 
-  /** `all()` normalized: express-session answers an object keyed by id, connect-redis an array of sessions with `id`. */
+  /**
+   * `all()` normalized: express-session answers an object keyed by id, connect-redis an array of
+   * sessions with `id`.
+   */
   async #all(): Promise<Array<[string, object]>> {
     const result = await this.#call('all', '*', [])
     const entries: Array<[string, object]> = []
@@ -360,7 +368,8 @@ class Adapter implements LegacyStoreAdapter {
   async #call(method: string, id: string, args: unknown[]): Promise<unknown> {
     if (!this.#connected) {
       throw new StoreError(
-        `session store is disconnected (it emitted "disconnect"); ${method} for session ${id} fails until it emits "connect"`,
+        `session store is disconnected (it emitted "disconnect"); ${method} for session ${id} ` +
+          `fails until it emits "connect"`,
         { code: 'EDISCONNECTED' },
       )
     }

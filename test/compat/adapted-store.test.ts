@@ -20,7 +20,7 @@ import {
 import { cookieOf } from './support/http.js'
 
 const HOUR = 3_600_000
-const SECRET = 'legacy-store-test-secret'
+const SECRET = 'adapted-store-test-secret'
 
 async function create(
   store: ReturnType<typeof adaptLegacyStore>,
