@@ -16,7 +16,7 @@ import {
   type VerifiedId,
   type VerifiedIdCache,
 } from './cookie.js'
-import { tracedLoad } from './diagnostics.js'
+import { channels, tracedLoad } from './diagnostics.js'
 import { SessionEvents } from './events.js'
 import { absoluteEnd } from './expiry.js'
 import { IdHashCache } from './id-hash-cache.js'
@@ -24,7 +24,8 @@ import { BatchQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import { RecentSaves } from './recent-saves.js'
 import { renewDue, renewId, RequestCounts } from './renew.js'
-import { commitSaves, destroyInStore, planSave, writePlan } from './save.js'
+import { commitSaves, destroyInStore, writePlan } from './save.js'
+import { planSave } from './save-plan.js'
 import { isSecureRequest } from './secure-request.js'
 import { createSession, restoreSession, Session } from './session.js'
 import { cookieChanged, resolveCookie } from './session-cookie.js'
@@ -165,20 +166,25 @@ export class RequestSession implements SessionHost {
    * Returns the store's promise as it is: no async frame of its own on the hot path.
    */
   load(now: number): Promise<SessionRecord | null> | null {
-    const { incoming, options } = this
+    const { incoming } = this
     if (!incoming) return null
     const { id } = incoming
-    return tracedLoad(this.shared.idHashes, id, true, () =>
-      this.guard.call(
-        () =>
-          this.shared.store.load(id, {
-            touchAt: now,
-            absoluteTimeout: options.absoluteTimeout,
-            touchAfter: options.touchAfter,
-          }),
-        'load',
-        id,
-      ),
+    // Unobserved, the load builds no tracing closure.
+    if (!channels.load.hasSubscribers) return this.#load(id, now)
+    return tracedLoad(this.shared.idHashes, id, true, () => this.#load(id, now))
+  }
+
+  #load(id: string, now: number): Promise<SessionRecord | null> {
+    const { options } = this
+    return this.guard.call(
+      () =>
+        this.shared.store.load(id, {
+          touchAt: now,
+          absoluteTimeout: options.absoluteTimeout,
+          touchAfter: options.touchAfter,
+        }),
+      'load',
+      id,
     )
   }
 

@@ -7,7 +7,9 @@
 import { defineKey } from './util.js'
 import { tracedLoad, tracedTouch } from './diagnostics.js'
 import { absoluteEnd, idleExpiry } from './expiry.js'
-import { destroyInStore, parseOnto, planSave, refreshData, writePlan } from './save.js'
+import { destroyInStore, writePlan } from './save.js'
+import { planSave } from './save-plan.js'
+import { parseOnto, refreshData } from './save-data.js'
 import { Cookie, cookieOverrides, NO_OVERRIDES } from './session-cookie.js'
 import {
   NO_EXPIRES,

@@ -303,8 +303,8 @@ export function describeMiddlewareOverStore(
         expect(new Set(cart.items)).toEqual(new Set(['first', ...added, 'before', 'after']))
         expect(cart.items).toHaveLength(added.length + 3)
         // The old id still reaches the same session within the grace: no second one.
-        const viaOld = await store.load(oldId)
-        expect(viaOld?.renewedTo).toBe(newId)
+        const viaOld = await store.load(storedId(oldId))
+        expect(viaOld?.renewedTo).toBe(storedId(newId))
         expect((await cartOf(oldCookie)).id).toBe(newId)
       })
     }
