@@ -88,7 +88,8 @@ export class SessionRemoval {
   async removeIfExpired(slot: Slot, seen: 'load' | 'prune'): Promise<boolean> {
     return this.#underLock('remove an expired session', slot, async (held) => {
       const read = await this.#files.read(slot)
-      if (read.kind === 'ok' && read.expiresAt > Date.now()) return false // saved or touched meanwhile
+      // Saved or touched meanwhile: it stays.
+      if (read.kind === 'ok' && read.expiresAt > Date.now()) return false
       await this.removeLocked(slot, read, held, 'expired')
       if (read.kind !== 'ok') return false
       this.#notices.expired(read.file.id, seen, read.file.userId)
