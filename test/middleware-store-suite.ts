@@ -9,7 +9,9 @@
  * With `options.maxSessionsPerUser` (a number), every session is signed in to a user of its
  * own first, and 20 concurrent sign-ins of one user leave exactly that many sessions.
  * With `renew`, ids are renewed while the requests run: none is lost, and the first cookie
- * still reaches the one session (no second one is made). With `{ observed: true }` the same runs with an `onEvent` listener and a subscriber on every
+ * still reaches the one session (no second one is made); and requests that straddle a renewal
+ * (one loaded before it, one arriving with the old cookie after it) lose nothing.
+ * With `{ observed: true }` the same runs with an `onEvent` listener and a subscriber on every
  * diagnostics channel, which must see each request's change carried by exactly one save.
  */
 import diagnostics_channel from 'node:diagnostics_channel'
@@ -123,6 +125,16 @@ export function describeMiddlewareOverStore(
       app.get('/cart', (req, res) =>
         res.json({ items: req.session.cart?.items ?? [], id: req.session.id }),
       )
+      app.post('/held-add/:item/:gate', async (req, res) => {
+        const cart = (req.session.cart ??= { items: [] })
+        const gate = req.params.gate
+        await new Promise<void>((resolve) => {
+          gates.set(gate, resolve)
+          arrived.get(gate)?.()
+        })
+        cart.items.push(req.params.item)
+        res.json({ ok: true, id: req.session.id })
+      })
       app.post('/slow-note/:gate', async (req, res) => {
         const gate = req.params.gate
         await new Promise<void>((resolve) => {
@@ -237,6 +249,59 @@ export function describeMiddlewareOverStore(
           else expect((await cartOf(cookie)).id).not.toBe(id)
         }
         expect(live).toBe(limit)
+      })
+    }
+
+    if (options.renew) {
+      it('requests straddling a renewal lose nothing and make no second session', async () => {
+        const oldCookie = await startSession()
+        const { id: oldId } = await cartOf(oldCookie)
+        /** Starts a request that loads the session, then waits at `gate` before adding `item`. */
+        function held(item: string, gate: string) {
+          const inHandler = new Promise<void>((resolve) => arrived.set(gate, resolve))
+          const done = fetch(`${base}/held-add/${item}/${gate}`, {
+            method: 'POST',
+            headers: { cookie: oldCookie },
+          })
+          return { inHandler, done, release: () => gates.get(gate)!() }
+        }
+        const before = held('before', `before-${oldId}`)
+        await before.inHandler
+        // Requests with the old cookie until one renews the id (its response sets a new cookie).
+        let newCookie: string | undefined
+        const added: string[] = []
+        for (let i = 0; i < 1000 && newCookie === undefined; i++) {
+          const res = await fetch(`${base}/cart/add/n${i}`, {
+            method: 'POST',
+            headers: { cookie: oldCookie },
+          })
+          expect(res.status).toBe(200)
+          added.push(`n${i}`)
+          const sent = res.headers.get('set-cookie')?.split(';')[0]
+          if (sent !== undefined && sent !== oldCookie) newCookie = sent
+        }
+        expect(newCookie).toBeDefined()
+        const { id: newId } = await cartOf(newCookie!)
+        expect(newId).not.toBe(oldId)
+        const after = held('after', `after-${oldId}`)
+        await after.inHandler
+        before.release()
+        after.release()
+        const responses = await Promise.all([before.done, after.done])
+        expect(responses.map((r) => r.status)).toEqual([200, 200])
+        // Both saved into the renewed session and hand the browser its cookie; the one that
+        // arrived after the renewal saw the new id from the start.
+        for (const res of responses)
+          expect(res.headers.get('set-cookie')?.split(';')[0]).toBe(newCookie)
+        expect(((await responses[1]!.json()) as { id: string }).id).toBe(newId)
+        const cart = await cartOf(newCookie!)
+        expect(cart.id).toBe(newId)
+        expect(new Set(cart.items)).toEqual(new Set(['first', ...added, 'before', 'after']))
+        expect(cart.items).toHaveLength(added.length + 3)
+        // The old id still reaches the same session within the grace: no second one.
+        const viaOld = await store.load(oldId)
+        expect(viaOld?.renewedTo).toBe(newId)
+        expect((await cartOf(oldCookie)).id).toBe(newId)
       })
     }
 

@@ -391,10 +391,13 @@ describe('FileStore reaping and the user index', () => {
   })
 
   it('reap() clears temp files of a crashed writer and locks of a dead process, and reports what it removed', async () => {
-    const store = make({ staleLockTimeout: 100 })
+    // The sessions are written with the default lease: a 100 ms lease could lapse mid-write on a
+    // loaded machine. Only the reaping store judges files by the short one.
+    const writer = make()
+    const store = make({ dir: writer.dir, staleLockTimeout: 100 })
     const id = randomUUID()
-    await store.save(id, newChange())
-    await store.save(randomUUID(), newChange({ expiresAt: Date.now() - 1 }))
+    await writer.save(id, newChange())
+    await writer.save(randomUUID(), newChange({ expiresAt: Date.now() - 1 }))
     // Half a write, named after a lock that is gone; and one in an unknown shape, older than the lease.
     writeFileSync(
       join(store.dir, 'tmp', `${sha256(id)}.c1.99999.ffffffffffff.0123456789ab.1.1`),
@@ -719,8 +722,9 @@ describe('FileStore lock protocol (a symlink whose target names the holder)', ()
   })
 
   it("reap() breaks a dead holder's symlink lock, a lock not renewed for staleLockTimeout, and a crashed breaker's aside symlink", async () => {
-    const store = make({ staleLockTimeout: 100 })
-    await store.save(randomUUID(), newChange())
+    const writer = make() // the default lease: a 100 ms one could lapse mid-write under load
+    const store = make({ dir: writer.dir, staleLockTimeout: 100 })
+    await writer.save(randomUUID(), newChange())
     const locks = join(store.dir, 'locks')
     symlinkSync(localLock(deadPid()), join(locks, sha256(randomUUID())))
     // A holder this host cannot check (another PID namespace), its lease run out.

@@ -291,6 +291,25 @@ for (const kind of CLIENT_KINDS)
       expect(await store.listByUser('ann')).toEqual([id])
     })
 
+    it('renews a legacy session: converted to a hash first, then moved; a legacy id is taken', async () => {
+      const id = await legacySession(legacy, { n: 1 }, 2 * HOUR)
+      const other = await legacySession(legacy, { n: 2 }, 2 * HOUR)
+      const grace = { now: Date.now(), graceMs: 10 * 60_000 }
+      expect(await store.renew(id, other, grace)).toEqual({ ok: false, reason: 'taken' })
+      expect((await store.load(other))?.data).toEqual({ n: '2' })
+      const newId = randomUUID()
+      expect(await store.renew(id, newId, grace)).toEqual({ ok: true })
+      // The conversion is a save (version 2); the move keeps it.
+      expect(await store.load(newId)).toMatchObject({
+        data: { n: '1' },
+        version: 2,
+        renewedAt: grace.now,
+        idleTimeout: 2 * HOUR,
+      })
+      expect(await client.type(prefix + id)).toBe('zset')
+      expect((await store.load(id))?.renewedTo).toBe(newId)
+    })
+
     it('touches a legacy session in the same call, as express-session would', async () => {
       const id = await legacySession(legacy, { n: 1 }, 10_000)
       const touchAt = Date.now()
