@@ -26,6 +26,8 @@ export const CONNECT_REDIS_IDLE_ARG = String(CONNECT_REDIS_IDLE)
  * ```
  */
 export interface ConnectRedisReading {
+  /** Where connect-redis keeps its sessions; undefined when reading them is off. */
+  readonly legacyPrefix: string | undefined
   /** The keys a script takes after the session's own (see {@link legacyKeys}). */
   keys(id: string): string[]
   /**
@@ -48,6 +50,7 @@ export function connectRedisReading(
   legacyPrefix: string | undefined,
 ): ConnectRedisReading {
   return {
+    legacyPrefix,
     keys: (id) => legacyKeys(legacyPrefix, id),
     stringScans: (withIndexes) =>
       legacyPrefix === undefined || (withIndexes && legacyPrefix === prefix) ? [] : [legacyPrefix],

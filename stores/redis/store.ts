@@ -362,7 +362,7 @@ export class RedisStore implements FullStore, Renewable {
     users: this.#users,
     key: (id) => this.#key(id),
     userKey: (userId) => this.#userKey(userId),
-    legacyPrefix: this.#legacyPrefix,
+    legacyPrefix: this.#legacy.legacyPrefix,
   })
 
   /**
