@@ -272,7 +272,8 @@ class Adapter implements LegacyStoreAdapter {
   touch(id: string, expiresAt: number): Promise<void> {
     return this.#queue.run(id, async () => {
       const record = await this.#read(id, Date.now())
-      if (!record) return // never create a session by touching it (session-file-store's touch would)
+      // Never create a session by touching it (session-file-store's touch would).
+      if (!record) return
       record.expiresAt = expiresAt
       await this.#writeTouch(id, record)
     })

@@ -12,7 +12,8 @@ import { StoreError, isValidSessionId } from '../../lib/store.js'
 import type { RedisConnection } from './client.js'
 import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import { CallGuard } from './guard.js'
-import { CONNECT_REDIS_IDLE_ARG, legacyKeys, loadLegacy } from './connect-redis.js'
+import { CONNECT_REDIS_IDLE_ARG, connectRedisReading, loadLegacy } from './connect-redis.js'
+import type { ConnectRedisReading } from './connect-redis.js'
 import { resolveOptions, type RedisStoreOptions } from './options.js'
 import { asReply, parseHash, unexpected } from './records.js'
 import { saveSteps, type SaveContext } from './save.js'
@@ -69,7 +70,7 @@ export class RedisStore implements FullStore, Renewable {
   readonly #users: UserIndexKeys
   readonly #guard: CallGuard
   readonly #prefix: string
-  readonly #legacyPrefix: string | undefined
+  readonly #legacy: ConnectRedisReading
   readonly #timeout: number
   /**
    * A save's script refuses to write this many ms before the caller is told it failed, so a
@@ -85,7 +86,7 @@ export class RedisStore implements FullStore, Renewable {
     const resolved = resolveOptions(options)
     this.#redis = resolved.connection
     this.#prefix = resolved.prefix
-    this.#legacyPrefix = resolved.legacyPrefix
+    this.#legacy = connectRedisReading(this.#prefix, resolved.legacyPrefix)
     this.#timeout = resolved.timeout
     this.#margin = Math.min(100, Math.floor(resolved.timeout / 10))
     const redis = this.#redis
@@ -108,7 +109,7 @@ export class RedisStore implements FullStore, Renewable {
     this.#scanning = {
       redis,
       prefix: this.#prefix,
-      legacyPrefix: this.#legacyPrefix,
+      legacy: this.#legacy,
       call: (what, key, until, work) => this.#call(what, key, until, work),
       timeout: this.#timeout,
     }
@@ -361,7 +362,7 @@ export class RedisStore implements FullStore, Renewable {
     users: this.#users,
     key: (id) => this.#key(id),
     userKey: (userId) => this.#userKey(userId),
-    legacyPrefix: this.#legacyPrefix,
+    legacyPrefix: this.#legacy.legacyPrefix,
   })
 
   /**
@@ -433,7 +434,7 @@ export class RedisStore implements FullStore, Renewable {
 
   /** Runs `script` on the session's key, with the legacy key too when that is on. */
   #script(script: Script, id: string, args: string[]): Promise<unknown> {
-    return this.#redis.script(script, [this.#key(id), ...legacyKeys(this.#legacyPrefix, id)], args)
+    return this.#redis.script(script, [this.#key(id), ...this.#legacy.keys(id)], args)
   }
 
   /** Runs `work` under the guard: settled by `until`, failing at once while Redis is down. */
