@@ -192,6 +192,11 @@ export class LayeredStore implements FullStore, Renewable {
     return enforcesUserLimit(this.#cold)
   }
 
+  /** Its sessions live in this process only when the cold store's do. */
+  get inProcess(): boolean {
+    return (this.#cold as { inProcess?: boolean }).inProcess === true
+  }
+
   async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
     // What hot holds when it cannot serve it (a marker, an entry due for a check against cold),
     // so the refill replaces it by compare-and-set in one call.

@@ -30,6 +30,7 @@ import { StoreError, touchIsDue, touchedExpiry } from '../store.js'
 import { applyChange, withOwner } from '../session-data.js'
 import { isCode, toStoreError } from '../store-errors.js'
 import { callLegacy } from './callback.js'
+import type { StoresRawIds } from '../at-rest-options.js'
 import { fromBlob, META_KEY, toBlob, type ExpressSessionData } from '../formats/express-session.js'
 import type { NodeCallback as Callback } from './callback.js'
 
@@ -80,7 +81,7 @@ export interface AdaptLegacyStoreOptions {
  * per-user index, `count` and `clear` when the wrapped store can back them: ask with
  * `isUserIndex`, `isCountable` and `isClearable`.
  */
-export interface LegacyStoreAdapter extends Store, Closable {
+export interface LegacyStoreAdapter extends Store, Closable, StoresRawIds {
   /** The express-session store this adapter wraps. */
   readonly legacy: LegacyStore
 }
@@ -165,6 +166,8 @@ export function isLegacyStore(value: unknown): value is LegacyStore {
 
 class Adapter implements LegacyStoreAdapter {
   readonly legacy: LegacyStore
+  /** Other express-session apps read the store by id: ids stay raw unless `hashIds: true`. */
+  readonly storesRawIds = true
   readonly #timeout: number
   readonly #cookie: CookieAttributes | undefined
   readonly #queue = new KeyedQueue()
@@ -269,7 +272,8 @@ class Adapter implements LegacyStoreAdapter {
   touch(id: string, expiresAt: number): Promise<void> {
     return this.#queue.run(id, async () => {
       const record = await this.#read(id, Date.now())
-      if (!record) return // never create a session by touching it (session-file-store's touch would)
+      // Never create a session by touching it (session-file-store's touch would).
+      if (!record) return
       record.expiresAt = expiresAt
       await this.#writeTouch(id, record)
     })
