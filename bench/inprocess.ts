@@ -7,8 +7,11 @@
  * rounds of 40 000 requests, after 30 000 to warm up, 16 in flight.
  *
  * A fifth argument `traced` subscribes a metrics-style listener to concord's diagnostics channels
- * first, to measure what tracing costs against the same run without one.
+ * first, to measure what tracing costs against the same run without one. `encrypted` runs
+ * concord with `encrypt` on (AES-256-GCM per stored value), and `raw-ids` with `hashIds: false`,
+ * to measure what encryption and hashed ids at rest cost against the default (`plain`).
  */
+import { randomBytes } from 'node:crypto'
 import diagnostics_channel from 'node:diagnostics_channel'
 import { GCProfiler } from 'node:v8'
 import session, { MemoryStore } from '../entries/index.js'
@@ -24,10 +27,10 @@ if (
   !['bare', 'limit', 'concord', 'es-memory'].includes(root) ||
   !['read', 'write'].includes(kind) ||
   !['pool', 'hot'].includes(workload) ||
-  !['plain', 'traced'].includes(tracing)
+  !['plain', 'traced', 'encrypted', 'raw-ids'].includes(tracing)
 ) {
   console.error(
-    'usage: node --import tsx bench/inprocess.ts <bare|limit|concord|es-memory> <read|write> <pool|hot> [plain|traced]',
+    'usage: node --import tsx bench/inprocess.ts <bare|limit|concord|es-memory> <read|write> <pool|hot> [plain|traced|encrypted|raw-ids]',
   )
   process.exit(2)
 }
@@ -123,7 +126,12 @@ async function main() {
       store: new expressSession.MemoryStore(),
     })
   } else if (root === 'concord') {
-    mw = session(new MemoryStore(), { secret: SECRET, cookie: { maxAge: MAX_AGE_MS } }) as Mw
+    mw = session(new MemoryStore(), {
+      secret: SECRET,
+      cookie: { maxAge: MAX_AGE_MS },
+      ...(tracing === 'encrypted' && { encrypt: { keys: [randomBytes(32)] } }),
+      ...(tracing === 'raw-ids' && { hashIds: false }),
+    }) as Mw
   }
   const poolSize = workload === 'hot' ? 1 : 256
   const pool: string[] = []
@@ -168,7 +176,7 @@ async function main() {
       root,
       kind,
       workload,
-      ...(tracing === 'traced' && { tracing }),
+      ...(tracing !== 'plain' && { mode: tracing }),
       cpuUs: +med(0).toFixed(2),
       bytes: Math.round(med(1)),
     }),

@@ -1,13 +1,16 @@
 /**
- * `node --import tsx bench/instructions.ts [--requests=2000] [--systems=bare,limit,...]`: the
+ * `node --import tsx bench/instructions.ts [--requests=500] [--warmup=1500] [--systems=...]`: the
  * CPU cost per request as machine instructions, counted by valgrind's callgrind in the server
  * process over a fixed number of requests. Unlike CPU time, an instruction count does not move
  * with the machine's load (other processes, cache and core contention, clock speed), so it
  * settles whether a difference in the HTTP bench's CPU figures is the code or the machine.
  *
  * Each server child runs under `valgrind --tool=callgrind --instr-atstart=no`: uninstrumented
- * (faster) through start-up and session creation; then, for each request type, a warm-up of
- * `requests` requests, `callgrind_control --zero`, exactly `requests` requests, and a dump. Under valgrind the server is far slower
+ * (faster) through start-up and session creation; then a warm-up of `warmup` requests of every
+ * type, so the JIT has compiled the code of all of them before any is counted (a type warmed up
+ * alone and measured first would be charged for compiling what the later ones share); then, for
+ * each request type, `callgrind_control --zero`, exactly `requests` requests, and a dump. The
+ * defaults finish in minutes per system on a busy machine. Under valgrind the server is far slower
  * than the load generator, so it always finds requests waiting: the counts are those of a
  * saturated server, the same for every system. Needs valgrind (callgrind_control) on the PATH.
  */
@@ -19,7 +22,7 @@ import { buildTree } from './build.js'
 import { startServer } from './children.js'
 import { removeOnExit, runMain } from './cleanup.js'
 import { createSessionPool } from './http.js'
-import { KINDS, runLoad, WORKLOADS } from './load.js'
+import { KINDS, runLoad, WORKLOADS, type Kind, type Workload } from './load.js'
 import { startBenchPostgres } from './postgres.js'
 import { startBenchRedis } from './redis.js'
 import { needsPostgres, needsRedis, systemById, type SystemId } from './systems.js'
@@ -34,9 +37,16 @@ export interface InstructionCounts {
 
 async function main(): Promise<void> {
   const { values: args } = parseArgs({
-    options: { requests: { type: 'string' }, systems: { type: 'string' } },
+    options: {
+      requests: { type: 'string' },
+      warmup: { type: 'string' },
+      systems: { type: 'string' },
+    },
   })
-  const requests = Number(args.requests ?? 2000)
+  const requests = Number(args.requests ?? 500)
+  const warmup = Number(args.warmup ?? 1500)
+  if (!Number.isInteger(requests) || requests < 1 || !Number.isInteger(warmup) || warmup < 0)
+    throw new Error('bench instructions: --requests must be a positive integer, --warmup >= 0')
   const systems = (args.systems ?? DEFAULT_SYSTEMS).split(',').map((id) => systemById(id).id)
   const tmp = join(__dirname, '.tmp')
   const scratch = join(tmp, `instructions-${process.pid}`)
@@ -76,20 +86,20 @@ async function main(): Promise<void> {
     // On for good: switching it off and on again loses counts. Each measure is zeroed instead.
     callgrind('--instr=on', server.pid)
     const mine: Record<string, number> = {}
+    const load = (kind: Kind, workload: Workload, amount: number) =>
+      runLoad({
+        url: server.url,
+        kind,
+        pool: workload === 'hot' ? pool.slice(0, 1) : pool,
+        connections: workload === 'hot' ? 16 : 32,
+        seconds: 0,
+        amount,
+      })
+    for (const workload of WORKLOADS) for (const kind of KINDS) await load(kind, workload, warmup)
     for (const workload of WORKLOADS) {
       for (const kind of KINDS) {
-        const load = (amount: number) =>
-          runLoad({
-            url: server.url,
-            kind,
-            pool: workload === 'hot' ? pool.slice(0, 1) : pool,
-            connections: workload === 'hot' ? 16 : 32,
-            seconds: 0,
-            amount,
-          })
-        await load(requests) // warm-up
         callgrind('--zero', server.pid)
-        const result = await load(requests)
+        const result = await load(kind, workload, requests)
         callgrind('--dump', server.pid)
         if (result.failures > 0)
           throw new Error(`bench: ${id} ${kind} ${workload}: ${result.failures} requests failed`)

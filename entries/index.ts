@@ -90,6 +90,8 @@ export {
 } from '../lib/user-limit.js'
 export type { SessionOptions } from '../lib/options.js'
 export { hashSessionId } from '../lib/id-hash.js'
+export { deriveIdHashKey, type StoresRawIds } from '../lib/at-rest-options.js'
+export type { EncryptOptions } from '../lib/at-rest-cipher.js'
 export type { SessionEvent, SessionEventListener } from '../lib/events.js'
 export {
   channels,

@@ -6,6 +6,8 @@
 import { join } from 'node:path'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import session, {
+  deriveIdHashKey,
+  hashSessionId,
   isUserIndex,
   Session,
   sessionInfo,
@@ -155,7 +157,9 @@ export function createApp(options: ShopOptions): express.Express {
     if (evicted.size === 0 || !(req.session instanceof Session) || req.session.shopUser)
       return next()
     const id = cookieSessionId(req.headers.cookie, cookieName, secrets)
-    if (id && id !== req.session.id && evicted.take(id, Date.now()))
+    // The limit names sessions by their stored id: the keyed hash the store keeps them under.
+    const stored = id && hashSessionId(id, deriveIdHashKey(secrets[0]!))
+    if (id && stored && id !== req.session.id && evicted.take(stored, Date.now()))
       req.session.shopFlash = signedOutByLimit(maxDevices ?? 0)
     next()
   })
@@ -287,7 +291,8 @@ export function createApp(options: ShopOptions): express.Express {
       )
     }
     // A new session id, so an id planted before sign-in is worthless after it; the cart comes along.
-    const previousId = req.session.id // ended by the regenerate, not by the limit
+    // Ended by the regenerate, not by the limit; as listByUser names it, by its stored id.
+    const previousId = sessionInfo(req.session).storedId
     await req.session.regenerate({ keepData: true })
     const userId = name.toLowerCase()
     // At the limit, this sign-in signs the oldest device out: note who is signed in before.
@@ -317,7 +322,9 @@ export function createApp(options: ShopOptions): express.Express {
     const now = Date.now()
     let rows: SessionRow[] | null = null
     if (isUserIndex(store)) {
+      // Stored ids: the keyed hashes the store keys sessions by, never ids a cookie could carry.
       const ids = await store.listByUser(user.id)
+      const { storedId } = sessionInfo(req.session)
       const records = await Promise.all(
         ids.map(async (id) => ({ id, record: await store.load(id) })),
       )
@@ -327,7 +334,7 @@ export function createApp(options: ShopOptions): express.Express {
         const owner = parseStored(record.data['shopUser']) as { signedInAt?: unknown } | undefined
         const device = parseStored(record.data['shopDevice'])
         rows.push({
-          current: id === req.session.id,
+          current: id === storedId,
           device: typeof device === 'string' ? device : 'Unknown device',
           signedInAt: typeof owner?.signedInAt === 'number' ? owner.signedInAt : undefined,
           lastActiveAt: record.expiresAt - record.idleTimeout,

@@ -135,7 +135,7 @@ export function renewalFor(
 
 /**
  * The device limit the store can enforce: `max`, or undefined (with one line to `log`) when
- * the store cannot enforce `maxSessionsPerUser` (an adapted express-session store, Redis Cluster).
+ * the store cannot enforce `maxSessionsPerUser` (an adapted express-session store).
  *
  * @example
  * ```ts

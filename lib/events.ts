@@ -113,8 +113,12 @@ export class SessionEvents {
 
   /** A store's notice, as an event. */
   fromStore(notice: StoreNotice): void {
-    if (notice.type === 'expired') this.expired(notice.id, notice.seenAt, notice.userId)
-    else
+    if (notice.type === 'expired') {
+      // A store keyed by hashed ids reports the hash: the same value the core's events show.
+      const sessionId = notice.hashed ? notice.id : this.hash(notice.id)
+      const { seenAt } = notice
+      this.emit(withUser({ type: 'expired', sessionId, seenAt, at: Date.now() }, notice.userId))
+    } else
       this.emit({
         type: 'signedOutEverywhere',
         userId: notice.userId,

@@ -24,7 +24,7 @@ import {
   type SessionRequest,
   type Shared,
 } from './request-session.js'
-import type { Store } from './store.js'
+import type { SessionRecord, Store } from './store.js'
 
 const debug = createDebug('concord-session')
 
@@ -48,16 +48,16 @@ export function createSessionMiddleware(
   return function concordSession(req: IncomingMessage, res: ServerResponse, next: Next): void {
     const request = req as SessionRequest
     if (request.session) return next() // an outer session middleware already ran
-    startSession(request, res, next, shared).catch(next)
+    try {
+      startSession(request, res, next, shared)
+    } catch (err) {
+      next(err)
+    }
   }
 }
 
-async function startSession(
-  req: SessionRequest,
-  res: ServerResponse,
-  next: Next,
-  shared: Shared,
-): Promise<void> {
+/** Opens the request's session, then calls `next`. Any error reaches `next`, never a throw. */
+function startSession(req: SessionRequest, res: ServerResponse, next: Next, shared: Shared): void {
   const { options } = shared
   const cookieDefaults = options.cookie(req)
   if (!pathname(req).startsWith(cookieDefaults.path ?? '/')) return next()
@@ -87,15 +87,39 @@ async function startSession(
   }
   const life = new RequestSession(req, shared, cookieDefaults, incoming)
   const now = Date.now()
+  // Promises, not an async function: the load's promise is the only one a warm read waits on.
+  const loading = life.load(now)
+  if (loading === null) return open(life, null, now, res, next)
+  loading.then((record) => open(life, record, now, res, next), next)
+}
+
+/** After the load: puts the session on the request, hooks the response, calls `next`. */
+function open(
+  life: RequestSession,
+  record: SessionRecord | null,
+  now: number,
+  res: ServerResponse,
+  next: Next,
+): void {
   try {
-    const loading = life.load(now)
-    const opening = life.open(loading && (await loading), now)
-    if (opening) await opening
+    const opening = life.open(record, now)
+    if (opening) {
+      opening.then(() => proceed(life, res, next), next)
+      return
+    }
   } catch (err) {
     return next(err)
   }
-  hookResponse(res, next, life)
-  next()
+  proceed(life, res, next)
+}
+
+function proceed(life: RequestSession, res: ServerResponse, next: Next): void {
+  try {
+    hookResponse(res, next, life)
+    next()
+  } catch (err) {
+    next(err)
+  }
 }
 
 /**

@@ -10,7 +10,9 @@ import { validateCookieAttributes, type CookieAttributes, type Secret } from './
 import { enforcesUserLimit, isValidSessionId, type Store } from './store.js'
 import { resolveUserLimit, type MaxSessionsPerUser, type UserLimit } from './user-limit.js'
 import { resolveRenew, type RenewOptions, type ResolvedRenew } from './renew.js'
-import { DEFAULT_ID_HASH_KEY, type SessionEventListener } from './events.js'
+import type { SessionEventListener } from './events.js'
+import { resolveAtRest, type AtRestConfig } from './at-rest-options.js'
+import type { EncryptOptions } from './at-rest-cipher.js'
 
 /** Options of `session()`. The names and meanings are express-session's, plus a few more. */
 export interface SessionOptions {
@@ -84,10 +86,23 @@ export interface SessionOptions {
    */
   onEvent?: SessionEventListener
   /**
-   * The key of the hash that stands for a session id in events, diagnostics and store keys
-   * (see `hashSessionId`). A string or a non-empty Buffer. Default `'concord-session'`.
+   * The key of the hash that stands for a session id in store keys, events and diagnostics
+   * (see `hashSessionId`). A string or a non-empty Buffer. Default: derived from the first
+   * secret (the others are looked under after a rotation), or `'concord-session'` without a
+   * secret at setup. See docs/at-rest.md.
    */
   idHashKey?: string | Buffer
+  /**
+   * Key each session in the store by the keyed hash of its id, so a store dump cannot be
+   * replayed as cookies. Default true, except for an adapted express-session store.
+   * Sessions stored under their raw id move under the hash when first loaded.
+   */
+  hashIds?: boolean
+  /**
+   * Encrypt each stored value with AES-256-GCM: `{ keys: [newest, ...older] }`, 32-byte keys.
+   * The newest encrypts, all decrypt. See docs/at-rest.md.
+   */
+  encrypt?: EncryptOptions
 }
 
 export interface ResolvedOptions {
@@ -112,6 +127,8 @@ export interface ResolvedOptions {
   renew: ResolvedRenew | undefined
   onEvent: SessionEventListener | undefined
   idHashKey: string | Buffer
+  /** Hashed ids and encryption at rest. */
+  atRest: AtRestConfig
 }
 
 /**
@@ -171,6 +188,8 @@ const KNOWN = [
   'renew',
   'onEvent',
   'idHashKey',
+  'hashIds',
+  'encrypt',
 ] as const
 // A cookie name is an RFC 7230 token: https://datatracker.ietf.org/doc/html/rfc6265#section-4.1.1
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -219,6 +238,8 @@ export function resolveOptions(
   }
 
   const resolvedStore = store ?? defaults.store()
+  const secrets = resolveSecrets(options.secret)
+  const atRest = resolveAtRest(options, secrets, resolvedStore)
   const maxSessionsPerUser = resolveUserLimit(options.maxSessionsPerUser)
   if (maxSessionsPerUser && !enforcesUserLimit(resolvedStore)) {
     throw new TypeError(
@@ -230,7 +251,7 @@ export function resolveOptions(
   }
   return {
     store: resolvedStore,
-    secrets: resolveSecrets(options.secret),
+    secrets,
     name,
     cookie: resolveCookie(
       name,
@@ -254,7 +275,8 @@ export function resolveOptions(
     touchAfter: optionalPositive('touchAfter', options.touchAfter, 'ms'),
     renew: resolveRenew(options.renew, resolvedStore),
     onEvent: optionalFunction('onEvent', options.onEvent),
-    idHashKey: resolveIdHashKey(options.idHashKey),
+    idHashKey: atRest.idHashKey,
+    atRest,
   }
 }
 
@@ -386,16 +408,6 @@ function optionalPositive(name: string, value: unknown, unit: string): number | 
   if (value === undefined) return undefined
   requirePositive('session()', name, value, unit)
   return value as number
-}
-
-function resolveIdHashKey(key: unknown): string | Buffer {
-  if (key === undefined) return DEFAULT_ID_HASH_KEY
-  if (typeof key === 'string' || (Buffer.isBuffer(key) && key.length > 0)) return key
-  throw new TypeError(
-    `session(): idHashKey must be a string or a non-empty Buffer (the key of the id hash), got ${
-      Buffer.isBuffer(key) ? 'an empty Buffer' : JSON.stringify(key)
-    }`,
-  )
 }
 
 function optionalFunction<T>(name: string, value: T | undefined): T | undefined {

@@ -70,7 +70,8 @@ export function resolveRenew(value: unknown, store: Store): ResolvedRenew | unde
   if (!isRenewable(store))
     throw new TypeError(
       'session(): renew needs a store that can renew ids with a grace window ' +
-        '(MemoryStore, FileStore, PostgresStore, or a LayeredStore over one of them); ' +
+        '(MemoryStore, RedisStore, FileStore, PostgresStore, ' +
+        'or a LayeredStore over one of them); ' +
         'this store has no renew(oldId, newId, options) method. ' +
         'Remove the renew option, or call req.session.regenerate({ keepData: true }) yourself',
     )

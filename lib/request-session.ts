@@ -16,7 +16,7 @@ import {
   type VerifiedId,
   type VerifiedIdCache,
 } from './cookie.js'
-import { tracedLoad } from './diagnostics.js'
+import { channels, tracedLoad } from './diagnostics.js'
 import { SessionEvents } from './events.js'
 import { absoluteEnd } from './expiry.js'
 import { IdHashCache } from './id-hash-cache.js'
@@ -24,12 +24,14 @@ import { BatchQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import { RecentSaves } from './recent-saves.js'
 import { renewDue, renewId, RequestCounts } from './renew.js'
-import { commitSaves, destroyInStore, planSave, writePlan } from './save.js'
+import { commitSaves, destroyInStore, writePlan } from './save.js'
+import { planSave } from './save-plan.js'
 import { isSecureRequest } from './secure-request.js'
 import { createSession, restoreSession, Session } from './session.js'
 import { cookieChanged, resolveCookie } from './session-cookie.js'
 import { stateOf, type PendingSave, type SessionHost, type State } from './session-state.js'
 import { StoreGuard } from './store-guard.js'
+import { protectAtRest } from './at-rest.js'
 import type { SessionRecord, Store } from './store.js'
 import { reportsLifecycle } from './store-notices.js'
 
@@ -60,6 +62,8 @@ export interface Shared {
   readonly idHashes: IdHashCache
   /** Delivers lifecycle events; undefined without `onEvent`. */
   readonly events: SessionEvents | undefined
+  /** The store the core talks to: `options.store` with hashed ids and encryption at rest. */
+  readonly store: Store
 }
 
 /**
@@ -73,9 +77,9 @@ export interface Shared {
 export function createShared(options: ResolvedOptions, verified: VerifiedIdCache): Shared {
   const idHashes = new IdHashCache(options.idHashKey)
   const events = options.onEvent && new SessionEvents(options.onEvent, idHashes)
+  const store = protectAtRest(options.store, options.atRest, idHashes)
   // Expiries and sign-outs the store sees on its own reach the listener too.
-  if (events && reportsLifecycle(options.store))
-    options.store.onLifecycle((notice) => events.fromStore(notice))
+  if (events && reportsLifecycle(store)) store.onLifecycle((notice) => events.fromStore(notice))
   return {
     options,
     batches: new BatchQueue<PendingSave>((_id, saves, queued) => commitSaves(saves, queued)),
@@ -85,6 +89,7 @@ export function createShared(options: ResolvedOptions, verified: VerifiedIdCache
     counts: new RequestCounts(),
     idHashes,
     events,
+    store,
   }
 }
 
@@ -120,7 +125,7 @@ export class RequestSession implements SessionHost {
     return this.shared.options
   }
   get store(): Store {
-    return this.shared.options.store
+    return this.shared.store
   }
   get batches(): BatchQueue<PendingSave> {
     return this.shared.batches
@@ -161,20 +166,25 @@ export class RequestSession implements SessionHost {
    * Returns the store's promise as it is: no async frame of its own on the hot path.
    */
   load(now: number): Promise<SessionRecord | null> | null {
-    const { incoming, options } = this
+    const { incoming } = this
     if (!incoming) return null
     const { id } = incoming
-    return tracedLoad(this.shared.idHashes, id, true, () =>
-      this.guard.call(
-        () =>
-          options.store.load(id, {
-            touchAt: now,
-            absoluteTimeout: options.absoluteTimeout,
-            touchAfter: options.touchAfter,
-          }),
-        'load',
-        id,
-      ),
+    // Unobserved, the load builds no tracing closure.
+    if (!channels.load.hasSubscribers) return this.#load(id, now)
+    return tracedLoad(this.shared.idHashes, id, true, () => this.#load(id, now))
+  }
+
+  #load(id: string, now: number): Promise<SessionRecord | null> {
+    const { options } = this
+    return this.guard.call(
+      () =>
+        this.shared.store.load(id, {
+          touchAt: now,
+          absoluteTimeout: options.absoluteTimeout,
+          touchAfter: options.touchAfter,
+        }),
+      'load',
+      id,
     )
   }
 

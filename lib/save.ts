@@ -1,16 +1,15 @@
 /**
- * The save engine: plans what a request's save writes, and writes the saves of one session
- * that queued up together as one store write, replaying each request's changes onto the newest
- * state known and retrying on a conflict with another process.
+ * The save engine: writes the saves of one session that queued up together as one store
+ * write, replaying each request's changes onto the newest state known and retrying on a
+ * conflict with another process. What a save writes is planned in save-plan.ts.
  */
 import createDebug from 'debug'
-import { diffData, ReplayOnto, SessionDataError, unchangedSize } from './changes.js'
-import { defineKey } from './util.js'
+import { ReplayOnto } from './changes.js'
 import { channels, tracedDestroy, tracedSave } from './diagnostics.js'
 import type { DestroyContext, SaveContext } from './diagnostics.js'
 import { absoluteEnd, idleExpiry } from './expiry.js'
 import type { Session } from './session.js'
-import { cookieChanged, cookieOverrides } from './session-cookie.js'
+import { diffTexts, onlyHeld, refreshData, replayLifetimes } from './save-data.js'
 import {
   NO_EXPIRES,
   NO_KEYS,
@@ -37,65 +36,6 @@ const MAX_SAVE_ATTEMPTS = 30
 const BACKOFF_BASE_MS = 2
 const BACKOFF_CAP_MS = 100
 
-/**
- * What a save would write, or null when there is nothing to write (no object is built then).
- * `always`: write even when nothing changed (an explicit `save()`).
- */
-export function planSave(session: Session, always: boolean): SavePlan | null {
-  const state = stateOf(session)
-  const { options } = state.host
-  const cookie = state.cookie
-  const cookieDiffers =
-    cookieChanged(cookie) &&
-    JSON.stringify(cookieOverrides(cookie)) !== JSON.stringify(state.savedCookie)
-  const userChanged = state.userId !== state.savedUserId
-  const unchanged = unchangedSize(session, state.baseline)
-  if (unchanged >= 0) {
-    checkSize(state, unchanged)
-    if (
-      !cookieDiffers &&
-      !userChanged &&
-      state.ttlSets === undefined &&
-      !always &&
-      !(state.version === null
-        ? options.saveUninitialized
-        : options.resave && !state.savedThisRequest)
-    ) {
-      return null
-    }
-    return {
-      set: NO_TEXTS,
-      unset: NO_KEYS,
-      texts: state.baseline,
-      size: unchanged,
-      cookie: cookieOverrides(cookie),
-      cookieChanged: cookieDiffers,
-      userChanged,
-    }
-  }
-  const diff = diffData(session, state.baseline)
-  checkSize(state, diff.size)
-  return {
-    set: diff.set,
-    unset: diff.unset,
-    texts: diff.texts,
-    size: diff.size,
-    cookie: cookieOverrides(cookie),
-    cookieChanged: cookieDiffers,
-    userChanged,
-  }
-}
-
-function checkSize(state: State, size: number): void {
-  if (size <= state.host.options.maxSize) return
-  throw new SessionDataError(
-    `session ${state.id} is ${size} characters of JSON, ` +
-      `over maxSize ${state.host.options.maxSize}; ` +
-      'keep large data elsewhere and store a reference in the session',
-    { code: 'ESESSIONTOOLARGE' },
-  )
-}
-
 export function writePlan(session: Session, plan: SavePlan): Promise<void> {
   const state = stateOf(session)
   return new Promise<void>((resolve, reject) => {
@@ -103,7 +43,6 @@ export function writePlan(session: Session, plan: SavePlan): Promise<void> {
   })
 }
 
-/** One save waiting its turn. */
 /** A stored state this process knows exactly: loaded, saved by it, or returned in a conflict. */
 interface Known {
   /** `null` for a session not saved yet. */
@@ -144,26 +83,33 @@ async function settleEach(saves: PendingSave[], queued: boolean): Promise<void> 
   for (const save of saves) await settle([save], queued)
 }
 
-async function settle(saves: PendingSave[], queued: boolean): Promise<void> {
-  let refused: Map<PendingSave, SessionLimitError> | undefined
-  try {
-    if (!channels.save.hasSubscribers) refused = await writeSaves(saves, queued, undefined)
-    else {
-      const { host, id, version } = stateOf(saves[0]!.session)
-      await tracedSave(host.idHashes, id, saves.length, version === null, async (trace) => {
-        refused = await writeSaves(saves, queued, trace)
-      })
-    }
-  } catch (err) {
-    for (const save of saves) save.reject(err)
-    return
+/** Writes `saves` and settles each one's promise. Never rejects. Promises, no async frame. */
+function settle(saves: PendingSave[], queued: boolean): Promise<void> {
+  let writing: Promise<Refused>
+  if (!channels.save.hasSubscribers) writing = writeSaves(saves, queued, undefined)
+  else {
+    const { host, id, version } = stateOf(saves[0]!.session)
+    let refused: Refused
+    writing = tracedSave(host.idHashes, id, saves.length, version === null, async (trace) => {
+      refused = await writeSaves(saves, queued, trace)
+    }).then(() => refused)
   }
-  for (const save of saves) {
-    const error = refused?.get(save)
-    if (error) save.reject(error)
-    else save.resolve()
-  }
+  return writing.then(
+    (refused) => {
+      for (const save of saves) {
+        const error = refused?.get(save)
+        if (error) save.reject(error)
+        else save.resolve()
+      }
+    },
+    (err: unknown) => {
+      for (const save of saves) save.reject(err)
+    },
+  )
 }
+
+/** The saves whose sign-in `maxSessionsPerUser` refused, if any. */
+type Refused = Map<PendingSave, SessionLimitError> | undefined
 
 function notSavedInTime(state: State): StoreError {
   return new StoreError(
@@ -200,55 +146,11 @@ async function writeSaves(
   for (let attempt = 1; ; attempt++) {
     const now = Date.now()
     if (now >= deadline) throw notSavedInTime(first)
-    const { version: expectedVersion, createdAt } = base
+    const expectedVersion = base.version
     if (trace) trace.retries = (trace.attempts = attempt) - 1
 
-    // Every request's changes, in arrival order, onto `base`.
-    let data = base.data
-    let set: Record<string, string> | undefined
-    let unset: string[] | undefined
-    let cookie = base.cookie
-    let userId = base.userId ?? null
-    let cookieFrom = stateOf(saves[saves.length - 1]!.session)
-    let replay: ReplayOnto | undefined
-    for (const save of saves) {
-      const state = stateOf(save.session)
-      const { plan } = save
-      if (replay === undefined && state.baseline === data) {
-        // Nothing landed since this request loaded: its own result stands as it is.
-        data = plan.texts
-        if (saves.length === 1) {
-          set = plan.set
-          unset = plan.unset
-        }
-        cookie = plan.cookie
-        userId = state.userId ?? null
-        cookieFrom = state
-      } else {
-        replay ??= new ReplayOnto(data)
-        replay.apply(state.baseline, plan.set, plan.unset)
-      }
-      if (plan.cookieChanged) {
-        cookie = plan.cookie
-        cookieFrom = state
-      }
-      if (plan.userChanged) userId = state.userId ?? null
-    }
-    if (replay !== undefined) data = replay.texts()
-    let keyExpires = base.keyExpires ?? NO_EXPIRES
-    for (const save of saves)
-      keyExpires = replayLifetimes(keyExpires, save.plan, stateOf(save.session).ttlSets)
-    keyExpires = onlyHeld(keyExpires, data)
-    if (expectedVersion === null) {
-      set = data // a new session writes every key
-      unset = NO_KEYS
-    } else if (set === undefined || unset === undefined) {
-      ;[set, unset] = diffTexts(base.data, data)
-    }
-
-    const idleTimeout = cookieFrom.cookie.originalMaxAge ?? options.idleTimeout
-    const endsAt = absoluteEnd(createdAt, options.absoluteTimeout)
-    if (endsAt <= now) {
+    const next = buildAttempt(saves, base, now, deadline)
+    if (next === null) {
       // Past its absolute timeout: the session ends rather than being written again.
       if (expectedVersion !== null) {
         await destroyInStore(first, 'expired')
@@ -258,23 +160,7 @@ async function writeSaves(
       if (trace) trace.outcome = 'expired'
       return refused
     }
-    const change: SessionChange = {
-      set,
-      unset,
-      cookie,
-      createdAt,
-      idleTimeout,
-      userId,
-      expectedVersion,
-      expiresAt: idleExpiry(now, idleTimeout, createdAt, options.absoluteTimeout),
-      deadline,
-    }
-    const userLimit = options.maxSessionsPerUser
-    if (userLimit && userId !== null && saves.some((save) => save.plan.userChanged))
-      change.userLimit = userLimit
-    // Sent when there are expiries to write, or stored ones to clear (then empty).
-    if (keyExpires !== NO_EXPIRES || Object.keys(base.keyExpires ?? NO_EXPIRES).length > 0)
-      change.keyExpires = keyExpires
+    const { change } = next
     const id = first.id
     const result = await guard.call(() => store.save(id, change), 'save', id, queued)
 
@@ -287,37 +173,8 @@ async function writeSaves(
         trace.version = result.version
       }
       if (expectedVersion === null && !first.regenerated)
-        first.host.events?.created(id, userId ?? undefined)
-      for (const save of saves) {
-        const state = stateOf(save.session)
-        state.id = savedAs
-        const { plan } = save
-        state.version = result.version
-        state.savedCookie = cookie
-        state.savedUserId = state.userId = userId ?? undefined
-        state.createdAt = createdAt
-        state.keyExpires = keyExpires
-        state.ttlSets = undefined
-        state.savedThisRequest = true
-        if (
-          plan.set !== NO_TEXTS ||
-          plan.unset.length > 0 ||
-          plan.cookieChanged ||
-          plan.userChanged
-        )
-          state.changedThisRequest = true
-        if (data === plan.texts) state.baseline = data
-        else refreshData(save.session, data, plan.texts)
-      }
-      recent.remember(savedAs, {
-        version: result.version,
-        data,
-        cookie,
-        userId: userId ?? undefined,
-        createdAt,
-        keyExpires,
-        size: saves[saves.length - 1]!.plan.size,
-      })
+        first.host.events?.created(id, change.userId ?? undefined)
+      applySaved(saves, savedAs, result.version, next)
       if (result.evicted) for (const other of result.evicted) recent.forget(other)
       return refused
     }
@@ -337,7 +194,7 @@ async function writeSaves(
         if (!save.plan.userChanged) continue
         const state = stateOf(save.session)
         state.userId = state.savedUserId
-        refused.set(save, new SessionLimitError(userId!, userLimit!.max))
+        refused.set(save, new SessionLimitError(change.userId!, change.userLimit!.max))
       }
       saves = saves.filter((save) => !refused!.has(save))
       if (saves.length === 0) return refused
@@ -375,84 +232,6 @@ async function writeSaves(
   }
 }
 
-/**
- * One request's effect on the per-key expiries: a key it wrote or deleted loses its lifetime,
- * then each key it gave a lifetime (`keyTtl`) gets that one. Replayed like the data, so two
- * processes giving different keys lifetimes both keep theirs. Returns `before` when unchanged.
- */
-function replayLifetimes(
-  before: Record<string, number>,
-  plan: SavePlan,
-  sets: Record<string, number> | undefined,
-): Record<string, number> {
-  let after = before
-  const drop = (key: string): void => {
-    if (!Object.hasOwn(after, key)) return
-    if (after === before) after = { ...before }
-    delete after[key]
-  }
-  for (const key of Object.keys(plan.set)) drop(key)
-  for (const key of plan.unset) drop(key)
-  if (sets !== undefined) {
-    if (after === before) after = { ...before }
-    for (const key of Object.keys(sets)) defineKey(after, key, sets[key]!)
-  }
-  return after
-}
-
-/** `expires` without entries for keys the data does not hold (deleted, or expired meanwhile). */
-function onlyHeld(
-  expires: Record<string, number>,
-  data: Record<string, string>,
-): Record<string, number> {
-  let kept = expires
-  for (const key of Object.keys(expires)) {
-    if (Object.hasOwn(data, key)) continue
-    if (kept === expires) kept = { ...expires }
-    delete kept[key]
-  }
-  return Object.keys(kept).length === 0 ? NO_EXPIRES : kept
-}
-
-/** The keys to write and to delete to turn `before` into `after`. */
-function diffTexts(
-  before: Record<string, string>,
-  after: Record<string, string>,
-): [Record<string, string>, string[]] {
-  const set: Record<string, string> = {}
-  for (const key of Object.keys(after))
-    if (!Object.hasOwn(before, key) || before[key] !== after[key]) defineKey(set, key, after[key]!)
-  const unset: string[] = []
-  for (const key of Object.keys(before)) if (!Object.hasOwn(after, key)) unset.push(key)
-  return [set, unset]
-}
-
-/**
- * Makes the session's data `texts`. With `current` (what the session's keys serialized to when
- * the save was planned), keys whose text did not change are left as they are, not parsed again.
- */
-export function refreshData(
-  session: Session,
-  texts: Record<string, string>,
-  current?: Record<string, string>,
-): void {
-  const state = stateOf(session)
-  const target = session as unknown as Record<string, unknown>
-  // `cookie` is the session's own (the express-session drop-in shows it among the keys), not data.
-  for (const key of Object.keys(session))
-    if (!Object.hasOwn(texts, key) && key !== 'cookie') delete target[key]
-  if (current === undefined) {
-    parseOnto(target, state.id, texts)
-  } else {
-    for (const key of Object.keys(texts)) {
-      if (key === '__proto__' || (Object.hasOwn(current, key) && current[key] === texts[key]))
-        continue
-      parseOne(target, state.id, key, texts[key]!)
-    }
-  }
-  state.baseline = texts
-}
-
 export function destroyInStore(state: State, reason: DestroyContext['reason']): Promise<void> {
   const { host, id } = state
   host.recent.forget(id)
@@ -461,26 +240,122 @@ export function destroyInStore(state: State, reason: DestroyContext['reason']): 
   )
 }
 
-/** Parses each key's JSON text onto `target`. */
-export function parseOnto(
-  target: Record<string, unknown>,
-  id: string,
-  texts: Record<string, string>,
-): void {
-  for (const key in texts) {
-    // Never let stored data reach a prototype.
-    if (!Object.hasOwn(texts, key) || key === '__proto__') continue
-    parseOne(target, id, key, texts[key]!)
-  }
+/** One attempt's write: the change for the store, and the state it leaves if it succeeds. */
+interface Attempt {
+  change: SessionChange
+  data: Record<string, string>
+  keyExpires: Record<string, number>
 }
 
-function parseOne(target: Record<string, unknown>, id: string, key: string, text: string): void {
-  try {
-    target[key] = JSON.parse(text)
-  } catch (cause) {
-    throw new StoreError(`session ${id}: stored key "${key}" is not valid JSON`, {
-      cause,
-      code: 'ECORRUPT',
-    })
+/**
+ * Every request's changes, in arrival order, onto `base`: the change to write, or null when
+ * the session is past its absolute timeout. Synchronous, so the save's async frame stays small.
+ */
+function buildAttempt(
+  saves: PendingSave[],
+  base: Known,
+  now: number,
+  deadline: number,
+): Attempt | null {
+  const { options } = stateOf(saves[0]!.session).host
+  const { version: expectedVersion, createdAt } = base
+  let data = base.data
+  let set: Record<string, string> | undefined
+  let unset: string[] | undefined
+  let cookie = base.cookie
+  let userId = base.userId ?? null
+  let cookieFrom = stateOf(saves[saves.length - 1]!.session)
+  let replay: ReplayOnto | undefined
+  for (const save of saves) {
+    const state = stateOf(save.session)
+    const { plan } = save
+    if (replay === undefined && state.baseline === data) {
+      // Nothing landed since this request loaded: its own result stands as it is.
+      data = plan.texts
+      if (saves.length === 1) {
+        set = plan.set
+        unset = plan.unset
+      }
+      cookie = plan.cookie
+      userId = state.userId ?? null
+      cookieFrom = state
+    } else {
+      replay ??= new ReplayOnto(data)
+      replay.apply(state.baseline, plan.set, plan.unset)
+    }
+    if (plan.cookieChanged) {
+      cookie = plan.cookie
+      cookieFrom = state
+    }
+    if (plan.userChanged) userId = state.userId ?? null
   }
+  if (replay !== undefined) data = replay.texts()
+  let keyExpires = base.keyExpires ?? NO_EXPIRES
+  for (const save of saves)
+    keyExpires = replayLifetimes(keyExpires, save.plan, stateOf(save.session).ttlSets)
+  keyExpires = onlyHeld(keyExpires, data)
+  if (expectedVersion === null) {
+    set = data // a new session writes every key
+    unset = NO_KEYS
+  } else if (set === undefined || unset === undefined) {
+    ;[set, unset] = diffTexts(base.data, data)
+  }
+
+  const idleTimeout = cookieFrom.cookie.originalMaxAge ?? options.idleTimeout
+  if (absoluteEnd(createdAt, options.absoluteTimeout) <= now) return null
+  const change: SessionChange = {
+    set,
+    unset,
+    cookie,
+    createdAt,
+    idleTimeout,
+    userId,
+    expectedVersion,
+    expiresAt: idleExpiry(now, idleTimeout, createdAt, options.absoluteTimeout),
+    deadline,
+  }
+  const userLimit = options.maxSessionsPerUser
+  if (userLimit && userId !== null && saves.some((save) => save.plan.userChanged))
+    change.userLimit = userLimit
+  // Sent when there are expiries to write, or stored ones to clear (then empty).
+  if (keyExpires !== NO_EXPIRES || hasKeys(base.keyExpires)) change.keyExpires = keyExpires
+  return { change, data, keyExpires }
+}
+
+/** After a successful write: each request's session is at the saved state, and so is `recent`. */
+function applySaved(saves: PendingSave[], savedAs: string, version: number, done: Attempt): void {
+  const { change, data, keyExpires } = done
+  const { cookie, createdAt } = change
+  const userId = change.userId ?? undefined
+  for (const save of saves) {
+    const state = stateOf(save.session)
+    state.id = savedAs
+    const { plan } = save
+    state.version = version
+    state.savedCookie = cookie
+    state.savedUserId = state.userId = userId
+    state.createdAt = createdAt
+    state.keyExpires = keyExpires
+    state.ttlSets = undefined
+    state.savedThisRequest = true
+    if (plan.set !== NO_TEXTS || plan.unset.length > 0 || plan.cookieChanged || plan.userChanged)
+      state.changedThisRequest = true
+    if (data === plan.texts) state.baseline = data
+    else refreshData(save.session, data, plan.texts)
+  }
+  stateOf(saves[0]!.session).host.recent.remember(savedAs, {
+    version,
+    data,
+    cookie,
+    userId,
+    createdAt,
+    keyExpires,
+    size: saves[saves.length - 1]!.plan.size,
+  })
+}
+
+function hasKeys(object: Record<string, number> | undefined): boolean {
+  if (object === undefined || object === NO_EXPIRES) return false
+  for (const key in object) if (Object.hasOwn(object, key)) return true
+  return false
 }

@@ -7,7 +7,9 @@
 import { defineKey } from './util.js'
 import { tracedLoad, tracedTouch } from './diagnostics.js'
 import { absoluteEnd, idleExpiry } from './expiry.js'
-import { destroyInStore, parseOnto, planSave, refreshData, writePlan } from './save.js'
+import { destroyInStore, writePlan } from './save.js'
+import { planSave } from './save-plan.js'
+import { parseOnto, refreshData } from './save-data.js'
 import { Cookie, cookieOverrides, NO_OVERRIDES } from './session-cookie.js'
 import {
   NO_EXPIRES,
@@ -18,6 +20,7 @@ import {
   type State,
 } from './session-state.js'
 import { callStore } from './store-guard.js'
+import { storedIdIn } from './at-rest.js'
 import type { SessionRecord, Store } from './store.js'
 
 export { callStore, Cookie }
@@ -145,6 +148,12 @@ export interface SessionInfo {
   isNew: boolean
   /** The owner set with `setUser`. */
   userId: string | undefined
+  /**
+   * The id the store keeps this session under: the keyed hash of `id` (with `hashIds`, the
+   * default), as `store.listByUser` returns it. Mark "this device" in a list of sessions with
+   * it; `store.destroy(storedId)` signs one of them out.
+   */
+  storedId: string
 }
 
 /**
@@ -170,6 +179,7 @@ export function sessionInfo(session: Session, now = Date.now()): SessionInfo {
     absoluteExpiresAt: end === Infinity ? null : end,
     isNew: state.version === null,
     userId: state.userId,
+    storedId: storedIdIn(state.host.store, state.id),
   }
 }
 

@@ -20,6 +20,8 @@ export type StoreNotice =
       userId?: string
       /** `'load'`: found expired when asked for by id; `'prune'`: removed by a sweep. */
       seenAt: 'load' | 'prune'
+      /** `id` is the keyed hash already (the store keeps ids hashed): shown as it is. */
+      hashed?: true
     }
   | { type: 'signedOutEverywhere'; userId: string; count: number }
 

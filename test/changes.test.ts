@@ -1,5 +1,6 @@
 import {
   applyOps,
+  changesSince,
   diffData,
   diffValue,
   ReplayOnto,
@@ -47,6 +48,43 @@ describe('diffData', () => {
     expect(() => diffData({ ok: 1, big: 10n }, {})).toThrow(SessionDataError)
     expect(() => diffData({ big: 10n }, {})).toThrow(/session key "big" cannot be saved as JSON/)
     expect(() => diffData({ loop: cyclic }, {})).toThrow(/session key "loop"/)
+  })
+})
+
+describe('changesSince', () => {
+  const baseline = { user: '"ann"', cart: '{"items":["tea"]}', visits: '3' }
+
+  it('measures an unchanged session without building a diff', () => {
+    const data = { user: 'ann', cart: { items: ['tea'] }, visits: 3 }
+    expect(changesSince(data, baseline)).toBe(4 + 5 + 4 + 17 + 6 + 1)
+    // A value JSON drops, absent from the baseline, is no change.
+    expect(changesSince({ ...data, f: () => 1 }, baseline)).toBe(37)
+  })
+
+  it.each([
+    ['the first key changed', { user: 'bob', cart: { items: ['tea'] }, visits: 3 }],
+    ['a middle key changed', { user: 'ann', cart: { items: ['tea', 'jam'] }, visits: 3 }],
+    ['the last key changed', { user: 'ann', cart: { items: ['tea'] }, visits: 4 }],
+    ['a key was added', { user: 'ann', cart: { items: ['tea'] }, visits: 3, theme: 'dark' }],
+    ['a key was deleted', { user: 'ann', visits: 3 }],
+    ['a key became undefined', { user: 'ann', cart: undefined, visits: 3 }],
+    ['keys were reordered and one changed', { visits: 5, cart: { items: [] }, user: 'ann' }],
+  ])('gives the same diff as diffData when %s', (_, data) => {
+    const diff = changesSince(data, baseline)
+    expect(typeof diff).toBe('object')
+    expect(diff).toEqual(diffData(data, baseline))
+  })
+
+  it('leaves the session cookie out, as diffData does', () => {
+    const data = { cookie: { maxAge: 5 }, user: 'ann', visits: 4 }
+    expect(changesSince(data, { user: '"ann"', visits: '3' })).toEqual(
+      diffData(data, { user: '"ann"', visits: '3' }),
+    )
+  })
+
+  it('throws a SessionDataError naming the key that cannot be JSON, before or after a change', () => {
+    expect(() => changesSince({ big: 10n }, {})).toThrow(/session key "big"/)
+    expect(() => changesSince({ visits: 4, big: 10n }, { visits: '3' })).toThrow(SessionDataError)
   })
 })
 

@@ -8,6 +8,7 @@ import express from 'express'
 import request from 'supertest'
 import session, {
   channels,
+  deriveIdHashKey,
   hashSessionId,
   MemoryStore,
   StoreError,
@@ -19,7 +20,7 @@ import { cookiePair, sessionCookie } from './support/http'
 import { GatedStore, SaveRejectingStore, SwitchableOutageStore } from './support/stores'
 
 const SECRET = 'diagnostics-test-secret'
-const KEY = 'concord-session'
+const KEY = deriveIdHashKey(SECRET)
 type Data = Record<string, unknown>
 
 function appWith(store: Store) {
@@ -197,7 +198,11 @@ describe('diagnostics_channel tracing', () => {
       version: 3,
     })
     expect(gated.conflicts).toBe(1)
-    expect((await shared.load(id))?.data).toEqual({ a: '"1"', x: '"mine"', y: '"theirs"' })
+    expect((await shared.load(hashSessionId(id, KEY)))?.data).toEqual({
+      a: '"1"',
+      x: '"mine"',
+      y: '"theirs"',
+    })
   })
 
   it('publishes a store failure on error, with the StoreError and the duration', async () => {

@@ -5,6 +5,7 @@
 import express from 'express'
 import request from 'supertest'
 import session, {
+  deriveIdHashKey,
   hashSessionId,
   MemoryStore,
   type SessionEvent,
@@ -20,7 +21,7 @@ type Cart = { cart?: string[] }
 
 const SECRET = 'events-test-secret'
 const HOUR = 3_600_000
-const KEY = 'concord-session'
+const KEY = deriveIdHashKey(SECRET)
 
 function appWith(store: Store, options: SessionOptions = {}) {
   const app = express()

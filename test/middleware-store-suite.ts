@@ -9,7 +9,9 @@
  * With `options.maxSessionsPerUser` (a number), every session is signed in to a user of its
  * own first, and 20 concurrent sign-ins of one user leave exactly that many sessions.
  * With `renew`, ids are renewed while the requests run: none is lost, and the first cookie
- * still reaches the one session (no second one is made). With `{ observed: true }` the same runs with an `onEvent` listener and a subscriber on every
+ * still reaches the one session (no second one is made); and requests that straddle a renewal
+ * (one loaded before it, one arriving with the old cookie after it) lose nothing.
+ * With `{ observed: true }` the same runs with an `onEvent` listener and a subscriber on every
  * diagnostics channel, which must see each request's change carried by exactly one save.
  */
 import diagnostics_channel from 'node:diagnostics_channel'
@@ -18,6 +20,7 @@ import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import session, {
   channels,
+  deriveIdHashKey,
   hashSessionId,
   type SaveContext,
   type SessionEvent,
@@ -77,6 +80,9 @@ export function describeMiddlewareOverStore(
   { observed = false, ...options }: SessionOptions & { observed?: boolean } = {},
 ): void {
   const limit = typeof options.maxSessionsPerUser === 'number' ? options.maxSessionsPerUser : 0
+  // Events show the keyed hash the store keys sessions by (see docs/at-rest.md).
+  const eventId = (id: string) => hashSessionId(id, options.idHashKey ?? deriveIdHashKey(SECRET))
+  const storedId = (id: string) => (options.hashIds === false ? id : eventId(id))
   const features = Object.keys(options).join(', ')
   const title = `${name}${features ? ` with ${features}` : ''}`
   describe(`session() over ${observed ? `${title}, with events and tracing on` : title}`, () => {
@@ -123,6 +129,16 @@ export function describeMiddlewareOverStore(
       app.get('/cart', (req, res) =>
         res.json({ items: req.session.cart?.items ?? [], id: req.session.id }),
       )
+      app.post('/held-add/:item/:gate', async (req, res) => {
+        const cart = (req.session.cart ??= { items: [] })
+        const gate = req.params.gate
+        await new Promise<void>((resolve) => {
+          gates.set(gate, resolve)
+          arrived.get(gate)?.()
+        })
+        cart.items.push(req.params.item)
+        res.json({ ok: true, id: req.session.id })
+      })
       app.post('/slow-note/:gate', async (req, res) => {
         const gate = req.params.gate
         await new Promise<void>((resolve) => {
@@ -188,7 +204,7 @@ export function describeMiddlewareOverStore(
       if (firstId !== undefined) expect(cart.id).not.toBe(firstId)
       if (seen) {
         // Each of the 201 changes was carried by exactly one successful save.
-        const sessionId = hashSessionId(cart.id, 'concord-session')
+        const sessionId = eventId(cart.id)
         const mine = seen.saves.filter((s) => s.sessionId === sessionId)
         expect(mine.filter((s) => s.outcome !== 'saved')).toEqual([])
         expect(mine.reduce((sum, s) => sum + s.batched, 0)).toBe(201)
@@ -232,11 +248,64 @@ export function describeMiddlewareOverStore(
         expect(await store.listByUser(user)).toHaveLength(limit)
         let live = 0
         for (const { id, cookie } of signIns) {
-          if (await store.load(id)) live++
+          if (await store.load(storedId(id))) live++
           // An evicted session's cookie gets a fresh, empty session: it never comes back.
           else expect((await cartOf(cookie)).id).not.toBe(id)
         }
         expect(live).toBe(limit)
+      })
+    }
+
+    if (options.renew) {
+      it('requests straddling a renewal lose nothing and make no second session', async () => {
+        const oldCookie = await startSession()
+        const { id: oldId } = await cartOf(oldCookie)
+        /** Starts a request that loads the session, then waits at `gate` before adding `item`. */
+        function held(item: string, gate: string) {
+          const inHandler = new Promise<void>((resolve) => arrived.set(gate, resolve))
+          const done = fetch(`${base}/held-add/${item}/${gate}`, {
+            method: 'POST',
+            headers: { cookie: oldCookie },
+          })
+          return { inHandler, done, release: () => gates.get(gate)!() }
+        }
+        const before = held('before', `before-${oldId}`)
+        await before.inHandler
+        // Requests with the old cookie until one renews the id (its response sets a new cookie).
+        let newCookie: string | undefined
+        const added: string[] = []
+        for (let i = 0; i < 1000 && newCookie === undefined; i++) {
+          const res = await fetch(`${base}/cart/add/n${i}`, {
+            method: 'POST',
+            headers: { cookie: oldCookie },
+          })
+          expect(res.status).toBe(200)
+          added.push(`n${i}`)
+          const sent = res.headers.get('set-cookie')?.split(';')[0]
+          if (sent !== undefined && sent !== oldCookie) newCookie = sent
+        }
+        expect(newCookie).toBeDefined()
+        const { id: newId } = await cartOf(newCookie!)
+        expect(newId).not.toBe(oldId)
+        const after = held('after', `after-${oldId}`)
+        await after.inHandler
+        before.release()
+        after.release()
+        const responses = await Promise.all([before.done, after.done])
+        expect(responses.map((r) => r.status)).toEqual([200, 200])
+        // Both saved into the renewed session and hand the browser its cookie; the one that
+        // arrived after the renewal saw the new id from the start.
+        for (const res of responses)
+          expect(res.headers.get('set-cookie')?.split(';')[0]).toBe(newCookie)
+        expect(((await responses[1]!.json()) as { id: string }).id).toBe(newId)
+        const cart = await cartOf(newCookie!)
+        expect(cart.id).toBe(newId)
+        expect(new Set(cart.items)).toEqual(new Set(['first', ...added, 'before', 'after']))
+        expect(cart.items).toHaveLength(added.length + 3)
+        // The old id still reaches the same session within the grace: no second one.
+        const viaOld = await store.load(storedId(oldId))
+        expect(viaOld?.renewedTo).toBe(storedId(newId))
+        expect((await cartOf(oldCookie)).id).toBe(newId)
       })
     }
 
@@ -258,12 +327,12 @@ export function describeMiddlewareOverStore(
       // The slow response must not hand the dead session back to the browser.
       expect(late.headers.get('set-cookie') ?? '').not.toMatch(/connect\.sid=s%3A/)
 
-      expect(await store.load(id)).toBeNull()
+      expect(await store.load(storedId(id))).toBeNull()
       const after = await cartOf(cookie)
       expect(after.id).not.toBe(id)
       expect(after.items).toEqual([])
       if (seen) {
-        const sessionId = hashSessionId(id, 'concord-session')
+        const sessionId = eventId(id)
         expect(seen.events.filter((e) => 'sessionId' in e && e.sessionId === sessionId)).toEqual([
           { type: 'created', sessionId, at: expect.any(Number) },
           { type: 'destroyed', sessionId, at: expect.any(Number) },

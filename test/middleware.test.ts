@@ -10,6 +10,7 @@ import { signSessionId } from '../lib/cookie'
 import { attribute, cookiePair, sessionCookie, setCookies, sleep } from './support/http'
 import { useFakeDate } from './support/clock'
 import { CountingStore, SlowSavingStore } from './support/stores'
+import { storedId } from './support/at-rest'
 
 const express4 = require('express4') as typeof express5
 
@@ -176,7 +177,7 @@ describe.each([
       expect(attribute(sessionCookie(remembered)!, 'Max-Age')).toBe(String(30 * 86_400))
       const read = await request(app).get('/read').set('Cookie', cookie)
       expect(read.body.maxAge).toBe(30 * 86_400_000)
-      const record = await store.load(first.body.id)
+      const record = await store.load(storedId(first.body.id, SECRET))
       expect(record).toMatchObject({
         cookie: { originalMaxAge: 30 * 86_400_000 },
         idleTimeout: 30 * 86_400_000,
@@ -248,7 +249,7 @@ describe.each([
         .post('/unset')
         .set('Cookie', cookiePair(sessionCookie(first)))
       expect(sessionCookie(res)).toMatch(/^connect\.sid=; /)
-      expect(await store.load(first.body.id)).toBeNull()
+      expect(await store.load(storedId(first.body.id, SECRET))).toBeNull()
     })
 
     it('unset: "keep" (the default) leaves the stored session alone', async () => {
@@ -259,7 +260,7 @@ describe.each([
         .post('/unset')
         .set('Cookie', cookiePair(sessionCookie(first)))
       expect(setCookies(res)).toEqual([])
-      expect(await store.load(first.body.id)).not.toBeNull()
+      expect(await store.load(storedId(first.body.id, SECRET))).not.toBeNull()
     })
   })
 
@@ -540,11 +541,11 @@ describe.each([
       const store = memory()
       const app = appWith(store, { idleTimeout: 300 })
       const first = await request(app).post('/set/a/1')
-      expect((await store.load(first.body.id))?.idleTimeout).toBe(300)
+      expect((await store.load(storedId(first.body.id, SECRET)))?.idleTimeout).toBe(300)
       clock.advance(299)
-      expect(await store.load(first.body.id)).not.toBeNull()
+      expect(await store.load(storedId(first.body.id, SECRET))).not.toBeNull()
       clock.advance(1)
-      expect(await store.load(first.body.id)).toBeNull()
+      expect(await store.load(storedId(first.body.id, SECRET))).toBeNull()
     })
 
     it('rolling: true re-sends the cookie with a fresh expiry on every response', async () => {
@@ -580,6 +581,6 @@ describe('an app that replaces req.session with a plain object', () => {
       .post('/replace')
       .set('Cookie', cookiePair(sessionCookie(first)))
     expect(res.status).toBe(200)
-    expect((await store.load(first.body.id))?.data).toEqual({ a: '1' })
+    expect((await store.load(storedId(first.body.id, SECRET)))?.data).toEqual({ a: '1' })
   })
 })

@@ -1,11 +1,16 @@
 /** A renewal done by the middleware reaches `onEvent` as one 'renewed' event, ids hashed. */
 import express from 'express'
 import request from 'supertest'
-import session, { hashSessionId, MemoryStore, type SessionEvent } from '../entries/index'
+import session, {
+  deriveIdHashKey,
+  hashSessionId,
+  MemoryStore,
+  type SessionEvent,
+} from '../entries/index'
 import { cookiePair, sessionCookie } from './support/http'
 
 const SECRET = 'renew-events-secret'
-const KEY = 'concord-session'
+const KEY = deriveIdHashKey(SECRET)
 
 describe("renewal's lifecycle event", () => {
   const stores: MemoryStore[] = []

@@ -10,6 +10,7 @@ import { adaptLegacyStore } from '../entries/express-session'
 import type { SessionOptions } from '../lib/options'
 import { useFakeDate } from './support/clock'
 import { cookiePair, sessionCookie } from './support/http'
+import { storedId } from './support/at-rest'
 
 const SECRET = 'renew-secret'
 const clock = useFakeDate()
@@ -97,7 +98,7 @@ describe('renew: { every }', () => {
 
     // Past the grace the old id is dead: a fresh session, and the renewed one is untouched.
     clock.advance(31_000)
-    expect(await store.load(oldId)).toBeNull()
+    expect(await store.load(storedId(oldId, SECRET))).toBeNull()
     const late = await request(app).post('/add/cake').set('Cookie', oldCookie)
     expect(idOf(late)).not.toBe(oldId)
     expect(idOf(late)).not.toBe(newId)

@@ -6,6 +6,7 @@ import request from 'supertest'
 import session, { MemoryStore } from '../entries/index'
 import { signSessionId } from '../lib/cookie'
 import { cookiePair, sessionCookie } from './support/http'
+import { storedId } from './support/at-rest'
 
 const SECRET = 'security-test-secret'
 type Data = Record<string, unknown>
@@ -101,7 +102,7 @@ describe('session fixation', () => {
     const login = await request(server)
       .post('/login')
       .set('Cookie', cookiePair(sessionCookie(before)))
-    expect(await store.load(before.body.id)).toBeNull()
+    expect(await store.load(storedId(before.body.id, SECRET))).toBeNull()
     const reuse = await request(server)
       .get('/read')
       .set('Cookie', cookiePair(sessionCookie(before)))
@@ -114,8 +115,8 @@ describe('session fixation', () => {
     const store = new MemoryStore()
     const { server } = app(store)
     const created = await request(server).post('/set')
-    const record = (await store.load(created.body.id))!
-    await store.save(created.body.id, {
+    const record = (await store.load(storedId(created.body.id, SECRET)))!
+    await store.save(storedId(created.body.id, SECRET), {
       set: JSON.parse('{"__proto__":"{\\"isAdmin\\":true}"}'),
       unset: [],
       cookie: {},

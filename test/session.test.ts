@@ -7,6 +7,7 @@ import request from 'supertest'
 import session, { MemoryStore, SessionDataError, sessionInfo } from '../entries/index'
 import { CountingStore } from './support/stores'
 import { cookiePair, sessionCookie, setCookies } from './support/http'
+import { storedId } from './support/at-rest'
 
 type Data = Record<string, unknown>
 const data = (req: express.Request) => req.session as unknown as Data
@@ -35,13 +36,15 @@ describe('save()', () => {
     app.post('/two-step', async (req, res) => {
       data(req).step = 1
       await req.session.save()
-      seenMidway = (await store.load(req.session.id))?.data
+      seenMidway = (await store.load(storedId(req.session.id, 'session-api-secret')))?.data
       data(req).step = 2
       res.json({ id: req.session.id })
     })
     const res = await request(app).post('/two-step')
     expect(seenMidway).toEqual({ step: '1' })
-    expect((await store.load(res.body.id))?.data).toEqual({ step: '2' })
+    expect((await store.load(storedId(res.body.id, 'session-api-secret')))?.data).toEqual({
+      step: '2',
+    })
   })
 
   it('takes a callback instead of a promise', async () => {
@@ -52,7 +55,9 @@ describe('save()', () => {
     })
     const res = await request(app).post('/cb')
     expect(res.body.err).toBeNull()
-    expect((await store.load(res.body.id))?.data).toEqual({ viaCallback: 'true' })
+    expect((await store.load(storedId(res.body.id, 'session-api-secret')))?.data).toEqual({
+      viaCallback: 'true',
+    })
   })
 })
 
@@ -68,7 +73,7 @@ describe('regenerate()', () => {
     const res = await request(app).post('/login').set('Cookie', before.cookie)
     expect(res.body.id).not.toBe(before.id)
     expect(res.body.data).toEqual({ user: 'ann' })
-    expect(await store.load(before.id)).toBeNull()
+    expect(await store.load(storedId(before.id, 'session-api-secret'))).toBeNull()
     expect(cookiePair(sessionCookie(res))).not.toBe(before.cookie)
     // The old cookie is now worthless: it gets a fresh, empty session.
     const replay = await request(app).get('/read').set('Cookie', before.cookie)
@@ -91,14 +96,14 @@ describe('regenerate()', () => {
     const before = await started(app)
     await request(app).post('/remember').set('Cookie', before.cookie)
     const res = await request(app).post('/login').set('Cookie', before.cookie)
-    const record = await store.load(res.body.id)
+    const record = await store.load(storedId(res.body.id, 'session-api-secret'))
     expect(record).toMatchObject({
       data: { cart: '["tea"]' },
       userId: 'ann',
       cookie: { originalMaxAge: 120_000 },
     })
-    expect(await store.load(before.id)).toBeNull()
-    expect(await store.listByUser('ann')).toEqual([res.body.id])
+    expect(await store.load(storedId(before.id, 'session-api-secret'))).toBeNull()
+    expect(await store.listByUser('ann')).toEqual([storedId(res.body.id, 'session-api-secret')])
   })
 })
 
@@ -115,7 +120,7 @@ describe('destroy()', () => {
     expect(sessionCookie(res)).toMatch(
       /^connect\.sid=; Max-Age=0; Path=\/; Expires=Thu, 01 Jan 1970/,
     )
-    expect(await store.load(before.id)).toBeNull()
+    expect(await store.load(storedId(before.id, 'session-api-secret'))).toBeNull()
   })
 
   it('takes a callback', async () => {
@@ -123,7 +128,7 @@ describe('destroy()', () => {
     app.post('/logout', (req, res) => req.session.destroy((err) => res.json({ err: err ?? null })))
     const before = await started(app)
     expect((await request(app).post('/logout').set('Cookie', before.cookie)).body.err).toBeNull()
-    expect(await store.load(before.id)).toBeNull()
+    expect(await store.load(storedId(before.id, 'session-api-secret'))).toBeNull()
   })
 })
 
@@ -166,14 +171,16 @@ describe('touch()', () => {
   it('extends the expiry in the store now', async () => {
     const { app, store } = shop(new MemoryStore(), { cookie: { maxAge: 60_000 } })
     const before = await started(app)
-    const expiresBefore = (await store.load(before.id))!.expiresAt
+    const expiresBefore = (await store.load(storedId(before.id, 'session-api-secret')))!.expiresAt
     app.post('/touch', async (req, res) => {
       await new Promise((resolve) => setTimeout(resolve, 20))
       await req.session.touch()
       res.end()
     })
     await request(app).post('/touch').set('Cookie', before.cookie)
-    expect((await store.load(before.id))!.expiresAt).toBeGreaterThan(expiresBefore)
+    expect(
+      (await store.load(storedId(before.id, 'session-api-secret')))!.expiresAt,
+    ).toBeGreaterThan(expiresBefore)
   })
 })
 
@@ -187,7 +194,9 @@ describe('setUser() and the per-user index', () => {
     })
     const laptop = await request(app).post('/login/bob')
     const phone = await request(app).post('/login/bob')
-    expect((await store.listByUser('bob')).sort()).toEqual([laptop.body.id, phone.body.id].sort())
+    expect((await store.listByUser('bob')).sort()).toEqual(
+      [laptop.body.id, phone.body.id].map((id) => storedId(id, 'session-api-secret')).sort(),
+    )
     expect(await store.destroyByUser('bob')).toBe(2)
     const after = await request(app)
       .get('/read')
@@ -233,7 +242,9 @@ describe('what is kept in the session', () => {
     expect(res.text).toMatch(
       /session key &quot;total&quot; cannot be saved as JSON|session key "total" cannot be saved as JSON/,
     )
-    expect((await store.load(before.id))?.data).toEqual({ cart: '["tea"]' })
+    expect((await store.load(storedId(before.id, 'session-api-secret')))?.data).toEqual({
+      cart: '["tea"]',
+    })
   })
 
   it('refuses a session over maxSize with a clear 500, and keeps the stored data', async () => {
@@ -255,7 +266,9 @@ describe('what is kept in the session', () => {
     expect(error).toBeInstanceOf(SessionDataError)
     expect((error as Error).message).toMatch(/over maxSize 1000; keep large data elsewhere/)
     expect(setCookies(res)).toEqual([])
-    expect((await store.load(before.id))?.data).toEqual({ cart: '["tea"]' })
+    expect((await store.load(storedId(before.id, 'session-api-secret')))?.data).toEqual({
+      cart: '["tea"]',
+    })
   })
 })
 
@@ -313,6 +326,7 @@ describe('sessionInfo()', () => {
       absoluteExpiresAt: createdAt + 3_600_000,
       isNew: false,
       userId: 'ann',
+      storedId: storedId(first.body.id, 'info-secret'),
     })
   })
 })

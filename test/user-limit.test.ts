@@ -9,6 +9,7 @@ import session, { MemoryStore, SessionLimitError, sessionInfo } from '../entries
 import { adaptLegacyStore } from '../entries/express-session'
 import dropIn from '../entries/express-session'
 import { cookiePair, sessionCookie } from './support/http'
+import { storedId } from './support/at-rest'
 
 type Data = Record<string, unknown>
 const data = (req: express.Request) => req.session as unknown as Data
@@ -85,8 +86,8 @@ describe('maxSessionsPerUser', () => {
     })
     const first = await request(web).post('/login')
     const second = await request(web).post('/login')
-    expect(await store.load(first.body.id)).toBeNull()
-    expect(await store.listByUser('ann')).toEqual([second.body.id])
+    expect(await store.load(storedId(first.body.id, SECRET))).toBeNull()
+    expect(await store.listByUser('ann')).toEqual([storedId(second.body.id, SECRET)])
   })
 
   it('refuse: the sign-in fails with a SessionLimitError, the session stays unlinked, and its other changes are kept', async () => {
@@ -100,10 +101,12 @@ describe('maxSessionsPerUser', () => {
     expect(refused.body).toMatchObject({ code: 'ESESSIONLIMIT', max: 2, userId: null })
     expect(refused.body.refused).toMatch(/already has 2 sessions/)
     // The app's other change in that request was saved at its end, without the link.
-    const record = await store.load(refused.body.id)
+    const record = await store.load(storedId(refused.body.id, SECRET))
     expect(record?.data).toEqual({ cart: '["tea"]' })
     expect(record?.userId).toBeUndefined()
-    expect((await store.listByUser('ann')).sort()).toEqual(ok.map((r) => r.body.id).sort())
+    expect((await store.listByUser('ann')).sort()).toEqual(
+      ok.map((r) => storedId(r.body.id, SECRET)).sort(),
+    )
 
     // That browser is still anonymous; the first two are still signed in.
     const who = await request(web)
@@ -129,8 +132,10 @@ describe('maxSessionsPerUser', () => {
     const second = await request(web).post('/login/cy')
     const third = await request(web).post('/login/cy')
     expect(third.status).toBe(200)
-    expect(await store.load(first.body.id)).toBeNull()
-    expect((await store.listByUser('cy')).sort()).toEqual([second.body.id, third.body.id].sort())
+    expect(await store.load(storedId(first.body.id, SECRET))).toBeNull()
+    expect((await store.listByUser('cy')).sort()).toEqual(
+      [second.body.id, third.body.id].map((id) => storedId(id, SECRET)).sort(),
+    )
     const evicted = await request(web)
       .get('/whoami')
       .set('Cookie', cookiePair(sessionCookie(first)))

@@ -33,6 +33,7 @@ import { applyChange, withOwner } from '../session-data.js'
 import { isCode, toStoreError } from '../store-errors.js'
 import { callLegacy } from './callback.js'
 import { WrittenExpiries } from './written-expiries.js'
+import type { StoresRawIds } from '../at-rest-options.js'
 import { fromBlob, META_KEY, toBlob, type ExpressSessionData } from '../formats/express-session.js'
 import type { NodeCallback as Callback } from './callback.js'
 
@@ -89,7 +90,7 @@ export interface AdaptLegacyStoreOptions {
  * per-user index, `count` and `clear` when the wrapped store can back them: ask with
  * `isUserIndex`, `isCountable` and `isClearable`.
  */
-export interface LegacyStoreAdapter extends Store, Closable {
+export interface LegacyStoreAdapter extends Store, Closable, StoresRawIds {
   /** The express-session store this adapter wraps. */
   readonly legacy: LegacyStore
 }
@@ -175,6 +176,8 @@ export function isLegacyStore(value: unknown): value is LegacyStore {
 
 class Adapter implements LegacyStoreAdapter {
   readonly legacy: LegacyStore
+  /** Other express-session apps read the store by id: ids stay raw unless `hashIds: true`. */
+  readonly storesRawIds = true
   readonly #timeout: number
   readonly #cookie: CookieAttributes | undefined
   readonly #queue = new KeyedQueue()
@@ -288,7 +291,8 @@ class Adapter implements LegacyStoreAdapter {
   touch(id: string, expiresAt: number): Promise<void> {
     return this.#queue.run(id, async () => {
       const record = await this.#read(id, Date.now())
-      if (!record) return // never create a session by touching it (session-file-store's touch would)
+      // Never create a session by touching it (session-file-store's touch would).
+      if (!record) return
       await this.#writeTouch(id, record, expiresAt)
     })
   }

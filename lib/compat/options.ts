@@ -111,6 +111,8 @@ export function translateOptions(input: ExpressSessionOptions | undefined): Tran
   if (opts.maxSessionsPerUser !== undefined) options.maxSessionsPerUser = opts.maxSessionsPerUser
   if (opts.onEvent !== undefined) options.onEvent = opts.onEvent
   if (opts.idHashKey !== undefined) options.idHashKey = opts.idHashKey
+  if (opts.hashIds !== undefined) options.hashIds = opts.hashIds
+  if (opts.encrypt !== undefined) options.encrypt = opts.encrypt
 
   const cookie = opts.cookie
   if (typeof cookie === 'function') {

@@ -97,8 +97,10 @@ export class Locks {
           if (Date.now() >= limit) {
             throw new StoreError(
               limit === byTimeout
-                ? `FileStore: timed out after ${this.#lockTimeout} ms waiting for another process's lock on a session in ${this.#dir}`
-                : `FileStore: the save's deadline passed while it waited for another process's lock on a session in ${this.#dir}; it was not applied`,
+                ? `FileStore: timed out after ${this.#lockTimeout} ms waiting for another ` +
+                    `process's lock on a session in ${this.#dir}`
+                : "FileStore: the save's deadline passed while it waited for another process's " +
+                    `lock on a session in ${this.#dir}; it was not applied`,
               { code: 'ETIMEDOUT', cause: err },
             )
           }
@@ -267,7 +269,9 @@ export function unique(): string {
 
 /** The holder of a lock taken now, as the target of the lock symlink: 40-55 bytes, no slash. */
 function lockText(): string {
-  return `${LOCK_FORMAT}.${process.pid}.${PROCESS.place}.${PROCESS.nonce}.${Date.now().toString(36)}.${(++counter).toString(36)}`
+  const at = Date.now().toString(36)
+  const n = (++counter).toString(36)
+  return `${LOCK_FORMAT}.${process.pid}.${PROCESS.place}.${PROCESS.nonce}.${at}.${n}`
 }
 
 /** A temp file of a write under a lock is named `<key>.<lock text>`; this gives the two back. */

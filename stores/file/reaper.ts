@@ -31,7 +31,10 @@ export interface ReapTarget {
   removeIfExpired(key: string): Promise<boolean>
 }
 
-/** Deletes expired sessions and what crashed writers left; resolves to the number of sessions deleted. */
+/**
+ * Deletes expired sessions and what crashed writers left; resolves to the number of sessions
+ * deleted.
+ */
 export async function reap(target: ReapTarget): Promise<number> {
   const { dirs, concurrency, lease, locks } = target
   let removed = 0
@@ -108,7 +111,10 @@ export async function sweepTemp(
   return removed
 }
 
-/** Calls `fn` with the key of each session file, at most `concurrency` at once, streaming the directory. */
+/**
+ * Calls `fn` with the key of each session file, at most `concurrency` at once, streaming the
+ * directory.
+ */
 export async function eachSessionFile(
   sessions: string,
   concurrency: number,

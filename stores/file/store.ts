@@ -26,8 +26,8 @@ import { applyChange } from '../../lib/session-data.js'
 import type { StoreError } from '../../lib/store.js'
 import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import { storeError } from './errors.js'
-import type { Read, SessionFile, Slot } from './format.js'
-import { KEY, Slots, toRecord } from './format.js'
+import type { SessionFile, Slot } from './format.js'
+import { Slots, toRecord } from './format.js'
 import { SessionFiles } from './files.js'
 import * as f from './fs.js'
 import type { Held } from './lock.js'
@@ -38,8 +38,9 @@ import { LockedRunner, SUBDIRS } from './locked-runner.js'
 import { loadSession, touchSession, type SessionReads } from './reads.js'
 import { saveLimited, type LimitedSave } from './user-limit.js'
 import { movedResult, movedTo, renewFile, type RenewTarget } from './renew.js'
-import { eachSessionExpiry, eachSessionFile, reap, sweepTemp } from './reaper.js'
+import { eachSessionExpiry, reap, sweepTemp } from './reaper.js'
 import { UserDirectory } from './users.js'
+import { SessionRemoval } from './removal.js'
 
 const debug = createDebug('concord-session:file')
 
@@ -90,6 +91,7 @@ export class FileStore implements FullStore, Renewable {
   #reaping: Promise<number> | undefined
   readonly #swept: Promise<unknown>
   readonly #notices = new LifecycleListeners()
+  readonly #removal: SessionRemoval
 
   constructor(options: FileStoreOptions) {
     const settings = fileStoreSettings(options)
@@ -110,17 +112,27 @@ export class FileStore implements FullStore, Renewable {
     this.#slots = new Slots(sessions, locks)
     this.#files = new SessionFiles(this.#dirs, settings.fsync, this.#locks)
     this.#runner = new LockedRunner(this.dir, this.#dirs, this.#locks)
+    this.#removal = new SessionRemoval({
+      dirs: this.#dirs,
+      concurrency: this.#concurrency,
+      slots: this.#slots,
+      locks: this.#locks,
+      files: this.#files,
+      users: this.#users,
+      notices: this.#notices,
+      runner: this.#runner,
+    })
     this.#reads = {
       slots: this.#slots,
       fail: (what, err) => this.#fail(what, err),
-      cleanup: (slot, what, reason) => this.#cleanup(slot, what, reason),
+      cleanup: (slot, what, reason) => this.#removal.cleanup(slot, what, reason),
     }
     this.#limited = {
       slots: this.#slots,
       files: this.#files,
       users: this.#users,
       underLock: (what, slot, deadline, fn) => this.#underLock(what, slot, deadline, fn),
-      removeLocked: (slot, read, held, why) => this.#removeLocked(slot, read, held, why),
+      removeLocked: (slot, read, held, why) => this.#removal.removeLocked(slot, read, held, why),
       save: (slot, id, change) => this.#save(slot, id, change),
     }
     this.#timer = setInterval(() => {
@@ -191,7 +203,7 @@ export class FileStore implements FullStore, Renewable {
           }
       } else {
         if (!current) {
-          await this.#removeLocked(slot, read, held, 'was gone at save')
+          await this.#removal.removeLocked(slot, read, held, 'was gone at save')
           return { ok: false, reason: 'gone' }
         }
         if (current.file.version !== change.expectedVersion) {
@@ -241,7 +253,7 @@ export class FileStore implements FullStore, Renewable {
     const slot = this.#slots.get(id)
     const forward = await this.#underLock('destroy a session', slot, undefined, async (held) => {
       const read = await this.#files.read(slot, id)
-      await this.#removeLocked(slot, read, held, 'destroyed')
+      await this.#removal.removeLocked(slot, read, held, 'destroyed')
       return read.kind === 'forward' && read.expiresAt > Date.now() ? read.to : undefined
     })
     // A renewed id within its grace: the session it forwards to goes too.
@@ -258,7 +270,7 @@ export class FileStore implements FullStore, Renewable {
           if (read.expiresAt > Date.now())
             found.push({ id: read.file.id, createdAt: read.file.createdAt })
         } else if (read.kind !== 'corrupt') {
-          await this.#pruneEntry(userId, slot)
+          await this.#removal.pruneEntry(userId, slot)
         }
       })
     })
@@ -275,7 +287,7 @@ export class FileStore implements FullStore, Renewable {
           if (read.kind === 'ok' && read.file.userId !== userId)
             return this.#users.remove(userId, key) // moved to another user
           if (read.kind === 'ok' && read.expiresAt > Date.now()) destroyed++
-          await this.#removeLocked(slot, read, held, 'destroyed with its user')
+          await this.#removal.removeLocked(slot, read, held, 'destroyed with its user')
           await this.#users.remove(userId, key)
         })
       })
@@ -312,31 +324,7 @@ export class FileStore implements FullStore, Renewable {
   }
 
   async clear(): Promise<void> {
-    await this.#guard('clear sessions', async () => {
-      await eachSessionFile(this.#dirs.sessions, this.#concurrency, (key) => {
-        const slot = this.#slots.byKey(key)
-        return this.#underLock('clear a session', slot, undefined, async (held) =>
-          this.#removeLocked(slot, await this.#files.read(slot), held, 'cleared'),
-        )
-      })
-      // What remains in users/ points at sessions that are gone now; prune it under the same locks.
-      for (const user of await f.readdirOrEmpty(this.#dirs.users)) {
-        if (!KEY.test(user)) continue
-        const dir = join(this.#dirs.users, user)
-        await f.forEachLimited(
-          (await f.readdirOrEmpty(dir)).filter((k) => KEY.test(k)),
-          this.#concurrency,
-          (key) => {
-            const slot = this.#slots.byKey(key)
-            return this.#underLock('clear a session', slot, undefined, async () => {
-              if ((await this.#files.read(slot)).kind === 'missing')
-                await f.unlinkQuiet(join(dir, key))
-            })
-          },
-        )
-        await f.rmdirQuiet(dir)
-      }
-    })
+    await this.#guard('clear sessions', () => this.#removal.clearAll())
   }
 
   async close(): Promise<void> {
@@ -367,7 +355,7 @@ export class FileStore implements FullStore, Renewable {
         lease: this.#lease,
         locks: this.#locks,
         eachSessionExpiry: (fn) => eachSessionExpiry(this.#dirs.sessions, this.#concurrency, fn),
-        removeIfExpired: (key) => this.#removeIfExpired(this.#slots.byKey(key), 'prune'),
+        removeIfExpired: (key) => this.#removal.removeIfExpired(this.#slots.byKey(key), 'prune'),
       }),
     )
       .then((removed) => {
@@ -378,57 +366,6 @@ export class FileStore implements FullStore, Renewable {
         this.#reaping = undefined
       })
     return this.#reaping
-  }
-
-  // ---- removing session files ----
-
-  /** Deletes what `read` found, under the caller's lock: the file and its index entry. */
-  async #removeLocked(slot: Slot, read: Read, held: Held, why: string): Promise<void> {
-    if (read.kind === 'missing') return
-    this.#locks.assertHeld(held)
-    if (read.kind === 'corrupt') return this.#files.moveAside(slot, read.reason)
-    if (read.kind === 'forward') return f.unlinkQuiet(slot.file)
-    await f.unlinkQuiet(slot.file)
-    if (read.file.userId !== undefined) await this.#users.remove(read.file.userId, slot.key)
-    if (why !== 'destroyed') debug('removed session %s (%s)', slot.key, why)
-  }
-
-  /**
-   * Removes an expired or corrupt file that `load` found, once its lock is held and it is checked
-   * again.
-   */
-  async #cleanup(slot: Slot, what: 'expired' | 'corrupt', reason: string): Promise<void> {
-    if (what === 'expired') {
-      await this.#removeIfExpired(slot, 'load')
-      return
-    }
-    await this.#underLock('move a corrupt session aside', slot, undefined, async () => {
-      const again = await this.#files.read(slot)
-      if (again.kind === 'corrupt') await this.#files.moveAside(slot, reason)
-    })
-  }
-
-  async #removeIfExpired(slot: Slot, seen: 'load' | 'prune'): Promise<boolean> {
-    return this.#underLock('remove an expired session', slot, undefined, async (held) => {
-      const read = await this.#files.read(slot)
-      if (read.kind === 'ok' && read.expiresAt > Date.now()) return false // saved or touched meanwhile
-      await this.#removeLocked(slot, read, held, 'expired')
-      if (read.kind !== 'ok') return false
-      this.#notices.expired(read.file.id, seen, read.file.userId)
-      return true
-    })
-  }
-
-  /**
-   * Drops an index entry whose session is gone or has another owner, checked under the session's
-   * lock.
-   */
-  async #pruneEntry(userId: string, slot: Slot): Promise<void> {
-    await this.#underLock('prune the user index', slot, undefined, async () => {
-      const read = await this.#files.read(slot)
-      if (read.kind !== 'corrupt' && (read.kind !== 'ok' || read.file.userId !== userId))
-        await this.#users.remove(userId, slot.key)
-    })
   }
 
   // ---- plumbing ----

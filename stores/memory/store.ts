@@ -11,22 +11,15 @@ import type { FullStore } from '../../lib/full-store.js'
 import { StoreError } from '../../lib/store.js'
 import { expiredKeys } from '../../lib/key-expiry.js'
 import { applyChange, withOwner } from '../../lib/session-data.js'
-import { rejectUnknownKeys, requirePositive } from '../../lib/check-options.js'
 import { planUserLimit } from '../../lib/user-limit.js'
 import { warnInProduction } from '../../lib/production-warning.js'
 import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import { Entry, KeyLists, NO_COOKIE, hasKeys, pack, unpack } from './entry.js'
 import { ExpiryHeap } from './expiry-heap.js'
+import { memoryStoreSettings, rejectUnknownMemoryOptions } from './options.js'
+import type { MemoryStoreOptions } from './options.js'
 
-export interface MemoryStoreOptions {
-  /**
-   * The most sessions held at once. Creating one more evicts the least recently used.
-   * Unbounded by default.
-   */
-  max?: number
-  /** How often, in ms, expired sessions are swept. Default 60 000. */
-  sweepInterval?: number
-}
+export type { MemoryStoreOptions } from './options.js'
 
 /** An old id forwarding to its renewed session until `until` (epoch ms). */
 interface Alias {
@@ -58,6 +51,8 @@ const MAX_HOPS = 8
 export class MemoryStore implements FullStore, Renewable {
   /** `maxSessionsPerUser` is enforced in the same tick as the save, so it is atomic. */
   readonly enforcesUserLimit = true
+  /** Its sessions live in this process only (see `InProcess` in lib/at-rest-notes.ts). */
+  readonly inProcess = true
   readonly #sessions = new Map<string, Entry>()
   /** Renewed ids within their grace window. */
   readonly #aliases = new Map<string, Alias>()
@@ -73,18 +68,9 @@ export class MemoryStore implements FullStore, Renewable {
   readonly #notices = new LifecycleListeners()
 
   constructor(options: MemoryStoreOptions = {}) {
-    rejectUnknownKeys('MemoryStore', options ?? {}, ['max', 'sweepInterval'], {
-      ttl:
-        "a session's lifetime follows its cookie: set session({ cookie: { maxAge } }), and " +
-        'idleTimeout for browser-session cookies',
-      checkPeriod: "that is memorystore's option; use sweepInterval",
-    })
+    rejectUnknownMemoryOptions(options)
     warnInProduction('MemoryStore')
-    const { max = Infinity, sweepInterval = 60_000 } = options
-    if (max !== Infinity && (!Number.isInteger(max) || max < 1)) {
-      throw new TypeError(`MemoryStore: max must be a positive integer, got ${String(max)}`)
-    }
-    requirePositive('MemoryStore', 'sweepInterval', sweepInterval, 'ms')
+    const { max, sweepInterval } = memoryStoreSettings(options)
     this.#max = max
     this.#timer = setInterval(() => this.sweep(), sweepInterval)
     this.#timer.unref()

@@ -13,60 +13,10 @@
  */
 import { createHash } from 'node:crypto'
 import { KEY_EXPIRES } from './codec.js'
+import type { TableNames } from './names.js'
 import { renewalSchema, renewalsTable } from './renew.js'
 
-/** A name PostgreSQL accepts unquoted, of at most 63 bytes (NAMEDATALEN - 1). */
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
-
-/** `"name"` after checking it; throws a TypeError saying what is allowed. */
-export function quoteIdentifier(name: unknown, what: string): string {
-  if (typeof name !== 'string' || !IDENTIFIER.test(name) || Buffer.byteLength(name) > 63) {
-    throw new TypeError(
-      `PostgresStore: ${what} must be a plain SQL identifier (letters, digits and _, not starting with a digit, at most 63 characters), got ${JSON.stringify(name)}`,
-    )
-  }
-  return `"${name}"`
-}
-
-/** The tables of one store, each quoted and schema-qualified (or found through search_path). */
-export interface TableNames {
-  /** The concord table, e.g. `"app"."concord_sessions"`. */
-  table: string
-  /** The quoted schema, when one was given (created with the table). */
-  schema?: string
-  /** The unquoted table name, the base of its index names. */
-  bare: string
-  /** connect-pg-simple's table, when migrating from it. */
-  legacy?: string
-}
-
-/**
- * Checks and quotes the names. `legacyTable` is `'session'` (in `schema`, or on search_path)
- * or `'otherschema.session'`.
- */
-export function tableNames(table: unknown, schema: unknown, legacyTable: unknown): TableNames {
-  const quotedSchema = schema === undefined ? undefined : quoteIdentifier(schema, 'schema')
-  const qualify = (name: string) => (quotedSchema === undefined ? name : `${quotedSchema}.${name}`)
-  const names: TableNames = {
-    table: qualify(quoteIdentifier(table, 'table')),
-    bare: table as string,
-  }
-  if (quotedSchema !== undefined) names.schema = quotedSchema
-  // The index names add up to 12 characters to the table's and must fit in 63 too.
-  quoteIdentifier(`${table as string}_expires_at`, 'table (plus "_expires_at", its index name)')
-  if (legacyTable !== undefined) {
-    const parts = typeof legacyTable === 'string' ? legacyTable.split('.') : [legacyTable]
-    if (parts.length > 2)
-      throw new TypeError(
-        `PostgresStore: legacyTable must be 'table' or 'schema.table', got ${JSON.stringify(legacyTable)}`,
-      )
-    names.legacy =
-      parts.length === 2
-        ? `${quoteIdentifier(parts[0], 'legacyTable schema')}.${quoteIdentifier(parts[1], 'legacyTable')}`
-        : qualify(quoteIdentifier(parts[0], 'legacyTable'))
-  }
-  return names
-}
+export { quoteIdentifier, tableNames, type TableNames } from './names.js'
 
 /** Forwards followed in a row at most: ids renewed again, each within its own grace. */
 const MAX_HOPS = 8
@@ -80,7 +30,10 @@ const RECORD = (s: string, data = `${s}.data`) =>
   `${ms(`${s}.expires_at`)}::bigint AS expires_ms, ${s}.idle_timeout, ${s}.user_id, ` +
   `${ms(`${s}.renewed_at`)}::bigint AS renewed_ms`
 
-/** Marks the error a save's statement raises when it wrote after its deadline (and so undoes the write). */
+/**
+ * Marks the error a save's statement raises when it wrote after its deadline (and so undoes the
+ * write).
+ */
 export const DEADLINE_MARKER = 'concord-session: deadline passed at '
 
 /**
@@ -102,18 +55,30 @@ const expiredKeys = (s: string, now: string) =>
   `ARRAY(SELECT e.key FROM jsonb_each_text(COALESCE(${s}.cookie->'${KEY_EXPIRES}', '{}'::jsonb)) e
     WHERE e.value::float8 <= ${now}::float8)`
 
-/** The idle expiry a touch at $touchAt (ms) gives row `s`, capped at created_at + $absolute when given. */
+/**
+ * The idle expiry a touch at $touchAt (ms) gives row `s`, capped at created_at + $absolute when
+ * given.
+ */
 const touched = (s: string, touchAt: string, absolute: string) =>
-  `LEAST(${touchAt}::float8 + ${s}.idle_timeout, COALESCE(${ms(`${s}.created_at`)} + ${absolute}::float8, 'Infinity'::float8))`
+  `LEAST(${touchAt}::float8 + ${s}.idle_timeout,
+    COALESCE(${ms(`${s}.created_at`)} + ${absolute}::float8, 'Infinity'::float8))`
 
 export interface Statements {
-  /** Creates the table and its indexes, under an advisory lock; a simple (multi-statement) query. */
+  /**
+   * Creates the table and its indexes, under an advisory lock; a simple (multi-statement) query.
+   */
   createTable: string
   /** Fails unless the table has every column the store uses. */
   checkTable: string
-  /** $1 id, $2 now: one row, with the live session's columns or NULLs (and the connect-pg-simple row's). */
+  /**
+   * $1 id, $2 now: one row, with the live session's columns or NULLs (and the connect-pg-simple
+   * row's).
+   */
   load: string
-  /** $1 id, $2 now, $3 touchAt, $4 absoluteTimeout or null: touches and returns the live session, or deletes it when the touch ends it. */
+  /**
+   * $1 id, $2 now, $3 touchAt, $4 absoluteTimeout or null: touches and returns the live session,
+   * or deletes it when the touch ends it.
+   */
   loadTouch: string
   /**
    * $1 id, $2 now, $3 touchAt, $4 absoluteTimeout or null, $5 touchAfter: as `loadTouch`, but the
@@ -122,7 +87,10 @@ export interface Statements {
   loadTouchAfter: string
   /** $1 lock key (bigint): serializes the sign-ins of one user until the transaction ends. */
   lockUser: string
-  /** $1 userId, $2 now, $3 id: the user's other live sessions, and whether $3 is live and whose it is. */
+  /**
+   * $1 userId, $2 now, $3 id: the user's other live sessions, and whether $3 is live and whose it
+   * is.
+   */
   userSessions: string
   /** $1 ids, $2 userId: deletes those of the ids the user still owns. */
   evict: string
@@ -174,7 +142,8 @@ export function statements(names: TableNames): Statements {
     .readBigInt64BE(0)
     .toString()
 
-  // A load returns the connect-pg-simple row too, in the same statement, when there is no concord row.
+  // A load returns the connect-pg-simple row too, in the same statement, when there is no concord
+  // row.
   const legacyColumns =
     legacy === undefined
       ? ''
@@ -182,11 +151,17 @@ export function statements(names: TableNames): Statements {
   const legacyJoin = (s: string, extra = '') =>
     legacy === undefined
       ? ''
-      : `LEFT JOIN ${legacy} l ON l.sid = $1 AND l.expire > ${ts('$2')} AND ${s}.id IS NULL ${extra}`
+      : `LEFT JOIN ${legacy} l
+          ON l.sid = $1 AND l.expire > ${ts('$2')} AND ${s}.id IS NULL ${extra}`
+  const legacyAbsent =
+    legacy === undefined
+      ? ''
+      : `AND NOT EXISTS (SELECT 1 FROM ${legacy} l WHERE l.sid = $1 AND l.expire > ${ts('$2')})`
   const legacyLive =
     legacy === undefined
       ? ''
-      : `UNION ALL SELECT 1 FROM ${legacy} l WHERE l.expire > ${ts('$1')} AND NOT EXISTS (SELECT 1 FROM ${table} c WHERE c.id = l.sid)`
+      : `UNION ALL SELECT 1 FROM ${legacy} l
+          WHERE l.expire > ${ts('$1')} AND NOT EXISTS (SELECT 1 FROM ${table} c WHERE c.id = l.sid)`
 
   // An id within the grace of a renewal touches and destroys the session it names: `hop` is
   // $1 and the ids its live forwards lead to, renewed again within their grace or not.
@@ -217,13 +192,15 @@ export function statements(names: TableNames): Statements {
       )`,
       ...renewalSchema(names),
       `CREATE INDEX IF NOT EXISTS ${index('expires_at')} ON ${table} (expires_at)`,
-      `CREATE INDEX IF NOT EXISTS ${index('user_id')} ON ${table} (user_id) WHERE user_id IS NOT NULL`,
+      `CREATE INDEX IF NOT EXISTS ${index('user_id')} ON ${table} (user_id)
+        WHERE user_id IS NOT NULL`,
     ]
       .filter(Boolean)
       .join(';\n'),
 
     checkTable:
-      `SELECT id, data, version, created_at, expires_at, idle_timeout, cookie, user_id, renewed_at FROM ${table} LIMIT 0;\n` +
+      'SELECT id, data, version, created_at, expires_at, idle_timeout, cookie, user_id, ' +
+      `renewed_at FROM ${table} LIMIT 0;\n` +
       `SELECT id, renewed_to, until FROM ${forwards} LIMIT 0` +
       (legacy === undefined ? '' : `;\nSELECT sid, sess, expire FROM ${legacy} LIMIT 0`),
 
@@ -294,10 +271,12 @@ export function statements(names: TableNames): Statements {
           version = s.version + 1,
           expires_at = ${ts('$6')}, idle_timeout = $7, cookie = $8::jsonb, user_id = $9
         FROM cur
-        WHERE s.id = cur.id AND cur.version = $3 AND ($10::float8 IS NULL OR clock_timestamp() <= ${ts('$10')})
+        WHERE s.id = cur.id AND cur.version = $3
+          AND ($10::float8 IS NULL OR clock_timestamp() <= ${ts('$10')})
         RETURNING s.version
       )
-      SELECT upd.version AS saved, cur.id IS NOT NULL AS found, ${deadlineGuard('upd.version', '$10')},
+      SELECT upd.version AS saved, cur.id IS NOT NULL AS found,
+        ${deadlineGuard('upd.version', '$10')},
         ${RECORD('cur', 'CASE WHEN upd.version IS NULL THEN cur.data END')}${legacyColumns}
       FROM (SELECT 1) one LEFT JOIN cur ON true LEFT JOIN upd ON true
       ${legacyJoin('cur')}`,
@@ -305,29 +284,36 @@ export function statements(names: TableNames): Statements {
     create: `WITH gate AS MATERIALIZED (
         SELECT $9::float8 IS NULL OR clock_timestamp() <= ${ts('$9')} AS open
       ), ins AS (
-        INSERT INTO ${table} AS s (id, data, version, created_at, expires_at, idle_timeout, cookie, user_id)
-        SELECT $1, $4::jsonb, 1, ${ts('$3')}, ${ts('$5')}, $6, $7::jsonb, $8 FROM gate WHERE gate.open
-          ${legacy === undefined ? '' : `AND NOT EXISTS (SELECT 1 FROM ${legacy} l WHERE l.sid = $1 AND l.expire > ${ts('$2')})`}
+        INSERT INTO ${table} AS s
+          (id, data, version, created_at, expires_at, idle_timeout, cookie, user_id)
+        SELECT $1, $4::jsonb, 1, ${ts('$3')}, ${ts('$5')}, $6, $7::jsonb, $8
+        FROM gate WHERE gate.open
+          ${legacyAbsent}
         ON CONFLICT (id) DO UPDATE SET
-          data = excluded.data, version = 1, created_at = excluded.created_at, expires_at = excluded.expires_at,
+          data = excluded.data, version = 1, created_at = excluded.created_at,
+          expires_at = excluded.expires_at,
           idle_timeout = excluded.idle_timeout, cookie = excluded.cookie, user_id = excluded.user_id
         WHERE s.expires_at <= ${ts('$2')}
         RETURNING s.version
       ), cur AS (
         SELECT * FROM ${table} WHERE id = $1 AND expires_at > ${ts('$2')}
       )
-      SELECT ins.version AS saved, cur.id IS NOT NULL AS found, gate.open, ${deadlineGuard('ins.version', '$9')}, ${RECORD('cur')}${legacyColumns}
+      SELECT ins.version AS saved, cur.id IS NOT NULL AS found, gate.open,
+        ${deadlineGuard('ins.version', '$9')}, ${RECORD('cur')}${legacyColumns}
       FROM gate LEFT JOIN ins ON true LEFT JOIN cur ON ins.version IS NULL
       ${legacyJoin('cur', 'AND ins.version IS NULL')}`,
 
     touch:
       legacy === undefined
         ? `WITH ${hop('$3')}
-          UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = ${followed} AND expires_at > ${ts('$3')}`
+          UPDATE ${table} SET expires_at = ${ts('$2')}
+          WHERE id = ${followed} AND expires_at > ${ts('$3')}`
         : `WITH ${hop('$3')}, c AS (
-          UPDATE ${table} SET expires_at = ${ts('$2')} WHERE id = ${followed} AND expires_at > ${ts('$3')} RETURNING id
+          UPDATE ${table} SET expires_at = ${ts('$2')}
+          WHERE id = ${followed} AND expires_at > ${ts('$3')} RETURNING id
         )
-        UPDATE ${legacy} SET expire = ${ts('$2')} WHERE sid = $1 AND expire > ${ts('$3')} AND NOT EXISTS (SELECT 1 FROM c)`,
+        UPDATE ${legacy} SET expire = ${ts('$2')}
+        WHERE sid = $1 AND expire > ${ts('$3')} AND NOT EXISTS (SELECT 1 FROM c)`,
 
     destroy: `WITH ${hop('$2')}, ${dropForward},
         d AS (DELETE FROM ${table} WHERE id = ${followed} RETURNING 1)
@@ -335,12 +321,14 @@ export function statements(names: TableNames): Statements {
       SELECT (SELECT count(*) FROM d)::int AS deleted,
         (SELECT id FROM hop ORDER BY n DESC LIMIT 1) AS last`,
 
-    listByUser: `SELECT id FROM ${table} WHERE user_id = $1 AND expires_at > ${ts('$2')} ORDER BY id`,
+    listByUser: `SELECT id FROM ${table}
+      WHERE user_id = $1 AND expires_at > ${ts('$2')} ORDER BY id`,
 
     destroyByUser: `WITH gone AS (DELETE FROM ${table} WHERE user_id = $1 RETURNING expires_at)
       SELECT count(*) FILTER (WHERE expires_at > ${ts('$2')})::int AS n FROM gone`,
 
-    count: `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${table} WHERE expires_at > ${ts('$1')} ${legacyLive}) live`,
+    count: `SELECT count(*)::int AS n
+      FROM (SELECT 1 FROM ${table} WHERE expires_at > ${ts('$1')} ${legacyLive}) live`,
 
     clear:
       legacy === undefined
@@ -349,15 +337,20 @@ export function statements(names: TableNames): Statements {
 
     prune:
       legacy === undefined
-        ? `WITH ${pruneForwards}, gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1) SELECT count(*)::int AS n FROM gone`
-        : `WITH ${pruneForwards}, gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1),
+        ? `WITH ${pruneForwards},
+          gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1)
+        SELECT count(*)::int AS n FROM gone`
+        : `WITH ${pruneForwards},
+          gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING 1),
           old AS (DELETE FROM ${legacy} WHERE expire <= ${ts('$1')} RETURNING 1)
         SELECT ((SELECT count(*) FROM gone) + (SELECT count(*) FROM old))::int AS n`,
 
     pruneListed:
       legacy === undefined
-        ? `WITH ${pruneForwards} DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id`
-        : `WITH ${pruneForwards}, gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id),
+        ? `WITH ${pruneForwards}
+          DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id`
+        : `WITH ${pruneForwards},
+          gone AS (DELETE FROM ${table} WHERE expires_at <= ${ts('$1')} RETURNING id, user_id),
           old AS (DELETE FROM ${legacy} WHERE expire <= ${ts('$1')} RETURNING sid)
         SELECT id, user_id FROM gone UNION ALL SELECT sid, NULL FROM old`,
   }
@@ -373,12 +366,15 @@ export function migrateStatement(table: string, legacy: string): string {
   return `WITH gate AS MATERIALIZED (
       SELECT $9::float8 IS NULL OR clock_timestamp() <= ${ts('$9')} AS open
     ), old AS (
-      DELETE FROM ${legacy} l USING gate WHERE gate.open AND l.sid = $1 AND l.sess::text = $2 RETURNING l.sid
+      DELETE FROM ${legacy} l USING gate
+      WHERE gate.open AND l.sid = $1 AND l.sess::text = $2 RETURNING l.sid
     ), ins AS (
-      INSERT INTO ${table} (id, data, version, created_at, expires_at, idle_timeout, cookie, user_id)
+      INSERT INTO ${table}
+        (id, data, version, created_at, expires_at, idle_timeout, cookie, user_id)
       SELECT old.sid, $3::jsonb, 2, ${ts('$4')}, ${ts('$5')}, $6, $7::jsonb, $8 FROM old
       ON CONFLICT (id) DO NOTHING
       RETURNING version
     )
-    SELECT ins.version AS saved, gate.open, ${deadlineGuard('ins.version', '$9')} FROM gate LEFT JOIN ins ON true`
+    SELECT ins.version AS saved, gate.open, ${deadlineGuard('ins.version', '$9')}
+    FROM gate LEFT JOIN ins ON true`
 }

@@ -16,6 +16,48 @@ export const CONNECT_REDIS_IDLE = ONE_DAY_MS
 export const CONNECT_REDIS_IDLE_ARG = String(CONNECT_REDIS_IDLE)
 
 /**
+ * How RedisStore reaches connect-redis sessions, in one place: the keys its scripts take and the
+ * string scans `count` and `clear` add. Reading them is off without `legacyPrefix`.
+ *
+ * @example
+ * ```ts
+ * const legacy = connectRedisReading('sess:', 'sess:')
+ * legacy.keys('abc') // ['sess:abc']
+ * ```
+ */
+export interface ConnectRedisReading {
+  /** Where connect-redis keeps its sessions; undefined when reading them is off. */
+  readonly legacyPrefix: string | undefined
+  /** The keys a script takes after the session's own (see {@link legacyKeys}). */
+  keys(id: string): string[]
+  /**
+   * The prefixes whose string keys a scan adds to its own: `withIndexes` scans already take
+   * every type under the store's prefix, so they add only a different legacy prefix.
+   */
+  stringScans(withIndexes: boolean): string[]
+}
+
+/**
+ * The {@link ConnectRedisReading} of a store with this `prefix` and `legacyPrefix`.
+ *
+ * @example
+ * ```ts
+ * const legacy = connectRedisReading('sess:', undefined) // reads none
+ * ```
+ */
+export function connectRedisReading(
+  prefix: string,
+  legacyPrefix: string | undefined,
+): ConnectRedisReading {
+  return {
+    legacyPrefix,
+    keys: (id) => legacyKeys(legacyPrefix, id),
+    stringScans: (withIndexes) =>
+      legacyPrefix === undefined || (withIndexes && legacyPrefix === prefix) ? [] : [legacyPrefix],
+  }
+}
+
+/**
  * The keys a script takes after the session's own: the connect-redis key of the same id while
  * reading those is on (`legacyPrefix`), else none.
  *

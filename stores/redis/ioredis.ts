@@ -39,9 +39,12 @@ class IoredisConnection implements RedisConnection {
 
   script(script: Script, keys: string[], args: string[]): Promise<unknown> {
     // On a Cluster, ioredis routes EVALSHA and EVAL by their first key.
-    return this.#client.evalsha(script.sha, keys.length, ...keys, ...args).catch((err: unknown) => {
+    // The arrays as they are: ioredis flattens its arguments one level anyway, so spreading
+    // them here would only build one more copy of the argument list per call.
+    const client = this.#client as unknown as Flattening
+    return client.evalsha(script.sha, keys.length, keys, args).catch((err: unknown) => {
       if (!isNoScript(err)) throw err
-      return this.#client.eval(script.lua, keys.length, ...keys, ...args)
+      return client.eval(script.lua, keys.length, keys, args)
     })
   }
 
@@ -64,6 +67,12 @@ class IoredisConnection implements RedisConnection {
   isReply(err: unknown): boolean {
     return err instanceof Error && err.name === 'ReplyError'
   }
+}
+
+/** EVALSHA and EVAL as ioredis takes them: array arguments are flattened into the command. */
+interface Flattening {
+  evalsha(sha: string, numkeys: number, keys: string[], args: string[]): Promise<unknown>
+  eval(lua: string, numkeys: number, keys: string[], args: string[]): Promise<unknown>
 }
 
 function node(redis: Redis): RedisNode {

@@ -56,6 +56,7 @@ export function parseHash(key: string, reply: Reply): SessionRecord {
   let cookie: string | undefined
   let userId: string | undefined
   let keyExpires: string | undefined
+  let renewedAt: string | undefined
   for (let i = 1; i + 1 < reply.length; i += 2) {
     const field = reply[i]!
     const value = reply[i + 1]!
@@ -89,6 +90,9 @@ export function parseHash(key: string, reply: Reply): SessionRecord {
       case KEY_EXPIRES:
         keyExpires = value
         break
+      case '@renewedAt':
+        renewedAt = value
+        break
     }
   }
   const record = withOwner(
@@ -114,6 +118,14 @@ export function parseHash(key: string, reply: Reply): SessionRecord {
     },
     userId,
   )
+  if (renewedAt !== undefined)
+    record.renewedAt = metaNumber(
+      key,
+      '@renewedAt',
+      renewedAt,
+      Number.isFinite,
+      'a time in epoch ms',
+    )
   if (keyExpires !== undefined) record.keyExpires = parseKeyExpires(key, keyExpires)
   return record
 }

@@ -1,6 +1,8 @@
 /**
  * RedisStore's save: the save script, repeated after it asks for the owner's index to be
- * written first ('link') or hands back a connect-redis session to convert ('legacy').
+ * written first ('link'), hands back a connect-redis session to convert ('legacy'), names the
+ * id an old id was renewed to ('forward'), or says a renewal on a cluster is moving the session
+ * ('moving': wait a moment).
  */
 import createDebug from 'debug'
 import type { SaveResult, SessionChange } from '../../lib/store.js'
@@ -17,6 +19,8 @@ const debug = createDebug('concord-session:redis')
 /** What a save needs of its store. */
 export interface SaveContext {
   users: UserIndexKeys
+  /** The key of the session `id`. */
+  key(id: string): string
   /** Runs `script` on the session's key (and its connect-redis key, when reading those is on). */
   script(script: Script, id: string, args: string[]): Promise<unknown>
 }
@@ -29,6 +33,7 @@ export async function saveSteps(
   change: SessionChange,
   applyBy: string,
 ): Promise<SaveResult> {
+  let renewedTo: string | undefined
   let linked = false
   let legacyRaw = ''
   let set = change.set
@@ -63,8 +68,27 @@ export async function saveSteps(
             .settle(userId!, id)
             .catch((err: unknown) => debug('could not settle the link of %s: %O', key, err))
         }
-        return evicted.length > 0 ? { ok: true, version, evicted } : { ok: true, version }
+        const saved: SaveResult = { ok: true, version }
+        if (evicted.length > 0) saved.evicted = evicted
+        if (renewedTo !== undefined) saved.renewedTo = renewedTo
+        return saved
       }
+      case 'moving':
+        // A renewal is moving the session (for a few round trips at most): wait, not a step.
+        if (Date.now() >= Number(applyBy))
+          throw new StoreError(
+            `RedisStore: save of ${key} waited for a renewal past its deadline; not saved`,
+            { code: 'ETIMEDOUT' },
+          )
+        await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * 5))
+        step--
+        break
+      case 'forward':
+        // The id was renewed within its grace: the save follows it to the session's new id.
+        id = renewedTo = reply[1]!
+        key = store.key(id)
+        linked = false
+        break
       case 'gone':
         return { ok: false, reason: 'gone' }
       case 'conflict':

@@ -4,6 +4,7 @@
  */
 import { isValidSessionId } from '../../lib/store.js'
 import type { RedisConnection, RedisNode } from './client.js'
+import type { ConnectRedisReading } from './connect-redis.js'
 
 const SCAN_COUNT = '1000'
 
@@ -11,7 +12,8 @@ const SCAN_COUNT = '1000'
 export interface ScanContext {
   redis: RedisConnection
   prefix: string
-  legacyPrefix: string | undefined
+  /** Which connect-redis strings to scan for too. */
+  legacy: ConnectRedisReading
   timeout: number
   /** Runs `work` under the store's guard, settled by `until`. */
   call<T>(what: string, key: string, until: number, work: () => Promise<T>): Promise<T>
@@ -28,7 +30,6 @@ export async function scanSessions(
   withIndexes = false,
 ): Promise<void> {
   const prefix = store.prefix
-  const legacy = store.legacyPrefix
   const isSession = (key: string, from: string) => isValidSessionId(key.slice(from.length))
   const masters = await store.call('connecting to', 'the cluster', Date.now() + store.timeout, () =>
     store.redis.masters(),
@@ -49,16 +50,8 @@ export async function scanSessions(
           keys.filter((k) => isSession(k, prefix)),
         ),
       )
-      if (legacy === prefix) {
-        await scan(store, node, prefix, 'string', (keys) =>
-          onKeys(
-            node,
-            keys.filter((k) => isSession(k, prefix)),
-          ),
-        )
-      }
     }
-    if (legacy !== undefined && legacy !== prefix) {
+    for (const legacy of store.legacy.stringScans(withIndexes)) {
       await scan(store, node, legacy, 'string', (keys) =>
         onKeys(
           node,

@@ -102,6 +102,13 @@ local function drop_expired_keys(key, h, now)
   end
   return out
 end
+-- An id renewed within its grace window is a sorted set at its key holding the new id, scored
+-- by the end of the grace (epoch ms, app's clock). The new id, or false once the grace is over.
+local function forward_of(key, now)
+  local f = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if f[1] and tonumber(f[2]) > now then return f[1] end
+  return false
+end
 -- {'legacy', raw JSON, expiresAt or -1 when the key has no TTL}
 local function legacy_reply(lkey, now)
   local pttl = redis.call('PTTL', lkey)
@@ -114,7 +121,8 @@ end
 /**
  * load(KEYS, now, touchAt | '', absoluteTimeout | '', legacyIdle)
  * -> false | {'hash', field, value, ...} | {'legacy', raw, expiresAt} | {'wrongtype', type}
- *    | {'expired', userId or ''}
+ *    | {'expired', userId or ''} | {'forward', newId}
+ * 'forward': the id was renewed and is within its grace window; the caller loads newId.
  * With touchAt, the idle expiry moves to min(touchAt + idle, createdAt + absoluteTimeout),
  * as touchedExpiry() computes it; an expiry at or before now deletes the session and answers
  * 'expired' (Redis removes a key at its TTL silently, so this is seen only when the app's
@@ -163,6 +171,11 @@ elseif #h > 0 then
   for i = 1, #h do r[i + 1] = h[i] end
   return r
 end
+if t == 'zset' then
+  local to = forward_of(key, now)
+  if to then return { 'forward', to } end
+  return false
+end
 local lkey = legacy_key(key, t)
 if lkey then
   if touch_at then
@@ -187,15 +200,17 @@ return { 'wrongtype', t }
  *      hasUser '0'|'1', userId, linked '0'|'1', legacyRaw | '', deadline | '',
  *      nSet, field, value, ..., unsetField, ...)
  * -> {'ok', version} | {'gone'} | {'conflict', field, value, ...} | {'link'} | {'late', serverNow}
- *    | {'legacy', raw, expiresAt} | {'wrongtype', type} | {'corrupt', detail}
+ *    | {'legacy', raw, expiresAt} | {'wrongtype', type} | {'corrupt', detail} | {'forward', newId}
+ *    | {'moving'}
  *
  * Nothing is written unless every check passes. 'late': Redis's clock is past `deadline` (epoch
  * ms), so the caller has already been told, or is about to be told, that the save failed; it
  * must not land now. 'link' asks the caller to add the id to the new owner's index first
  * (another key, maybe another cluster slot) and call again with linked=1, so a session is never
- * owned by a user whose index does not list it. 'legacy' hands a connect-redis string to the
- * caller, which converts it (exact JSON, in JS) and calls again with that string and the full
- * converted data: the string is replaced only if it is unchanged.
+ * owned by a user whose index does not list it. 'moving': a renewal on a cluster holds the
+ * session while it copies it (see renew.ts); the caller tries again shortly. 'legacy' hands a
+ * connect-redis string to the caller, which converts it (exact JSON, in JS) and calls again with
+ * that string and the full converted data: the string is replaced only if it is unchanged.
  *
  * The write is one HSET of the changed fields, the new version and expiry, and of the metadata
  * that differs from what is stored; an owner that is not there is not deleted.
@@ -217,7 +232,8 @@ if deadline then
 end
 
 -- pcall: a key of another type is an error table, and only then is TYPE asked.
-local m = redis.pcall('HMGET', key, '@version', '@expiresAt', '@userId', '@idleTimeout', '@cookie')
+local m = redis.pcall('HMGET', key, '@version', '@expiresAt', '@userId', '@idleTimeout', '@cookie',
+  '@movingUntil')
 local t, version, owner, stored_idle, stored_cookie, converting = 'none', nil, false, false, false, nil
 if m.err then
   t = redis.call('TYPE', key)['ok']
@@ -230,8 +246,15 @@ elseif m[1] or m[2] or redis.call('EXISTS', key) == 1 then
     redis.call('UNLINK', key)
     t, version = 'none', nil
   else
+    -- A renewal on a cluster is copying the session to its new id: wait, then follow it.
+    if m[6] and tonumber(m[6]) > now then return { 'moving' } end
     owner, stored_idle, stored_cookie = m[3], m[4], m[5]
   end
+end
+if t == 'zset' then
+  local to = forward_of(key, now)
+  if to then return { 'forward', to } end
+  return { 'gone' }
 end
 if t ~= 'hash' then
   local lkey = legacy_key(key, t)
@@ -272,7 +295,8 @@ return { 'ok', num(next_version) }
 `
 
 /**
- * touch(KEYS, expiresAt, now) -> 1 if a live session was touched, else 0. Never creates.
+ * touch(KEYS, expiresAt, now) -> 1 if a live session was touched, else 0, or the new id when
+ * the id forwards to a renewed session (the caller touches that one). Never creates.
  */
 const TOUCH = `${PRELUDE}
 local key = KEYS[1]
@@ -289,6 +313,7 @@ if t == 'hash' then
   expire_at(key, expires_at)
   return 1
 end
+if t == 'zset' then return forward_of(key, now) or 0 end
 local lkey = legacy_key(key, t)
 if lkey then
   expire_at(lkey, expires_at)
@@ -300,7 +325,9 @@ return 0
 /**
  * destroy(KEYS, now, onlyIfOwner '0'|'1', owner)
  * -> {'destroyed', owner | ''} when a live session was removed, {'none', ''} when there was none,
- *    {'kept', owner | ''} when onlyIfOwner is set and the session belongs to someone else.
+ *    {'kept', owner | ''} when onlyIfOwner is set and the session belongs to someone else,
+ *    {'forward', newId} when the id was renewed within its grace (the forward is removed, and
+ *    the caller destroys the session under newId too).
  * The owner's index is another key (another slot on a cluster), so the caller unlinks it there.
  */
 const DESTROY = `${PRELUDE}
@@ -317,6 +344,13 @@ if t == 'hash' then
   local expires_at = tonumber(m[2])
   if expires_at and expires_at <= now then return { 'none', owner } end
   return { 'destroyed', owner }
+end
+if t == 'zset' then
+  -- An old id of a renewed session: it dies now, and the caller may follow it to the session.
+  local to = forward_of(key, now)
+  redis.call('UNLINK', key)
+  if to then return { 'forward', to } end
+  return { 'none', '' }
 end
 local lkey = legacy_key(key, t)
 if lkey then

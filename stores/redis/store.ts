@@ -1,16 +1,26 @@
-import type { LoadOptions, SaveResult, SessionChange, SessionRecord } from '../../lib/store.js'
+import type {
+  LoadOptions,
+  Renewable,
+  RenewOptions,
+  RenewResult,
+  SaveResult,
+  SessionChange,
+  SessionRecord,
+} from '../../lib/store.js'
 import type { FullStore } from '../../lib/full-store.js'
 import { StoreError, isValidSessionId } from '../../lib/store.js'
 import type { RedisConnection } from './client.js'
 import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import { CallGuard } from './guard.js'
-import { CONNECT_REDIS_IDLE_ARG, legacyKeys, loadLegacy } from './connect-redis.js'
+import { CONNECT_REDIS_IDLE_ARG, connectRedisReading, loadLegacy } from './connect-redis.js'
+import type { ConnectRedisReading } from './connect-redis.js'
 import { resolveOptions, type RedisStoreOptions } from './options.js'
 import { asReply, parseHash, unexpected } from './records.js'
 import { saveSteps, type SaveContext } from './save.js'
 import { scanSessions, type ScanContext } from './scan.js'
 import { DESTROY_SCRIPT, LOAD_SCRIPT, TOUCH_SCRIPT, type Script } from './scripts.js'
-import { UserIndexKeys } from './user-index.js'
+import { isWrongType, UserIndexKeys } from './user-index.js'
+import { MAX_HOPS, renewSession, type RenewalContext } from './renew.js'
 
 /**
  * A session store on Redis or Redis Cluster, through ioredis or node-redis v5 (the client
@@ -49,19 +59,18 @@ import { UserIndexKeys } from './user-index.js'
  * app.use(session(new RedisStore({ client }), { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-export class RedisStore implements FullStore {
+export class RedisStore implements FullStore, Renewable {
   /**
-   * `maxSessionsPerUser` is enforced by one script on the user's index (user-index.ts) on a
-   * single server. On a cluster the evicted sessions live in other slots than the index, so
-   * eviction and a concurrent sign-in's own write cannot be one atomic step: `session()` refuses
-   * the option there rather than enforce it loosely.
+   * `maxSessionsPerUser` is decided by one script on the user's index (user-index.ts), on a
+   * single server and on a cluster: the evicted are marked there in the same step, then
+   * destroyed before the sign-in's save (see user-index.ts for a failure in between).
    */
-  readonly enforcesUserLimit: boolean
+  readonly enforcesUserLimit = true
   readonly #redis: RedisConnection
   readonly #users: UserIndexKeys
   readonly #guard: CallGuard
   readonly #prefix: string
-  readonly #legacyPrefix: string | undefined
+  readonly #legacy: ConnectRedisReading
   readonly #timeout: number
   /**
    * A save's script refuses to write this many ms before the caller is told it failed, so a
@@ -76,9 +85,8 @@ export class RedisStore implements FullStore {
   constructor(options: RedisStoreOptions) {
     const resolved = resolveOptions(options)
     this.#redis = resolved.connection
-    this.enforcesUserLimit = !resolved.connection.isCluster
     this.#prefix = resolved.prefix
-    this.#legacyPrefix = resolved.legacyPrefix
+    this.#legacy = connectRedisReading(this.#prefix, resolved.legacyPrefix)
     this.#timeout = resolved.timeout
     this.#margin = Math.min(100, Math.floor(resolved.timeout / 10))
     const redis = this.#redis
@@ -95,12 +103,13 @@ export class RedisStore implements FullStore {
     )
     this.#saving = {
       users: this.#users,
+      key: (id) => this.#key(id),
       script: (script, id, args) => this.#script(script, id, args),
     }
     this.#scanning = {
       redis,
       prefix: this.#prefix,
-      legacyPrefix: this.#legacyPrefix,
+      legacy: this.#legacy,
       call: (what, key, until, work) => this.#call(what, key, until, work),
       timeout: this.#timeout,
     }
@@ -126,12 +135,16 @@ export class RedisStore implements FullStore {
         options.absoluteTimeout === undefined ? '' : String(options.absoluteTimeout),
         CONNECT_REDIS_IDLE_ARG,
       ]
-      const reply = await this.#script(LOAD_SCRIPT, id, args)
-      if (reply === null) return null
+      let reply = await this.#script(LOAD_SCRIPT, id, args)
+      // An id renewed within its grace: load the session it moved to (another round trip).
+      let to = id
+      for (let hop = 0; isForward(reply) && hop < MAX_HOPS; hop++)
+        reply = await this.#script(LOAD_SCRIPT, (to = reply[1]), args)
+      if (reply === null || isForward(reply)) return null
       const tagged = asReply(reply, key)
       switch (tagged[0]) {
         case 'hash':
-          return parseHash(key, tagged)
+          return to === id ? parseHash(key, tagged) : { ...parseHash(key, tagged), renewedTo: to }
         case 'legacy':
           return loadLegacy(key, tagged, now)
         case 'expired':
@@ -204,9 +217,13 @@ export class RedisStore implements FullStore {
   async touch(id: string, expiresAt: number): Promise<void> {
     if (!isValidSessionId(id)) return
     const now = Date.now()
-    await this.#call('touch of', this.#key(id), now + this.#timeout, () =>
-      this.#script(TOUCH_SCRIPT, id, [String(expiresAt), String(now)]),
-    )
+    await this.#call('touch of', this.#key(id), now + this.#timeout, async () => {
+      const args = [String(expiresAt), String(now)]
+      let reply = await this.#script(TOUCH_SCRIPT, id, args)
+      // A renewed id within its grace answers with the id to touch instead.
+      for (let hop = 0; typeof reply === 'string' && hop < MAX_HOPS; hop++)
+        reply = await this.#script(TOUCH_SCRIPT, reply, args)
+    })
   }
 
   /**
@@ -224,8 +241,15 @@ export class RedisStore implements FullStore {
     const key = this.#key(id)
     const now = Date.now()
     await this.#call('destroy of', key, now + this.#timeout, async () => {
-      const reply = asReply(await this.#script(DESTROY_SCRIPT, id, [String(now), '0', '']), key)
-      if (reply[1]) await this.#users.remove(reply[1], [id])
+      // An old id within its grace is removed and the call follows it to the renewed session.
+      for (let hop = 0, at = id; hop <= MAX_HOPS; hop++) {
+        const reply = asReply(await this.#script(DESTROY_SCRIPT, at, [String(now), '0', '']), key)
+        if (reply[0] !== 'forward') {
+          if (reply[1]) await this.#users.remove(reply[1], [at])
+          return
+        }
+        at = reply[1]!
+      }
     })
   }
 
@@ -243,14 +267,20 @@ export class RedisStore implements FullStore {
     const userKey = this.#userKey(userId)
     const now = Date.now()
     return this.#call('listByUser of', userKey, now + this.#timeout, async () => {
-      const ids = await this.#users.members(userId)
+      const ids = await this.#users.current(userId)
       const states = await Promise.all(
         ids.map((id) => {
           if (!isValidSessionId(id)) return null
           const key = this.#key(id)
-          return this.#redis.command(key, ['HMGET', key, '@userId', '@expiresAt']) as Promise<
-            (string | null)[]
-          >
+          // An old id of a renewed session is a forward, not a hash: not a live session.
+          return (
+            this.#redis.command(key, ['HMGET', key, '@userId', '@expiresAt']) as Promise<
+              (string | null)[]
+            >
+          ).catch((err: unknown) => {
+            if (isWrongType(err)) return null
+            throw err
+          })
         }),
       )
       const live: string[] = []
@@ -280,7 +310,7 @@ export class RedisStore implements FullStore {
     const userKey = this.#userKey(userId)
     const now = Date.now()
     return this.#call('destroyByUser of', userKey, now + this.#timeout, async () => {
-      const ids = await this.#users.members(userId)
+      const ids = await this.#users.current(userId)
       const replies = await Promise.all(
         ids.map(async (id) => {
           if (!isValidSessionId(id)) return 'none'
@@ -299,6 +329,41 @@ export class RedisStore implements FullStore {
       return count
     })
   }
+
+  /**
+   * Gives the session a new id, keeping its data, version, owner, created time and expiry; the
+   * old id forwards to it for `graceMs` (never past the session's expiry). One atomic script on
+   * a single server; on a cluster, a mark, a copy and a version-checked move (see
+   * redis/renew.ts).
+   *
+   * @example
+   * ```ts
+   * const result = await store.renew(oldId, randomUUID(), { now: Date.now(), graceMs: 30_000 })
+   * ```
+   */
+  renew(oldId: string, newId: string, options: RenewOptions): Promise<RenewResult> {
+    if (!isValidSessionId(oldId)) return Promise.resolve({ ok: false, reason: 'gone' })
+    if (!isValidSessionId(newId) || newId === oldId)
+      return Promise.reject(
+        new TypeError(
+          `RedisStore: renew needs a valid new session id, got ${JSON.stringify(newId)}`,
+        ),
+      )
+    const key = this.#key(oldId)
+    const until = Date.now() + this.#timeout
+    return this.#call('renewal of', key, until, () =>
+      renewSession(this.#renewal(), oldId, newId, options, until - this.#margin),
+    )
+  }
+
+  #renewal = (): RenewalContext => ({
+    store: this,
+    redis: this.#redis,
+    users: this.#users,
+    key: (id) => this.#key(id),
+    userKey: (userId) => this.#userKey(userId),
+    legacyPrefix: this.#legacy.legacyPrefix,
+  })
 
   /**
    * Reports `destroyByUser` calls, and sessions a load found ended: past the absolute timeout
@@ -369,7 +434,7 @@ export class RedisStore implements FullStore {
 
   /** Runs `script` on the session's key, with the legacy key too when that is on. */
   #script(script: Script, id: string, args: string[]): Promise<unknown> {
-    return this.#redis.script(script, [this.#key(id), ...legacyKeys(this.#legacyPrefix, id)], args)
+    return this.#redis.script(script, [this.#key(id), ...this.#legacy.keys(id)], args)
   }
 
   /** Runs `work` under the guard: settled by `until`, failing at once while Redis is down. */
@@ -382,4 +447,9 @@ export class RedisStore implements FullStore {
   ): Promise<T> {
     return this.#guard.run(what, key, until, ms, work)
   }
+}
+
+/** A script's answer for an id renewed within its grace: `['forward', newId]`. */
+function isForward(reply: unknown): reply is ['forward', string] {
+  return Array.isArray(reply) && reply[0] === 'forward' && typeof reply[1] === 'string'
 }

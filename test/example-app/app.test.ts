@@ -5,6 +5,7 @@ import { createApp, describeDevice, type ShopOptions } from '../../example-app/a
 import { OverlapStore } from './overlap-store.js'
 import { testIdText } from './page-text.js'
 import { useFakeDate } from '../support/clock.js'
+import { storedId } from '../support/at-rest'
 
 const stores: OverlapStore[] = []
 afterEach(async () => {
@@ -263,8 +264,8 @@ describe('sign-in, sessions and sign-out', () => {
     const userId = cookieId(login)!
     expect(userId).toMatch(/^[0-9a-f-]{36}$/)
     expect(userId).not.toBe(guestId)
-    expect(await store.load(guestId)).toBeNull()
-    expect(await store.listByUser('alice')).toEqual([userId])
+    expect(await store.load(storedId(guestId, 'test-secret'))).toBeNull()
+    expect(await store.listByUser('alice')).toEqual([storedId(userId, 'test-secret')])
 
     const home = await browser.get('/')
     expect(home.text).toContain('Welcome, Alice. Your cart came with you.')
@@ -358,7 +359,7 @@ describe('sign-in, sessions and sign-out', () => {
     const cleared = ([] as string[]).concat(out.headers['set-cookie'] ?? [])
     expect(cleared).toHaveLength(1)
     expect(cleared[0]).toMatch(/^shop\.sid=; .*Expires=Thu, 01 Jan 1970 00:00:00 GMT/)
-    expect(await store.load(id)).toBeNull()
+    expect(await store.load(storedId(id, 'test-secret'))).toBeNull()
 
     const home = await browser.get('/')
     expect(testIdText(home.text, 'cart-count')).toBe('0')

@@ -18,6 +18,7 @@ import {
 } from '../../example-app/lifecycle.js'
 import { testIdText } from './page-text.js'
 import { useFakeDate } from '../support/clock.js'
+import { storedId } from '../support/at-rest.js'
 
 const MIN = 60_000
 const SECRET = 'test-secret'
@@ -91,7 +92,7 @@ describe('id renewal', () => {
     expect(testIdText(renewed.text, 'cart-count')).toBe('1')
     expect(testIdText(renewed.text, 'session-id')).toBe(`${newId.slice(0, 8)}…`)
     expect(renewed.text).toContain('<small>new at every sign-in and every 15 min</small>')
-    expect(await store.listByUser('ada')).toEqual([newId])
+    expect(await store.listByUser('ada')).toEqual([storedId(newId, SECRET)])
     expect(audit.filter((line) => line.startsWith('session renewed '))).toHaveLength(1)
     expect(audit.find((line) => line.startsWith('session renewed '))).toMatch(
       /^session renewed at=\S+ sessionId=[\w-]{43} previousSessionId=[\w-]{43} userId=ada$/,
@@ -111,7 +112,7 @@ describe('id renewal', () => {
       .set('Cookie', `shop.sid=${encodeURIComponent(before)}`)
       .expect(200)
     expect(dead.body.count).toBe(0)
-    expect(await store.load(oldId)).toBeNull()
+    expect(await store.load(storedId(oldId, SECRET))).toBeNull()
   })
 
   it('renews after N requests when asked to, and never with renew: false', async () => {
@@ -157,8 +158,13 @@ describe('at most 3 signed-in devices per user', () => {
     for (const device of devices) ids.push(idOf(cookieValue(await signIn(device, 'Bob')))!)
     await signIn(agent(), 'eve') // another user is counted apart
 
-    expect((await store.listByUser('bob')).sort()).toEqual(ids.slice(1).sort())
-    expect(await store.load(ids[0]!)).toBeNull()
+    expect((await store.listByUser('bob')).sort()).toEqual(
+      ids
+        .slice(1)
+        .map((id) => storedId(id, SECRET))
+        .sort(),
+    )
+    expect(await store.load(storedId(ids[0]!, SECRET))).toBeNull()
     expect(await store.listByUser('eve')).toHaveLength(1)
 
     const list = await devices[3]!.get('/sessions').expect(200)

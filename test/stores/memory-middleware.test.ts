@@ -7,3 +7,6 @@ describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore(), {
   touchAfter: 60_000,
 })
 describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore(), { observed: true })
+describeMiddlewareOverStore('MemoryStore', async () => new MemoryStore(), {
+  renew: { afterRequests: 50 },
+})

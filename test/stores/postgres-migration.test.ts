@@ -12,6 +12,7 @@ import { StoreError } from '../../lib/store'
 import { PostgresStore } from '../../entries/postgres'
 import { newChange } from '../store-conformance'
 import { dropSchema, makePool, testSchema } from '../support/postgres'
+import { storedId } from '../support/at-rest'
 
 // express-session and connect-pg-simple ship no types of their own; they are used as plain JS here.
 const expressSession = require('express-session') as ((
@@ -102,7 +103,7 @@ const concordRows = async (s: PostgresStore, id: string) =>
   ).rows as Array<{ data: Record<string, string>; version: string }>
 
 describe('switching from express-session + connect-pg-simple', () => {
-  it('keeps users signed in with the same cookie name and secret, and moves each session on its first save', async () => {
+  it('keeps users signed in with the same cookie name and secret, and moves each session under its keyed hash on its first load', async () => {
     const before = express()
     before.use(
       expressSession({
@@ -149,12 +150,22 @@ describe('switching from express-session + connect-pg-simple', () => {
       user: { name: 'Ada', roles: ['admin'] },
       cart: { items: ['tea'] },
     })
-    expect(await concordRows(s, id)).toEqual([]) // a read moves nothing
+    // The first read moved it into the concord table under the keyed hash of its id.
+    const stored = storedId(id, SECRET)
+    expect(await concordRows(s, id)).toEqual([])
+    expect(await getLegacy(id)).toBeNull()
+    expect(await concordRows(s, stored)).toEqual([
+      {
+        data: { user: '{"name":"Ada","roles":["admin"]}', cart: '{"items":["tea"]}' },
+        version: '1',
+      },
+    ])
 
     expect(
       (await fetch(`${base}/cart/add/scones`, { method: 'POST', headers: { cookie } })).status,
     ).toBe(200)
-    expect(await concordRows(s, id)).toEqual([
+    expect(await concordRows(s, id)).toEqual([])
+    expect(await concordRows(s, stored)).toEqual([
       {
         data: { user: '{"name":"Ada","roles":["admin"]}', cart: '{"items":["tea","scones"]}' },
         version: '2',

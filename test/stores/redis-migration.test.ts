@@ -16,6 +16,7 @@ import { adaptLegacyStore } from '../../lib/compat/adapted-store'
 import { RedisStore, type RedisClient } from '../../entries/redis'
 import { newChange } from '../store-conformance'
 import { CLIENT_KINDS } from '../support/redis-clients'
+import { storedId } from '../support/at-rest'
 import { redisUrl, startRedisServer, testPrefix } from '../support/redis-server'
 
 // express-session and connect-redis ship no types of their own; they are used as plain JS here.
@@ -133,7 +134,15 @@ describe('switching from connect-redis 9 in one step', () => {
           cart: { items: ['tea'] },
         })
       }
-      // A first write turns that session into a hash under the same key; the others stay as they were.
+      // The first read moved each session under the keyed hash of its id: no raw id is left.
+      const moved = (await shared.keys('*')).sort()
+      expect(moved).toHaveLength(3)
+      for (const key of moved) expect(keys).not.toContain(key)
+      expect(await Promise.all(moved.map((key) => shared.type(key)))).toEqual([
+        'hash',
+        'hash',
+        'hash',
+      ])
       expect(
         (
           await fetch(`${newBase}/cart/add/jam`, {
@@ -142,10 +151,7 @@ describe('switching from connect-redis 9 in one step', () => {
           })
         ).status,
       ).toBe(200)
-      expect((await shared.keys('*')).sort()).toEqual(keys)
-      const types = await Promise.all(keys.map((key) => shared.type(key)))
-      expect(types.filter((t) => t === 'hash')).toHaveLength(1)
-      expect(types.filter((t) => t === 'string')).toHaveLength(2)
+      expect((await shared.keys('*')).sort()).toEqual(moved)
       expect(
         await (await fetch(`${newBase}/me`, { headers: { cookie: cookies[0]! } })).json(),
       ).toEqual({
@@ -161,7 +167,7 @@ describe('switching from connect-redis 9 in one step', () => {
 })
 
 describe('switching from express-session + connect-redis', () => {
-  it('keeps users signed in with the same cookie name and secret, and converts each session on its first save', async () => {
+  it('keeps users signed in with the same cookie name and secret, and moves each session under its keyed hash on its first load', async () => {
     const prefix = testPrefix('migrate')
     const before = express()
     before.use(
@@ -209,19 +215,22 @@ describe('switching from express-session + connect-redis', () => {
       user: { name: 'Ada', roles: ['admin'] },
       cart: { items: ['tea'] },
     })
-    expect(await client.type(prefix + id)).toBe('string') // a read converts nothing
+    // The first read moved it under the keyed hash of its id, as a hash, at version 1.
+    expect(await client.type(prefix + id)).toBe('none')
+    const key = prefix + storedId(id, SECRET)
+    expect(await client.hget(key, '@version')).toBe('1')
 
     expect(
       (await fetch(`${newBase}/cart/add/scones`, { method: 'POST', headers: { cookie } })).status,
     ).toBe(200)
-    expect(await client.type(prefix + id)).toBe('hash')
-    expect(await client.hgetall(prefix + id)).toMatchObject({
+    expect(await client.type(key)).toBe('hash')
+    expect(await client.hgetall(key)).toMatchObject({
       user: '{"name":"Ada","roles":["admin"]}',
       cart: '{"items":["tea","scones"]}',
       '@version': '2',
       '@idleTimeout': String(HOUR),
     })
-    const ttl = await client.pttl(prefix + id)
+    const ttl = await client.pttl(key)
     expect(ttl).toBeGreaterThan(HOUR - 60_000)
     expect(ttl).toBeLessThanOrEqual(HOUR)
 
@@ -289,6 +298,25 @@ for (const kind of CLIENT_KINDS)
         ),
       ).toEqual({ ok: true, version: 2 })
       expect(await store.listByUser('ann')).toEqual([id])
+    })
+
+    it('renews a legacy session: converted to a hash first, then moved; a legacy id is taken', async () => {
+      const id = await legacySession(legacy, { n: 1 }, 2 * HOUR)
+      const other = await legacySession(legacy, { n: 2 }, 2 * HOUR)
+      const grace = { now: Date.now(), graceMs: 10 * 60_000 }
+      expect(await store.renew(id, other, grace)).toEqual({ ok: false, reason: 'taken' })
+      expect((await store.load(other))?.data).toEqual({ n: '2' })
+      const newId = randomUUID()
+      expect(await store.renew(id, newId, grace)).toEqual({ ok: true })
+      // The conversion is a save (version 2); the move keeps it.
+      expect(await store.load(newId)).toMatchObject({
+        data: { n: '1' },
+        version: 2,
+        renewedAt: grace.now,
+        idleTimeout: 2 * HOUR,
+      })
+      expect(await client.type(prefix + id)).toBe('zset')
+      expect((await store.load(id))?.renewedTo).toBe(newId)
     })
 
     it('touches a legacy session in the same call, as express-session would', async () => {

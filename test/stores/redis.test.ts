@@ -1,8 +1,9 @@
 /**
  * RedisStore through both clients it accepts (ioredis and node-redis v5), against real servers:
  * the suite's redis-server and a 3-master Redis Cluster this file starts. Each runs the Store
- * conformance suite and the middleware suite (200 concurrent adds to one cart, a logout racing
- * a slow write). No mocks.
+ * conformance suite (id renewal and maxSessionsPerUser included) and the middleware suite (200
+ * concurrent adds to one cart, a logout racing a slow write; with maxSessionsPerUser, and with
+ * renew). No mocks.
  */
 import { randomUUID } from 'node:crypto'
 import Redis from 'ioredis'
@@ -24,13 +25,13 @@ for (const kind of CLIENT_KINDS) {
   describeStore(
     `RedisStore on ${kind} (single server)`,
     async () => new RedisStore({ client: await clients.single(kind), prefix: testPrefix('redis') }),
-    { cleanup: clearAll, renewable: false, lifecycle: { atLoad: 'absolute' } },
+    { cleanup: clearAll, lifecycle: { atLoad: 'absolute' } },
   )
   describeStore(
     `RedisStore on ${kind} (3-master cluster)`,
     async () =>
       new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('cluster') }),
-    { renewable: false, lifecycle: { atLoad: 'absolute' } },
+    { lifecycle: { atLoad: 'absolute' } },
   )
 
   describeMiddlewareOverStore(
@@ -52,6 +53,25 @@ for (const kind of CLIENT_KINDS) {
     async () =>
       new RedisStore({ client: await clients.single(kind), prefix: testPrefix('mw-limit') }),
     { maxSessionsPerUser: 3, touchAfter: 60_000 },
+  )
+
+  describeMiddlewareOverStore(
+    `RedisStore on ${kind} (3-master cluster)`,
+    async () =>
+      new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('mw-limit') }),
+    { maxSessionsPerUser: 3, touchAfter: 60_000 },
+  )
+  describeMiddlewareOverStore(
+    `RedisStore on ${kind} (single server)`,
+    async () =>
+      new RedisStore({ client: await clients.single(kind), prefix: testPrefix('mw-renew') }),
+    { renew: { afterRequests: 50 } },
+  )
+  describeMiddlewareOverStore(
+    `RedisStore on ${kind} (3-master cluster)`,
+    async () =>
+      new RedisStore({ client: await clients.cluster(kind), prefix: testPrefix('mw-renew') }),
+    { renew: { afterRequests: 50 } },
   )
 
   describe(`RedisStore on a ${kind} cluster`, () => {
