@@ -40,6 +40,8 @@ export const MOVED_KEY = 'concord-session:moved'
 
 /** A keyed hash as `hashSessionId` writes it. */
 const HASH_SHAPE = /^[A-Za-z0-9_-]{43}$/
+/** Renewals followed through notes at most: as many as a store follows forwards. */
+const MAX_NOTE_HOPS = 8
 
 /**
  * The store the core talks to: `inner` keyed by hashed ids and holding sealed values.
@@ -161,13 +163,24 @@ export class AtRestStore implements Store {
     return { ok: false, reason: 'renewed', id: id ?? oldId }
   }
 
-  /** The id another process renewed `oldId` to, from the note it left, if any. */
+  /**
+   * The id another process renewed `oldId` to, from the notes it left, if any. The store may
+   * have followed several renewals (old → a → b): each note names the next id, so the chain is
+   * followed until an id hashes to `storedTo`.
+   */
   async #renewedElsewhere(oldId: string, storedTo: string): Promise<string | undefined> {
     if (!this.config.hashIds) return undefined
-    const id = await readRenewalNote(this.inner, this.config.idHashKey, oldId)
-    if (id === undefined || this.storedId(id) !== storedTo) return undefined
-    this.#renewed.set(storedTo, id)
-    return id
+    let from = oldId
+    for (let hop = 0; hop < MAX_NOTE_HOPS; hop++) {
+      const id = await readRenewalNote(this.inner, this.config.idHashKey, from)
+      if (id === undefined) return undefined
+      if (this.storedId(id) === storedTo) {
+        this.#renewed.set(storedTo, id)
+        return id
+      }
+      from = id
+    }
+    return undefined
   }
 
   /** Stored ids (keyed hashes) of the user's sessions: `store.destroy(storedId)` ends one. */

@@ -436,4 +436,32 @@ describe('renewal across processes, with ids hashed at rest', () => {
     expect(text).not.toContain(id)
     await Promise.all([a.close(), b.close()])
   })
+
+  it('follows the notes of several renewals in a row to the newest id', async () => {
+    const files = await stores.file()
+    const { dir } = files
+    const [a, b] = [new FileStore({ dir }), new FileStore({ dir })]
+    const renew = { afterRequests: 2, grace: '10m' }
+    const appA = shop(a, { renew })
+    const appB = shop(b, { renew })
+    const first = await request(appA).post('/add/tea').expect(200)
+    const oldCookie = cookiePair(sessionCookie(first))
+    // Process A renews twice: old → second → third, each on the newest cookie it handed out.
+    const ids = [(first.body as { id: string }).id]
+    let cookie = oldCookie
+    for (let i = 0; i < 20 && ids.length < 3; i++) {
+      const res = await request(appA).get('/cart').set('Cookie', cookie).expect(200)
+      const { id } = res.body as { id: string }
+      if (id !== ids.at(-1)) {
+        ids.push(id)
+        cookie = cookiePair(sessionCookie(res))
+      }
+    }
+    expect(new Set(ids).size).toBe(3)
+    // Process B, with the first cookie, reaches the session and learns the newest id.
+    const late = await request(appB).get('/cart').set('Cookie', oldCookie).expect(200)
+    expect(late.body).toMatchObject({ id: ids[2], cart: ['tea'] })
+    expect(cookiePair(sessionCookie(late))).toBe(cookie)
+    await Promise.all([a.close(), b.close()])
+  })
 })
