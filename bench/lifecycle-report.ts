@@ -150,7 +150,7 @@ function atRestSection(rows: readonly AtRestRow[], warmup: number): string[] {
     out.push(
       `| ${r.workload === 'read' ? 'Read (`GET /cart`)' : 'Write (`POST /cart/add/:item`)'} | ` +
         `${AT_REST_LABELS[r.mode]} | ${r.us.toFixed(1)} | ` +
-        `${r.diffUs === null ? '' : signed(r.diffUs) + AT_REST_AGAINST[r.mode]} | ` +
+        `${r.diffUs === null ? '—' : signed(r.diffUs) + AT_REST_AGAINST[r.mode]} | ` +
         `${(r.storedAsSaid * 100).toFixed(0)}% |`,
     )
   const r = rows[0]!
