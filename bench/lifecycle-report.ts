@@ -25,7 +25,7 @@ export function renderLifecycle(l: LifecycleResults): string[] {
   out.push(
     'What each feature costs and saves, measured in process: a child process (from the compiled ' +
       'tree) drives the middleware with plain request and response objects, no HTTP, so the CPU ' +
-      "is the middleware's, its store client's and a cart handler's only. The two setups of " +
+      "is the middleware's, its store client's and a cart handler's only. The setups of " +
       'each table run in the same process, alternating round by round.',
     '',
   )
