@@ -40,6 +40,28 @@ function anyStringId(id: unknown): id is string {
   return typeof id === 'string' && id.length > 0 && id.length <= 4096
 }
 
+/**
+ * The drop-in's `rememberExpiries`, checked here so the error names `session()`, which the app
+ * called, and not the adapter it makes.
+ */
+function dropInRememberExpiries(value: unknown, legacy: boolean): number | undefined {
+  if (value === undefined) return undefined
+  if (!legacy) {
+    throw new TypeError(
+      'session({ rememberExpiries }): rememberExpiries applies to an express-session store ' +
+        'only; a concord Store (or an adaptLegacyStore adapter, which takes it itself) keeps ' +
+        'its own expiries',
+    )
+  }
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new TypeError(
+      'session({ rememberExpiries }): rememberExpiries must be a whole number of session ids, ' +
+        `0 or more (got ${typeof value === 'string' ? JSON.stringify(value) : String(value)})`,
+    )
+  }
+  return value
+}
+
 interface CompatRequest extends IncomingMessage {
   session?: Session | null
   sessionStore?: unknown
@@ -72,8 +94,9 @@ export function createDropIn(options?: ExpressSessionOptions): SessionMiddleware
         'or a concord-session Store (load/save/touch/destroy)',
     )
   }
+  const rememberExpiries = dropInRememberExpiries(options?.rememberExpiries, legacy !== undefined)
   if (legacy) {
-    store = adaptLegacyStore(legacy, { cookie: staticCookie, checkNewIds: false })
+    store = adaptLegacyStore(legacy, { cookie: staticCookie, checkNewIds: false, rememberExpiries })
     exposed = legacy
   } else {
     store = given as ConcordStore

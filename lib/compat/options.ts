@@ -41,6 +41,12 @@ export interface ExpressSessionOptions extends Omit<
   /** An express-session store (get/set/destroy with callbacks) or a concord Store. */
   store?: unknown
   cookie?: ExpressSessionCookieOptions | ((req: IncomingMessage) => ExpressSessionCookieOptions)
+  /**
+   * For an express-session store: how many session ids' last written expiry this process
+   * remembers, so `touchAfter` throttles stores whose `touch()` moves only their TTL. Default
+   * 10 000; 0 turns it off. Passed to adaptLegacyStore; a concord Store rejects it.
+   */
+  rememberExpiries?: number
   /** express-session ignores unknown options, and so does the drop-in. */
   [other: string]: unknown
 }

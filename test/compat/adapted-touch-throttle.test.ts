@@ -9,7 +9,7 @@
 import express from 'express'
 import request from 'supertest'
 import session from '../../entries/index'
-import { adaptLegacyStore } from '../../entries/express-session'
+import dropIn, { adaptLegacyStore } from '../../entries/express-session'
 import type { LegacyStore } from '../../lib/compat/adapted-store'
 import { WrittenExpiries } from '../../lib/compat/written-expiries'
 import { useFakeDate } from '../support/clock'
@@ -261,6 +261,46 @@ describe('touchAfter on connect-pg-simple through adaptLegacyStore', () => {
       expect(touches.filter((t) => t.id === y.id).map((t) => (t.at - start) / 1000)).toEqual([60])
     },
   )
+})
+
+describe('rememberExpiries through the express-session drop-in', () => {
+  /** A drop-in app over `legacy`, as `session({ store, rememberExpiries })` makes it. */
+  function dropInApp(legacy: LegacyStore, rememberExpiries?: number) {
+    const a = express()
+    a.use(
+      dropIn({
+        store: legacy,
+        secret: SECRET,
+        resave: false,
+        saveUninitialized: false,
+        cookie: { maxAge: IDLE },
+        touchAfter: TOUCH_AFTER,
+        rememberExpiries,
+      }),
+    )
+    a.post('/cart', (req, res) => {
+      ;(req.session as unknown as { cart: string[] }).cart = ['tea']
+      res.json({ id: req.session.id })
+    })
+    a.get('/cart', (req, res) => res.json({ id: (req.session as { id?: string }).id ?? null }))
+    return a
+  }
+
+  it.each([
+    ['by default, throttles to one write a minute', undefined, [60, 120, 180, 240, 300]],
+    [
+      'with rememberExpiries: 0, writes on every read once the stored expiry is a minute old',
+      0,
+      Array.from({ length: 25 }, (_, i) => 60 + i * 10),
+    ],
+  ] as const)('%s', async (_, rememberExpiries, writes) => {
+    const { legacy, touches, expire } = await pgSimple()
+    const a = dropInApp(legacy, rememberExpiries)
+    const { cookie, id } = await signIn(a)
+    const start = clock.now()
+    expect(await readFor5Minutes([a], cookie, id, expire, TOUCH_AFTER)).toBe(writes.length)
+    expect(touches.map((t) => (t.at - start) / 1000)).toEqual(writes)
+  })
 })
 
 describe('WrittenExpiries: the bounded memory of written expiries', () => {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import { translateCookie, translateOptions } from '../../lib/compat/options.js'
 import session from '../../entries/express-session.js'
+import { MemoryStore } from '../../entries/index.js'
 
 function request(
   headers: Record<string, string> = {},
@@ -133,6 +134,29 @@ describe('session(options) accepts whatever express-session accepts', () => {
     expect(() =>
       session({ secret: 's', cookie: { expires: new Date(Date.now() + 60_000) } }),
     ).not.toThrow()
+  })
+
+  it.each([-1, 1.5, Number.NaN, '10' as unknown as number])(
+    'rejects rememberExpiries %p, naming session() and what it must be',
+    (rememberExpiries) => {
+      expect(() => session({ secret: 's', rememberExpiries })).toThrow(
+        /^session\(\{ rememberExpiries \}\): rememberExpiries must be a whole number of session ids, 0 or more \(got (-1|1\.5|NaN|"10")\)$/,
+      )
+    },
+  )
+
+  it('takes rememberExpiries for an express-session store, 0 included', () => {
+    const Legacy = (require('express-session') as { MemoryStore: new () => unknown }).MemoryStore
+    expect(() => session({ secret: 's', rememberExpiries: 0 })).not.toThrow()
+    expect(() =>
+      session({ secret: 's', store: new Legacy(), rememberExpiries: 50_000 }),
+    ).not.toThrow()
+  })
+
+  it('rejects rememberExpiries with a concord Store, which keeps its own expiries', () => {
+    expect(() => session({ secret: 's', store: new MemoryStore(), rememberExpiries: 10 })).toThrow(
+      /rememberExpiries applies to an express-session store only; a concord Store/,
+    )
   })
 
   it('rejects a store that is neither an express-session store nor a concord Store, saying which it must be', () => {

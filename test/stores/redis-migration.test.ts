@@ -191,6 +191,13 @@ describe('switching from express-session + connect-redis', () => {
     expect(cookie).toMatch(/^connect\.sid=s%3A/)
     const id = decodeURIComponent(cookie.slice('connect.sid='.length)).slice(2).split('.')[0]!
     expect(await client.type(prefix + id)).toBe('string')
+    // express-session computes originalMaxAge as expires minus a later Date.now(), so it can be a
+    // millisecond short of maxAge; the moved session keeps what express-session stored.
+    const stored = JSON.parse((await client.get(prefix + id))!) as {
+      cookie: { originalMaxAge: number }
+    }
+    const originalMaxAge = stored.cookie.originalMaxAge
+    expect(HOUR - originalMaxAge).toBeLessThan(1000)
 
     const store = new RedisStore({ client, prefix, legacyPrefix: prefix })
     const after = express()
@@ -228,7 +235,7 @@ describe('switching from express-session + connect-redis', () => {
       user: '{"name":"Ada","roles":["admin"]}',
       cart: '{"items":["tea","scones"]}',
       '@version': '2',
-      '@idleTimeout': String(HOUR),
+      '@idleTimeout': String(originalMaxAge),
     })
     const ttl = await client.pttl(key)
     expect(ttl).toBeGreaterThan(HOUR - 60_000)
