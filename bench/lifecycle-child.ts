@@ -6,15 +6,20 @@
  *   counts the writes that reach the store and the CPU per read.
  * - `tracing`: CPU per request with no diagnostics_channel subscriber, and with one.
  * - `events`: CPU per request with no `onEvent` listener, and with one.
+ * - `at-rest`: CPU per request with raw ids, hashed ids, and hashed ids with encryption.
  *
- * Each compares its two setups in the same process, round by round in ABBA order, so drift in
- * the machine's load hits both alike.
+ * Each compares its setups in the same process, round by round in ABBA order (ABC CBA for
+ * three), so drift in the machine's load hits them alike.
  */
+import { atRest } from './lifecycle-at-rest.js'
 import type { LifecycleJob } from './lifecycle-jobs.js'
 import { events, tracing } from './lifecycle-observers.js'
 import { touch } from './lifecycle-touch.js'
 
 export type {
+  AtRestJob,
+  AtRestMode,
+  AtRestRow,
   LifecycleJob,
   ObserverJob,
   ObserverRow,
@@ -26,14 +31,16 @@ export type {
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? 'null') as LifecycleJob | null
-  if (!job || !['touch', 'tracing', 'events'].includes(job.type))
+  if (!job || !['touch', 'tracing', 'events', 'at-rest'].includes(job.type))
     throw new Error(`bench lifecycle: unknown job ${process.argv[2]}`)
   const result =
     job.type === 'touch'
       ? await touch(job)
-      : job.type === 'tracing'
-        ? await tracing(job)
-        : await events(job)
+      : job.type === 'at-rest'
+        ? await atRest(job)
+        : job.type === 'tracing'
+          ? await tracing(job)
+          : await events(job)
   process.stdout.write(JSON.stringify(result) + '\n')
 }
 

@@ -26,7 +26,18 @@ export interface ObserverJob {
   warmup: number
 }
 
-export type LifecycleJob = TouchJob | ObserverJob
+/** How sessions are kept at rest: `hashIds: false`, the default hashed ids, or `encrypt` too. */
+export type AtRestMode = 'raw' | 'hashed' | 'encrypted'
+
+export interface AtRestJob {
+  type: 'at-rest'
+  /** Operations per round per setup. */
+  requests: number
+  rounds: number
+  warmup: number
+}
+
+export type LifecycleJob = TouchJob | ObserverJob | AtRestJob
 
 export interface TouchVariant {
   /** `null`: no touchAfter, every read touches. */
@@ -65,6 +76,22 @@ export interface ObserverRow {
   diffUs: number
   /** Trace completions or events the observer received per operation: proof it was called. */
   seenPerOp: number
+  opsPerRound: number
+  rounds: number
+}
+
+export interface AtRestRow {
+  workload: 'read' | 'write'
+  mode: AtRestMode
+  /** Median over rounds of CPU per operation, µs. */
+  us: number
+  /**
+   * Median over rounds of (this mode − the mode before it), µs: hashed against raw, encrypted
+   * against hashed; `null` for raw.
+   */
+  diffUs: number | null
+  /** Share of the pool's sessions found stored as the mode says, checked in the store. */
+  storedAsSaid: number
   opsPerRound: number
   rounds: number
 }

@@ -5,7 +5,8 @@
  * - touch throttling (`touchAfter`): store writes and CPU per read, with and without it, on the
  *   FileStore, the PostgresStore, and connect-pg-simple through the express-session drop-in;
  * - tracing on diagnostics_channel: CPU per request with no subscriber and with one;
- * - lifecycle events (`onEvent`): CPU per request with no listener and with one.
+ * - lifecycle events (`onEvent`): CPU per request with no listener and with one;
+ * - protection at rest: CPU per request with raw ids, hashed ids, and hashed ids with encryption.
  *
  * `npm run bench` runs it after the load runs. On its own, printing only its tables:
  *
@@ -17,7 +18,13 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { buildTree } from './build.js'
 import { killOnExit, removeOnExit, runMain } from './cleanup.js'
-import type { LifecycleJob, ObserverRow, TouchResult, TouchStore } from './lifecycle-child.js'
+import type {
+  AtRestRow,
+  LifecycleJob,
+  ObserverRow,
+  TouchResult,
+  TouchStore,
+} from './lifecycle-child.js'
 import { renderLifecycle } from './lifecycle-report.js'
 import { describeMachine, finishMachine } from './machine.js'
 import { startBenchPostgres } from './postgres.js'
@@ -30,7 +37,10 @@ export interface LifecycleConfig {
   /** Time between two reads of the session, on its clock. */
   spacingMs: number
   touchAfterMs: number
-  /** Requests (or sign-in + sign-out pairs) per round and setup, for tracing and events. */
+  /**
+   * Requests (or sign-in + sign-out pairs) per round and setup, for tracing, events and
+   * protection at rest.
+   */
   observerRequests: number
   observerRounds: number
   observerWarmup: number
@@ -63,6 +73,8 @@ export interface LifecycleResults {
   touch: TouchResult[]
   tracing: ObserverRow[]
   events: ObserverRow[]
+  /** Absent from results saved before it was measured. */
+  atRest?: AtRestRow[]
   /** Stores not measured, and why. */
   skipped: string[]
 }
@@ -89,7 +101,14 @@ export async function measureLifecycle(
   postgres: LifecyclePostgres | undefined,
   log: (line: string) => void = () => {},
 ): Promise<LifecycleResults> {
-  const results: LifecycleResults = { config, touch: [], tracing: [], events: [], skipped: [] }
+  const results: LifecycleResults = {
+    config,
+    touch: [],
+    tracing: [],
+    events: [],
+    atRest: [],
+    skipped: [],
+  }
   const stores: TouchStore[] = ['file', 'postgres', 'pg-simple']
   for (const store of stores) {
     if (store !== 'file' && !postgres) {
@@ -127,6 +146,17 @@ export async function measureLifecycle(
         `  ${type} ${r.workload}: ${r.plainUs.toFixed(1)} µs without, ${r.observedUs.toFixed(1)} µs with, ${r.seenPerOp.toFixed(2)} seen per operation`,
       )
   }
+  const atRest = await runChild<AtRestRow[]>(buildDir, {
+    type: 'at-rest',
+    requests: config.observerRequests,
+    rounds: config.observerRounds,
+    warmup: config.observerWarmup,
+  })
+  results.atRest = atRest
+  for (const r of atRest)
+    log(
+      `  at rest ${r.workload} ${r.mode}: ${r.us.toFixed(1)} µs, ${(r.storedAsSaid * 100).toFixed(0)}% stored as said`,
+    )
   return results
 }
 

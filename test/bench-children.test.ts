@@ -11,7 +11,7 @@ import { buildTree } from '../bench/build'
 import { startServer, type ServerChild } from '../bench/children'
 import { agent, send } from '../bench/http'
 import { runChild } from '../bench/lifecycle'
-import type { ObserverRow, TouchResult } from '../bench/lifecycle-child'
+import type { AtRestRow, ObserverRow, TouchResult } from '../bench/lifecycle-child'
 
 // A loaded machine compiles the tree and starts node slowly; nothing here waits on a clock.
 jest.setTimeout(300_000)
@@ -109,6 +109,28 @@ describe('the compiled lifecycle child', () => {
       ['read', 0],
       ['sign-in + sign-out', 2],
     ])
+  })
+
+  it('finds every session stored as its at-rest setting says, and times each setting', async () => {
+    const rows = await runChild<AtRestRow[]>(buildDir, {
+      type: 'at-rest',
+      requests: 32,
+      rounds: 2,
+      warmup: 16,
+    })
+    expect(rows.map((r) => [r.workload, r.mode, r.storedAsSaid, r.diffUs === null])).toEqual([
+      ['read', 'raw', 1, true],
+      ['read', 'hashed', 1, false],
+      ['read', 'encrypted', 1, false],
+      ['write', 'raw', 1, true],
+      ['write', 'hashed', 1, false],
+      ['write', 'encrypted', 1, false],
+    ])
+    for (const r of rows) {
+      expect(Number.isFinite(r.us) && r.us > 0).toBe(true)
+      if (r.diffUs !== null) expect(Number.isFinite(r.diffUs)).toBe(true)
+      expect(r).toMatchObject({ opsPerRound: 32, rounds: 2 })
+    }
   })
 
   it('fails with the reason on a job it does not know', async () => {
