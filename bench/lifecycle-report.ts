@@ -69,9 +69,9 @@ export function renderLifecycle(l: LifecycleResults): string[] {
       'the expiry in the store is at most `touchAfter` earlier than without throttling, so an ' +
       'idle session may end that much sooner. (connect-pg-simple stores whole seconds.)',
     '- **connect-pg-simple through the drop-in**: its `touch()` writes only its `expire` column, ' +
-      'and the drop-in judges whether a touch is due by the expiry recorded in the stored session, ' +
-      'which only a full save moves; so once `touchAfter` has passed since the last save, every ' +
-      'read writes again (see docs/users.md, touch throttling).',
+      'not the stored session, so the drop-in judges whether a touch is due by the later of the ' +
+      'expiry recorded in the session and the one this process last wrote (see docs/users.md, ' +
+      'touch throttling).',
     '',
   )
 

@@ -3,9 +3,11 @@
  * an entry backwards.
  *
  * A hot entry is an ordinary session record in the hot store. Its data holds the session's keys
- * plus one reserved key, {@link META_KEY}, with the cold store's version, the idle expiry and
- * the owner. Its own expiry (the hot store's TTL) is at most `hotTtl` after it was filled.
- * Versions in the hot store's own numbering only serve its compare-and-set.
+ * plus one reserved key, {@link META_KEY}, with the cold store's version, the owner, and until
+ * when it may be served without asking cold. The entry's own expiry and idle timeout are the
+ * session's, so the hot store's load-with-touch moves the idle expiry in the one call a read
+ * makes, and the meta is not rewritten per read. Versions in the hot store's own numbering only
+ * serve its compare-and-set.
  *
  * Two special entries carry no data:
  * - a **marker** says "cold holds version v or newer": a save reached cold but its data could
@@ -22,12 +24,14 @@ export const META_KEY = '\u0000concord-layer'
 export interface Meta {
   /** The cold store's version this entry holds (or, for a marker, at least exists). */
   v: number
-  /** The session's idle expiry, epoch ms. */
-  e: number
-  /** The idle expiry the cold store is known to hold; reads touch cold when `e` runs ahead. */
+  /** The idle expiry the cold store is known to hold; reads touch cold when hot runs ahead. */
   k: number
   /** The session's creation time (the hot store may keep its own from an earlier entry). */
   c: number
+  /** Epoch ms until which reads may be served from this entry; after it they ask cold. */
+  h?: number
+  /** The absolute end a capped touch found, for loads that pass no absoluteTimeout. */
+  a?: number
   u?: string
   marker?: true
   dead?: true
@@ -49,33 +53,26 @@ export function readEntry(raw: SessionRecord | null): HotEntry | null {
   } catch {
     return null
   }
-  if (
-    typeof meta?.v !== 'number' ||
-    typeof meta.e !== 'number' ||
-    typeof meta.k !== 'number' ||
-    typeof meta.c !== 'number'
-  )
+  if (typeof meta?.v !== 'number' || typeof meta.k !== 'number' || typeof meta.c !== 'number')
     return null
   return { meta, raw }
 }
 
 /** The session in a live hot entry, as the cold store would return it. */
 export function toSession(entry: HotEntry): SessionRecord {
-  const data: Record<string, string> = Object.create(null)
-  for (const key of Object.keys(entry.raw.data))
-    if (key !== META_KEY) data[key] = entry.raw.data[key]!
-  const record = withOwner(
-    {
-      data: { ...data },
-      cookie: entry.raw.cookie,
-      createdAt: entry.meta.c,
-      expiresAt: entry.meta.e,
-      idleTimeout: entry.raw.idleTimeout,
-      version: entry.meta.v,
-    },
-    entry.meta.u,
-  )
-  if (entry.raw.keyExpires !== undefined) record.keyExpires = entry.raw.keyExpires
+  const { raw, meta } = entry
+  // One copy without the reserved key; object rest defines each key, so none reaches a prototype.
+  const { [META_KEY]: _meta, ...data } = raw.data
+  const record: SessionRecord = {
+    data,
+    cookie: raw.cookie,
+    createdAt: meta.c,
+    expiresAt: meta.a === undefined ? raw.expiresAt : Math.min(raw.expiresAt, meta.a),
+    idleTimeout: raw.idleTimeout,
+    version: meta.v,
+  }
+  if (meta.u !== undefined) record.userId = meta.u
+  if (raw.keyExpires !== undefined) record.keyExpires = raw.keyExpires
   return record
 }
 
@@ -88,6 +85,12 @@ export type HotWrite =
   | { kind: 'change'; change: SessionChange; version: number }
   | { kind: 'marker'; version: number }
   | { kind: 'dead' }
+
+/** A live hot entry as a load saw it: its version in the hot store's numbering, and cold's. */
+export interface HotVersion {
+  hot: number
+  cold: number
+}
 
 const DEAD_VERSION = Number.MAX_SAFE_INTEGER
 
@@ -102,10 +105,31 @@ function versionOf(write: HotWrite): number {
   }
 }
 
+/** Whether `existing` makes `write` needless: it is as new, or a tombstone. */
+function supersedes(existing: HotEntry, write: HotWrite, version: number, now: number): boolean {
+  const { meta } = existing
+  if (meta.dead) return true
+  if (write.kind !== 'session') return meta.v >= version
+  // A refill replaces a marker of its version, and an entry of its version past its `h`, so a
+  // session read from hot keeps being checked against cold every hotTtl.
+  if (meta.v !== version) return meta.v > version
+  return !meta.marker && (meta.h ?? 0) > now
+}
+
 /**
  * Writes `write` into the hot store unless the entry there is as new or newer (or a tombstone),
  * by compare-and-set on the hot store's own versions: a refill that read cold before a save
  * (or a destroy) can never overwrite what the save put here.
+ *
+ * `seen`, the versions of the entry a load of this process saw, lets a change go straight onto
+ * it in one call, and `current`, the entry a load just read, lets a refill replace it in one:
+ * if the entry has moved since, the compare-and-set fails and the write starts over from what
+ * the hot store answers. Resolves to the live entry written, if any.
+ *
+ * @example
+ * ```ts
+ * await putHot(hot, id, { kind: 'dead' }, 5 * 60_000)
+ * ```
  */
 export async function putHot(
   hot: Store,
@@ -113,34 +137,29 @@ export async function putHot(
   write: HotWrite,
   hotTtl: number,
   now = Date.now(),
-): Promise<void> {
+  seen?: HotVersion,
+  current: SessionRecord | null = null,
+): Promise<HotVersion | undefined> {
   const version = versionOf(write)
-  let current: SessionRecord | null = null
   for (let attempt = 0; attempt < 6; attempt++) {
-    const existing = readEntry(current)
-    if (existing?.meta.dead) return
-    if (
-      current !== null &&
-      existing &&
-      existing.meta.v >= version &&
-      !(write.kind === 'session' && existing.meta.marker)
-    )
-      return
-    if (
-      current !== null &&
-      existing?.meta.marker &&
-      write.kind === 'session' &&
-      existing.meta.v > version
-    )
-      return
-    const change = buildChange(write, current, existing, hotTtl, now)
-    if (change === null) return
-    const result = await hot.save(id, change)
-    if (result.ok) return
+    let planned: { change: SessionChange; live: boolean }
+    if (attempt === 0 && write.kind === 'change' && seen?.cold === write.version - 1) {
+      planned = {
+        change: changeOnto(write, seen.hot, write.change.createdAt, hotTtl, now),
+        live: true,
+      }
+    } else {
+      const existing = readEntry(current)
+      if (current !== null && existing && supersedes(existing, write, version, now)) return
+      planned = buildChange(write, current, existing, hotTtl, now)
+    }
+    const result = await hot.save(id, planned.change)
+    if (result.ok) return planned.live ? { hot: result.version, cold: version } : undefined
     current = result.reason === 'conflict' ? result.current : null
   }
   // Six writers in a row beat this one: each of them wrote something at least as new, or
   // marked the entry, so leaving it is safe.
+  return undefined
 }
 
 /**
@@ -153,101 +172,118 @@ function buildChange(
   existing: HotEntry | null,
   hotTtl: number,
   now: number,
-): SessionChange | null {
+): { change: SessionChange; live: boolean } {
   const base = {
     unset: current === null ? [] : Object.keys(current.data).filter((k) => k !== META_KEY),
     expectedVersion: current === null ? null : current.version,
     userId: null,
   }
-  const ttl = (until: number) => Math.min(until, now + hotTtl)
-  const empty = (meta: Meta, until: number): SessionChange => ({
-    ...base,
-    set: { [META_KEY]: JSON.stringify(meta) },
-    cookie: {},
-    createdAt: now,
-    expiresAt: ttl(until),
-    idleTimeout: 0,
-    keyExpires: {},
+  // Markers and tombstones touched by a read live on hotTtl past it, never less.
+  const empty = (meta: Meta): { change: SessionChange; live: boolean } => ({
+    change: {
+      ...base,
+      set: { [META_KEY]: JSON.stringify(meta) },
+      cookie: {},
+      createdAt: now,
+      expiresAt: now + hotTtl,
+      idleTimeout: hotTtl,
+      keyExpires: {},
+    },
+    live: false,
   })
   switch (write.kind) {
     case 'dead':
-      return empty(
-        { v: DEAD_VERSION, e: now + hotTtl, k: now + hotTtl, c: now, dead: true },
-        now + hotTtl,
-      )
+      return empty({ v: DEAD_VERSION, k: now + hotTtl, c: now, dead: true })
     case 'marker':
-      return empty(
-        { v: write.version, e: now + hotTtl, k: now + hotTtl, c: now, marker: true },
-        now + hotTtl,
-      )
+      return empty({ v: write.version, k: now + hotTtl, c: now, marker: true })
     case 'session': {
       const { record } = write
       const meta: Meta = {
         v: record.version,
-        e: record.expiresAt,
         k: record.expiresAt,
         c: record.createdAt,
+        h: now + hotTtl,
       }
       if (record.userId !== undefined) meta.u = record.userId
       const set: Record<string, string> = Object.create(null)
       for (const key of Object.keys(record.data)) set[key] = record.data[key]!
       set[META_KEY] = JSON.stringify(meta)
-      return {
+      const change: SessionChange = {
         ...base,
         unset: base.unset.filter((k) => !(k in set)),
         set: { ...set },
         cookie: record.cookie,
         createdAt: record.createdAt,
-        expiresAt: ttl(record.expiresAt),
+        // The session's own expiry and idle timeout: the hot store's touch then keeps it exact.
+        expiresAt: record.expiresAt,
         idleTimeout: record.idleTimeout,
         // Always sent: the entry it replaces may hold lifetimes this record no longer has.
         keyExpires: record.keyExpires ?? {},
       }
+      return { change, live: true }
     }
     case 'change': {
-      const { change, version } = write
       // Only onto the live entry of the version just before; anything else gets a marker.
       if (
         current === null ||
         !existing ||
         existing.meta.marker ||
-        existing.meta.v !== version - 1
+        existing.meta.v !== write.version - 1
       ) {
-        return empty(
-          { v: version, e: change.expiresAt, k: change.expiresAt, c: now, marker: true },
-          change.expiresAt,
-        )
+        return empty({ v: write.version, k: write.change.expiresAt, c: now, marker: true })
       }
-      const meta: Meta = {
-        v: version,
-        e: change.expiresAt,
-        k: change.expiresAt,
-        c: existing.meta.c,
-      }
-      if (change.userId !== null) meta.u = change.userId
       return {
-        set: { ...change.set, [META_KEY]: JSON.stringify(meta) },
-        unset: change.unset,
-        cookie: change.cookie,
-        createdAt: current.createdAt,
-        expiresAt: Math.min(current.expiresAt, change.expiresAt),
-        idleTimeout: change.idleTimeout,
-        userId: null,
-        expectedVersion: current.version,
-        ...(change.keyExpires && { keyExpires: change.keyExpires }),
+        change: changeOnto(write, current.version, existing.meta.c, hotTtl, now),
+        live: true,
       }
     }
   }
 }
 
-/** A hot save that changes only an entry's meta, against the version it was read at. */
-export function metaChange(raw: SessionRecord, meta: Meta): SessionChange {
+/** A change applied onto the hot entry at `hotVersion`, which holds the version before it. */
+function changeOnto(
+  write: { change: SessionChange; version: number },
+  hotVersion: number,
+  createdAt: number,
+  hotTtl: number,
+  now: number,
+): SessionChange {
+  const { change, version } = write
+  const meta: Meta = { v: version, k: change.expiresAt, c: createdAt, h: now + hotTtl }
+  if (change.userId !== null) meta.u = change.userId
+  return {
+    set: { ...change.set, [META_KEY]: JSON.stringify(meta) },
+    unset: change.unset,
+    cookie: change.cookie,
+    createdAt,
+    expiresAt: change.expiresAt,
+    idleTimeout: change.idleTimeout,
+    userId: null,
+    expectedVersion: hotVersion,
+    ...(change.keyExpires && { keyExpires: change.keyExpires }),
+  }
+}
+
+/**
+ * A hot save that changes only an entry's meta (and, for a touch, its expiry), against the
+ * version it was read at.
+ *
+ * @example
+ * ```ts
+ * await hot.save(id, metaChange(entry.raw, { ...entry.meta, k: expiresAt }, expiresAt))
+ * ```
+ */
+export function metaChange(
+  raw: SessionRecord,
+  meta: Meta,
+  expiresAt = raw.expiresAt,
+): SessionChange {
   return {
     set: { [META_KEY]: JSON.stringify(meta) },
     unset: [],
     cookie: raw.cookie,
     createdAt: raw.createdAt,
-    expiresAt: raw.expiresAt,
+    expiresAt,
     idleTimeout: raw.idleTimeout,
     userId: null,
     expectedVersion: raw.version,
@@ -256,7 +292,14 @@ export function metaChange(raw: SessionRecord, meta: Meta): SessionChange {
   }
 }
 
-/** The whole session a create wrote. */
+/**
+ * The whole session a create wrote.
+ *
+ * @example
+ * ```ts
+ * await putHot(hot, id, { kind: 'session', record: recordOf(change, result.version) }, hotTtl)
+ * ```
+ */
 export function recordOf(change: SessionChange, version: number): SessionRecord {
   const record = withOwner(
     {

@@ -5,7 +5,7 @@
 import createDebug from 'debug'
 import type { Store } from '../lib/store.js'
 import { isClearable } from '../lib/store.js'
-import { putHot, type HotWrite } from './layered-entry.js'
+import { putHot, type HotVersion, type HotWrite } from './layered-entry.js'
 
 const debug = createDebug('concord-session:layered')
 
@@ -28,12 +28,14 @@ export class HotLayer {
     this.#retryAfter = retryAfter
   }
 
-  /** Writes to hot, or remembers what hot must learn when it is back. */
-  async write(id: string, write: HotWrite): Promise<void> {
-    if (await this.usable()) {
+  /**
+   * Writes to hot, or remembers what hot must learn when it is back. `seen`, the entry a load of
+   * this process saw, lets a change go onto it in one call. Resolves to the live entry written.
+   */
+  async write(id: string, write: HotWrite, seen?: HotVersion): Promise<HotVersion | undefined> {
+    if (this.ready() || (await this.usable())) {
       try {
-        await putHot(this.#hot, id, write, this.#hotTtl)
-        return
+        return await putHot(this.#hot, id, write, this.#hotTtl, Date.now(), seen)
       } catch (err) {
         this.failed('write', err)
       }
@@ -53,6 +55,12 @@ export class HotLayer {
                   : 0,
           },
     )
+    return undefined
+  }
+
+  /** Hot is usable with nothing to repair: the check a read makes without waiting. */
+  ready(): boolean {
+    return this.#pending.size === 0 && Date.now() >= this.#hotDownUntil
   }
 
   /** Hot is usable unless it failed within hotRetryAfter, and once what it missed is repaired. */

@@ -1,4 +1,3 @@
-import createDebug from 'debug'
 import type {
   LoadOptions,
   Renewable,
@@ -17,19 +16,18 @@ import {
   isCountable,
   isRenewable,
   isUserIndex,
-  touchedExpiry,
 } from '../lib/store.js'
 import {
   META_KEY,
   putHot,
   readEntry,
-  toSession,
   metaChange,
   recordOf,
   type HotWrite,
-  type Meta,
 } from './layered-entry.js'
 import { HotLayer } from './layered-hot.js'
+import { SeenVersions } from './layered-seen.js'
+import { served, type HotReader } from './layered-read.js'
 import { MemoryStore } from './memory/store.js'
 import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
 import {
@@ -38,14 +36,16 @@ import {
   type StoreNoticeListener,
 } from '../lib/store-notices.js'
 
-const debug = createDebug('concord-session:layered')
-
 /**
  * Options of {@link LayeredStore}, checked when it is constructed.
  *
  * @example
  * ```ts
- * new LayeredStore({ hot: new RedisStore({ client: redis }), cold: new PostgresStore({ pool }), hotTtl: 5 * 60_000 })
+ * new LayeredStore({
+ *   hot: new RedisStore({ client: redis }),
+ *   cold: new PostgresStore({ pool }),
+ *   hotTtl: 5 * 60_000,
+ * })
  * new LayeredStore({ hot: new MemoryStore({ max: 10_000 }), cold, singleProcess: true })
  * ```
  */
@@ -55,8 +55,8 @@ export interface LayeredStoreOptions {
   /** The durable store, the source of truth, e.g. a PostgresStore. */
   cold: Store
   /**
-   * The longest, in ms, a session stays in the hot layer after it was read from cold. Default 5
-   * minutes.
+   * The longest, in ms, hot serves an entry after it was filled or saved; the next read checks
+   * cold and refills it. Default 5 minutes.
    */
   hotTtl?: number
   /**
@@ -76,9 +76,11 @@ export interface LayeredStoreOptions {
  * A fast hot store over a durable cold one. Cold is the source of truth: every save is
  * version-checked there, then reaches hot before it is answered.
  *
- * - **Reads** go to hot. On a miss they go to cold and fill hot. An entry lives in hot at most
- *   `hotTtl` after it was filled, so hot holds only active sessions; a read served by hot moves the
- *   idle expiry in hot, and in cold (without waiting for it) once it has run `hotTtl` ahead of it.
+ * - **Reads** go to hot, one call: the hot store's load moves the idle expiry as it reads, as it
+ *   would on its own. On a miss they go to cold and fill hot. Hot serves an entry at most `hotTtl`
+ *   after it was filled or saved; the next read asks cold and refills it. Cold learns the idle
+ *   expiry (without the read waiting) once hot has run `min(hotTtl, idleTimeout / 2)` ahead of
+ *   it, so cold's copy outlives every read by half the idle timeout.
  * - **Writes** go to cold, then to hot by compare-and-set on a version kept in each hot entry, so a
  *   refill that read cold earlier never overwrites them: hot never serves a version older than
  *   one a request was told was saved. A destroy leaves a tombstone in hot for `hotTtl`, so no
@@ -93,7 +95,11 @@ export interface LayeredStoreOptions {
  * @example
  * ```ts
  * import { LayeredStore } from 'concord-session/layered'
- * const store = new LayeredStore({ hot: new RedisStore({ client: redis }), cold: new PostgresStore({ pool }), hotTtl: 5 * 60_000 })
+ * const store = new LayeredStore({
+ *   hot: new RedisStore({ client: redis }),
+ *   cold: new PostgresStore({ pool }),
+ *   hotTtl: 5 * 60_000,
+ * })
  * app.use(session(store, { secret: process.env.SESSION_SECRET! }))
  * ```
  */
@@ -109,6 +115,10 @@ export class LayeredStore implements FullStore, Renewable {
   readonly #cold: Store
   readonly #hotTtl: number
   readonly #hotLayer: HotLayer
+  /** The hot entries this process last read or wrote, for a save's compare-and-set. */
+  readonly #seen = new SeenVersions()
+  /** What a read served from hot reaches. */
+  readonly #reader: HotReader
   readonly #notices = new LifecycleListeners()
 
   constructor(options: LayeredStoreOptions) {
@@ -164,6 +174,14 @@ export class LayeredStore implements FullStore, Renewable {
     if (!isRenewable(cold)) Object.defineProperty(this, 'renew', { value: undefined })
     this.#hotTtl = hotTtl
     this.#hotLayer = new HotLayer(hot, hotTtl, hotRetryAfter)
+    this.#reader = {
+      hot,
+      cold,
+      hotTtl,
+      seen: this.#seen,
+      failed: (what, err) => this.#hotFailed(what, err),
+      ended: (id, userId) => this.#endedAt(id, userId),
+    }
   }
 
   /**
@@ -180,11 +198,20 @@ export class LayeredStore implements FullStore, Renewable {
   }
 
   async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
-    if (await this.#hotUsable()) {
+    // What hot holds when it cannot serve it (a marker, an entry due for a check against cold),
+    // so the refill replaces it by compare-and-set in one call.
+    let held: SessionRecord | null = null
+    if (this.#hotLayer.ready() || (await this.#hotUsable())) {
       try {
-        const entry = readEntry(await this.#hot.load(id))
+        // The hot store touches its own entry as it reads it: a read is this one call. The
+        // absolute timeout is applied here, against the session's own creation time.
+        const { touchAt } = options
+        const raw = await this.#hot.load(id, touchAt === undefined ? undefined : { touchAt })
+        const entry = readEntry(raw)
         if (entry?.meta.dead) return null
-        if (entry && !entry.meta.marker) return await this.#served(id, entry, options)
+        if (entry && !entry.meta.marker && (entry.meta.h ?? 0) > Date.now())
+          return served(this.#reader, id, entry, options)
+        held = raw
       } catch (err) {
         this.#hotFailed('load', err)
       }
@@ -192,9 +219,17 @@ export class LayeredStore implements FullStore, Renewable {
     const record = await this.#cold.load(id, options)
     // A renewed id is never filled: its hot entry stays the marker that sends reads to cold.
     if (record && !record.renewedTo && (await this.#hotUsable())) {
-      await putHot(this.#hot, id, { kind: 'session', record }, this.#hotTtl).catch((err: unknown) =>
-        this.#hotFailed('fill', err),
-      )
+      const fill: HotWrite = { kind: 'session', record }
+      const written = await putHot(
+        this.#hot,
+        id,
+        fill,
+        this.#hotTtl,
+        Date.now(),
+        undefined,
+        held,
+      ).catch((err: unknown) => this.#hotFailed('fill', err))
+      if (written) this.#seen.remember(id, written)
     }
     return record
   }
@@ -228,7 +263,7 @@ export class LayeredStore implements FullStore, Renewable {
       }
       if (!entry || entry.meta.dead || entry.meta.marker) return
       // If a save beats this, it carries its own expiry, so the result does not matter.
-      await this.#hot.save(id, metaChange(entry.raw, { ...entry.meta, e: expiresAt, k: expiresAt }))
+      await this.#hot.save(id, metaChange(entry.raw, { ...entry.meta, k: expiresAt }, expiresAt))
     } catch (err) {
       this.#hotFailed('touch', err)
     }
@@ -238,6 +273,7 @@ export class LayeredStore implements FullStore, Renewable {
     // An id within the grace of a renewal destroys the session it was renewed to, hot too.
     const renewedTo = isRenewable(this.#cold) ? (await this.#cold.load(id))?.renewedTo : undefined
     await this.#cold.destroy(id)
+    this.#seen.forget(id)
     await this.#toHot(id, { kind: 'dead' })
     if (renewedTo !== undefined) await this.#toHot(renewedTo, { kind: 'dead' })
   }
@@ -308,41 +344,19 @@ export class LayeredStore implements FullStore, Renewable {
     await Promise.all([closeIfClosable(this.#hot), closeIfClosable(this.#cold)])
   }
 
-  /** A live hot entry as the session, touched as cold would touch it. */
-  async #served(
-    id: string,
-    entry: { meta: Meta; raw: SessionRecord },
-    options: LoadOptions,
-  ): Promise<SessionRecord | null> {
-    const now = Date.now()
-    const record = toSession(entry)
-    if (record.expiresAt <= now) return null
-    if (options.touchAt === undefined) return record
-    record.expiresAt = touchedExpiry(record, options.touchAt, options.absoluteTimeout)
-    if (record.expiresAt <= now) {
-      await this.destroy(id) // past its absolute timeout: gone for good, as cold would do
-      this.#notices.expired(id, 'load', record.userId)
-      return null
-    }
-    if (record.expiresAt === entry.meta.e) return record
-    // Cold learns the new expiry once it runs hotTtl ahead of what cold holds; neither write
-    // holds up the read. One hot connection keeps the order, so the next read sees it.
-    const meta: Meta = { ...entry.meta, e: record.expiresAt }
-    if (record.expiresAt - entry.meta.k > this.#hotTtl) {
-      meta.k = record.expiresAt
-      this.#cold
-        .touch(id, record.expiresAt)
-        .catch((err: unknown) => debug('touch of %s in cold failed: %O', id, err))
-    }
-    this.#hot
-      .save(id, metaChange(entry.raw, meta))
-      .catch((err: unknown) => this.#hotFailed('touch', err))
-    return record
+  /** Destroys a session a read found past its absolute timeout: gone for good, as in cold. */
+  async #endedAt(id: string, userId: string | undefined): Promise<null> {
+    await this.destroy(id)
+    this.#notices.expired(id, 'load', userId)
+    return null
   }
 
   /** Writes to hot, or remembers what hot must learn when it is back. */
-  #toHot(id: string, write: HotWrite): Promise<void> {
-    return this.#hotLayer.write(id, write)
+  async #toHot(id: string, write: HotWrite): Promise<void> {
+    const seen = write.kind === 'change' ? this.#seen.get(id) : undefined
+    const written = await this.#hotLayer.write(id, write, seen)
+    if (written) this.#seen.remember(id, written)
+    else this.#seen.forget(id)
   }
 
   /** Hot is usable unless it failed within hotRetryAfter, and once what it missed is repaired. */

@@ -11,6 +11,8 @@
  *   round trip. A concord store (Redis, file) closes it; a legacy store has no way to.
  * - Expiry: a store with `touch` decides expiry itself (its TTL); the adapter adds the absolute
  *   timeout. A store without `touch` gets the expiry written into the blob and checked here.
+ * - Touch throttling judges by the later of the blob's expiry and the one this process last
+ *   wrote (written-expiries.ts), since a store's `touch` may move only its own TTL.
  */
 import type { CookieAttributes } from '../cookie.js'
 import { requirePositive } from '../check-options.js'
@@ -30,6 +32,7 @@ import { StoreError, touchIsDue, touchedExpiry } from '../store.js'
 import { applyChange, withOwner } from '../session-data.js'
 import { isCode, toStoreError } from '../store-errors.js'
 import { callLegacy } from './callback.js'
+import { WrittenExpiries } from './written-expiries.js'
 import type { StoresRawIds } from '../at-rest-options.js'
 import { fromBlob, META_KEY, toBlob, type ExpressSessionData } from '../formats/express-session.js'
 import type { NodeCallback as Callback } from './callback.js'
@@ -74,6 +77,12 @@ export interface AdaptLegacyStoreOptions {
    * and some stores' `get()` throws or never calls back for an unknown id.
    */
   checkNewIds?: boolean
+  /**
+   * Session ids whose last written expiry this process remembers (least recently used forgotten
+   * first), so `touchAfter` throttles stores whose `touch()` moves only their TTL. Default
+   * 10 000 (about 180 bytes each); 0 turns it off. See written-expiries.ts.
+   */
+  rememberExpiries?: number
 }
 
 /**
@@ -122,7 +131,8 @@ export function adaptLegacyStore(
         'session()',
     )
   }
-  return new Adapter(store, timeout, options.cookie, options.checkNewIds !== false)
+  const written = new WrittenExpiries(options.rememberExpiries)
+  return new Adapter(store, timeout, options.cookie, options.checkNewIds !== false, written)
 }
 
 /** Errors the wrapped store reported itself, each with the StoreError it was wrapped in. */
@@ -173,6 +183,7 @@ class Adapter implements LegacyStoreAdapter {
   readonly #queue = new KeyedQueue()
   readonly #storeExpires: boolean
   readonly #checkNewIds: boolean
+  readonly #written: WrittenExpiries
   #connected = true
   readonly #onDisconnect = (): void => {
     this.#connected = false
@@ -186,8 +197,10 @@ class Adapter implements LegacyStoreAdapter {
     timeout: number,
     cookie: CookieAttributes | undefined,
     checkNewIds: boolean,
+    written: WrittenExpiries,
   ) {
     this.legacy = legacy
+    this.#written = written
     this.#timeout = timeout
     this.#cookie = cookie
     this.#checkNewIds = checkNewIds
@@ -226,14 +239,19 @@ class Adapter implements LegacyStoreAdapter {
       const touched = touchedExpiry(record, touchAt, absoluteTimeout)
       if (touched <= now) {
         // Past the absolute timeout: forget it rather than serve it once more.
+        this.#written.forget(id)
         await this.#call('destroy', id, [id])
         return null
       }
-      // The recorded expiry is at most the store's own (see #storeExpires), so the real expiry
+      // The recorded expiry and the one this process wrote are each at most the store's own
+      // (see #storeExpires; a racing touch from another process aside), so the real expiry
       // stays within touchAfter of the exact one when this skips the write.
-      if (!touchIsDue(record.expiresAt, touched, touchAfter)) return record
-      record.expiresAt = touched
-      await this.#writeTouch(id, record)
+      const stored = this.#written.known(id, record)
+      if (!touchIsDue(stored, touched, touchAfter)) {
+        record.expiresAt = stored
+        return record
+      }
+      await this.#writeTouch(id, record, touched)
       return record
     })
   }
@@ -265,6 +283,7 @@ class Adapter implements LegacyStoreAdapter {
         change.userId,
       )
       await this.#call('set', id, [id, toBlob(record, this.#cookie)])
+      this.#written.wrote(id, record, record.expiresAt)
       return { ok: true, version: record.version }
     })
   }
@@ -274,13 +293,13 @@ class Adapter implements LegacyStoreAdapter {
       const record = await this.#read(id, Date.now())
       // Never create a session by touching it (session-file-store's touch would).
       if (!record) return
-      record.expiresAt = expiresAt
-      await this.#writeTouch(id, record)
+      await this.#writeTouch(id, record, expiresAt)
     })
   }
 
   destroy(id: string): Promise<void> {
     return this.#queue.run(id, async () => {
+      this.#written.forget(id)
       await this.#call('destroy', id, [id])
     })
   }
@@ -297,7 +316,10 @@ class Adapter implements LegacyStoreAdapter {
   /** The live record, or null. */
   async #read(id: string, now: number): Promise<SessionRecord | null> {
     const blob = await this.#call('get', id, [id])
-    if (blob === undefined || blob === null) return null
+    if (blob === undefined || blob === null) {
+      this.#written.forget(id)
+      return null
+    }
     const record = fromBlob(id, blob, now, this.#cookie)
     return this.#live(record, now) ? record : null
   }
@@ -306,11 +328,19 @@ class Adapter implements LegacyStoreAdapter {
     return this.#storeExpires || record.expiresAt > now
   }
 
-  /** Persists a new expiry: through the store's touch, or by rewriting the blob we just read. */
-  async #writeTouch(id: string, record: SessionRecord): Promise<void> {
+  /** Persists `expiresAt` for `record`, just read: by the store's touch, or a blob rewrite. */
+  async #writeTouch(id: string, record: SessionRecord, expiresAt: number): Promise<void> {
+    const recorded = record.expiresAt
+    record.expiresAt = expiresAt
     const blob = toBlob(record, this.#cookie)
-    if (this.#storeExpires) await this.#call('touch', id, [id, blob])
-    else await this.#call('set', id, [id, blob])
+    if (this.#storeExpires) {
+      await this.#call('touch', id, [id, blob])
+      // Whether touch() rewrote the blob is the store's business: remember the blob as it was.
+      this.#written.wrote(id, { version: record.version, expiresAt: recorded }, expiresAt)
+    } else {
+      await this.#call('set', id, [id, blob])
+      this.#written.wrote(id, record, expiresAt)
+    }
   }
 
   async #listByUser(userId: string): Promise<string[]> {

@@ -744,8 +744,10 @@ describe('FileStore lock protocol (a symlink whose target names the holder)', ()
   it('puts back a lock taken between judging one stale and breaking it', async () => {
     // Two waiters judge the same dead holder's lock stale; the first breaks it and takes the lock,
     // the second must not delete the new one. Many rounds in one process exercise that path.
-    const store = make()
-    const other = new FileStore({ dir: store.dir })
+    // A long lease: the dead holder is judged by its pid, and a loaded machine must not let the
+    // live holders' own leases lapse mid-save.
+    const store = make({ staleLockTimeout: 60_000 })
+    const other = new FileStore({ dir: store.dir, staleLockTimeout: 60_000 })
     stores.push(other)
     const id = randomUUID()
     await store.save(id, newChange())
