@@ -12,14 +12,16 @@ import { StoreError, isValidSessionId } from '../../lib/store.js'
 import type { RedisConnection } from './client.js'
 import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
 import { CallGuard } from './guard.js'
-import { CONNECT_REDIS_IDLE_ARG, connectRedisReading, loadLegacy } from './connect-redis.js'
+import { connectRedisReading } from './connect-redis.js'
 import type { ConnectRedisReading } from './connect-redis.js'
 import { resolveOptions, type RedisStoreOptions } from './options.js'
-import { asReply, parseHash, unexpected } from './records.js'
+import { loadSession, type LoadContext } from './load.js'
+import { asReply } from './records.js'
 import { saveSteps, type SaveContext } from './save.js'
 import { scanSessions, type ScanContext } from './scan.js'
-import { DESTROY_SCRIPT, LOAD_SCRIPT, TOUCH_SCRIPT, type Script } from './scripts.js'
-import { isWrongType, UserIndexKeys } from './user-index.js'
+import { DESTROY_SCRIPT, TOUCH_SCRIPT, type Script } from './scripts.js'
+import { UserIndexKeys } from './user-index.js'
+import { destroyUserSessions, listUserSessions, type UserSessionsContext } from './user-sessions.js'
 import { MAX_HOPS, renewSession, type RenewalContext } from './renew.js'
 
 /**
@@ -79,7 +81,8 @@ export class RedisStore implements FullStore, Renewable {
    */
   readonly #margin: number
   readonly #notices = new LifecycleListeners()
-  readonly #saving: SaveContext
+  /** What the load, save and user-session steps (load.ts, save.ts, user-sessions.ts) need. */
+  readonly #context: LoadContext & SaveContext & UserSessionsContext
   readonly #scanning: ScanContext
 
   constructor(options: RedisStoreOptions) {
@@ -101,10 +104,12 @@ export class RedisStore implements FullStore, Renewable {
       (key) => redis.command(key, ['PING']),
       resolved.timeout,
     )
-    this.#saving = {
+    this.#context = {
+      redis,
       users: this.#users,
       key: (id) => this.#key(id),
       script: (script, id, args) => this.#script(script, id, args),
+      notices: this.#notices,
     }
     this.#scanning = {
       redis,
@@ -128,32 +133,9 @@ export class RedisStore implements FullStore, Renewable {
     if (!isValidSessionId(id)) return Promise.resolve(null)
     const key = this.#key(id)
     const now = Date.now()
-    return this.#call('load of', key, now + this.#timeout, async () => {
-      const args = [
-        String(now),
-        options.touchAt === undefined ? '' : String(options.touchAt),
-        options.absoluteTimeout === undefined ? '' : String(options.absoluteTimeout),
-        CONNECT_REDIS_IDLE_ARG,
-      ]
-      let reply = await this.#script(LOAD_SCRIPT, id, args)
-      // An id renewed within its grace: load the session it moved to (another round trip).
-      let to = id
-      for (let hop = 0; isForward(reply) && hop < MAX_HOPS; hop++)
-        reply = await this.#script(LOAD_SCRIPT, (to = reply[1]), args)
-      if (reply === null || isForward(reply)) return null
-      const tagged = asReply(reply, key)
-      switch (tagged[0]) {
-        case 'hash':
-          return to === id ? parseHash(key, tagged) : { ...parseHash(key, tagged), renewedTo: to }
-        case 'legacy':
-          return loadLegacy(key, tagged, now)
-        case 'expired':
-          this.#notices.expired(id, 'load', tagged[1] || undefined)
-          return null
-        default:
-          throw unexpected(key, tagged)
-      }
-    })
+    return this.#call('load of', key, now + this.#timeout, () =>
+      loadSession(this.#context, id, key, options, now),
+    )
   }
 
   /**
@@ -201,7 +183,7 @@ export class RedisStore implements FullStore, Renewable {
       'save of',
       key,
       until,
-      () => saveSteps(this.#saving, id, key, change, String(applyBy)),
+      () => saveSteps(this.#context, id, key, change, String(applyBy)),
       until - start,
     )
   }
@@ -266,33 +248,9 @@ export class RedisStore implements FullStore, Renewable {
   async listByUser(userId: string): Promise<string[]> {
     const userKey = this.#userKey(userId)
     const now = Date.now()
-    return this.#call('listByUser of', userKey, now + this.#timeout, async () => {
-      const ids = await this.#users.current(userId)
-      const states = await Promise.all(
-        ids.map((id) => {
-          if (!isValidSessionId(id)) return null
-          const key = this.#key(id)
-          // An old id of a renewed session is a forward, not a hash: not a live session.
-          return (
-            this.#redis.command(key, ['HMGET', key, '@userId', '@expiresAt']) as Promise<
-              (string | null)[]
-            >
-          ).catch((err: unknown) => {
-            if (isWrongType(err)) return null
-            throw err
-          })
-        }),
-      )
-      const live: string[] = []
-      const dead: string[] = []
-      ids.forEach((id, i) => {
-        const state = states[i]
-        if (!state || state[1] === null || Number(state[1]) <= now) dead.push(id)
-        else if (state[0] === userId) live.push(id)
-      })
-      if (dead.length > 0) await this.#users.remove(userId, dead)
-      return live
-    })
+    return this.#call('listByUser of', userKey, now + this.#timeout, () =>
+      listUserSessions(this.#context, userId, now),
+    )
   }
 
   /**
@@ -309,25 +267,9 @@ export class RedisStore implements FullStore, Renewable {
   async destroyByUser(userId: string): Promise<number> {
     const userKey = this.#userKey(userId)
     const now = Date.now()
-    return this.#call('destroyByUser of', userKey, now + this.#timeout, async () => {
-      const ids = await this.#users.current(userId)
-      const replies = await Promise.all(
-        ids.map(async (id) => {
-          if (!isValidSessionId(id)) return 'none'
-          const reply = asReply(
-            await this.#script(DESTROY_SCRIPT, id, [String(now), '1', userId]),
-            this.#key(id),
-          )
-          return reply[0]
-        }),
-      )
-      // Sessions now owned by someone else ('kept') stay listed until they end; see listByUser.
-      const removed = ids.filter((_, i) => replies[i] !== 'kept')
-      if (removed.length > 0) await this.#users.remove(userId, removed)
-      const count = replies.filter((r) => r === 'destroyed').length
-      this.#notices.signedOut(userId, count)
-      return count
-    })
+    return this.#call('destroyByUser of', userKey, now + this.#timeout, () =>
+      destroyUserSessions(this.#context, userId, now),
+    )
   }
 
   /**
@@ -447,9 +389,4 @@ export class RedisStore implements FullStore, Renewable {
   ): Promise<T> {
     return this.#guard.run(what, key, until, ms, work)
   }
-}
-
-/** A script's answer for an id renewed within its grace: `['forward', newId]`. */
-function isForward(reply: unknown): reply is ['forward', string] {
-  return Array.isArray(reply) && reply[0] === 'forward' && typeof reply[1] === 'string'
 }
