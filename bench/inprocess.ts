@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto'
 import diagnostics_channel from 'node:diagnostics_channel'
 import { GCProfiler } from 'node:v8'
 import session, { MemoryStore } from '../entries/index.js'
+import { FakeRes } from './fake-http.js'
 import { SKUS } from './http.js'
 import { limitSession } from './limit.js'
 import { expressSession } from './peers.js'
@@ -37,34 +38,6 @@ if (
 type Mw = (req: any, res: any, next: (err?: unknown) => void) => void
 
 /** Just what the middleware and the handler call on a response. */
-class FakeRes {
-  statusCode = 200
-  headers: Record<string, unknown> = {}
-  constructor(readonly done: (res: FakeRes) => void) {}
-  getHeader(n: string) {
-    return this.headers[n.toLowerCase()]
-  }
-  setHeader(n: string, v: unknown) {
-    this.headers[n.toLowerCase()] = v
-  }
-  headersSent = false
-  writeHead(code: number) {
-    this.statusCode = code
-    this.headersSent = true
-    return this
-  }
-  _implicitHeader() {
-    this.writeHead(this.statusCode)
-  }
-  write(_chunk?: unknown) {
-    return true
-  }
-  end(_body?: unknown) {
-    this.done(this)
-    return this
-  }
-}
-
 let counter = 0
 
 /** The cart app's handlers, as in bench/servers/cart-app.ts. */
