@@ -40,8 +40,12 @@ export const MOVED_KEY = 'concord-session:moved'
 
 /** A keyed hash as `hashSessionId` writes it. */
 const HASH_SHAPE = /^[A-Za-z0-9_-]{43}$/
-/** Renewals followed through notes at most: as many as a store follows forwards. */
-const MAX_NOTE_HOPS = 8
+/**
+ * Renewals followed through notes at most. A chain is only as long as the renewals made within
+ * one grace window (each forward dies with its grace), and a browser that follows it once gets
+ * the newest id; the bound only stops a runaway.
+ */
+const MAX_NOTE_HOPS = 64
 
 /**
  * The store the core talks to: `inner` keyed by hashed ids and holding sealed values.
@@ -172,8 +176,12 @@ export class AtRestStore implements Store {
     if (!this.config.hashIds) return undefined
     let from = oldId
     for (let hop = 0; hop < MAX_NOTE_HOPS; hop++) {
-      const id = await readRenewalNote(this.inner, this.config.idHashKey, from)
+      const id =
+        this.#renewed.get(`note ${from}`) ??
+        (await readRenewalNote(this.inner, this.config.idHashKey, from))
       if (id === undefined) return undefined
+      // Notes never change: remember each hop, so the next request follows the chain here.
+      this.#renewed.set(`note ${from}`, id)
       if (this.storedId(id) === storedTo) {
         this.#renewed.set(storedTo, id)
         return id
