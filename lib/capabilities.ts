@@ -126,11 +126,13 @@ export type RenewResult =
   | { ok: false; reason: 'taken' }
 
 /**
- * A store that can give a session a new id in one atomic step, keeping its data, version,
- * owner, created time and expiry. The old id forwards to the new one for `graceMs` (never past
- * the session's own expiry), so requests already in flight with it still load, save, touch
- * and destroy the renewed session; after that the old id is dead: `load` gives `null`, `save`
- * gives `'gone'`, and nothing brings it back.
+ * A store that can give a session a new id atomically, keeping its data, version, owner,
+ * created time and expiry: the move happens at one instant, before which the session lives
+ * under the old id only and after which under the new one. (A store may take several steps, as
+ * RedisStore does on a cluster, if only one of them makes the move visible.) The old id then
+ * forwards to the new one for `graceMs` (never past the session's own expiry), so requests
+ * already in flight with it still load, save, touch and destroy the renewed session; after that
+ * the old id is dead: `load` gives `null`, `save` gives `'gone'`, and nothing brings it back.
  *
  * @example
  * ```ts
