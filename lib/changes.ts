@@ -36,92 +36,11 @@ export interface DataDiff {
 }
 
 /**
- * Compares the own enumerable keys of `data` with the JSON texts they were loaded as.
- * A value that JSON drops (undefined, a function) counts as deleted.
- *
- * @example
- * ```ts
- * diffData({ cart: [1, 2], visits: 3 }, { cart: '[1]', visits: '3', gone: 'true' })
- * // { set: { cart: '[1,2]' }, unset: ['gone'], changed: true, ... }
- * ```
- */
-export function diffData(data: object, baseline: Readonly<Record<string, string>>): DataDiff {
-  const values = data as Record<string, unknown>
-  const keys = Object.keys(data)
-  // Most requests change nothing: compare first, and allocate only once a change shows up.
-  let size = 0
-  let matched = 0
-  let i = 0
-  for (; i < keys.length; i++) {
-    const key = keys[i]!
-    if (key === SESSION_COOKIE) continue
-    const text = stringify(key, values[key])
-    if (text === undefined) {
-      if (Object.hasOwn(baseline, key)) break
-      continue
-    }
-    if (baseline[key] !== text) break
-    size += key.length + text.length
-    matched++
-  }
-  if (i === keys.length && matched === Object.keys(baseline).length) {
-    return { set: {}, unset: [], texts: baseline as Record<string, string>, size, changed: false }
-  }
-
-  const set: Record<string, string> = {}
-  const texts: Record<string, string> = {}
-  for (let j = 0; j < i; j++) {
-    const key = keys[j]!
-    if (Object.hasOwn(baseline, key)) texts[key] = baseline[key]! // equal, as compared above
-  }
-  for (; i < keys.length; i++) {
-    const key = keys[i]!
-    if (key === SESSION_COOKIE) continue
-    const text = stringify(key, values[key])
-    if (text === undefined) continue
-    texts[key] = text
-    size += key.length + text.length
-    if (baseline[key] !== text) set[key] = text
-  }
-  const unset: string[] = []
-  for (const key of Object.keys(baseline)) if (!Object.hasOwn(texts, key)) unset.push(key)
-  return { set, unset, texts, size, changed: true }
-}
-
-/**
- * The characters of JSON across all keys if nothing changed since `baseline`, or -1 at the
- * first change. Allocates nothing: most requests change nothing.
- *
- * @example
- * ```ts
- * unchangedSize({ visits: 3 }, { visits: '3' }) // 9
- * unchangedSize({ visits: 4 }, { visits: '3' }) // -1
- * ```
- */
-export function unchangedSize(data: object, baseline: Readonly<Record<string, string>>): number {
-  const values = data as Record<string, unknown>
-  let size = 0
-  let matched = 0
-  for (const key in values) {
-    if (!Object.hasOwn(values, key) || key === SESSION_COOKIE) continue
-    const text = stringify(key, values[key])
-    if (text === undefined) {
-      if (Object.hasOwn(baseline, key)) return -1
-      continue
-    }
-    if (baseline[key] !== text) return -1
-    size += key.length + text.length
-    matched++
-  }
-  let count = 0
-  for (const key in baseline) if (Object.hasOwn(baseline, key)) count++
-  return matched === count ? size : -1
-}
-
-/**
- * {@link unchangedSize} and {@link diffData} in one pass: the characters of JSON when nothing
- * changed since `baseline` (allocating nothing), else the diff. No key is stringified twice,
- * which a check followed by a diff would do for every key up to the first change.
+ * Compares the own enumerable keys of `data` with the JSON texts they were loaded as, in one
+ * pass: the characters of JSON when nothing changed since `baseline` (allocating nothing: most
+ * requests change nothing), else the diff. A value that JSON drops (undefined, a function)
+ * counts as deleted. No key is stringified twice, which a check followed by a diff would do for
+ * every key up to the first change.
  *
  * @example
  * ```ts
