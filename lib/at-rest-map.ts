@@ -1,3 +1,5 @@
+import type { Store } from './store.js'
+
 /**
  * A Map that holds at most `max` entries, the oldest set going first, for what protection at
  * rest remembers between a load and a save in one process.
@@ -31,4 +33,17 @@ export class BoundedMap<K, V> {
     if (value !== undefined) this.#entries.delete(key)
     return value
   }
+}
+
+/**
+ * Renewals made in this process, shared by every middleware over one store object. Another
+ * process's renewal is not known here: its requests with the old id go on under the old id,
+ * which the store forwards through the grace window.
+ */
+const RENEWED = new WeakMap<Store, BoundedMap<string, string>>()
+
+export function renewedIn(store: Store): BoundedMap<string, string> {
+  let renewed = RENEWED.get(store)
+  if (!renewed) RENEWED.set(store, (renewed = new BoundedMap()))
+  return renewed
 }

@@ -9,6 +9,8 @@
 import createDebug from 'debug'
 import { ValueCipher } from './at-rest-cipher.js'
 import { hashSessionId } from './id-hash.js'
+import type { BoundedMap } from './at-rest-map.js'
+import type { IdHashCache } from './id-hash-cache.js'
 import type { RenewOptions, Store } from './store.js'
 
 const debug = createDebug('concord-session')
@@ -93,6 +95,46 @@ export async function readRenewalNote(
   } catch {
     return undefined // not a note under this key: the old id goes on
   }
+}
+
+/**
+ * Renewals followed through notes at most. A chain is only as long as the renewals made within
+ * one grace window (each forward dies with its grace), and a browser that follows it once gets
+ * the newest id; the bound only stops a runaway.
+ */
+const MAX_NOTE_HOPS = 64
+
+/**
+ * The id another process renewed `oldId` to, from the notes it left, if any. The store may
+ * have followed several renewals (old → a → b): each note names the next id, so the chain is
+ * followed until an id hashes to `storedTo`. Each hop is remembered in `renewed`.
+ *
+ * @example
+ * ```ts
+ * const newId = await followRenewalNotes(inner, key, hashes, renewed, oldId, record.renewedTo)
+ * ```
+ */
+export async function followRenewalNotes(
+  store: Store,
+  idHashKey: string | Buffer,
+  hashes: IdHashCache,
+  renewed: BoundedMap<string, string>,
+  oldId: string,
+  storedTo: string,
+): Promise<string | undefined> {
+  let from = oldId
+  for (let hop = 0; hop < MAX_NOTE_HOPS; hop++) {
+    const id = renewed.get(`note ${from}`) ?? (await readRenewalNote(store, idHashKey, from))
+    if (id === undefined) return undefined
+    // Notes never change: remember each hop, so the next request follows the chain here.
+    renewed.set(`note ${from}`, id)
+    if (hashes.get(id) === storedTo) {
+      renewed.set(storedTo, id)
+      return id
+    }
+    from = id
+  }
+  return undefined
 }
 
 function noteId(oldId: string, idHashKey: string | Buffer): string {

@@ -24,13 +24,15 @@ import {
   type LoadOptions,
   type RenewOptions,
   type RenewResult,
+  loadsNow,
+  type LoadsNow,
   type SaveResult,
   type SessionChange,
   type SessionRecord,
   type Store,
 } from './store.js'
-import { BoundedMap } from './at-rest-map.js'
-import { isInProcess, leaveRenewalNote, readRenewalNote } from './at-rest-notes.js'
+import { BoundedMap, renewedIn } from './at-rest-map.js'
+import { followRenewalNotes, isInProcess, leaveRenewalNote } from './at-rest-notes.js'
 
 /**
  * Written into a session moving to its hashed id, before the move: a stale save to the old
@@ -40,12 +42,6 @@ export const MOVED_KEY = 'concord-session:moved'
 
 /** A keyed hash as `hashSessionId` writes it. */
 const HASH_SHAPE = /^[A-Za-z0-9_-]{43}$/
-/**
- * Renewals followed through notes at most. A chain is only as long as the renewals made within
- * one grace window (each forward dies with its grace), and a browser that follows it once gets
- * the newest id; the bound only stops a runaway.
- */
-const MAX_NOTE_HOPS = 64
 
 /**
  * The store the core talks to: `inner` keyed by hashed ids and holding sealed values.
@@ -72,6 +68,7 @@ export class AtRestStore implements Store {
     this.#renewed = renewedIn(inner)
     // Capabilities the inner store lacks stay absent, so the core's checks see the same store.
     const self = this as unknown as Record<string, unknown>
+    if (!loadsNow(inner)) self.loadNow = undefined
     if (!isRenewable(inner)) self.renew = undefined
     if (!isUserIndex(inner)) self.listByUser = self.destroyByUser = undefined
     if (!isCountable(inner)) self.count = undefined
@@ -99,6 +96,27 @@ export class AtRestStore implements Store {
     for (const place of this.#olderPlaces(id)) {
       const found = await this.inner.load(place)
       if (found) return found.renewedTo ? null : this.#move(place, key, found, options)
+    }
+    return null
+  }
+
+  /**
+   * `load` in this tick, when the inner store answers so and the session is where a load
+   * finds it. `undefined` for the rest, which takes `load`: moving a session stored under an
+   * older key, or reading the note of a renewal made by another process.
+   */
+  loadNow(id: string, options?: LoadOptions): SessionRecord | null | undefined {
+    const inner = this.inner as Store & LoadsNow
+    const key = this.storedId(id)
+    const record = inner.loadNow(key, options)
+    if (record) {
+      const opened = this.#open(key, record)
+      return record.renewedTo === undefined || opened.renewedTo !== undefined ? opened : undefined
+    }
+    if (record === undefined || !this.config.hashIds) return record
+    for (const place of this.#olderPlaces(id)) {
+      const found = inner.loadNow(place)
+      if (found !== null) return found?.renewedTo ? null : undefined
     }
     return null
   }
@@ -167,28 +185,11 @@ export class AtRestStore implements Store {
     return { ok: false, reason: 'renewed', id: id ?? oldId }
   }
 
-  /**
-   * The id another process renewed `oldId` to, from the notes it left, if any. The store may
-   * have followed several renewals (old → a → b): each note names the next id, so the chain is
-   * followed until an id hashes to `storedTo`.
-   */
-  async #renewedElsewhere(oldId: string, storedTo: string): Promise<string | undefined> {
-    if (!this.config.hashIds) return undefined
-    let from = oldId
-    for (let hop = 0; hop < MAX_NOTE_HOPS; hop++) {
-      const id =
-        this.#renewed.get(`note ${from}`) ??
-        (await readRenewalNote(this.inner, this.config.idHashKey, from))
-      if (id === undefined) return undefined
-      // Notes never change: remember each hop, so the next request follows the chain here.
-      this.#renewed.set(`note ${from}`, id)
-      if (this.storedId(id) === storedTo) {
-        this.#renewed.set(storedTo, id)
-        return id
-      }
-      from = id
-    }
-    return undefined
+  /** The id another process renewed `oldId` to, from the notes it left, if any. */
+  #renewedElsewhere(oldId: string, storedTo: string): Promise<string | undefined> {
+    if (!this.config.hashIds) return Promise.resolve(undefined)
+    const { inner, config, hashes } = this
+    return followRenewalNotes(inner, config.idHashKey, hashes, this.#renewed, oldId, storedTo)
   }
 
   /** Stored ids (keyed hashes) of the user's sessions: `store.destroy(storedId)` ends one. */
@@ -362,19 +363,6 @@ export class AtRestStore implements Store {
   #shown(stored: string): string {
     return this.config.hashIds && HASH_SHAPE.test(stored) ? stored : this.hashes.get(stored)
   }
-}
-
-/**
- * Renewals made in this process, shared by every middleware over one store object. Another
- * process's renewal is not known here: its requests with the old id go on under the old id,
- * which the store forwards through the grace window.
- */
-const RENEWED = new WeakMap<Store, BoundedMap<string, string>>()
-
-function renewedIn(store: Store): BoundedMap<string, string> {
-  let renewed = RENEWED.get(store)
-  if (!renewed) RENEWED.set(store, (renewed = new BoundedMap()))
-  return renewed
 }
 
 /**

@@ -4,7 +4,7 @@
  * counting, clearing, closing, renewing ids and enforcing a per-user limit. The core asks a store
  * what it can do through these guards; `Store` itself keeps its four methods.
  */
-import type { Store } from './store.js'
+import type { LoadOptions, SessionRecord, Store } from './store.js'
 
 /**
  * A store that indexes sessions by owner (`SessionChange.userId`). Optional: a store has it or
@@ -153,6 +153,37 @@ export interface Renewable {
  */
 export function isRenewable<S extends object>(store: S): store is S & Renewable {
   return hasMethod(store, 'renew')
+}
+
+/**
+ * A store that can answer a load in the calling tick, as an in-process store can: the
+ * middleware then opens the session without a promise. `load` stays the contract every store
+ * keeps; this is a shortcut beside it, with the same meaning.
+ *
+ * @example
+ * ```ts
+ * const record = loadsNow(store) ? store.loadNow(id) : await store.load(id)
+ * ```
+ */
+export interface LoadsNow {
+  /**
+   * What `load(id, options)` would resolve to, answered now; throws where `load` would reject.
+   * `undefined` when only `load` can answer this one (the caller then calls `load`, so what
+   * this call did must be safe to do again).
+   */
+  loadNow(id: string, options?: LoadOptions): SessionRecord | null | undefined
+}
+
+/**
+ * True when `store` can answer a load in the calling tick.
+ *
+ * @example
+ * ```ts
+ * loadsNow(new MemoryStore()) // true
+ * ```
+ */
+export function loadsNow<S extends object>(store: S): store is S & LoadsNow {
+  return hasMethod(store, 'loadNow')
 }
 
 function hasMethod(store: object, name: string): boolean {

@@ -32,7 +32,13 @@ import { cookieChanged, resolveCookie } from './session-cookie.js'
 import { stateOf, type PendingSave, type SessionHost, type State } from './session-state.js'
 import { StoreGuard } from './store-guard.js'
 import { protectAtRest } from './at-rest.js'
-import type { SessionRecord, Store } from './store.js'
+import {
+  loadsNow,
+  type LoadOptions,
+  type LoadsNow,
+  type SessionRecord,
+  type Store,
+} from './store.js'
 import { reportsLifecycle } from './store-notices.js'
 
 const debug = createDebug('concord-session')
@@ -64,6 +70,8 @@ export interface Shared {
   readonly events: SessionEvents | undefined
   /** The store the core talks to: `options.store` with hashed ids and encryption at rest. */
   readonly store: Store
+  /** The same store when it can answer a load in this tick (an in-process store). */
+  readonly loadsNow: (Store & LoadsNow) | undefined
 }
 
 /**
@@ -90,6 +98,7 @@ export function createShared(options: ResolvedOptions, verified: VerifiedIdCache
     idHashes,
     events,
     store,
+    loadsNow: loadsNow(store) ? store : undefined,
   }
 }
 
@@ -163,29 +172,37 @@ export class RequestSession implements SessionHost {
 
   /**
    * Loads the cookie's session, touching it in the same store call; null without a cookie.
-   * Returns the store's promise as it is: no async frame of its own on the hot path.
+   * A store that answers in this tick gives the record itself (no promise); any other gives
+   * the store's promise as it is: no async frame of its own on the hot path.
    */
-  load(now: number): Promise<SessionRecord | null> | null {
+  load(now: number): Promise<SessionRecord | null> | SessionRecord | null {
     const { incoming } = this
     if (!incoming) return null
     const { id } = incoming
     // Unobserved, the load builds no tracing closure.
-    if (!channels.load.hasSubscribers) return this.#load(id, now)
+    if (!channels.load.hasSubscribers) {
+      const { loadsNow } = this.shared
+      if (loadsNow !== undefined) {
+        const record = this.guard.loadNow(loadsNow, id, this.#loadOptions(now))
+        if (record !== undefined) return record
+      }
+      return this.#load(id, now)
+    }
     return tracedLoad(this.shared.idHashes, id, true, () => this.#load(id, now))
   }
 
   #load(id: string, now: number): Promise<SessionRecord | null> {
+    const options = this.#loadOptions(now)
+    return this.guard.call(() => this.shared.store.load(id, options), 'load', id)
+  }
+
+  #loadOptions(now: number): LoadOptions {
     const { options } = this
-    return this.guard.call(
-      () =>
-        this.shared.store.load(id, {
-          touchAt: now,
-          absoluteTimeout: options.absoluteTimeout,
-          touchAfter: options.touchAfter,
-        }),
-      'load',
-      id,
-    )
+    return {
+      touchAt: now,
+      absoluteTimeout: options.absoluteTimeout,
+      touchAfter: options.touchAfter,
+    }
   }
 
   /**

@@ -11,7 +11,13 @@
  *   that succeeds marks the store up again. So an outage costs each request at most one
  *   timeout, and recovery is not met by a storm of retries.
  */
-import { StoreError } from './store.js'
+import {
+  StoreError,
+  type LoadOptions,
+  type LoadsNow,
+  type SessionRecord,
+  type Store,
+} from './store.js'
 import { toStoreError } from './store-errors.js'
 
 /** Errors that say something about the session, not about the store being reachable. */
@@ -48,6 +54,25 @@ export class StoreGuard {
     return running.then(this.#up as (result: T) => T, (err: unknown) => {
       throw this.#failed(err, what, id)
     })
+  }
+
+  /**
+   * A load the store answers in this tick (see {@link LoadsNow}), guarded as {@link call}
+   * guards one: a failure counts against the store. `undefined` while the store is down, so
+   * the caller goes through `call` and its one probe at a time, and when the store can only
+   * answer through `load`.
+   */
+  loadNow(
+    store: Store & LoadsNow,
+    id: string,
+    options: LoadOptions,
+  ): SessionRecord | null | undefined {
+    if (this.#down) return undefined
+    try {
+      return store.loadNow(id, options)
+    } catch (err) {
+      throw this.#failed(err, 'load', id)
+    }
   }
 
   /** Marks the store up; passes the result through. Bound once, not per call. */

@@ -1,5 +1,6 @@
 import type {
   LoadOptions,
+  LoadsNow,
   Renewable,
   RenewOptions,
   RenewResult,
@@ -48,7 +49,7 @@ const MAX_HOPS = 8
  * app.use(session(store, { secret: process.env.SESSION_SECRET }))
  * ```
  */
-export class MemoryStore implements FullStore, Renewable {
+export class MemoryStore implements FullStore, Renewable, LoadsNow {
   /** `maxSessionsPerUser` is enforced in the same tick as the save, so it is atomic. */
   readonly enforcesUserLimit = true
   /** Its sessions live in this process only (see `InProcess` in lib/at-rest-notes.ts). */
@@ -76,7 +77,12 @@ export class MemoryStore implements FullStore, Renewable {
     this.#timer.unref()
   }
 
-  async load(asked: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
+  async load(asked: string, options?: LoadOptions): Promise<SessionRecord | null> {
+    return this.loadNow(asked, options)
+  }
+
+  /** `load`, answered in this tick: the middleware opens a session without a promise. */
+  loadNow(asked: string, options: LoadOptions = {}): SessionRecord | null {
     const id = this.#resolve(asked)
     if (id === undefined) return null
     const entry = this.#live(id)
