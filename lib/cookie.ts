@@ -159,10 +159,9 @@ export function readSessionCookie(
     if (value.length > MAX_VALUE_LENGTH) return null
     if (value.length >= 2 && value.startsWith('"') && value.endsWith('"'))
       value = value.slice(1, -1)
-    value = decode(value)
     return cache
-      ? cache.verify(value, secrets, isValidId)
-      : verifySessionId(value, secrets, isValidId)
+      ? cache.verifyEncoded(value, secrets, isValidId)
+      : verifySessionId(decode(value), secrets, isValidId)
   }
   for (const value of readCookieValues(header, name)) {
     const verified = cache
@@ -198,6 +197,8 @@ export class VerifiedIdCache {
   #secrets: readonly Secret[] | null = null
   #isValidId: ((id: unknown) => id is string) | null = null
   readonly #entries = new Map<string, VerifiedId>()
+  /** The same, by the value as the header holds it, for values with percent-escapes. */
+  readonly #encoded = new Map<string, VerifiedId>()
 
   constructor(readonly max = 10_000) {
     if (!Number.isInteger(max) || max < 1)
@@ -209,30 +210,60 @@ export class VerifiedIdCache {
     secrets: readonly Secret[],
     isValidId: (id: unknown) => id is string = isValidSessionId,
   ): VerifiedId | null {
-    if (secrets !== this.#secrets || isValidId !== this.#isValidId) {
-      if (
-        this.#secrets === null ||
-        !sameList(secrets, this.#secrets) ||
-        isValidId !== this.#isValidId
-      )
-        this.#entries.clear()
-      this.#secrets = secrets
-      this.#isValidId = isValidId
-    }
+    this.#use(secrets, isValidId)
     const hit = this.#entries.get(value)
     if (hit !== undefined) return hit
     const verified = verifySessionId(value, secrets, isValidId)
-    if (verified) {
-      if (this.#entries.size >= this.max)
-        this.#entries.delete(this.#entries.keys().next().value as string)
-      this.#entries.set(value, verified)
-    }
+    if (verified) remember(this.#entries, value, verified, this.max)
+    return verified
+  }
+
+  /**
+   * {@link verify} of a value as the Cookie header holds it, percent-encoded: remembered as
+   * such, so a returning browser's cookie is not decoded again either.
+   */
+  verifyEncoded(
+    encoded: string,
+    secrets: readonly Secret[],
+    isValidId: (id: unknown) => id is string = isValidSessionId,
+  ): VerifiedId | null {
+    if (!encoded.includes('%')) return this.verify(encoded, secrets, isValidId)
+    this.#use(secrets, isValidId)
+    const hit = this.#encoded.get(encoded)
+    if (hit !== undefined) return hit
+    const verified = this.verify(decode(encoded), secrets, isValidId)
+    if (verified) remember(this.#encoded, encoded, verified, this.max)
     return verified
   }
 
   get size(): number {
     return this.#entries.size
   }
+
+  /** Empties the cache when asked under other secrets or another id check than before. */
+  #use(secrets: readonly Secret[], isValidId: (id: unknown) => id is string): void {
+    if (secrets === this.#secrets && isValidId === this.#isValidId) return
+    if (
+      this.#secrets === null ||
+      !sameList(secrets, this.#secrets) ||
+      isValidId !== this.#isValidId
+    ) {
+      this.#entries.clear()
+      this.#encoded.clear()
+    }
+    this.#secrets = secrets
+    this.#isValidId = isValidId
+  }
+}
+
+function remember(
+  entries: Map<string, VerifiedId>,
+  key: string,
+  verified: VerifiedId,
+  max: number,
+): void {
+  if (entries.size >= max) entries.delete(entries.keys().next().value as string)
+  entries.set(key, verified)
 }
 
 function sameList(a: readonly Secret[], b: readonly Secret[]): boolean {
