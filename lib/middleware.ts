@@ -87,10 +87,16 @@ function startSession(req: SessionRequest, res: ServerResponse, next: Next, shar
   }
   const life = new RequestSession(req, shared, cookieDefaults, incoming)
   const now = Date.now()
-  // Promises, not an async function: the load's promise is the only one a warm read waits on.
+  // Promises, not an async function: the load's promise is the only one a warm read waits on,
+  // and a store that answers in this tick gives the record itself.
   const loading = life.load(now)
-  if (loading === null) return open(life, null, now, res, next)
+  if (loading === null || !isPromise(loading)) return open(life, loading, now, res, next)
   loading.then((record) => open(life, record, now, res, next), next)
+}
+
+/** A record has no `then`; duck-typed, since tracing hands back a promise of Node's own realm. */
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown }).then === 'function'
 }
 
 /** After the load: puts the session on the request, hooks the response, calls `next`. */
@@ -125,62 +131,86 @@ function proceed(life: RequestSession, res: ServerResponse, next: Next): void {
 /**
  * Saves before the response finishes, so the request after a redirect sees the data, and
  * sets the cookie as the headers go out. `res.end`'s arguments are passed through untouched,
- * so no bytes, encodings or callbacks are lost (express-session #87 #477 #766).
+ * so no bytes, encodings or callbacks are lost (express-session #87 #477 #766). The two
+ * wrappers are all that is added to res: its state is the hook's, not res's.
  */
 function hookResponse(res: ServerResponse, next: Next, life: RequestSession): void {
-  const originalEnd = res.end
-  const originalWriteHead = res.writeHead
-  let ending = false
-  // The first end() while its save is pending; a later end() runs after it, in call order.
-  let deferred: Promise<boolean> | undefined
-
-  // Every response writes its head once, explicitly or from write()/end() (_implicitHeader).
+  const hook = new ResponseHook(res, next, life)
   res.writeHead = function writeHeadWithCookie(this: ServerResponse, ...args: unknown[]) {
-    res.writeHead = originalWriteHead
-    const setCookie = life.setCookie(res.statusCode)
-    if (setCookie !== undefined) appendSetCookie(res, setCookie)
-    return (originalWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args)
+    return hook.writeHead(this, args)
   } as typeof res.writeHead
-
   res.end = function endAfterSave(this: ServerResponse, ...args: unknown[]) {
-    if (deferred) {
-      void deferred.then(
-        (ended) => ended && (originalEnd as (...a: unknown[]) => ServerResponse).apply(res, args),
-      )
-      return this
+    return hook.end(this, args)
+  } as typeof res.end
+}
+
+type End = (...args: unknown[]) => ServerResponse
+
+/** One response's hook: the methods it replaced, and where its end stands. */
+class ResponseHook {
+  readonly originalEnd: End
+  readonly originalWriteHead: End
+  ending = false
+  /** The first end() while its save is pending; a later end() runs after it, in call order. */
+  deferred: Promise<boolean> | undefined = undefined
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly next: Next,
+    readonly life: RequestSession,
+  ) {
+    this.originalEnd = res.end as End
+    this.originalWriteHead = res.writeHead as End
+  }
+
+  /** Every response writes its head once, explicitly or from write()/end() (_implicitHeader). */
+  writeHead(self: ServerResponse, args: unknown[]): ServerResponse {
+    const { res } = this
+    res.writeHead = this.originalWriteHead as typeof res.writeHead
+    const setCookie = this.life.setCookie(res.statusCode)
+    if (setCookie !== undefined) appendSetCookie(res, setCookie)
+    return this.originalWriteHead.apply(self, args)
+  }
+
+  end(self: ServerResponse, args: unknown[]): ServerResponse {
+    const { res, originalEnd } = this
+    if (this.deferred) {
+      void this.deferred.then((ended) => ended && originalEnd.apply(res, args))
+      return self
     }
-    if (ending) return (originalEnd as (...a: unknown[]) => ServerResponse).apply(this, args)
-    ending = true
+    if (this.ending) return originalEnd.apply(self, args)
+    this.ending = true
     let pending: Promise<void> | undefined
     try {
-      pending = life.commit(res.statusCode)
+      pending = this.life.commit(res.statusCode)
     } catch (err) {
-      fail(err)
-      return this
+      this.fail(err)
+      return self
     }
     if (!pending) {
-      res.end = originalEnd
-      return (originalEnd as (...a: unknown[]) => ServerResponse).apply(this, args)
+      res.end = originalEnd as typeof res.end
+      return originalEnd.apply(self, args)
     }
-    deferred = pending.then(
+    this.deferred = pending.then(
       () => {
-        res.end = originalEnd
-        ;(originalEnd as (...a: unknown[]) => ServerResponse).apply(res, args)
+        res.end = originalEnd as typeof res.end
+        originalEnd.apply(res, args)
         return true
       },
       (err: unknown) => {
-        fail(err)
+        this.fail(err)
         return false // the error handler answers: the app's later end() calls are dropped
       },
     )
-    return this
-  } as typeof res.end
+    return self
+  }
 
-  function fail(err: unknown): void {
-    // The response the app built claims a change that was not saved: hand the error on instead.
-    res.end = originalEnd
-    res.writeHead = originalWriteHead
-    next(err)
+  /** The response the app built claims a change that was not saved: hand the error on instead. */
+  fail(err: unknown): void {
+    const { res } = this
+    res.end = this.originalEnd as typeof res.end
+    res.writeHead = this.originalWriteHead as typeof res.writeHead
+    this.next(err)
   }
 }
 
