@@ -44,7 +44,8 @@ export async function saveRow(
   query: Query,
   migrate: string | undefined,
 ): Promise<SaveResult> {
-  const cookie = cookieColumn(change)
+  // Every statement's last arguments: the expiry, idle timeout, cookie, owner and deadline.
+  const rest = [change.expiresAt, change.idleTimeout, cookieColumn(change), change.userId, deadline]
   for (let step = 0; step < MAX_SAVE_STEPS; step++) {
     const now = Date.now()
     if (change.expectedVersion === null) {
@@ -52,17 +53,7 @@ export async function saveRow(
         'save of session',
         id,
         'create',
-        [
-          id,
-          now,
-          change.createdAt,
-          changedKeys(change.set),
-          change.expiresAt,
-          change.idleTimeout,
-          cookie,
-          change.userId,
-          deadline,
-        ],
+        [id, now, change.createdAt, changedKeys(change.set), ...rest],
         deadline,
       )
       if (row!.saved) return { ok: true, version: Number(row!.saved) }
@@ -77,18 +68,7 @@ export async function saveRow(
       'save of session',
       id,
       'update',
-      [
-        id,
-        now,
-        change.expectedVersion,
-        change.unset,
-        changedKeys(change.set),
-        change.expiresAt,
-        change.idleTimeout,
-        cookie,
-        change.userId,
-        deadline,
-      ],
+      [id, now, change.expectedVersion, change.unset, changedKeys(change.set), ...rest],
       deadline,
     )
     if (row!.saved) return { ok: true, version: Number(row!.saved) }
@@ -112,11 +92,7 @@ export async function saveRow(
         row!.legacy_sess,
         changedKeys(migratedData(current, change)),
         current.createdAt,
-        change.expiresAt,
-        change.idleTimeout,
-        cookie,
-        change.userId,
-        deadline,
+        ...rest,
       ],
       deadline,
     )

@@ -12,6 +12,17 @@ local function forward_of(key, now)
   if f[1] and tonumber(f[2]) > now then return f[1] end
   return false
 end
+-- The reply to a call on a key that holds no session hash: a forward to follow, or nothing.
+-- False for a hash, the session itself.
+local function not_a_session(key, now)
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'hash' then return false end
+  if t == 'zset' then
+    local to = forward_of(key, now)
+    if to then return { 'renewed', to } end
+  end
+  return { 'gone' }
+end
 -- Turns the old key into a forward to new_id until min(now + grace, expires_at).
 local function forward(key, new_id, now, grace, expires_at)
   local grace_end = math.min(now + grace, expires_at)
@@ -35,13 +46,8 @@ end
 export const RENEW_SCRIPT = script(`${HELPERS}
 local old, new = KEYS[1], KEYS[2]
 local now = tonumber(ARGV[1])
-local t = redis.call('TYPE', old)['ok']
-if t == 'zset' then
-  local to = forward_of(old, now)
-  if to then return { 'renewed', to } end
-  return { 'gone' }
-end
-if t ~= 'hash' then return { 'gone' } end
+local other = not_a_session(old, now)
+if other then return other end
 local m = redis.call('HMGET', old, '@expiresAt', '@userId', '@version')
 local expires_at = tonumber(m[1])
 if not expires_at or not tonumber(m[3]) then
@@ -101,13 +107,8 @@ return { 'ok' }
 export const MARK_SCRIPT = script(`${HELPERS}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
-local t = redis.call('TYPE', key)['ok']
-if t == 'zset' then
-  local to = forward_of(key, now)
-  if to then return { 'renewed', to } end
-  return { 'gone' }
-end
-if t ~= 'hash' then return { 'gone' } end
+local other = not_a_session(key, now)
+if other then return other end
 local m = redis.call('HMGET', key, '@expiresAt', '@movingUntil')
 local expires_at = tonumber(m[1])
 if not expires_at or expires_at <= now then return { 'gone' } end
@@ -135,13 +136,8 @@ return r
 export const COMMIT_SCRIPT = script(`${HELPERS}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
-local t = redis.call('TYPE', key)['ok']
-if t == 'zset' then
-  local to = forward_of(key, now)
-  if to then return { 'renewed', to } end
-  return { 'gone' }
-end
-if t ~= 'hash' then return { 'gone' } end
+local other = not_a_session(key, now)
+if other then return other end
 local m = redis.call('HMGET', key, '@version', '@expiresAt', '@movingTo')
 local expires_at = tonumber(m[2])
 if not expires_at or expires_at <= now then return { 'gone' } end

@@ -121,6 +121,7 @@ describe('switching from express-session + connect-pg-simple', () => {
       res.json({ ok: true })
     })
     const login = await fetch(`${await listen(before)}/login`, { method: 'POST' })
+    await login.text() // the body's last byte follows express-session's store write
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!
     const id = decodeURIComponent(cookie.slice('connect.sid='.length)).slice(2).split('.')[0]!
     expect(await getLegacy(id)).toMatchObject({ user: { name: 'Ada' } })
