@@ -60,7 +60,12 @@ export function served(
       .catch((err: unknown) => debug('touch of %s in cold failed: %O', id, err))
   }
   if (meta === undefined) {
-    reader.seen.remember(id, { hot: entry.raw.version, cold: entry.meta.v })
+    // Most reads find the versions this process already remembers: no write, no allocation.
+    const known = reader.seen.get(id)
+    const hot = entry.raw.version
+    const cold = entry.meta.v
+    if (known === undefined || known.hot !== hot || known.cold !== cold)
+      reader.seen.remember(id, { hot, cold })
   } else {
     // One hot connection keeps the order, so the next read sees it; a save that beats it
     // carries its own expiry.

@@ -29,7 +29,7 @@ export interface ConnectRedisReading {
   /** Where connect-redis keeps its sessions; undefined when reading them is off. */
   readonly legacyPrefix: string | undefined
   /** The keys a script takes after the session's own (see {@link legacyKeys}). */
-  keys(id: string): string[]
+  keys(id: string): readonly string[]
   /**
    * The prefixes whose string keys a scan adds to its own: `withIndexes` scans already take
    * every type under the store's prefix, so they add only a different legacy prefix.
@@ -66,9 +66,12 @@ export function connectRedisReading(
  * legacyKeys('sess:', 'abc') // ['sess:abc']
  * ```
  */
-export function legacyKeys(legacyPrefix: string | undefined, id: string): string[] {
-  return legacyPrefix === undefined ? [] : [legacyPrefix + id]
+export function legacyKeys(legacyPrefix: string | undefined, id: string): readonly string[] {
+  return legacyPrefix === undefined ? NO_KEYS : [legacyPrefix + id]
 }
+
+/** No legacy keys: shared, never changed. */
+const NO_KEYS: readonly string[] = []
 
 /**
  * A load script's `{'legacy', raw, expiresAt}` reply as a record.

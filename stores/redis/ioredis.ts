@@ -1,7 +1,9 @@
 /**
  * RedisStore's adapter for ioredis `Redis` and `Cluster`. Types only are imported from ioredis,
- * so loading this file loads no client library.
+ * so loading this file loads no client library. On a single server, the store's script calls
+ * of one turn of the event loop share one socket write (see IoredisConnection.script).
  */
+import type { Writable } from 'node:stream'
 import type { Cluster, Redis } from 'ioredis'
 import type { RedisConnection, RedisNode } from './client.js'
 import { isNoScript, type Script } from './scripts.js'
@@ -28,9 +30,21 @@ export function adaptIoredis(client: Redis | Cluster): RedisConnection {
   return new IoredisConnection(client)
 }
 
+/** A script call waiting for the end of this turn of the event loop. */
+interface Queued {
+  script: Script
+  keys: string[]
+  args: string[]
+  resolve(value: unknown): void
+  reject(err: unknown): void
+}
+
 class IoredisConnection implements RedisConnection {
   readonly isCluster: boolean
   readonly #client: Redis | Cluster
+  /** The script calls made in this turn of the event loop (single server only). */
+  #queued: Queued[] = []
+  readonly #sendQueued = (): void => this.#send()
 
   constructor(client: Redis | Cluster) {
     this.#client = client
@@ -39,6 +53,44 @@ class IoredisConnection implements RedisConnection {
 
   script(script: Script, keys: string[], args: string[]): Promise<unknown> {
     // On a Cluster, ioredis routes EVALSHA and EVAL by their first key.
+    if (this.isCluster) return this.#run(script, keys, args)
+    // ioredis writes each command to its socket at once; the store's calls of one turn go out
+    // together at its end instead (one write for all, as node-redis does for every command).
+    return new Promise((resolve, reject) => {
+      if (this.#queued.push({ script, keys, args, resolve, reject }) === 1)
+        setImmediate(this.#sendQueued)
+    })
+  }
+
+  /**
+   * Sends the queued calls in one socket write: the socket is corked while they are sent, all
+   * in this one synchronous step, so no other command of the client's can come between them
+   * and the replies keep the order ioredis expects. Commands of the app are not held back.
+   */
+  #send(): void {
+    const queued = this.#queued
+    this.#queued = []
+    const client = this.#client as Redis
+    // Only while ready: before that, ioredis keeps the commands in its own offline queue.
+    const stream =
+      queued.length > 1 && client.status === 'ready'
+        ? (client as unknown as { stream?: Writable }).stream
+        : undefined
+    stream?.cork()
+    try {
+      for (const call of queued) {
+        try {
+          call.resolve(this.#run(call.script, call.keys, call.args))
+        } catch (err) {
+          call.reject(err)
+        }
+      }
+    } finally {
+      stream?.uncork()
+    }
+  }
+
+  #run(script: Script, keys: string[], args: string[]): Promise<unknown> {
     // The arrays as they are: ioredis flattens its arguments one level anyway, so spreading
     // them here would only build one more copy of the argument list per call.
     const client = this.#client as unknown as Flattening

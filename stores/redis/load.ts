@@ -24,7 +24,7 @@ export interface LoadContext {
  * const record = await loadSession(context, id, 'sess:' + id, { touchAt: now }, now)
  * ```
  */
-export async function loadSession(
+export function loadSession(
   store: LoadContext,
   id: string,
   key: string,
@@ -37,11 +37,41 @@ export async function loadSession(
     options.absoluteTimeout === undefined ? '' : String(options.absoluteTimeout),
     CONNECT_REDIS_IDLE_ARG,
   ]
-  let reply = await store.script(LOAD_SCRIPT, id, args)
-  // An id renewed within its grace: load the session it moved to (another round trip).
+  // Promises rather than an async function, and the reply read in a plain function: a load is
+  // on every request.
+  return store
+    .script(LOAD_SCRIPT, id, args)
+    .then((reply) =>
+      isForward(reply)
+        ? follow(store, id, key, args, reply, now)
+        : loaded(store, id, key, id, reply, now),
+    )
+}
+
+/** An id renewed within its grace: load the session it moved to (a round trip per hop). */
+async function follow(
+  store: LoadContext,
+  id: string,
+  key: string,
+  args: string[],
+  reply: unknown,
+  now: number,
+): Promise<SessionRecord | null> {
   let to = id
   for (let hop = 0; isForward(reply) && hop < MAX_HOPS; hop++)
     reply = await store.script(LOAD_SCRIPT, (to = reply[1]), args)
+  return loaded(store, id, key, to, reply, now)
+}
+
+/** The record in a load script's reply for `id`, found under `to`, or null. */
+function loaded(
+  store: LoadContext,
+  id: string,
+  key: string,
+  to: string,
+  reply: unknown,
+  now: number,
+): SessionRecord | null {
   if (reply === null || isForward(reply)) return null
   const tagged = asReply(reply, key)
   switch (tagged[0]) {

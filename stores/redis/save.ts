@@ -15,6 +15,8 @@ import type { UserIndexKeys } from './user-index.js'
 /** A save retries after 'link' (index the new owner) and 'legacy' (convert); a few suffice. */
 const MAX_SAVE_STEPS = 6
 const debug = createDebug('concord-session:redis')
+/** No evicted ids: shared, never changed. */
+const NO_IDS: string[] = []
 
 /** What a save needs of its store. */
 export interface SaveContext {
@@ -38,21 +40,14 @@ export async function saveSteps(
   let legacyRaw = ''
   let set = change.set
   let unset = change.unset
-  let evicted: string[] = []
+  let evicted = NO_IDS
   const { userId, userLimit } = change
-  // Adds the id to the owner's index (under userLimit: or refuses); false when refused.
-  const link = async (): Promise<boolean> => {
-    if (userLimit === undefined) {
-      await store.users.add(userId!, id, applyBy)
-      return (linked = true)
-    }
-    const outcome = await store.users.link(userId!, id, userLimit, applyBy)
-    if (outcome === 'refused') return false
+  if (change.expectedVersion === null && userId !== null) {
+    const outcome = await linkOwner(store, userId, id, userLimit, applyBy)
+    if (outcome === undefined) return { ok: false, reason: 'userLimit' }
     evicted = outcome
-    return (linked = true)
+    linked = true
   }
-  if (change.expectedVersion === null && userId !== null && !(await link()))
-    return { ok: false, reason: 'userLimit' }
   for (let step = 0; step < MAX_SAVE_STEPS; step++) {
     const reply = asReply(
       await store.script(SAVE_SCRIPT, id, saveArgs(change, set, unset, linked, legacyRaw, applyBy)),
@@ -98,9 +93,13 @@ export async function saveSteps(
           `RedisStore: save of ${key} reached Redis after its deadline and was not applied`,
           { code: 'ETIMEDOUT' },
         )
-      case 'link':
-        if (!(await link())) return { ok: false, reason: 'userLimit' }
+      case 'link': {
+        const outcome = await linkOwner(store, userId!, id, userLimit, applyBy)
+        if (outcome === undefined) return { ok: false, reason: 'userLimit' }
+        evicted = outcome
+        linked = true
         break
+      }
       case 'legacy': {
         const conversion = convertOnSave(key, reply, change)
         if ('current' in conversion) return { ok: false, reason: 'conflict', ...conversion }
@@ -115,4 +114,24 @@ export async function saveSteps(
     `RedisStore: save of ${key} did not settle in ${MAX_SAVE_STEPS} steps (it kept changing)`,
     { code: 'EBUSY' },
   )
+}
+
+/**
+ * Adds the id to the owner's index (under `userLimit`: or refuses). Resolves to the ids evicted
+ * to make room (none without a limit), or undefined when the link was refused. A function
+ * rather than a closure in the save, which would be built on every save.
+ */
+async function linkOwner(
+  store: SaveContext,
+  userId: string,
+  id: string,
+  userLimit: SessionChange['userLimit'],
+  applyBy: string,
+): Promise<string[] | undefined> {
+  if (userLimit === undefined) {
+    await store.users.add(userId, id, applyBy)
+    return NO_IDS
+  }
+  const outcome = await store.users.link(userId, id, userLimit, applyBy)
+  return outcome === 'refused' ? undefined : outcome
 }

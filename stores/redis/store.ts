@@ -376,7 +376,10 @@ export class RedisStore implements FullStore, Renewable {
 
   /** Runs `script` on the session's key, with the legacy key too when that is on. */
   #script(script: Script, id: string, args: string[]): Promise<unknown> {
-    return this.#redis.script(script, [this.#key(id), ...this.#legacy.keys(id)], args)
+    const keys = [this.#key(id)]
+    const legacy = this.#legacy.keys(id)
+    if (legacy.length > 0) keys.push(...legacy)
+    return this.#redis.script(script, keys, args)
   }
 
   /** Runs `work` under the guard: settled by `until`, failing at once while Redis is down. */

@@ -252,6 +252,35 @@ for (const kind of CLIENT_KINDS) {
       expect((await store.load(id))?.data).toEqual({ a: '1' })
     })
 
+    it('calls made together, with commands of the app between them, each get their own reply', async () => {
+      const ids = Array.from({ length: 8 }, () => randomUUID())
+      await Promise.all(ids.map((id, i) => store.save(id, newChange({ set: { n: String(i) } }))))
+      const admin = new Redis(server.url)
+      await admin.script('FLUSH')
+      admin.disconnect()
+      const echo = (text: string) =>
+        client instanceof Redis
+          ? client.echo(text)
+          : (client as unknown as { sendCommand(a: string[]): Promise<unknown> }).sendCommand([
+              'ECHO',
+              text,
+            ])
+      // Loads, saves and the app's own commands, all started in one turn: the store's calls
+      // meet NOSCRIPT and fall back to EVAL, and every reply reaches the call it answers.
+      const results = await Promise.all(
+        ids.flatMap((id, i) => [
+          store.load(id).then((record) => record?.data.n),
+          echo(`app-${i}`),
+          store
+            .save(id, newChange({ expectedVersion: 1, set: { m: String(i) } }))
+            .then((saved) => saved.ok),
+        ]),
+      )
+      expect(results).toEqual(ids.flatMap((_, i) => [String(i), `app-${i}`, true]))
+      for (const [i, id] of ids.entries())
+        expect((await store.load(id))?.data).toEqual({ n: String(i), m: String(i) })
+    })
+
     it('through the middleware: a reading request (rolling) costs one command, a writing request two', async () => {
       const app = express()
       app.use(
