@@ -1,15 +1,15 @@
-import type {
-  LoadOptions,
-  LoadsNow,
-  Renewable,
-  RenewOptions,
-  RenewResult,
-  SaveResult,
-  SessionChange,
-  SessionRecord,
+import {
+  StoreError,
+  type LoadOptions,
+  type LoadsNow,
+  type Renewable,
+  type RenewOptions,
+  type RenewResult,
+  type SaveResult,
+  type SessionChange,
+  type SessionRecord,
 } from '../../lib/store.js'
 import type { FullStore } from '../../lib/full-store.js'
-import { StoreError } from '../../lib/store.js'
 import { expiredKeys } from '../../lib/key-expiry.js'
 import { applyChange, withOwner } from '../../lib/session-data.js'
 import { planUserLimit } from '../../lib/user-limit.js'
@@ -52,16 +52,12 @@ const MAX_HOPS = 8
 export class MemoryStore implements FullStore, Renewable, LoadsNow {
   /** `maxSessionsPerUser` is enforced in the same tick as the save, so it is atomic. */
   readonly enforcesUserLimit = true
-  /** Its sessions live in this process only (see `InProcess` in lib/at-rest-notes.ts). */
-  readonly inProcess = true
+  readonly inProcess = true // sessions live in this process only (`InProcess`, at-rest-notes.ts)
   readonly #sessions = new Map<string, Entry>()
-  /** Renewed ids within their grace window. */
-  readonly #aliases = new Map<string, Alias>()
-  /** Owner of each session that has one. */
-  readonly #owners = new Map<string, string>()
+  readonly #aliases = new Map<string, Alias>() // renewed ids within their grace window
+  readonly #owners = new Map<string, string>() // the owner of each session that has one
   readonly #byUser = new Map<string, Set<string>>()
-  /** Epoch ms that entry times count from. */
-  readonly #base = Date.now()
+  readonly #base = Date.now() // epoch ms that entry times count from
   readonly #expiry = new ExpiryHeap()
   readonly #keyLists = new KeyLists()
   readonly #max: number
@@ -75,14 +71,20 @@ export class MemoryStore implements FullStore, Renewable, LoadsNow {
     this.#max = max
     this.#timer = setInterval(() => this.sweep(), sweepInterval)
     this.#timer.unref()
+    // A subclass overriding load() is called through it: loadNow would go around it.
+    if (this.load !== MemoryStore.prototype.load) Object.defineProperty(this, 'loadNow', {})
   }
 
   async load(asked: string, options?: LoadOptions): Promise<SessionRecord | null> {
-    return this.loadNow(asked, options)
+    return this.#read(asked, options)
   }
 
-  /** `load`, answered in this tick: the middleware opens a session without a promise. */
-  loadNow(asked: string, options: LoadOptions = {}): SessionRecord | null {
+  /** `load` in this tick: the middleware opens the session without a promise. */
+  loadNow(asked: string, options?: LoadOptions): SessionRecord | null {
+    return this.#read(asked, options)
+  }
+
+  #read(asked: string, options: LoadOptions = {}): SessionRecord | null {
     const id = this.#resolve(asked)
     if (id === undefined) return null
     const entry = this.#live(id)
@@ -384,9 +386,8 @@ export class MemoryStore implements FullStore, Renewable, LoadsNow {
     }
   }
 
-  /** A Map iterates in insertion order, so moving a used entry to the end keeps LRU order. */
   #markUsed(id: string, entry: Entry): void {
-    this.#sessions.delete(id)
+    this.#sessions.delete(id) // a Map keeps insertion order: re-adding it keeps the LRU order
     this.#sessions.set(id, entry)
   }
 
