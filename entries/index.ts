@@ -68,6 +68,8 @@ export {
   touchIsDue,
   enforcesUserLimit,
   isRenewable,
+  loadsNow,
+  type LoadsNow,
   type Renewable,
   type UserLimitStore,
   type Store,
