@@ -15,6 +15,16 @@ import { startRedisServer, testPrefix, type RedisProcess } from '../support/redi
 
 const HOUR = 3_600_000
 const clients = new TestClients()
+
+/** ECHO through the client under test, so it is ordered with the client's other commands. */
+function echo(client: RedisClient, text: string): Promise<unknown> {
+  return client instanceof Redis
+    ? client.echo(text)
+    : (client as unknown as { sendCommand(a: string[]): Promise<unknown> }).sendCommand([
+        'ECHO',
+        text,
+      ])
+}
 afterAll(() => clients.closeAll())
 
 /** Counts the commands `client` sends, with MONITOR on an ioredis connection of its own. */
@@ -72,13 +82,7 @@ for (const kind of CLIENT_KINDS) {
       store = new RedisStore({ client, prefix })
       counter = await commandCounter(server.url, client)
       // The marks go through the client under test, so they are ordered with its commands.
-      const mark = (text: string) =>
-        client instanceof Redis
-          ? client.echo(text)
-          : (client as unknown as { sendCommand(a: string[]): Promise<unknown> }).sendCommand([
-              'ECHO',
-              text,
-            ])
+      const mark = (text: string) => echo(client, text)
       during = (work) => counter.during(work, mark)
     })
     afterAll(async () => {
@@ -258,19 +262,12 @@ for (const kind of CLIENT_KINDS) {
       const admin = new Redis(server.url)
       await admin.script('FLUSH')
       admin.disconnect()
-      const echo = (text: string) =>
-        client instanceof Redis
-          ? client.echo(text)
-          : (client as unknown as { sendCommand(a: string[]): Promise<unknown> }).sendCommand([
-              'ECHO',
-              text,
-            ])
       // Loads, saves and the app's own commands, all started in one turn: the store's calls
       // meet NOSCRIPT and fall back to EVAL, and every reply reaches the call it answers.
       const results = await Promise.all(
         ids.flatMap((id, i) => [
           store.load(id).then((record) => record?.data.n),
-          echo(`app-${i}`),
+          echo(client, `app-${i}`),
           store
             .save(id, newChange({ expectedVersion: 1, set: { m: String(i) } }))
             .then((saved) => saved.ok),
