@@ -70,6 +70,8 @@ export {
   isRenewable,
   loadsNow,
   type LoadsNow,
+  savesNow,
+  type SavesNow,
   type Renewable,
   type UserLimitStore,
   type Store,

@@ -26,6 +26,8 @@ import {
   type RenewResult,
   loadsNow,
   type LoadsNow,
+  savesNow,
+  type SavesNow,
   type SaveResult,
   type SessionChange,
   type SessionRecord,
@@ -69,6 +71,7 @@ export class AtRestStore implements Store {
     // Capabilities the inner store lacks stay absent, so the core's checks see the same store.
     const self = this as unknown as Record<string, unknown>
     if (!loadsNow(inner)) self.loadNow = undefined
+    if (!savesNow(inner) || !isInProcess(inner)) self.saveNow = undefined
     if (!isRenewable(inner)) self.renew = undefined
     if (!isUserIndex(inner)) self.listByUser = self.destroyByUser = undefined
     if (!isCountable(inner)) self.count = undefined
@@ -123,25 +126,44 @@ export class AtRestStore implements Store {
 
   async save(id: string, change: SessionChange): Promise<SaveResult> {
     const key = this.storedId(id)
+    const result = await this.inner.save(key, this.#sealed(key, change, true))
+    const to = result.ok ? result.renewedTo : undefined
+    const renewedTo = to && (this.#renewed.get(to) ?? (await this.#renewedElsewhere(id, to)))
+    return this.#saved(key, result, renewedTo)
+  }
+
+  /**
+   * `save` in this tick. Offered only over an in-process store, which no other process renews
+   * in: a renewal it reports was made here, so no note has to be read.
+   */
+  saveNow(id: string, change: SessionChange): SaveResult | undefined {
+    const key = this.storedId(id)
+    const result = (this.inner as Store & SavesNow).saveNow(key, this.#sealed(key, change, false))
+    if (result === undefined) return undefined
+    if (this.#cipher) this.#stale.take(key) // written: its stale values are sealed anew
+    const to = result.ok ? result.renewedTo : undefined
+    return this.#saved(key, result, to && this.#renewed.get(to))
+  }
+
+  /** The change as `inner` writes it: values sealed, and with them the stale ones (`take`n). */
+  #sealed(key: string, change: SessionChange, take: boolean): SessionChange {
+    if (!this.#cipher) return change
     let { set } = change
-    if (this.#cipher) {
-      const stale = this.#stale.take(key)
-      if (stale && stale.version === change.expectedVersion) {
-        // Every value under an older key is written anew, not only the changed ones.
-        const again = { ...stale.texts }
-        for (const name of change.unset) delete again[name]
-        set = { ...again, ...set }
-      }
-      set = this.#seal(key, set)
+    const stale = take ? this.#stale.take(key) : this.#stale.get(key)
+    if (stale && stale.version === change.expectedVersion) {
+      // Every value under an older key is written anew, not only the changed ones.
+      const again = { ...stale.texts }
+      for (const name of change.unset) delete again[name]
+      set = { ...again, ...set }
     }
-    const result = await this.inner.save(key, set === change.set ? change : { ...change, set })
+    return { ...change, set: this.#seal(key, set) }
+  }
+
+  /** The inner store's answer with stored ids turned back into the ids the core knows. */
+  #saved(key: string, result: SaveResult, renewedTo: string | undefined): SaveResult {
     if (result.ok) {
-      const evicted = result.evicted?.flatMap((stored) => this.#original(stored) ?? [])
-      const renewedTo =
-        result.renewedTo &&
-        (this.#renewed.get(result.renewedTo) ??
-          (await this.#renewedElsewhere(id, result.renewedTo)))
       if (result.evicted === undefined && result.renewedTo === undefined) return result
+      const evicted = result.evicted?.flatMap((stored) => this.#original(stored) ?? [])
       return {
         ok: true,
         version: result.version,
@@ -363,29 +385,4 @@ export class AtRestStore implements Store {
   #shown(stored: string): string {
     return this.config.hashIds && HASH_SHAPE.test(stored) ? stored : this.hashes.get(stored)
   }
-}
-
-/**
- * The store the core should talk to: `store` itself when nothing is protected at rest.
- *
- * @example
- * ```ts
- * const store = protectAtRest(options.store, options.atRest, idHashes)
- * ```
- */
-export function protectAtRest(store: Store, config: AtRestConfig, hashes: IdHashCache): Store {
-  if (!config.hashIds && config.encryptKeys === undefined) return store
-  return new AtRestStore(store, config, hashes)
-}
-
-/**
- * The id the store keeps the session `id` under, for the store the core talks to.
- *
- * @example
- * ```ts
- * storedIdIn(host.store, req.sessionID) // the keyed hash, with hashIds on
- * ```
- */
-export function storedIdIn(store: Store, id: string): string {
-  return store instanceof AtRestStore ? store.storedId(id) : id
 }

@@ -4,7 +4,7 @@
  * counting, clearing, closing, renewing ids and enforcing a per-user limit. The core asks a store
  * what it can do through these guards; `Store` itself keeps its four methods.
  */
-import type { LoadOptions, SessionRecord, Store } from './store.js'
+import type { LoadOptions, SaveResult, SessionChange, SessionRecord, Store } from './store.js'
 
 /**
  * A store that indexes sessions by owner (`SessionChange.userId`). Optional: a store has it or
@@ -184,6 +184,38 @@ export interface LoadsNow {
  */
 export function loadsNow<S extends object>(store: S): store is S & LoadsNow {
   return hasMethod(store, 'loadNow')
+}
+
+/**
+ * A store that can answer a save in the calling tick, as an in-process store can: the middleware
+ * then writes a request's changes and ends its response without a promise. `save` stays the
+ * contract every store keeps; this is a shortcut beside it, with the same meaning (the version
+ * check, the deadline, `'gone'`, conflicts, `userLimit`).
+ *
+ * @example
+ * ```ts
+ * const result = (savesNow(store) && store.saveNow(id, change)) || (await store.save(id, change))
+ * ```
+ */
+export interface SavesNow {
+  /**
+   * What `save(id, change)` would resolve to, answered now; throws where `save` would reject.
+   * `undefined` when only `save` can answer this one, and then it has written nothing: the
+   * caller calls `save` next.
+   */
+  saveNow(id: string, change: SessionChange): SaveResult | undefined
+}
+
+/**
+ * True when `store` can answer a save in the calling tick.
+ *
+ * @example
+ * ```ts
+ * savesNow(new MemoryStore()) // true
+ * ```
+ */
+export function savesNow<S extends object>(store: S): store is S & SavesNow {
+  return hasMethod(store, 'saveNow')
 }
 
 function hasMethod(store: object, name: string): boolean {

@@ -85,6 +85,11 @@ export class BatchQueue<T> {
     this.runBatch(key, items, queued).then(next, next)
   }
 
+  /** Whether a batch of `key` is running (what is added for it now waits). */
+  busy(key: string): boolean {
+    return this.#waiting.has(key)
+  }
+
   /** Keys with a batch running; for tests and leak checks. */
   get size(): number {
     return this.#waiting.size

@@ -25,17 +25,20 @@ import type { ResolvedOptions } from './options.js'
 import { RecentSaves } from './recent-saves.js'
 import { renewDue, renewId, RequestCounts } from './renew.js'
 import { commitSaves, destroyInStore, writePlan } from './save.js'
+import { saveInTick } from './save-now.js'
 import { planSave } from './save-plan.js'
 import { isSecureRequest } from './secure-request.js'
 import { createSession, restoreSession, Session } from './session.js'
 import { cookieChanged, resolveCookie } from './session-cookie.js'
 import { stateOf, type PendingSave, type SessionHost, type State } from './session-state.js'
 import { StoreGuard } from './store-guard.js'
-import { protectAtRest } from './at-rest.js'
+import { protectAtRest } from './protect-at-rest.js'
 import {
   loadsNow,
   type LoadOptions,
   type LoadsNow,
+  savesNow,
+  type SavesNow,
   type SessionRecord,
   type Store,
 } from './store.js'
@@ -72,6 +75,8 @@ export interface Shared {
   readonly store: Store
   /** The same store when it can answer a load in this tick (an in-process store). */
   readonly loadsNow: (Store & LoadsNow) | undefined
+  /** The same store when it can answer a save in this tick. */
+  readonly savesNow: (Store & SavesNow) | undefined
 }
 
 /**
@@ -99,6 +104,7 @@ export function createShared(options: ResolvedOptions, verified: VerifiedIdCache
     events,
     store,
     loadsNow: loadsNow(store) ? store : undefined,
+    savesNow: savesNow(store) ? store : undefined,
   }
 }
 
@@ -138,6 +144,9 @@ export class RequestSession implements SessionHost {
   }
   get batches(): BatchQueue<PendingSave> {
     return this.shared.batches
+  }
+  get savesNow(): (Store & SavesNow) | undefined {
+    return this.shared.savesNow
   }
   get guard(): StoreGuard {
     return this.shared.guard
@@ -316,7 +325,8 @@ export class RequestSession implements SessionHost {
     if (current instanceof Session) {
       if (stateOf(current).ended) return undefined
       const plan = planSave(current, false)
-      return plan ? writePlan(current, plan) : undefined
+      // Saved in this tick when the store can: the response then ends without a promise.
+      return plan && !saveInTick(current, plan) ? writePlan(current, plan) : undefined
     }
     // req.session was set to null, deleted or replaced by the app, not by destroy().
     const first = stateOf(this.#first!)

@@ -44,7 +44,7 @@ export function writePlan(session: Session, plan: SavePlan): Promise<void> {
 }
 
 /** A stored state this process knows exactly: loaded, saved by it, or returned in a conflict. */
-interface Known {
+export interface Known {
   /** `null` for a session not saved yet. */
   version: number | null
   data: Record<string, string>
@@ -54,7 +54,7 @@ interface Known {
   keyExpires?: Record<string, number> | undefined
 }
 
-function knownOf(state: State): Known {
+export function knownOf(state: State): Known {
   return {
     version: state.version,
     data: state.baseline,
@@ -165,23 +165,15 @@ async function writeSaves(
     const result = await guard.call(() => store.save(id, change), 'save', id, queued)
 
     if (result.ok) {
-      // The id was renewed while this request ran: the save followed it, and so does the cookie.
-      const savedAs = result.renewedTo ?? id
-      if (savedAs !== id) recent.forget(id)
       if (trace) {
         trace.outcome = 'saved'
         trace.version = result.version
       }
-      if (expectedVersion === null && !first.regenerated)
-        first.host.events?.created(id, change.userId ?? undefined)
-      applySaved(saves, savedAs, result.version, next)
-      if (result.evicted) for (const other of result.evicted) recent.forget(other)
+      recordSaved(saves, id, result, next)
       return refused
     }
     if (result.reason === 'gone') {
-      debug('session %s was destroyed or expired while this request ran: dropping its save', id)
-      recent.forget(id)
-      for (const save of saves) stateOf(save.session).ended = 'gone' // never bring it back
+      dropGone(saves, id)
       if (trace) trace.outcome = 'gone'
       return refused
     }
@@ -232,6 +224,31 @@ async function writeSaves(
   }
 }
 
+/** After a successful write of `saves` to `id`: each request's session, `recent` and events. */
+export function recordSaved(
+  saves: PendingSave[],
+  id: string,
+  result: { version: number; evicted?: string[]; renewedTo?: string },
+  done: Attempt,
+): void {
+  const first = stateOf(saves[0]!.session)
+  const { recent } = first.host
+  // The id was renewed while this request ran: the save followed it, and so does the cookie.
+  const savedAs = result.renewedTo ?? id
+  if (savedAs !== id) recent.forget(id)
+  if (done.change.expectedVersion === null && !first.regenerated)
+    first.host.events?.created(id, done.change.userId ?? undefined)
+  applySaved(saves, savedAs, result.version, done)
+  if (result.evicted) for (const other of result.evicted) recent.forget(other)
+}
+
+/** The session was destroyed or expired meanwhile: the saves are dropped, never bringing it back. */
+export function dropGone(saves: PendingSave[], id: string): void {
+  debug('session %s was destroyed or expired while this request ran: dropping its save', id)
+  stateOf(saves[0]!.session).host.recent.forget(id)
+  for (const save of saves) stateOf(save.session).ended = 'gone'
+}
+
 export function destroyInStore(state: State, reason: DestroyContext['reason']): Promise<void> {
   const { host, id } = state
   host.recent.forget(id)
@@ -241,7 +258,7 @@ export function destroyInStore(state: State, reason: DestroyContext['reason']): 
 }
 
 /** One attempt's write: the change for the store, and the state it leaves if it succeeds. */
-interface Attempt {
+export interface Attempt {
   change: SessionChange
   data: Record<string, string>
   keyExpires: Record<string, number>
@@ -251,7 +268,7 @@ interface Attempt {
  * Every request's changes, in arrival order, onto `base`: the change to write, or null when
  * the session is past its absolute timeout. Synchronous, so the save's async frame stays small.
  */
-function buildAttempt(
+export function buildAttempt(
   saves: PendingSave[],
   base: Known,
   now: number,

@@ -12,7 +12,7 @@ import type { RecentSaves } from './recent-saves.js'
 import type { Session } from './session.js'
 import type { Cookie } from './session-cookie.js'
 import type { StoreGuard } from './store-guard.js'
-import type { CookieOverrides, Store } from './store.js'
+import type { CookieOverrides, SavesNow, Store } from './store.js'
 
 /** What a session needs from the request it lives in. The request lifecycle provides it. */
 export interface SessionHost {
@@ -20,6 +20,8 @@ export interface SessionHost {
   readonly options: ResolvedOptions
   /** Saves of one id run one batch at a time through this queue (see commitSaves). */
   readonly batches: BatchQueue<PendingSave>
+  /** The same store when it can answer a save in this tick (an in-process store). */
+  readonly savesNow: (Store & SavesNow) | undefined
   /** Every store call goes through it: the save deadline, fail fast while the store is down. */
   readonly guard: StoreGuard
   /** This process's last saves, for replaying onto them without a store conflict. */

@@ -8,6 +8,7 @@ import { defineKey } from './util.js'
 import { tracedLoad, tracedTouch } from './diagnostics.js'
 import { absoluteEnd, idleExpiry } from './expiry.js'
 import { destroyInStore, writePlan } from './save.js'
+import { saveInTick } from './save-now.js'
 import { planSave } from './save-plan.js'
 import { parseOnto, refreshData } from './save-data.js'
 import { Cookie, cookieOverrides, NO_OVERRIDES } from './session-cookie.js'
@@ -20,7 +21,7 @@ import {
   type State,
 } from './session-state.js'
 import { callStore } from './store-guard.js'
-import { storedIdIn } from './at-rest.js'
+import { storedIdIn } from './protect-at-rest.js'
 import type { SessionRecord, Store } from './store.js'
 
 export { callStore, Cookie }
@@ -237,7 +238,7 @@ async function saveSession(session: Session): Promise<void> {
     throw new Error(`session ${state.id} was ${how}; it cannot be saved`)
   }
   const plan = planSave(session, true)
-  if (plan) await writePlan(session, plan)
+  if (plan && !saveInTick(session, plan)) await writePlan(session, plan)
   if (stateOf(session).ended === 'gone')
     throw new Error(`session ${state.id} was destroyed elsewhere; the save was dropped`)
 }

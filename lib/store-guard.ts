@@ -15,6 +15,9 @@ import {
   StoreError,
   type LoadOptions,
   type LoadsNow,
+  type SaveResult,
+  type SavesNow,
+  type SessionChange,
   type SessionRecord,
   type Store,
 } from './store.js'
@@ -72,6 +75,20 @@ export class StoreGuard {
       return store.loadNow(id, options)
     } catch (err) {
       throw this.#failed(err, 'load', id)
+    }
+  }
+
+  /**
+   * A save the store answers in this tick (see {@link SavesNow}), guarded as {@link call}
+   * guards one. `undefined` while the store is down (the caller queues the save, which then
+   * goes through `call`), and when the store can only answer through `save`.
+   */
+  saveNow(store: Store & SavesNow, id: string, change: SessionChange): SaveResult | undefined {
+    if (this.#down) return undefined
+    try {
+      return store.saveNow(id, change)
+    } catch (err) {
+      throw this.#failed(err, 'save', id)
     }
   }
 

@@ -1,4 +1,5 @@
-import type { CookieOverrides } from '../../lib/store.js'
+import { StoreError, type CookieOverrides } from '../../lib/store.js'
+import { expiredKeys } from '../../lib/key-expiry.js'
 import { defineKey } from '../../lib/util.js'
 
 /**
@@ -88,4 +89,25 @@ export function pack(entry: Entry, data: Record<string, string>, lists: KeyLists
   }
   entry.keys = lists.shared(keys)
   entry.data = values.join(SEPARATOR) // one flat string, where + would leave a rope
+}
+
+/** What a save past its deadline throws: it wrote nothing. */
+export function pastDeadline(id: string): StoreError {
+  return new StoreError(`MemoryStore: save of ${id} is past its deadline; nothing was written`, {
+    code: 'ETIMEDOUT',
+  })
+}
+
+/** Removes the keys whose own lifetime has ended at `now`, with their entries. */
+export function dropExpiredKeys(entry: Entry, now: number, lists: KeyLists): void {
+  const gone = expiredKeys(entry.keyExpires, now)
+  if (gone.length === 0) return
+  const data = unpack(entry)
+  const keyExpires = { ...entry.keyExpires }
+  for (const key of gone) {
+    delete data[key]
+    delete keyExpires[key]
+  }
+  pack(entry, data, lists)
+  entry.keyExpires = hasKeys(keyExpires) ? keyExpires : undefined
 }

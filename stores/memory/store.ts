@@ -2,6 +2,7 @@ import {
   StoreError,
   type LoadOptions,
   type LoadsNow,
+  type SavesNow,
   type Renewable,
   type RenewOptions,
   type RenewResult,
@@ -10,12 +11,20 @@ import {
   type SessionRecord,
 } from '../../lib/store.js'
 import type { FullStore } from '../../lib/full-store.js'
-import { expiredKeys } from '../../lib/key-expiry.js'
 import { applyChange, withOwner } from '../../lib/session-data.js'
 import { planUserLimit } from '../../lib/user-limit.js'
 import { warnInProduction } from '../../lib/production-warning.js'
 import { LifecycleListeners, type StoreNoticeListener } from '../../lib/store-notices.js'
-import { Entry, KeyLists, NO_COOKIE, hasKeys, pack, unpack } from './entry.js'
+import {
+  dropExpiredKeys,
+  Entry,
+  KeyLists,
+  NO_COOKIE,
+  hasKeys,
+  pack,
+  pastDeadline,
+  unpack,
+} from './entry.js'
 import { ExpiryHeap } from './expiry-heap.js'
 import { memoryStoreSettings, rejectUnknownMemoryOptions } from './options.js'
 import type { MemoryStoreOptions } from './options.js'
@@ -49,7 +58,7 @@ const MAX_HOPS = 8
  * app.use(session(store, { secret: process.env.SESSION_SECRET }))
  * ```
  */
-export class MemoryStore implements FullStore, Renewable, LoadsNow {
+export class MemoryStore implements FullStore, Renewable, LoadsNow, SavesNow {
   /** `maxSessionsPerUser` is enforced in the same tick as the save, so it is atomic. */
   readonly enforcesUserLimit = true
   readonly inProcess = true // sessions live in this process only (`InProcess`, at-rest-notes.ts)
@@ -71,8 +80,9 @@ export class MemoryStore implements FullStore, Renewable, LoadsNow {
     this.#max = max
     this.#timer = setInterval(() => this.sweep(), sweepInterval)
     this.#timer.unref()
-    // A subclass overriding load() is called through it: loadNow would go around it.
+    // A subclass overriding load() or save() is called through it: the shortcuts would go around.
     if (this.load !== MemoryStore.prototype.load) Object.defineProperty(this, 'loadNow', {})
+    if (this.save !== MemoryStore.prototype.save) Object.defineProperty(this, 'saveNow', {})
   }
 
   async load(asked: string, options?: LoadOptions): Promise<SessionRecord | null> {
@@ -89,7 +99,7 @@ export class MemoryStore implements FullStore, Renewable, LoadsNow {
     if (id === undefined) return null
     const entry = this.#live(id)
     if (!entry) return null
-    if (entry.keyExpires !== undefined) this.#dropExpiredKeys(entry, Date.now())
+    if (entry.keyExpires !== undefined) dropExpiredKeys(entry, Date.now(), this.#keyLists)
     if (options.touchAt !== undefined) {
       const base = this.#base
       const idle = options.touchAt + entry.idleTimeout
@@ -110,21 +120,23 @@ export class MemoryStore implements FullStore, Renewable, LoadsNow {
   }
 
   async save(asked: string, change: SessionChange): Promise<SaveResult> {
+    return this.#write(asked, change)
+  }
+
+  /** `save` in this tick: the middleware ends the response without a promise. */
+  saveNow(asked: string, change: SessionChange): SaveResult {
+    return this.#write(asked, change)
+  }
+
+  #write(asked: string, change: SessionChange): SaveResult {
     // Checked in the same tick as the write below: nothing can land after the deadline.
-    if (change.deadline !== undefined && Date.now() >= change.deadline) {
-      throw new StoreError(
-        `MemoryStore: save of ${asked} is past its deadline; nothing was written`,
-        {
-          code: 'ETIMEDOUT',
-        },
-      )
-    }
+    if (change.deadline !== undefined && Date.now() >= change.deadline) throw pastDeadline(asked)
     const id = this.#resolve(asked)
     // An old id past its grace is dead: never written again.
     if (id === undefined) return { ok: false, reason: 'gone' }
     const entry = this.#live(id)
     const renewed = id === asked ? undefined : id
-    if (entry?.keyExpires !== undefined) this.#dropExpiredKeys(entry, Date.now())
+    if (entry?.keyExpires !== undefined) dropExpiredKeys(entry, Date.now(), this.#keyLists)
     if (change.expectedVersion === null) {
       if (entry) return { ok: false, reason: 'conflict', current: this.#toRecord(id, entry) }
     } else {
@@ -349,20 +361,6 @@ export class MemoryStore implements FullStore, Renewable, LoadsNow {
     if (entry.renewed !== -1) record.renewedAt = this.#base + entry.renewed
     if (entry.keyExpires !== undefined) record.keyExpires = { ...entry.keyExpires }
     return record
-  }
-
-  /** Removes the keys whose own lifetime has ended, with their entries. */
-  #dropExpiredKeys(entry: Entry, now: number): void {
-    const gone = expiredKeys(entry.keyExpires, now)
-    if (gone.length === 0) return
-    const data = unpack(entry)
-    const keyExpires = { ...entry.keyExpires }
-    for (const key of gone) {
-      delete data[key]
-      delete keyExpires[key]
-    }
-    pack(entry, data, this.#keyLists)
-    entry.keyExpires = hasKeys(keyExpires) ? keyExpires : undefined
   }
 
   #remove(id: string): void {
