@@ -5,6 +5,8 @@
  * nested mutations (`req.session.cart.items.push(x)`) are found without proxies, and only
  * changed keys are written. The replay onto fresher data is in replay.ts.
  */
+import { NO_KEYS } from './session-state.js'
+
 export { applyOps, diffCreated, diffValue, replayKey, ReplayOnto, type PathOp } from './replay.js'
 
 /** A key's value cannot be written as JSON. Status 500: a bug in the app, not in the client. */
@@ -85,8 +87,8 @@ function diffFrom(
   const texts: Record<string, string> = {}
   let size = 0
   let past = false
-  for (const key of Object.keys(values)) {
-    if (key === SESSION_COOKIE) continue
+  for (const key in values) {
+    if (!Object.hasOwn(values, key) || key === SESSION_COOKIE) continue
     let text: string | undefined
     if (past) {
       text = stringify(key, values[key])
@@ -107,8 +109,12 @@ function diffFrom(
     size += key.length + text.length
     if (baseline[key] !== text) set[key] = text
   }
-  const unset: string[] = []
-  for (const key of Object.keys(baseline)) if (!Object.hasOwn(texts, key)) unset.push(key)
+  let unset = NO_KEYS // most saves delete nothing
+  for (const key in baseline) {
+    if (!Object.hasOwn(baseline, key) || Object.hasOwn(texts, key)) continue
+    if (unset === NO_KEYS) unset = []
+    unset.push(key)
+  }
   return { set, unset, texts, size, changed: true }
 }
 

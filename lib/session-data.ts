@@ -21,16 +21,19 @@ export function applyChange(
   change: Pick<SessionChange, 'set' | 'unset'>,
 ): Record<string, string> {
   const data: Record<string, string> = {}
-  const unset = new Set(change.unset)
+  const { set } = change
+  // Most saves delete nothing: no Set then.
+  const unset = change.unset.length === 0 ? undefined : new Set(change.unset)
   if (previous) {
-    for (const key of Object.keys(previous)) {
-      if (unset.has(key)) continue
-      defineKey(data, key, Object.hasOwn(change.set, key) ? change.set[key]! : previous[key]!)
+    for (const key in previous) {
+      if (!Object.hasOwn(previous, key) || unset?.has(key)) continue
+      defineKey(data, key, Object.hasOwn(set, key) ? set[key]! : previous[key]!)
     }
   }
-  for (const key of Object.keys(change.set)) {
-    if (!previous || !Object.hasOwn(previous, key) || unset.has(key))
-      defineKey(data, key, change.set[key]!)
+  for (const key in set) {
+    if (!Object.hasOwn(set, key)) continue
+    if (!previous || !Object.hasOwn(previous, key) || unset?.has(key))
+      defineKey(data, key, set[key]!)
   }
   return data
 }

@@ -67,6 +67,27 @@ export function unpack(entry: Entry): Record<string, string> {
   return out
 }
 
+/**
+ * Writes `set` into a packed entry when it only changes values of keys the entry has (the usual
+ * save): no data object is built, and the entry keeps its key list. False, with the entry as it
+ * was, when it cannot: a new key, a value holding the separator, or data not packed.
+ */
+export function repack(entry: Entry, set: Record<string, string>): boolean {
+  const { keys } = entry
+  if (keys === undefined) return false
+  let values: string[] | undefined
+  for (const key in set) {
+    if (!Object.hasOwn(set, key)) continue
+    const value = set[key]!
+    const at = keys.indexOf(key)
+    if (at === -1 || value.includes(SEPARATOR)) return false
+    values ??= (entry.data as string).split(SEPARATOR)
+    values[at] = value
+  }
+  if (values !== undefined) entry.data = values.join(SEPARATOR)
+  return true
+}
+
 /** Whether the object has an own key. */
 export function hasKeys(object: object): boolean {
   for (const key in object) if (Object.hasOwn(object, key)) return true

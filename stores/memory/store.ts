@@ -23,6 +23,7 @@ import {
   hasKeys,
   pack,
   pastDeadline,
+  repack,
   unpack,
 } from './entry.js'
 import { ExpiryHeap } from './expiry-heap.js'
@@ -154,14 +155,15 @@ export class MemoryStore implements FullStore, Renewable, LoadsNow, SavesNow {
       for (const other of plan) this.#remove(other)
       if (plan.length > 0) evicted = plan
     }
-    const data = applyChange(entry ? unpack(entry) : undefined, change)
     const cookie = hasKeys(change.cookie) ? { ...change.cookie } : NO_COOKIE
     const keyExpires =
       change.keyExpires !== undefined && hasKeys(change.keyExpires)
         ? { ...change.keyExpires }
         : undefined
     if (entry) {
-      pack(entry, data, this.#keyLists)
+      // Most saves change values of keys the session has: written into the packed text as it is.
+      if (change.unset.length > 0 || !repack(entry, change.set))
+        pack(entry, applyChange(unpack(entry), change), this.#keyLists)
       entry.cookie = cookie
       entry.keyExpires = keyExpires
       entry.idleTimeout = change.idleTimeout
@@ -186,7 +188,7 @@ export class MemoryStore implements FullStore, Renewable, LoadsNow, SavesNow {
       -1,
       keyExpires,
     )
-    pack(created, data, this.#keyLists)
+    pack(created, applyChange(undefined, change), this.#keyLists)
     this.#link(id, undefined, userId)
     this.#sessions.set(id, created)
     this.#expiry.push(change.expiresAt, id)

@@ -127,6 +127,26 @@ describe('MemoryStore', () => {
     await store.close()
   })
 
+  it('writes changed values of existing keys in place, keeping order and other sessions', async () => {
+    const store = new MemoryStore()
+    const [a, b] = [randomUUID(), randomUUID()]
+    await store.save(a, newChange({ set: { user: '"ann"', cart: '[1]', n: '1' } }))
+    await store.save(b, newChange({ set: { user: '"bob"', cart: '[2]', n: '1' } }))
+    await store.save(a, newChange({ set: { n: '2', user: '"amy"' }, expectedVersion: 1 }))
+    const record = await store.load(a)
+    expect(record!.data).toEqual({ user: '"amy"', cart: '[1]', n: '2' })
+    expect(Object.keys(record!.data)).toEqual(['user', 'cart', 'n'])
+    expect(record!.version).toBe(2)
+    // A value holding a raw NUL, then a new key, then in place again: each read back exactly.
+    await store.save(a, newChange({ set: { cart: '"a\u0000"' }, expectedVersion: 2 }))
+    expect((await store.load(a))!.data).toEqual({ user: '"amy"', cart: '"a\u0000"', n: '2' })
+    await store.save(a, newChange({ set: { cart: '[3]', more: '3' }, expectedVersion: 3 }))
+    await store.save(a, newChange({ set: { cart: '[4]' }, expectedVersion: 4 }))
+    expect((await store.load(a))!.data).toEqual({ user: '"amy"', cart: '[4]', n: '2', more: '3' })
+    expect((await store.load(b))!.data).toEqual({ user: '"bob"', cart: '[2]', n: '1' })
+    await store.close()
+  })
+
   it('reads back sessions with more distinct key sets than it shares lists for', async () => {
     const store = new MemoryStore()
     const ids = Array.from({ length: 1500 }, () => randomUUID())
