@@ -136,10 +136,12 @@ function proceed(life: RequestSession, res: ServerResponse, next: Next): void {
  */
 function hookResponse(res: ServerResponse, next: Next, life: RequestSession): void {
   const hook = new ResponseHook(res, next, life)
-  res.writeHead = function writeHeadWithCookie(this: ServerResponse, ...args: unknown[]) {
+  // Unnamed (stack traces still say res.end): a named function expression costs a name
+  // property per request under esbuild's keepNames, as tsx runs TypeScript.
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
     return hook.writeHead(this, args)
   } as typeof res.writeHead
-  res.end = function endAfterSave(this: ServerResponse, ...args: unknown[]) {
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
     return hook.end(this, args)
   } as typeof res.end
 }
