@@ -36,6 +36,8 @@ export interface SavedState {
 export class RecentSaves {
   readonly #states = new Map<string, SavedState>()
   #chars = 0
+  /** The id remembered last, so the last one in the Map's order. */
+  #newest: string | undefined = undefined
 
   constructor(
     readonly maxEntries = 1024,
@@ -49,8 +51,16 @@ export class RecentSaves {
   }
 
   remember(id: string, state: SavedState): void {
+    const last = this.#newest === id ? this.#states.get(id) : undefined
+    if (last !== undefined && this.#chars - last.size + state.size <= this.maxChars) {
+      // The newest saved again (one busy session): replaced where it is, no delete and re-add.
+      this.#states.set(id, state)
+      this.#chars += state.size - last.size
+      return
+    }
     this.forget(id)
     if (state.size > this.maxChars) return
+    this.#newest = id
     this.#states.set(id, state)
     this.#chars += state.size
     while (this.#states.size > this.maxEntries || this.#chars > this.maxChars) {

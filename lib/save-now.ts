@@ -34,8 +34,8 @@ export function saveInTick(session: Session, plan: SavePlan): boolean {
   if (store === undefined || channels.save.hasSubscribers || host.batches.busy(id)) return false
   const deadline = Date.now() + host.options.saveTimeout
   // As the queue starts: from this process's own last save when it is newer than the load.
-  let base = knownOf(state)
-  if (base.version !== null) base = host.recent.newerThan(id, base.version) ?? base
+  const base =
+    (state.version !== null && host.recent.newerThan(id, state.version)) || knownOf(state)
   const saves: PendingSave[] = [{ session, plan, resolve: ignore, reject: ignore }]
   const attempt = buildAttempt(saves, base, Date.now(), deadline)
   if (attempt === null) return false
