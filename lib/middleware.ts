@@ -91,6 +91,17 @@ function startSession(req: SessionRequest, res: ServerResponse, next: Next, shar
   // and a store that answers in this tick gives the record itself.
   const loading = life.load(now)
   if (loading === null || !isPromise(loading)) return open(life, loading, now, res, next)
+  openWhenLoaded(life, loading, now, res, next)
+}
+
+/** Apart from startSession, so a load answered in the tick builds no closure context. */
+function openWhenLoaded(
+  life: RequestSession,
+  loading: Promise<SessionRecord | null>,
+  now: number,
+  res: ServerResponse,
+  next: Next,
+): void {
   loading.then((record) => open(life, record, now, res, next), next)
 }
 
@@ -109,14 +120,20 @@ function open(
 ): void {
   try {
     const opening = life.open(record, now)
-    if (opening) {
-      opening.then(() => proceed(life, res, next), next)
-      return
-    }
+    if (opening) return proceedWhenOpen(life, opening, res, next)
   } catch (err) {
     return next(err)
   }
   proceed(life, res, next)
+}
+
+function proceedWhenOpen(
+  life: RequestSession,
+  opening: Promise<void>,
+  res: ServerResponse,
+  next: Next,
+): void {
+  opening.then(() => proceed(life, res, next), next)
 }
 
 function proceed(life: RequestSession, res: ServerResponse, next: Next): void {

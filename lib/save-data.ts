@@ -24,6 +24,15 @@ export function replayLifetimes(
 ): Record<string, number> {
   // The common case: no lifetimes before, none given. Nothing to drop, nothing to add.
   if (sets === undefined && before === NO_EXPIRES) return before
+  return replayed(before, plan, sets)
+}
+
+/** {@link replayLifetimes} past the common case: apart, so that case builds no closure. */
+function replayed(
+  before: Record<string, number>,
+  plan: SavePlan,
+  sets: Record<string, number> | undefined,
+): Record<string, number> {
   let after = before
   const drop = (key: string): void => {
     if (!Object.hasOwn(after, key)) return
