@@ -49,7 +49,7 @@ const HASH_SHAPE = /^[A-Za-z0-9_-]{43}$/
  * @example
  * ```ts
  * const store = new AtRestStore(new MemoryStore(), config, new IdHashCache(config.idHashKey))
- * await store.load(req.sessionID) // loads the session stored under its keyed hash
+ * await store.load(req.session.id) // loads the session stored under its keyed hash
  * ```
  */
 export class AtRestStore implements Store {
@@ -383,7 +383,7 @@ export function protectAtRest(store: Store, config: AtRestConfig, hashes: IdHash
  *
  * @example
  * ```ts
- * storedIdIn(host.store, req.sessionID) // the keyed hash, with hashIds on
+ * storedIdIn(host.store, req.session.id) // the keyed hash, with hashIds on
  * ```
  */
 export function storedIdIn(store: Store, id: string): string {
