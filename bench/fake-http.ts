@@ -43,6 +43,20 @@ export class FakeRes {
   }
 }
 
+const EXPRESS_REQUEST = Object.create(Object.prototype) as object
+const EXPRESS_RESPONSE = Object.create(FakeRes.prototype) as object
+
+/**
+ * Gives req and res a new prototype, as Express does for every request (`app.request`,
+ * `app.response`). V8 keeps no hidden-class transitions for objects whose prototype was swapped,
+ * so each property a middleware then adds builds a new hidden class: without this, the fakes
+ * would hide that cost, which real Express apps pay.
+ */
+export function asExpressDoes<Req extends object>(req: Req, res: FakeRes): void {
+  Object.setPrototypeOf(req, EXPRESS_REQUEST)
+  Object.setPrototypeOf(res, EXPRESS_RESPONSE)
+}
+
 /**
  * One request through `mw` then `handler`. Rejects with what the middleware or the handler
  * failed with, so a broken store stops the measurement instead of being timed.
@@ -68,6 +82,7 @@ export function drive(
       socket: {},
     }
     const res = new FakeRes(resolve)
+    asExpressDoes(req, res)
     mw(req, res, (err) => {
       if (err) return reject(err as Error)
       Promise.resolve()

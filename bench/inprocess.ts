@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto'
 import diagnostics_channel from 'node:diagnostics_channel'
 import { GCProfiler } from 'node:v8'
 import session, { MemoryStore } from '../entries/index.js'
-import { FakeRes } from './fake-http.js'
+import { asExpressDoes, FakeRes } from './fake-http.js'
 import { SKUS } from './http.js'
 import { limitSession } from './limit.js'
 import { expressSession } from './peers.js'
@@ -60,6 +60,7 @@ function send(mw: Mw | undefined, path: string, cookie?: string): Promise<FakeRe
   return new Promise((resolve, reject) => {
     const req = { headers: cookie ? { cookie } : {}, url: path, method: 'POST', socket: {} }
     const res = new FakeRes(resolve)
+    asExpressDoes(req, res)
     if (!mw) return handle(req, res, path)
     mw(req, res, (err) => (err ? reject(err) : handle(req, res, path)))
   })

@@ -133,9 +133,14 @@ declare module '../lib/session.js' {
   // req.session.cookie is the Session's own.
   interface SessionData
     extends Omit<DropInSessionData, 'cookie'>, Omit<DropInCommonJsSessionData, 'cookie'> {}
-  // req.sessionStore is the store the app passed to the drop-in.
-  interface RequestSessionStore {
-    store: RequestStore<DropInCommonJsSessionData>
+}
+// As express-session: the id, and the store the app passed, on the request too.
+declare global {
+  namespace Express {
+    interface Request {
+      sessionID: string
+      sessionStore: RequestStore<DropInCommonJsSessionData>
+    }
   }
 }
 // express-session's Cookie has `signed` (set from options, never read), so the drop-in's has.

@@ -51,7 +51,7 @@ const HASH_SHAPE = /^[A-Za-z0-9_-]{43}$/
  * @example
  * ```ts
  * const store = new AtRestStore(new MemoryStore(), config, new IdHashCache(config.idHashKey))
- * await store.load(req.sessionID) // loads the session stored under its keyed hash
+ * await store.load(req.session.id) // loads the session stored under its keyed hash
  * ```
  */
 export class AtRestStore implements Store {

@@ -20,7 +20,7 @@ export class IdHashCache {
    *
    * @example
    * ```ts
-   * new IdHashCache('concord-session').get(req.sessionID) // same as hashSessionId(id, key)
+   * new IdHashCache('concord-session').get(req.session.id) // same as hashSessionId(id, key)
    * ```
    */
   get(id: string): string {

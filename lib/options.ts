@@ -132,6 +132,8 @@ export interface ResolvedOptions {
   idHashKey: string | Buffer
   /** Hashed ids and encryption at rest. */
   atRest: AtRestConfig
+  /** Whether `req.sessionID` and `req.sessionStore` are set (the drop-in's defaults). */
+  requestFields: boolean
 }
 
 /**
@@ -155,6 +157,13 @@ export interface Defaults {
    * Default true.
    */
   browserCookieRules?: boolean
+  /**
+   * Also put `req.sessionID` and `req.sessionStore` on the request, as express-session does.
+   * Off in the main entry: Express gives each request a fresh prototype-swapped object, and
+   * V8 keeps no hidden-class transitions for such objects, so every property a middleware adds
+   * to `req` builds a new hidden class per request (about 1.3 KB and a runtime call).
+   */
+  requestFields?: boolean
 }
 
 /** Safe defaults, where express-session's are not: see the README's "What differs". */
@@ -280,6 +289,7 @@ export function resolveOptions(
     onEvent: optionalFunction('onEvent', options.onEvent),
     idHashKey: atRest.idHashKey,
     atRest,
+    requestFields: defaults.requestFields ?? false,
   }
 }
 

@@ -25,7 +25,7 @@ export function protectAtRest(store: Store, config: AtRestConfig, hashes: IdHash
  *
  * @example
  * ```ts
- * storedIdIn(host.store, req.sessionID) // the keyed hash, with hashIds on
+ * storedIdIn(host.store, req.session.id) // the keyed hash, with hashIds on
  * ```
  */
 export function storedIdIn(store: Store, id: string): string {

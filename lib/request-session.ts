@@ -173,7 +173,7 @@ export class RequestSession implements SessionHost {
   attach(session: Session | undefined): void {
     if (session) {
       this.req.session = session
-      this.req.sessionID = session.id
+      if (this.options.requestFields) this.req.sessionID = session.id
     } else {
       delete this.req.session
     }
@@ -269,7 +269,7 @@ export class RequestSession implements SessionHost {
   #start(session: Session): void {
     this.#first = session
     this.attach(session)
-    this.req.sessionStore = this.options.store
+    if (this.options.requestFields) this.req.sessionStore = this.options.store
   }
 
   /**

@@ -22,7 +22,7 @@ import {
 } from './session-state.js'
 import { callStore } from './store-guard.js'
 import { storedIdIn } from './protect-at-rest.js'
-import type { SessionRecord, Store } from './store.js'
+import type { SessionRecord } from './store.js'
 
 export { callStore, Cookie }
 export type { SessionEnd, SessionHost } from './session-state.js'
@@ -63,7 +63,7 @@ export class Session {
     this.#state = state
   }
 
-  /** The session id (also `req.sessionID`). */
+  /** The session id (also `req.sessionID` under the express-session drop-in). */
   get id(): string {
     return this.#state.id
   }
@@ -333,27 +333,10 @@ function withCallback(promise: Promise<void>, callback: Callback | undefined): P
   )
 }
 
-/**
- * What `req.sessionStore` is typed as: the core Store, unless an entry point that puts another
- * store there says so by augmenting this with `{ store: TheStoreType }` (the express-session
- * drop-in gives `req.sessionStore` the store the app passed, with express-session's API).
- *
- * @example
- * ```ts
- * // in an entry point under lib/ (the express-session drop-in does this)
- * declare module '../session.js' {
- *   interface RequestSessionStore { store: LegacySessionStore }
- * }
- * ```
- */
-export interface RequestSessionStore {}
-
 declare global {
   namespace Express {
     interface Request {
       session: Session & Partial<SessionData>
-      sessionID: string
-      sessionStore: RequestSessionStore extends { store: infer S } ? S : Store
     }
   }
 }

@@ -41,11 +41,11 @@ function shop(store: Store, options: SessionOptions = {}) {
   app.use(session(store, { secret: SECRET, cookie: { maxAge: HOUR }, ...options }))
   app.post('/add/:item', (req, res) => {
     data(req).cart = [...(data(req).cart ?? []), req.params.item as string]
-    res.json({ id: req.sessionID })
+    res.json({ id: req.session.id })
   })
   app.get('/cart', (req, res) =>
     res.json({
-      id: req.sessionID,
+      id: req.session.id,
       storedId: sessionInfo(req.session).storedId,
       cart: data(req).cart ?? [],
     }),
@@ -54,7 +54,7 @@ function shop(store: Store, options: SessionOptions = {}) {
     await req.session.regenerate({ keepData: true })
     req.session.setUser(req.params.user as string)
     data(req).device = req.get('x-device') ?? 'unknown'
-    res.json({ id: req.sessionID, storedId: sessionInfo(req.session).storedId })
+    res.json({ id: req.session.id, storedId: sessionInfo(req.session).storedId })
   })
   // A "your devices" page: stored ids, this device marked by its own stored id.
   app.get('/devices/:user', async (req, res) => {
@@ -238,7 +238,7 @@ describe('the express-session drop-in over a concord store', () => {
       app.post('/add/:item', (req, res) => {
         const s = req.session as unknown as Data
         s.cart = [...(s.cart ?? []), req.params.item as string]
-        res.json({ id: req.sessionID, storedId: sessionInfo(req.session).storedId })
+        res.json({ id: req.session.id, storedId: sessionInfo(req.session).storedId })
       })
       return app
     }

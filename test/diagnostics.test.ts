@@ -28,7 +28,7 @@ function appWith(store: Store) {
   app.use(session(store, { secret: SECRET }))
   app.post('/set/:key/:value', (req, res) => {
     ;(req.session as unknown as Data)[req.params.key!] = req.params.value
-    res.json({ id: req.sessionID })
+    res.json({ id: req.session.id })
   })
   app.get('/read', (req, res) => res.json({ ...req.session }))
   app.post('/reload', async (req, res) => {

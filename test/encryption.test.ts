@@ -34,20 +34,20 @@ function shop(store: Store, options: SessionOptions = {}) {
   app.use(session(store, { secret: SECRET, cookie: { maxAge: HOUR }, ...options }))
   app.post('/add/:item', (req, res) => {
     data(req).cart = [...(data(req).cart ?? []), req.params.item as string]
-    res.json({ id: req.sessionID, storedId: sessionInfo(req.session).storedId })
+    res.json({ id: req.session.id, storedId: sessionInfo(req.session).storedId })
   })
   app.post('/note/:text', (req, res) => {
     data(req).note = req.params.text as string
-    res.json({ id: req.sessionID })
+    res.json({ id: req.session.id })
   })
   app.post('/login/:user', (req, res) => {
     req.session.setUser(req.params.user as string)
     keyTtl(req.session).set('otp', '123456', '5m')
-    res.json({ id: req.sessionID, storedId: sessionInfo(req.session).storedId })
+    res.json({ id: req.session.id, storedId: sessionInfo(req.session).storedId })
   })
   app.get('/read', (req, res) =>
     res.json({
-      id: req.sessionID,
+      id: req.session.id,
       cart: data(req).cart ?? null,
       note: data(req).note ?? null,
       otp: (req.session as unknown as { otp?: string }).otp ?? null,

@@ -28,12 +28,12 @@ function appWith(store: Store, options: SessionOptions = {}) {
   app.use(session(store, { secret: SECRET, ...options }))
   app.post('/cart', (req, res) => {
     ;(req.session as unknown as Cart).cart = ['tea']
-    res.json({ id: req.sessionID })
+    res.json({ id: req.session.id })
   })
   app.post('/login', async (req, res) => {
     await req.session.regenerate({ keepData: true })
     req.session.setUser('ada')
-    res.json({ id: req.sessionID })
+    res.json({ id: req.session.id })
   })
   app.post('/logout', async (req, res) => {
     await req.session.destroy()
@@ -44,7 +44,7 @@ function appWith(store: Store, options: SessionOptions = {}) {
     res.end('unset')
   })
   app.get('/id', (req, res) =>
-    res.json({ id: req.sessionID, cart: (req.session as unknown as Cart).cart ?? null }),
+    res.json({ id: req.session.id, cart: (req.session as unknown as Cart).cart ?? null }),
   )
   return app
 }
@@ -201,7 +201,7 @@ describe('lifecycle events', () => {
       app.use(session(store, { secret: SECRET, onEvent, absoluteTimeout: HOUR }))
       app.post('/cart', (req, res) => {
         ;(req.session as unknown as Cart).cart = ['tea']
-        res.json({ id: req.sessionID })
+        res.json({ id: req.session.id })
       })
       app.post('/slow', (req, res) => {
         clock.advance(2) // the request outlives the absolute timeout between its load and its save

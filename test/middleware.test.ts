@@ -51,6 +51,31 @@ describe.each([
     return app
   }
 
+  describe('what it adds to req and res', () => {
+    // Each property added to Express's req or res builds a new hidden class per request.
+    it('adds req.session only (not sessionID or sessionStore) and wraps res.writeHead and res.end', async () => {
+      const added: { req?: string[]; res?: string[] } = {}
+      const app = express()
+      let before: { req: Set<string>; res: Set<string> } | undefined
+      app.use((req, res, next) => {
+        before = { req: new Set(Object.keys(req)), res: new Set(Object.keys(res)) }
+        next()
+      })
+      app.use(session(new MemoryStore(), { secret: SECRET }))
+      app.use((req, res, next) => {
+        added.req = Object.keys(req).filter((k) => !before!.req.has(k))
+        added.res = Object.keys(res).filter((k) => !before!.res.has(k))
+        next()
+      })
+      app.get('/keys', (req, res) => res.json({ id: req.session.id }))
+      const res = await request(app).get('/keys')
+      expect(res.status).toBe(200)
+      expect(typeof res.body.id).toBe('string')
+      expect(added.req).toEqual(['session'])
+      expect(added.res!.sort()).toEqual(['end', 'writeHead'])
+    })
+  })
+
   describe('defaults', () => {
     it('issues no cookie and saves nothing for a session that holds nothing (saveUninitialized: false)', async () => {
       const store = new CountingStore()

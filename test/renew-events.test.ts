@@ -26,9 +26,9 @@ describe("renewal's lifecycle event", () => {
     app.use(session(store, { secret: SECRET, renew, onEvent: (e) => void events.push(e) }))
     app.post('/login', (req, res) => {
       req.session.setUser('ada')
-      res.json({ id: req.sessionID })
+      res.json({ id: req.session.id })
     })
-    app.get('/id', (req, res) => res.json({ id: req.sessionID }))
+    app.get('/id', (req, res) => res.json({ id: req.session.id }))
     return { app, events }
   }
 

@@ -39,10 +39,10 @@ function shop(store: MemoryStore, renew: SessionOptions['renew']) {
     }
     const data = req.session as unknown as { cart?: string[] }
     data.cart = [...(data.cart ?? []), req.params.item!]
-    res.json({ id: req.sessionID })
+    res.json({ id: req.session.id })
   })
   app.get('/read', (req, res) => {
-    res.json({ id: req.sessionID, cart: (req.session as unknown as { cart?: string[] }).cart })
+    res.json({ id: req.session.id, cart: (req.session as unknown as { cart?: string[] }).cart })
   })
   /** Starts a held /add; resolves `loaded` once it has its session, `done` when it ends. */
   function held(name: string, item: string, cookie: string) {

@@ -30,6 +30,7 @@ export const EXPRESS_SESSION_DEFAULTS: Omit<Defaults, 'store'> = Object.freeze({
   saveUninitialized: true,
   rejectUnknownOptions: false,
   browserCookieRules: false,
+  requestFields: true,
 })
 
 /**
