@@ -242,7 +242,7 @@ export function recordSaved(
   if (result.evicted) for (const other of result.evicted) recent.forget(other)
 }
 
-/** The session was destroyed or expired meanwhile: the saves are dropped, never bringing it back. */
+/** Destroyed or expired meanwhile: the saves are dropped, never bringing the session back. */
 export function dropGone(saves: PendingSave[], id: string): void {
   debug('session %s was destroyed or expired while this request ran: dropping its save', id)
   stateOf(saves[0]!.session).host.recent.forget(id)

@@ -127,7 +127,7 @@ describe('MemoryStore', () => {
     await store.close()
   })
 
-  it('writes changed values of existing keys in place, keeping order and other sessions', async () => {
+  it('writes changed values of existing keys in place, keeping order and others', async () => {
     const store = new MemoryStore()
     const [a, b] = [randomUUID(), randomUUID()]
     await store.save(a, newChange({ set: { user: '"ann"', cart: '[1]', n: '1' } }))
