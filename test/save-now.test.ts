@@ -40,6 +40,14 @@ function app(store: Store, gates: Record<string, Gate> = {}, ended: Record<strin
   return app
 }
 
+/** Sends a POST now (supertest sends on `then`); resolves with its response. */
+function started(agent: ReturnType<typeof request>, path: string, cookie: string) {
+  return agent
+    .post(path)
+    .set('Cookie', cookie)
+    .then((res) => res)
+}
+
 describe('saves answered in the calling tick', () => {
   it('end the response in the tick that ended it, the save done', async () => {
     const store = new MemoryStore()
@@ -75,14 +83,8 @@ describe('saves answered in the calling tick', () => {
     const ended: Record<string, boolean> = {}
     const agent = request(app(store, gates, ended))
     const cookie = cookiePair(sessionCookie(await agent.post('/add/seed').expect(200)))
-    const x = agent
-      .post('/add/x')
-      .set('Cookie', cookie)
-      .then((res) => res)
-    const y = agent
-      .post('/add/y')
-      .set('Cookie', cookie)
-      .then((res) => res)
+    const x = started(agent, '/add/x', cookie)
+    const y = started(agent, '/add/y', cookie)
     await Promise.all([gates.x.arrived(1), gates.y.arrived(1)])
     gates.x.open()
     expect((await x).status).toBe(200)
@@ -98,10 +100,7 @@ describe('saves answered in the calling tick', () => {
     const ended: Record<string, boolean> = {}
     const [a, b] = [request(app(store, { slow: gate }, ended)), request(app(store))]
     const cookie = cookiePair(sessionCookie(await a.post('/add/seed').expect(200)))
-    const slow = a
-      .post('/add/slow')
-      .set('Cookie', cookie)
-      .then((res) => res)
+    const slow = started(a, '/add/slow', cookie)
     await gate.arrived(1)
     await b.post('/add/other').set('Cookie', cookie).expect(200) // another writer saves first
     gate.open()
@@ -115,10 +114,7 @@ describe('saves answered in the calling tick', () => {
     const gate = new Gate()
     const agent = request(app(store, { late: gate }))
     const cookie = cookiePair(sessionCookie(await agent.post('/add/seed').expect(200)))
-    const late = agent
-      .post('/add/late')
-      .set('Cookie', cookie)
-      .then((res) => res)
+    const late = started(agent, '/add/late', cookie)
     await gate.arrived(1)
     await agent.post('/destroy').set('Cookie', cookie).expect(200)
     gate.open()
@@ -142,10 +138,7 @@ describe('saves answered in the calling tick', () => {
     const agent = request(app(store, { c: gate }, ended))
     const cookie = cookiePair(sessionCookie(await agent.post('/add/a').expect(200)))
     // c loads while the store is up, and saves after a failure counted it down.
-    const c = agent
-      .post('/add/c')
-      .set('Cookie', cookie)
-      .then((res) => res)
+    const c = started(agent, '/add/c', cookie)
     await gate.arrived(1)
     store.broken = true
     await agent.post('/add/b').set('Cookie', cookie).expect(503)
