@@ -44,10 +44,15 @@ export interface HotEntry {
   raw: SessionRecord
 }
 
-/** Reads a hot record; anything without valid meta counts as absent. */
-export function readEntry(raw: SessionRecord | null): HotEntry | null {
+/**
+ * Reads a hot record; anything without valid meta counts as absent. `known`, what this process
+ * last saw of the entry, spares parsing meta that has not changed since (parsed metas are never
+ * mutated).
+ */
+export function readEntry(raw: SessionRecord | null, known?: HotVersion): HotEntry | null {
   const text = raw?.data[META_KEY]
   if (raw === null || text === undefined) return null
+  if (known?.read !== undefined && known.read.text === text) return { meta: known.read.meta, raw }
   let meta: Meta
   try {
     meta = JSON.parse(text) as Meta
@@ -94,6 +99,8 @@ export type HotWrite =
 export interface HotVersion {
   hot: number
   cold: number
+  /** The entry's meta as read, text and parsed: a read that finds the same text skips parsing. */
+  read?: { text: string; meta: Meta }
 }
 
 const DEAD_VERSION = Number.MAX_SAFE_INTEGER

@@ -4,7 +4,14 @@
  */
 import createDebug from 'debug'
 import type { LoadOptions, SessionRecord, Store } from '../lib/store.js'
-import { metaChange, toSession, type HotEntry, type Meta } from './layered-entry.js'
+import {
+  META_KEY,
+  metaChange,
+  toSession,
+  type HotEntry,
+  type HotVersion,
+  type Meta,
+} from './layered-entry.js'
 import type { SeenVersions } from './layered-seen.js'
 
 const debug = createDebug('concord-session:layered')
@@ -29,7 +36,8 @@ export interface HotReader {
  * @example
  * ```ts
  * const entry = readEntry(await hot.load(id, { touchAt: Date.now() }))
- * if (entry && !entry.meta.marker && !entry.meta.dead) return served(reader, id, entry, options)
+ * if (entry && !entry.meta.marker && !entry.meta.dead)
+ *   return served(reader, id, entry, options, Date.now(), seen.get(id))
  * ```
  */
 export function served(
@@ -37,8 +45,9 @@ export function served(
   id: string,
   entry: HotEntry,
   options: LoadOptions,
+  now: number,
+  known: HotVersion | undefined,
 ): SessionRecord | null | Promise<SessionRecord | null> {
-  const now = Date.now()
   const record = toSession(entry)
   const { touchAt, absoluteTimeout } = options
   let meta: Meta | undefined
@@ -60,12 +69,15 @@ export function served(
       .catch((err: unknown) => debug('touch of %s in cold failed: %O', id, err))
   }
   if (meta === undefined) {
-    // Most reads find the versions this process already remembers: no write, no allocation.
-    const known = reader.seen.get(id)
+    // Most reads find the entry this process already remembers: no write, no allocation.
     const hot = entry.raw.version
     const cold = entry.meta.v
-    if (known === undefined || known.hot !== hot || known.cold !== cold)
-      reader.seen.remember(id, { hot, cold })
+    if (known === undefined || known.hot !== hot || known.cold !== cold || known.read === undefined)
+      reader.seen.remember(id, {
+        hot,
+        cold,
+        read: { text: entry.raw.data[META_KEY]!, meta: entry.meta },
+      })
   } else {
     // One hot connection keeps the order, so the next read sees it; a save that beats it
     // carries its own expiry.

@@ -28,8 +28,7 @@ import {
 import { HotLayer } from './layered-hot.js'
 import { SeenVersions } from './layered-seen.js'
 import { served, type HotReader } from './layered-read.js'
-import { MemoryStore } from './memory/store.js'
-import { rejectUnknownKeys, requirePositive } from '../lib/check-options.js'
+import { checkLayeredOptions, type LayeredStoreOptions } from './layered-options.js'
 import {
   LifecycleListeners,
   reportsLifecycle,
@@ -37,40 +36,11 @@ import {
 } from '../lib/store-notices.js'
 
 /**
- * Options of {@link LayeredStore}, checked when it is constructed.
- *
- * @example
- * ```ts
- * new LayeredStore({
- *   hot: new RedisStore({ client: redis }),
- *   cold: new PostgresStore({ pool }),
- *   hotTtl: 5 * 60_000,
- * })
- * new LayeredStore({ hot: new MemoryStore({ max: 10_000 }), cold, singleProcess: true })
- * ```
+ * A marker no save outnumbers: the hot entry of a renewed id always sends its reads to cold,
+ * which follows the renewal within its grace and answers null after it.
  */
-export interface LayeredStoreOptions {
-  /** The fast store that holds active sessions, e.g. a RedisStore. */
-  hot: Store
-  /** The durable store, the source of truth, e.g. a PostgresStore. */
-  cold: Store
-  /**
-   * The longest, in ms, hot serves an entry after it was filled or saved; the next read checks
-   * cold and refills it. Default 5 minutes.
-   */
-  hotTtl?: number
-  /**
-   * Required, as `true`, when the hot layer lives in this process (a MemoryStore): nothing tells
-   * other processes' hot layers about this one's writes, so it is only correct when this is the
-   * only process using the cold store.
-   */
-  singleProcess?: boolean
-  /**
-   * After a hot-layer failure, how long in ms to use the cold store alone before trying hot again.
-   * Default 1000.
-   */
-  hotRetryAfter?: number
-}
+const RENEWED_MARKER_VERSION = Number.MAX_SAFE_INTEGER
+const RENEWED_MARKER: HotWrite = { kind: 'marker', version: RENEWED_MARKER_VERSION }
 
 /**
  * A fast hot store over a durable cold one. Cold is the source of truth: every save is
@@ -103,12 +73,6 @@ export interface LayeredStoreOptions {
  * app.use(session(store, { secret: process.env.SESSION_SECRET! }))
  * ```
  */
-/**
- * A marker no save outnumbers: the hot entry of a renewed id always sends its reads to cold,
- * which follows the renewal within its grace and answers null after it.
- */
-const RENEWED_MARKER_VERSION = Number.MAX_SAFE_INTEGER
-const RENEWED_MARKER: HotWrite = { kind: 'marker', version: RENEWED_MARKER_VERSION }
 
 export class LayeredStore implements FullStore, Renewable {
   readonly #hot: Store
@@ -122,51 +86,7 @@ export class LayeredStore implements FullStore, Renewable {
   readonly #notices = new LifecycleListeners()
 
   constructor(options: LayeredStoreOptions) {
-    const {
-      hot,
-      cold,
-      hotTtl = 5 * 60_000,
-      singleProcess = false,
-      hotRetryAfter = 1000,
-    } = options ?? ({} as LayeredStoreOptions)
-    rejectUnknownKeys('LayeredStore', options ?? {}, [
-      'hot',
-      'cold',
-      'hotTtl',
-      'singleProcess',
-      'hotRetryAfter',
-    ])
-    for (const [name, store] of [
-      ['hot', hot],
-      ['cold', cold],
-    ] as const) {
-      if (
-        !store ||
-        typeof store.load !== 'function' ||
-        typeof store.save !== 'function' ||
-        typeof store.destroy !== 'function'
-      ) {
-        throw new TypeError(
-          `LayeredStore: ${name} must be a concord-session Store (load, save, touch, destroy), ` +
-            `got ${String(store)}`,
-        )
-      }
-    }
-    if (hot === cold) throw new TypeError('LayeredStore: hot and cold must be two different stores')
-    if (typeof hotTtl !== 'number' || !Number.isFinite(hotTtl) || hotTtl < 1000) {
-      throw new TypeError(
-        `LayeredStore: hotTtl must be a number of ms, at least 1000 (it must outlast a refill in ` +
-          `flight), got ${String(hotTtl)}`,
-      )
-    }
-    requirePositive('LayeredStore', 'hotRetryAfter', hotRetryAfter, 'ms')
-    if (hot instanceof MemoryStore && singleProcess !== true) {
-      throw new TypeError(
-        'LayeredStore: a MemoryStore hot layer lives in one process and would serve stale ' +
-          'sessions when other processes write to the cold store. Use a shared hot store ' +
-          '(RedisStore), or pass singleProcess: true if this is the only process',
-      )
-    }
+    const { hot, cold, hotTtl, hotRetryAfter } = checkLayeredOptions(options)
     this.#hot = hot
     this.#cold = cold
     // Renewal happens in cold: over a cold store without it, this store has none either, so
@@ -197,25 +117,71 @@ export class LayeredStore implements FullStore, Renewable {
     return (this.#cold as { inProcess?: boolean }).inProcess === true
   }
 
-  async load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
-    // What hot holds when it cannot serve it (a marker, an entry due for a check against cold),
-    // so the refill replaces it by compare-and-set in one call.
-    let held: SessionRecord | null = null
-    if (this.#hotLayer.ready() || (await this.#hotUsable())) {
-      try {
-        // The hot store touches its own entry as it reads it: a read is this one call. The
-        // absolute timeout is applied here, against the session's own creation time.
-        const { touchAt } = options
-        const raw = await this.#hot.load(id, touchAt === undefined ? undefined : { touchAt })
-        const entry = readEntry(raw)
-        if (entry?.meta.dead) return null
-        if (entry && !entry.meta.marker && (entry.meta.h ?? 0) > Date.now())
-          return served(this.#reader, id, entry, options)
-        held = raw
-      } catch (err) {
-        this.#hotFailed('load', err)
-      }
+  /**
+   * One call to hot for a read it serves, without an async frame of its own (a read is on every
+   * request); cold for the rest.
+   */
+  load(id: string, options: LoadOptions = {}): Promise<SessionRecord | null> {
+    if (!this.#hotLayer.ready()) return this.#loadSlow(id, options)
+    const { touchAt, absoluteTimeout, touchAfter } = options
+    // The hot store touches its own entry as it reads it. The absolute timeout is applied here,
+    // against the session's own creation time, so hot never sees it.
+    const hotOptions =
+      absoluteTimeout === undefined && touchAfter === undefined
+        ? options
+        : touchAt === undefined
+          ? undefined
+          : { touchAt }
+    let loading: Promise<SessionRecord | null>
+    try {
+      loading = this.#hot.load(id, hotOptions)
+    } catch (err) {
+      loading = Promise.reject(err)
     }
+    return loading.then(
+      (raw) => this.#fromHot(id, raw, options),
+      (err: unknown) => {
+        this.#hotFailed('load', err)
+        return this.#fromCold(id, options, null)
+      },
+    )
+  }
+
+  /** A load while hot is skipped or has writes to catch up on: cold, or hot once it is usable. */
+  async #loadSlow(id: string, options: LoadOptions): Promise<SessionRecord | null> {
+    if (!(await this.#hotUsable())) return this.#fromCold(id, options, null)
+    let raw: SessionRecord | null
+    try {
+      const { touchAt } = options
+      raw = await this.#hot.load(id, touchAt === undefined ? undefined : { touchAt })
+    } catch (err) {
+      this.#hotFailed('load', err)
+      return this.#fromCold(id, options, null)
+    }
+    return this.#fromHot(id, raw, options)
+  }
+
+  /** Serves a live hot entry; anything else goes to cold, replacing `raw` by compare-and-set. */
+  #fromHot(
+    id: string,
+    raw: SessionRecord | null,
+    options: LoadOptions,
+  ): SessionRecord | null | Promise<SessionRecord | null> {
+    const known = this.#seen.get(id)
+    const entry = readEntry(raw, known)
+    if (entry?.meta.dead) return null
+    const now = Date.now()
+    if (entry && !entry.meta.marker && (entry.meta.h ?? 0) > now)
+      return served(this.#reader, id, entry, options, now, known)
+    return this.#fromCold(id, options, raw)
+  }
+
+  /** Reads cold and fills hot. `held` is what hot holds that could not be served. */
+  async #fromCold(
+    id: string,
+    options: LoadOptions,
+    held: SessionRecord | null,
+  ): Promise<SessionRecord | null> {
     const record = await this.#cold.load(id, options)
     // A renewed id is never filled: its hot entry stays the marker that sends reads to cold.
     if (record && !record.renewedTo && (await this.#hotUsable())) {

@@ -332,6 +332,26 @@ describe('LayeredStore with its hot layer failing', () => {
     expect(await store.load(gone)).toBeNull()
   })
 
+  it('treats a hot store that throws as it is called like a failed one: the read comes from cold', async () => {
+    /** A hot store with a bug: its load throws instead of returning a rejected promise. */
+    class ThrowingLoads extends MemoryStore {
+      broken = false
+      override load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
+        if (this.broken) throw new Error('hot store bug')
+        return super.load(id, options)
+      }
+    }
+    const hotStore = new ThrowingLoads()
+    const store = new LayeredStore({ hot: hotStore, cold: new MemoryStore(), singleProcess: true })
+    const id = randomUUID()
+    await store.save(id, newChange({ set: { n: '1' } }))
+    hotStore.broken = true
+    await expect(store.load(id, { touchAt: Date.now() })).resolves.toMatchObject({
+      version: 1,
+      data: { n: '1' },
+    })
+  })
+
   it('a hot layer that hung through saves does not serve the version from before them when it resumes', async () => {
     const { proxy, store, hotEntry, hotAnswers } = await throughProxy(1)
     const id = randomUUID()
