@@ -116,6 +116,10 @@ function versionOf(write: HotWrite): number {
   }
 }
 
+function isLive(entry: HotEntry | null): entry is HotEntry {
+  return entry !== null && !entry.meta.marker && !entry.meta.dead
+}
+
 /** Whether `existing` makes `write` needless: it is as new, or a tombstone. */
 function supersedes(existing: HotEntry, write: HotWrite, version: number, now: number): boolean {
   const { meta } = existing
@@ -209,6 +213,11 @@ function buildChange(
       return empty({ v: write.version, k: now + hotTtl, c: now, marker: true })
     case 'session': {
       const { record } = write
+      if (current !== null && isLive(existing) && existing.meta.v === record.version) {
+        // The check against cold every hotTtl found hot current: extend it, data untouched.
+        const meta = { ...existing.meta, k: record.expiresAt, h: now + hotTtl }
+        return { change: metaChange(current, meta, record.expiresAt), live: true }
+      }
       const meta: Meta = {
         v: record.version,
         k: record.expiresAt,

@@ -87,7 +87,9 @@ function stores(hotTtl = 5 * MINUTE) {
  * The Redis commands (by name) and SQL statements the store sent while `work` ran: between two
  * ECHO marks on its Redis connection, and by statement count on its pool.
  */
-async function during(work: () => Promise<unknown>): Promise<{ redis: string[]; sql: string[] }> {
+async function during(
+  work: () => Promise<unknown>,
+): Promise<{ redis: string[]; sql: string[]; commands: string[][] }> {
   const mark = randomUUID()
   await client.echo(`start-${mark}`)
   const before = statements.length
@@ -98,7 +100,8 @@ async function during(work: () => Promise<unknown>): Promise<{ redis: string[]; 
     await new Promise((resolve) => setTimeout(resolve, 10))
   const start = seen.findIndex((args) => args[1] === `start-${mark}`)
   const end = seen.findIndex((args) => args[1] === `end-${mark}`)
-  return { redis: seen.slice(start + 1, end).map((args) => args[0]!.toLowerCase()), sql }
+  const commands = seen.slice(start + 1, end)
+  return { redis: commands.map((args) => args[0]!.toLowerCase()), sql, commands }
 }
 
 /** Resolves once `check` holds, asking again on each turn of the event loop's timers. */
@@ -119,7 +122,7 @@ describe('LayeredStore (Redis over PostgreSQL) round trips', () => {
       const sent = await during(async () => {
         record = await store.load(id, { touchAt, absoluteTimeout: 24 * HOUR })
       })
-      expect(sent).toEqual({ redis: ['evalsha'], sql: [] })
+      expect(sent).toMatchObject({ redis: ['evalsha'], sql: [] })
       // The served expiry is exact, and stays so for a load without a touch.
       expect(record!).toMatchObject({ version: 1, data: { a: '1' }, expiresAt: touchAt + HOUR })
       expect((await store.load(id))?.expiresAt).toBe(touchAt + HOUR)
@@ -218,17 +221,47 @@ describe('LayeredStore (Redis over PostgreSQL) idle expiry, on an injected clock
     const start = clock.now()
     await store.save(
       id,
-      newChange({ createdAt: start, expiresAt: start + idleTimeout, idleTimeout }),
+      newChange({
+        set: { cart: '"five items"' },
+        createdAt: start,
+        expiresAt: start + idleTimeout,
+        idleTimeout,
+      }),
     )
     clock.advance(4 * MINUTE)
     expect((await during(() => store.load(id, { touchAt: Date.now() }))).sql).toEqual([])
     clock.advance(2 * MINUTE) // 6 minutes since it was written
     const sent = await during(() => store.load(id, { touchAt: Date.now() }))
     expect(sent.sql).toHaveLength(1) // cold's load with its touch
-    // The hot read, then the refill, by compare-and-set on the entry that read saw.
+    // The hot read, then the refill, by compare-and-set on the entry that read saw. Cold still
+    // holds the version hot has, so the refill extends the entry without sending its data.
     expect(sent.redis).toEqual(['evalsha', 'evalsha'])
+    expect(sent.commands[1]!.join(' ')).not.toContain('five items')
     expect((await look.load(id))?.expiresAt).toBe(Date.now() + idleTimeout)
     clock.advance(MINUTE)
-    expect((await during(() => store.load(id, { touchAt: Date.now() }))).sql).toEqual([])
+    const next = await during(() => store.load(id, { touchAt: Date.now() }))
+    expect(next.sql).toEqual([])
+    expect(await store.load(id)).toMatchObject({ version: 1, data: { cart: '"five items"' } })
+  })
+
+  it('refills hot with the data cold holds when cold moved on past the version hot has', async () => {
+    const { store, look } = stores(5 * MINUTE)
+    const id = randomUUID()
+    const start = clock.now()
+    const times = { createdAt: start, expiresAt: start + idleTimeout, idleTimeout }
+    await store.save(id, newChange({ set: { n: '1' }, ...times }))
+    // A writer that reached cold but not this hot layer (a process cut off from it).
+    expect(
+      await look.save(id, newChange({ set: { n: '2' }, expectedVersion: 1, ...times })),
+    ).toEqual({ ok: true, version: 2 })
+    clock.advance(MINUTE)
+    expect(await store.load(id, { touchAt: Date.now() })).toMatchObject({ data: { n: '1' } })
+    clock.advance(5 * MINUTE) // past hotTtl: the read checks cold
+    expect(await store.load(id, { touchAt: Date.now() })).toMatchObject({
+      version: 2,
+      data: { n: '2' },
+    })
+    const sent = await during(() => store.load(id, { touchAt: Date.now() }))
+    expect(sent).toMatchObject({ redis: ['evalsha'], sql: [] }) // hot serves the new version
   })
 })
