@@ -120,6 +120,15 @@ function isLive(entry: HotEntry | null): entry is HotEntry {
   return entry !== null && !entry.meta.marker && !entry.meta.dead
 }
 
+/**
+ * Whether a hot entry holds exactly `record`'s session: its version, and the same creation and
+ * owner, so a session created again under the id (its versions counting from 1 again) never
+ * passes for the one hot still holds.
+ */
+function sameSession(meta: Meta, record: SessionRecord): boolean {
+  return meta.v === record.version && meta.c === record.createdAt && meta.u === record.userId
+}
+
 /** Whether `existing` makes `write` needless: it is as new, or a tombstone. */
 function supersedes(existing: HotEntry, write: HotWrite, version: number, now: number): boolean {
   const { meta } = existing
@@ -213,7 +222,7 @@ function buildChange(
       return empty({ v: write.version, k: now + hotTtl, c: now, marker: true })
     case 'session': {
       const { record } = write
-      if (current !== null && isLive(existing) && existing.meta.v === record.version) {
+      if (current !== null && isLive(existing) && sameSession(existing.meta, record)) {
         // The check against cold every hotTtl found hot current: extend it, data untouched.
         const meta = { ...existing.meta, k: record.expiresAt, h: now + hotTtl }
         return { change: metaChange(current, meta, record.expiresAt), live: true }

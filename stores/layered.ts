@@ -139,26 +139,32 @@ export class LayeredStore implements FullStore, Renewable {
       loading = Promise.reject(err)
     }
     return loading.then(
-      (raw) => this.#fromHot(id, raw, options),
-      (err: unknown) => {
-        this.#hotFailed('load', err)
-        return this.#fromCold(id, options, null)
+      (raw) => {
+        try {
+          return this.#fromHot(id, raw, options)
+        } catch (err) {
+          return this.#hotLoadFailed(id, options, err)
+        }
       },
+      (err: unknown) => this.#hotLoadFailed(id, options, err),
     )
+  }
+
+  #hotLoadFailed(id: string, options: LoadOptions, err: unknown): Promise<SessionRecord | null> {
+    this.#hotFailed('load', err)
+    return this.#fromCold(id, options, null)
   }
 
   /** A load while hot is skipped or has writes to catch up on: cold, or hot once it is usable. */
   async #loadSlow(id: string, options: LoadOptions): Promise<SessionRecord | null> {
     if (!(await this.#hotUsable())) return this.#fromCold(id, options, null)
-    let raw: SessionRecord | null
     try {
       const { touchAt } = options
-      raw = await this.#hot.load(id, touchAt === undefined ? undefined : { touchAt })
+      const raw = await this.#hot.load(id, touchAt === undefined ? undefined : { touchAt })
+      return this.#fromHot(id, raw, options)
     } catch (err) {
-      this.#hotFailed('load', err)
-      return this.#fromCold(id, options, null)
+      return this.#hotLoadFailed(id, options, err)
     }
-    return this.#fromHot(id, raw, options)
   }
 
   /** Serves a live hot entry; anything else goes to cold, replacing `raw` by compare-and-set. */

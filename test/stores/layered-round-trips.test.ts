@@ -222,7 +222,10 @@ describe('LayeredStore (Redis over PostgreSQL) idle expiry, on an injected clock
     await store.save(
       id,
       newChange({
-        set: { cart: '"five items"' },
+        set: { cart: '"five items"', otp: '"123456"' },
+        cookie: { sameSite: 'strict' },
+        keyExpires: { otp: start + HOUR },
+        userId: 'user-1',
         createdAt: start,
         expiresAt: start + idleTimeout,
         idleTimeout,
@@ -241,7 +244,38 @@ describe('LayeredStore (Redis over PostgreSQL) idle expiry, on an injected clock
     clock.advance(MINUTE)
     const next = await during(() => store.load(id, { touchAt: Date.now() }))
     expect(next.sql).toEqual([])
-    expect(await store.load(id)).toMatchObject({ version: 1, data: { cart: '"five items"' } })
+    // Served from hot as cold holds it: data, cookie overrides, per-key expiries and owner.
+    const { renewedAt: _, ...inCold } = (await look.load(id))!
+    expect(await store.load(id)).toEqual({ ...inCold, expiresAt: Date.now() + idleTimeout })
+    expect(inCold).toMatchObject({
+      version: 1,
+      data: { cart: '"five items"', otp: '"123456"' },
+      cookie: { sameSite: 'strict' },
+      keyExpires: { otp: start + HOUR },
+      userId: 'user-1',
+    })
+  })
+
+  it('refills hot whole when cold holds a new session under the id, at the same version number', async () => {
+    const { store, look } = stores(5 * MINUTE)
+    const id = randomUUID()
+    const start = clock.now()
+    const times = { createdAt: start, expiresAt: start + idleTimeout, idleTimeout }
+    await store.save(id, newChange({ set: { n: '"old"' }, ...times }))
+    // The session ends in cold alone, and another is created there under the same id.
+    await look.destroy(id)
+    const again = { ...times, createdAt: start + 1, expiresAt: start + 1 + idleTimeout }
+    expect(await look.save(id, newChange({ set: { n: '"new"' }, ...again }))).toEqual({
+      ok: true,
+      version: 1,
+    })
+    clock.advance(6 * MINUTE) // past hotTtl: the read checks cold
+    expect(await store.load(id, { touchAt: Date.now() })).toMatchObject({
+      version: 1,
+      createdAt: start + 1,
+      data: { n: '"new"' },
+    })
+    expect(await store.load(id)).toMatchObject({ createdAt: start + 1, data: { n: '"new"' } })
   })
 
   it('refills hot with the data cold holds when cold moved on past the version hot has', async () => {
@@ -261,7 +295,12 @@ describe('LayeredStore (Redis over PostgreSQL) idle expiry, on an injected clock
       version: 2,
       data: { n: '2' },
     })
-    const sent = await during(() => store.load(id, { touchAt: Date.now() }))
-    expect(sent).toMatchObject({ redis: ['evalsha'], sql: [] }) // hot serves the new version
+    let served: Awaited<ReturnType<typeof store.load>> = null
+    const sent = await during(async () => {
+      served = await store.load(id, { touchAt: Date.now() })
+    })
+    // Hot serves the new version.
+    expect(sent).toMatchObject({ redis: ['evalsha'], sql: [] })
+    expect(served).toMatchObject({ version: 2, data: { n: '2' } })
   })
 })

@@ -333,23 +333,45 @@ describe('LayeredStore with its hot layer failing', () => {
   })
 
   it('treats a hot store that throws as it is called like a failed one: the read comes from cold', async () => {
-    /** A hot store with a bug: its load throws instead of returning a rejected promise. */
-    class ThrowingLoads extends MemoryStore {
-      broken = false
+    /** A hot store with a bug: its calls throw instead of returning a rejected promise. */
+    class ThrowingCalls extends MemoryStore {
+      broken: 'load' | 'save' | undefined
+      loads = 0
       override load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
-        if (this.broken) throw new Error('hot store bug')
+        this.loads++
+        if (this.broken === 'load') throw new Error('hot store bug')
         return super.load(id, options)
       }
+      override save(id: string, change: SessionChange) {
+        if (this.broken === 'save') throw new Error('hot store bug')
+        return super.save(id, change)
+      }
     }
-    const hotStore = new ThrowingLoads()
-    const store = new LayeredStore({ hot: hotStore, cold: new MemoryStore(), singleProcess: true })
-    const id = randomUUID()
-    await store.save(id, newChange({ set: { n: '1' } }))
-    hotStore.broken = true
-    await expect(store.load(id, { touchAt: Date.now() })).resolves.toMatchObject({
-      version: 1,
-      data: { n: '1' },
-    })
+    for (const broken of ['load', 'save'] as const) {
+      const hotStore = new ThrowingCalls()
+      const store = new LayeredStore({
+        hot: hotStore,
+        cold: new MemoryStore(),
+        singleProcess: true,
+        hotRetryAfter: 60_000,
+      })
+      const id = randomUUID()
+      const now = Date.now()
+      const times = { createdAt: now, expiresAt: now + 2000, idleTimeout: 2000 }
+      await store.save(id, newChange({ set: { n: '1' }, ...times }))
+      hotStore.broken = broken
+      // Far enough ahead that the read also writes hot (cold is told of the idle expiry).
+      const touchAt = now + 10_000
+      await expect(store.load(id, { touchAt })).resolves.toMatchObject({
+        version: 1,
+        data: { n: '1' },
+        expiresAt: touchAt + 2000,
+      })
+      // Hot is skipped for hotRetryAfter: the next read does not call it.
+      const loads = hotStore.loads
+      await expect(store.load(id, { touchAt })).resolves.toMatchObject({ version: 1 })
+      expect(hotStore.loads).toBe(loads)
+    }
   })
 
   it('a hot layer that hung through saves does not serve the version from before them when it resumes', async () => {
