@@ -25,7 +25,9 @@ export function renderMarkdown(results: Results, chartFile: string): string {
     `Each system serves the same Express 5 cart app from its own child process (\`GET /cart\` reads, ` +
       `\`POST /cart/add/:item\` writes). autocannon, ${c.connections} connections, ${c.rounds} rounds × ${c.seconds} s per ` +
       `system and request type after a ${c.warmupSeconds} s warm-up, in a new random order every round (systems compared with ` +
-      'each other run back to back). req/s is the median over rounds, with the slowest and fastest round in small print; ' +
+      'each other run back to back); each load starts once the machine was under 5% busy for 200 ms ' +
+      '(at most 2 s later), so what the load before it left running does not count against it. ' +
+      'req/s is the median over rounds, with the slowest and fastest round in small print; ' +
       "p50 and p99 are medians of the rounds' percentiles; the ratios are medians of per-round ratios. " +
       `Every request carries one of ${c.poolSize} session cookies made beforehand (a user and a 5-item cart). ` +
       'Sessions use a one-day cookie, `resave: false`, `saveUninitialized: false` on every system.',

@@ -14,7 +14,7 @@ import { removeOnExit, runMain } from './cleanup.js'
 import { createSessionPool, send } from './http.js'
 import { LIFECYCLE_FULL, LIFECYCLE_QUICK, measureLifecycle } from './lifecycle.js'
 import { KINDS, runLoad, WORKLOADS, type Kind, type LoadResult, type Workload } from './load.js'
-import { describeMachine, finishMachine } from './machine.js'
+import { describeMachine, finishMachine, untilQuiet } from './machine.js'
 import { MEMORY_STORES, measureMemory } from './memory.js'
 import { probeLostUpdates, probeResurrection } from './probes.js'
 import { startDelayProxy, type DelayProxy } from './proxy.js'
@@ -298,6 +298,8 @@ async function rounds(
       ),
     )
     for (const { id, kind, workload } of order) {
+      if (!(await untilQuiet()))
+        log(`  the machine stayed busy: ${id} ${kind} ${workload} starts anyway`)
       const result = await measure(id, kind, workload, seconds)
       runs.get(`${id} ${kind} ${workload}`)!.push(result)
       const cpu =
