@@ -256,12 +256,18 @@ describe('LayeredStore (Redis over PostgreSQL) idle expiry, on an injected clock
     })
   })
 
-  it('refills hot whole when cold holds a new session under the id, at the same version number', async () => {
+  /** A session saved through a layered store with a 5-minute hotTtl, and cold looked at alone. */
+  async function savedWith(set: Record<string, string>) {
     const { store, look } = stores(5 * MINUTE)
     const id = randomUUID()
     const start = clock.now()
     const times = { createdAt: start, expiresAt: start + idleTimeout, idleTimeout }
-    await store.save(id, newChange({ set: { n: '"old"' }, ...times }))
+    await store.save(id, newChange({ set, ...times }))
+    return { store, look, id, start, times }
+  }
+
+  it('refills hot whole when cold holds a new session under the id, at the same version number', async () => {
+    const { store, look, id, start, times } = await savedWith({ n: '"old"' })
     // The session ends in cold alone, and another is created there under the same id.
     await look.destroy(id)
     const again = { ...times, createdAt: start + 1, expiresAt: start + 1 + idleTimeout }
@@ -279,11 +285,7 @@ describe('LayeredStore (Redis over PostgreSQL) idle expiry, on an injected clock
   })
 
   it('refills hot with the data cold holds when cold moved on past the version hot has', async () => {
-    const { store, look } = stores(5 * MINUTE)
-    const id = randomUUID()
-    const start = clock.now()
-    const times = { createdAt: start, expiresAt: start + idleTimeout, idleTimeout }
-    await store.save(id, newChange({ set: { n: '1' }, ...times }))
+    const { store, look, id, times } = await savedWith({ n: '1' })
     // A writer that reached cold but not this hot layer (a process cut off from it).
     expect(
       await look.save(id, newChange({ set: { n: '2' }, expectedVersion: 1, ...times })),
