@@ -1,6 +1,8 @@
 /**
  * `npm run bench [-- --quick] [-- --systems=a,b] [-- --delay=ms]`: load every system in turn,
  * run the remote-Redis, correctness and memory measurements, and write the report.
+ * `--node-args="--no-memory-reducer"` passes V8 or Node flags to every server, to test what a
+ * runtime setting does to the comparison; such a run writes to bench/.tmp/ too.
  *
  * Only a full run over every system writes bench/results.md and bench/results.svg (what the
  * README quotes); a quick or filtered run writes to bench/.tmp/ instead.
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
       delay: { type: 'string' },
       rounds: { type: 'string' },
       seconds: { type: 'string' },
+      'node-args': { type: 'string' },
     },
   })
   const config: RunConfig = { ...(args.quick ? QUICK : FULL) }
@@ -103,14 +106,19 @@ async function main(): Promise<void> {
     : undefined
   const proxy =
     redis && withRemote ? await startDelayProxy(redis.port, config.proxyDelayMs) : undefined
+  const nodeArgs = args['node-args']?.split(' ').filter(Boolean) ?? []
   const startSystem = (id: SystemId, redisUrl = redis?.url) =>
-    startServer(buildDir, {
-      system: id,
-      redisUrl,
-      dir: systemById(id).needs === 'dir' ? join(scratch, id) : undefined,
-      pgUrl: postgres?.url,
-      pgSchema: postgres?.schema,
-    })
+    startServer(
+      buildDir,
+      {
+        system: id,
+        redisUrl,
+        dir: systemById(id).needs === 'dir' ? join(scratch, id) : undefined,
+        pgUrl: postgres?.url,
+        pgSchema: postgres?.schema,
+      },
+      nodeArgs,
+    )
 
   // Every server starts at once, the remote-mode ones (Redis through the proxy) too.
   const servers = new Map<SystemId, ServerChild>()
@@ -231,7 +239,11 @@ async function main(): Promise<void> {
 
   finishMachine(machine)
   results.durationSeconds = (Date.now() - started) / 1000
-  const official = !config.quick && args.systems === undefined && args.delay === undefined
+  const official =
+    !config.quick &&
+    args.systems === undefined &&
+    args.delay === undefined &&
+    args['node-args'] === undefined
   const outDir = official ? __dirname : tmp
   const base = official ? 'results' : config.quick ? 'results-quick' : 'results-partial'
   const markdown = renderMarkdown(results, `${base}.svg`)
