@@ -1,7 +1,7 @@
 /**
  * session(): binds a request's session (lib/request-session.ts) to HTTP: reads the cookie,
- * opens the session, and hooks the response (lib/response-hook.ts) to set the cookie as the
- * headers go out and commit before the response ends.
+ * opens the session, sets the cookie as the headers go out, commits before the response ends.
+ * The only file that knows res.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
@@ -18,7 +18,6 @@ import {
   type ResolvedOptions,
   type SessionOptions,
 } from './options.js'
-import { hookResponse } from './response-hook.js'
 import {
   createShared,
   RequestSession,
@@ -144,6 +143,104 @@ function proceed(life: RequestSession, res: ServerResponse, next: Next): void {
   } catch (err) {
     next(err)
   }
+}
+
+/**
+ * Saves before the response finishes, so the request after a redirect sees the data, and
+ * sets the cookie as the headers go out. `res.end`'s arguments are passed through untouched,
+ * so no bytes, encodings or callbacks are lost (express-session #87 #477 #766). The two
+ * wrappers are all that is added to res: its state is the hook's, not res's.
+ */
+function hookResponse(res: ServerResponse, next: Next, life: RequestSession): void {
+  const hook = new ResponseHook(res, next, life)
+  // Unnamed (stack traces still say res.end): a named function expression costs a name
+  // property per request under esbuild's keepNames, as tsx runs TypeScript.
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    return hook.writeHead(this, args)
+  } as typeof res.writeHead
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    return hook.end(this, args)
+  } as typeof res.end
+}
+
+type End = (...args: unknown[]) => ServerResponse
+
+/** One response's hook: the methods it replaced, and where its end stands. */
+class ResponseHook {
+  readonly originalEnd: End
+  readonly originalWriteHead: End
+  ending = false
+  /** The first end() while its save is pending; a later end() runs after it, in call order. */
+  deferred: Promise<boolean> | undefined = undefined
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly next: Next,
+    readonly life: RequestSession,
+  ) {
+    this.originalEnd = res.end as End
+    this.originalWriteHead = res.writeHead as End
+  }
+
+  /** Every response writes its head once, explicitly or from write()/end() (_implicitHeader). */
+  writeHead(self: ServerResponse, args: unknown[]): ServerResponse {
+    const { res } = this
+    res.writeHead = this.originalWriteHead as typeof res.writeHead
+    const setCookie = this.life.setCookie(res.statusCode)
+    if (setCookie !== undefined) appendSetCookie(res, setCookie)
+    return this.originalWriteHead.apply(self, args)
+  }
+
+  end(self: ServerResponse, args: unknown[]): ServerResponse {
+    const { res, originalEnd } = this
+    if (this.deferred) {
+      void this.deferred.then((ended) => ended && originalEnd.apply(res, args))
+      return self
+    }
+    if (this.ending) return originalEnd.apply(self, args)
+    this.ending = true
+    let pending: Promise<void> | undefined
+    try {
+      pending = this.life.commit(res.statusCode)
+    } catch (err) {
+      this.fail(err)
+      return self
+    }
+    if (!pending) {
+      res.end = originalEnd as typeof res.end
+      return originalEnd.apply(self, args)
+    }
+    this.deferred = pending.then(
+      () => {
+        res.end = originalEnd as typeof res.end
+        originalEnd.apply(res, args)
+        return true
+      },
+      (err: unknown) => {
+        this.fail(err)
+        return false // the error handler answers: the app's later end() calls are dropped
+      },
+    )
+    return self
+  }
+
+  /** The response the app built claims a change that was not saved: hand the error on instead. */
+  fail(err: unknown): void {
+    const { res } = this
+    res.end = this.originalEnd as typeof res.end
+    res.writeHead = this.originalWriteHead as typeof res.writeHead
+    this.next(err)
+  }
+}
+
+function appendSetCookie(res: ServerResponse, value: string): void {
+  const previous = res.getHeader('Set-Cookie')
+  if (previous === undefined) res.setHeader('Set-Cookie', value)
+  else
+    res.setHeader('Set-Cookie', [
+      ...(Array.isArray(previous) ? previous : [String(previous)]),
+      value,
+    ])
 }
 
 /** cookie-parser may have parsed and unsigned the cookie already. */

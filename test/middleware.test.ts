@@ -53,7 +53,7 @@ describe.each([
 
   describe('what it adds to req and res', () => {
     // Each property added to Express's req or res builds a new hidden class per request.
-    it('adds req.session only (not sessionID or sessionStore), and nothing to res', async () => {
+    it('adds req.session only (not sessionID or sessionStore) and wraps res.writeHead and res.end', async () => {
       const added: { req?: string[]; res?: string[] } = {}
       const app = express()
       let before: { req: Set<string>; res: Set<string> } | undefined
@@ -72,7 +72,7 @@ describe.each([
       expect(res.status).toBe(200)
       expect(typeof res.body.id).toBe('string')
       expect(added.req).toEqual(['session'])
-      expect(added.res).toEqual([])
+      expect(added.res!.sort()).toEqual(['end', 'writeHead'])
     })
   })
 

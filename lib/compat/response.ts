@@ -11,7 +11,6 @@
  *   instead, because the response claims a change that was not saved.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { unhookResponse } from '../response-hook.js'
 
 type Next = (err?: unknown) => void
 type Method = (...args: unknown[]) => unknown
@@ -71,7 +70,6 @@ export function hookDropInResponse(
     endArgs = args
     if (typeof req.sessionID !== 'string') {
       // As express-session: no save, no touch, no cookie. The core's hooks are left out.
-      unhookResponse(res)
       res.end = plain.end
       res.writeHead = plain.writeHead
       return (plain.end as unknown as Method).apply(this, args)
