@@ -6,7 +6,7 @@ import { execFileSync, fork } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { killOnExit, onCleanup } from './cleanup.js'
-import type { FromServer, ToServer } from './servers/main.js'
+import type { FromServer, GcCounts, ToServer } from './servers/main.js'
 import type { ServerConfig } from './servers/middleware.js'
 
 export interface ServerChild {
@@ -18,8 +18,8 @@ export interface ServerChild {
   cpuMicros(): number
   /** Starts counting the bytes the child's JS heap allocates. */
   allocStart(): Promise<void>
-  /** Bytes allocated since allocStart. */
-  allocStop(): Promise<number>
+  /** Bytes allocated since allocStart, and the garbage collections in that time. */
+  allocStop(): Promise<{ bytes: number; gc: GcCounts }>
 }
 
 /** Clock ticks per second of /proc's CPU times. */
@@ -110,6 +110,9 @@ export async function startServer(
     stop: unregister,
     cpuMicros: () => processCpuMicros(child.pid!),
     allocStart: async () => void (await reply('alloc-started', { type: 'alloc-start' })),
-    allocStop: async () => (await reply('alloc', { type: 'alloc-stop' })).bytes,
+    allocStop: async () => {
+      const { bytes, gc } = await reply('alloc', { type: 'alloc-stop' })
+      return { bytes, gc }
+    },
   }
 }

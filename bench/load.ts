@@ -35,6 +35,8 @@ export interface LoadResult {
   cpuUs?: number
   /** Bytes the server's JS heap allocated per answered request (set by the orchestrator). */
   allocBytes?: number
+  /** The server's garbage collections over the run (set by the orchestrator). */
+  gc?: { young: number; full: number; pauseMs: number }
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {

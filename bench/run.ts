@@ -280,9 +280,9 @@ async function measureServer(
   const cpuBefore = server.cpuMicros()
   const result = await load()
   const cpu = server.cpuMicros() - cpuBefore
-  const allocated = await server.allocStop()
+  const { bytes, gc } = await server.allocStop()
   const answered = Math.max(1, result.requests + result.failures)
-  return { ...result, cpuUs: cpu / answered, allocBytes: allocated / answered }
+  return { ...result, cpuUs: cpu / answered, allocBytes: bytes / answered, gc }
 }
 
 /**
@@ -318,8 +318,12 @@ async function rounds(
         result.cpuUs === undefined
           ? ''
           : `, ${Math.round(result.cpuUs)} µs CPU and ${Math.round(result.allocBytes ?? 0)} B per request`
+      // GC counts, to tell a load that met more full collections from one whose code cost more.
+      const gc = result.gc
+        ? `; GC: ${result.gc.young} young, ${result.gc.full} full, ${result.gc.pauseMs.toFixed(0)} ms paused`
+        : ''
       log(
-        `  round ${round}/${count} ${id} ${kind} ${workload}: ${Math.round(result.rps)} req/s, p50 ${result.p50.toFixed(2)} ms${cpu}${result.failures ? `, ${result.failures} FAILED` : ''}`,
+        `  round ${round}/${count} ${id} ${kind} ${workload}: ${Math.round(result.rps)} req/s, p50 ${result.p50.toFixed(2)} ms${cpu}${gc}${result.failures ? `, ${result.failures} FAILED` : ''}`,
       )
     }
   }

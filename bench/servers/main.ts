@@ -9,12 +9,19 @@ import { keepAliveLongerThanClient } from '../http.js'
 import { cartApp } from './cart-app.js'
 import { buildMiddleware, type ServerConfig } from './middleware.js'
 
+/** The garbage collections over an allocation window: young-generation and full, and their pauses. */
+export interface GcCounts {
+  young: number
+  full: number
+  pauseMs: number
+}
+
 export type ToServer = { type: 'stop' } | { type: 'alloc-start' } | { type: 'alloc-stop' }
 export type FromServer =
   | { type: 'ready'; port: number }
   | { type: 'failed'; message: string }
   | { type: 'alloc-started' }
-  | { type: 'alloc'; bytes: number }
+  | { type: 'alloc'; bytes: number; gc: GcCounts }
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig
@@ -50,9 +57,14 @@ async function main(): Promise<void> {
       const stats = profiler.stop()?.statistics ?? []
       profiler = undefined
       let freed = 0
-      for (const gc of stats)
-        freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize
-      send({ type: 'alloc', bytes: heapAtEnd - heapAtStart + freed })
+      const gc: GcCounts = { young: 0, full: 0, pauseMs: 0 }
+      for (const { beforeGC, afterGC, gcType, cost } of stats) {
+        freed += beforeGC.heapStatistics.usedHeapSize - afterGC.heapStatistics.usedHeapSize
+        if (gcType === 'MarkSweepCompact') gc.full++
+        else if (gcType === 'Scavenge' || gcType === 'MinorMarkCompact') gc.young++
+        gc.pauseMs += cost / 1000
+      }
+      send({ type: 'alloc', bytes: heapAtEnd - heapAtStart + freed, gc })
     }
   })
   process.on('disconnect', () => void stop()) // the orchestrator died: never outlive it
