@@ -78,6 +78,12 @@ export function renderMarkdown(results: Results, chartFile: string): string {
   if (results.lifecycle) out.push(...renderLifecycle(results.lifecycle))
 
   out.push('## Targets (reported, not asserted)', '')
+  out.push(
+    'A CPU overhead target is judged on medians over rounds; "rounds" gives the lowest and ' +
+      'highest of the same ratio taken round by round. When the bound falls inside that range, ' +
+      "the verdict is within this run's noise.",
+    '',
+  )
   out.push('| Target | Measured | Met |', '|---|---|---|')
   for (const t of checkTargets(results))
     out.push(

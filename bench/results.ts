@@ -45,6 +45,8 @@ export interface Summary {
   cpuUs?: number
   /** Median over rounds of (this CPU per request − bare Express's in the same round), µs. */
   cpuOverBareUs?: number
+  /** The same differences, round by round (in round order; undefined where a round lacks one). */
+  cpuOverBareRounds?: (number | undefined)[]
   /** Median over rounds of bytes allocated per request. */
   allocBytes?: number
   /** Median over rounds of (these bytes − bare Express's in the same round). */
@@ -112,6 +114,17 @@ function optionalMedian(values: ReadonlyArray<number | undefined>): number | und
 }
 
 /** The median of per-round differences of `field` (round i of `runs` minus round i of `base`). */
+/** Round i of `runs` minus round i of `base`, for each round. */
+export function roundDifferences(
+  runs: readonly LoadResult[],
+  base: readonly LoadResult[],
+  field: 'cpuUs' | 'allocBytes',
+): (number | undefined)[] {
+  return runs.map((r, i) =>
+    r[field] === undefined || base[i]?.[field] === undefined ? undefined : r[field]! - base[i]![field]!,
+  )
+}
+
 export function pairedDifference(runs: readonly LoadResult[], base: readonly LoadResult[], field: 'cpuUs' | 'allocBytes'): number | undefined {
   return optionalMedian(runs.map((r, i) => (r[field] === undefined || base[i]?.[field] === undefined ? undefined : r[field]! - base[i]![field]!)))
 }

@@ -26,6 +26,7 @@ import { renderMarkdown, renderSvg } from './report.js'
 import {
   pairedDifference,
   pairedRatio,
+  roundDifferences,
   summarize,
   type RemoteSystem,
   type Results,
@@ -179,6 +180,7 @@ async function main(): Promise<void> {
     if (bare && id !== 'bare') {
       summary.vsBare = pairedRatio(mine, bare)
       summary.cpuOverBareUs = pairedDifference(mine, bare, 'cpuUs')
+      summary.cpuOverBareRounds = roundDifferences(mine, bare, 'cpuUs')
       summary.allocOverBare = pairedDifference(mine, bare, 'allocBytes')
     }
     if (peer) summary.vsPeer = pairedRatio(mine, peer)

@@ -14,6 +14,8 @@ export interface TargetCheck {
   met: boolean | undefined
 }
 
+type Rounds = readonly (number | undefined)[] | undefined
+
 const KINDS: readonly Kind[] = ['read', 'write']
 const WORKLOADS: readonly Workload[] = ['pool', 'hot']
 
@@ -21,7 +23,10 @@ export function checkTargets(results: Results): TargetCheck[] {
   const checks: TargetCheck[] = []
   const summary = (id: SystemId, kind: Kind, workload: Workload): Summary | undefined =>
     (workload === 'hot' ? results.hot : results.load)[id]?.[kind]
-  /** `ours / theirs` against a bound, with both figures shown. */
+  /**
+   * `ours / theirs` against a bound, with both figures shown; for CPU overheads, also the range
+   * of the per-round ratios, which shows how far this run's noise reaches.
+   */
   const compare = (
     target: string,
     ours: number | undefined,
@@ -29,18 +34,32 @@ export function checkTargets(results: Results): TargetCheck[] {
     bound: number,
     unit: string,
     atLeast = false,
+    rounds?: readonly [Rounds, Rounds],
   ) => {
     const usable = ours !== undefined && theirs !== undefined && theirs > 0 && ours > 0
     const r = usable ? ours / theirs : undefined
+    const range = rounds && roundRatios(...rounds)
     checks.push({
       target,
       measured:
-        r === undefined ? 'n/a' : `${r.toFixed(2)}× (${fmt(ours!)} vs ${fmt(theirs!)} ${unit})`,
+        r === undefined
+          ? 'n/a'
+          : `${r.toFixed(2)}× (${fmt(ours!)} vs ${fmt(theirs!)} ${unit}${range ? `; rounds ${range}` : ''})`,
       met: r === undefined ? undefined : atLeast ? r >= bound : r <= bound,
     })
   }
   const over = (id: SystemId, kind: Kind, workload: Workload) =>
     summary(id, kind, workload)?.cpuOverBareUs
+  /** Two systems' overheads, round by round, for {@link compare}'s range. */
+  const overRounds = (
+    ours: SystemId,
+    theirs: SystemId,
+    kind: Kind,
+    workload: Workload,
+  ): [Rounds, Rounds] => [
+    summary(ours, kind, workload)?.cpuOverBareRounds,
+    summary(theirs, kind, workload)?.cpuOverBareRounds,
+  ]
   const cpu = (id: SystemId, kind: Kind, workload: Workload) => summary(id, kind, workload)?.cpuUs
 
   for (const workload of WORKLOADS) {
@@ -51,6 +70,8 @@ export function checkTargets(results: Results): TargetCheck[] {
         over('limit', kind, workload),
         1.3,
         'µs',
+        false,
+        overRounds('concord-memory', 'limit', kind, workload),
       )
     }
   }
@@ -61,6 +82,8 @@ export function checkTargets(results: Results): TargetCheck[] {
       over('es-memory', kind, 'pool'),
       kind === 'read' ? 0.6 : 0.8,
       'µs',
+      false,
+      overRounds('concord-memory', 'es-memory', kind, 'pool'),
     )
   }
   for (const [id, client] of [
@@ -88,6 +111,8 @@ export function checkTargets(results: Results): TargetCheck[] {
       over('concord-redis', 'read', workload),
       1.1,
       'µs',
+      false,
+      overRounds('concord-layered', 'concord-redis', 'read', workload),
     )
   }
   compare(
@@ -96,6 +121,8 @@ export function checkTargets(results: Results): TargetCheck[] {
     over('es-file-store', 'write', 'pool'),
     0.8,
     'µs',
+    false,
+    overRounds('concord-file', 'es-file-store', 'write', 'pool'),
   )
   compare(
     "FileStore: reads (pool) ≥ 4× cheaper in CPU overhead than session-file-store's",
@@ -104,6 +131,7 @@ export function checkTargets(results: Results): TargetCheck[] {
     4,
     'µs',
     true,
+    overRounds('es-file-store', 'concord-file', 'read', 'pool'),
   )
 
   const bytes = (id: SystemId) => {
@@ -150,4 +178,24 @@ export function checkTargets(results: Results): TargetCheck[] {
 
 function fmt(n: number): string {
   return n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? 1 : 2)
+}
+
+/**
+ * The lowest and highest of the per-round ratios `ours[i] / theirs[i]`, over the rounds where
+ * both overheads are positive, as "0.91–1.42×"; undefined with fewer than two such rounds.
+ *
+ * @example
+ * ```ts
+ * roundRatios([30, 33, 24], [20, 30, 24]) // "1.00–1.50×"
+ * ```
+ */
+export function roundRatios(ours: Rounds, theirs: Rounds): string | undefined {
+  if (!ours || !theirs) return undefined
+  const ratios: number[] = []
+  ours.forEach((o, i) => {
+    const t = theirs[i]
+    if (o !== undefined && t !== undefined && o > 0 && t > 0) ratios.push(o / t)
+  })
+  if (ratios.length < 2) return undefined
+  return `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`
 }
