@@ -113,7 +113,6 @@ function optionalMedian(values: ReadonlyArray<number | undefined>): number | und
   return values.every((v) => v !== undefined) && values.length > 0 ? median(values as number[]) : undefined
 }
 
-/** The median of per-round differences of `field` (round i of `runs` minus round i of `base`). */
 /** Round i of `runs` minus round i of `base`, for each round. */
 export function roundDifferences(
   runs: readonly LoadResult[],
@@ -125,8 +124,9 @@ export function roundDifferences(
   )
 }
 
+/** The median of per-round differences of `field` (round i of `runs` minus round i of `base`). */
 export function pairedDifference(runs: readonly LoadResult[], base: readonly LoadResult[], field: 'cpuUs' | 'allocBytes'): number | undefined {
-  return optionalMedian(runs.map((r, i) => (r[field] === undefined || base[i]?.[field] === undefined ? undefined : r[field]! - base[i]![field]!)))
+  return optionalMedian(roundDifferences(runs, base, field))
 }
 
 /**
