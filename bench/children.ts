@@ -110,9 +110,6 @@ export async function startServer(
     stop: unregister,
     cpuMicros: () => processCpuMicros(child.pid!),
     allocStart: async () => void (await reply('alloc-started', { type: 'alloc-start' })),
-    allocStop: async () => {
-      const { bytes, gc } = await reply('alloc', { type: 'alloc-stop' })
-      return { bytes, gc }
-    },
+    allocStop: () => reply('alloc', { type: 'alloc-stop' }),
   }
 }

@@ -4,6 +4,7 @@
  */
 import autocannon from 'autocannon'
 import { SKUS } from './http.js'
+import type { GcCounts } from './servers/main.js'
 
 export type Kind = 'read' | 'write'
 export const KINDS: readonly Kind[] = ['read', 'write']
@@ -36,7 +37,7 @@ export interface LoadResult {
   /** Bytes the server's JS heap allocated per answered request (set by the orchestrator). */
   allocBytes?: number
   /** The server's garbage collections over the run (set by the orchestrator). */
-  gc?: { young: number; full: number; pauseMs: number }
+  gc?: GcCounts
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {

@@ -48,42 +48,42 @@ export function checkTargets(results: Results): TargetCheck[] {
       met: r === undefined ? undefined : atLeast ? r >= bound : r <= bound,
     })
   }
-  const over = (id: SystemId, kind: Kind, workload: Workload) =>
-    summary(id, kind, workload)?.cpuOverBareUs
-  /** Two systems' overheads, round by round, for {@link compare}'s range. */
-  const overRounds = (
-    ours: SystemId,
-    theirs: SystemId,
+  /** Two systems' CPU overheads over bare Express, compared as {@link compare} does, with their rounds. */
+  const compareOverheads = (
+    target: string,
+    [ours, theirs]: readonly [SystemId, SystemId],
     kind: Kind,
     workload: Workload,
-  ): [Rounds, Rounds] => [
-    summary(ours, kind, workload)?.cpuOverBareRounds,
-    summary(theirs, kind, workload)?.cpuOverBareRounds,
-  ]
+    bound: number,
+    atLeast = false,
+  ) => {
+    const a = summary(ours, kind, workload)
+    const b = summary(theirs, kind, workload)
+    compare(target, a?.cpuOverBareUs, b?.cpuOverBareUs, bound, 'µs', atLeast, [
+      a?.cpuOverBareRounds,
+      b?.cpuOverBareRounds,
+    ])
+  }
   const cpu = (id: SystemId, kind: Kind, workload: Workload) => summary(id, kind, workload)?.cpuUs
 
   for (const workload of WORKLOADS) {
     for (const kind of KINDS) {
-      compare(
+      compareOverheads(
         `MemoryStore: CPU overhead per ${kind} (${workload}) ≤ 1.3× the minimal middleware's`,
-        over('concord-memory', kind, workload),
-        over('limit', kind, workload),
+        ['concord-memory', 'limit'],
+        kind,
+        workload,
         1.3,
-        'µs',
-        false,
-        overRounds('concord-memory', 'limit', kind, workload),
       )
     }
   }
   for (const kind of KINDS) {
-    compare(
+    compareOverheads(
       `MemoryStore: CPU overhead per ${kind} (pool) ≤ ${kind === 'read' ? '0.6' : '0.8'}× express-session MemoryStore's`,
-      over('concord-memory', kind, 'pool'),
-      over('es-memory', kind, 'pool'),
+      ['concord-memory', 'es-memory'],
+      kind,
+      'pool',
       kind === 'read' ? 0.6 : 0.8,
-      'µs',
-      false,
-      overRounds('concord-memory', 'es-memory', kind, 'pool'),
     )
   }
   for (const [id, client] of [
@@ -105,33 +105,28 @@ export function checkTargets(results: Results): TargetCheck[] {
   // A read the hot layer serves is one Redis script call, as with RedisStore alone; 10% is the
   // run-to-run spread of two systems measured back to back on this machine.
   for (const workload of WORKLOADS) {
-    compare(
+    compareOverheads(
       `LayeredStore (Redis over PostgreSQL): CPU overhead per read (${workload}) ≤ 1.1× RedisStore (ioredis) alone's`,
-      over('concord-layered', 'read', workload),
-      over('concord-redis', 'read', workload),
+      ['concord-layered', 'concord-redis'],
+      'read',
+      workload,
       1.1,
-      'µs',
-      false,
-      overRounds('concord-layered', 'concord-redis', 'read', workload),
     )
   }
-  compare(
+  compareOverheads(
     "FileStore: CPU overhead per write (pool) ≤ 0.8× session-file-store's",
-    over('concord-file', 'write', 'pool'),
-    over('es-file-store', 'write', 'pool'),
+    ['concord-file', 'es-file-store'],
+    'write',
+    'pool',
     0.8,
-    'µs',
-    false,
-    overRounds('concord-file', 'es-file-store', 'write', 'pool'),
   )
-  compare(
+  compareOverheads(
     "FileStore: reads (pool) ≥ 4× cheaper in CPU overhead than session-file-store's",
-    over('es-file-store', 'read', 'pool'),
-    over('concord-file', 'read', 'pool'),
+    ['es-file-store', 'concord-file'],
+    'read',
+    'pool',
     4,
-    'µs',
     true,
-    overRounds('es-file-store', 'concord-file', 'read', 'pool'),
   )
 
   const bytes = (id: SystemId) => {
