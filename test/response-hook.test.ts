@@ -3,7 +3,10 @@
  * properties) alongside other code that wraps or replaces the same methods: before it, after
  * it, or on an app's response prototype.
  */
-import { OutgoingMessage, type ServerResponse } from 'node:http'
+import { IncomingMessage, OutgoingMessage, ServerResponse } from 'node:http'
+import { Socket } from 'node:net'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import express, { type RequestHandler } from 'express'
 import request from 'supertest'
 import session, { MemoryStore, type Store } from '../entries/index'
@@ -53,9 +56,21 @@ const wrapsWriteHead: RequestHandler = (_req, res, next) => {
   next()
 }
 
+/** A wrapper of res.end that calls through on a later turn, after its own end() returned. */
+const defersEnd: RequestHandler = (_req, res, next) => {
+  const end = res.end as unknown as Method
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    if (!this.headersSent) this.setHeader('X-Deferred-End', 'yes')
+    setImmediate(() => end.apply(this, args))
+    return this
+  } as typeof res.end
+  next()
+}
+
 describe('the response hook', () => {
   it.each([
     ['res.end, before session()', 'before', wrapsEndOnce, 'x-wrapped-end'],
+    ['res.end calling through later, before session()', 'before', defersEnd, 'x-deferred-end'],
     ['res.end, after session()', 'after', wrapsEndOnce, 'x-wrapped-end'],
     ['res.writeHead, before session()', 'before', wrapsWriteHead, 'x-wrapped-head'],
     ['res.writeHead, after session()', 'after', wrapsWriteHead, 'x-wrapped-head'],
@@ -139,5 +154,34 @@ describe('the response hook', () => {
     // As express-session: the response the app built goes out, and the error reaches next().
     expect([res.status, res.text, setCookies(res)]).toEqual([200, 'added', []])
     expect(errors).toEqual([expect.stringContaining('read-only')])
+  })
+
+  // Behind Express, V8 can keep the functions that were a response's properties alive for a
+  // while after the response; whatever they still reach goes on being copied by the garbage
+  // collector. So once the response has ended, the wrappers reach neither req nor the session.
+  it('lets go of the request and its session once the response has ended', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const middleware = session(new MemoryStore(), { secret: SECRET })
+    const kept: unknown[] = []
+    const respond = async (): Promise<Array<WeakRef<object>>> => {
+      const req = new IncomingMessage(new Socket())
+      Object.assign(req, { method: 'POST', url: '/add', headers: {} })
+      const res = new ServerResponse(req)
+      await new Promise<void>((resolve, reject) =>
+        middleware(req, res, (err) => (err ? reject(err as Error) : resolve())),
+      )
+      kept.push(res.writeHead, res.end) // as V8 may keep them
+      const data = (req as unknown as { session: Data }).session
+      data.visits = 1
+      res.end('added')
+      expect(res.getHeader('Set-Cookie')).toEqual(expect.stringContaining('connect.sid='))
+      return [new WeakRef(req), new WeakRef(data)]
+    }
+    const refs = await respond()
+    await new Promise((resolve) => setImmediate(resolve))
+    gc()
+    expect(kept).toHaveLength(2)
+    expect(refs.map((ref) => ref.deref())).toEqual([undefined, undefined])
   })
 })
