@@ -217,7 +217,8 @@ class ResponseHook {
   end(self: ServerResponse, args: unknown[]): ServerResponse {
     const { originalEnd, hooked } = this
     if (this.deferred) {
-      void this.deferred.then((ended) => ended && originalEnd.apply(self, args))
+      const target = hooked?.res ?? self
+      void this.deferred.then((ended) => ended && originalEnd.apply(target, args))
       return self
     }
     if (this.ending || hooked === undefined) return originalEnd.apply(self, args)

@@ -133,55 +133,80 @@ describe('the response hook', () => {
     }
   })
 
-  it('sends the app’s response in the drop-in when the save fails behind a wrapper', async () => {
-    const app = express()
-    app.use(
-      dropIn({
-        secret: SECRET,
-        store: new SaveRejectingStore() as Store,
-        resave: false,
-        saveUninitialized: false,
-      }),
-    )
-    app.use(wrapsEndOnce)
-    const errors: string[] = []
-    routes(app)
-    app.use(((err, _req, _res, next) => {
-      errors.push((err as Error).message)
-      next()
-    }) as express.ErrorRequestHandler)
-    const res = await request(app).post('/add/a').timeout(5000)
-    // As express-session: the response the app built goes out, and the error reaches next().
-    expect([res.status, res.text, setCookies(res)]).toEqual([200, 'added', []])
-    expect(errors).toEqual([expect.stringContaining('read-only')])
-  })
+  it.each([
+    // The streamed head went out with the new session's cookie before the save failed.
+    ['behind a wrapper', 'post', '/add/a', 'added', 0],
+    ['after a streamed head', 'get', '/stream', 'first,last', 1],
+  ] as const)(
+    'sends the app’s response in the drop-in when the save fails %s',
+    async (_, method, path, text, cookies) => {
+      const app = express()
+      app.use(
+        dropIn({
+          secret: SECRET,
+          store: new SaveRejectingStore() as Store,
+          resave: false,
+          saveUninitialized: false,
+        }),
+      )
+      app.use(wrapsEndOnce)
+      const errors: string[] = []
+      routes(app)
+      app.use(((err, _req, _res, next) => {
+        errors.push((err as Error).message)
+        next()
+      }) as express.ErrorRequestHandler)
+      const res = await request(app)[method](path).timeout(5000)
+      // As express-session: the response the app built goes out, and the error reaches next().
+      expect([res.status, res.text, setCookies(res).length]).toEqual([200, text, cookies])
+      expect(errors).toEqual([expect.stringContaining('read-only')])
+    },
+  )
 
   // Behind Express, V8 can keep the functions that were a response's properties alive for a
   // while after the response; whatever they still reach goes on being copied by the garbage
   // collector. So once the response has ended, the wrappers reach neither req nor the session.
-  it('lets go of the request and its session once the response has ended', async () => {
-    setFlagsFromString('--expose-gc')
-    const gc = runInNewContext('gc') as () => void
-    const middleware = session(new MemoryStore(), { secret: SECRET })
-    const kept: unknown[] = []
-    const respond = async (): Promise<Array<WeakRef<object>>> => {
-      const req = new IncomingMessage(new Socket())
-      Object.assign(req, { method: 'POST', url: '/add', headers: {} })
-      const res = new ServerResponse(req)
-      await new Promise<void>((resolve, reject) =>
-        middleware(req, res, (err) => (err ? reject(err as Error) : resolve())),
-      )
-      kept.push(res.writeHead, res.end) // as V8 may keep them
-      const data = (req as unknown as { session: Data }).session
-      data.visits = 1
-      res.end('added')
-      expect(res.getHeader('Set-Cookie')).toEqual(expect.stringContaining('connect.sid='))
-      return [new WeakRef(req), new WeakRef(data)]
-    }
-    const refs = await respond()
-    await new Promise((resolve) => setImmediate(resolve))
-    gc()
-    expect(kept).toHaveLength(2)
-    expect(refs.map((ref) => ref.deref())).toEqual([undefined, undefined])
-  })
+  const entries = {
+    'session()': (store: Store) => session(store, { secret: SECRET }),
+    'the drop-in': (store: Store) =>
+      dropIn({ secret: SECRET, store, resave: false, saveUninitialized: false }),
+  }
+  it.each([
+    ['session()', 'saving in the tick', () => new MemoryStore()],
+    ['session()', 'saving through a promise', () => new CountingStore()],
+    ['the drop-in', 'saving in the tick', () => new MemoryStore()],
+    ['the drop-in', 'saving through a promise', () => new CountingStore()],
+  ] as const)(
+    '%s, %s, lets go of the request and its session once the response has ended',
+    async (entry, _, makeStore) => {
+      setFlagsFromString('--expose-gc')
+      const gc = runInNewContext('gc') as () => void
+      type Handler = (req: unknown, res: unknown, next: (err?: unknown) => void) => void
+      const middleware = entries[entry](makeStore()) as Handler
+      const kept: unknown[] = []
+      const respond = async (): Promise<Array<WeakRef<object>>> => {
+        const req = new IncomingMessage(new Socket())
+        Object.assign(req, { method: 'POST', url: '/add', headers: {} })
+        const res = new ServerResponse(req)
+        await new Promise<void>((resolve, reject) =>
+          middleware(req, res, (err) => (err ? reject(err as Error) : resolve())),
+        )
+        kept.push(res.writeHead, res.end) // as V8 may keep them
+        const data = (req as unknown as { session: Data }).session
+        data.visits = 1
+        res.end('added')
+        await new Promise((resolve) => setImmediate(resolve)) // a save through a promise is done
+        expect([res.writableEnded, res.getHeader('Set-Cookie')]).toEqual([
+          true,
+          expect.stringContaining('connect.sid='),
+        ])
+        return [new WeakRef(req), new WeakRef(data)]
+      }
+      const refs = await respond()
+      await new Promise((resolve) => setImmediate(resolve))
+      gc()
+      expect(kept).toHaveLength(2)
+      expect(refs.map((ref) => ref.deref())).toEqual([undefined, undefined])
+    },
+  )
 })

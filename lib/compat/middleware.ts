@@ -132,8 +132,7 @@ export function createDropIn(options?: ExpressSessionOptions): SessionMiddleware
       if (called) {
         // After next(): the save or destroy at the end of the request failed.
         const error = expressSessionError(err)
-        if (response) response.lateError(error)
-        else setImmediate(next, error)
+        if (!response?.lateError(error)) setImmediate(next, error)
         return
       }
       called = true
