@@ -173,11 +173,15 @@ async function ioredisOrNodeRedis(url: URL, required: boolean): Promise<OpenedCl
   client.on('error', () => {})
   return {
     client,
-    close: () =>
-      client.quit().then(
+    close: async () => {
+      // QUIT would wait in the offline queue through every reconnect attempt (over a minute)
+      // while the server is away: a client that is not connected is dropped at once.
+      if (client.status !== 'ready') return client.disconnect()
+      await client.quit().then(
         () => {},
         () => client.disconnect(),
-      ),
+      )
+    },
   }
 }
 
